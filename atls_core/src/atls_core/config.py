@@ -1,0 +1,235 @@
+"""Configuration: which validator and policy apply to which host.
+
+A TOML file (or the same structure as a dict)::
+
+    [atls]
+    allow_insecure_test_validators = false   # the simulated TEE is refused unless true
+    disable_plugins = []
+
+    [hosts."api.example.com"]                # exact name, or a pattern like "*.example.com"
+    validator = "tdx.dcap"
+    pki = false                              # true: also require a PKI-valid certificate
+    [hosts."api.example.com".policy]
+    accepted_tcb_statuses = ["UpToDate"]
+    [hosts."api.example.com".settings]
+    api_key = { "$env" = "ITA_API_KEY" }     # secrets by indirection only
+
+Nothing in configuration can load code: a validator is named by id and found
+among installed plugins.  Secrets are wrapped in :class:`Secret` so they never
+appear in a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from atls_core.errors import ConfigurationError
+from atls_core.policy import Policy
+
+__all__ = ["ATLSConfig", "HostRule", "Secret", "reveal"]
+
+
+@attrs.frozen(repr=False, eq=False)
+class Secret:
+    """A resolved secret. ``reveal()`` is the only way to read it."""
+
+    _value: str
+    origin: str
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret(from {self.origin})"
+
+    __str__ = __repr__
+
+
+def reveal(value: str | Secret) -> str:
+    """Plain strings pass through; secrets are revealed."""
+    return value.reveal() if isinstance(value, Secret) else value
+
+
+def _resolve(value: Any, where: str, base: Path | None, environ: Mapping[str, str]) -> Any:
+    if isinstance(value, Mapping):
+        keys = set(value)
+        if keys & {"$env", "$file"}:
+            if len(keys) != 1:
+                raise ConfigurationError(
+                    f"{where}: a secret reference has exactly one key, $env or $file",
+                    check="config.secret",
+                )
+            if "$env" in value:
+                name = value["$env"]
+                if not isinstance(name, str) or name not in environ:
+                    raise ConfigurationError(
+                        f"{where}: environment variable {name!r} is not set", check="config.secret"
+                    )
+                return Secret(environ[name], f"$env {name}")
+            path = Path(str(value["$file"])).expanduser()
+            if base is not None and not path.is_absolute():
+                path = base / path
+            try:
+                text = path.read_text().rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"{where}: cannot read secret file {path}: {exc.strerror}",
+                    check="config.secret",
+                ) from None
+            return Secret(text, f"$file {path}")
+        return MappingProxyType(
+            {k: _resolve(v, f"{where}.{k}", base, environ) for k, v in value.items()}
+        )
+    if isinstance(value, list):
+        return tuple(_resolve(v, f"{where}[{i}]", base, environ) for i, v in enumerate(value))
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class HostRule:
+    pattern: str
+    validator: str
+    policy: Policy
+    settings: Mapping[str, Any]
+    pki: bool = False
+    where: str = ""
+    """``file:hosts."pattern"`` for error messages."""
+
+    def matches(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        pattern = self.pattern.lower()
+        if any(ch in pattern for ch in "*?["):
+            return fnmatch.fnmatchcase(host, pattern)
+        return host == pattern
+
+
+_TOP_KEYS = {"atls", "hosts"}
+_ATLS_KEYS = {"allow_insecure_test_validators", "disable_plugins"}
+_HOST_KEYS = {"validator", "policy", "settings", "pki"}
+
+
+@attrs.frozen(kw_only=True)
+class ATLSConfig:
+    hosts: tuple[HostRule, ...] = ()
+    allow_insecure_test_validators: bool = False
+    disable_plugins: frozenset[str] = frozenset()
+    source: str = "<dict>"
+
+    def rule_for(self, host: str) -> HostRule:
+        """Exact names win over patterns; the longest pattern wins among patterns."""
+        exact = [
+            r for r in self.hosts if not any(c in r.pattern for c in "*?[") and r.matches(host)
+        ]
+        if exact:
+            return exact[0]
+        patterns = sorted(
+            (r for r in self.hosts if r.matches(host)), key=lambda r: len(r.pattern), reverse=True
+        )
+        if patterns:
+            return patterns[0]
+        raise ConfigurationError(
+            f"no validator is configured for host {host!r} in {self.source}",
+            check="config.hosts",
+            expected=[r.pattern for r in self.hosts],
+            actual=host,
+        )
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+    ) -> ATLSConfig:
+        file = Path(path)
+        try:
+            data = tomllib.loads(file.read_text())
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot read {file}: {exc.strerror}", check="config.file"
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{file}: invalid TOML: {exc}", check="config.file") from None
+        return cls.from_mapping(data, source=str(file), base=file.parent, environ=environ)
+
+    @classmethod
+    def from_mapping(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        source: str = "<dict>",
+        base: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> ATLSConfig:
+        env = os.environ if environ is None else environ
+        unknown = set(data) - _TOP_KEYS
+        if unknown:
+            raise ConfigurationError(
+                f"{source}: unknown top-level key(s) {sorted(unknown)}", check="config.keys"
+            )
+        general = data.get("atls", {})
+        if not isinstance(general, Mapping):
+            raise ConfigurationError(f"{source}: [atls] must be a table", check="config.keys")
+        unknown = set(general) - _ATLS_KEYS
+        if unknown:
+            raise ConfigurationError(
+                f"{source}: unknown key(s) in [atls]: {sorted(unknown)}", check="config.keys"
+            )
+        insecure = general.get("allow_insecure_test_validators", False)
+        if not isinstance(insecure, bool):
+            raise ConfigurationError(
+                f"{source}: atls.allow_insecure_test_validators must be true or false",
+                check="config.keys",
+            )
+        disabled = general.get("disable_plugins", [])
+        if not isinstance(disabled, list) or not all(isinstance(d, str) for d in disabled):
+            raise ConfigurationError(
+                f"{source}: atls.disable_plugins must be a list of names", check="config.keys"
+            )
+        hosts = data.get("hosts", {})
+        if not isinstance(hosts, Mapping):
+            raise ConfigurationError(f"{source}: [hosts] must be a table", check="config.keys")
+        rules = []
+        for pattern, body in hosts.items():
+            where = f'{source}: hosts."{pattern}"'
+            if not isinstance(body, Mapping):
+                raise ConfigurationError(f"{where} must be a table", check="config.keys")
+            unknown = set(body) - _HOST_KEYS
+            if unknown:
+                raise ConfigurationError(
+                    f"{where}: unknown key(s) {sorted(unknown)}", check="config.keys"
+                )
+            validator = body.get("validator")
+            if not isinstance(validator, str) or "." not in validator:
+                raise ConfigurationError(
+                    f"{where}.validator must be a validator id like 'tdx.dcap'",
+                    check="config.validator",
+                    actual=validator,
+                )
+            pki = body.get("pki", False)
+            if not isinstance(pki, bool):
+                raise ConfigurationError(f"{where}.pki must be true or false", check="config.keys")
+            settings = body.get("settings", {})
+            if not isinstance(settings, Mapping):
+                raise ConfigurationError(f"{where}.settings must be a table", check="config.keys")
+            rules.append(
+                HostRule(
+                    pattern=pattern,
+                    validator=validator,
+                    policy=Policy.from_mapping(body.get("policy", {}), where=f"{where}.policy"),
+                    settings=_resolve(settings, f"{where}.settings", base, env),
+                    pki=pki,
+                    where=where,
+                )
+            )
+        return cls(
+            hosts=tuple(rules),
+            allow_insecure_test_validators=insecure,
+            disable_plugins=frozenset(disabled),
+            source=source,
+        )

@@ -1,0 +1,199 @@
+"""One small, flat tree of errors.
+
+Every error names the *check* that failed (a stable, dotted identifier such as
+``tdx.tcb_status`` or ``binding.report_data``) and, where it is safe to show, the
+expected and the actual value.  Callers can branch on the class; humans read the
+message.  A network fault (:class:`CollateralUnavailable`) is deliberately not a
+rejection of the evidence: it says "could not decide", never "verified".
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from atls_core.result import AttestationResult
+
+__all__ = [
+    "ATLSError",
+    "ATLSVerificationError",
+    "AppraisalFailed",
+    "BindingMismatch",
+    "CollateralUnavailable",
+    "ConfigurationError",
+    "DuplicateRegistration",
+    "IncompatiblePlugin",
+    "MalformedEvidence",
+    "PluginLoadError",
+    "PluginNotFound",
+    "StaleEvidence",
+    "UntrustedChain",
+]
+
+_MAX_SHOWN = 160
+
+
+def _shown(value: Any) -> str:
+    """Render a value for a message: bytes as hex, long values shortened."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        text = bytes(value).hex()
+    elif isinstance(value, (set, frozenset)):
+        text = repr(sorted(value, key=str))
+    else:
+        text = repr(value) if not isinstance(value, str) else value
+    if len(text) > _MAX_SHOWN:
+        text = text[: _MAX_SHOWN - 3] + "..."
+    return text
+
+
+class ATLSError(Exception):
+    """Base of every error raised by atls.
+
+    ``check`` is the dotted name of the failing check; ``expected`` and
+    ``actual`` are shown only when given (secrets are never passed here).
+    """
+
+    default_check = "atls"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        check: str | None = None,
+        expected: Any = None,
+        actual: Any = None,
+    ) -> None:
+        self.reason = message
+        self.check = check or self.default_check
+        self.expected = expected
+        self.actual = actual
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = f"{self.check}: {self.reason}"
+        if self.expected is not None or self.actual is not None:
+            text += f" (expected {_shown(self.expected)}, got {_shown(self.actual)})"
+        return text
+
+    def __str__(self) -> str:
+        return self._render()
+
+
+class ConfigurationError(ATLSError):
+    """The configuration is invalid; the message names the file, key and problem."""
+
+    default_check = "config"
+
+
+class PluginNotFound(ATLSError):
+    """Configuration selects a validator or issuer that no installed plugin provides."""
+
+    default_check = "plugins.lookup"
+
+
+class PluginLoadError(ATLSError):
+    """A selected plugin failed to import or to register; names distribution and version."""
+
+    default_check = "plugins.load"
+
+
+class IncompatiblePlugin(PluginLoadError):
+    """A plugin's declared atls-core range excludes the running core."""
+
+    default_check = "plugins.core_version"
+
+
+class DuplicateRegistration(ATLSError):
+    """Two plugins claim the same validator id, issuer id or certificate OID."""
+
+    default_check = "plugins.duplicate"
+
+
+class MalformedEvidence(ATLSError):
+    """Evidence could not be parsed: truncated, wrong version, bad encoding."""
+
+    default_check = "evidence.format"
+
+
+class UntrustedChain(ATLSError):
+    """A signature or certificate chain does not lead to a configured trust anchor.
+
+    Also raised for a signing key that is not among the configured ones
+    ("unknown signing key") and for a disallowed signature algorithm.
+    """
+
+    default_check = "evidence.signature"
+
+
+class BindingMismatch(ATLSError):
+    """Evidence is genuine but bound to another key, certificate or nonce."""
+
+    default_check = "binding.report_data"
+
+
+class StaleEvidence(ATLSError):
+    """Evidence, collateral or token is expired, not yet valid, or too old for policy."""
+
+    default_check = "freshness"
+
+
+class CollateralUnavailable(ATLSError):
+    """Endorsements (collateral, signing keys) could not be obtained in time.
+
+    A network fault: the evidence was neither accepted nor rejected.
+    """
+
+    default_check = "collateral.fetch"
+
+
+class AppraisalFailed(ATLSError):
+    """The evidence verified but the policy does not accept it; carries the result."""
+
+    default_check = "policy"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        result: AttestationResult,
+        check: str | None = None,
+        expected: Any = None,
+        actual: Any = None,
+    ) -> None:
+        self.result = result
+        super().__init__(message, check=check, expected=expected, actual=actual)
+
+
+class ATLSVerificationError(ATLSError, ssl.SSLCertVerificationError):
+    """Raised by the TLS layer: an ``ssl.SSLCertVerificationError`` as well.
+
+    requests, httpx and urllib3 therefore report it as a certificate
+    verification failure.  ``cause`` is the underlying atls error and
+    ``result`` the attestation result when appraisal got that far.
+    """
+
+    default_check = "tls.appraisal"
+
+    def __init__(
+        self,
+        cause: ATLSError,
+        *,
+        host: str | None = None,
+        result: AttestationResult | None = None,
+    ) -> None:
+        self.cause = cause
+        self.host = host
+        self.result = result if result is not None else getattr(cause, "result", None)
+        where = f"attestation of {host!r} failed: " if host else "attestation failed: "
+        ATLSError.__init__(
+            self,
+            where + cause.reason,
+            check=cause.check,
+            expected=cause.expected,
+            actual=cause.actual,
+        )
+        # ssl.SSLError exposes these; urllib3 and httpx read them.
+        self.verify_code = 0
+        self.verify_message = str(self)
+        self.reason = where + cause.reason

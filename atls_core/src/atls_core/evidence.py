@@ -1,0 +1,75 @@
+"""Evidence: the bytes a TEE produced, plus where they came from.
+
+Evidence is inert data.  Nothing here is trusted until a validator has
+appraised it; the digest is what results and caches refer to.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import attrs
+
+__all__ = ["Evidence", "EvidenceSource", "Transport"]
+
+
+class Transport(enum.Enum):
+    """How evidence travels from the server to the client."""
+
+    CERTIFICATE = "certificate"
+    """In the server certificate, as X.509 extensions keyed by OID."""
+
+    CHALLENGE = "challenge"
+    """Requested over the same TLS connection after the handshake."""
+
+    FILE = "file"
+    """Read from a file for offline appraisal (``atls verify-evidence``)."""
+
+
+def _frozen_mapping(value: Mapping[str, bytes]) -> Mapping[str, bytes]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen(kw_only=True)
+class EvidenceSource:
+    """Where a piece of evidence was found."""
+
+    transport: Transport
+    oid: str | None = None
+    """Certificate extension OID, dotted as parsed from the wire."""
+    location: str | None = None
+    """Challenge path or file name, for reports."""
+
+
+@attrs.frozen(kw_only=True)
+class Evidence:
+    """Raw attestation evidence with optional endorsements.
+
+    ``endorsements`` holds side material that travelled with the evidence and is
+    itself verified by the validator (an event log, claims, a collateral file);
+    keys are validator-defined names.
+    """
+
+    media_type: str
+    data: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+    source: EvidenceSource
+    endorsements: Mapping[str, bytes] = attrs.field(
+        factory=dict, converter=_frozen_mapping, repr=lambda m: f"<{sorted(m)}>"
+    )
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 over the evidence and its endorsements, hex."""
+        h = hashlib.sha256()
+        h.update(self.media_type.encode())
+        h.update(len(self.data).to_bytes(8, "big"))
+        h.update(self.data)
+        for name in sorted(self.endorsements):
+            value = self.endorsements[name]
+            h.update(name.encode() + b"\0")
+            h.update(len(value).to_bytes(8, "big"))
+            h.update(value)
+        return h.hexdigest()

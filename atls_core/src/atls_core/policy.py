@@ -1,0 +1,226 @@
+"""Appraisal policy: what a relying party accepts.
+
+Defaults fail closed: only ``UpToDate`` TCBs, no advisories, never a debug TEE.
+Reference values are validator-specific (MRTD, MRENCLAVE, hostdata...) and each is
+either enforced or warn-only.  ``options`` carries validator-specific knobs whose
+names the validator's spec declares; the registry refuses unknown ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from atls_core.errors import ConfigurationError
+
+__all__ = ["TCB_STATUSES", "Policy", "ReferenceValue"]
+
+TCB_STATUSES = (
+    "UpToDate",
+    "SWHardeningNeeded",
+    "ConfigurationNeeded",
+    "ConfigurationAndSWHardeningNeeded",
+    "OutOfDate",
+    "OutOfDateConfigurationNeeded",
+    "Revoked",
+)
+"""Intel's TCB statuses (dcap-qvl's list); other TEEs map onto these names."""
+
+_COMMON_KEYS = {
+    "id",
+    "accepted_tcb_statuses",
+    "accepted_advisory_ids",
+    "allow_debug",
+    "max_age",
+    "require_nonce",
+    "reference_values",
+}
+
+
+def _normalise(value: str) -> str:
+    text = value.strip()
+    if text.lower().startswith("0x"):
+        text = text[2:]
+    return text.lower()
+
+
+def _normalised_set(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(_normalise(v) for v in values)
+
+
+def _upper_set(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(v.upper() for v in values)
+
+
+@attrs.frozen(kw_only=True)
+class ReferenceValue:
+    """Accepted values for one measurement (any of them matches)."""
+
+    accepted: frozenset[str] = attrs.field(converter=_normalised_set)
+    enforce: bool = True
+
+    def matches(self, actual: str) -> bool:
+        return _normalise(actual) in self.accepted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"values": sorted(self.accepted), "enforce": self.enforce}
+
+
+def _frozen_refs(value: Mapping[str, ReferenceValue]) -> Mapping[str, ReferenceValue]:
+    return MappingProxyType(dict(value))
+
+
+def _frozen_options(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen(kw_only=True)
+class Policy:
+    id: str = "default"
+    accepted_tcb_statuses: frozenset[str] = attrs.field(
+        default=frozenset({"UpToDate"}), converter=frozenset
+    )
+    accepted_advisory_ids: frozenset[str] = attrs.field(default=frozenset(), converter=_upper_set)
+    allow_debug: bool = False
+    max_age: dt.timedelta | None = None
+    """Oldest acceptable evidence (tokens' ``iat``, collateral issue dates...)."""
+    require_nonce: bool = False
+    """Refuse key-only freshness (static certificates)."""
+    reference_values: Mapping[str, ReferenceValue] = attrs.field(
+        factory=dict, converter=_frozen_refs
+    )
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_options)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "accepted_tcb_statuses": sorted(self.accepted_tcb_statuses),
+            "accepted_advisory_ids": sorted(self.accepted_advisory_ids),
+            "allow_debug": self.allow_debug,
+            "max_age": self.max_age.total_seconds() if self.max_age is not None else None,
+            "require_nonce": self.require_nonce,
+            "reference_values": {k: v.to_dict() for k, v in sorted(self.reference_values.items())},
+            "options": _jsonable(dict(self.options)),
+        }
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON form: results say exactly what was applied."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.options.get(name, default)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, where: str = "policy") -> Policy:
+        """Build a policy from TOML/dict data; errors name the offending key.
+
+        Keys other than the common ones are validator-specific options.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigurationError(f"{where} must be a table", check="config.policy")
+        kwargs: dict[str, Any] = {}
+        if "id" in data:
+            kwargs["id"] = _string(data["id"], f"{where}.id")
+        if "accepted_tcb_statuses" in data:
+            statuses = _strings(data["accepted_tcb_statuses"], f"{where}.accepted_tcb_statuses")
+            unknown = sorted(set(statuses) - set(TCB_STATUSES))
+            if unknown:
+                raise ConfigurationError(
+                    f"{where}.accepted_tcb_statuses: unknown status",
+                    check="config.policy",
+                    expected=list(TCB_STATUSES),
+                    actual=unknown,
+                )
+            kwargs["accepted_tcb_statuses"] = statuses
+        if "accepted_advisory_ids" in data:
+            kwargs["accepted_advisory_ids"] = _strings(
+                data["accepted_advisory_ids"], f"{where}.accepted_advisory_ids"
+            )
+        for flag in ("allow_debug", "require_nonce"):
+            if flag in data:
+                if not isinstance(data[flag], bool):
+                    raise ConfigurationError(
+                        f"{where}.{flag} must be true or false", check="config.policy"
+                    )
+                kwargs[flag] = data[flag]
+        if "max_age" in data:
+            seconds = data["max_age"]
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+                raise ConfigurationError(
+                    f"{where}.max_age must be a positive number of seconds", check="config.policy"
+                )
+            kwargs["max_age"] = dt.timedelta(seconds=seconds)
+        if "reference_values" in data:
+            kwargs["reference_values"] = _reference_values(
+                data["reference_values"], f"{where}.reference_values"
+            )
+        kwargs["options"] = {k: v for k, v in data.items() if k not in _COMMON_KEYS}
+        return cls(**kwargs)
+
+
+def _reference_values(data: Any, where: str) -> dict[str, ReferenceValue]:
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"{where} must be a table", check="config.policy")
+    values: dict[str, ReferenceValue] = {}
+    for name, spec in data.items():
+        key = f"{where}.{name}"
+        if isinstance(spec, str):
+            values[name] = ReferenceValue(accepted=[spec])
+        elif isinstance(spec, list):
+            values[name] = ReferenceValue(accepted=_strings(spec, key))
+        elif isinstance(spec, Mapping):
+            extra = set(spec) - {"values", "value", "enforce"}
+            if extra:
+                raise ConfigurationError(
+                    f"{key}: unknown key(s) {sorted(extra)}", check="config.policy"
+                )
+            raw = spec.get("values", [spec["value"]] if "value" in spec else None)
+            if raw is None:
+                raise ConfigurationError(f"{key} needs 'values'", check="config.policy")
+            enforce = spec.get("enforce", True)
+            if not isinstance(enforce, bool):
+                raise ConfigurationError(
+                    f"{key}.enforce must be true or false", check="config.policy"
+                )
+            values[name] = ReferenceValue(accepted=_strings(raw, key), enforce=enforce)
+        else:
+            raise ConfigurationError(
+                f"{key} must be a string, a list or a table", check="config.policy"
+            )
+        if not values[name].accepted:
+            raise ConfigurationError(f"{key} lists no value", check="config.policy")
+    return values
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{where} must be a string", check="config.policy")
+    return value
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ConfigurationError(f"{where} must be a list of strings", check="config.policy")
+    items = list(value)
+    if not all(isinstance(v, str) for v in items):
+        raise ConfigurationError(f"{where} must be a list of strings", check="config.policy")
+    return items
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)

@@ -1,0 +1,468 @@
+"""Plugin discovery and the validator/issuer registry.
+
+Entry points in group ``atls`` name plugins; a validator id's prefix is its
+plugin's entry-point name (``tdx.dcap`` lives in the ``tdx`` plugin).  So
+selecting a validator imports exactly one entry point, a broken plugin that is
+not selected never breaks anything, and a selected one fails loudly with its
+distribution, version and original exception.  Duplicate ids, OIDs and
+entry-point names are errors, never "first wins".
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import logging
+import os
+import threading
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import pluggy
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from atls_core import hookspecs
+from atls_core._version import __version__ as core_version
+from atls_core.binding import SCHEMES
+from atls_core.errors import (
+    ATLSError,
+    ConfigurationError,
+    DuplicateRegistration,
+    IncompatiblePlugin,
+    PluginLoadError,
+    PluginNotFound,
+)
+from atls_core.interfaces import (
+    CliOption,
+    IssuerFactory,
+    IssuerSpec,
+    ValidatorFactory,
+    ValidatorSpec,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "IssuerRegistrar",
+    "PluginInfo",
+    "PluginManager",
+    "PluginStatus",
+    "ValidatorRegistrar",
+    "default_manager",
+]
+
+ENTRY_POINT_GROUP = "atls"
+DISABLE_ENV = "ATLS_DISABLE_PLUGINS"
+BUILTIN = "insecure"
+"""The core's own plugin: the simulated TEE of :mod:`atls_core.testing`."""
+
+log = logging.getLogger("atls.plugins")
+
+
+@attrs.frozen(kw_only=True)
+class PluginInfo:
+    """An installed plugin as its metadata describes it (nothing imported)."""
+
+    name: str
+    distribution: str
+    version: str
+    value: str
+    """Entry-point target, ``module`` or ``module:attr``."""
+
+
+@attrs.frozen(kw_only=True)
+class PluginStatus:
+    info: PluginInfo
+    loaded: bool
+    disabled: bool = False
+    error: str | None = None
+    validators: tuple[ValidatorSpec, ...] = ()
+    issuers: tuple[IssuerSpec, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class _Registered:
+    spec: Any
+    factory: Callable[..., Any]
+    plugin: PluginInfo
+
+
+class _Registrar:
+    """Scoped to one plugin: ids must carry the plugin's prefix."""
+
+    kind = "validator"
+
+    def __init__(self, plugin: PluginInfo, sink: list[tuple[Any, Callable[..., Any]]]) -> None:
+        self._plugin = plugin
+        self._sink = sink
+
+    def _check_id(self, spec_id: str) -> None:
+        prefix = self._plugin.name + "."
+        if not spec_id.startswith(prefix) or spec_id == prefix:
+            raise PluginLoadError(
+                f"plugin {self._plugin.name!r} ({self._plugin.distribution} "
+                f"{self._plugin.version}) registered {self.kind} id outside its namespace",
+                check="plugins.namespace",
+                expected=prefix + "*",
+                actual=spec_id,
+            )
+
+
+class ValidatorRegistrar(_Registrar):
+    kind = "validator"
+
+    def register(self, spec: ValidatorSpec, factory: ValidatorFactory) -> None:
+        self._check_id(spec.id)
+        if spec.binding_scheme not in SCHEMES:
+            raise PluginLoadError(
+                f"validator {spec.id} names an unknown binding scheme",
+                check="plugins.binding_scheme",
+                expected=sorted(SCHEMES),
+                actual=spec.binding_scheme,
+            )
+        self._sink.append((spec, factory))
+
+
+class IssuerRegistrar(_Registrar):
+    kind = "issuer"
+
+    def register(self, spec: IssuerSpec, factory: IssuerFactory) -> None:
+        self._check_id(spec.id)
+        if spec.binding_scheme not in SCHEMES:
+            raise PluginLoadError(
+                f"issuer {spec.id} names an unknown binding scheme",
+                check="plugins.binding_scheme",
+                expected=sorted(SCHEMES),
+                actual=spec.binding_scheme,
+            )
+        self._sink.append((spec, factory))
+
+
+def _disabled_from_env(environ: Mapping[str, str]) -> frozenset[str]:
+    raw = environ.get(DISABLE_ENV, "")
+    return frozenset(p.strip() for p in raw.replace(",", " ").split() if p.strip())
+
+
+class PluginManager:
+    """Loads plugins on demand and keeps the registry consistent.
+
+    ``entry_points`` and ``builtins`` exist for tests; by default the installed
+    distributions' metadata is read.
+    """
+
+    def __init__(
+        self,
+        *,
+        disabled: Iterable[str] = (),
+        environ: Mapping[str, str] | None = None,
+        entry_points: Sequence[md.EntryPoint] | None = None,
+        builtins: Mapping[str, types.ModuleType] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self.disabled = frozenset(disabled) | _disabled_from_env(env)
+        self._pm = pluggy.PluginManager("atls")
+        self._pm.add_hookspecs(hookspecs)
+        self._lock = threading.RLock()
+        self._explicit_eps = entry_points
+        self._builtins = dict(builtins) if builtins is not None else None
+        self._loaded: dict[str, PluginInfo] = {}
+        self._errors: dict[str, PluginLoadError] = {}
+        self._validators: dict[str, _Registered] = {}
+        self._issuers: dict[str, _Registered] = {}
+        self._oids: dict[str, str] = {}
+
+    # -- discovery (metadata only) ------------------------------------------
+
+    def _entry_points(self) -> list[md.EntryPoint]:
+        if self._explicit_eps is not None:
+            return list(self._explicit_eps)
+        return list(md.entry_points(group=ENTRY_POINT_GROUP))
+
+    def _builtin_modules(self) -> Mapping[str, types.ModuleType]:
+        if self._builtins is not None:
+            return self._builtins
+        from atls_core.testing import simulated
+
+        return {BUILTIN: simulated}
+
+    def available(self) -> list[PluginInfo]:
+        """Every installed plugin, from metadata; imports nothing."""
+        infos = [
+            PluginInfo(name=name, distribution="atls-core", version=core_version, value=mod_name)
+            for name, mod_name in ((BUILTIN, "atls_core.testing.simulated"),)
+            if self._builtins is None
+        ]
+        if self._builtins is not None:
+            infos = [
+                PluginInfo(name=n, distribution="atls-core", version=core_version, value=m.__name__)
+                for n, m in self._builtins.items()
+            ]
+        for ep in self._entry_points():
+            dist = ep.dist
+            infos.append(
+                PluginInfo(
+                    name=ep.name,
+                    distribution=dist.metadata["Name"] if dist is not None else "<unknown>",
+                    version=dist.version if dist is not None else "<unknown>",
+                    value=ep.value,
+                )
+            )
+        return infos
+
+    def _find(self, name: str) -> PluginInfo:
+        matches = [info for info in self.available() if info.name == name]
+        if not matches:
+            raise PluginNotFound(
+                f"no installed plugin provides {name!r}",
+                check="plugins.lookup",
+                expected=name,
+                actual=sorted({i.name for i in self.available()}),
+            )
+        if len({(m.distribution, m.value) for m in matches}) > 1:
+            raise DuplicateRegistration(
+                f"several distributions register the plugin name {name!r}",
+                check="plugins.duplicate_name",
+                actual=[f"{m.distribution} {m.version}" for m in matches],
+            )
+        return matches[0]
+
+    # -- loading --------------------------------------------------------------
+
+    def load(self, name: str) -> PluginInfo:
+        """Import and register one plugin (idempotent); raise loudly if it fails."""
+        with self._lock:
+            if name in self._loaded:
+                return self._loaded[name]
+            if name in self._errors:
+                raise self._errors[name]
+            if name in self.disabled:
+                raise PluginNotFound(
+                    f"plugin {name!r} is disabled by {DISABLE_ENV} or configuration",
+                    check="plugins.disabled",
+                    actual=name,
+                )
+            info = self._find(name)
+            try:
+                self._load(info)
+            except ATLSError as error:
+                if isinstance(error, PluginLoadError):
+                    self._errors[name] = error
+                raise
+            self._loaded[name] = info
+            return info
+
+    def _load(self, info: PluginInfo) -> None:
+        module = self._import(info)
+        try:
+            self._pm.register(module, name=info.name)
+        except ValueError:
+            pass  # already registered by an earlier failed attempt
+        except Exception as exc:
+            raise PluginLoadError(
+                f"plugin {info.name!r} from {info.distribution} {info.version} "
+                f"has invalid hooks: {type(exc).__name__}: {exc}",
+                check="plugins.hooks",
+            ) from exc
+        others = [p for p in self._pm.get_plugins() if p is not module]
+        validators: list[tuple[Any, Callable[..., Any]]] = []
+        issuers: list[tuple[Any, Callable[..., Any]]] = []
+        try:
+            self._pm.subset_hook_caller("atls_register_validators", others)(
+                registry=ValidatorRegistrar(info, validators)
+            )
+            self._pm.subset_hook_caller("atls_register_issuers", others)(
+                registry=IssuerRegistrar(info, issuers)
+            )
+        except ATLSError:
+            self._pm.unregister(module)
+            raise
+        except Exception as exc:
+            self._pm.unregister(module)
+            raise PluginLoadError(
+                f"plugin {info.name!r} from {info.distribution} {info.version} failed to "
+                f"register: {type(exc).__name__}: {exc}",
+                check="plugins.register",
+            ) from exc
+        self._commit(info, validators, issuers)
+
+    def _import(self, info: PluginInfo) -> types.ModuleType:
+        builtins = self._builtin_modules()
+        if info.distribution == "atls-core" and info.name in builtins:
+            return builtins[info.name]
+        self._check_core_range(info)
+        ep = next(
+            ep for ep in self._entry_points() if ep.name == info.name and ep.value == info.value
+        )
+        try:
+            loaded = ep.load()
+        except Exception as exc:
+            raise PluginLoadError(
+                f"plugin {info.name!r} from {info.distribution} {info.version} failed to "
+                f"import {info.value}: {type(exc).__name__}: {exc}",
+                check="plugins.import",
+            ) from exc
+        if not isinstance(loaded, types.ModuleType):
+            wrapper = types.ModuleType(f"atls_plugin_{info.name}")
+            wrapper.__dict__.update(
+                {k: getattr(loaded, k) for k in dir(loaded) if k.startswith("atls_")}
+            )
+            return wrapper
+        return loaded
+
+    def _check_core_range(self, info: PluginInfo) -> None:
+        try:
+            requires = md.requires(info.distribution) or []
+        except md.PackageNotFoundError:
+            return
+        for line in requires:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if canonicalize_name(requirement.name) != "atls-core":
+                continue
+            if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            if not requirement.specifier.contains(core_version, prereleases=True):
+                raise IncompatiblePlugin(
+                    f"{info.distribution} {info.version} requires atls-core"
+                    f"{requirement.specifier}, but atls-core {core_version} is running",
+                    check="plugins.core_version",
+                    expected=str(requirement.specifier),
+                    actual=core_version,
+                )
+
+    def _commit(
+        self,
+        info: PluginInfo,
+        validators: list[tuple[Any, Callable[..., Any]]],
+        issuers: list[tuple[Any, Callable[..., Any]]],
+    ) -> None:
+        """Check everything first, then register all or nothing."""
+        new_oids: dict[str, str] = {}
+        seen: set[str] = set()
+        for spec, _ in validators:
+            if spec.id in self._validators or spec.id in seen:
+                raise DuplicateRegistration(
+                    f"validator id {spec.id!r} registered twice",
+                    check="plugins.duplicate_id",
+                    actual=spec.id,
+                )
+            seen.add(spec.id)
+            for oid in spec.oids:
+                owner = self._oids.get(oid) or new_oids.get(oid)
+                if owner is not None:
+                    raise DuplicateRegistration(
+                        f"certificate OID {oid} claimed by {owner} and {spec.id}",
+                        check="plugins.duplicate_oid",
+                        actual=oid,
+                    )
+                new_oids[oid] = spec.id
+        issuer_ids = set()
+        for spec, _ in issuers:
+            if spec.id in self._issuers or spec.id in issuer_ids:
+                raise DuplicateRegistration(
+                    f"issuer id {spec.id!r} registered twice",
+                    check="plugins.duplicate_id",
+                    actual=spec.id,
+                )
+            issuer_ids.add(spec.id)
+        for spec, factory in validators:
+            self._validators[spec.id] = _Registered(spec=spec, factory=factory, plugin=info)
+        for spec, factory in issuers:
+            self._issuers[spec.id] = _Registered(spec=spec, factory=factory, plugin=info)
+        self._oids.update(new_oids)
+
+    # -- lookups -------------------------------------------------------------
+
+    def _registered(self, table: dict[str, _Registered], spec_id: str, kind: str) -> _Registered:
+        plugin, dot, _ = spec_id.partition(".")
+        if not dot:
+            raise ConfigurationError(
+                f"{kind} id must look like <plugin>.<name>",
+                check="config.validator",
+                actual=spec_id,
+            )
+        self.load(plugin)
+        try:
+            return table[spec_id]
+        except KeyError:
+            known = sorted(k for k in table if k.startswith(plugin + "."))
+            raise PluginNotFound(
+                f"plugin {plugin!r} provides no {kind} {spec_id!r}",
+                check="plugins.lookup",
+                expected=known,
+                actual=spec_id,
+            ) from None
+
+    def validator_spec(self, validator_id: str) -> ValidatorSpec:
+        spec: ValidatorSpec = self._registered(self._validators, validator_id, "validator").spec
+        return spec
+
+    def validator_factory(
+        self, validator_id: str
+    ) -> tuple[ValidatorSpec, ValidatorFactory, PluginInfo]:
+        entry = self._registered(self._validators, validator_id, "validator")
+        return entry.spec, entry.factory, entry.plugin
+
+    def issuer_factory(self, issuer_id: str) -> tuple[IssuerSpec, IssuerFactory, PluginInfo]:
+        entry = self._registered(self._issuers, issuer_id, "issuer")
+        return entry.spec, entry.factory, entry.plugin
+
+    def cli_options(self, validator_id: str) -> list[CliOption]:
+        plugin = validator_id.partition(".")[0]
+        self.load(plugin)
+        module = self._pm.get_plugin(plugin)
+        others = [p for p in self._pm.get_plugins() if p is not module]
+        results = self._pm.subset_hook_caller("atls_verify_evidence_options", others)(
+            validator_id=validator_id
+        )
+        return [option for group in results if group for option in group]
+
+    def notify(self, result: Any, host: str | None) -> None:
+        """Tell observers; their failures are logged and never change the outcome."""
+        for impl in self._pm.hook.atls_appraisal_completed.get_hookimpls():
+            try:
+                impl.function(result=result, host=host)
+            except Exception:
+                log.exception("observer %s raised; ignored", impl.plugin_name)
+
+    def load_all(self) -> list[PluginStatus]:
+        """Try every plugin (for ``atls plugins``); failures are reported, not raised."""
+        statuses = []
+        for info in self.available():
+            if info.name in self.disabled:
+                statuses.append(PluginStatus(info=info, loaded=False, disabled=True))
+                continue
+            try:
+                self.load(info.name)
+            except ATLSError as error:
+                statuses.append(PluginStatus(info=info, loaded=False, error=str(error)))
+                continue
+            statuses.append(
+                PluginStatus(
+                    info=info,
+                    loaded=True,
+                    validators=tuple(
+                        e.spec for e in self._validators.values() if e.plugin.name == info.name
+                    ),
+                    issuers=tuple(
+                        e.spec for e in self._issuers.values() if e.plugin.name == info.name
+                    ),
+                )
+            )
+        return statuses
+
+
+_default: PluginManager | None = None
+_default_lock = threading.Lock()
+
+
+def default_manager() -> PluginManager:
+    """The process-wide manager over installed entry points."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = PluginManager()
+        return _default

@@ -1,0 +1,115 @@
+"""From configuration to a ready validator: the only place validators are built.
+
+Checks here make configuration mistakes loud before any connection: unknown
+settings, policy options or reference-value names, and the simulated TEE
+selected without ``allow_insecure_test_validators``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from atls_core.binding import BindingContext
+from atls_core.clock import Clock, SystemClock
+from atls_core.config import ATLSConfig, HostRule
+from atls_core.errors import ConfigurationError
+from atls_core.evidence import Evidence
+from atls_core.interfaces import Validator, ValidatorSpec
+from atls_core.policy import Policy
+from atls_core.registry import PluginInfo, PluginManager, default_manager
+from atls_core.result import AttestationResult
+
+__all__ = ["SelectedValidator", "select_validator", "validator_for_host"]
+
+
+@attrs.frozen(kw_only=True)
+class SelectedValidator:
+    """A validator with the policy configuration gave it, ready to appraise."""
+
+    validator: Validator
+    policy: Policy
+    plugin: PluginInfo
+    manager: PluginManager = attrs.field(repr=False)
+    pki: bool = False
+
+    @property
+    def spec(self) -> ValidatorSpec:
+        return self.validator.spec
+
+    def appraise(
+        self,
+        evidence: Evidence,
+        *,
+        binding: BindingContext,
+        clock: Clock | None = None,
+        host: str | None = None,
+    ) -> AttestationResult:
+        result = self.validator.appraise(
+            evidence, binding=binding, clock=clock or SystemClock(), policy=self.policy
+        )
+        self.manager.notify(result, host)
+        return result
+
+
+def _check_names(kind: str, given: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ConfigurationError(
+            f"{where}: unknown {kind} {unknown}",
+            check=f"config.{kind.replace(' ', '_')}",
+            expected=sorted(allowed),
+            actual=unknown,
+        )
+
+
+def select_validator(
+    validator_id: str,
+    *,
+    policy: Policy | None = None,
+    settings: Mapping[str, Any] | None = None,
+    allow_insecure: bool = False,
+    manager: PluginManager | None = None,
+    where: str = "configuration",
+    pki: bool = False,
+) -> SelectedValidator:
+    manager = manager or default_manager()
+    policy = policy or Policy()
+    settings = settings or {}
+    spec, factory, plugin = manager.validator_factory(validator_id)
+    if spec.insecure and not allow_insecure:
+        raise ConfigurationError(
+            f"{where}: {validator_id} is an insecure test validator; it is refused unless "
+            "configuration sets atls.allow_insecure_test_validators = true",
+            check="config.insecure",
+        )
+    _check_names("settings", settings, spec.settings, where)
+    _check_names("policy options", policy.options, spec.policy_options, where)
+    _check_names("reference values", policy.reference_values, spec.measurements, where)
+    validator = factory(settings)
+    return SelectedValidator(
+        validator=validator, policy=policy, plugin=plugin, manager=manager, pki=pki
+    )
+
+
+def validator_for_host(
+    config: ATLSConfig, host: str, *, manager: PluginManager | None = None
+) -> SelectedValidator:
+    rule: HostRule = config.rule_for(host)
+    manager = manager or default_manager()
+    if rule.validator.partition(".")[0] in config.disable_plugins:
+        raise ConfigurationError(
+            f"{rule.where}: plugin of {rule.validator} is disabled by atls.disable_plugins",
+            check="config.disabled",
+        )
+    return select_validator(
+        rule.validator,
+        policy=rule.policy,
+        settings=rule.settings,
+        allow_insecure=config.allow_insecure_test_validators,
+        manager=manager,
+        where=rule.where,
+        pki=rule.pki,
+    )

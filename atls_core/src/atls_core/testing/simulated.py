@@ -1,0 +1,346 @@
+"""A simulated TEE: an issuer/validator pair over a locally generated key.
+
+INSECURE BY DESIGN.  The "hardware" is an Ed25519 key in this process, so the
+evidence proves nothing about where code runs.  It exists so that the TLS
+layer, the HTTP integrations, the demo and plugin authors' tests can run end to
+end without TEE hardware.  Its specs are marked ``insecure``: the registry
+refuses to build it unless configuration explicitly sets
+``allow_insecure_test_validators = true``.
+
+Evidence is a JSON envelope ``{"payload": b64, "signature": b64}``; the payload
+carries report data, measurements, a TCB status, a debug flag and a validity
+window, all covered by the signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from atls_core import binding as b
+from atls_core._version import __version__
+from atls_core.appraisal import Appraisal
+from atls_core.clock import Clock, SystemClock
+from atls_core.config import Secret, reveal
+from atls_core.errors import ConfigurationError, MalformedEvidence, StaleEvidence, UntrustedChain
+from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_core.hookspecs import hookimpl
+from atls_core.interfaces import (
+    ChallengeRequest,
+    ChallengeResponse,
+    CliOption,
+    IssuerSpec,
+    Settings,
+    ValidatorBase,
+    ValidatorSpec,
+)
+from atls_core.policy import Policy
+from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
+from atls_core.result import AttestationResult
+
+__all__ = [
+    "CHALLENGE_PATH",
+    "MEDIA_TYPE",
+    "OID",
+    "SimulatedHardware",
+    "SimulatedIssuer",
+    "SimulatedValidator",
+]
+
+MEDIA_TYPE = "application/vnd.atls.simulated+json"
+OID = "1.3.9999.255.1"
+"""Test-only extension OID (unregistered arc, never used for real evidence)."""
+CHALLENGE_PATH = "/.well-known/atls/simulated-evidence"
+MEASUREMENTS = ("image", "config")
+
+VALIDATOR_SPEC = ValidatorSpec(
+    id="insecure.simulated",
+    media_types=(MEDIA_TYPE,),
+    binding_scheme="atls-v1",
+    transport=Transport.CERTIFICATE,
+    tee_type="simulated",
+    oids=(OID,),
+    plugin_version=__version__,
+    description="INSECURE simulated TEE for tests and demos (certificate-borne evidence)",
+    measurements=MEASUREMENTS,
+    settings=("hardware_key",),
+    insecure=True,
+)
+CHALLENGE_VALIDATOR_SPEC = attrs.evolve(
+    VALIDATOR_SPEC,
+    id="insecure.simulated-challenge",
+    binding_scheme="challenge-v1",
+    transport=Transport.CHALLENGE,
+    oids=(),
+    description="INSECURE simulated TEE for tests and demos (evidence fetched by challenge)",
+)
+ISSUER_SPEC = IssuerSpec(
+    id="insecure.simulated",
+    validator_id="insecure.simulated",
+    binding_scheme="atls-v1",
+    media_type=MEDIA_TYPE,
+    transport=Transport.CERTIFICATE,
+    oid=OID,
+    plugin_version=__version__,
+    description="INSECURE simulated TEE issuer",
+    settings=("hardware_key", "measurements", "debug", "tcb_status", "advisory_ids", "lifetime"),
+    insecure=True,
+)
+CHALLENGE_ISSUER_SPEC = attrs.evolve(
+    ISSUER_SPEC,
+    id="insecure.simulated-challenge",
+    validator_id="insecure.simulated-challenge",
+    binding_scheme="challenge-v1",
+    transport=Transport.CHALLENGE,
+    oid=None,
+)
+
+
+@attrs.frozen
+class SimulatedHardware:
+    """The simulated root of trust: one Ed25519 key pair."""
+
+    private_key: Ed25519PrivateKey = attrs.field(repr=False)
+
+    @classmethod
+    def generate(cls) -> SimulatedHardware:
+        return cls(Ed25519PrivateKey.generate())
+
+    @property
+    def public_key_hex(self) -> str:
+        raw = self.private_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return raw.hex()
+
+    @property
+    def private_key_hex(self) -> str:
+        raw = self.private_key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return raw.hex()
+
+    def validator_settings(self) -> dict[str, Any]:
+        return {"hardware_key": self.public_key_hex}
+
+    def issuer_settings(self, **extra: Any) -> dict[str, Any]:
+        return {"hardware_key": Secret(self.private_key_hex, "simulated hardware"), **extra}
+
+
+def _hex_setting(settings: Settings, name: str, size: int) -> bytes:
+    value = settings.get(name)
+    if value is None:
+        raise ConfigurationError(f"settings.{name} is required", check="config.settings")
+    try:
+        raw = bytes.fromhex(reveal(value))
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"settings.{name} must be hex", check="config.settings") from None
+    if len(raw) != size:
+        raise ConfigurationError(
+            f"settings.{name} must be {size} bytes",
+            check="config.settings",
+            expected=size,
+            actual=len(raw),
+        )
+    return raw
+
+
+class SimulatedIssuer:
+    """Signs report data with the simulated hardware key."""
+
+    def __init__(
+        self, settings: Settings, *, spec: IssuerSpec = ISSUER_SPEC, clock: Clock | None = None
+    ) -> None:
+        self.spec = spec
+        self._key = Ed25519PrivateKey.from_private_bytes(_hex_setting(settings, "hardware_key", 32))
+        self._measurements: Mapping[str, str] = dict(
+            settings.get("measurements", {"image": "00" * 32, "config": "00" * 32})
+        )
+        self._debug = bool(settings.get("debug", False))
+        self._tcb_status = str(settings.get("tcb_status", "UpToDate"))
+        self._advisories = [str(a) for a in settings.get("advisory_ids", ())]
+        self._lifetime = dt.timedelta(seconds=float(settings.get("lifetime", 3600)))
+        self._clock = clock or SystemClock()
+
+    def issue(self, report_data: bytes, *, certificate_sha256: bytes | None = None) -> Evidence:
+        now = self._clock.now()
+        payload = {
+            "version": 1,
+            "report_data": report_data.hex(),
+            "measurements": dict(self._measurements),
+            "debug": self._debug,
+            "tcb_status": self._tcb_status,
+            "advisory_ids": self._advisories,
+            "not_before": int(now.timestamp()),
+            "not_after": int((now + self._lifetime).timestamp()),
+        }
+        if certificate_sha256 is not None:
+            payload["certificate_sha256"] = certificate_sha256.hex()
+        raw = json.dumps(payload, sort_keys=True).encode()
+        envelope = {
+            "payload": base64.b64encode(raw).decode(),
+            "signature": base64.b64encode(self._key.sign(raw)).decode(),
+        }
+        transport = self.spec.transport
+        return Evidence(
+            media_type=MEDIA_TYPE,
+            data=json.dumps(envelope).encode(),
+            source=EvidenceSource(transport=transport, oid=self.spec.oid),
+        )
+
+
+class SimulatedValidator(ValidatorBase):
+    def __init__(self, settings: Settings, *, spec: ValidatorSpec = VALIDATOR_SPEC) -> None:
+        self.spec = spec
+        self._key = Ed25519PublicKey.from_public_bytes(_hex_setting(settings, "hardware_key", 32))
+
+    # -- challenge transport -------------------------------------------------
+
+    def challenge(self, nonce: bytes) -> ChallengeRequest:
+        body = json.dumps({"nonce": nonce.hex()}).encode()
+        return ChallengeRequest(
+            method="POST",
+            path=CHALLENGE_PATH,
+            headers={"Content-Type": "application/json"},
+            body=body,
+        )
+
+    def evidence_from_challenge(self, response: ChallengeResponse) -> Evidence:
+        if response.status != 200:
+            raise MalformedEvidence(
+                "challenge endpoint did not answer 200",
+                check="challenge.status",
+                expected=200,
+                actual=response.status,
+            )
+        return Evidence(
+            media_type=MEDIA_TYPE,
+            data=response.body,
+            source=EvidenceSource(transport=Transport.CHALLENGE, location=CHALLENGE_PATH),
+        )
+
+    # -- appraisal -----------------------------------------------------------
+
+    def _payload(self, evidence: Evidence) -> dict[str, Any]:
+        try:
+            envelope = json.loads(evidence.data)
+            raw = base64.b64decode(envelope["payload"], validate=True)
+            signature = base64.b64decode(envelope["signature"], validate=True)
+        except (ValueError, KeyError, TypeError):
+            raise MalformedEvidence(
+                "not a simulated-TEE envelope", check="simulated.format"
+            ) from None
+        try:
+            self._key.verify(signature, raw)
+        except InvalidSignature:
+            raise UntrustedChain(
+                "signature does not verify under the configured simulated hardware key",
+                check="simulated.signature",
+            ) from None
+        try:
+            payload: dict[str, Any] = json.loads(raw)
+            if payload.get("version") != 1:
+                raise MalformedEvidence(
+                    "unsupported payload version",
+                    check="simulated.version",
+                    expected=1,
+                    actual=payload.get("version"),
+                )
+            bytes.fromhex(payload["report_data"])
+            int(payload["not_before"]), int(payload["not_after"])
+        except (ValueError, KeyError, TypeError):
+            raise MalformedEvidence(
+                "malformed simulated payload", check="simulated.format"
+            ) from None
+        return payload
+
+    def appraise(
+        self,
+        evidence: Evidence,
+        *,
+        binding: b.BindingContext,
+        clock: Clock,
+        policy: Policy,
+    ) -> AttestationResult:
+        if evidence.media_type != MEDIA_TYPE:
+            raise MalformedEvidence(
+                "unexpected media type",
+                check="evidence.media_type",
+                expected=MEDIA_TYPE,
+                actual=evidence.media_type,
+            )
+        payload = self._payload(evidence)
+        appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
+        now = appraisal.now
+        not_before = dt.datetime.fromtimestamp(int(payload["not_before"]), dt.UTC)
+        not_after = dt.datetime.fromtimestamp(int(payload["not_after"]), dt.UTC)
+        if now < not_before or now >= not_after:
+            raise StaleEvidence(
+                "simulated evidence is outside its validity window",
+                check="simulated.validity",
+                expected=f"{not_before.isoformat()} .. {not_after.isoformat()}",
+                actual=now.isoformat(),
+            )
+        if self.spec.binding_scheme == "challenge-v1":
+            certificate = payload.get("certificate_sha256")
+            if not isinstance(certificate, str):
+                raise MalformedEvidence(
+                    "challenge evidence names no certificate", check="simulated.format"
+                )
+            b.check_certificate_digest(
+                binding, bytes.fromhex(certificate), check="binding.certificate"
+            )
+        appraisal.set_binding(
+            b.bind(self.spec.binding_scheme, binding, bytes.fromhex(payload["report_data"]))
+        )
+        appraisal.set_evidence_time(not_before)
+        appraisal.valid_until(not_after, "simulated evidence not_after")
+        appraisal.debug = bool(payload.get("debug"))
+        appraisal.set_tcb(str(payload.get("tcb_status")), list(payload.get("advisory_ids", [])))
+        for name, value in dict(payload.get("measurements", {})).items():
+            appraisal.measure(str(name), str(value))
+        appraisal.claim("simulated", True)
+        appraisal.warn("simulated", "INSECURE simulated TEE: this evidence proves nothing")
+        return appraisal.finish()
+
+
+@hookimpl
+def atls_register_validators(registry: ValidatorRegistrar) -> None:
+    registry.register(VALIDATOR_SPEC, SimulatedValidator)
+    registry.register(
+        CHALLENGE_VALIDATOR_SPEC,
+        lambda settings: SimulatedValidator(settings, spec=CHALLENGE_VALIDATOR_SPEC),
+    )
+
+
+@hookimpl
+def atls_register_issuers(registry: IssuerRegistrar) -> None:
+    registry.register(ISSUER_SPEC, SimulatedIssuer)
+    registry.register(
+        CHALLENGE_ISSUER_SPEC,
+        lambda settings: SimulatedIssuer(settings, spec=CHALLENGE_ISSUER_SPEC),
+    )
+
+
+@hookimpl
+def atls_verify_evidence_options(validator_id: str) -> list[CliOption] | None:
+    if validator_id.startswith("insecure.simulated"):
+        return [
+            CliOption(
+                flag="--hardware-key",
+                setting="hardware_key",
+                help="hex Ed25519 public key of the simulated hardware",
+                metavar="HEX",
+            )
+        ]
+    return None

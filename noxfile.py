@@ -1,0 +1,215 @@
+"""Build every distribution once, then test each from its built wheel.
+
+`nox` runs the default sessions in order: lint, typecheck, build, the
+per-distribution tests (each in a fresh virtualenv, installed from dist/),
+the integration tests with all wheels together, and the third-party plugin
+tests.  `nox -s demo` runs the demo; `nox -s benchmarks` prints the benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+DIST = ROOT / "dist"
+PLUGINS = sorted(p for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
+DISTRIBUTIONS: dict[str, Path] = {"atls-core": ROOT / "atls_core"} | {p.name: p for p in PLUGINS}
+THIRD_PARTY = ROOT / "tests" / "third_party"
+
+nox.options.sessions = ["lint", "typecheck", "build", "tests", "integration", "third_party"]
+nox.options.error_on_missing_interpreters = True
+nox.options.default_venv_backend = "uv|venv"
+
+PYTHON = "3.11"
+TOOLS = ["ruff==0.17.6", "mypy==2.4.1"]
+
+
+def _vectors() -> str:
+    return os.environ.get("ATLS_VECTORS") or str((ROOT / ".." / "shared" / "vectors").resolve())
+
+
+def _env() -> dict[str, str]:
+    return {"ATLS_VECTORS": _vectors(), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _wheel(distribution: str) -> Path:
+    stem = distribution.replace("-", "_")
+    wheels = sorted(DIST.glob(f"{stem}-*.whl"))
+    if len(wheels) != 1:
+        raise RuntimeError(
+            f"expected one {stem} wheel in {DIST}, found {wheels}: run `nox -s build`"
+        )
+    return wheels[0]
+
+
+def _dependencies(distribution: str) -> list[str]:
+    """Our own distributions that `distribution` needs, as wheel paths."""
+    order = {
+        "atls-core": [],
+        "atls-tdx": ["atls-core"],
+        "atls-gramine": ["atls-core", "atls-tdx"],
+        "atls-azure": ["atls-core"],
+        "atls-ita": ["atls-core", "atls-tdx"],
+    }
+    return [str(_wheel(d)) for d in order.get(distribution, ["atls-core"])]
+
+
+def _install_wheels(session: nox.Session, *distributions: str, extras: str = "test") -> None:
+    """Install built wheels (with their test extras); never the source tree."""
+    targets: dict[str, str] = {}
+    for distribution in distributions:
+        for dep in _dependencies(distribution):
+            targets.setdefault(dep, dep)
+        targets[str(_wheel(distribution))] = f"{_wheel(distribution)}[{extras}]"
+    session.install(*targets.values())
+
+
+def _assert_installed(session: nox.Session, *modules: str) -> None:
+    """Prove the imports come from site-packages, not from the repository."""
+    code = (
+        "import importlib, pathlib, sys\n"
+        f"root = pathlib.Path({str(ROOT)!r})\n"
+        f"for name in {list(modules)!r}:\n"
+        "    path = pathlib.Path(importlib.import_module(name).__file__).resolve()\n"
+        "    assert 'site-packages' in path.parts, (name, path)\n"
+        "    assert not path.is_relative_to(root) or '.nox' in path.parts, (name, path)\n"
+        "print('installed from site-packages:', ', '.join(sys.argv[1:]) or 'ok')\n"
+    )
+    session.run("python", "-c", code, *modules)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install(TOOLS[0])
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    session.install(TOOLS[1], "-e", "atls_core[requests,httpx,test]")
+    for plugin in PLUGINS:
+        session.install("-e", f"{plugin}[test]")
+    packages = ["atls_core"] + [p.name.replace("-", "_") for p in PLUGINS]
+    session.run("mypy", *[arg for pkg in packages for arg in ("-p", pkg)])
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """Wheels and sdists of atls-core and every plugin into dist/."""
+    session.install("build", "hatchling>=1.21")
+    shutil.rmtree(DIST, ignore_errors=True)
+    for path in DISTRIBUTIONS.values():
+        session.run("python", "-m", "build", "--no-isolation", "--outdir", str(DIST), str(path))
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("distribution", list(DISTRIBUTIONS))
+def tests(session: nox.Session, distribution: str) -> None:
+    """One distribution's own tests against its installed wheel."""
+    path = DISTRIBUTIONS[distribution]
+    _install_wheels(session, distribution)
+    module = distribution.replace("-", "_")
+    _assert_installed(session, module)
+    with session.chdir(path):
+        session.run(
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(path),
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "tests",
+            *session.posargs,
+            env=_env(),
+        )
+
+
+@nox.session(python=PYTHON)
+def integration(session: nox.Session) -> None:
+    """Cross-distribution tests with every wheel installed together."""
+    _install_wheels(session, *DISTRIBUTIONS)
+    _assert_installed(session, *(d.replace("-", "_") for d in DISTRIBUTIONS))
+    session.run(
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        str(ROOT / "pyproject.toml"),
+        "--rootdir",
+        str(ROOT),
+        str(ROOT / "tests" / "integration"),
+        *session.posargs,
+        env=_env(),
+    )
+
+
+@nox.session(python=PYTHON)
+def third_party(session: nox.Session) -> None:
+    """An out-of-tree example plugin and a broken one, built and installed as wheels."""
+    _install_wheels(session, "atls-core")
+    outdir = Path(session.create_tmp()) / "third-party-dist"
+    shutil.rmtree(outdir, ignore_errors=True)
+    session.install("build", "hatchling>=1.21")
+    for project in sorted(p for p in THIRD_PARTY.iterdir() if (p / "pyproject.toml").is_file()):
+        session.run(
+            "python",
+            "-m",
+            "build",
+            "--no-isolation",
+            "--wheel",
+            "--outdir",
+            str(outdir),
+            str(project),
+        )
+    session.install("--no-deps", *[str(w) for w in sorted(outdir.glob("*.whl"))])
+    session.run(
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        str(ROOT / "pyproject.toml"),
+        "--rootdir",
+        str(ROOT),
+        str(THIRD_PARTY / "test_third_party.py"),
+        *session.posargs,
+        env=_env(),
+    )
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job: a local attested server, three clients, and a rejection."""
+    session.install(str(_wheel_or_build(session, "atls-core")) + "[requests,httpx]")
+    session.run("atls", "demo", env=_env())
+
+
+def _wheel_or_build(session: nox.Session, distribution: str) -> Path:
+    try:
+        return _wheel(distribution)
+    except RuntimeError:
+        session.install("build", "hatchling>=1.21")
+        session.run(
+            "python",
+            "-m",
+            "build",
+            "--no-isolation",
+            "--wheel",
+            "--outdir",
+            str(DIST),
+            str(DISTRIBUTIONS[distribution]),
+        )
+        return _wheel(distribution)
+
+
+@nox.session(python=PYTHON)
+def benchmarks(session: nox.Session) -> None:
+    """Speed and memory ratios against baselines measured in the same run."""
+    _install_wheels(session, *DISTRIBUTIONS)
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs, env=_env())

@@ -1,0 +1,1 @@
+"""Entry point of the atls-azure plugin: registration hooks only."""

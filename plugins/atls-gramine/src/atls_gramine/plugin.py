@@ -1,0 +1,1 @@
+"""Entry point of the atls-gramine plugin: registration hooks only."""

@@ -1,0 +1,1 @@
+"""Entry point of the atls-tdx plugin: registration hooks only."""
