@@ -22,7 +22,7 @@ THIRD_PARTY = ROOT / "tests" / "third_party"
 
 nox.options.sessions = ["lint", "typecheck", "build", "tests", "integration", "third_party"]
 nox.options.error_on_missing_interpreters = True
-nox.options.default_venv_backend = "uv|venv"
+nox.options.default_venv_backend = "uv|virtualenv"
 
 PYTHON = "3.11"
 TOOLS = ["ruff==0.17.6", "mypy==2.4.1"]

@@ -1,0 +1,81 @@
+"""Every distribution installed together: discovery, uniqueness, isolation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from atls_core.registry import PluginManager
+
+EXPECTED = {
+    "tdx": "atls-tdx",
+    "gramine": "atls-gramine",
+    "azure": "atls-azure",
+    "ita": "atls-ita",
+}
+
+
+def test_every_plugin_is_discovered_from_metadata() -> None:
+    infos = {info.name: info for info in PluginManager().available()}
+    for name, distribution in EXPECTED.items():
+        assert name in infos, f"plugin {name} not discovered"
+        assert infos[name].distribution == distribution
+        assert infos[name].version
+
+
+def test_all_plugins_load_together_without_clashes() -> None:
+    statuses = PluginManager().load_all()
+    by_name = {s.info.name: s for s in statuses}
+    for name in EXPECTED:
+        status = by_name[name]
+        assert status.loaded, f"{name}: {status.error}"
+        assert status.validators, f"{name} registers no validator"
+        for spec in status.validators:
+            assert spec.id.startswith(name + ".")
+    oids = [oid for s in statuses for spec in s.validators for oid in spec.oids]
+    assert len(oids) == len(set(oids)), "two validators claim the same OID"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_selecting_one_plugin_imports_only_that_plugin(name: str) -> None:
+    others = [f"atls_{o}" for o in EXPECTED if o != name]
+    code = (
+        "import sys\n"
+        "from atls_core.registry import PluginManager\n"
+        f"PluginManager().load({name!r})\n"
+        f"leaked = [m for m in {others!r} if m in sys.modules and m != 'atls_tdx']\n"
+        "print(leaked)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    # gramine and ita build on atls_tdx's DCAP pieces; nothing else may be imported
+    assert json.loads(out.strip().replace("'", '"')) == []
+
+
+def test_importing_the_core_imports_no_plugin_or_heavy_dependency() -> None:
+    code = (
+        "import sys, atls_core\n"
+        "heavy = ['dcap_qvl', 'requests', 'httpx', 'jwt', 'cbor2',"
+        " 'atls_tdx', 'atls_gramine', 'atls_azure', 'atls_ita']\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_atls_plugins_command_lists_every_distribution() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "atls_core.cli", "plugins", "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    listed = json.dumps(json.loads(out))
+    for distribution in EXPECTED.values():
+        assert distribution in listed
