@@ -296,11 +296,12 @@ class Appraisal:
                 key=lambda s: s.rank,
                 default=r.Status.NONE,
             )
-            status = (
-                r.Status.WARNING
-                if self._warnings or worst is r.Status.WARNING
-                else (r.Status.AFFIRMING)
-            )
+            if worst is r.Status.CONTRAINDICATED:
+                status = r.Status.CONTRAINDICATED  # a contraindicating claim never affirms
+            elif self._warnings or worst is r.Status.WARNING:
+                status = r.Status.WARNING
+            else:
+                status = r.Status.AFFIRMING
         return r.AttestationResult(
             status=status,
             trustworthiness=vector,

@@ -200,6 +200,18 @@ def _azure_aci(spki: bytes, nonce: bytes | None, _m: Material) -> bytes:
     return hashlib.sha256(document).digest() + _ZERO32
 
 
+def _maa_held_data(spki: bytes, _n: bytes | None, material: Material) -> bytes:
+    held_key = material["held_key_spki"]
+    if not constant_time_equal(spki, held_key):
+        raise BindingMismatch(
+            "the key in the enclave-held data is not the TLS key",
+            check="binding.held_key",
+            expected=key_digest(spki),
+            actual=key_digest(held_key),
+        )
+    return hashlib.sha256(material["held_data"]).digest() + _ZERO32
+
+
 SCHEMES: Mapping[str, ReportDataScheme] = MappingProxyType(
     {
         s.name: s
@@ -250,6 +262,15 @@ SCHEMES: Mapping[str, ReportDataScheme] = MappingProxyType(
                 compute=_azure_aci,
                 description="SHA-256(compact JSON {publicKey: b64(SPKI), nonce: b64(nonce)}) "
                 "|| 32 zero bytes (opaque-systems atls-python)",
+            ),
+            ReportDataScheme(
+                name="maa-held-data",
+                length=64,
+                uses_nonce=False,
+                compute=_maa_held_data,
+                material=("held_data", "held_key_spki"),
+                description="SHA-256(enclave-held data) || 32 zero bytes, where the held "
+                "data carries the TLS key (Azure Attestation SGX/TDX runtime data)",
             ),
         )
     }

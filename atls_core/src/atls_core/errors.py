@@ -72,8 +72,12 @@ class ATLSError(Exception):
 
     def _render(self) -> str:
         text = f"{self.check}: {self.reason}"
-        if self.expected is not None or self.actual is not None:
+        if self.expected is not None and self.actual is not None:
             text += f" (expected {_shown(self.expected)}, got {_shown(self.actual)})"
+        elif self.expected is not None:
+            text += f" (expected {_shown(self.expected)})"
+        elif self.actual is not None:
+            text += f" (got {_shown(self.actual)})"
         return text
 
     def __str__(self) -> str:

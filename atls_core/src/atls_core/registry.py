@@ -284,7 +284,11 @@ class PluginManager:
                 f"register: {type(exc).__name__}: {exc}",
                 check="plugins.register",
             ) from exc
-        self._commit(info, validators, issuers)
+        try:
+            self._commit(info, validators, issuers)
+        except ATLSError:
+            self._pm.unregister(module)  # a refused plugin keeps no hooks (observers included)
+            raise
 
     def _import(self, info: PluginInfo) -> types.ModuleType:
         builtins = self._builtin_modules()

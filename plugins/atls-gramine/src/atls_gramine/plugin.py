@@ -1,1 +1,57 @@
-"""Entry point of the atls-gramine plugin: registration hooks only."""
+"""Entry point of the atls-gramine plugin: registration hooks only.
+
+Imports stay cheap: the validator and issuer modules (cbor2, dcap-qvl through
+``atls_tdx.dcap``) load only when a factory runs.
+"""
+
+from __future__ import annotations
+
+from atls_core.hookspecs import hookimpl
+from atls_core.interfaces import CliOption, Issuer, Settings, Validator
+from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
+
+from atls_gramine.specs import ISSUER_SPEC, VALIDATOR_SPEC
+
+__all__ = ["atls_register_issuers", "atls_register_validators", "atls_verify_evidence_options"]
+
+
+def _validator(settings: Settings) -> Validator:
+    from atls_gramine.validator import GramineRatlsValidator
+
+    return GramineRatlsValidator(settings)
+
+
+def _issuer(settings: Settings) -> Issuer:
+    from atls_gramine.issuer import DevAttestationIssuer
+
+    return DevAttestationIssuer(settings)
+
+
+@hookimpl
+def atls_register_validators(registry: ValidatorRegistrar) -> None:
+    registry.register(VALIDATOR_SPEC, _validator)
+
+
+@hookimpl
+def atls_register_issuers(registry: IssuerRegistrar) -> None:
+    registry.register(ISSUER_SPEC, _issuer)
+
+
+@hookimpl
+def atls_verify_evidence_options(validator_id: str) -> list[CliOption] | None:
+    if validator_id != VALIDATOR_SPEC.id:
+        return None
+    return [
+        CliOption(
+            flag="--collateral",
+            setting="collateral_file",
+            help="DCAP collateral JSON (QuoteCollateralV3) to verify the quote offline",
+            metavar="FILE",
+        ),
+        CliOption(
+            flag="--pccs-url",
+            setting="pccs_url",
+            help="fetch collateral from this PCCS instead of Intel PCS",
+            metavar="URL",
+        ),
+    ]

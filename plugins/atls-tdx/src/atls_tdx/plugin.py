@@ -1,1 +1,88 @@
-"""Entry point of the atls-tdx plugin: registration hooks only."""
+"""Entry point of the atls-tdx plugin: registration hooks only.
+
+Importing this module loads specs and issuer code (standard library only);
+dcap-qvl is imported when a validator is built.
+"""
+
+from __future__ import annotations
+
+from atls_core.hookspecs import hookimpl
+from atls_core.interfaces import CliOption, Issuer, Settings, Validator
+from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
+
+from atls_tdx.issuers import (
+    CONFIGFS_TSM_ISSUER_SPEC,
+    DSTACK_AGENT_ISSUER_SPEC,
+    ConfigfsTsmIssuer,
+    DstackAgentIssuer,
+)
+from atls_tdx.specs import DSTACK_CHALLENGE_SPEC, DSTACK_SPEC, TDX_DCAP_SPEC
+
+__all__ = [
+    "atls_register_issuers",
+    "atls_register_validators",
+    "atls_verify_evidence_options",
+]
+
+
+def _tdx_dcap(settings: Settings) -> Validator:
+    from atls_tdx.dcap_validator import TdxDcapValidator
+
+    return TdxDcapValidator(settings)
+
+
+def _dstack(settings: Settings) -> Validator:
+    from atls_tdx.dstack import DstackValidator
+
+    return DstackValidator(settings)
+
+
+def _dstack_challenge(settings: Settings) -> Validator:
+    from atls_tdx.dstack import DstackValidator
+
+    return DstackValidator.challenge_validator(settings)
+
+
+def _configfs_tsm(settings: Settings) -> Issuer:
+    return ConfigfsTsmIssuer(settings)
+
+
+def _dstack_agent(settings: Settings) -> Issuer:
+    return DstackAgentIssuer(settings)
+
+
+@hookimpl
+def atls_register_validators(registry: ValidatorRegistrar) -> None:
+    registry.register(TDX_DCAP_SPEC, _tdx_dcap)
+    registry.register(DSTACK_SPEC, _dstack)
+    registry.register(DSTACK_CHALLENGE_SPEC, _dstack_challenge)
+
+
+@hookimpl
+def atls_register_issuers(registry: IssuerRegistrar) -> None:
+    registry.register(CONFIGFS_TSM_ISSUER_SPEC, _configfs_tsm)
+    registry.register(DSTACK_AGENT_ISSUER_SPEC, _dstack_agent)
+
+
+_VALIDATORS = frozenset({TDX_DCAP_SPEC.id, DSTACK_SPEC.id, DSTACK_CHALLENGE_SPEC.id})
+
+
+@hookimpl
+def atls_verify_evidence_options(validator_id: str) -> list[CliOption] | None:
+    if validator_id not in _VALIDATORS:
+        return None
+    return [
+        CliOption(
+            flag="--collateral",
+            setting="collateral_file",
+            help="Intel collateral JSON (QuoteCollateralV3) to verify against instead of "
+            "fetching it from Intel PCS",
+            metavar="FILE",
+        ),
+        CliOption(
+            flag="--pccs-url",
+            setting="pccs_url",
+            help="fetch collateral from this PCCS instead of Intel PCS",
+            metavar="URL",
+        ),
+    ]

@@ -1,0 +1,167 @@
+"""``atls demo``: attested TLS end to end on this machine, no TEE hardware needed.
+
+It starts a local HTTPS server whose certificates carry evidence from the
+INSECURE simulated TEE (an Ed25519 key in this process: it proves nothing about
+where code runs), connects with ``http.client``, requests and httpx, prints
+each appraisal, then shows a rejection: a server presenting evidence bound to
+another key.  Any deviation from the expected behaviour makes it exit non-zero.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["run"]
+
+BANNER = """\
+================================================================================
+ atls demo -- INSECURE SIMULATED TEE
+ The "hardware" below is a key generated in this process. Nothing here proves
+ that code runs in a TEE; it shows how attested TLS behaves end to end.
+================================================================================"""
+
+
+class DemoFailure(Exception):
+    """Something did not behave as the demo expects."""
+
+
+@contextmanager
+def _serving(context: Any) -> Iterator[Any]:
+    from atls_core.testing.loopback import HTTPSServer
+
+    with HTTPSServer(context) as server:
+        yield server
+
+
+def _summary(result: Any) -> str:
+    return (
+        f"status={result.status.value} accepted={result.accepted} "
+        f"freshness={result.binding.freshness.value} tee={result.tee_type}"
+    )
+
+
+def _step(title: str, action: Callable[[], str]) -> None:
+    print(f"\n--- {title}")
+    print(action())
+
+
+def run() -> int:
+    """Run the demo; 0 when everything behaved, 1 otherwise."""
+    try:
+        _run()
+    except DemoFailure as failure:
+        print(f"\nDEMO FAILED: {failure}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        print(f"\nDEMO FAILED: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print("\nDemo finished: every connection behaved as expected.")
+    return 0
+
+
+def _run() -> None:
+    from atls_core.config import ATLSConfig
+    from atls_core.connection import HTTPAConnection
+    from atls_core.errors import ATLSVerificationError
+    from atls_core.report import render_error, render_result
+    from atls_core.server import AttestedCertificates, mint_certificate
+    from atls_core.testing.simulated import SimulatedHardware, SimulatedIssuer
+    from atls_core.tls import ATLSContext
+
+    print(BANNER)
+    hardware = SimulatedHardware.generate()
+    issuer = SimulatedIssuer(
+        hardware.issuer_settings(measurements={"image": "ab" * 32, "config": "cd" * 32})
+    )
+    certificates = AttestedCertificates(issuer, hostnames=("localhost", "127.0.0.1"))
+    config = ATLSConfig.from_mapping(
+        {
+            "atls": {"allow_insecure_test_validators": True},
+            "hosts": {
+                "127.0.0.1": {
+                    "validator": "insecure.simulated",
+                    "settings": {"hardware_key": hardware.public_key_hex},
+                    "policy": {"reference_values": {"image": ["ab" * 32]}},
+                }
+            },
+        },
+        source="<demo>",
+    )
+    context = ATLSContext(config)
+
+    with _serving(certificates.server_context(per_connection=True)) as server:
+        port = server.port
+        base = f"127.0.0.1:{port}"
+
+        def with_http_client() -> str:
+            connection = HTTPAConnection("127.0.0.1", port, context=context, timeout=10)
+            try:
+                connection.request("GET", "/v1/models")
+                body = connection.getresponse().read()
+                result = connection.attestation_result
+            finally:
+                connection.close()
+            if result is None or not result.accepted or b"demo-model" not in body:
+                raise DemoFailure("http.client did not get an accepted, appraised answer")
+            return render_result(result)
+
+        _step(f"http.client -> https://{base}/v1/models (HTTPAConnection)", with_http_client)
+
+        def with_requests() -> str:
+            try:
+                import requests
+
+                from atls_core.requests_adapter import ATLSAdapter
+            except ImportError:
+                return "skipped: install atls-core[requests]"
+            with requests.Session() as session:
+                session.mount("httpa://", ATLSAdapter(context=context))
+                response = session.get(f"httpa://{base}/v1/models", timeout=10)
+                result = getattr(response, "attestation_result", None)
+            if result is None or not result.accepted or response.json()["data"][0]["id"] != "demo-model":
+                raise DemoFailure("requests did not get an accepted, appraised answer")
+            return _summary(result)
+
+        _step(f"requests -> httpa://{base}/v1/models (ATLSAdapter)", with_requests)
+
+        def with_httpx() -> str:
+            try:
+                from atls_core.httpx_transport import atls_httpx_client, attestation_result
+            except ImportError:
+                return "skipped: install atls-core[httpx]"
+            with atls_httpx_client(context=context, timeout=10) as client:
+                response = client.get(f"https://{base}/v1/models")
+                result = attestation_result(response)
+            if result is None or not result.accepted or response.status_code != 200:
+                raise DemoFailure("httpx did not get an accepted, appraised answer")
+            return _summary(result)
+
+        _step(f"httpx -> https://{base}/v1/models (ATLSTransport)", with_httpx)
+
+    # A lying server: a fresh key, but evidence copied from the honest server's certificate.
+    honest = certificates.static()
+    liar = mint_certificate(issuer, hostnames=("127.0.0.1",), evidence=honest.evidence)
+    with _serving(liar.server_context()) as server:
+        port = server.port
+
+        def rejection() -> str:
+            connection = HTTPAConnection("127.0.0.1", port, context=context, timeout=10)
+            try:
+                connection.request("GET", "/v1/models")
+            except ATLSVerificationError as error:
+                if error.check != "binding.report_data":
+                    raise DemoFailure(f"rejected for the wrong reason: {error.check}") from error
+                return "REJECTED as expected:\n" + render_error(error)
+            finally:
+                connection.close()
+            raise DemoFailure("a server whose key does not match its evidence was accepted")
+
+        _step(
+            f"http.client -> https://127.0.0.1:{port}/ (key does not match its evidence)", rejection
+        )
+        if server.received or server.requests:
+            raise DemoFailure(f"the rejected server received {server.received} bytes")
+        print("the rejected server received 0 application bytes")

@@ -1,0 +1,294 @@
+"""Loopback servers for testing attested TLS end to end (127.0.0.1 only).
+
+Real sockets, real TLS, real HTTP: an HTTPS server presenting attested
+certificates (with an optional challenge endpoint) that counts the
+application bytes it receives and the connections it accepts, and a minimal
+HTTP CONNECT proxy.  Used by atls-core's tests and demo; plugin authors may
+use them for their own end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import select
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from atls_core.policy import Policy
+from atls_core.selection import SelectedValidator, select_validator
+from atls_core.server import AttestedCertificates, ChallengeEndpoint, handle_challenge
+from atls_core.testing.simulated import (
+    CHALLENGE_ISSUER_SPEC,
+    CHALLENGE_PATH,
+    SimulatedHardware,
+    SimulatedIssuer,
+)
+
+__all__ = ["ConnectProxy", "HTTPSServer", "SimulatedTEE"]
+
+
+class SimulatedTEE:
+    """The INSECURE simulated TEE wired up for loopback tests: issuers and validators."""
+
+    def __init__(self, **issuer_settings: Any) -> None:
+        self.hardware = SimulatedHardware.generate()
+        self.issuer = SimulatedIssuer(self.hardware.issuer_settings(**issuer_settings))
+        self.challenge_issuer = SimulatedIssuer(
+            self.hardware.issuer_settings(**issuer_settings), spec=CHALLENGE_ISSUER_SPEC
+        )
+
+    def validator_id(self, *, challenge: bool = False) -> str:
+        return "insecure.simulated-challenge" if challenge else "insecure.simulated"
+
+    def selected(
+        self, *, policy: Policy | None = None, challenge: bool = False, pki: bool = False
+    ) -> SelectedValidator:
+        return select_validator(
+            self.validator_id(challenge=challenge),
+            policy=policy,
+            settings=self.hardware.validator_settings(),
+            allow_insecure=True,
+            pki=pki,
+        )
+
+    def config_mapping(
+        self,
+        host: str = "127.0.0.1",
+        *,
+        challenge: bool = False,
+        policy: dict[str, Any] | None = None,
+        pki: bool = False,
+    ) -> dict[str, Any]:
+        """A configuration mapping (as ``ATLSConfig.from_mapping`` reads) for one host."""
+        rule: dict[str, Any] = {
+            "validator": self.validator_id(challenge=challenge),
+            "settings": self.hardware.validator_settings(),
+            "pki": pki,
+        }
+        if policy:
+            rule["policy"] = policy
+        return {"atls": {"allow_insecure_test_validators": True}, "hosts": {host: rule}}
+
+    def certificates(self, **kwargs: Any) -> AttestedCertificates:
+        return AttestedCertificates(self.issuer, **kwargs)
+
+    def challenge_server(self, **kwargs: Any) -> HTTPSServer:
+        """An HTTPS server with a plain certificate and the challenge endpoint."""
+        certificates = AttestedCertificates(self.challenge_issuer, **kwargs)
+        static = certificates.static()
+        endpoint = ChallengeEndpoint(
+            self.challenge_issuer, certificate_der=static.certificate_der, path=CHALLENGE_PATH
+        )
+        return HTTPSServer(static.server_context(), challenge=endpoint)
+
+MODELS = {"object": "list", "data": [{"id": "demo-model", "object": "model", "owned_by": "atls"}]}
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: HTTPSServer
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self.server.note_request(self)
+        if self.path.startswith("/v1/models"):
+            self._send(200, json.dumps(MODELS).encode())
+        else:
+            self._send(200, json.dumps({"path": self.path}).encode())
+
+    def do_POST(self) -> None:
+        endpoint = self.server.challenge
+        if endpoint is not None and handle_challenge(self, endpoint):
+            return
+        self.server.note_request(self)
+        length = int(self.headers.get("Content-Length", "0"))
+        self._send(200, self.rfile.read(length), "application/octet-stream")
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return
+
+
+class _CountingSocket:
+    """Wraps an accepted TLS socket and counts the application bytes received."""
+
+    def __init__(self, sock: ssl.SSLSocket, server: HTTPSServer) -> None:
+        self._sock = sock
+        self._server = server
+
+    def recv_into(self, buffer: Any, *args: Any) -> int:
+        n: int = self._sock.recv_into(buffer, *args)
+        self._server.add_received(n)
+        return n
+
+    def recv(self, size: int, *args: Any) -> bytes:
+        data: bytes = self._sock.recv(size, *args)
+        self._server.add_received(len(data))
+        return data
+
+    def makefile(self, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "r" in mode:
+            import io
+
+            return io.BufferedReader(socket.SocketIO(self, "r"))  # type: ignore[arg-type]
+        return self._sock.makefile(mode, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class HTTPSServer(http.server.ThreadingHTTPServer):
+    """A threaded HTTPS server on 127.0.0.1 with byte and connection counters.
+
+    ``GET /v1/models`` answers an OpenAI-style model list, other GETs echo the
+    path, ``POST`` echoes the body; ``challenge`` (a :class:`ChallengeEndpoint`)
+    answers a challenge-style validator first.  The TLS handshake runs in the
+    connection's thread, so a slow or failing client never blocks others.
+    """
+
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(
+        self, context: ssl.SSLContext, *, challenge: ChallengeEndpoint | None = None
+    ) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.context = context
+        self.challenge = challenge
+        self.received = 0
+        self.handshakes = 0
+        self.handshake_errors: list[BaseException] = []
+        self.requests: list[str] = []
+        self.finished = 0
+        self._lock = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def url(self, scheme: str = "https", path: str = "/") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def add_received(self, n: int) -> None:
+        with self._lock:
+            self.received += n
+
+    def note_request(self, handler: _Handler) -> None:
+        with self._lock:
+            self.requests.append(handler.path)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (OSError, ValueError) as exc:
+            with self._lock:
+                self.handshake_errors.append(exc)
+                self.finished += 1
+                self._lock.notify_all()
+            request.close()
+            return
+        with self._lock:
+            self.handshakes += 1
+        try:
+            super().process_request_thread(_CountingSocket(tls, self), client_address)
+        finally:
+            with self._lock:
+                self.finished += 1
+                self._lock.notify_all()
+
+    def wait_finished(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until ``count`` connections were served to the end (client closed)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.finished >= count, timeout)
+
+    def start(self) -> HTTPSServer:
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def __enter__(self) -> HTTPSServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ConnectProxy:
+    """A minimal HTTP CONNECT proxy on 127.0.0.1 that records tunnels."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self.tunnels: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ConnectProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        with client:
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 8192:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            line = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+            if len(line) < 2 or line[0] != "CONNECT":
+                client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                return
+            host, _, port = line[1].rpartition(":")
+            if host not in ("127.0.0.1", "localhost"):
+                client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                return
+            self.tunnels.append(line[1])
+            with socket.create_connection((host, int(port))) as upstream:
+                client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                _pump(client, upstream, self._stop.is_set)
+
+
+def _pump(a: socket.socket, b: socket.socket, stopped: Callable[[], bool]) -> None:
+    peers = {a: b, b: a}
+    while not stopped():
+        readable, _, _ = select.select(list(peers), [], [], 0.5)
+        for sock in readable:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            peers[sock].sendall(data)

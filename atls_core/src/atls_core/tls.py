@@ -1,0 +1,692 @@
+"""The client side of attested TLS: an ``ssl.SSLContext`` that appraises.
+
+The standard ``ssl`` module has no verification callback, so
+:class:`ATLSContext` lets OpenSSL finish the handshake with certificate
+verification off and then, *before the socket or SSLObject is handed back*,
+appraises the peer: evidence from the certificate (the connection's nonce
+travels in SNI) or fetched by challenge over the same connection, checked by
+the validator that configuration selects for the host.  A failure closes the
+connection and raises :class:`ATLSVerificationError`, which is an
+``ssl.SSLCertVerificationError`` so requests, urllib3 and httpx report it as
+a certificate failure.
+
+Fail-closed details:
+
+* every read/write path of the socket or SSLObject first completes the
+  handshake *and* the appraisal, so a deferred handshake
+  (``do_handshake_on_connect=False``) or an implicit one inside ``send``
+  cannot leak an application byte to an unappraised server;
+* TLS renegotiation is disabled, so the certificate appraised is the
+  certificate in use for the whole connection; TLS 1.2 is the minimum;
+* callers (urllib3, http.client) that set ``verify_mode``/``check_hostname``
+  cannot turn appraisal off: the properties report what atls enforces.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import attrs
+
+from atls_core import challenge as _challenge
+from atls_core.binding import BindingContext, Freshness, encode_sni, new_nonce
+from atls_core.certificate import PeerCertificate
+from atls_core.clock import Clock, SystemClock
+from atls_core.config import ATLSConfig
+from atls_core.errors import ATLSError, ATLSVerificationError, ConfigurationError, UntrustedChain
+from atls_core.evidence import Transport
+from atls_core.registry import PluginManager
+from atls_core.result import AttestationResult
+from atls_core.selection import SelectedValidator, validator_for_host
+
+__all__ = [
+    "ATLSContext",
+    "ATLSObject",
+    "ATLSSocket",
+    "AppraisalCache",
+    "result_of",
+]
+
+_BASE: Any = getattr(ssl, "_SSLContext")  # noqa: B009 - the C-level descriptors
+_ENCODING_DER: int = getattr(__import__("_ssl"), "ENCODING_DER", 1)
+_DEFAULT_CHALLENGE_TIMEOUT = 30.0
+_SINGLE = "<single validator>"
+_SSLCONTEXT_OPTIONS: Any = ssl.SSLContext.__dict__["options"]
+
+
+# --- per-connection plan -------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class _Plan:
+    """What one connection will be appraised against."""
+
+    host: str | None
+    rule: str
+    selected: SelectedValidator
+    nonce: bytes
+    sni: str | None
+
+    @property
+    def transport(self) -> Transport:
+        return self.selected.spec.transport
+
+
+class _State:
+    """Mutable per-connection appraisal state (one per socket/SSLObject)."""
+
+    PENDING = "pending"
+    CHALLENGE = "challenge"
+    DONE = "done"
+    FAILED = "failed"
+
+    def __init__(self, context: ATLSContext, plan: _Plan) -> None:
+        self.context = context
+        self.plan = plan
+        self.phase = self.PENDING
+        self.result: AttestationResult | None = None
+        self.error: ATLSVerificationError | None = None
+        self.reader: _challenge.ResponseReader | None = None
+
+
+# --- verified-evidence cache ---------------------------------------------------
+
+
+class AppraisalCache:
+    """Bounded cache of accepted key-only results, keyed by certificate digest.
+
+    Only a static certificate (report data without a nonce) appraised under a
+    policy that does not require nonce freshness is ever stored, so a hit can
+    only skip re-verifying byte-identical evidence in a byte-identical
+    certificate.  Entries die at the result's ``expires_at`` or after
+    ``max_age`` seconds, whichever comes first.
+    """
+
+    def __init__(self, *, max_entries: int = 256, max_age: float = 300.0) -> None:
+        self._entries: collections.OrderedDict[tuple[str, str], tuple[AttestationResult, float]]
+        self._entries = collections.OrderedDict()
+        self._max = max_entries
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def get(self, rule: str, cert_digest: str, clock: Clock) -> AttestationResult | None:
+        if self._max <= 0:
+            return None
+        key = (rule, cert_digest)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            result, stored_at = entry
+            if result.is_expired(clock.now()) or time.monotonic() - stored_at > self._max_age:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return result
+
+    def put(
+        self, rule: str, cert_digest: str, result: AttestationResult, selected: SelectedValidator
+    ) -> None:
+        if self._max <= 0 or selected.policy.require_nonce:
+            return
+        if not (result.accepted and result.binding.verified):
+            return
+        if result.binding.freshness is not Freshness.KEY_ONLY:
+            return
+        with self._lock:
+            self._entries[(rule, cert_digest)] = (result, time.monotonic())
+            self._entries.move_to_end((rule, cert_digest))
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# --- PKI (for host rules with pki = true) --------------------------------------
+
+
+def _load_roots(cafile: str | None, cadata: str | bytes | None) -> list[Any]:
+    from cryptography import x509
+
+    pem = b""
+    if cadata is not None:
+        pem += cadata.encode() if isinstance(cadata, str) else cadata
+    paths = [cafile] if cafile else []
+    if not paths and cadata is None:
+        defaults = ssl.get_default_verify_paths()
+        paths = [p for p in (defaults.cafile, defaults.openssl_cafile) if p]
+        try:
+            import certifi  # optional: the bundle requests users already trust
+
+            paths.append(certifi.where())
+        except ImportError:
+            pass
+    for path in paths:
+        try:
+            pem += b"\n" + Path(path).read_bytes()
+        except OSError:
+            continue
+    try:
+        roots = x509.load_pem_x509_certificates(pem) if pem.strip() else []
+    except ValueError as exc:
+        raise ConfigurationError(f"cannot read PKI roots: {exc}", check="tls.pki.roots") from None
+    if not roots:
+        raise ConfigurationError(
+            "pki = true but no trusted root certificates were found", check="tls.pki.roots"
+        )
+    return roots
+
+
+def _verify_pki(chain_der: list[bytes], host: str | None, roots: list[Any], clock: Clock) -> None:
+    """Web-PKI path validation and host name check with ``cryptography``."""
+    from cryptography import x509
+    from cryptography.x509.verification import (
+        DNSName,
+        IPAddress,
+        PolicyBuilder,
+        Store,
+        VerificationError,
+    )
+
+    if not host:
+        raise UntrustedChain("PKI verification needs a host name", check="tls.pki.hostname")
+    if not chain_der:
+        raise UntrustedChain("the server sent no certificate", check="tls.pki.chain")
+    try:
+        leaf = x509.load_der_x509_certificate(chain_der[0])
+        intermediates = [x509.load_der_x509_certificate(d) for d in chain_der[1:]]
+    except ValueError as exc:
+        raise UntrustedChain(f"unreadable certificate: {exc}", check="tls.pki.chain") from None
+    subject: Any
+    try:
+        subject = IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        subject = DNSName(host)
+    verifier = PolicyBuilder().store(Store(roots)).time(clock.now()).build_server_verifier(subject)
+    try:
+        verifier.verify(leaf, intermediates)
+    except VerificationError as exc:
+        raise UntrustedChain(
+            f"the certificate is not valid for {host!r} under the trusted roots: {exc}",
+            check="tls.pki",
+        ) from None
+
+
+# --- the socket and the SSLObject ----------------------------------------------
+
+
+def _guard_error(state: _State | None) -> None:
+    if state is not None and state.phase == _State.FAILED and state.error is not None:
+        raise state.error
+
+
+class ATLSSocket(ssl.SSLSocket):
+    """An ``SSLSocket`` that is appraised before it carries a single byte."""
+
+    _atls: _State | None = None
+
+    @property
+    def attestation_result(self) -> AttestationResult | None:
+        state = self._atls
+        return state.result if state is not None else None
+
+    def do_handshake(self, block: bool = False) -> None:
+        state = self._atls
+        if state is None or state.phase == _State.DONE:
+            super().do_handshake(block)
+            return
+        _guard_error(state)
+        if state.phase == _State.PENDING:
+            super().do_handshake(block)
+        try:
+            self._atls_appraise(state)
+        except ATLSVerificationError:
+            self.close()
+            raise
+
+    def _atls_appraise(self, state: _State) -> None:
+        plan = state.plan
+        response = None
+        if plan.transport is Transport.CHALLENGE:
+            state.phase = _State.CHALLENGE
+            response = state.context._run(state, lambda: self._atls_challenge(state))
+        der = self.getpeercert(binary_form=True) or b""
+        chain = self._atls_chain() if plan.selected.pki else []
+        state.context._finish(state, der, chain, response)
+
+    def _atls_chain(self) -> list[bytes]:
+        sslobj: Any = self._sslobj
+        return [c.public_bytes(_ENCODING_DER) for c in sslobj.get_unverified_chain() or []]
+
+    def _atls_challenge(self, state: _State) -> Any:
+        plan = state.plan
+        request = plan.selected.validator.challenge(plan.nonce)
+        previous = self.gettimeout()
+        limit = state.context.challenge_timeout
+        self.settimeout(limit if previous is None or previous == 0 else min(previous, limit))
+        try:
+            return _challenge.exchange(
+                request,
+                host=plan.host,
+                send_all=lambda data: ssl.SSLSocket.sendall(self, data),
+                receive=lambda: ssl.SSLSocket.read(self, 65536),
+            )
+        except (TimeoutError, socket.timeout):
+            raise ATLSError(
+                "the challenge response did not arrive in time", check="challenge.timeout"
+            ) from None
+        except ssl.SSLZeroReturnError:
+            raise ATLSError(
+                "the server closed TLS during the challenge", check="challenge.framing"
+            ) from None
+        finally:
+            if self.fileno() != -1:
+                self.settimeout(previous)
+
+    def _atls_ready(self) -> None:
+        state = self._atls
+        if state is None or state.phase in (_State.DONE, _State.CHALLENGE):
+            return
+        _guard_error(state)
+        self.do_handshake()
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - stdlib signature
+        self._atls_ready()
+        return super().read(len, buffer)
+
+    def write(self, data: Any) -> int:
+        self._atls_ready()
+        return super().write(data)
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        self._atls_ready()
+        return super().send(data, flags)
+
+
+class ATLSObject(ssl.SSLObject):
+    """A memory-BIO ``SSLObject`` (asyncio, anyio) appraised inside ``do_handshake``.
+
+    A challenge runs as a small state machine: the request is written to the
+    outgoing BIO and ``SSLWantReadError`` is raised, which makes asyncio and
+    anyio flush it and feed the answer before calling ``do_handshake`` again.
+    """
+
+    _atls: _State | None = None
+
+    @property
+    def attestation_result(self) -> AttestationResult | None:
+        state = self._atls
+        return state.result if state is not None else None
+
+    def do_handshake(self) -> None:
+        state = self._atls
+        if state is None or state.phase == _State.DONE:
+            super().do_handshake()
+            return
+        _guard_error(state)
+        if state.phase == _State.PENDING:
+            super().do_handshake()
+            if state.plan.transport is Transport.CHALLENGE:
+                state.context._run(state, lambda: self._atls_send_challenge(state))
+                state.phase = _State.CHALLENGE
+        response = None
+        if state.phase == _State.CHALLENGE:
+            response = state.context._run(state, lambda: self._atls_read_challenge(state))
+            if response is None:
+                raise ssl.SSLWantReadError("atls: waiting for the challenge response")
+        der = self.getpeercert(binary_form=True) or b""
+        chain: list[bytes] = []
+        if state.plan.selected.pki:
+            sslobj: Any = self._sslobj
+            chain = [c.public_bytes(_ENCODING_DER) for c in sslobj.get_unverified_chain() or []]
+        state.context._finish(state, der, chain, response)
+
+    def _atls_send_challenge(self, state: _State) -> None:
+        plan = state.plan
+        request = plan.selected.validator.challenge(plan.nonce)
+        state.reader = _challenge.ResponseReader(
+            max_body_bytes=request.max_response_bytes, request_method=request.method
+        )
+        sslobj: Any = self._sslobj
+        sslobj.write(_challenge.encode_request(request, plan.host))
+
+    def _atls_read_challenge(self, state: _State) -> Any:
+        assert state.reader is not None
+        sslobj: Any = self._sslobj
+        while True:
+            try:
+                data = sslobj.read(65536)
+            except ssl.SSLWantReadError:
+                return None
+            except ssl.SSLZeroReturnError:
+                data = b""
+            if not data:
+                state.reader.eof()
+            response = state.reader.feed(data)
+            if response is not None:
+                return response
+
+    def _atls_ready(self) -> None:
+        state = self._atls
+        if state is None or state.phase == _State.DONE:
+            return
+        _guard_error(state)
+        self.do_handshake()
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - stdlib signature
+        self._atls_ready()
+        return super().read(len, buffer)
+
+    def write(self, data: Any) -> int:
+        self._atls_ready()
+        return super().write(data)
+
+
+# --- the context ---------------------------------------------------------------
+
+
+class ATLSContext(ssl.SSLContext):
+    """A client ``SSLContext`` whose peer verification is attestation appraisal.
+
+    Build it from an :class:`ATLSConfig` (a validator per host) or, with
+    :meth:`for_validator`, from one :class:`SelectedValidator` for every host.
+    Host rules with ``pki = true`` additionally require a certificate chain
+    valid for the host under ``pki_cafile``/``pki_cadata`` (default: the
+    system roots).
+    """
+
+    sslsocket_class = ATLSSocket
+    sslobject_class = ATLSObject
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> ATLSContext:
+        return cast("ATLSContext", super().__new__(cls, ssl.PROTOCOL_TLS_CLIENT))
+
+    def __init__(
+        self,
+        config: ATLSConfig | None = None,
+        *,
+        validator: SelectedValidator | None = None,
+        manager: PluginManager | None = None,
+        clock: Clock | None = None,
+        cache: AppraisalCache | None = None,
+        pki_cafile: str | None = None,
+        pki_cadata: str | bytes | None = None,
+        challenge_timeout: float = _DEFAULT_CHALLENGE_TIMEOUT,
+    ) -> None:
+        if (config is None) == (validator is None):
+            raise ConfigurationError(
+                "ATLSContext needs exactly one of config= or validator=", check="tls.context"
+            )
+        self._config = config
+        self._single = validator
+        self._manager = manager
+        self._clock: Clock = clock or SystemClock()
+        self.cache = cache if cache is not None else AppraisalCache()
+        self._pki_cafile = pki_cafile
+        self._pki_cadata = pki_cadata
+        self._pki_roots: list[Any] | None = None
+        self.challenge_timeout = challenge_timeout
+        self._selected: dict[str, SelectedValidator] = {}
+        self._lock = threading.Lock()
+        # OpenSSL itself verifies nothing: appraisal (and PKI when asked) run after it.
+        _BASE.check_hostname.__set__(self, False)
+        _BASE.verify_mode.__set__(self, ssl.CERT_NONE)
+        self.options |= ssl.OP_NO_RENEGOTIATION | ssl.OP_NO_COMPRESSION
+        self.minimum_version = ssl.TLSVersion.TLSv1_2
+
+    @classmethod
+    def for_validator(cls, selected: SelectedValidator, **kwargs: Any) -> ATLSContext:
+        """One validator and policy for every host this context connects to."""
+        return cls(validator=selected, **kwargs)
+
+    # -- settings callers may try to change ----------------------------------
+
+    @property  # type: ignore[override]
+    def verify_mode(self) -> ssl.VerifyMode:
+        """Always ``CERT_REQUIRED``: every connection is appraised; setting it is ignored."""
+        return ssl.CERT_REQUIRED
+
+    @verify_mode.setter
+    def verify_mode(self, value: ssl.VerifyMode) -> None:
+        return  # appraisal cannot be switched off through verify_mode
+
+    @property  # type: ignore[override]
+    def check_hostname(self) -> bool:
+        """Reported as ``True``: the host's identity is its appraised evidence."""
+        return True
+
+    @check_hostname.setter
+    def check_hostname(self, value: bool) -> None:
+        return
+
+    @property  # type: ignore[override]
+    def options(self) -> ssl.Options:
+        value: ssl.Options = _SSLCONTEXT_OPTIONS.__get__(self)
+        return value
+
+    @options.setter
+    def options(self, value: ssl.Options) -> None:
+        # Renegotiation could swap the certificate after appraisal: it stays off.
+        _SSLCONTEXT_OPTIONS.__set__(self, value | ssl.OP_NO_RENEGOTIATION)
+
+    # -- wrapping --------------------------------------------------------------
+
+    def wrap_socket(  # type: ignore[override]
+        self,
+        sock: socket.socket,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ATLSSocket:
+        if server_side:
+            raise ValueError("ATLSContext is for clients; use atls_core.server for servers")
+        plan = self._plan(server_hostname)
+        wrapped = cast(
+            "ATLSSocket",
+            super().wrap_socket(
+                sock,
+                server_side=False,
+                do_handshake_on_connect=False,
+                suppress_ragged_eofs=suppress_ragged_eofs,
+                server_hostname=plan.sni,
+                session=session,
+            ),
+        )
+        wrapped._atls = _State(self, plan)
+        wrapped.do_handshake_on_connect = do_handshake_on_connect
+        if do_handshake_on_connect and _connected(wrapped):
+            wrapped.do_handshake()
+        return wrapped
+
+    def wrap_bio(  # type: ignore[override]
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ATLSObject:
+        if server_side:
+            raise ValueError("ATLSContext is for clients; use atls_core.server for servers")
+        plan = self._plan(server_hostname)
+        obj = cast(
+            "ATLSObject",
+            super().wrap_bio(
+                incoming, outgoing, server_side=False, server_hostname=plan.sni, session=session
+            ),
+        )
+        obj._atls = _State(self, plan)
+        return obj
+
+    # -- appraisal -----------------------------------------------------------
+
+    def _select(self, host: str | None) -> tuple[str, SelectedValidator]:
+        if self._single is not None:
+            return _SINGLE, self._single
+        assert self._config is not None
+        if not host:
+            raise ConfigurationError(
+                "a host name is needed to choose a validator", check="config.hosts"
+            )
+        rule = self._config.rule_for(host)
+        with self._lock:
+            selected = self._selected.get(rule.pattern)
+        if selected is None:
+            selected = validator_for_host(self._config, host, manager=self._manager)
+            with self._lock:
+                selected = self._selected.setdefault(rule.pattern, selected)
+        return rule.pattern, selected
+
+    def _plan(self, server_hostname: str | bytes | None) -> _Plan:
+        host = server_hostname.decode() if isinstance(server_hostname, bytes) else server_hostname
+        if host is not None:
+            host = host.strip("[]").rstrip(".").lower() or None
+        try:
+            rule, selected = self._select(host)
+            nonce = new_nonce()
+            sni: str | None = host
+            if selected.spec.transport is Transport.CERTIFICATE:
+                # The nonce rides in SNI; an IP literal cannot be a DNS suffix.
+                sni = encode_sni(nonce, "" if host is None or _is_ip(host) else host)
+        except ATLSError as error:
+            raise ATLSVerificationError(error, host=host) from error
+        return _Plan(host=host, rule=rule, selected=selected, nonce=nonce, sni=sni)
+
+    def _run(self, state: _State, step: Callable[[], Any]) -> Any:
+        """Run one appraisal step; any failure becomes a recorded verification error."""
+        try:
+            return step()
+        except ssl.SSLWantReadError:
+            raise
+        except ATLSVerificationError as error:
+            state.phase, state.error = _State.FAILED, error
+            raise
+        except ATLSError as error:
+            failure = ATLSVerificationError(error, host=state.plan.host)
+            state.phase, state.error = _State.FAILED, failure
+            raise failure from error
+        except OSError as exc:
+            cause = ATLSError(
+                f"the connection failed during appraisal: {exc}", check="tls.appraisal.io"
+            )
+            failure = ATLSVerificationError(cause, host=state.plan.host)
+            state.phase, state.error = _State.FAILED, failure
+            raise failure from exc
+        except Exception as exc:
+            cause = ATLSError(
+                f"{state.plan.selected.spec.id} raised {type(exc).__name__}: {exc}",
+                check="tls.appraisal.internal",
+            )
+            failure = ATLSVerificationError(cause, host=state.plan.host)
+            state.phase, state.error = _State.FAILED, failure
+            raise failure from exc
+
+    def _finish(self, state: _State, der: bytes, chain: list[bytes], response: Any) -> None:
+        state.result = self._run(state, lambda: self._appraise(state.plan, der, chain, response))
+        state.phase = _State.DONE
+
+    def _roots(self) -> list[Any]:
+        with self._lock:
+            if self._pki_roots is None:
+                self._pki_roots = _load_roots(self._pki_cafile, self._pki_cadata)
+            return self._pki_roots
+
+    def _appraise(
+        self, plan: _Plan, der: bytes, chain: list[bytes], response: Any
+    ) -> AttestationResult:
+        if not der:
+            raise UntrustedChain("the server presented no certificate", check="tls.certificate")
+        if plan.selected.pki:
+            _verify_pki(chain, plan.host, self._roots(), self._clock)
+        certificate = PeerCertificate.from_der(der)
+        validator = plan.selected.validator
+        cache_key = hashlib.sha256(der).hexdigest()
+        if plan.transport is Transport.CERTIFICATE:
+            cached = self.cache.get(plan.rule, cache_key, self._clock)
+            if cached is not None:
+                return cached
+            evidence = validator.evidence_from_certificate(certificate)
+        elif plan.transport is Transport.CHALLENGE:
+            evidence = validator.evidence_from_challenge(response)
+        else:
+            raise ConfigurationError(
+                f"{plan.selected.spec.id} has no live transport", check="tls.transport"
+            )
+        binding = BindingContext(
+            spki_der=certificate.spki_der, nonce=plan.nonce, certificate_der=der
+        )
+        result = plan.selected.appraise(
+            evidence, binding=binding, clock=self._clock, host=plan.host
+        )
+        result.raise_for_status()
+        if not result.binding.verified or result.binding.key_digest != binding.key_digest:
+            raise ATLSError(
+                "the validator did not bind its result to this connection's key",
+                check="binding.key",
+                expected=binding.key_digest,
+                actual=result.binding.key_digest,
+            )
+        if plan.transport is Transport.CERTIFICATE:
+            self.cache.put(plan.rule, cache_key, result, plan.selected)
+        return result
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _connected(sock: socket.socket) -> bool:
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
+
+
+def result_of(connection: Any) -> AttestationResult | None:
+    """The attestation result of a connection, or ``None`` if it has none.
+
+    Accepts an :class:`ATLSSocket`, an :class:`ATLSObject`, the private
+    ``_ssl`` object some libraries expose as ``ssl_object``, an asyncio
+    ``StreamWriter``/transport or an httpcore network stream.
+    """
+    seen = 0
+    while connection is not None and seen < 4:
+        seen += 1
+        result = getattr(connection, "attestation_result", None)
+        if isinstance(result, AttestationResult):
+            return result
+        if isinstance(connection, (ATLSSocket, ATLSObject)):
+            return None
+        owner = getattr(connection, "owner", None)
+        if owner is not None and owner is not connection:
+            connection = owner
+            continue
+        get_extra_info = getattr(connection, "get_extra_info", None)
+        if callable(get_extra_info):
+            connection = get_extra_info("ssl_object")
+            continue
+        return None
+    return None

@@ -1,0 +1,142 @@
+"""The body of ``atls verify URL``: connect, appraise, report, exit.
+
+Exit codes: 0 accepted; 1 rejected (the failing check is printed); 2 bad
+usage or configuration; 3 the server could not be reached.  Never a traceback:
+everything a server sends is shown through the report renderer, which escapes
+control characters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from typing import Any
+from urllib.parse import urlsplit
+
+from atls_core.errors import ATLSError, ATLSVerificationError, ConfigurationError
+
+__all__ = ["run"]
+
+EXIT_ACCEPTED = 0
+EXIT_REJECTED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+
+def _target(url: str) -> tuple[str, int]:
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    if parts.scheme.lower() not in ("https", "httpa"):
+        raise ConfigurationError(
+            "atls verify connects to https:// (or httpa://) URLs",
+            check="verify.url",
+            actual=parts.scheme,
+        )
+    try:
+        port = parts.port or 443
+    except ValueError:
+        raise ConfigurationError("the URL has an invalid port", check="verify.url") from None
+    if not parts.hostname:
+        raise ConfigurationError("the URL has no host", check="verify.url", actual=url)
+    return parts.hostname, port
+
+
+def _context(args: argparse.Namespace, host: str) -> Any:
+    from atls_core.config import ATLSConfig
+    from atls_core.selection import select_validator
+    from atls_core.tls import ATLSContext
+
+    config = ATLSConfig.load(args.config) if getattr(args, "config", None) else None
+    validator_id = getattr(args, "validator", None)
+    allow_insecure = bool(getattr(args, "allow_insecure", False))
+    if config is not None and allow_insecure and not config.allow_insecure_test_validators:
+        config = ATLSConfig(
+            hosts=config.hosts,
+            allow_insecure_test_validators=True,
+            disable_plugins=config.disable_plugins,
+            source=config.source,
+        )
+    if validator_id is None:
+        if config is None:
+            raise ConfigurationError(
+                "give --config FILE or --validator ID", check="verify.arguments"
+            )
+        return ATLSContext(config)
+    policy = settings = None
+    pki = False
+    if config is not None:
+        try:
+            rule = config.rule_for(host)
+        except ConfigurationError:
+            rule = None
+        if rule is not None:
+            policy, settings, pki = rule.policy, rule.settings, rule.pki
+        allow_insecure = allow_insecure or config.allow_insecure_test_validators
+    selected = select_validator(
+        validator_id, policy=policy, settings=settings, allow_insecure=allow_insecure, pki=pki
+    )
+    return ATLSContext.for_validator(selected)
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    print(json.dumps(document, indent=2))
+
+
+def _fail(args: argparse.Namespace, error: BaseException, code: int) -> int:
+    from atls_core.report import render_error
+
+    if getattr(args, "json", False):
+        document: dict[str, Any] = {"accepted": False, "error": _error_dict(error)}
+        result = getattr(error, "result", None)
+        if result is not None:
+            document["result"] = result.to_dict()
+        _print_json(document)
+    else:
+        result = getattr(error, "result", None)
+        if result is not None:
+            from atls_core.report import render_result
+
+            print(render_result(result))
+        print(render_error(error), file=sys.stderr)
+    return code
+
+
+def _error_dict(error: BaseException) -> dict[str, Any]:
+    if isinstance(error, ATLSError):
+        return {"check": error.check, "message": error.reason, "type": type(error).__name__}
+    return {"check": "network", "message": str(error), "type": type(error).__name__}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Connect to ``args.url``, appraise, print the report; 0 only when accepted."""
+    from atls_core.report import render_result
+
+    try:
+        host, port = _target(str(args.url))
+        context = _context(args, host)
+    except ATLSError as error:
+        return _fail(args, error, EXIT_USAGE)
+    timeout = float(getattr(args, "timeout", None) or 30.0)
+    try:
+        raw = socket.create_connection((host, port), timeout=timeout)
+    except OSError as error:
+        return _fail(args, error, EXIT_UNREACHABLE)
+    try:
+        with context.wrap_socket(raw, server_hostname=host) as connection:
+            result = connection.attestation_result
+    except ATLSVerificationError as error:
+        return _fail(args, error, EXIT_REJECTED)
+    except ATLSError as error:
+        return _fail(args, error, EXIT_REJECTED)
+    except OSError as error:  # TLS alerts, resets, timeouts
+        return _fail(args, error, EXIT_UNREACHABLE)
+    finally:
+        raw.close()
+    if result is None:  # pragma: no cover - wrap_socket appraises or raises
+        return _fail(args, ATLSError("no attestation result", check="verify"), EXIT_REJECTED)
+    if getattr(args, "json", False):
+        _print_json(result.to_dict())
+    else:
+        print(render_result(result))
+    return EXIT_ACCEPTED if result.accepted else EXIT_REJECTED

@@ -1,0 +1,420 @@
+"""Appraisal and results: status tiers, common policy, expiry, JSON, raise_for_status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import attrs
+import pytest
+
+from atls_core._version import __version__ as core_version
+from atls_core.appraisal import Appraisal
+from atls_core.binding import Binding, Freshness
+from atls_core.clock import FixedClock
+from atls_core.errors import AppraisalFailed, StaleEvidence
+from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_core.interfaces import ValidatorSpec
+from atls_core.policy import Policy, ReferenceValue
+from atls_core.result import AttestationResult, Status
+
+NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
+SPEC = ValidatorSpec(
+    id="unit.box",
+    media_types=("application/x-unit",),
+    binding_scheme="atls-v1",
+    transport=Transport.CERTIFICATE,
+    tee_type="unit",
+    oids=("1.3.9999.1",),
+    plugin_version="4.5.6",
+    measurements=("image", "config"),
+)
+EVIDENCE = Evidence(
+    media_type="application/x-unit",
+    data=b"evidence",
+    source=EvidenceSource(transport=Transport.FILE, location="x"),
+    endorsements={"log": b"events"},
+)
+NONCE_BINDING = Binding(
+    scheme="atls-v1", freshness=Freshness.NONCE, verified=True, nonce="00" * 32, key_digest="ab"
+)
+KEY_ONLY = attrs.evolve(NONCE_BINDING, freshness=Freshness.KEY_ONLY, nonce=None)
+UNBOUND = Binding(scheme="atls-v1", freshness=Freshness.UNBOUND, verified=False)
+
+
+def _appraisal(policy: Policy | None = None, **facts: Any) -> Appraisal:
+    """An appraisal with every fact a good validator records, overridable."""
+    appraisal = Appraisal(
+        spec=SPEC, policy=policy or Policy(), evidence=EVIDENCE, clock=FixedClock(NOW)
+    )
+    binding = facts.get("binding", NONCE_BINDING)
+    if binding is not None:
+        appraisal.set_binding(binding)
+    tcb = facts.get("tcb", ("UpToDate", ()))
+    if tcb is not None:
+        appraisal.set_tcb(*tcb)
+    appraisal.debug = facts.get("debug", False)
+    for name, value in facts.get("measurements", {"image": b"\xaa" * 4}).items():
+        appraisal.measure(name, value)
+    return appraisal
+
+
+def _checks(result: AttestationResult, *, enforced: bool = True) -> list[str]:
+    return [f.check for f in result.failures if f.enforced is enforced]
+
+
+# -- status tiers -------------------------------------------------------------------------------
+
+
+def test_a_complete_good_appraisal_affirms() -> None:
+    result = _appraisal().finish()
+    assert result.status is Status.AFFIRMING
+    assert result.accepted
+    assert result.failures == ()
+    assert result.warnings == ()
+    assert result.trustworthiness.to_dict() == {
+        "instance-identity": 2,
+        "hardware": 2,
+        "runtime-opaque": 2,
+    }
+    assert result.issued_at == NOW
+    assert result.verifier.validator == "unit.box"
+    assert result.verifier.plugin == "unit"
+    assert result.verifier.plugin_version == "4.5.6"
+    assert result.verifier.core_version == core_version
+    assert result.evidence_digest == EVIDENCE.digest
+    assert result.policy_digest == Policy().digest
+    assert result.tee_type == "unit"
+
+
+def test_nothing_recorded_is_never_affirming() -> None:
+    appraisal = Appraisal(spec=SPEC, policy=Policy(), evidence=EVIDENCE, clock=FixedClock(NOW))
+    result = appraisal.finish()
+    assert result.status is Status.CONTRAINDICATED
+    assert not result.accepted
+    assert set(_checks(result)) == {"binding.missing", "tcb.status", "debug"}
+    assert result.binding.freshness is Freshness.UNBOUND
+    assert not result.binding.verified
+
+
+@pytest.mark.parametrize(
+    ("missing", "check"),
+    [("binding", "binding.missing"), ("tcb", "tcb.status"), ("debug", "debug")],
+)
+def test_each_missing_fact_rejects(missing: str, check: str) -> None:
+    result = _appraisal(**{missing: None}).finish()
+    assert not result.accepted
+    assert result.status is Status.CONTRAINDICATED
+    assert _checks(result) == [check]
+
+
+def test_no_tcb_must_be_declared_and_warns() -> None:
+    appraisal = _appraisal(tcb=None)
+    appraisal.no_tcb("simulated hardware has no TCB")
+    result = appraisal.finish()
+    assert result.accepted
+    assert result.status is Status.WARNING
+    assert "tcb: simulated hardware has no TCB" in result.warnings
+    assert result.tcb.status is None
+
+
+def test_status_of_claim_tiers() -> None:
+    assert Status.of_claim(0) is Status.NONE
+    assert Status.of_claim(1) is Status.NONE
+    assert Status.of_claim(-1) is Status.NONE
+    assert Status.of_claim(2) is Status.AFFIRMING
+    assert Status.of_claim(31) is Status.AFFIRMING
+    assert Status.of_claim(32) is Status.WARNING
+    assert Status.of_claim(95) is Status.WARNING
+    assert Status.of_claim(96) is Status.CONTRAINDICATED
+    assert Status.of_claim(-96) is Status.CONTRAINDICATED
+    assert Status.NONE.rank < Status.AFFIRMING.rank < Status.WARNING.rank
+    assert Status.WARNING.rank < Status.CONTRAINDICATED.rank
+
+
+def test_the_worse_vector_value_wins() -> None:
+    appraisal = _appraisal()
+    appraisal.set_vector("configuration", 96)
+    appraisal.set_vector("configuration", 2)
+    appraisal.set_vector("file_system", 2)
+    appraisal.set_vector("file_system", 33)
+    result = appraisal.finish()
+    assert result.trustworthiness.configuration == 96
+    assert result.trustworthiness.file_system == 33
+    # a contraindicating claim rejects even when no check was recorded as failed
+    assert result.status is Status.CONTRAINDICATED
+    assert not result.accepted
+    with pytest.raises(AppraisalFailed) as info:
+        result.raise_for_status()
+    assert info.value.check == "result.status"
+
+
+def test_a_warning_claim_alone_warns() -> None:
+    appraisal = _appraisal()
+    appraisal.set_vector("configuration", 32)
+    result = appraisal.finish()
+    assert result.status is Status.WARNING
+    assert result.accepted
+
+
+# -- TCB, advisories, debug ------------------------------------------------------------------
+
+
+def test_tcb_status_not_accepted_by_default() -> None:
+    result = _appraisal(tcb=("OutOfDate", ())).finish()
+    assert not result.accepted
+    (failure,) = result.failures
+    assert failure.check == "tcb.status"
+    assert failure.expected == ["UpToDate"]
+    assert failure.actual == "OutOfDate"
+    assert result.trustworthiness.hardware == 96
+
+
+def test_tcb_status_accepted_by_policy_warns() -> None:
+    policy = Policy(accepted_tcb_statuses={"UpToDate", "SWHardeningNeeded"})
+    result = _appraisal(policy, tcb=("SWHardeningNeeded", ())).finish()
+    assert result.accepted
+    assert result.status is Status.WARNING
+    assert result.trustworthiness.hardware == 32
+    assert "tcb.status: accepted by policy: SWHardeningNeeded" in result.warnings
+
+
+def test_advisories() -> None:
+    rejected = _appraisal(tcb=("UpToDate", ["intel-sa-00615", "INTEL-SA-00828"])).finish()
+    assert not rejected.accepted
+    (failure,) = rejected.failures
+    assert failure.check == "tcb.advisories"
+    assert failure.actual == ["INTEL-SA-00615", "INTEL-SA-00828"]
+    assert rejected.tcb.advisory_ids == ("INTEL-SA-00615", "INTEL-SA-00828")
+    partly = Policy(accepted_advisory_ids={"INTEL-SA-00615"})
+    still = _appraisal(partly, tcb=("UpToDate", ["INTEL-SA-00615", "INTEL-SA-00828"])).finish()
+    assert still.failures[0].actual == ["INTEL-SA-00828"]
+    both = Policy(accepted_advisory_ids={"intel-sa-00615", "INTEL-SA-00828"})
+    accepted = _appraisal(both, tcb=("UpToDate", ["INTEL-SA-00615", "INTEL-SA-00828"])).finish()
+    assert accepted.accepted
+    assert accepted.status is Status.WARNING
+
+
+def test_debug_refused_unless_allowed() -> None:
+    refused = _appraisal(debug=True).finish()
+    assert _checks(refused) == ["debug"]
+    assert refused.trustworthiness.runtime_opaque == 96
+    allowed = _appraisal(Policy(allow_debug=True), debug=True).finish()
+    assert allowed.accepted
+    assert allowed.status is Status.WARNING
+    assert allowed.debug is True
+
+
+# -- binding and freshness -------------------------------------------------------------------
+
+
+def test_require_nonce_refuses_key_only() -> None:
+    strict = Policy(require_nonce=True)
+    assert not _appraisal(strict, binding=KEY_ONLY).finish().accepted
+    assert _checks(_appraisal(strict, binding=KEY_ONLY).finish()) == ["freshness.nonce"]
+    assert _appraisal(strict, binding=NONCE_BINDING).finish().accepted
+    assert _appraisal(binding=KEY_ONLY).finish().status is Status.AFFIRMING
+
+
+def test_offline_says_unbound_and_warns() -> None:
+    result = _appraisal(binding=UNBOUND).finish()
+    assert result.accepted
+    assert result.status is Status.WARNING
+    assert any(w.startswith("binding.offline") for w in result.warnings)
+    assert result.trustworthiness.instance_identity is None
+
+
+# -- reference values ----------------------------------------------------------------------------
+
+
+def test_reference_values_enforced() -> None:
+    policy = Policy(reference_values={"image": ReferenceValue(accepted=["0xAAAAAAAA"])})
+    good = _appraisal(policy).finish()
+    assert good.accepted
+    assert good.trustworthiness.executables == 2
+    bad = _appraisal(policy, measurements={"image": "bb" * 4}).finish()
+    assert not bad.accepted
+    (failure,) = bad.failures
+    assert (failure.check, failure.expected, failure.actual) == (
+        "reference.image",
+        ["aaaaaaaa"],
+        "bbbbbbbb",
+    )
+    assert bad.trustworthiness.executables == 96
+    missing = _appraisal(policy, measurements={}).finish()
+    assert _checks(missing) == ["reference.image"]
+
+
+def test_reference_values_warn_only() -> None:
+    policy = Policy(
+        reference_values={"image": ReferenceValue(accepted=["00"], enforce=False)},
+    )
+    result = _appraisal(policy).finish()
+    assert result.accepted
+    assert result.status is Status.WARNING
+    assert _checks(result, enforced=False) == ["reference.image"]
+    assert _checks(result) == []
+    assert result.trustworthiness.executables == 33
+    assert any("(warn-only)" in w for w in result.warnings)
+    assert result.raise_for_status() is result
+
+
+def test_measurements_are_lowercase_hex() -> None:
+    result = _appraisal(measurements={"image": b"\x01\xab", "config": " 0xCD "}).finish()
+    assert dict(result.measurements) == {"image": "01ab", "config": "cd"}
+
+
+# -- age and expiry ---------------------------------------------------------------------------------
+
+
+def test_max_age() -> None:
+    policy = Policy(max_age=dt.timedelta(minutes=10))
+    old = _appraisal(policy)
+    old.set_evidence_time(NOW - dt.timedelta(minutes=11))
+    with pytest.raises(StaleEvidence) as info:
+        old.finish()
+    assert info.value.check == "freshness.max_age"
+    young = _appraisal(policy)
+    young.set_evidence_time(NOW - dt.timedelta(minutes=4))
+    result = young.finish()
+    assert result.expires_at == NOW + dt.timedelta(minutes=6)
+    assert result.expiry_reason == "policy max_age"
+    timeless = _appraisal(policy).finish()
+    assert timeless.expires_at == NOW + dt.timedelta(minutes=10)
+    assert any(w.startswith("freshness.max_age") for w in timeless.warnings)
+
+
+def test_expiry_is_the_earliest_candidate() -> None:
+    appraisal = _appraisal(Policy(max_age=dt.timedelta(hours=3)))
+    appraisal.set_evidence_time(NOW)
+    appraisal.valid_until(NOW + dt.timedelta(hours=2), "collateral next update")
+    appraisal.valid_until(NOW + dt.timedelta(hours=1), "token exp")
+    result = appraisal.finish()
+    assert result.expires_at == NOW + dt.timedelta(hours=1)
+    assert result.expiry_reason == "token exp"
+    assert not result.is_expired(NOW + dt.timedelta(minutes=59))
+    assert result.is_expired(NOW + dt.timedelta(hours=1))
+
+    short = _appraisal(Policy(max_age=dt.timedelta(minutes=30)))
+    short.set_evidence_time(NOW)
+    short.valid_until(NOW + dt.timedelta(hours=1), "token exp")
+    assert short.finish().expiry_reason == "policy max_age"
+
+
+def test_no_expiry_candidate_means_no_expiry() -> None:
+    result = _appraisal().finish()
+    assert result.expires_at is None
+    assert not result.is_expired(NOW + dt.timedelta(days=10000))
+
+
+def test_an_already_expired_candidate_rejects() -> None:
+    appraisal = _appraisal()
+    appraisal.valid_until(NOW, "collateral next update")
+    result = appraisal.finish()
+    assert _checks(result) == ["freshness.expired"]
+    assert not result.accepted
+
+
+# -- the result object --------------------------------------------------------------------------
+
+
+def test_json_export() -> None:
+    appraisal = _appraisal(Policy(id="p1"), tcb=("UpToDate", ()))
+    appraisal.set_tcb("UpToDate", (), date=NOW - dt.timedelta(days=30), evaluation_data_number=17)
+    appraisal.claim("raw", b"\x01\x02")
+    appraisal.claim("when", NOW)
+    appraisal.claim("nested", {"list": [1, {"x": b"\xff"}], "set": {"b", "a"}})
+    appraisal.claim("status", Status.WARNING)
+    appraisal.valid_until(NOW + dt.timedelta(hours=1), "token exp")
+    result = appraisal.finish()
+    data = json.loads(result.to_json())
+    assert data["status"] == "affirming"
+    assert data["accepted"] is True
+    assert data["policy"] == {"id": "p1", "digest": Policy(id="p1").digest}
+    assert data["verifier"] == {
+        "validator": "unit.box",
+        "plugin": "unit",
+        "plugin_version": "4.5.6",
+        "core_version": core_version,
+    }
+    assert data["binding"] == {
+        "scheme": "atls-v1",
+        "freshness": "nonce",
+        "verified": True,
+        "nonce": "00" * 32,
+        "key_digest": "ab",
+    }
+    assert data["tcb"] == {
+        "status": "UpToDate",
+        "advisory_ids": [],
+        "date": "2025-05-02T12:00:00Z",
+        "evaluation_data_number": 17,
+    }
+    assert data["claims"] == {
+        "raw": "0102",
+        "when": "2025-06-01T12:00:00Z",
+        "nested": {"list": [1, {"x": "ff"}], "set": ["a", "b"]},
+        "status": "warning",
+    }
+    assert data["issued_at"] == "2025-06-01T12:00:00Z"
+    assert data["expires_at"] == "2025-06-01T13:00:00Z"
+    assert data["expiry_reason"] == "token exp"
+    assert data["evidence_digest"] == EVIDENCE.digest
+    assert data["trustworthiness"]["hardware"] == 2
+    assert json.loads(result.to_json(indent=None)) == data
+
+
+def test_failures_export() -> None:
+    result = _appraisal(tcb=("Revoked", ["x"])).finish()
+    data = result.to_dict()
+    assert data["failures"][0] == {
+        "check": "tcb.status",
+        "message": "TCB status is not accepted by policy",
+        "expected": ["UpToDate"],
+        "actual": "Revoked",
+        "enforced": True,
+    }
+    assert data["failures"][1]["check"] == "tcb.advisories"
+
+
+def test_raise_for_status() -> None:
+    good = _appraisal().finish()
+    assert good.raise_for_status() is good
+    bad = _appraisal(tcb=("OutOfDate", ["INTEL-SA-1"]), debug=True).finish()
+    with pytest.raises(AppraisalFailed) as info:
+        bad.raise_for_status()
+    error = info.value
+    assert error.result is bad
+    assert error.check == "tcb.status"
+    assert error.expected == ["UpToDate"]
+    assert error.actual == "OutOfDate"
+    assert "(+2 more)" in str(error)
+
+
+def test_results_are_immutable() -> None:
+    appraisal = _appraisal()
+    appraisal.claim("nested", {"a": [1, 2]})
+    result = appraisal.finish()
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        result.status = Status.AFFIRMING  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        result.claims["x"] = 1  # type: ignore[index]
+    with pytest.raises(TypeError):
+        result.claims["nested"]["b"] = 2
+    with pytest.raises(AttributeError):
+        result.claims["nested"]["a"].append(3)
+    with pytest.raises(TypeError):
+        result.measurements["image"] = "00"  # type: ignore[index]
+    # later changes to the scratchpad do not reach the result
+    appraisal.measure("image", "ff")
+    assert result.measurements["image"] == "aaaaaaaa"
+
+
+def test_require_records_and_returns() -> None:
+    appraisal = _appraisal()
+    assert appraisal.require("unit.ok", True, "never shown") is True
+    assert appraisal.require("unit.svn", False, "too low", expected=3, actual=2) is False
+    result = appraisal.finish()
+    assert [(f.check, f.expected, f.actual) for f in result.failures] == [("unit.svn", 3, 2)]
+    assert result.status is Status.CONTRAINDICATED

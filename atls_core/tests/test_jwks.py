@@ -1,0 +1,286 @@
+"""JwksCache and fetch_json against a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from atls_core.errors import CollateralUnavailable, ConfigurationError, UntrustedChain
+from atls_core.jwks import JwksCache, fetch_json, parse_jwks
+
+
+def _jwk(kid: str, n: str = "AQAB") -> dict[str, Any]:
+    return {"kty": "RSA", "kid": kid, "n": n, "e": "AQAB"}
+
+
+class KeyServer:
+    """A real HTTP server whose responses the test controls; counts requests."""
+
+    def __init__(self) -> None:
+        self.document: Any = {"keys": [_jwk("k1")]}
+        self.status = 200
+        self.body: bytes | None = None
+        self.redirect_to: str | None = None
+        self.requests = 0
+        self.gate: threading.Event | None = None
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests += 1
+                if server.gate is not None:
+                    server.gate.wait(5)
+                if server.redirect_to is not None:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirect_to)
+                    self.end_headers()
+                    return
+                body = server.body if server.body is not None else json.dumps(server.document)
+                data = body if isinstance(body, bytes) else body.encode()
+                self.send_response(server.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/certs"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[KeyServer]:
+    s = KeyServer()
+    yield s
+    s.close()
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_hit_makes_no_request(server: KeyServer) -> None:
+    cache = JwksCache(url=server.url)
+    assert cache.get("k1")["kid"] == "k1"
+    assert cache.get("k1")["kid"] == "k1"
+    assert server.requests == 1
+
+
+def test_returned_keys_are_read_only(server: KeyServer) -> None:
+    cache = JwksCache(url=server.url)
+    with pytest.raises(TypeError):
+        cache.get("k1")["n"] = "x"  # type: ignore[index]
+
+
+def test_unknown_kid_refreshes_once_then_rate_limited(server: KeyServer) -> None:
+    clock = FakeMonotonic()
+    cache = JwksCache(url=server.url, min_refresh_interval=60, monotonic=clock)
+    cache.get("k1")
+    with pytest.raises(UntrustedChain):
+        cache.get("evil")
+    assert server.requests == 1, "keys fetched just now are not fetched again"
+    clock.t += 61
+    with pytest.raises(UntrustedChain) as info:
+        cache.get("evil")
+    assert info.value.check == "jwt.kid"
+    assert "unknown signing key" in str(info.value)
+    assert server.requests == 2
+    for _ in range(20):
+        with pytest.raises(UntrustedChain):
+            cache.get(f"evil-{_}")
+    assert server.requests == 2, "made-up kids must not cause requests"
+    clock.t += 61
+    server.document = {"keys": [_jwk("k1"), _jwk("k2")]}
+    assert cache.get("k2")["kid"] == "k2"
+    assert server.requests == 3
+
+
+def test_rotation_picks_up_new_key(server: KeyServer) -> None:
+    clock = FakeMonotonic()
+    cache = JwksCache(url=server.url, monotonic=clock)
+    cache.get("k1")
+    clock.t += 120
+    server.document = {"keys": [_jwk("k2")]}
+    assert cache.get("k2")["kid"] == "k2"
+
+
+def test_source_down_is_collateral_unavailable() -> None:
+    s = KeyServer()
+    url = s.url
+    s.close()
+    cache = JwksCache(url=url, timeout=2)
+    with pytest.raises(CollateralUnavailable) as info:
+        cache.get("k1")
+    assert "keys unavailable" in str(info.value)
+    assert info.value.check == "jwt.keys"
+
+
+def test_source_down_is_rate_limited_too(server: KeyServer) -> None:
+    clock = FakeMonotonic()
+    server.status = 503
+    cache = JwksCache(url=server.url, monotonic=clock)
+    for _ in range(5):
+        with pytest.raises(CollateralUnavailable):
+            cache.get("k1")
+    assert server.requests == 1
+    clock.t += 61
+    server.status = 200
+    assert cache.get("k1")["kid"] == "k1"
+
+
+def test_stale_keys_are_not_used_when_refresh_fails(server: KeyServer) -> None:
+    clock = FakeMonotonic()
+    cache = JwksCache(url=server.url, max_age=3600, monotonic=clock)
+    cache.get("k1")
+    clock.t += 3601
+    server.status = 500
+    with pytest.raises(CollateralUnavailable):
+        cache.get("k1")
+    assert cache.keys() == {}
+
+
+def test_stale_keys_are_refreshed(server: KeyServer) -> None:
+    clock = FakeMonotonic()
+    cache = JwksCache(url=server.url, max_age=3600, monotonic=clock)
+    cache.get("k1")
+    clock.t += 3601
+    cache.get("k1")
+    assert server.requests == 2
+
+
+def test_concurrent_misses_fetch_once(server: KeyServer) -> None:
+    server.gate = threading.Event()
+    cache = JwksCache(url=server.url)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            results.append(str(cache.get("k1")["kid"]))
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    server.gate.set()
+    for t in threads:
+        t.join(10)
+    assert not errors
+    assert results == ["k1"] * 8
+    assert server.requests == 1
+
+
+def test_oversized_response_refused(server: KeyServer) -> None:
+    server.body = b'{"keys": [], "pad": "' + b"x" * 5000 + b'"}'
+    with pytest.raises(CollateralUnavailable) as info:
+        fetch_json(server.url, timeout=2, max_bytes=1000)
+    assert "too large" in str(info.value)
+
+
+def test_not_json_refused(server: KeyServer) -> None:
+    server.body = b"<html>"
+    with pytest.raises(CollateralUnavailable):
+        fetch_json(server.url, timeout=2)
+
+
+def test_redirects_not_followed(server: KeyServer) -> None:
+    other = KeyServer()
+    try:
+        server.redirect_to = other.url
+        with pytest.raises(CollateralUnavailable):
+            fetch_json(server.url, timeout=2)
+        assert other.requests == 0
+    finally:
+        other.close()
+
+
+def test_only_http_schemes() -> None:
+    with pytest.raises(ConfigurationError):
+        fetch_json("file:///etc/passwd", timeout=1)
+
+
+def test_malformed_set_from_source_is_unavailable(server: KeyServer) -> None:
+    server.document = {"nokeys": True}
+    with pytest.raises(CollateralUnavailable):
+        JwksCache(url=server.url).get("k1")
+
+
+def test_ambiguous_kid_refused() -> None:
+    with pytest.raises(ValueError, match="share kid"):
+        parse_jwks({"keys": [_jwk("a", "AQAB"), _jwk("a", "AQAC")]}, where="x")
+
+
+def test_keys_without_kid_are_skipped() -> None:
+    assert list(parse_jwks({"keys": [{"kty": "RSA"}, _jwk("a")]}, where="x")) == ["a"]
+
+
+def test_pinned_only_never_fetches() -> None:
+    cache = JwksCache(pinned={"keys": [_jwk("p")]})
+    assert cache.get("p")["kid"] == "p"
+    with pytest.raises(UntrustedChain) as info:
+        cache.get("q")
+    assert info.value.check == "jwt.kid"
+    assert set(cache.keys()) == {"p"}
+
+
+def test_pinned_and_fetched(server: KeyServer) -> None:
+    cache = JwksCache(url=server.url, pinned={"keys": [_jwk("p")]})
+    assert cache.get("p")["kid"] == "p"
+    assert server.requests == 0
+    assert cache.get("k1")["kid"] == "k1"
+    assert set(cache.keys()) == {"p", "k1"}
+
+
+def test_fetch_function_source() -> None:
+    calls: list[int] = []
+
+    def fetch() -> dict[str, Any]:
+        calls.append(1)
+        return {"keys": [_jwk("f")]}
+
+    cache = JwksCache(fetch=fetch)
+    cache.get("f")
+    cache.get("f")
+    assert len(calls) == 1
+
+
+def test_refresh_warms(server: KeyServer) -> None:
+    cache = JwksCache(url=server.url)
+    cache.refresh()
+    assert server.requests == 1
+    cache.get("k1")
+    assert server.requests == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"url": "http://127.0.0.1/x", "fetch": dict},
+        {"pinned": {"keys": "nope"}},
+        {"pinned": {"keys": []}, "timeout": 0},
+    ],
+)
+def test_bad_configuration(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        JwksCache(**kwargs)

@@ -1,0 +1,181 @@
+"""Server side for ACI: an MAA token for this certificate's key and nonce.
+
+The confidential-container SKR sidecar (``mcr.microsoft.com/aci/skr``) exposes
+``POST /attest/maa`` with ``{"maa_endpoint": host, "runtime_data": b64}`` and
+answers ``{"token": JWT}``; MAA puts SHA-256(runtime data) in
+``x-ms-sevsnpvm-reportdata`` and the parsed runtime data in ``x-ms-runtime``.
+The runtime data is the compact JSON ``{"publicKey": b64(SPKI), "nonce":
+b64(nonce)}`` that opaque-systems' Go issuer produced, so SHA-256 of it is
+exactly the core ``azure-aci`` report data.  The token travels raw in
+certificate extension ``1.3.9999.2.1.2`` of a per-connection certificate.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+from atls_azure import specs
+from atls_core.config import reveal
+from atls_core.errors import CollateralUnavailable, ConfigurationError
+from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_core.interfaces import IssuerSpec, Settings
+
+__all__ = ["AciIssuer", "aci_runtime_data"]
+
+_MAX_RESPONSE = 256 * 1024
+
+CertificateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+
+def aci_runtime_data(spki_der: bytes, nonce: bytes) -> bytes:
+    """The runtime data whose SHA-256 MAA reports (same bytes as the core scheme hashes)."""
+    return json.dumps(
+        {
+            "publicKey": base64.b64encode(spki_der).decode(),
+            "nonce": base64.b64encode(nonce).decode(),
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+class AciIssuer:
+    """Obtains tokens from the SKR sidecar and mints the seed-compatible certificate."""
+
+    spec: IssuerSpec = specs.ACI_ISSUER_SPEC
+
+    def __init__(self, settings: Settings) -> None:
+        unknown = sorted(set(settings) - set(self.spec.settings))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown issuer settings {unknown}",
+                check="config.settings",
+                expected=list(self.spec.settings),
+            )
+        endpoint = settings.get("maa_endpoint")
+        if not isinstance(endpoint, str) or not endpoint:
+            raise ConfigurationError(
+                "settings.maa_endpoint is required (e.g. sharedeus2.eus2.attest.azure.net)",
+                check="config.settings",
+            )
+        self._maa_endpoint = endpoint
+        sidecar = reveal(settings.get("sidecar_url", "http://localhost:8080"))
+        parts = urllib.parse.urlsplit(sidecar)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(
+                "settings.sidecar_url must be an http(s) URL", check="config.settings"
+            )
+        self._sidecar = sidecar.rstrip("/")
+        self._timeout = float(settings.get("timeout", 30.0))
+
+    def token_for(self, spki_der: bytes, nonce: bytes) -> str:
+        body = json.dumps(
+            {
+                "maa_endpoint": self._maa_endpoint,
+                "runtime_data": base64.b64encode(aci_runtime_data(spki_der, nonce)).decode(),
+            }
+        ).encode()
+        request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
+            f"{self._sidecar}/attest/maa",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+                raw = response.read(_MAX_RESPONSE + 1)
+        except urllib.error.HTTPError as error:
+            raise CollateralUnavailable(
+                f"the SKR sidecar refused the attestation request (HTTP {error.code})",
+                check="azure.sidecar",
+            ) from None
+        except (OSError, ValueError) as error:
+            raise CollateralUnavailable(
+                f"the SKR sidecar is unreachable: {type(error).__name__}", check="azure.sidecar"
+            ) from None
+        if len(raw) > _MAX_RESPONSE:
+            raise CollateralUnavailable("sidecar response too large", check="azure.sidecar")
+        try:
+            token = json.loads(raw)["token"]
+        except (ValueError, KeyError, TypeError):
+            raise CollateralUnavailable(
+                "the SKR sidecar answered without a token", check="azure.sidecar"
+            ) from None
+        if not isinstance(token, str) or token.count(".") != 2:
+            raise CollateralUnavailable("the SKR sidecar answered a non-JWT", check="azure.sidecar")
+        return token
+
+    def issue_for(self, spki_der: bytes, nonce: bytes) -> Evidence:
+        """Evidence for one connection: the TLS key's SPKI and the client's nonce."""
+        return Evidence(
+            media_type=specs.MEDIA_TYPE,
+            data=self.token_for(spki_der, nonce).encode(),
+            source=EvidenceSource(transport=Transport.CERTIFICATE, oid=specs.ACI_OID),
+        )
+
+    def issue(self, report_data: bytes) -> Evidence:
+        raise ConfigurationError(
+            "azure.aci evidence is made from the TLS key and nonce, not from report data: "
+            "call issue_for(spki_der, nonce) (MAA hashes the runtime data itself)",
+            check="azure.issuer",
+        )
+
+    def certificate_for(
+        self,
+        private_key: CertificateKey,
+        nonce: bytes,
+        *,
+        common_name: str = "atls-aci",
+        lifetime: dt.timedelta = dt.timedelta(hours=1),
+        now: dt.datetime | None = None,
+    ) -> bytes:
+        """A self-signed certificate (DER) carrying the token, for one connection."""
+        spki = private_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        token = self.token_for(spki, nonce)
+        return certificate_with_token(
+            private_key, token, common_name=common_name, lifetime=lifetime, now=now
+        )
+
+
+def certificate_with_token(
+    private_key: CertificateKey,
+    token: str,
+    *,
+    oid: str = specs.ACI_OID,
+    common_name: str = "atls-aci",
+    lifetime: dt.timedelta = dt.timedelta(hours=1),
+    now: dt.datetime | None = None,
+    extra: dict[str, bytes] | None = None,
+) -> bytes:
+    now = now or dt.datetime.now(dt.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + lifetime)
+        .add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier(oid), token.encode()),
+            critical=False,
+        )
+    )
+    for extra_oid, value in (extra or {}).items():
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier(extra_oid), value), critical=False
+        )
+    algorithm = None if isinstance(private_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    return builder.sign(private_key, algorithm).public_bytes(serialization.Encoding.DER)

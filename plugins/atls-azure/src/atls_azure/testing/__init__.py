@@ -1,0 +1,1 @@
+"""Test helpers shipped with atls-azure (a stand-in MAA service)."""

@@ -1,0 +1,289 @@
+"""A stand-in Microsoft Azure Attestation service on loopback, for tests.
+
+A real HTTP server on 127.0.0.1 that behaves like an MAA instance as far as a
+relying party can see: ``/.well-known/openid-configuration``, ``/certs``
+(self-signed RSA certificates in ``x5c``, as MAA publishes) and RS256 tokens
+with MAA's claim names.  It also answers the SKR sidecar's ``POST
+/attest/maa`` so the ACI issuer can be exercised end to end.  It attests
+nothing: it signs whatever claims the test asks for with a key generated in
+this process.  Configure it as a trusted instance with
+``allow_http_loopback = true`` (test-only; production requires https).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import http.server
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+__all__ = ["SigningKey", "StandInMaa"]
+
+
+class SigningKey:
+    """An RSA key with a self-signed certificate, published as an MAA-style JWK."""
+
+    def __init__(self, subject: str, *, kid: str | None = None, bits: int = 2048) -> None:
+        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        self.certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.private_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(dt.datetime(2019, 5, 1, tzinfo=dt.UTC))
+            .not_valid_after(dt.datetime(2050, 12, 31, 23, 59, 59, tzinfo=dt.UTC))
+            .sign(self.private_key, hashes.SHA256())
+        )
+        der = self.certificate.public_bytes(serialization.Encoding.DER)
+        self.kid = kid or base64.b64encode(hashlib.sha256(der).digest()).decode()
+        self.jwk: dict[str, Any] = {
+            "kid": self.kid,
+            "kty": "RSA",
+            "x5c": [base64.b64encode(der).decode()],
+        }
+
+    @property
+    def public_pem(self) -> bytes:
+        return self.private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+
+def _now() -> int:
+    return int(dt.datetime.now(dt.UTC).timestamp())
+
+
+class StandInMaa:
+    """A loopback MAA instance; use as a context manager or call :meth:`close`."""
+
+    def __init__(self) -> None:
+        self.requests: dict[str, int] = {}
+        self.down = False
+        self.jwks_uri_override: str | None = None
+        self.issuer_override: str | None = None
+        self.aci_overrides: dict[str, Any] = {}
+        self.lifetime = 8 * 3600
+        service = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _send(self, status: int, document: Any) -> None:
+                data = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                service.requests[self.path] = service.requests.get(self.path, 0) + 1
+                if service.down:
+                    self._send(503, {"error": "down"})
+                elif self.path == "/.well-known/openid-configuration":
+                    self._send(200, service.openid_configuration())
+                elif self.path == "/certs":
+                    self._send(200, service.jwks())
+                else:
+                    self._send(404, {"error": "not found"})
+
+            def do_POST(self) -> None:
+                service.requests[self.path] = service.requests.get(self.path, 0) + 1
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(min(length, 1 << 20))
+                if service.down:
+                    self._send(503, {"error": "down"})
+                    return
+                if self.path != "/attest/maa":
+                    self._send(404, {"error": "not found"})
+                    return
+                try:
+                    request = json.loads(body)
+                    runtime = base64.b64decode(request["runtime_data"], validate=True)
+                    if not isinstance(request["maa_endpoint"], str):
+                        raise TypeError
+                except (ValueError, KeyError, TypeError):
+                    self._send(400, {"error": "bad request"})
+                    return
+                self._send(200, {"token": service.aci_token(runtime, **service.aci_overrides)})
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self.keys: list[SigningKey] = [SigningKey(self.url)]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> StandInMaa:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- what it publishes -------------------------------------------------------
+
+    @property
+    def key(self) -> SigningKey:
+        return self.keys[0]
+
+    def rotate(self) -> SigningKey:
+        """Add a new signing key (published alongside the old ones) and sign with it."""
+        key = SigningKey(self.url)
+        self.keys.insert(0, key)
+        return key
+
+    def openid_configuration(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer_override or self.url,
+            "jwks_uri": self.jwks_uri_override or f"{self.url}/certs",
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [k.jwk for k in self.keys]}
+
+    def settings(self, **extra: Any) -> dict[str, Any]:
+        """Validator settings that trust this instance (test-only http allowance)."""
+        return {"instances": [self.url], "allow_http_loopback": True, **extra}
+
+    # -- tokens --------------------------------------------------------------------
+
+    def sign(
+        self,
+        claims: Mapping[str, Any],
+        *,
+        key: SigningKey | None = None,
+        header: Mapping[str, Any] | None = None,
+    ) -> str:
+        key = key or self.key
+        headers = {"jku": f"{self.url}/certs", "kid": key.kid, "typ": "JWT", **(header or {})}
+        return jwt.encode(dict(claims), key.private_key, algorithm="RS256", headers=headers)
+
+    def base_claims(self, attestation_type: str, *, now: int | None = None) -> dict[str, Any]:
+        iat = _now() if now is None else now
+        return {
+            "iss": self.url,
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + self.lifetime,
+            "jti": hashlib.sha256(str(iat).encode() + attestation_type.encode()).hexdigest(),
+            "x-ms-attestation-type": attestation_type,
+            "x-ms-ver": "1.0",
+            "x-ms-policy-hash": "stand-in",
+        }
+
+    def aci_claims(self, runtime_data: bytes, **overrides: Any) -> dict[str, Any]:
+        claims = self.base_claims("sevsnpvm", now=overrides.pop("now", None))
+        claims.update(
+            {
+                "x-ms-compliance-status": "azure-compliant-uvm",
+                "x-ms-runtime": json.loads(runtime_data),
+                "x-ms-sevsnpvm-reportdata": hashlib.sha256(runtime_data).hexdigest() + "00" * 32,
+                "x-ms-sevsnpvm-hostdata": hashlib.sha256(b"package policy").hexdigest(),
+                "x-ms-sevsnpvm-is-debuggable": False,
+                "x-ms-sevsnpvm-launchmeasurement": "ab" * 48,
+                "x-ms-sevsnpvm-idkeydigest": "cd" * 48,
+                "x-ms-sevsnpvm-guestsvn": 2,
+                "x-ms-sevsnpvm-bootloader-svn": 3,
+                "x-ms-sevsnpvm-tee-svn": 0,
+                "x-ms-sevsnpvm-snpfw-svn": 8,
+                "x-ms-sevsnpvm-microcode-svn": 115,
+                "x-ms-sevsnpvm-vmpl": 0,
+                "x-ms-sevsnpvm-migration-allowed": False,
+            }
+        )
+        claims.update(overrides)
+        return claims
+
+    def aci_token(self, runtime_data: bytes, **overrides: Any) -> str:
+        return self.sign(self.aci_claims(runtime_data, **overrides))
+
+    def cvm_claims(
+        self, user_data: bytes, *, tee: str = "sevsnpvm", **overrides: Any
+    ) -> dict[str, Any]:
+        claims = self.base_claims("azurevm", now=overrides.pop("now", None))
+        isolation: dict[str, Any] = {
+            "x-ms-attestation-type": tee,
+            "x-ms-compliance-status": "azure-compliant-cvm",
+            "x-ms-runtime": {
+                "keys": [{"kid": "HCLAkPub", "kty": "RSA"}],
+                "user-data": user_data.hex(),
+            },
+        }
+        if tee == "sevsnpvm":
+            isolation["x-ms-sevsnpvm-is-debuggable"] = False
+            isolation["x-ms-sevsnpvm-launchmeasurement"] = "ab" * 48
+        else:
+            isolation["tdx_td_attributes_debug"] = False
+            isolation["tdx_mrtd"] = "ab" * 48
+        isolation.update(overrides.pop("isolation", {}))
+        claims.update(
+            {
+                "secureboot": True,
+                "x-ms-azurevm-debuggersdisabled": True,
+                "x-ms-azurevm-kerneldebug-enabled": False,
+                "x-ms-isolation-tee": isolation,
+            }
+        )
+        claims.update(overrides)
+        return claims
+
+    def sgx_claims(
+        self, held_data: bytes, *, in_token: bool = True, **overrides: Any
+    ) -> dict[str, Any]:
+        claims = self.base_claims("sgx", now=overrides.pop("now", None))
+        claims.update(
+            {
+                "x-ms-sgx-is-debuggable": False,
+                "x-ms-sgx-mrenclave": "11" * 32,
+                "x-ms-sgx-mrsigner": "22" * 32,
+                "x-ms-sgx-product-id": 1,
+                "x-ms-sgx-svn": 1,
+                "x-ms-sgx-report-data": hashlib.sha256(held_data).hexdigest() + "00" * 32,
+            }
+        )
+        if in_token:
+            claims["x-ms-sgx-ehd"] = base64.urlsafe_b64encode(held_data).decode().rstrip("=")
+        else:
+            claims["x-ms-runtime"] = json.loads(held_data)
+        claims.update(overrides)
+        return claims
+
+    def tdx_claims(self, runtime_data: bytes, **overrides: Any) -> dict[str, Any]:
+        claims = self.base_claims("tdxvm", now=overrides.pop("now", None))
+        claims.update(
+            {
+                "tdx_td_attributes_debug": False,
+                "tdx_report_data": hashlib.sha256(runtime_data).hexdigest() + "00" * 32,
+                "tdx_mrtd": "33" * 48,
+                "tdx_rtmr0": "44" * 48,
+                "tdx_rtmr1": "00" * 48,
+                "tdx_rtmr2": "00" * 48,
+                "tdx_rtmr3": "00" * 48,
+                "tdx_mrseam": "55" * 48,
+                "attester_tcb_status": "UpToDate",
+                "x-ms-runtime": json.loads(runtime_data),
+            }
+        )
+        claims.update(overrides)
+        return claims

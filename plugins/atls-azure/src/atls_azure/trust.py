@@ -1,0 +1,306 @@
+"""Whom we trust to sign MAA tokens: configured instances or pinned key sets.
+
+A token is only ever checked against keys that configuration chose:
+
+* ``instances = ["https://x.attest.azure.net"]``: the instance's
+  ``/.well-known/openid-configuration`` names its ``jwks_uri``, which must be
+  on the same origin; the keys are cached (:class:`atls_core.jwks.JwksCache`).
+  Tokens from that instance must carry ``iss`` equal to the instance URL.
+* ``keys_file`` (or ``keys``, an inline JWKS) with ``issuers``: an offline,
+  pinned key set trusted for exactly the listed issuers.
+
+Keys named in the token (``jku``, ``x5c``, ``jwk`` headers) are never used.
+Plain ``http`` is refused unless ``allow_http_loopback`` is set *and* the host
+is a loopback address: a test-only allowance for stand-in services.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import json
+import urllib.parse
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from atls_core.config import reveal
+from atls_core.errors import CollateralUnavailable, ConfigurationError, UntrustedChain
+from atls_core.interfaces import Settings
+from atls_core.jwks import JwksCache, fetch_json
+
+__all__ = ["TokenTrust", "build_trust", "normalise_issuer", "public_key_from_jwk"]
+
+MIN_RSA_BITS = 2048
+DEFAULT_LEEWAY = 30.0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalise_issuer(url: str, *, allow_http_loopback: bool, where: str) -> str:
+    """An issuer is an origin: ``https://host[:port]`` without path, query or fragment."""
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{where} must be a URL string", check="config.settings")
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.query or parts.fragment or parts.path not in ("", "/") or not parts.hostname:
+        raise ConfigurationError(
+            f"{where}: an MAA instance is an origin like https://x.attest.azure.net",
+            check="config.settings",
+            actual=url,
+        )
+    scheme = parts.scheme.lower()
+    if scheme == "http":
+        if not (allow_http_loopback and _is_loopback(parts.hostname)):
+            raise ConfigurationError(
+                f"{where}: MAA instances must use https (plain http only on loopback, "
+                "with allow_http_loopback, for tests)",
+                check="config.settings",
+                actual=url,
+            )
+    elif scheme != "https":
+        raise ConfigurationError(
+            f"{where}: MAA instances must use https", check="config.settings", actual=url
+        )
+    return f"{scheme}://{parts.netloc}"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
+
+
+def discovery_fetch(instance: str, *, timeout: float) -> Callable[[], Mapping[str, Any]]:
+    """OpenID discovery then JWKS, with the jwks_uri pinned to the instance's origin."""
+
+    def fetch() -> Mapping[str, Any]:
+        metadata = fetch_json(f"{instance}/.well-known/openid-configuration", timeout=timeout)
+        if not isinstance(metadata, Mapping):
+            raise CollateralUnavailable(
+                "keys unavailable: OpenID metadata is not an object", check="jwt.keys"
+            )
+        issuer = metadata.get("issuer")
+        if issuer is not None and str(issuer).rstrip("/") != instance:
+            raise CollateralUnavailable(
+                "keys unavailable: OpenID metadata names another issuer",
+                check="azure.discovery.issuer",
+                expected=instance,
+                actual=issuer,
+            )
+        jwks_uri = metadata.get("jwks_uri")
+        if not isinstance(jwks_uri, str) or _origin(jwks_uri) != _origin(instance):
+            raise CollateralUnavailable(
+                "keys unavailable: jwks_uri is not on the instance's origin",
+                check="azure.discovery.jwks_uri",
+                expected=instance,
+                actual=jwks_uri,
+            )
+        document: Mapping[str, Any] = fetch_json(jwks_uri, timeout=timeout)
+        return document
+
+    return fetch
+
+
+def public_key_from_jwk(jwk: Mapping[str, Any], *, now: dt.datetime) -> rsa.RSAPublicKey:
+    """The RSA key of a trusted JWK (``x5c`` certificate and/or ``n``/``e``).
+
+    MAA publishes self-signed certificates in ``x5c``; the certificate must be
+    valid at ``now`` and, when ``n``/``e`` are present too, hold the same key.
+    """
+    kid = jwk.get("kid")
+    if jwk.get("kty") != "RSA":
+        raise UntrustedChain(
+            "signing key is not an RSA key",
+            check="azure.key_type",
+            expected="RSA",
+            actual=jwk.get("kty"),
+        )
+    if jwk.get("use") not in (None, "sig") or jwk.get("alg") not in (None, "RS256"):
+        raise UntrustedChain(
+            "signing key is not for RS256 signatures",
+            check="azure.key_use",
+            actual={"use": jwk.get("use"), "alg": jwk.get("alg")},
+        )
+    from_numbers: rsa.RSAPublicKey | None = None
+    if "n" in jwk or "e" in jwk:
+        try:
+            n = int.from_bytes(base64.urlsafe_b64decode(_pad(str(jwk["n"]))), "big")
+            e = int.from_bytes(base64.urlsafe_b64decode(_pad(str(jwk["e"]))), "big")
+            from_numbers = rsa.RSAPublicNumbers(e, n).public_key()
+        except (KeyError, ValueError):
+            raise UntrustedChain(f"signing key {kid!r} is malformed", check="azure.key") from None
+    key = from_numbers
+    chain = jwk.get("x5c")
+    if chain is not None:
+        if not isinstance(chain, (list, tuple)) or not chain or not isinstance(chain[0], str):
+            raise UntrustedChain(f"signing key {kid!r}: bad x5c", check="azure.key")
+        try:
+            certificate = x509.load_der_x509_certificate(base64.b64decode(chain[0]))
+        except ValueError:
+            raise UntrustedChain(
+                f"signing key {kid!r}: x5c is not a certificate", check="azure.key"
+            ) from None
+        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+            raise UntrustedChain(
+                "the signing certificate is not valid at this time",
+                check="azure.signing_certificate.validity",
+                expected=f"{certificate.not_valid_before_utc.isoformat()} .. "
+                f"{certificate.not_valid_after_utc.isoformat()}",
+                actual=now.isoformat(),
+            )
+        cert_key = certificate.public_key()
+        if not isinstance(cert_key, rsa.RSAPublicKey):
+            raise UntrustedChain(
+                "signing certificate does not hold an RSA key", check="azure.key_type"
+            )
+        if from_numbers is not None and from_numbers.public_numbers() != cert_key.public_numbers():
+            raise UntrustedChain(f"signing key {kid!r}: n/e and x5c disagree", check="azure.key")
+        key = cert_key
+    if key is None:
+        raise UntrustedChain(f"signing key {kid!r} carries no key material", check="azure.key")
+    if key.key_size < MIN_RSA_BITS:
+        raise UntrustedChain(
+            "signing key is too short",
+            check="azure.key_size",
+            expected=f">= {MIN_RSA_BITS}",
+            actual=key.key_size,
+        )
+    return key
+
+
+def _pad(text: str) -> str:
+    return text + "=" * (-len(text) % 4)
+
+
+@attrs.frozen(kw_only=True)
+class TokenTrust:
+    """Accepted issuers, each with the key cache that may sign for it."""
+
+    issuers: Mapping[str, JwksCache]
+    leeway: dt.timedelta
+
+    def cache_for(self, issuer: str) -> JwksCache | None:
+        return self.issuers.get(issuer)
+
+
+def _number(settings: Settings, name: str, default: float, *, minimum: float = 0.0) -> float:
+    value = settings.get(name, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"settings.{name} must be a number", check="config.settings"
+        ) from None
+    if isinstance(value, bool) or number < minimum:
+        raise ConfigurationError(
+            f"settings.{name} must be a number >= {minimum}", check="config.settings"
+        )
+    return number
+
+
+def _strings(settings: Settings, name: str) -> list[str]:
+    value = settings.get(name, [])
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(f"settings.{name} must be a list of URLs", check="config.settings")
+    return list(value)
+
+
+def _flag(settings: Settings, name: str) -> bool:
+    value = settings.get(name, False)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"settings.{name} must be true or false", check="config.settings")
+    return value
+
+
+def _pinned(settings: Settings) -> Mapping[str, Any] | None:
+    inline = settings.get("keys")
+    path = settings.get("keys_file")
+    if inline is not None and path is not None:
+        raise ConfigurationError(
+            "settings: give keys or keys_file, not both", check="config.settings"
+        )
+    if inline is not None:
+        if not isinstance(inline, Mapping):
+            raise ConfigurationError("settings.keys must be a JWK set", check="config.settings")
+        return inline
+    if path is None:
+        return None
+    try:
+        document = json.loads(Path(reveal(path)).expanduser().read_bytes())
+    except (OSError, ValueError) as error:
+        raise ConfigurationError(
+            f"settings.keys_file: cannot read a JWK set from {reveal(path)}: "
+            f"{type(error).__name__}",
+            check="config.settings",
+        ) from None
+    if not isinstance(document, Mapping):
+        raise ConfigurationError("settings.keys_file must hold a JWK set", check="config.settings")
+    return document
+
+
+def build_trust(settings: Settings) -> TokenTrust:
+    """Settings -> :class:`TokenTrust`; every mistake is a :class:`ConfigurationError`."""
+    allow_http = _flag(settings, "allow_http_loopback")
+    timeout = _number(settings, "timeout", 5.0, minimum=0.1)
+    min_refresh = _number(settings, "min_refresh_interval", 60.0)
+    leeway = _number(settings, "leeway", DEFAULT_LEEWAY)
+    if leeway > 600:
+        raise ConfigurationError(
+            "settings.leeway is a small clock-skew allowance (<= 600 s)",
+            check="config.settings",
+            actual=leeway,
+        )
+    instances = [
+        normalise_issuer(u, allow_http_loopback=allow_http, where="settings.instances")
+        for u in _strings(settings, "instances")
+    ]
+    pinned_issuers = [
+        normalise_issuer(u, allow_http_loopback=True, where="settings.issuers")
+        for u in _strings(settings, "issuers")
+    ]
+    pinned = _pinned(settings)
+    if pinned is not None and not pinned_issuers:
+        raise ConfigurationError(
+            "settings: pinned keys need the issuers they sign for (settings.issuers, CLI --issuer)",
+            check="config.settings",
+        )
+    if pinned_issuers and pinned is None:
+        raise ConfigurationError(
+            "settings.issuers lists issuers for pinned keys, but no keys_file/keys is given",
+            check="config.settings",
+        )
+    if not instances and pinned is None:
+        raise ConfigurationError(
+            "settings: configure MAA instances (instances = [...]) or a pinned key set "
+            "(keys_file + issuers); keys are never taken from the token",
+            check="config.settings",
+        )
+    caches: dict[str, JwksCache] = {}
+    shared_pinned = JwksCache(pinned=pinned) if pinned is not None else None
+    for issuer in pinned_issuers:
+        assert shared_pinned is not None
+        caches[issuer] = shared_pinned
+    for instance in instances:
+        caches[instance] = JwksCache(
+            fetch=discovery_fetch(instance, timeout=timeout),
+            pinned=pinned if instance in pinned_issuers else None,
+            timeout=timeout,
+            min_refresh_interval=min_refresh,
+        )
+    return TokenTrust(issuers=MappingProxyType(caches), leeway=dt.timedelta(seconds=leeway))

@@ -1,0 +1,58 @@
+"""What ``gramine.ratls`` and ``gramine.dev-attestation`` are: facts only, cheap to import."""
+
+from __future__ import annotations
+
+from atls_core.evidence import Transport
+from atls_core.interfaces import IssuerSpec, ValidatorSpec
+from atls_tdx.dcap.settings import DCAP_SETTINGS
+
+from atls_gramine._version import __version__
+from atls_gramine.gramine_policy import POLICY_OPTIONS
+
+__all__ = [
+    "ISSUER_SETTINGS",
+    "ISSUER_SPEC",
+    "LEGACY_OID",
+    "MEDIA_TYPE_LEGACY",
+    "MEDIA_TYPE_TCG",
+    "SGX_MEASUREMENT_NAMES",
+    "TCG_OID",
+    "VALIDATOR_SPEC",
+]
+
+LEGACY_OID = "0.6.9.42.840.113741.1337.6"
+TCG_OID = "2.23.133.5.4.9"
+MEDIA_TYPE_LEGACY = "application/vnd.gramine.ratls.sgx-quote"
+MEDIA_TYPE_TCG = "application/vnd.gramine.ratls.tcg-tagged-evidence+cbor"
+SGX_MEASUREMENT_NAMES = ("mrenclave", "mrsigner")
+"""The SGX measurements ``atls_tdx.dcap.record_quote`` records (``SGX_MEASUREMENTS``)."""
+
+VALIDATOR_SPEC = ValidatorSpec(
+    id="gramine.ratls",
+    media_types=(MEDIA_TYPE_TCG, MEDIA_TYPE_LEGACY),
+    binding_scheme="gramine-legacy",
+    transport=Transport.CERTIFICATE,
+    tee_type="sgx",
+    oids=(TCG_OID, LEGACY_OID),
+    plugin_version=__version__,
+    description="Gramine RA-TLS certificate (TCG DICE or legacy extension) with an SGX DCAP "
+    "quote; binding gramine-tcg when the TCG extension is present, else gramine-legacy",
+    measurements=SGX_MEASUREMENT_NAMES,
+    policy_options=POLICY_OPTIONS,
+    settings=DCAP_SETTINGS,
+)
+
+ISSUER_SETTINGS = ("attestation_dir", "pubkey_hash_alg", "not_before", "not_after")
+
+ISSUER_SPEC = IssuerSpec(
+    id="gramine.dev-attestation",
+    validator_id="gramine.ratls",
+    binding_scheme="gramine-legacy",
+    media_type=MEDIA_TYPE_LEGACY,
+    transport=Transport.CERTIFICATE,
+    oid=LEGACY_OID,
+    plugin_version=__version__,
+    description="Gramine-format RA-TLS certificates from /dev/attestation inside an SGX enclave "
+    "(both the legacy and the TCG DICE extension, P-384 key)",
+    settings=ISSUER_SETTINGS,
+)

@@ -1,0 +1,224 @@
+"""gramine.dev-attestation against a fake /dev/attestation backed by synthetic SGX quotes."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from atls_core.binding import BindingContext, report_data_for
+from atls_core.certificate import PeerCertificate
+from atls_core.errors import ConfigurationError, MalformedEvidence
+from atls_core.policy import Policy, ReferenceValue
+from atls_tdx.testing.pki import DcapTestPki
+from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE, make_sgx_quote
+from cryptography import x509
+
+from atls_gramine.issuer import DevAttestation, DevAttestationIssuer
+from atls_gramine.ratls import LEGACY_OID_DER, parse_tcg_evidence
+from atls_gramine.specs import LEGACY_OID, TCG_OID
+from atls_gramine.testing.certs import INSIDE_WINDOW
+from atls_gramine.testing.dev_attestation import FakeDevAttestation
+from atls_gramine.validator import GramineRatlsValidator
+
+from atls_core.clock import FixedClock
+
+POLICY = Policy(reference_values={"mrenclave": ReferenceValue(accepted=[DEFAULT_MRENCLAVE.hex()])})
+
+
+@pytest.fixture
+def device(tmp_path: Path, pki: DcapTestPki) -> Iterator[FakeDevAttestation]:
+    with FakeDevAttestation(tmp_path / "attestation", lambda rd: make_sgx_quote(pki, rd)) as fake:
+        yield fake
+    assert not fake.errors
+
+
+def _issuer(device: FakeDevAttestation, **settings: Any) -> DevAttestationIssuer:
+    return DevAttestationIssuer({"attestation_dir": str(device.root), **settings})
+
+
+def test_quote_carries_the_report_data_written(device: FakeDevAttestation) -> None:
+    report_data = bytes(range(64))
+    quote = DevAttestation(device.root).quote(report_data)
+    assert device.report_data_seen == [report_data]
+    assert quote[368:432] == report_data
+    evidence = _issuer(device).issue(bytes(reversed(range(64))))
+    assert evidence.source.oid == LEGACY_OID
+    assert device.report_data_seen[-1] == bytes(reversed(range(64)))
+
+
+def test_certificate_has_gramines_shape_and_passes_the_validator(
+    device: FakeDevAttestation, validator: GramineRatlsValidator
+) -> None:
+    credentials = _issuer(device).create_credentials()
+    certificate = x509.load_der_x509_certificate(credentials.certificate_der)
+    assert certificate.subject.rfc4514_string() == "C=US,O=GramineDevelopers,CN=RATLS"
+    assert certificate.issuer == certificate.subject
+    assert certificate.serial_number == 1
+    assert certificate.public_key().curve.name == "secp384r1"  # type: ignore[union-attr]
+    assert certificate.not_valid_before_utc.year == 2001
+    assert certificate.not_valid_after_utc.year == 2030
+    assert b"\x06\x0b" + LEGACY_OID_DER in credentials.certificate_der
+
+    peer = PeerCertificate.from_der(credentials.certificate_der)
+    spki = peer.spki_der
+    legacy = peer.extension(LEGACY_OID)
+    tcg = peer.extension(TCG_OID)
+    assert legacy is not None and tcg is not None
+    assert legacy[368:432] == report_data_for("gramine-legacy", spki_der=spki)
+    assert len(device.report_data_seen) == 2  # one quote per extension
+    assert parse_tcg_evidence(tcg).pubkey_hash_alg == "sha256"
+
+    result = validator.appraise(
+        validator.evidence_from_certificate(peer),
+        binding=BindingContext(spki_der=spki, certificate_der=peer.der),
+        clock=FixedClock(INSIDE_WINDOW),
+        policy=POLICY,
+    )
+    assert result.accepted, result.to_json()
+    assert result.binding.scheme == "gramine-tcg"
+
+
+def test_sha512_pubkey_hash_setting(device: FakeDevAttestation, validator: GramineRatlsValidator) -> None:
+    credentials = _issuer(device, pubkey_hash_alg="sha512").create_credentials()
+    peer = PeerCertificate.from_der(credentials.certificate_der)
+    tcg = peer.extension(TCG_OID)
+    assert tcg is not None and parse_tcg_evidence(tcg).pubkey_hash_alg == "sha512"
+    result = validator.appraise(
+        validator.evidence_from_certificate(peer),
+        binding=BindingContext(spki_der=peer.spki_der),
+        clock=FixedClock(INSIDE_WINDOW),
+        policy=POLICY,
+    )
+    assert result.accepted
+
+
+def test_files_are_private(device: FakeDevAttestation, tmp_path: Path) -> None:
+    out = tmp_path / "tls"
+    out.mkdir()
+    key_path, cert_path = _issuer(device).write_credentials(out)
+    for path in (key_path, cert_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert key_path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert cert_path.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert_path, key_path)
+
+
+def test_key_is_never_in_a_repr(device: FakeDevAttestation) -> None:
+    credentials = _issuer(device).create_credentials()
+    assert "PRIVATE" not in repr(credentials)
+    assert "PRIVATE" not in repr(credentials.private_key_pem)
+
+
+def test_uvicorn_serves_the_certificate_and_a_client_appraises_it(
+    device: FakeDevAttestation, validator: GramineRatlsValidator, tmp_path: Path
+) -> None:
+    uvicorn = pytest.importorskip("uvicorn")
+    key_path, cert_path = _issuer(device).write_credentials(tmp_path)
+
+    async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        assert scope["type"] == "http"
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"attested hello"})
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        ssl_keyfile=str(key_path),
+        ssl_certfile=str(cert_path),
+        log_level="error",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            threading.Event().wait(0.01)
+        assert server.started
+        # RA-TLS certificates are self-signed: the validator, not PKI, decides.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                der = tls.getpeercert(binary_form=True)
+                assert der is not None
+                peer = PeerCertificate.from_der(der)
+                result = validator.appraise(
+                    validator.evidence_from_certificate(peer),
+                    binding=BindingContext(spki_der=peer.spki_der, certificate_der=der),
+                    clock=FixedClock(INSIDE_WINDOW),
+                    policy=POLICY,
+                )
+                assert result.accepted, result.to_json()
+                tls.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                response = b""
+                while chunk := tls.recv(4096):
+                    response += chunk
+        assert response.startswith(b"HTTP/1.1 200")
+        assert response.endswith(b"attested hello")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_quote_for_other_report_data_is_refused(tmp_path: Path, pki: DcapTestPki) -> None:
+    stale = make_sgx_quote(pki, bytes(64))
+    with FakeDevAttestation(tmp_path / "a", lambda _rd: stale) as fake:
+        with pytest.raises(MalformedEvidence) as info:
+            DevAttestation(fake.root).quote(b"\x01" * 64)
+    assert info.value.check == "gramine.quote_report_data"
+
+
+def test_non_dcap_attestation_is_refused(tmp_path: Path, pki: DcapTestPki) -> None:
+    with FakeDevAttestation(
+        tmp_path / "a", lambda rd: make_sgx_quote(pki, rd), attestation_type="none"
+    ) as fake:
+        with pytest.raises(ConfigurationError) as info:
+            DevAttestation(fake.root).quote(bytes(64))
+    assert info.value.check == "gramine.dev_attestation"
+    assert info.value.actual == "none"
+
+
+def test_outside_an_enclave(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        DevAttestationIssuer({"attestation_dir": str(tmp_path / "absent")}).create_credentials()
+    assert info.value.check == "gramine.dev_attestation"
+
+
+def test_report_data_size(device: FakeDevAttestation) -> None:
+    with pytest.raises(ValueError):
+        DevAttestation(device.root).quote(b"short")
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"bogus": True},
+        {"pubkey_hash_alg": "md5"},
+        {"not_before": "yesterday"},
+        {"not_before": "20300101000000", "not_after": "20200101000000"},
+    ],
+)
+def test_issuer_settings_are_checked(settings: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        DevAttestationIssuer(settings)
+
+
+def test_validity_settings_in_gramines_format(device: FakeDevAttestation) -> None:
+    credentials = _issuer(
+        device, not_before="20250101000000", not_after="2027-06-30T00:00:00Z"
+    ).create_credentials()
+    certificate = x509.load_der_x509_certificate(credentials.certificate_der)
+    assert certificate.not_valid_before_utc.year == 2025
+    assert certificate.not_valid_after_utc.year == 2027

@@ -1,0 +1,370 @@
+"""Recorded real Gramine RA-TLS certificates, verified at their recorded time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import cbor2
+import pytest
+from atls_core.binding import BindingContext, Freshness
+from atls_core.certificate import PeerCertificate
+from atls_core.clock import FixedClock
+from atls_core.errors import BindingMismatch, MalformedEvidence, UntrustedChain
+from atls_core.evidence import Transport
+from atls_core.policy import Policy, ReferenceValue
+from atls_core.result import Status
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from atls_gramine.ratls import encode_tcg_evidence, parse_tcg_evidence
+from atls_gramine.specs import LEGACY_OID, MEDIA_TYPE_LEGACY, MEDIA_TYPE_TCG, TCG_OID
+from atls_gramine.validator import GramineRatlsValidator
+
+pytestmark = pytest.mark.vectors
+
+KONVERA = "konvera-gramine-ratls-cert-00606a-outofdate"
+CCC = "neg-ccc-gramine-cert-00606a-debug-enclave"
+RECORDED_AT = FixedClock.from_unix(1757824605)
+KONVERA_MRENCLAVE = "f94ccbe6a504676b2edbefdcb8781a512913f7d8864c6f88592a843d0f9d4a66"
+KONVERA_MRSIGNER = "285dd1a739713e723e46f5964310423e21ed08d6d966f890ccb1d4ef9ddec9dd"
+KONVERA_ADVISORIES = (
+    "INTEL-SA-00828",
+    "INTEL-SA-00837",
+    "INTEL-SA-00657",
+    "INTEL-SA-00767",
+    "INTEL-SA-00960",
+    "INTEL-SA-00615",
+)
+CCC_MRENCLAVE = "0866e7ca11b9f4efe4bf39b2607f4e1299f111920d96d95719080f01b62b7585"
+CCC_MRSIGNER = "adc53501f21ced9b998e37a7a18e061c63e00315045fa57a49c18ef0a30d02ca"
+
+Vector = Callable[..., Path]
+
+
+def _validator(vector: Vector, folder: str) -> GramineRatlsValidator:
+    collateral = vector("gramine", folder, "collateral_sgx_00606A_2025-08.json")
+    return GramineRatlsValidator({"collateral_file": str(collateral), "cache_dir": "none"})
+
+
+def _konvera(vector: Vector) -> tuple[GramineRatlsValidator, PeerCertificate]:
+    der = vector("gramine", KONVERA, "tlscert.der").read_bytes()
+    return _validator(vector, KONVERA), PeerCertificate.from_der(der)
+
+
+def _online(certificate: PeerCertificate) -> BindingContext:
+    return BindingContext(spki_der=certificate.spki_der, certificate_der=certificate.der)
+
+
+def test_konvera_binds_and_is_rejected_by_default_for_its_tcb(vector: Vector) -> None:
+    validator, certificate = _konvera(vector)
+    evidence = validator.evidence_from_certificate(certificate)
+    assert evidence.source.oid == LEGACY_OID
+    assert evidence.media_type == MEDIA_TYPE_LEGACY
+    assert evidence.data == vector("gramine", KONVERA, "extracted_quote.bin").read_bytes()
+    result = validator.appraise(
+        evidence, binding=_online(certificate), clock=RECORDED_AT, policy=Policy()
+    )
+    assert not result.accepted
+    assert result.status is Status.CONTRAINDICATED
+    assert result.binding.verified
+    assert result.binding.scheme == "gramine-legacy"
+    assert result.binding.freshness is Freshness.KEY_ONLY
+    assert result.tcb.status == "OutOfDate"
+    assert set(result.tcb.advisory_ids) == set(KONVERA_ADVISORIES)
+    assert result.debug is False
+    assert [f.check for f in result.failures][0] == "tcb.status"
+    assert result.measurements["mrenclave"] == KONVERA_MRENCLAVE
+    assert result.measurements["mrsigner"] == KONVERA_MRSIGNER
+    assert result.claims["fmspc"] == "00606A000000"
+
+
+def test_konvera_accepted_when_outofdate_and_its_advisories_are_allowed(vector: Vector) -> None:
+    validator, certificate = _konvera(vector)
+    policy = Policy(
+        accepted_tcb_statuses={"UpToDate", "OutOfDate"},
+        accepted_advisory_ids=KONVERA_ADVISORIES,
+        reference_values={
+            "mrenclave": ReferenceValue(accepted=[KONVERA_MRENCLAVE]),
+            "mrsigner": ReferenceValue(accepted=[KONVERA_MRSIGNER.upper()]),
+        },
+        options={"isv_prod_id": 0, "min_isv_svn": 0},
+    )
+    result = validator.appraise(
+        validator.evidence_from_certificate(certificate),
+        binding=_online(certificate),
+        clock=RECORDED_AT,
+        policy=policy,
+    )
+    assert result.accepted, result.to_json()
+    assert result.status is Status.WARNING  # an OutOfDate TCB is never "affirming"
+    assert result.expires_at is not None and result.expires_at > RECORDED_AT.now()
+    assert not any(w.startswith("gramine.identity") for w in result.warnings)
+
+
+def test_konvera_with_gramine_environment_semantics(vector: Vector) -> None:
+    collateral = vector("gramine", KONVERA, "collateral_sgx_00606A_2025-08.json")
+    certificate = PeerCertificate.from_der(vector("gramine", KONVERA, "tlscert.der").read_bytes())
+    environ = {
+        "RA_TLS_MRENCLAVE": KONVERA_MRENCLAVE,
+        "RA_TLS_MRSIGNER": "any",
+        "RA_TLS_ISV_PROD_ID": "0",
+        "RA_TLS_ISV_SVN": "0",
+        "RA_TLS_ALLOW_OUTDATED_TCB_INSECURE": "1",
+    }
+    validator, policy = GramineRatlsValidator.from_gramine_env(
+        environ,
+        settings={"collateral_file": str(collateral), "cache_dir": "none"},
+        accepted_advisory_ids=KONVERA_ADVISORIES,
+    )
+    evidence = validator.evidence_from_certificate(certificate)
+    binding = _online(certificate)
+    assert validator.appraise(evidence, binding=binding, clock=RECORDED_AT, policy=policy).accepted
+    strict, strict_policy = GramineRatlsValidator.from_gramine_env(
+        {**environ, "RA_TLS_ALLOW_OUTDATED_TCB_INSECURE": "true"},  # only "1" counts
+        settings={"collateral_file": str(collateral), "cache_dir": "none"},
+        accepted_advisory_ids=KONVERA_ADVISORIES,
+    )
+    result = strict.appraise(evidence, binding=binding, clock=RECORDED_AT, policy=strict_policy)
+    assert [f.check for f in result.failures] == ["tcb.status"]
+
+
+def test_konvera_wrong_mrenclave_is_rejected(vector: Vector) -> None:
+    validator, certificate = _konvera(vector)
+    policy = Policy(
+        accepted_tcb_statuses={"OutOfDate"},
+        accepted_advisory_ids=KONVERA_ADVISORIES,
+        reference_values={"mrenclave": ReferenceValue(accepted=["00" * 32])},
+    )
+    result = validator.appraise(
+        validator.evidence_from_certificate(certificate),
+        binding=_online(certificate),
+        clock=RECORDED_AT,
+        policy=policy,
+    )
+    assert [f.check for f in result.failures] == ["reference.mrenclave"]
+
+
+def test_konvera_flipped_quote_byte_is_untrusted(vector: Vector) -> None:
+    validator, certificate = _konvera(vector)
+    evidence = validator.evidence_from_certificate(certificate)
+    data = bytearray(evidence.data)
+    data[100] ^= 0x01  # inside the signed ISV enclave report (mrenclave)
+    with pytest.raises(UntrustedChain) as info:
+        validator.appraise(
+            attrs.evolve(evidence, data=bytes(data)),
+            binding=_online(certificate),
+            clock=RECORDED_AT,
+            policy=Policy(),
+        )
+    assert info.value.check
+
+
+def test_konvera_swapped_spki_is_a_binding_mismatch(vector: Vector) -> None:
+    validator, certificate = _konvera(vector)
+    other = (
+        ec.generate_private_key(ec.SECP384R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with pytest.raises(BindingMismatch) as info:
+        validator.appraise(
+            validator.evidence_from_certificate(certificate),
+            binding=BindingContext(spki_der=other),
+            clock=RECORDED_AT,
+            policy=Policy(),
+        )
+    assert info.value.check == "binding.report_data"
+
+
+def test_konvera_file_with_swapped_spki_fails_offline(vector: Vector) -> None:
+    """A certificate file whose SPKI was replaced: its own binding breaks, even offline."""
+    validator, certificate = _konvera(vector)
+    der = certificate.der
+    other = (
+        ec.generate_private_key(ec.SECP384R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    assert len(other) == len(certificate.spki_der)
+    forged = der.replace(certificate.spki_der, other)
+    evidence = validator.evidence_from_file(forged, name="forged.der")
+    with pytest.raises(BindingMismatch):
+        validator.appraise(
+            evidence, binding=BindingContext.offline_context(), clock=RECORDED_AT, policy=Policy()
+        )
+
+
+def test_konvera_pem_file_offline(vector: Vector) -> None:
+    validator, _ = _konvera(vector)
+    path = vector("gramine", KONVERA, "tlscert.pem")
+    evidence = validator.evidence_from_file(path.read_bytes(), name=str(path))
+    assert evidence.source.transport is Transport.FILE
+    assert evidence.source.location == str(path)
+    result = validator.appraise(
+        evidence,
+        binding=BindingContext.offline_context(),
+        clock=RECORDED_AT,
+        policy=Policy(accepted_tcb_statuses={"OutOfDate"}, accepted_advisory_ids=KONVERA_ADVISORIES),
+    )
+    assert result.accepted
+    assert result.binding.freshness is Freshness.UNBOUND
+    assert any("offline" in w for w in result.warnings)
+
+
+def test_konvera_after_collateral_expiry_is_stale(vector: Vector) -> None:
+    from atls_core.errors import StaleEvidence
+
+    validator, certificate = _konvera(vector)
+    with pytest.raises(StaleEvidence):
+        validator.appraise(
+            validator.evidence_from_certificate(certificate),
+            binding=_online(certificate),
+            clock=FixedClock.from_unix(1757824605 + 30 * 86400),
+            policy=Policy(),
+        )
+
+
+def _ccc(vector: Vector) -> tuple[GramineRatlsValidator, PeerCertificate]:
+    validator = _validator(vector, CCC)
+    pem = vector("gramine", CCC, "gramine-cert.pem").read_bytes()
+    from atls_gramine.validator import certificate_der_from_file
+
+    return validator, PeerCertificate.from_der(certificate_der_from_file(pem))
+
+
+def test_ccc_tcg_extension_decides(vector: Vector) -> None:
+    validator, certificate = _ccc(vector)
+    assert certificate.extension(LEGACY_OID) is not None
+    evidence = validator.evidence_from_certificate(certificate)
+    assert evidence.source.oid == TCG_OID
+    assert evidence.media_type == MEDIA_TYPE_TCG
+    tcg = parse_tcg_evidence(evidence.data)
+    assert tcg.quote == vector("gramine", CCC, "extracted_quote_tcg_dice_oid.bin").read_bytes()
+    assert tcg.pubkey_hash_alg == "sha256"
+
+
+def test_ccc_debug_enclave_is_rejected_by_default(vector: Vector) -> None:
+    validator, certificate = _ccc(vector)
+    result = validator.appraise(
+        validator.evidence_from_certificate(certificate),
+        binding=_online(certificate),
+        clock=RECORDED_AT,
+        policy=Policy(accepted_tcb_statuses={"OutOfDate"}, accepted_advisory_ids=_ccc_advisories()),
+    )
+    assert not result.accepted
+    assert [f.check for f in result.failures] == ["debug"]
+    assert result.debug is True
+    assert result.binding.verified
+    assert result.binding.scheme == "gramine-tcg"
+    assert result.claims["ratls_extension"] == "tcg-dice"
+    assert result.measurements == {"mrenclave": CCC_MRENCLAVE, "mrsigner": CCC_MRSIGNER}
+
+
+def test_ccc_debug_enclave_accepted_only_when_policy_allows_debug(vector: Vector) -> None:
+    validator, certificate = _ccc(vector)
+    policy = Policy(
+        accepted_tcb_statuses={"OutOfDate"},
+        accepted_advisory_ids=_ccc_advisories(),
+        allow_debug=True,
+    )
+    result = validator.appraise(
+        validator.evidence_from_certificate(certificate),
+        binding=_online(certificate),
+        clock=RECORDED_AT,
+        policy=policy,
+    )
+    assert result.accepted
+    assert result.status is Status.WARNING
+    assert result.debug is True
+
+
+def test_ccc_tampered_pubkey_hash_is_a_binding_mismatch(vector: Vector) -> None:
+    validator, certificate = _ccc(vector)
+    evidence = validator.evidence_from_certificate(certificate)
+    tcg = parse_tcg_evidence(evidence.data)
+    claims = bytearray(tcg.claims)
+    claims[-1] ^= 0x01  # last byte of the pubkey-hash
+    tampered = attrs.evolve(evidence, data=encode_tcg_evidence(tcg.quote, bytes(claims)))
+    with pytest.raises(BindingMismatch) as info:
+        validator.appraise(
+            tampered, binding=_online(certificate), clock=RECORDED_AT, policy=Policy()
+        )
+    assert info.value.check == "binding.pubkey_hash"
+
+
+def test_ccc_claims_not_attested_by_the_quote_are_a_binding_mismatch(vector: Vector) -> None:
+    """Same pubkey-hash, one extra claim: the quote attests other claims bytes."""
+    validator, certificate = _ccc(vector)
+    evidence = validator.evidence_from_certificate(certificate)
+    tcg = parse_tcg_evidence(evidence.data)
+    claims = cbor2.loads(tcg.claims)
+    claims["injected"] = True
+    tampered = attrs.evolve(evidence, data=encode_tcg_evidence(tcg.quote, cbor2.dumps(claims)))
+    with pytest.raises(BindingMismatch) as info:
+        validator.appraise(
+            tampered, binding=_online(certificate), clock=RECORDED_AT, policy=Policy()
+        )
+    assert info.value.check == "binding.report_data"
+
+
+def test_ccc_flipped_tcg_quote_byte_is_untrusted(vector: Vector) -> None:
+    validator, certificate = _ccc(vector)
+    evidence = validator.evidence_from_certificate(certificate)
+    tcg = parse_tcg_evidence(evidence.data)
+    quote = bytearray(tcg.quote)
+    quote[120] ^= 0x01
+    tampered = attrs.evolve(evidence, data=encode_tcg_evidence(bytes(quote), tcg.claims))
+    with pytest.raises(UntrustedChain):
+        validator.appraise(
+            tampered, binding=_online(certificate), clock=RECORDED_AT, policy=Policy()
+        )
+
+
+def test_ccc_broken_tcg_extension_never_falls_back_to_legacy(vector: Vector) -> None:
+    """Gramine's precedence: a bad TCG extension rejects, though the legacy one is fine."""
+    validator, certificate = _ccc(vector)
+    der = certificate.der
+    value = certificate.extension(TCG_OID)
+    assert value is not None
+    broken = der.replace(value, b"\xd9\xea\x61" + value[3:])  # tag 60001
+    evidence = validator.evidence_from_certificate(PeerCertificate.from_der(broken))
+    with pytest.raises(MalformedEvidence) as info:
+        validator.appraise(
+            evidence, binding=_online(certificate), clock=RECORDED_AT, policy=Policy()
+        )
+    assert info.value.check == "gramine.tcg.tag"
+
+
+def test_ccc_legacy_extension_alone_also_binds(vector: Vector) -> None:
+    validator, certificate = _ccc(vector)
+    legacy = certificate.extension(LEGACY_OID)
+    assert legacy is not None
+    assert legacy == vector("gramine", CCC, "extracted_quote_legacy_oid.bin").read_bytes()
+    from atls_core.evidence import Evidence, EvidenceSource
+
+    evidence = Evidence(
+        media_type=MEDIA_TYPE_LEGACY,
+        data=legacy,
+        source=EvidenceSource(transport=Transport.CERTIFICATE, oid=LEGACY_OID),
+    )
+    result = validator.appraise(
+        evidence, binding=_online(certificate), clock=RECORDED_AT, policy=Policy(allow_debug=True)
+    )
+    assert result.binding.verified and result.binding.scheme == "gramine-legacy"
+
+
+def _ccc_advisories() -> tuple[str, ...]:
+    return (
+        "INTEL-SA-00586",
+        "INTEL-SA-00614",
+        "INTEL-SA-00615",
+        "INTEL-SA-00657",
+        "INTEL-SA-00730",
+        "INTEL-SA-00738",
+        "INTEL-SA-00767",
+        "INTEL-SA-00828",
+        "INTEL-SA-00837",
+        "INTEL-SA-00960",
+    )

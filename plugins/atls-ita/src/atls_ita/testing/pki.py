@@ -1,0 +1,221 @@
+"""A throw-away token-signing PKI shaped like Intel Trust Authority's.
+
+root CA -> signing CA -> token-signing certificates (one per algorithm), with
+CRL distribution points (signing CA and leaves) and CRLs signed by their
+issuers.  TEST ONLY: the keys live in this process.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+
+import attrs
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+__all__ = ["StandInPki", "TokenSigner"]
+
+_DAY = dt.timedelta(days=1)
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "atls stand-in (TEST ONLY)"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _key(bits: int = 2048) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def _b64url_int(value: int) -> str:
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@attrs.frozen(kw_only=True)
+class TokenSigner:
+    alg: str
+    kid: str
+    key: rsa.RSAPrivateKey = attrs.field(repr=False)
+    certificate: x509.Certificate = attrs.field(repr=False)
+
+
+@attrs.define(kw_only=True)
+class StandInPki:
+    root_key: rsa.RSAPrivateKey = attrs.field(repr=False)
+    root: x509.Certificate = attrs.field(repr=False)
+    ca_key: rsa.RSAPrivateKey = attrs.field(repr=False)
+    ca: x509.Certificate = attrs.field(repr=False)
+    signers: dict[str, TokenSigner] = attrs.field(repr=False)
+    not_before: dt.datetime
+    not_after: dt.datetime
+
+    @classmethod
+    def generate(
+        cls,
+        *,
+        crl_base_url: str | None = None,
+        algorithms: Iterable[str] = ("PS384", "RS256"),
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+        root_name: str = "Stand-in Trust Authority Root CA",
+        leaf_bits: int = 2048,
+    ) -> StandInPki:
+        """``crl_base_url``: where ``/crl/root.crl`` and ``/crl/signing-ca.crl`` are served."""
+        start = not_before or dt.datetime.now(dt.UTC) - _DAY
+        end = not_after or start + 365 * _DAY
+        root_key = _key()
+        root = (
+            x509.CertificateBuilder()
+            .subject_name(_name(root_name))
+            .issuer_name(_name(root_name))
+            .public_key(root_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end + 365 * _DAY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+            .add_extension(_ca_usage(), critical=True)
+            .sign(root_key, hashes.SHA384())
+        )
+        ca_key = _key()
+        ca_builder = (
+            x509.CertificateBuilder()
+            .subject_name(_name("Stand-in Trust Authority Signing CA"))
+            .issuer_name(root.subject)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end + 180 * _DAY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_ca_usage(), critical=True)
+        )
+        if crl_base_url:
+            ca_builder = ca_builder.add_extension(_cdp(crl_base_url + "/crl/root.crl"), False)
+        ca = ca_builder.sign(root_key, hashes.SHA384())
+        signers = {}
+        for alg in algorithms:
+            key = _key(leaf_bits)
+            builder = (
+                x509.CertificateBuilder()
+                .subject_name(_name(f"Stand-in Trust Authority Token Signing ({alg})"))
+                .issuer_name(ca.subject)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(start)
+                .not_valid_after(end)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(_signing_usage(), critical=True)
+            )
+            if crl_base_url:
+                builder = builder.add_extension(_cdp(crl_base_url + "/crl/signing-ca.crl"), False)
+            cert = builder.sign(ca_key, hashes.SHA384())
+            kid = hashlib.sha384(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+            signers[alg] = TokenSigner(alg=alg, kid=kid, key=key, certificate=cert)
+        return cls(
+            root_key=root_key,
+            root=root,
+            ca_key=ca_key,
+            ca=ca,
+            signers=signers,
+            not_before=start,
+            not_after=end,
+        )
+
+    # -- published forms -----------------------------------------------------
+
+    @property
+    def root_pem(self) -> bytes:
+        return self.root.public_bytes(serialization.Encoding.PEM)
+
+    def jwk(self, alg: str, *, include_root: bool = True) -> dict[str, object]:
+        signer = self.signers[alg]
+        numbers = signer.key.public_key().public_numbers()
+        chain = [signer.certificate, self.ca] + ([self.root] if include_root else [])
+        return {
+            "kty": "RSA",
+            "use": "sig",
+            "alg": alg,
+            "kid": signer.kid,
+            "n": _b64url_int(numbers.n),
+            "e": _b64url_int(numbers.e),
+            "x5c": [
+                base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain
+            ],
+        }
+
+    def jwks(self) -> dict[str, object]:
+        return {"keys": [self.jwk(alg) for alg in self.signers]}
+
+    def crl(
+        self, which: str, *, revoked: Iterable[int] = (), now: dt.datetime | None = None
+    ) -> bytes:
+        """DER CRL of ``root`` (revoking signing CAs) or ``signing-ca`` (revoking leaves)."""
+        issuer_key, issuer = (
+            (self.root_key, self.root) if which == "root" else (self.ca_key, self.ca)
+        )
+        when = now or dt.datetime.now(dt.UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(issuer.subject)
+            .last_update(when - dt.timedelta(hours=1))
+            .next_update(when + 7 * _DAY)
+        )
+        for serial in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(serial)
+                .revocation_date(when - dt.timedelta(hours=1))
+                .build()
+            )
+        return builder.sign(issuer_key, hashes.SHA384()).public_bytes(serialization.Encoding.DER)
+
+
+def _ca_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _signing_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _cdp(url: str) -> x509.CRLDistributionPoints:
+    return x509.CRLDistributionPoints(
+        [
+            x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(url)],
+                relative_name=None,
+                reasons=None,
+                crl_issuer=None,
+            )
+        ]
+    )

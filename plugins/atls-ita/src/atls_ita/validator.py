@@ -1,0 +1,175 @@
+"""``ita.tdx`` / ``ita.sgx``: appraise an Intel Trust Authority token.
+
+The token is a passport: ITA appraised the TEE's quote and signed the result.
+This validator trusts the token only after :class:`atls_ita.token.TokenVerifier`
+verified its signature to the configured root, then maps its claims
+(:func:`atls_ita.claims.map_claims`) into the result and binds it to the TLS key:
+
+* the attester asked ITA to attest ``atls-v1`` report data for (client nonce,
+  TLS key) as its runtime data, which ITA reports as ``attester_held_data``:
+  the core's ``bind("atls-v1", ...)`` checks it against this connection;
+* ITA's own report-data rule must hold too, or the held data was not what the
+  quote covered: TDX ``tdx_report_data`` = SHA-512(nonce.val || nonce.iat ||
+  held data), SGX ``sgx_report_data`` = SHA-256(same) || 32 zero bytes (the
+  nonce part is empty when the token has no ``verifier_nonce``).  Checked
+  against ITA's recorded real tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from atls_core import binding as b
+from atls_core.appraisal import Appraisal
+from atls_core.clock import Clock
+from atls_core.errors import BindingMismatch, ConfigurationError, MalformedEvidence
+from atls_core.evidence import Evidence
+from atls_core.interfaces import Settings, ValidatorBase, ValidatorSpec
+from atls_core.policy import Policy
+from atls_core.result import AttestationResult
+from atls_ita.claims import ItaClaims, map_claims
+from atls_ita.settings import ItaValidatorSettings
+from atls_ita.specs import POLICY_OPTIONS, SGX_SPEC, TDX_SPEC
+from atls_ita.token import TokenVerifier, VerifiedToken
+
+__all__ = [
+    "POLICY_OPTIONS",
+    "SGX_SPEC",
+    "TDX_SPEC",
+    "ItaValidator",
+    "expected_report_data",
+]
+
+
+def expected_report_data(tee: str, held_data: bytes, nonce_prefix: bytes) -> bytes:
+    """ITA's report data for ``held_data`` (see the module docstring)."""
+    if tee == "tdx":
+        return hashlib.sha512(nonce_prefix + held_data).digest()
+    return hashlib.sha256(nonce_prefix + held_data).digest() + bytes(32)
+
+
+def _required_policy_ids(policy: Policy) -> tuple[str, ...]:
+    value = policy.option("required_policy_ids", ())
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(
+            "policy.required_policy_ids must be a list of ITA policy ids",
+            check="config.policy",
+            actual=value,
+        )
+    return tuple(value)
+
+
+class ItaValidator(ValidatorBase):
+    """One verifier (keys, root, issuer) and one TEE's claim mapping."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        spec: ValidatorSpec = TDX_SPEC,
+        verifier: TokenVerifier | None = None,
+    ) -> None:
+        self.spec = spec
+        self._verifier = verifier or ItaValidatorSettings.from_settings(settings).build_verifier()
+
+    @property
+    def verifier(self) -> TokenVerifier:
+        return self._verifier
+
+    def appraise(
+        self,
+        evidence: Evidence,
+        *,
+        binding: b.BindingContext,
+        clock: Clock,
+        policy: Policy,
+    ) -> AttestationResult:
+        if evidence.media_type not in self.spec.media_types:
+            raise MalformedEvidence(
+                "unexpected media type",
+                check="evidence.media_type",
+                expected=list(self.spec.media_types),
+                actual=evidence.media_type,
+            )
+        required = _required_policy_ids(policy)
+        appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
+        token = self._verifier.verify(evidence.data, now=appraisal.now)
+        mapped = map_claims(token.claims, tee=self.spec.tee_type)
+        appraisal.set_binding(self._bind(mapped, binding))
+        self._record(appraisal, token, mapped)
+        matched = set(mapped.policy_ids_matched)
+        missing = [p for p in required if p not in matched]
+        appraisal.require(
+            "ita.policy_ids",
+            not missing,
+            "required ITA policies did not match",
+            expected=list(required),
+            actual=sorted(matched),
+        )
+        return appraisal.finish()
+
+    # -- binding -------------------------------------------------------------
+
+    def _bind(self, mapped: ItaClaims, context: b.BindingContext) -> b.Binding:
+        held = mapped.held_data
+        if held is None:
+            raise MalformedEvidence(
+                "the token carries no attester_held_data to bind the TLS key",
+                check="ita.held_data",
+            )
+        if mapped.report_data is None:
+            raise MalformedEvidence(
+                f"the token carries no {mapped.tee}_report_data", check="ita.report_data"
+            )
+        prefix = mapped.verifier_nonce.prefix if mapped.verifier_nonce else b""
+        expected = expected_report_data(mapped.tee, held, prefix)
+        if not b.constant_time_equal(expected, mapped.report_data):
+            raise BindingMismatch(
+                "the quote's report data does not cover the token's held data",
+                check="ita.report_data",
+                expected=expected,
+                actual=mapped.report_data,
+            )
+        return b.bind(self.spec.binding_scheme, context, held)
+
+    # -- facts ---------------------------------------------------------------
+
+    def _record(self, appraisal: Appraisal, token: VerifiedToken, mapped: ItaClaims) -> None:
+        appraisal.tee_type = mapped.tee
+        appraisal.debug = mapped.debug
+        if mapped.tcb_status is not None:
+            appraisal.set_tcb(mapped.tcb_status, mapped.advisory_ids, date=mapped.tcb_date)
+        for name, value in mapped.measurements.items():
+            appraisal.measure(name, value)
+        for name, value in mapped.claims.items():
+            appraisal.claim(name, value)
+        appraisal.claim("ita_token_shape", mapped.shape)
+        appraisal.claim("ita_policy_ids_matched", list(mapped.policy_ids_matched))
+        appraisal.claim("ita_policy_ids_unmatched", list(mapped.policy_ids_unmatched))
+        appraisal.claim("ita_signer", token.signer)
+        for name in ("jti", "ver", "iss"):
+            text: Any = token.claims.get(name)
+            if isinstance(text, str):
+                appraisal.claim(f"ita_{name}", text)
+        if mapped.verifier_nonce is not None:
+            appraisal.claim("ita_verifier_nonce_iat", _printable(mapped.verifier_nonce.iat))
+        appraisal.set_evidence_time(token.issued_at)
+        appraisal.valid_until(token.expires_at, "ITA token exp")
+        appraisal.valid_until(token.signer_valid_until, "ITA signing chain / CRL")
+
+
+def _printable(raw: bytes) -> str:
+    text = raw.decode("utf-8", errors="replace")
+    return text if text.isprintable() else raw.hex()
+
+
+def tdx_validator(settings: Mapping[str, Any]) -> ItaValidator:
+    return ItaValidator(settings, spec=TDX_SPEC)
+
+
+def sgx_validator(settings: Mapping[str, Any]) -> ItaValidator:
+    return ItaValidator(settings, spec=SGX_SPEC)

@@ -1,0 +1,79 @@
+"""Shared fixtures: recorded vectors (via ATLS_VECTORS) and a stand-in ITA service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from atls_core.clock import FixedClock
+
+from atls_ita.testing.standin import StandInIta, default_measurements
+from atls_ita.validator import ItaValidator
+
+API_KEY = "ita-test-api-key-6f1d"  # noqa: S105 - a test credential for the stand-in only
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def vectors() -> Callable[[str], Path]:
+    """``vectors("ita/...")``: skips without ATLS_VECTORS, fails if the file is missing."""
+    root = os.environ.get("ATLS_VECTORS")
+    if not root:
+        pytest.skip("ATLS_VECTORS is not set")
+
+    def path(relative: str) -> Path:
+        found = Path(root) / relative
+        if not found.is_file():
+            pytest.fail(f"ATLS_VECTORS is set but {found} is missing")
+        return found
+
+    return path
+
+
+@pytest.fixture(scope="session")
+def _service() -> Iterator[StandInIta]:
+    with StandInIta(api_key=API_KEY, clock=FixedClock(NOW)) as service:
+        yield service
+
+
+@pytest.fixture
+def ita(_service: StandInIta) -> StandInIta:
+    """The session's stand-in ITA with its knobs reset for this test."""
+    service = _service
+    service.clock = FixedClock(NOW)
+    service.shape = "v2"
+    service.issuer = "Intel Trust Authority"
+    service.lifetime = dt.timedelta(minutes=5)
+    service.tcb_status = "UpToDate"
+    service.advisory_ids = []
+    service.debug = False
+    service.measurements = default_measurements()
+    service.policy_ids_matched = []
+    service.policy_ids_unmatched = []
+    service.report_data_override = None
+    service.fail_certs = False
+    service.check_quote_report_data = True
+    service.revoked_leaves = set()
+    service.revoked_cas = set()
+    service.requests.clear()
+    return service
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """One second after the stand-in's tokens are issued."""
+    return FixedClock(NOW + dt.timedelta(seconds=1))
+
+
+@pytest.fixture
+def settings(ita: StandInIta, tmp_path: Path) -> dict[str, Any]:
+    return ita.validator_settings(tmp_path / "root.pem")
+
+
+@pytest.fixture
+def validator(settings: dict[str, Any]) -> ItaValidator:
+    return ItaValidator(settings)

@@ -1,0 +1,336 @@
+"""``tdx.dstack`` and ``tdx.dstack-challenge``: dstack deployments, one verification.
+
+Order of trust:
+
+1. the quote is verified by dcap-qvl (Intel's signatures, collateral, TCB);
+2. the event log is replayed, runtime events re-digested from name and
+   payload, and the result must equal RTMR0-3 of the quote -- only then does
+   anything in the log count;
+3. the application's identity is read from RTMR3's system events (app id,
+   compose hash, OS image hash) and checked against policy; a compose document
+   or certificate app id supplied by the server must agree with the log;
+4. the binding: RA-TLS certificates bind the TLS key through report data
+   (SHA-512("ratls-cert:" || SPKI)); the challenge protocol binds the nonce
+   through report data (``challenge-v1``) and the certificate through the last
+   'New TLS Certificate' RTMR3 event.
+
+The boot chain (MRTD, RTMR0-2) is pinned with ``policy.reference_values``;
+when neither the boot chain nor the application is pinned the result says so
+with a warning rather than silently affirming an arbitrary workload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from atls_core import binding as b
+from atls_core.appraisal import Appraisal
+from atls_core.certificate import PeerCertificate
+from atls_core.clock import Clock
+from atls_core.errors import (
+    BindingMismatch,
+    ConfigurationError,
+    MalformedEvidence,
+    UntrustedChain,
+)
+from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_core.interfaces import (
+    ChallengeRequest,
+    ChallengeResponse,
+    Settings,
+    ValidatorBase,
+    ValidatorSpec,
+)
+from atls_core.policy import Policy
+from atls_core.result import AttestationResult
+
+from atls_tdx.dcap.settings import DCAP_SETTINGS
+from atls_tdx.dstack_eventlog import DstackFacts, check_replay, dstack_facts, parse_event_log
+from atls_tdx.dstack_evidence import (
+    evidence_from_dstack_certificate,
+    evidence_from_quote_document,
+)
+from atls_tdx.specs import (
+    DSTACK_CHALLENGE_PATH,
+    DSTACK_CHALLENGE_SPEC,
+    DSTACK_MEDIA_TYPE,
+    DSTACK_SPEC,
+)
+from atls_tdx.tdx_common import make_verifier, verify_tdx_quote
+
+__all__ = ["DstackValidator", "compose_hash", "expected_mr_config_id"]
+
+_BOOT_CHAIN = ("mrtd", "rtmr0", "rtmr1", "rtmr2")
+_APP_PINS = ("app_compose", "allowed_compose_hashes", "allowed_app_ids")
+_MR_CONFIG_ID_COMPOSE = 0x01
+
+
+def compose_hash(app_compose: bytes | str) -> bytes:
+    """dstack's compose hash: SHA-256 of the exact app-compose document."""
+    data = app_compose.encode() if isinstance(app_compose, str) else app_compose
+    return hashlib.sha256(data).digest()
+
+
+def expected_mr_config_id(compose: bytes) -> bytes:
+    """MRCONFIGID of a dstack TD that binds its compose hash: 0x01 || hash || zeros."""
+    return bytes([_MR_CONFIG_ID_COMPOSE]) + compose + bytes(48 - 1 - len(compose))
+
+
+def _hex_values(policy: Policy, name: str, size: int) -> frozenset[bytes] | None:
+    raw = policy.option(name)
+    if raw is None:
+        return None
+    if isinstance(raw, str) or not isinstance(raw, Sequence):
+        raise ConfigurationError(f"policy.{name} must be a list of hex strings", check="config.policy")
+    values = set()
+    for item in raw:
+        text = item.strip().lower() if isinstance(item, str) else None
+        if text is not None and text.startswith("0x"):
+            text = text[2:]
+        try:
+            value = bytes.fromhex(text) if text is not None else b""
+        except ValueError:
+            value = b""
+        if len(value) != size:
+            raise ConfigurationError(
+                f"policy.{name}: each value must be {size} bytes of hex",
+                check="config.policy",
+                actual=item,
+            )
+        values.add(value)
+    if not values:
+        raise ConfigurationError(f"policy.{name} lists no value", check="config.policy")
+    return frozenset(values)
+
+
+def _check_key_is_certificates(context: b.BindingContext) -> None:
+    """Challenge mode attests the certificate; the TLS key must be that certificate's key."""
+    if context.certificate_der is None:
+        raise BindingMismatch("no TLS certificate to bind to", check="dstack.certificate_event")
+    certificate = PeerCertificate.from_der(context.certificate_der)
+    b.check_public_key(context, certificate.spki_der, check="binding.key")
+
+
+class DstackValidator(ValidatorBase):
+    def __init__(self, settings: Settings, *, spec: ValidatorSpec = DSTACK_SPEC) -> None:
+        self.spec = spec
+        self._verifier = make_verifier(settings, DCAP_SETTINGS)
+        path = settings.get("quote_path", DSTACK_CHALLENGE_PATH)
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigurationError(
+                "settings.quote_path must be an absolute HTTP path", check="config.settings"
+            )
+        self._quote_path = path
+
+    @classmethod
+    def challenge_validator(cls, settings: Settings) -> DstackValidator:
+        return cls(settings, spec=DSTACK_CHALLENGE_SPEC)
+
+    @property
+    def _challenge_mode(self) -> bool:
+        return self.spec.binding_scheme == "challenge-v1"
+
+    # -- transports ----------------------------------------------------------
+
+    def evidence_from_certificate(self, certificate: PeerCertificate) -> Evidence:
+        if self._challenge_mode:
+            return super().evidence_from_certificate(certificate)
+        return evidence_from_dstack_certificate(certificate)
+
+    def challenge(self, nonce: bytes) -> ChallengeRequest:
+        if not self._challenge_mode:
+            return super().challenge(nonce)
+        report_data = b.report_data_for("challenge-v1", spki_der=b"", nonce=nonce)
+        return ChallengeRequest(
+            method="POST",
+            path=self._quote_path,
+            headers={"Content-Type": "application/json"},
+            body=json.dumps({"report_data_hex": report_data.hex()}).encode(),
+        )
+
+    def evidence_from_challenge(self, response: ChallengeResponse) -> Evidence:
+        if not self._challenge_mode:
+            return super().evidence_from_challenge(response)
+        if response.status != 200:
+            raise MalformedEvidence(
+                "the quote endpoint did not answer 200",
+                check="challenge.status",
+                expected=200,
+                actual=response.status,
+            )
+        return evidence_from_quote_document(
+            response.body,
+            source=EvidenceSource(transport=Transport.CHALLENGE, location=self._quote_path),
+        )
+
+    def evidence_from_file(self, data: bytes, *, name: str) -> Evidence:
+        return evidence_from_quote_document(
+            data, source=EvidenceSource(transport=Transport.FILE, location=name)
+        )
+
+    # -- appraisal -----------------------------------------------------------
+
+    def appraise(
+        self,
+        evidence: Evidence,
+        *,
+        binding: b.BindingContext,
+        clock: Clock,
+        policy: Policy,
+    ) -> AttestationResult:
+        if evidence.media_type != DSTACK_MEDIA_TYPE:
+            raise MalformedEvidence(
+                "unexpected media type",
+                check="evidence.media_type",
+                expected=DSTACK_MEDIA_TYPE,
+                actual=evidence.media_type,
+            )
+        event_log = evidence.endorsements.get("event_log")
+        if event_log is None:
+            raise MalformedEvidence("dstack evidence needs its event log", check="dstack.event_log")
+        events = parse_event_log(event_log)
+        appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
+        verified = verify_tdx_quote(self._verifier, evidence.data, appraisal)
+        quoted = []
+        for index in range(4):
+            value = verified.fields.get(f"rtmr{index}")
+            if not isinstance(value, bytes):
+                raise MalformedEvidence("the quote has no RTMRs", check="dstack.rtmr")
+            quoted.append(value)
+        check_replay(events, quoted)
+        facts = dstack_facts(events)
+        self._record(appraisal, facts)
+        self._check_server_claims(appraisal, evidence, facts, verified.fields.get("mrconfigid"))
+        self._check_policy(appraisal, policy, facts)
+        self._bind(appraisal, binding, facts, verified.report_data)
+        return appraisal.finish()
+
+    def _record(self, appraisal: Appraisal, facts: DstackFacts) -> None:
+        for name in ("compose_hash", "app_id", "os_image_hash", "instance_id"):
+            value = getattr(facts, name)
+            if value is not None:
+                appraisal.measure(name, value)
+        if facts.key_provider is not None:
+            appraisal.claim("key_provider", facts.key_provider.decode(errors="replace"))
+        if facts.mr_kms is not None:
+            appraisal.claim("mr_kms", facts.mr_kms.hex())
+        if facts.certificate_digest is not None:
+            appraisal.claim("certificate_event_sha256", facts.certificate_digest.hex())
+        appraisal.claim("system_ready", facts.system_ready)
+        appraisal.claim("app_events", list(facts.app_events))
+        if not facts.system_ready:
+            appraisal.warn("dstack.system_ready", "the event log has no system-ready event")
+
+    def _check_server_claims(
+        self, appraisal: Appraisal, evidence: Evidence, facts: DstackFacts, mr_config_id: Any
+    ) -> None:
+        """What the server supplied besides the quote must agree with the measured log."""
+        document = evidence.endorsements.get("app_compose")
+        if document is not None:
+            if facts.compose_hash is None or not hmac.compare_digest(
+                compose_hash(document), facts.compose_hash
+            ):
+                raise UntrustedChain(
+                    "the app_compose the server sent is not the one measured in RTMR3",
+                    check="dstack.app_compose",
+                    expected=facts.compose_hash,
+                    actual=compose_hash(document),
+                )
+            appraisal.claim("app_compose_sha256", compose_hash(document).hex())
+        app_id = evidence.endorsements.get("app_id")
+        if app_id is not None and (
+            facts.app_id is None or not hmac.compare_digest(app_id, facts.app_id)
+        ):
+            raise UntrustedChain(
+                "the certificate's app id is not the one measured in RTMR3",
+                check="dstack.app_id",
+                expected=facts.app_id,
+                actual=app_id,
+            )
+        if isinstance(mr_config_id, bytes) and any(mr_config_id):
+            if mr_config_id[0] == _MR_CONFIG_ID_COMPOSE:
+                expected = (
+                    expected_mr_config_id(facts.compose_hash) if facts.compose_hash else None
+                )
+                if expected is None or not hmac.compare_digest(expected, mr_config_id):
+                    raise UntrustedChain(
+                        "MRCONFIGID names another compose hash than the event log",
+                        check="dstack.mr_config_id",
+                        expected=expected,
+                        actual=mr_config_id,
+                    )
+            else:
+                appraisal.warn(
+                    "dstack.mr_config_id", "MRCONFIGID has a format atls does not interpret"
+                )
+
+    def _check_policy(self, appraisal: Appraisal, policy: Policy, facts: DstackFacts) -> None:
+        document = policy.option("app_compose")
+        if document is not None:
+            if not isinstance(document, str):
+                raise ConfigurationError(
+                    "policy.app_compose must be the compose document (a string)",
+                    check="config.policy",
+                )
+            wanted = compose_hash(document)
+            appraisal.require(
+                "dstack.compose_hash",
+                facts.compose_hash is not None and hmac.compare_digest(wanted, facts.compose_hash),
+                "the application is not the configured app_compose",
+                expected=wanted.hex(),
+                actual=facts.compose_hash.hex() if facts.compose_hash else None,
+            )
+        for option, value, size, check in (
+            ("allowed_compose_hashes", facts.compose_hash, 32, "dstack.compose_hash"),
+            ("allowed_app_ids", facts.app_id, 20, "dstack.app_id"),
+            ("allowed_os_image_hashes", facts.os_image_hash, 32, "dstack.os_image_hash"),
+        ):
+            allowed = _hex_values(policy, option, size)
+            if allowed is None:
+                continue
+            appraisal.require(
+                check,
+                value is not None and value in allowed,
+                f"not in policy.{option}"
+                if value is not None
+                else f"the event log measures no {check.split('.')[1]}",
+                expected=sorted(v.hex() for v in allowed),
+                actual=value.hex() if value is not None else None,
+            )
+        if not any(policy.option(name) is not None for name in _APP_PINS) and not any(
+            name in policy.reference_values for name in ("compose_hash", "app_id")
+        ):
+            appraisal.warn(
+                "dstack.app",
+                "the application is not pinned (set app_compose, allowed_compose_hashes or "
+                "allowed_app_ids)",
+            )
+        if not all(name in policy.reference_values for name in _BOOT_CHAIN):
+            appraisal.warn(
+                "dstack.boot_chain",
+                "the boot chain is not pinned (reference values for mrtd, rtmr0, rtmr1, rtmr2)",
+            )
+
+    def _bind(
+        self,
+        appraisal: Appraisal,
+        context: b.BindingContext,
+        facts: DstackFacts,
+        report_data: bytes,
+    ) -> None:
+        if self._challenge_mode and not context.offline:
+            _check_key_is_certificates(context)
+            if facts.certificate_digest is None:
+                raise BindingMismatch(
+                    "the event log measures no 'New TLS Certificate': nothing ties the TLS "
+                    "certificate to this TD",
+                    check="dstack.certificate_event",
+                )
+            b.check_certificate_digest(
+                context, facts.certificate_digest, check="dstack.certificate_event"
+            )
+        appraisal.set_binding(b.bind(self.spec.binding_scheme, context, report_data))

@@ -1,0 +1,380 @@
+"""Server-side TDX evidence: configfs-tsm and the dstack guest agent.
+
+``configfs_tsm_quote`` is the kernel's generic interface (Linux >= 6.7) for a
+TD to get a quote for 64 bytes of report data: make a report entry, write
+``inblob``, read ``outblob``, check ``generation`` (another writer on the same
+entry would change it), remove the entry.  The filesystem operations are an
+argument so tests can emulate configfs, which creates the entry's files itself.
+
+``DstackGuestAgent`` speaks HTTP over the dstack guest agent's Unix socket
+(``/var/run/dstack.sock``): ``GetQuote`` returns the quote, the event log and the
+VM configuration; ``EmitEvent`` extends RTMR3 with a runtime event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import secrets
+import socket
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+
+from atls_core.errors import ATLSError, ConfigurationError, MalformedEvidence
+from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_core.interfaces import IssuerSpec, Settings
+
+from atls_tdx.oids import ATLS_TDX_QUOTE
+
+__all__ = [
+    "CONFIGFS_TSM_ISSUER_SPEC",
+    "DEFAULT_DSTACK_SOCKET",
+    "DEFAULT_TSM_ROOT",
+    "DSTACK_AGENT_ISSUER_SPEC",
+    "ConfigfsTsmIssuer",
+    "DstackAgentIssuer",
+    "DstackGuestAgent",
+    "DstackQuote",
+    "IssuerError",
+    "OsTsmFilesystem",
+    "TsmFilesystem",
+    "configfs_tsm_quote",
+]
+
+DEFAULT_TSM_ROOT = Path("/sys/kernel/config/tsm/report")
+DEFAULT_DSTACK_SOCKET = "/var/run/dstack.sock"
+REPORT_DATA_SIZE = 64
+TDX_QUOTE_MEDIA_TYPE = "application/vnd.atls.tdx-quote"
+DSTACK_RESPONSE_MEDIA_TYPE = "application/vnd.atls.dstack-quote-response+json"
+
+
+class IssuerError(ATLSError):
+    """The TEE could not produce evidence (no TDX guest, agent down, kernel refused)."""
+
+    default_check = "issuer"
+
+
+def _check_report_data(report_data: bytes) -> None:
+    if len(report_data) != REPORT_DATA_SIZE:
+        raise ConfigurationError(
+            "report data must be exactly 64 bytes",
+            check="issuer.report_data",
+            expected=REPORT_DATA_SIZE,
+            actual=len(report_data),
+        )
+
+
+# --- configfs-tsm ------------------------------------------------------------
+
+
+class TsmFilesystem(Protocol):
+    """The few filesystem operations configfs-tsm needs."""
+
+    def mkdir(self, path: Path) -> None: ...
+    def rmdir(self, path: Path) -> None: ...
+    def read(self, path: Path) -> bytes: ...
+    def write(self, path: Path, data: bytes) -> None: ...
+
+
+class OsTsmFilesystem:
+    """The real thing: configfs under /sys/kernel/config."""
+
+    def mkdir(self, path: Path) -> None:
+        os.mkdir(path, 0o700)
+
+    def rmdir(self, path: Path) -> None:
+        os.rmdir(path)
+
+    def read(self, path: Path) -> bytes:
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    def write(self, path: Path, data: bytes) -> None:
+        with open(path, "wb", buffering=0) as handle:
+            handle.write(data)
+
+
+def _generation(fs: TsmFilesystem, entry: Path) -> int:
+    text = fs.read(entry / "generation").decode("ascii", errors="replace").strip()
+    try:
+        return int(text)
+    except ValueError:
+        raise IssuerError(
+            "configfs-tsm generation is not a number", check="tsm.generation", actual=text
+        ) from None
+
+
+def configfs_tsm_quote(
+    report_data: bytes,
+    *,
+    root: Path = DEFAULT_TSM_ROOT,
+    fs: TsmFilesystem | None = None,
+    provider: str | None = "tdx_guest",
+) -> bytes:
+    """A TDX quote over ``report_data`` from the kernel's configfs-tsm interface.
+
+    ``provider`` (when not ``None``) must match the entry's ``provider`` file, so a
+    quote from another TEE's provider is never passed off as TDX.
+    """
+    _check_report_data(report_data)
+    fs = fs or OsTsmFilesystem()
+    entry = Path(root) / f"atls-{os.getpid()}-{secrets.token_hex(8)}"
+    try:
+        fs.mkdir(entry)
+    except FileNotFoundError:
+        raise IssuerError(
+            f"{root} does not exist: not a TDX guest with configfs-tsm (Linux >= 6.7)",
+            check="tsm.unavailable",
+        ) from None
+    except OSError as exc:
+        raise IssuerError(
+            f"cannot create a configfs-tsm report entry: {exc}", check="tsm.unavailable"
+        ) from None
+    try:
+        if provider is not None:
+            found = fs.read(entry / "provider").decode("ascii", errors="replace").strip()
+            if found != provider:
+                raise IssuerError(
+                    "configfs-tsm provider is not the expected one",
+                    check="tsm.provider",
+                    expected=provider,
+                    actual=found,
+                )
+        before = _generation(fs, entry)
+        fs.write(entry / "inblob", report_data)
+        quote = fs.read(entry / "outblob")
+        after = _generation(fs, entry)
+        if after != before + 1:
+            raise IssuerError(
+                "configfs-tsm report entry was written concurrently; the quote may not be ours",
+                check="tsm.generation",
+                expected=before + 1,
+                actual=after,
+            )
+        if not quote:
+            raise IssuerError("configfs-tsm returned an empty quote", check="tsm.outblob")
+        return quote
+    except OSError as exc:
+        raise IssuerError(f"configfs-tsm failed: {exc}", check="tsm.io") from None
+    finally:
+        with contextlib.suppress(OSError):
+            fs.rmdir(entry)
+
+
+# --- the dstack guest agent ----------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class DstackQuote:
+    quote: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+    event_log: str = attrs.field(repr=lambda s: f"<{len(s)} chars>")
+    """dstack's event log, a JSON text."""
+    vm_config: str = ""
+    report_data: bytes = b""
+
+    def to_response(self) -> dict[str, Any]:
+        """The secureai ``/tdx_quote`` answer's ``quote`` member."""
+        return {
+            "quote": self.quote.hex(),
+            "event_log": self.event_log,
+            "report_data": self.report_data.hex(),
+            "vm_config": self.vm_config,
+        }
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, socket_path: str, timeout: float) -> None:
+        super().__init__("dstack", timeout=timeout)
+        self._socket_path = socket_path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class DstackGuestAgent:
+    """Client of the dstack guest agent (HTTP over a Unix socket)."""
+
+    max_response_bytes = 8 * 1024 * 1024
+
+    def __init__(self, socket_path: str | os.PathLike[str] = DEFAULT_DSTACK_SOCKET, *, timeout: float = 30.0) -> None:
+        self.socket_path = os.fspath(socket_path)
+        self.timeout = timeout
+
+    def _call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        connection = _UnixHTTPConnection(self.socket_path, self.timeout)
+        try:
+            connection.request(
+                "POST",
+                f"/{method}",
+                body=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            response = connection.getresponse()
+            raw = response.read(self.max_response_bytes + 1)
+        except OSError as exc:
+            raise IssuerError(
+                f"dstack guest agent at {self.socket_path} is unreachable: {exc}",
+                check="dstack_agent.unavailable",
+            ) from None
+        finally:
+            connection.close()
+        if len(raw) > self.max_response_bytes:
+            raise IssuerError("dstack guest agent answer is too large", check="dstack_agent.response")
+        if response.status != 200:
+            raise IssuerError(
+                f"dstack guest agent {method} failed",
+                check="dstack_agent.status",
+                expected=200,
+                actual=f"{response.status} {raw[:200].decode(errors='replace')}",
+            )
+        if not raw.strip():
+            return {}
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            raise IssuerError(
+                f"dstack guest agent {method} answer is not JSON", check="dstack_agent.response"
+            ) from None
+        if not isinstance(answer, dict):
+            raise IssuerError(
+                f"dstack guest agent {method} answer is not an object",
+                check="dstack_agent.response",
+            )
+        return answer
+
+    def get_quote(self, report_data: bytes) -> DstackQuote:
+        _check_report_data(report_data)
+        answer = self._call("GetQuote", {"report_data": report_data.hex()})
+        try:
+            quote = bytes.fromhex(answer["quote"])
+            event_log = answer["event_log"]
+            vm_config = answer.get("vm_config", "")
+            if not isinstance(event_log, str) or not isinstance(vm_config, str):
+                raise TypeError
+        except (KeyError, TypeError, ValueError):
+            raise MalformedEvidence(
+                "dstack guest agent GetQuote answer lacks quote/event_log",
+                check="dstack_agent.response",
+            ) from None
+        return DstackQuote(
+            quote=quote, event_log=event_log, vm_config=vm_config, report_data=report_data
+        )
+
+    def emit_event(self, event: str, payload: bytes) -> None:
+        """Extend RTMR3 with a runtime event (dstack >= 0.5)."""
+        self._call("EmitEvent", {"event": event, "payload": payload.hex()})
+
+
+# --- issuers -----------------------------------------------------------------
+
+CONFIGFS_TSM_ISSUER_SPEC = IssuerSpec(
+    id="tdx.configfs-tsm",
+    validator_id="tdx.dcap",
+    binding_scheme="atls-v1",
+    media_type=TDX_QUOTE_MEDIA_TYPE,
+    transport=Transport.CERTIFICATE,
+    oid=ATLS_TDX_QUOTE,
+    description="Intel TDX quote from the kernel's configfs-tsm interface (Linux >= 6.7)",
+    settings=("root", "provider"),
+)
+
+DSTACK_AGENT_ISSUER_SPEC = IssuerSpec(
+    id="tdx.dstack-agent",
+    validator_id="tdx.dstack-challenge",
+    binding_scheme="challenge-v1",
+    media_type=DSTACK_RESPONSE_MEDIA_TYPE,
+    transport=Transport.CHALLENGE,
+    description="dstack guest agent quote + event log, answered to a /tdx_quote challenge; "
+    "the TLS certificate is measured as a 'New TLS Certificate' RTMR3 event",
+    settings=("socket", "timeout"),
+)
+
+
+def _str_setting(settings: Settings, name: str, default: str) -> str:
+    value = settings.get(name, default)
+    if not isinstance(value, (str, os.PathLike)):
+        raise ConfigurationError(f"settings.{name} must be a string", check="config.settings")
+    return os.fspath(value)
+
+
+class ConfigfsTsmIssuer:
+    """Certificate-borne TDX quotes for ``atls-v1`` report data."""
+
+    spec = CONFIGFS_TSM_ISSUER_SPEC
+
+    def __init__(self, settings: Settings, *, fs: TsmFilesystem | None = None) -> None:
+        self._root = Path(_str_setting(settings, "root", str(DEFAULT_TSM_ROOT)))
+        provider = settings.get("provider", "tdx_guest")
+        if provider is not None and not isinstance(provider, str):
+            raise ConfigurationError("settings.provider must be a string", check="config.settings")
+        self._provider = provider
+        self._fs = fs
+
+    def issue(self, report_data: bytes) -> Evidence:
+        quote = configfs_tsm_quote(
+            report_data, root=self._root, fs=self._fs, provider=self._provider
+        )
+        return Evidence(
+            media_type=self.spec.media_type,
+            data=quote,
+            source=EvidenceSource(transport=Transport.CERTIFICATE, oid=self.spec.oid),
+        )
+
+
+class DstackAgentIssuer:
+    """Answers ``/tdx_quote`` challenges with the guest agent's quote and event log.
+
+    The certificate binding is an RTMR3 event: before the first quote for a
+    certificate, its SHA-256 is emitted as a 'New TLS Certificate' event (once
+    per certificate, so RTMR3 does not grow per request).
+    """
+
+    spec = DSTACK_AGENT_ISSUER_SPEC
+
+    def __init__(self, settings: Settings, *, agent: DstackGuestAgent | None = None) -> None:
+        timeout = settings.get("timeout", 30.0)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigurationError(
+                "settings.timeout must be a positive number", check="config.settings"
+            )
+        self._agent = agent or DstackGuestAgent(
+            _str_setting(settings, "socket", DEFAULT_DSTACK_SOCKET), timeout=float(timeout)
+        )
+        self._emitted: set[bytes] = set()
+        self._lock = threading.Lock()
+
+    def announce_certificate(self, certificate_sha256: bytes) -> None:
+        from atls_tdx.dstack_eventlog import CERTIFICATE_EVENT
+
+        if len(certificate_sha256) != 32:
+            raise ConfigurationError(
+                "certificate digest must be SHA-256", check="issuer.certificate"
+            )
+        with self._lock:
+            if certificate_sha256 in self._emitted:
+                return
+            self._agent.emit_event(CERTIFICATE_EVENT, certificate_sha256.hex().encode())
+            self._emitted.add(certificate_sha256)
+
+    def issue(self, report_data: bytes, *, certificate_sha256: bytes | None = None) -> Evidence:
+        if certificate_sha256 is not None:
+            self.announce_certificate(certificate_sha256)
+        answer = self._agent.get_quote(report_data)
+        body = json.dumps({"success": True, "quote": answer.to_response()}).encode()
+        return Evidence(
+            media_type=self.spec.media_type,
+            data=body,
+            source=EvidenceSource(transport=Transport.CHALLENGE, location="/tdx_quote"),
+        )

@@ -1,0 +1,38 @@
+"""Certificate extension OIDs read or written by atls-tdx.
+
+``ATLS_ARC`` is atls' own private arc.  It sits under ``2.25`` (ITU-T X.667:
+an OID derived from a UUID needs no registration and cannot collide), built
+from the UUID ``419912c7-a791-4fcf-a024-03b2c4e0ac6f``.  Under it:
+
+- ``<arc>.1.1`` -- a raw Intel TDX quote (v4/v5) whose report data follows the
+  ``atls-v1`` binding scheme (``tdx.dcap``).
+
+The dstack arc ``1.3.6.1.4.1.62397.1`` is Phala's, used by dstack RA-TLS
+certificates; each extension value there is a DER OCTET STRING wrapping the
+content.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ATLS_ARC",
+    "ATLS_TDX_QUOTE",
+    "DSTACK_APP_ID",
+    "DSTACK_APP_INFO",
+    "DSTACK_ARC",
+    "DSTACK_ATTESTATION",
+    "DSTACK_CERT_USAGE",
+    "DSTACK_EVENT_LOG",
+    "DSTACK_QUOTE",
+]
+
+ATLS_ARC = "2.25.87194622047012234215559706901154409583"
+ATLS_TDX_QUOTE = ATLS_ARC + ".1.1"
+
+DSTACK_ARC = "1.3.6.1.4.1.62397.1"
+DSTACK_QUOTE = DSTACK_ARC + ".1"
+DSTACK_EVENT_LOG = DSTACK_ARC + ".2"
+DSTACK_APP_ID = DSTACK_ARC + ".3"
+DSTACK_CERT_USAGE = DSTACK_ARC + ".4"
+DSTACK_ATTESTATION = DSTACK_ARC + ".8"
+DSTACK_APP_INFO = DSTACK_ARC + ".9"

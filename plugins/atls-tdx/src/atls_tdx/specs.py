@@ -1,0 +1,104 @@
+"""The atls-tdx validators as facts (no code): ids, media types, settings, measurements.
+
+Kept free of heavy imports so that ``atls_tdx.plugin`` registers everything
+without loading dcap-qvl; the factories import the implementations.
+"""
+
+from __future__ import annotations
+
+from atls_core.evidence import Transport
+from atls_core.interfaces import ValidatorSpec
+
+from atls_tdx._version import __version__
+from atls_tdx.dcap.settings import DCAP_SETTINGS
+from atls_tdx.oids import ATLS_TDX_QUOTE, DSTACK_QUOTE
+
+__all__ = [
+    "DSTACK_CHALLENGE_PATH",
+    "DSTACK_CHALLENGE_SPEC",
+    "DSTACK_MEASUREMENTS",
+    "DSTACK_MEDIA_TYPE",
+    "DSTACK_POLICY_OPTIONS",
+    "DSTACK_SPEC",
+    "TDX_DCAP_SPEC",
+    "TDX_QUOTE_MEDIA_TYPE",
+    "TDX_REFERENCE_MEASUREMENTS",
+]
+
+TDX_QUOTE_MEDIA_TYPE = "application/vnd.atls.tdx-quote"
+"""A raw Intel TDX quote (v4 or v5)."""
+DSTACK_MEDIA_TYPE = "application/vnd.atls.dstack-tdx"
+"""A TDX quote (``data``) with dstack's event log (endorsement ``event_log``)."""
+DSTACK_CHALLENGE_PATH = "/tdx_quote"
+
+TDX_REFERENCE_MEASUREMENTS = (
+    "mrtd",
+    "rtmr0",
+    "rtmr1",
+    "rtmr2",
+    "rtmr3",
+    "mrconfigid",
+    "mrowner",
+    "mrownerconfig",
+    "mrseam",
+)
+"""Report fields usable in ``policy.reference_values`` (hex, any case, optional 0x)."""
+
+DSTACK_MEASUREMENTS = (
+    *TDX_REFERENCE_MEASUREMENTS,
+    "compose_hash",
+    "app_id",
+    "os_image_hash",
+    "instance_id",
+)
+"""dstack adds what its replayed RTMR3 events measure."""
+
+DSTACK_POLICY_OPTIONS = (
+    "app_compose",
+    "allowed_compose_hashes",
+    "allowed_app_ids",
+    "allowed_os_image_hashes",
+)
+
+TDX_DCAP_SPEC = ValidatorSpec(
+    id="tdx.dcap",
+    media_types=(TDX_QUOTE_MEDIA_TYPE,),
+    binding_scheme="atls-v1",
+    transport=Transport.CERTIFICATE,
+    tee_type="tdx",
+    oids=(ATLS_TDX_QUOTE,),
+    plugin_version=__version__,
+    description="Intel TDX quote (v4/v5) verified with dcap-qvl against Intel collateral; "
+    "report data = atls-v1 binding of the TLS key and nonce",
+    measurements=TDX_REFERENCE_MEASUREMENTS,
+    settings=DCAP_SETTINGS,
+)
+
+DSTACK_SPEC = ValidatorSpec(
+    id="tdx.dstack",
+    media_types=(DSTACK_MEDIA_TYPE,),
+    binding_scheme="dstack-ratls-cert",
+    transport=Transport.CERTIFICATE,
+    tee_type="tdx",
+    oids=(DSTACK_QUOTE,),
+    plugin_version=__version__,
+    description="dstack RA-TLS certificate: TDX quote + event log (RTMR replay, app compose, "
+    "OS image, boot chain); report data = SHA-512('ratls-cert:' || SPKI)",
+    measurements=DSTACK_MEASUREMENTS,
+    policy_options=DSTACK_POLICY_OPTIONS,
+    settings=DCAP_SETTINGS,
+)
+
+DSTACK_CHALLENGE_SPEC = ValidatorSpec(
+    id="tdx.dstack-challenge",
+    media_types=(DSTACK_MEDIA_TYPE,),
+    binding_scheme="challenge-v1",
+    transport=Transport.CHALLENGE,
+    tee_type="tdx",
+    plugin_version=__version__,
+    description="dstack quote fetched by POST /tdx_quote (secureai protocol); the TLS "
+    "certificate is bound by the last 'New TLS Certificate' RTMR3 event",
+    measurements=DSTACK_MEASUREMENTS,
+    policy_options=DSTACK_POLICY_OPTIONS,
+    settings=(*DCAP_SETTINGS, "quote_path"),
+)

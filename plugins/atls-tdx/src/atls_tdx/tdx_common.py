@@ -1,0 +1,86 @@
+"""What both TDX validators do with a quote: verify it, record it, check the SEAM signer.
+
+One implementation so that ``tdx.dcap`` and the dstack validators cannot drift
+apart on the parts that decide whether a quote is genuine.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from atls_core.errors import MalformedEvidence
+
+if TYPE_CHECKING:
+    from atls_core.appraisal import Appraisal
+
+    from atls_tdx.dcap import DcapVerifier, VerifiedQuote
+
+__all__ = ["make_verifier", "quote_from_bytes", "verify_tdx_quote"]
+
+_HEX = frozenset(string.hexdigits)
+
+
+def make_verifier(settings: Mapping[str, Any], keys: tuple[str, ...]) -> DcapVerifier:
+    """A DCAP verifier from the DCAP part of a validator's settings."""
+    from atls_tdx.dcap import DcapSettings, DcapVerifier
+
+    dcap = {k: v for k, v in settings.items() if k in keys}
+    # Naming a collateral file or a PCCS is choosing that source (``atls verify-evidence
+    # --collateral FILE`` passes only the file).
+    if "collateral" not in dcap:
+        if dcap.get("collateral_file") is not None:
+            dcap["collateral"] = "file"
+        elif dcap.get("pccs_url") is not None:
+            dcap["collateral"] = "pccs"
+    return DcapVerifier(DcapSettings.from_settings(dcap, where="settings"))
+
+
+def quote_from_bytes(data: bytes, *, name: str = "quote") -> bytes:
+    """A quote from a file: raw bytes, or hex text (optional ``0x``, whitespace ignored).
+
+    Trailing zero padding (seen on some platforms) is left in place: dcap-qvl
+    reads the quote's own lengths and the padding is outside the signed part.
+    """
+    stripped = data.strip()
+    try:
+        text = stripped.decode("ascii")
+    except UnicodeDecodeError:
+        return data
+    compact = "".join(text.split())
+    if compact[:2].lower() == "0x":
+        compact = compact[2:]
+    if compact and set(compact) <= _HEX:
+        if len(compact) % 2:
+            raise MalformedEvidence(f"{name}: odd number of hex digits", check="evidence.encoding")
+        return bytes.fromhex(compact)
+    return data
+
+
+def verify_tdx_quote(
+    verifier: DcapVerifier, quote: bytes, appraisal: Appraisal
+) -> VerifiedQuote:
+    """Verify with dcap-qvl, insist on TDX, record every field, check MRSIGNERSEAM.
+
+    A non-zero MRSIGNERSEAM means a TDX module not signed by Intel; dstack's
+    verifier refuses it and so do we (no policy knob: Intel's TCB info cannot
+    vouch for someone else's module).
+    """
+    from atls_tdx.dcap import record_quote
+
+    verified = verifier.verify(quote, now=appraisal.now)
+    if verified.tee_type != "tdx":
+        raise MalformedEvidence(
+            "the quote is not a TDX quote", check="tdx.tee_type", expected="tdx", actual=verified.tee_type
+        )
+    record_quote(appraisal, verified)
+    signer = verified.fields.get("mrsignerseam")
+    if not isinstance(signer, bytes) or any(signer):
+        appraisal.fail(
+            "tdx.mrsignerseam",
+            "the TDX module is not Intel's (MRSIGNERSEAM is not zero)",
+            expected="00" * 48,
+            actual=signer.hex() if isinstance(signer, bytes) else signer,
+        )
+    return verified

@@ -1,0 +1,79 @@
+"""Shared fixtures: recorded vectors (via ATLS_VECTORS) and a synthetic DCAP PKI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from atls_core.clock import FixedClock
+
+from atls_tdx.testing.pki import DcapTestPki
+from atls_tdx.testing.quotes import make_tdx_quote
+
+ISSUED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+NEXT_UPDATE = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def vectors() -> Callable[[str], Path]:
+    """``vectors("tdx/dcap-sample/quote.bin")``: skips without ATLS_VECTORS, fails if missing."""
+    root = os.environ.get("ATLS_VECTORS")
+    if not root:
+        pytest.skip("ATLS_VECTORS is not set")
+
+    def path(relative: str) -> Path:
+        found = Path(root) / relative
+        if not found.is_file():
+            pytest.fail(f"ATLS_VECTORS is set but {found} is missing")
+        return found
+
+    return path
+
+
+@attrs.frozen
+class Synthetic:
+    """A synthetic DCAP world: PKI, collateral file and validator settings."""
+
+    pki: DcapTestPki
+    directory: Path
+    clock: FixedClock = FixedClock(NOW)
+
+    def collateral_file(self, **kw: Any) -> Path:
+        text = self.pki.collateral_json("tdx", issue_date=ISSUED, next_update=NEXT_UPDATE, **kw)
+        name = hashlib.sha256(text.encode()).hexdigest()[:16]
+        path = self.directory / f"collateral-{name}.json"
+        path.write_text(text)
+        return path
+
+    @property
+    def root_file(self) -> Path:
+        path = self.directory / "root.der"
+        if not path.exists():
+            path.write_bytes(self.pki.root_ca_der)
+        return path
+
+    def settings(self, **kw: Any) -> dict[str, Any]:
+        collateral = kw.pop("collateral_kw", {})
+        return {
+            "collateral_file": str(self.collateral_file(**collateral)),
+            "root_ca": str(self.root_file),
+            "allow_custom_root": True,
+            "cache_dir": "none",
+            **kw,
+        }
+
+    def quote(self, report_data: bytes, **kw: Any) -> bytes:
+        return make_tdx_quote(self.pki, report_data, **kw)
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Synthetic:
+    pki = DcapTestPki.generate(seed="atls-tdx validator tests")
+    return Synthetic(pki=pki, directory=tmp_path_factory.mktemp("dcap"))

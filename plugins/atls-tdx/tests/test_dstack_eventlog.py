@@ -1,0 +1,169 @@
+"""Event-log parsing, runtime-digest recomputation and RTMR replay (no vectors needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from atls_core.errors import MalformedEvidence, UntrustedChain
+
+from atls_tdx.dstack_eventlog import (
+    CERTIFICATE_EVENT,
+    RUNTIME_EVENT_TYPE,
+    check_replay,
+    dstack_facts,
+    parse_event_log,
+    replay,
+    runtime_event_digest,
+)
+from atls_tdx.testing.dstack import (
+    boot_event,
+    dstack_event_log,
+    replay_rtmrs,
+    runtime_event,
+)
+
+
+def test_runtime_digest_is_sha384_of_type_name_payload() -> None:
+    expected = hashlib.sha384(
+        (0x08000001).to_bytes(4, "little") + b":compose-hash:" + b"\x01\x02"
+    ).digest()
+    assert runtime_event_digest(RUNTIME_EVENT_TYPE, "compose-hash", b"\x01\x02") == expected
+
+
+def test_replay_extends_each_rtmr_in_log_order() -> None:
+    events = dstack_event_log()
+    parsed = parse_event_log(json.dumps(events))
+    assert replay(parsed) == replay_rtmrs(events)
+    manual = bytes(48)
+    for event in events:
+        if event["imr"] == 3:
+            manual = hashlib.sha384(manual + bytes.fromhex(event["digest"])).digest()
+    assert replay(parsed)[3] == manual
+    reordered = parse_event_log(json.dumps([events[0], events[6], events[5], *events[7:]]))
+    assert replay(reordered)[3] != manual
+
+
+def test_forged_payload_with_genuine_digest_is_rejected() -> None:
+    events = dstack_event_log()
+    genuine = replay_rtmrs(events)
+    forged = [dict(e) for e in events]
+    index = next(i for i, e in enumerate(forged) if e["event"] == "compose-hash")
+    forged[index]["event_payload"] = hashlib.sha256(b"evil compose").hexdigest()
+    with pytest.raises(UntrustedChain) as info:
+        check_replay(parse_event_log(json.dumps(forged)), genuine)
+    assert info.value.check == "dstack.event_digest"
+    assert "compose-hash" in str(info.value)
+
+
+def test_forged_payload_with_recomputed_digest_breaks_rtmr3() -> None:
+    events = dstack_event_log()
+    genuine = replay_rtmrs(events)
+    forged = [dict(e) for e in events]
+    index = next(i for i, e in enumerate(forged) if e["event"] == "compose-hash")
+    forged[index] = runtime_event("compose-hash", hashlib.sha256(b"evil compose").digest())
+    with pytest.raises(UntrustedChain) as info:
+        check_replay(parse_event_log(json.dumps(forged)), genuine)
+    assert info.value.check == "dstack.rtmr3"
+
+
+def test_boot_event_digest_is_only_checked_through_the_rtmr() -> None:
+    events = dstack_event_log()
+    genuine = replay_rtmrs(events)
+    altered = [dict(e) for e in events]
+    altered[2] = boot_event(1, b"another kernel")
+    with pytest.raises(UntrustedChain) as info:
+        check_replay(parse_event_log(json.dumps(altered)), genuine)
+    assert info.value.check == "dstack.rtmr1"
+    check_replay(parse_event_log(json.dumps(events)), genuine)
+
+
+def test_dropping_an_event_is_detected() -> None:
+    events = dstack_event_log()
+    genuine = replay_rtmrs(events)
+    with pytest.raises(UntrustedChain):
+        check_replay(parse_event_log(json.dumps(events[:-1])), genuine)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fragment"),
+    [
+        (lambda e: e.update(imr=4), "imr"),
+        (lambda e: e.update(imr=True), "imr"),
+        (lambda e: e.update(imr="3"), "imr"),
+        (lambda e: e.update(event_type=-1), "event_type"),
+        (lambda e: e.update(digest="00" * 47), "digest"),
+        (lambda e: e.update(digest="zz" * 48), "digest"),
+        (lambda e: e.update(event_payload="abc"), "event_payload"),
+        (lambda e: e.update(event=5), "event"),
+        (lambda e: e.pop("digest"), "digest"),
+    ],
+)
+def test_malformed_events_are_refused(mutate: object, fragment: str) -> None:
+    events = dstack_event_log()
+    mutate(events[6])  # type: ignore[operator]
+    with pytest.raises(MalformedEvidence) as info:
+        parse_event_log(json.dumps(events))
+    assert info.value.check == "dstack.event_log"
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("text", [b"not json", b"{}", b"[1]", b'"x"'])
+def test_event_log_must_be_a_json_list_of_objects(text: bytes) -> None:
+    with pytest.raises(MalformedEvidence):
+        parse_event_log(text)
+
+
+def test_facts_come_from_the_system_phase() -> None:
+    compose = '{"runner":"docker-compose"}'
+    cert_digest = hashlib.sha256(b"certificate").hexdigest().encode()
+    events = dstack_event_log(
+        app_compose=compose, app_events=[(CERTIFICATE_EVENT, cert_digest), ("custom", b"x")]
+    )
+    facts = dstack_facts(parse_event_log(json.dumps(events)))
+    assert facts.compose_hash == hashlib.sha256(compose.encode()).digest()
+    assert facts.app_id == facts.compose_hash[:20]
+    assert facts.os_image_hash == hashlib.sha256(b"atls synthetic dstack OS").digest()
+    assert facts.system_ready
+    assert facts.certificate_digest == bytes.fromhex(cert_digest.decode())
+    assert facts.app_events == (CERTIFICATE_EVENT, "custom")
+
+
+def test_the_last_certificate_event_wins() -> None:
+    first = hashlib.sha256(b"first").hexdigest().encode()
+    second = hashlib.sha256(b"second").digest()  # raw 32 bytes are accepted too
+    events = dstack_event_log(app_events=[(CERTIFICATE_EVENT, first), (CERTIFICATE_EVENT, second)])
+    assert dstack_facts(parse_event_log(json.dumps(events))).certificate_digest == second
+
+
+@pytest.mark.parametrize("payload", [b"abc", b"zz" * 32, b"00" * 33])
+def test_certificate_event_payload_must_be_a_sha256(payload: bytes) -> None:
+    events = dstack_event_log(app_events=[(CERTIFICATE_EVENT, payload)])
+    with pytest.raises(MalformedEvidence):
+        dstack_facts(parse_event_log(json.dumps(events)))
+
+
+def test_application_cannot_remeasure_system_events() -> None:
+    evil = hashlib.sha256(b"evil").digest()
+    events = dstack_event_log(app_events=[("compose-hash", evil)])
+    with pytest.raises(MalformedEvidence) as info:
+        dstack_facts(parse_event_log(json.dumps(events)))
+    assert "after system-ready" in str(info.value)
+
+
+def test_system_events_appear_once() -> None:
+    events = dstack_event_log()
+    index = next(i for i, e in enumerate(events) if e["event"] == "system-ready")
+    events.insert(index, runtime_event("app-id", b"\x00" * 20))
+    with pytest.raises(MalformedEvidence) as info:
+        dstack_facts(parse_event_log(json.dumps(events)))
+    assert "twice" in str(info.value)
+
+
+def test_runtime_events_outside_rtmr3_carry_no_facts() -> None:
+    events = dstack_event_log()
+    events.insert(0, runtime_event("compose-hash", b"\x11" * 32, imr=2))
+    facts = dstack_facts(parse_event_log(json.dumps(events)))
+    assert facts.compose_hash != b"\x11" * 32

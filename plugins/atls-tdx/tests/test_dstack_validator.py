@@ -1,0 +1,369 @@
+"""tdx.dstack (RA-TLS certificates) and tdx.dstack-challenge (secureai /tdx_quote)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from atls_core import binding as b
+from atls_core.certificate import PeerCertificate
+from atls_core.errors import BindingMismatch, ConfigurationError, MalformedEvidence, UntrustedChain
+from atls_core.interfaces import ChallengeResponse
+from atls_core.policy import Policy, ReferenceValue
+from atls_core.result import Status
+from atls_core.testing.conformance import Case, ValidatorConformance
+
+from atls_tdx.dstack import DstackValidator, compose_hash, expected_mr_config_id
+from atls_tdx.dstack_eventlog import CERTIFICATE_EVENT
+from atls_tdx.oids import DSTACK_APP_ID, DSTACK_ATTESTATION, DSTACK_EVENT_LOG, DSTACK_QUOTE
+from atls_tdx.testing.dstack import (
+    dstack_event_log,
+    octet_string,
+    replay_rtmrs,
+    runtime_event,
+    self_signed_certificate,
+    spki_of,
+)
+from atls_tdx.testing.quotes import DEFAULT_MRTD
+
+COMPOSE = '{"manifest_version":2,"name":"demo","runner":"docker-compose"}'
+OS_IMAGE = hashlib.sha256(b"atls synthetic dstack OS").digest()
+
+
+def pinned_policy(events: Sequence[dict[str, Any]], **kw: Any) -> Policy:
+    rtmrs = replay_rtmrs(events)
+    refs = {"mrtd": ReferenceValue(accepted=[DEFAULT_MRTD.hex()])}
+    refs.update({f"rtmr{i}": ReferenceValue(accepted=[rtmrs[i].hex()]) for i in range(3)})
+    return Policy(reference_values=refs, options={"app_compose": COMPOSE, **kw})
+
+
+@attrs.frozen
+class Built:
+    case: Case
+    certificate: bytes
+    events: list[dict[str, Any]]
+
+
+def certificate_case(
+    world: Any,
+    *,
+    events: list[dict[str, Any]] | None = None,
+    app_id_extension: bytes | None = None,
+    mr_config_id: bytes = bytes(48),
+    policy: Policy | None = None,
+    report_data: bytes | None = None,
+) -> Built:
+    key = ec.generate_private_key(ec.SECP256R1())
+    spki = spki_of(key)
+    events = events if events is not None else dstack_event_log(app_compose=COMPOSE)
+    data = report_data if report_data is not None else b.report_data_for("dstack-ratls-cert", spki_der=spki)
+    quote = world.quote(data, rtmr=replay_rtmrs(events), mr_config_id=mr_config_id)
+    extensions = [
+        (DSTACK_QUOTE, octet_string(quote)),
+        (DSTACK_EVENT_LOG, octet_string(json.dumps(events).encode())),
+    ]
+    if app_id_extension is not None:
+        extensions.append((DSTACK_APP_ID, octet_string(app_id_extension)))
+    der = self_signed_certificate(key, extensions)
+    evidence = DstackValidator(world.settings()).evidence_from_certificate(PeerCertificate.from_der(der))
+    return Built(
+        case=Case(
+            evidence=evidence,
+            binding=b.BindingContext(spki_der=spki, certificate_der=der),
+            clock=world.clock,
+            policy=policy or pinned_policy(events),
+        ),
+        certificate=der,
+        events=events,
+    )
+
+
+def challenge_case(
+    world: Any,
+    *,
+    events: list[dict[str, Any]] | None = None,
+    certificate_digest: bytes | None = None,
+    tcb_info: dict[str, Any] | None = None,
+    policy: Policy | None = None,
+) -> Built:
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = self_signed_certificate(key)
+    digest = certificate_digest if certificate_digest is not None else hashlib.sha256(der).digest()
+    if events is None:
+        events = dstack_event_log(
+            app_compose=COMPOSE, app_events=[(CERTIFICATE_EVENT, digest.hex().encode())]
+        )
+    nonce = b.new_nonce()
+    validator = DstackValidator.challenge_validator(world.settings())
+    request = validator.challenge(nonce)
+    report_data = bytes.fromhex(json.loads(request.body)["report_data_hex"])
+    quote = world.quote(report_data, rtmr=replay_rtmrs(events))
+    body = {
+        "success": True,
+        "quote": {
+            "quote": quote.hex(),
+            "event_log": json.dumps(events),
+            "report_data": report_data.hex(),
+            "vm_config": '{"os_image_hash": "00"}',
+        },
+        "tcb_info": tcb_info if tcb_info is not None else {"app_compose": COMPOSE},
+    }
+    evidence = validator.evidence_from_challenge(
+        ChallengeResponse(status=200, headers={}, body=json.dumps(body).encode())
+    )
+    return Built(
+        case=Case(
+            evidence=evidence,
+            binding=b.BindingContext(spki_der=spki_of(key), nonce=nonce, certificate_der=der),
+            clock=world.clock,
+            policy=policy or pinned_policy(events),
+        ),
+        certificate=der,
+        events=events,
+    )
+
+
+def appraise(validator: DstackValidator, case: Case) -> Any:
+    return validator.appraise(case.evidence, binding=case.binding, clock=case.clock, policy=case.policy)
+
+
+class TestDstackCertificateConformance(ValidatorConformance):
+    @pytest.fixture(autouse=True)
+    def _world(self, synthetic: Any) -> None:
+        self.world = synthetic
+
+    def make_validator(self) -> DstackValidator:
+        return DstackValidator(self.world.settings())
+
+    def good_case(self) -> Case:
+        return certificate_case(self.world).case
+
+
+class TestDstackChallengeConformance(ValidatorConformance):
+    @pytest.fixture(autouse=True)
+    def _world(self, synthetic: Any) -> None:
+        self.world = synthetic
+
+    def make_validator(self) -> DstackValidator:
+        return DstackValidator.challenge_validator(self.world.settings())
+
+    def good_case(self) -> Case:
+        return challenge_case(self.world).case
+
+
+# --- certificate mode ------------------------------------------------------------
+
+
+def test_pinned_certificate_is_affirming(synthetic: Any) -> None:
+    built = certificate_case(synthetic, app_id_extension=compose_hash(COMPOSE)[:20])
+    result = appraise(DstackValidator(synthetic.settings()), built.case)
+    assert result.status is Status.AFFIRMING, result.to_json()
+    assert result.binding.freshness is b.Freshness.KEY_ONLY
+    assert result.measurements["compose_hash"] == compose_hash(COMPOSE).hex()
+    assert result.measurements["app_id"] == compose_hash(COMPOSE)[:20].hex()
+    assert result.measurements["os_image_hash"] == OS_IMAGE.hex()
+    assert result.claims["system_ready"] is True
+
+
+def test_unpinned_deployment_is_accepted_with_warnings(synthetic: Any) -> None:
+    built = certificate_case(synthetic, policy=Policy())
+    result = appraise(DstackValidator(synthetic.settings()), built.case)
+    assert result.accepted
+    assert result.status is Status.WARNING
+    assert any(w.startswith("dstack.app:") for w in result.warnings)
+    assert any(w.startswith("dstack.boot_chain:") for w in result.warnings)
+
+
+def test_forged_compose_payload_with_genuine_digest_is_rejected(synthetic: Any) -> None:
+    built = certificate_case(synthetic)
+    forged = [dict(e) for e in built.events]
+    index = next(i for i, e in enumerate(forged) if e["event"] == "compose-hash")
+    forged[index]["event_payload"] = compose_hash('{"evil":true}').hex()
+    evidence = attrs.evolve(
+        built.case.evidence,
+        endorsements={"event_log": json.dumps(forged).encode()},
+    )
+    with pytest.raises(UntrustedChain) as info:
+        appraise(DstackValidator(synthetic.settings()), attrs.evolve(built.case, evidence=evidence))
+    assert info.value.check == "dstack.event_digest"
+
+
+def test_event_log_of_another_td_is_rejected(synthetic: Any) -> None:
+    built = certificate_case(synthetic)
+    other = dstack_event_log(app_compose='{"other":1}')
+    evidence = attrs.evolve(built.case.evidence, endorsements={"event_log": json.dumps(other).encode()})
+    with pytest.raises(UntrustedChain) as info:
+        appraise(DstackValidator(synthetic.settings()), attrs.evolve(built.case, evidence=evidence))
+    assert info.value.check == "dstack.rtmr3"
+
+
+def test_wrong_app_compose_policy_rejects(synthetic: Any) -> None:
+    built = certificate_case(synthetic)
+    case = attrs.evolve(built.case, policy=pinned_policy(built.events) )
+    case = attrs.evolve(case, policy=attrs.evolve(case.policy, options={"app_compose": '{"another":1}'}))
+    result = appraise(DstackValidator(synthetic.settings()), case)
+    assert not result.accepted
+    assert [f.check for f in result.failures] == ["dstack.compose_hash"]
+
+
+@pytest.mark.parametrize(
+    ("option", "good", "bad"),
+    [
+        ("allowed_compose_hashes", compose_hash(COMPOSE).hex(), "ab" * 32),
+        ("allowed_app_ids", "0x" + compose_hash(COMPOSE)[:20].hex().upper(), "cd" * 20),
+        ("allowed_os_image_hashes", OS_IMAGE.hex(), "ef" * 32),
+    ],
+)
+def test_allow_lists(synthetic: Any, option: str, good: str, bad: str) -> None:
+    built = certificate_case(synthetic)
+    validator = DstackValidator(synthetic.settings())
+    accepted = appraise(validator, attrs.evolve(built.case, policy=Policy(options={option: [bad, good]})))
+    assert accepted.accepted, accepted.to_json()
+    rejected = appraise(validator, attrs.evolve(built.case, policy=Policy(options={option: [bad]})))
+    assert not rejected.accepted
+    assert rejected.failures[0].check.startswith("dstack.")
+
+
+def test_allow_list_values_are_validated(synthetic: Any) -> None:
+    built = certificate_case(synthetic)
+    validator = DstackValidator(synthetic.settings())
+    for value in ("ab" * 32, ["zz"], ["ab" * 31], []):
+        with pytest.raises(ConfigurationError):
+            appraise(validator, attrs.evolve(built.case, policy=Policy(options={"allowed_compose_hashes": value})))
+
+
+def test_os_image_hash_must_be_measured_when_required(synthetic: Any) -> None:
+    events = [e for e in dstack_event_log(app_compose=COMPOSE) if e["event"] != "os-image-hash"]
+    built = certificate_case(synthetic, events=events)
+    result = appraise(
+        DstackValidator(synthetic.settings()),
+        attrs.evolve(built.case, policy=Policy(options={"allowed_os_image_hashes": [OS_IMAGE.hex()]})),
+    )
+    assert not result.accepted
+    assert result.failures[0].check == "dstack.os_image_hash"
+    assert "measures no" in result.failures[0].message
+
+
+def test_mr_config_id_must_name_the_measured_compose(synthetic: Any) -> None:
+    good = certificate_case(synthetic, mr_config_id=expected_mr_config_id(compose_hash(COMPOSE)))
+    assert appraise(DstackValidator(synthetic.settings()), good.case).accepted
+    bad = certificate_case(synthetic, mr_config_id=expected_mr_config_id(compose_hash("{}")))
+    with pytest.raises(UntrustedChain) as info:
+        appraise(DstackValidator(synthetic.settings()), bad.case)
+    assert info.value.check == "dstack.mr_config_id"
+
+
+def test_certificate_app_id_must_match_the_log(synthetic: Any) -> None:
+    built = certificate_case(synthetic, app_id_extension=b"\x99" * 20)
+    with pytest.raises(UntrustedChain) as info:
+        appraise(DstackValidator(synthetic.settings()), built.case)
+    assert info.value.check == "dstack.app_id"
+
+
+def test_report_data_must_bind_the_certificate_key(synthetic: Any) -> None:
+    built = certificate_case(synthetic, report_data=hashlib.sha512(b"ratls-cert:other").digest())
+    with pytest.raises(BindingMismatch):
+        appraise(DstackValidator(synthetic.settings()), built.case)
+
+
+def test_certificate_without_dstack_extensions(synthetic: Any) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    validator = DstackValidator(synthetic.settings())
+    with pytest.raises(MalformedEvidence) as info:
+        validator.evidence_from_certificate(PeerCertificate.from_der(self_signed_certificate(key)))
+    assert info.value.check == "evidence.extension"
+    scale_only = self_signed_certificate(key, [(DSTACK_ATTESTATION, octet_string(b"\x00"))])
+    with pytest.raises(MalformedEvidence) as info:
+        validator.evidence_from_certificate(PeerCertificate.from_der(scale_only))
+    assert info.value.check == "dstack.attestation_extension"
+    no_log = self_signed_certificate(key, [(DSTACK_QUOTE, octet_string(b"\x04\x00"))])
+    with pytest.raises(MalformedEvidence) as info:
+        validator.evidence_from_certificate(PeerCertificate.from_der(no_log))
+    assert info.value.check == "dstack.event_log"
+    unwrapped = self_signed_certificate(key, [(DSTACK_QUOTE, b"\x30\x00"), (DSTACK_EVENT_LOG, octet_string(b"[]"))])
+    with pytest.raises(MalformedEvidence):
+        validator.evidence_from_certificate(PeerCertificate.from_der(unwrapped))
+
+
+# --- challenge mode ---------------------------------------------------------------
+
+
+def test_challenge_request_is_secureai_shaped(synthetic: Any) -> None:
+    nonce = b.new_nonce()
+    request = DstackValidator.challenge_validator(synthetic.settings()).challenge(nonce)
+    assert request.method == "POST"
+    assert request.path == "/tdx_quote"
+    body = json.loads(request.body)
+    assert list(body) == ["report_data_hex"]
+    assert bytes.fromhex(body["report_data_hex"]) == hashlib.sha512(b"atls-challenge-v1\x00" + nonce).digest()
+    custom = DstackValidator.challenge_validator({**synthetic.settings(), "quote_path": "/attest"})
+    assert custom.challenge(nonce).path == "/attest"
+    with pytest.raises(ConfigurationError):
+        DstackValidator.challenge_validator({**synthetic.settings(), "quote_path": "attest"})
+
+
+def test_pinned_challenge_is_affirming_and_nonce_fresh(synthetic: Any) -> None:
+    built = challenge_case(synthetic)
+    result = appraise(DstackValidator.challenge_validator(synthetic.settings()), built.case)
+    assert result.status is Status.AFFIRMING, result.to_json()
+    assert result.binding.freshness is b.Freshness.NONCE
+    assert result.claims["certificate_event_sha256"] == hashlib.sha256(built.certificate).hexdigest()
+    assert result.claims["app_compose_sha256"] == compose_hash(COMPOSE).hex()
+
+
+def test_challenge_without_certificate_event_is_unbound(synthetic: Any) -> None:
+    built = challenge_case(synthetic, events=dstack_event_log(app_compose=COMPOSE))
+    with pytest.raises(BindingMismatch) as info:
+        appraise(DstackValidator.challenge_validator(synthetic.settings()), built.case)
+    assert info.value.check == "dstack.certificate_event"
+
+
+def test_challenge_certificate_event_of_another_certificate(synthetic: Any) -> None:
+    built = challenge_case(synthetic, certificate_digest=hashlib.sha256(b"another cert").digest())
+    with pytest.raises(BindingMismatch) as info:
+        appraise(DstackValidator.challenge_validator(synthetic.settings()), built.case)
+    assert info.value.check == "dstack.certificate_event"
+
+
+def test_challenge_uses_the_last_certificate_event(synthetic: Any) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    old = hashlib.sha256(b"old certificate").hexdigest().encode()
+    built = challenge_case(synthetic)
+    current = hashlib.sha256(built.certificate).hexdigest().encode()
+    events = dstack_event_log(app_compose=COMPOSE, app_events=[(CERTIFICATE_EVENT, current), (CERTIFICATE_EVENT, old)])
+    stale = challenge_case(synthetic, events=events)
+    stale_case = attrs.evolve(stale.case, binding=attrs.evolve(stale.case.binding, certificate_der=built.certificate, spki_der=built.case.binding.spki_der))
+    with pytest.raises(BindingMismatch):
+        appraise(DstackValidator.challenge_validator(synthetic.settings()), stale_case)
+    del key
+
+
+def test_challenge_app_compose_must_match_the_log(synthetic: Any) -> None:
+    built = challenge_case(synthetic, tcb_info={"app_compose": '{"lying":true}'})
+    with pytest.raises(UntrustedChain) as info:
+        appraise(DstackValidator.challenge_validator(synthetic.settings()), built.case)
+    assert info.value.check == "dstack.app_compose"
+
+
+def test_challenge_error_answers(synthetic: Any) -> None:
+    validator = DstackValidator.challenge_validator(synthetic.settings())
+    with pytest.raises(MalformedEvidence) as info:
+        validator.evidence_from_challenge(ChallengeResponse(status=500, headers={}, body=b""))
+    assert info.value.check == "challenge.status"
+    for body in (b"nope", b"[]", b'{"success": false}', b'{"quote": {"event_log": "[]"}}', b'{"quote": {"quote": "zz", "event_log": "[]"}}', b'{"quote": {"quote": "0400"}}'):
+        with pytest.raises(MalformedEvidence):
+            validator.evidence_from_challenge(ChallengeResponse(status=200, headers={}, body=body))
+
+
+def test_system_event_emitted_by_the_application_is_refused(synthetic: Any) -> None:
+    built = challenge_case(synthetic)
+    events = [*built.events, runtime_event("compose-hash", compose_hash("{}"))]
+    evil = challenge_case(synthetic, events=events)
+    with pytest.raises(MalformedEvidence):
+        appraise(DstackValidator.challenge_validator(synthetic.settings()), evil.case)

@@ -1,0 +1,1 @@
+"""Test fixture: the package imports fine, its plugin module does not."""

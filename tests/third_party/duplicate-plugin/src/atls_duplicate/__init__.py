@@ -1,0 +1,1 @@
+"""Test fixture: a plugin that claims the example plugin's certificate OID."""

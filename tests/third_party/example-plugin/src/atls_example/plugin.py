@@ -1,0 +1,83 @@
+"""Entry point of the example plugin: specs and hooks only, nothing heavy.
+
+The validator and issuer live in :mod:`atls_example.hmac_tee`, imported when a
+factory runs, so discovering this plugin costs one small import.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from atls_core import CliOption, IssuerSpec, Transport, ValidatorSpec, hookimpl
+from atls_example import __version__
+
+if TYPE_CHECKING:
+    from atls_core.interfaces import Issuer, Settings, Validator
+    from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
+
+MEDIA_TYPE = "application/vnd.atls-example.hmac"
+OID = "1.3.9999.255.42"
+"""Unregistered test arc: never used by real evidence."""
+
+VALIDATOR_SPEC = ValidatorSpec(
+    id="example.hmac",
+    media_types=(MEDIA_TYPE,),
+    binding_scheme="atls-v1",
+    transport=Transport.CERTIFICATE,
+    tee_type="example-hmac",
+    oids=(OID,),
+    plugin_version=__version__,
+    description="TOY: HMAC-SHA256 'evidence' under a shared key (insecure example plugin)",
+    measurements=("image",),
+    settings=("key", "key_file"),
+    insecure=True,
+)
+
+ISSUER_SPEC = IssuerSpec(
+    id="example.hmac",
+    validator_id="example.hmac",
+    binding_scheme="atls-v1",
+    media_type=MEDIA_TYPE,
+    transport=Transport.CERTIFICATE,
+    oid=OID,
+    plugin_version=__version__,
+    description="TOY: HMAC-SHA256 'evidence' issuer (insecure example plugin)",
+    settings=("key", "key_file", "image", "debug", "lifetime"),
+    insecure=True,
+)
+
+
+def _validator(settings: Settings) -> Validator:
+    from atls_example.hmac_tee import HmacValidator
+
+    return HmacValidator(settings)
+
+
+def _issuer(settings: Settings) -> Issuer:
+    from atls_example.hmac_tee import HmacIssuer
+
+    return HmacIssuer(settings)
+
+
+@hookimpl
+def atls_register_validators(registry: ValidatorRegistrar) -> None:
+    registry.register(VALIDATOR_SPEC, _validator)
+
+
+@hookimpl
+def atls_register_issuers(registry: IssuerRegistrar) -> None:
+    registry.register(ISSUER_SPEC, _issuer)
+
+
+@hookimpl
+def atls_verify_evidence_options(validator_id: str) -> list[CliOption] | None:
+    if validator_id != VALIDATOR_SPEC.id:
+        return None
+    return [
+        CliOption(
+            flag="--key-file",
+            setting="key_file",
+            help="file holding the hex HMAC key shared with the issuer",
+            metavar="FILE",
+        )
+    ]

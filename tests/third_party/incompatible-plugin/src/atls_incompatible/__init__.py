@@ -1,0 +1,1 @@
+"""Test fixture: a plugin written for a future atls-core (>=99)."""
