@@ -172,7 +172,7 @@ def test_tcb_status_not_accepted_by_default() -> None:
 
 
 def test_tcb_status_accepted_by_policy_warns() -> None:
-    policy = Policy(accepted_tcb_statuses={"UpToDate", "SWHardeningNeeded"})
+    policy = Policy.from_mapping({"accepted_tcb_statuses": ["UpToDate", "SWHardeningNeeded"]})
     result = _appraisal(policy, tcb=("SWHardeningNeeded", ())).finish()
     assert result.accepted
     assert result.status is Status.WARNING

@@ -169,7 +169,9 @@ def test_validator_base_reads_its_oids() -> None:
     assert evidence.source.transport is Transport.CERTIFICATE
     assert evidence.media_type == "application/x-unit"
     der, _ = _certificate()
-    stripped = PeerCertificate.from_der(der.replace(_encode_oid(SECOND_OID), _encode_oid("1.3.9999.255.3")))
+    stripped = PeerCertificate.from_der(
+        der.replace(_encode_oid(SECOND_OID), _encode_oid("1.3.9999.255.3"))
+    )
     with pytest.raises(MalformedEvidence) as info:
         _Reader().evidence_from_certificate(stripped)
     assert info.value.check == "evidence.extension"
@@ -214,9 +216,10 @@ def test_gramine_certificate_that_cryptography_refuses() -> None:
 def test_gramine_certificate_with_both_extensions() -> None:
     folder = _vectors() / "gramine" / "neg-ccc-gramine-cert-00606a-debug-enclave"
     peer = PeerCertificate.from_der(_pem(folder / "gramine-cert.pem"))
-    assert peer.extension(GRAMINE_LEGACY_OID) == (
-        folder / "extracted_quote_legacy_oid.bin"
-    ).read_bytes()
+    assert (
+        peer.extension(GRAMINE_LEGACY_OID)
+        == (folder / "extracted_quote_legacy_oid.bin").read_bytes()
+    )
     dice = peer.extension(TCG_DICE_OID)
     assert dice is not None
     assert (folder / "extracted_quote_tcg_dice_oid.bin").read_bytes() in dice

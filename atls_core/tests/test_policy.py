@@ -92,7 +92,7 @@ def test_reference_value_matching_is_normalised() -> None:
 )
 def test_invalid_policies_name_the_key(data: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ConfigurationError) as info:
-        Policy.from_mapping(data, where="cfg.toml: hosts.\"a\".policy")
+        Policy.from_mapping(data, where='cfg.toml: hosts."a".policy')
     assert info.value.check == "config.policy"
     assert fragment in str(info.value)
     assert 'cfg.toml: hosts."a".policy' in str(info.value)

@@ -268,7 +268,11 @@ def test_atls_plugins_json_lists_ok_broken_incompatible_and_disabled() -> None:
         "tee_type": "example-hmac",
         "insecure": True,
         "plugin_version": "0.1.0",
+        "scheme_version": 1,
         "description": validator["description"],
+        "settings": ["key", "key_file"],
+        "measurements": ["image"],
+        "policy_options": [],
     }
     assert [i["id"] for i in example["issuers"]] == ["example.hmac"]
     broken = plugins["broken"]
@@ -300,6 +304,7 @@ def test_atls_plugins_text() -> None:
     out = done.stdout
     assert "atls-example 0.1.0" in out
     assert "validator example.hmac [INSECURE: test only]" in out
+    assert "settings: key, key_file" in out
     assert "plugin broken (atls_broken.plugin): BROKEN: plugins.import" in out
     assert "plugin duplicate (atls_duplicate.plugin): disabled" in out
 

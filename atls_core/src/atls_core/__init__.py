@@ -80,3 +80,34 @@ __all__ = [
     "__version__",
     "hookimpl",
 ]
+
+# TLS, HTTP and server names are imported on first use so that ``import atls_core``
+# stays light (no requests, httpx or cryptography x509 builders until needed).
+_LAZY = {
+    "ATLSContext": "atls_core.tls",
+    "result_of": "atls_core.tls",
+    "HTTPAConnection": "atls_core.connection",
+    "ATLSAdapter": "atls_core.requests_adapter",
+    "ATLSTransport": "atls_core.httpx_transport",
+    "AsyncATLSTransport": "atls_core.httpx_transport",
+    "atls_httpx_client": "atls_core.httpx_transport",
+    "atls_async_httpx_client": "atls_core.httpx_transport",
+    "AttestedCertificates": "atls_core.server",
+    "ChallengeEndpoint": "atls_core.server",
+    "mint_certificate": "atls_core.server",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'atls_core' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

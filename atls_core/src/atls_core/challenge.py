@@ -96,10 +96,7 @@ class ResponseReader:
         self._buffer += data
         if self._status is None and not self._parse_head():
             return None
-        if self._chunked:
-            finished = self._parse_chunks()
-        else:
-            finished = self._parse_fixed()
+        finished = self._parse_chunks() if self._chunked else self._parse_fixed()
         if not finished:
             return None
         if self._buffer:

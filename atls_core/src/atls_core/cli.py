@@ -78,8 +78,7 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(status)
 
     def error(self, message: str) -> Any:
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"atls: usage: {message}\n")
+        sys.stderr.write(f"atls: usage: {' '.join(message.split())} (see `{self.prog} --help`)\n")
         raise _UsageError(EXIT_USAGE)
 
 
@@ -270,7 +269,11 @@ def _plugins_json(statuses: Sequence[PluginStatus]) -> dict[str, Any]:
                         "tee_type": v.tee_type,
                         "insecure": v.insecure,
                         "plugin_version": v.plugin_version,
+                        "scheme_version": v.scheme_version,
                         "description": v.description,
+                        "settings": list(v.settings),
+                        "measurements": list(v.measurements),
+                        "policy_options": list(v.policy_options),
                     }
                     for v in s.validators
                 ],
@@ -318,8 +321,14 @@ def _plugins_text(statuses: Sequence[PluginStatus]) -> str:
                     f"tee {v.tee_type}"
                 )
                 lines.append(f"      media types: {', '.join(v.media_types)}")
-                if v.oids:
-                    lines.append(f"      oids: {', '.join(v.oids)}")
+                for label, values in (
+                    ("oids", v.oids),
+                    ("settings", v.settings),
+                    ("measurements", v.measurements),
+                    ("policy options", v.policy_options),
+                ):
+                    if values:
+                        lines.append(f"      {label}: {', '.join(values)}")
             for i in s.issuers:
                 flag = " [INSECURE: test only]" if i.insecure else ""
                 lines.append(f"    issuer {i.id} -> {i.validator_id}{flag}")

@@ -44,7 +44,9 @@ class HTTPAConnection(http.client.HTTPSConnection):
                 check="http.connection",
             )
         if context is None:
-            context = ATLSContext(config) if config is not None else ATLSContext(validator=validator)
+            context = (
+                ATLSContext(config) if config is not None else ATLSContext(validator=validator)
+            )
         if not isinstance(context, ATLSContext):
             raise ConfigurationError(
                 "HTTPAConnection needs an ATLSContext", check="http.connection"

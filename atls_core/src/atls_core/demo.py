@@ -121,7 +121,11 @@ def _run() -> None:
                 session.mount("httpa://", ATLSAdapter(context=context))
                 response = session.get(f"httpa://{base}/v1/models", timeout=10)
                 result = getattr(response, "attestation_result", None)
-            if result is None or not result.accepted or response.json()["data"][0]["id"] != "demo-model":
+            if (
+                result is None
+                or not result.accepted
+                or response.json()["data"][0]["id"] != "demo-model"
+            ):
                 raise DemoFailure("requests did not get an accepted, appraised answer")
             return _summary(result)
 

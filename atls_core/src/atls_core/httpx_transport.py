@@ -131,7 +131,9 @@ def atls_httpx_client(
     **client_kwargs: Any,
 ) -> httpx.Client:
     """An ``httpx.Client`` whose https:// and httpa:// traffic goes through atls."""
-    transport = ATLSTransport(config, validator=validator, context=context, **(transport_options or {}))
+    transport = ATLSTransport(
+        config, validator=validator, context=context, **(transport_options or {})
+    )
     return httpx.Client(transport=transport, mounts={"httpa://": transport}, **client_kwargs)
 
 

@@ -54,6 +54,10 @@ def _normalised_set(values: Iterable[str]) -> frozenset[str]:
     return frozenset(_normalise(v) for v in values)
 
 
+def _str_set(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(values)
+
+
 def _upper_set(values: Iterable[str]) -> frozenset[str]:
     return frozenset(v.upper() for v in values)
 
@@ -84,7 +88,7 @@ def _frozen_options(value: Mapping[str, Any]) -> Mapping[str, Any]:
 class Policy:
     id: str = "default"
     accepted_tcb_statuses: frozenset[str] = attrs.field(
-        default=frozenset({"UpToDate"}), converter=frozenset
+        default=frozenset({"UpToDate"}), converter=_str_set
     )
     accepted_advisory_ids: frozenset[str] = attrs.field(default=frozenset(), converter=_upper_set)
     allow_debug: bool = False

@@ -66,7 +66,9 @@ class ATLSAdapter(HTTPAdapter):
                 check="http.adapter",
             )
         if context is None:
-            context = ATLSContext(config) if config is not None else ATLSContext(validator=validator)
+            context = (
+                ATLSContext(config) if config is not None else ATLSContext(validator=validator)
+            )
         self.context = context
         super().__init__(**kwargs)
 
@@ -80,7 +82,9 @@ class ATLSAdapter(HTTPAdapter):
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> Any:
+        host_params: Any
+        pool_kwargs: Any
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(
             request, verify, cert
         )
@@ -117,7 +121,7 @@ class ATLSAdapter(HTTPAdapter):
         return {SCHEME: proxy} if proxy else {}
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        super().cert_verify(conn, https_url(url), True, cert)
+        HTTPAdapter.cert_verify(self, conn, https_url(url), True, cert)  # type: ignore[no-untyped-call]
         conn.ca_certs = None
         conn.ca_cert_dir = None
 

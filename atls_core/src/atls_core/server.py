@@ -25,13 +25,14 @@ import datetime as dt
 import hashlib
 import json
 import os
+import socket
 import ssl
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import attrs
 from cryptography import x509
@@ -56,7 +57,10 @@ __all__ = [
 
 KeyType = Literal["p256", "p384"]
 _CURVES: Mapping[str, ec.EllipticCurve] = {"p256": ec.SECP256R1(), "p384": ec.SECP384R1()}
-_HASHES: Mapping[str, hashes.HashAlgorithm] = {"p256": hashes.SHA256(), "p384": hashes.SHA384()}
+_HASHES: Mapping[str, hashes.SHA256 | hashes.SHA384] = {
+    "p256": hashes.SHA256(),
+    "p384": hashes.SHA384(),
+}
 
 
 ChallengeIssuer = Any
@@ -169,7 +173,10 @@ def mint_certificate(
     """
     if key_type not in _CURVES:
         raise ConfigurationError(
-            "unsupported key type", check="server.key_type", expected=sorted(_CURVES), actual=key_type
+            "unsupported key type",
+            check="server.key_type",
+            expected=sorted(_CURVES),
+            actual=key_type,
         )
     spec: IssuerSpec = issuer.spec
     key = private_key or ec.generate_private_key(_CURVES[key_type])
@@ -191,7 +198,9 @@ def mint_certificate(
         )
     )
     if hosts:
-        builder = builder.add_extension(x509.SubjectAlternativeName(_alt_names(hosts)), critical=False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(_alt_names(hosts)), critical=False
+        )
     if spec.transport is Transport.CERTIFICATE:
         if not spec.oid:
             raise ConfigurationError(
@@ -204,9 +213,15 @@ def mint_certificate(
             x509.UnrecognizedExtension(x509.ObjectIdentifier(spec.oid), evidence.data),
             critical=False,
         )
+    builder = builder.add_extension(
+        x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+    )
     if signer is not None:
         ca_cert, ca_key = signer
-        builder = builder.issuer_name(ca_cert.subject)
+        builder = builder.issuer_name(ca_cert.subject).add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(cast(Any, ca_cert.public_key())),
+            critical=False,
+        )
         signed = builder.sign(ca_key, hashes.SHA256())
     else:
         builder = builder.issuer_name(_name(hosts[0] if hosts else "atls"))
@@ -277,12 +292,17 @@ class AttestedCertificates:
         """
         context = self._base_context(self.static())
         if per_connection and self.spec.transport is Transport.CERTIFICATE:
-            context.sni_callback = self._on_sni
+            context.sni_callback = self.sni_callback
         return context
 
-    def _on_sni(
+    def sni_callback(
         self, connection: ssl.SSLSocket | ssl.SSLObject, server_name: str | None, _ctx: Any
     ) -> int | None:
+        """``SSLContext.sni_callback``: mint a certificate for the nonce in SNI.
+
+        Attach it to any server context that presents :meth:`static` (uvicorn:
+        ``config.load(); config.ssl.sni_callback = certificates.sni_callback``).
+        """
         nonce, _host = decode_sni(server_name)
         if nonce is None or len(nonce) != NONCE_SIZE:
             return None  # not an atls client: the static certificate answers
@@ -305,7 +325,9 @@ def _nonce_from_json(body: bytes) -> bytes:
         document = json.loads(body)
         nonce = bytes.fromhex(document["nonce"])
     except (ValueError, KeyError, TypeError):
-        raise MalformedEvidence("challenge body carries no hex nonce", check="challenge.request") from None
+        raise MalformedEvidence(
+            "challenge body carries no hex nonce", check="challenge.request"
+        ) from None
     if not 16 <= len(nonce) <= 64:
         raise MalformedEvidence(
             "challenge nonce has an unexpected length", check="challenge.request", actual=len(nonce)
@@ -350,8 +372,12 @@ class ChallengeEndpoint:
         except MalformedEvidence as error:
             return 400, {"Content-Type": "text/plain"}, f"{error}\n".encode()
         spec: IssuerSpec = self.issuer.spec
-        spki = x509.load_der_x509_certificate(self.certificate_der).public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        spki = (
+            x509.load_der_x509_certificate(self.certificate_der)
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         )
         report_data = report_data_for(spec.binding_scheme, spki_der=spki, nonce=nonce)
         digest = hashlib.sha256(self.certificate_der).digest()
@@ -364,6 +390,10 @@ def handle_challenge(handler: BaseHTTPRequestHandler, endpoint: ChallengeEndpoin
     """For ``http.server`` handlers: answer and return True if this request was the challenge."""
     if not endpoint.matches(handler.command, handler.path):
         return False
+    try:  # headers and body leave in two writes: do not let Nagle hold the second
+        handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass
     length_text = handler.headers.get("Content-Length", "0")
     length = int(length_text) if length_text.isdigit() else -1
     if length < 0 or length > endpoint.max_body:

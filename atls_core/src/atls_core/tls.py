@@ -196,13 +196,7 @@ def _load_roots(cafile: str | None, cadata: str | bytes | None) -> list[Any]:
 def _verify_pki(chain_der: list[bytes], host: str | None, roots: list[Any], clock: Clock) -> None:
     """Web-PKI path validation and host name check with ``cryptography``."""
     from cryptography import x509
-    from cryptography.x509.verification import (
-        DNSName,
-        IPAddress,
-        PolicyBuilder,
-        Store,
-        VerificationError,
-    )
+    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
     if not host:
         raise UntrustedChain("PKI verification needs a host name", check="tls.pki.hostname")
@@ -215,9 +209,9 @@ def _verify_pki(chain_der: list[bytes], host: str | None, roots: list[Any], cloc
         raise UntrustedChain(f"unreadable certificate: {exc}", check="tls.pki.chain") from None
     subject: Any
     try:
-        subject = IPAddress(ipaddress.ip_address(host))
+        subject = x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
-        subject = DNSName(host)
+        subject = x509.DNSName(host)
     verifier = PolicyBuilder().store(Store(roots)).time(clock.now()).build_server_verifier(subject)
     try:
         verifier.verify(leaf, intermediates)
@@ -271,7 +265,7 @@ class ATLSSocket(ssl.SSLSocket):
         state.context._finish(state, der, chain, response)
 
     def _atls_chain(self) -> list[bytes]:
-        sslobj: Any = self._sslobj
+        sslobj: Any = cast(Any, self)._sslobj
         return [c.public_bytes(_ENCODING_DER) for c in sslobj.get_unverified_chain() or []]
 
     def _atls_challenge(self, state: _State) -> Any:
@@ -287,7 +281,7 @@ class ATLSSocket(ssl.SSLSocket):
                 send_all=lambda data: ssl.SSLSocket.sendall(self, data),
                 receive=lambda: ssl.SSLSocket.read(self, 65536),
             )
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise ATLSError(
                 "the challenge response did not arrive in time", check="challenge.timeout"
             ) from None
@@ -306,7 +300,7 @@ class ATLSSocket(ssl.SSLSocket):
         _guard_error(state)
         self.do_handshake()
 
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - stdlib signature
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
         self._atls_ready()
         return super().read(len, buffer)
 
@@ -353,7 +347,7 @@ class ATLSObject(ssl.SSLObject):
         der = self.getpeercert(binary_form=True) or b""
         chain: list[bytes] = []
         if state.plan.selected.pki:
-            sslobj: Any = self._sslobj
+            sslobj: Any = cast(Any, self)._sslobj
             chain = [c.public_bytes(_ENCODING_DER) for c in sslobj.get_unverified_chain() or []]
         state.context._finish(state, der, chain, response)
 
@@ -363,12 +357,12 @@ class ATLSObject(ssl.SSLObject):
         state.reader = _challenge.ResponseReader(
             max_body_bytes=request.max_response_bytes, request_method=request.method
         )
-        sslobj: Any = self._sslobj
+        sslobj: Any = cast(Any, self)._sslobj
         sslobj.write(_challenge.encode_request(request, plan.host))
 
     def _atls_read_challenge(self, state: _State) -> Any:
         assert state.reader is not None
-        sslobj: Any = self._sslobj
+        sslobj: Any = cast(Any, self)._sslobj
         while True:
             try:
                 data = sslobj.read(65536)
@@ -389,7 +383,7 @@ class ATLSObject(ssl.SSLObject):
         _guard_error(state)
         self.do_handshake()
 
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - stdlib signature
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
         self._atls_ready()
         return super().read(len, buffer)
 
@@ -415,7 +409,7 @@ class ATLSContext(ssl.SSLContext):
     sslobject_class = ATLSObject
 
     def __new__(cls, *args: Any, **kwargs: Any) -> ATLSContext:
-        return cast("ATLSContext", super().__new__(cls, ssl.PROTOCOL_TLS_CLIENT))
+        return super().__new__(cls, ssl.PROTOCOL_TLS_CLIENT)
 
     def __init__(
         self,
@@ -466,7 +460,7 @@ class ATLSContext(ssl.SSLContext):
     def verify_mode(self, value: ssl.VerifyMode) -> None:
         return  # appraisal cannot be switched off through verify_mode
 
-    @property  # type: ignore[override]
+    @property
     def check_hostname(self) -> bool:
         """Reported as ``True``: the host's identity is its appraised evidence."""
         return True
@@ -487,7 +481,7 @@ class ATLSContext(ssl.SSLContext):
 
     # -- wrapping --------------------------------------------------------------
 
-    def wrap_socket(  # type: ignore[override]
+    def wrap_socket(
         self,
         sock: socket.socket,
         server_side: bool = False,
@@ -511,12 +505,12 @@ class ATLSContext(ssl.SSLContext):
             ),
         )
         wrapped._atls = _State(self, plan)
-        wrapped.do_handshake_on_connect = do_handshake_on_connect
+        cast(Any, wrapped).do_handshake_on_connect = do_handshake_on_connect
         if do_handshake_on_connect and _connected(wrapped):
             wrapped.do_handshake()
         return wrapped
 
-    def wrap_bio(  # type: ignore[override]
+    def wrap_bio(
         self,
         incoming: ssl.MemoryBIO,
         outgoing: ssl.MemoryBIO,

@@ -1,4 +1,4 @@
-"""Shared fixtures: a stand-in MAA instance on loopback and TLS keys."""
+"""Shared fixtures: a stand-in MAA instance on loopback, the recorded vectors."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from atls_azure.testing.maa import StandInMaa
 
@@ -25,15 +23,9 @@ def module_maa() -> Iterator[StandInMaa]:
         yield service
 
 
-def tls_key() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return key, spki
-
-
+@pytest.fixture
 def vectors() -> Path:
+    """$ATLS_VECTORS: unset skips; set but incomplete fails (in the tests that read it)."""
     root = os.environ.get("ATLS_VECTORS")
     if not root:
         pytest.skip("ATLS_VECTORS is not set")

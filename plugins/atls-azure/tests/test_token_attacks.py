@@ -182,7 +182,9 @@ def test_tampered_payload_refused(maa: StandInMaa) -> None:
     header, _payload, signature = maa.sign(claims).split(".")
     forged = _b64(json.dumps(claims | {"x-ms-sgx-is-debuggable": False, "extra": 1}).encode())
     with pytest.raises(UntrustedChain) as info:
-        verify_token(f"{header}.{forged}.{signature}", build_trust(maa.settings()), now=_now(claims))
+        verify_token(
+            f"{header}.{forged}.{signature}", build_trust(maa.settings()), now=_now(claims)
+        )
     assert info.value.check == "azure.signature"
 
 
@@ -217,9 +219,7 @@ def test_issued_in_the_future_refused(maa: StandInMaa) -> None:
     claims = _claims(maa)
     del claims["nbf"]
     with pytest.raises(StaleEvidence) as info:
-        verify_token(
-            maa.sign(claims), build_trust(maa.settings(leeway=5)), now=_now(claims, -60)
-        )
+        verify_token(maa.sign(claims), build_trust(maa.settings(leeway=5)), now=_now(claims, -60))
     assert info.value.check == "azure.iat"
 
 

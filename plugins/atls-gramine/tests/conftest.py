@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from atls_tdx.testing.pki import DcapTestPki
 
 from atls_gramine.testing.certs import validator_settings
 from atls_gramine.validator import GramineRatlsValidator
+from atls_tdx.testing.pki import DcapTestPki
 
 
 @pytest.fixture(scope="session")
@@ -20,9 +20,7 @@ def pki() -> DcapTestPki:
 
 
 @pytest.fixture
-def settings_for(
-    pki: DcapTestPki, tmp_path: Path
-) -> Callable[..., dict[str, Any]]:
+def settings_for(pki: DcapTestPki, tmp_path: Path) -> Callable[..., dict[str, Any]]:
     """``settings_for(tcb_status="OutOfDate", ...)``: validator settings trusting ``pki``."""
 
     def make(**collateral: Any) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from atls_core.errors import ConfigurationError
 from atls_core.policy import TCB_STATUSES
-
 from atls_gramine.gramine_policy import gramine_tcb_statuses, policy_from_gramine_env
 
 MRENCLAVE = "AB" * 32
@@ -29,7 +29,7 @@ def test_values_become_reference_values_and_options() -> None:
 
 
 def test_any_means_unchecked() -> None:
-    policy = policy_from_gramine_env({name: "any" for name in BASE})
+    policy = policy_from_gramine_env(dict.fromkeys(BASE, "any"))
     assert dict(policy.reference_values) == {}
     assert dict(policy.options) == {}
 
@@ -91,7 +91,7 @@ def test_malformed_values_are_refused(name: str, value: str) -> None:
     ],
 )
 def test_allow_knobs_map_to_tcb_statuses_as_gramine(flags: set[str], expected: set[str]) -> None:
-    policy = policy_from_gramine_env({**BASE, **{flag: "1" for flag in flags}})
+    policy = policy_from_gramine_env({**BASE, **dict.fromkeys(flags, "1")})
     assert policy.accepted_tcb_statuses == frozenset(expected)
     assert "Revoked" not in policy.accepted_tcb_statuses
 
@@ -99,7 +99,11 @@ def test_allow_knobs_map_to_tcb_statuses_as_gramine(flags: set[str], expected: s
 @pytest.mark.parametrize("value", ["0", "true", "yes", " 1", "1 ", ""])
 def test_only_exactly_1_enables_a_knob(value: str) -> None:
     policy = policy_from_gramine_env(
-        {**BASE, "RA_TLS_ALLOW_OUTDATED_TCB_INSECURE": value, "RA_TLS_ALLOW_DEBUG_ENCLAVE_INSECURE": value}
+        {
+            **BASE,
+            "RA_TLS_ALLOW_OUTDATED_TCB_INSECURE": value,
+            "RA_TLS_ALLOW_DEBUG_ENCLAVE_INSECURE": value,
+        }
     )
     assert policy.accepted_tcb_statuses == frozenset({"UpToDate"})
     assert policy.allow_debug is False

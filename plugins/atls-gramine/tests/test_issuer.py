@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 import stat
@@ -11,22 +12,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from atls_core.binding import BindingContext, report_data_for
-from atls_core.certificate import PeerCertificate
-from atls_core.errors import ConfigurationError, MalformedEvidence
-from atls_core.policy import Policy, ReferenceValue
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE, make_sgx_quote
 from cryptography import x509
 
+from atls_core.binding import BindingContext, report_data_for
+from atls_core.certificate import PeerCertificate
+from atls_core.clock import FixedClock
+from atls_core.errors import ATLSVerificationError, ConfigurationError, MalformedEvidence
+from atls_core.policy import Policy, ReferenceValue
+from atls_core.registry import PluginManager
+from atls_core.result import AttestationResult
+from atls_core.selection import select_validator
+from atls_core.tls import ATLSContext, result_of
 from atls_gramine.issuer import DevAttestation, DevAttestationIssuer
 from atls_gramine.ratls import LEGACY_OID_DER, parse_tcg_evidence
 from atls_gramine.specs import LEGACY_OID, TCG_OID
 from atls_gramine.testing.certs import INSIDE_WINDOW
 from atls_gramine.testing.dev_attestation import FakeDevAttestation
 from atls_gramine.validator import GramineRatlsValidator
-
-from atls_core.clock import FixedClock
+from atls_tdx.testing.pki import DcapTestPki
+from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE, make_sgx_quote
 
 POLICY = Policy(reference_values={"mrenclave": ReferenceValue(accepted=[DEFAULT_MRENCLAVE.hex()])})
 
@@ -69,7 +73,8 @@ def test_certificate_has_gramines_shape_and_passes_the_validator(
     spki = peer.spki_der
     legacy = peer.extension(LEGACY_OID)
     tcg = peer.extension(TCG_OID)
-    assert legacy is not None and tcg is not None
+    assert legacy is not None
+    assert tcg is not None
     assert legacy[368:432] == report_data_for("gramine-legacy", spki_der=spki)
     assert len(device.report_data_seen) == 2  # one quote per extension
     assert parse_tcg_evidence(tcg).pubkey_hash_alg == "sha256"
@@ -84,11 +89,14 @@ def test_certificate_has_gramines_shape_and_passes_the_validator(
     assert result.binding.scheme == "gramine-tcg"
 
 
-def test_sha512_pubkey_hash_setting(device: FakeDevAttestation, validator: GramineRatlsValidator) -> None:
+def test_sha512_pubkey_hash_setting(
+    device: FakeDevAttestation, validator: GramineRatlsValidator
+) -> None:
     credentials = _issuer(device, pubkey_hash_alg="sha512").create_credentials()
     peer = PeerCertificate.from_der(credentials.certificate_der)
     tcg = peer.extension(TCG_OID)
-    assert tcg is not None and parse_tcg_evidence(tcg).pubkey_hash_alg == "sha512"
+    assert tcg is not None
+    assert parse_tcg_evidence(tcg).pubkey_hash_alg == "sha512"
     result = validator.appraise(
         validator.evidence_from_certificate(peer),
         binding=BindingContext(spki_der=peer.spki_der),
@@ -115,13 +123,16 @@ def test_key_is_never_in_a_repr(device: FakeDevAttestation) -> None:
     assert "PRIVATE" not in repr(credentials.private_key_pem)
 
 
-def test_uvicorn_serves_the_certificate_and_a_client_appraises_it(
-    device: FakeDevAttestation, validator: GramineRatlsValidator, tmp_path: Path
+def test_uvicorn_serves_the_certificate_and_an_atls_client_accepts_it(
+    device: FakeDevAttestation, settings_for: Callable[..., dict[str, Any]], tmp_path: Path
 ) -> None:
+    """Issuer -> files -> uvicorn (real TLS on 127.0.0.1) -> atls client with gramine.ratls."""
     uvicorn = pytest.importorskip("uvicorn")
     key_path, cert_path = _issuer(device).write_credentials(tmp_path)
 
-    async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    async def app(
+        scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+    ) -> None:
         assert scope["type"] == "http"
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"attested hello"})
@@ -139,34 +150,36 @@ def test_uvicorn_serves_the_certificate_and_a_client_appraises_it(
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
+
+    def get(policy: Policy) -> tuple[int, bytes, AttestationResult | None]:
+        selected = select_validator(
+            "gramine.ratls", settings=settings_for(), policy=policy, manager=PluginManager()
+        )
+        context = ATLSContext.for_validator(selected, clock=FixedClock(INSIDE_WINDOW))
+        connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+        try:
+            connection.request("GET", "/")
+            response = connection.getresponse()
+            return response.status, response.read(), result_of(connection.sock)
+        finally:
+            connection.close()
+
     try:
         for _ in range(500):
             if server.started:
                 break
             threading.Event().wait(0.01)
         assert server.started
-        # RA-TLS certificates are self-signed: the validator, not PKI, decides.
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-                der = tls.getpeercert(binary_form=True)
-                assert der is not None
-                peer = PeerCertificate.from_der(der)
-                result = validator.appraise(
-                    validator.evidence_from_certificate(peer),
-                    binding=BindingContext(spki_der=peer.spki_der, certificate_der=der),
-                    clock=FixedClock(INSIDE_WINDOW),
-                    policy=POLICY,
-                )
-                assert result.accepted, result.to_json()
-                tls.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                response = b""
-                while chunk := tls.recv(4096):
-                    response += chunk
-        assert response.startswith(b"HTTP/1.1 200")
-        assert response.endswith(b"attested hello")
+        status, body, result = get(POLICY)
+        assert (status, body) == (200, b"attested hello")
+        assert result is not None
+        assert result.accepted
+        assert result.binding.scheme == "gramine-tcg"
+        wrong = Policy(reference_values={"mrenclave": ReferenceValue(accepted=["00" * 32])})
+        with pytest.raises(ATLSVerificationError) as info:
+            get(wrong)
+        assert info.value.check == "reference.mrenclave"
+        assert isinstance(info.value, ssl.SSLCertVerificationError)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -174,18 +187,22 @@ def test_uvicorn_serves_the_certificate_and_a_client_appraises_it(
 
 def test_quote_for_other_report_data_is_refused(tmp_path: Path, pki: DcapTestPki) -> None:
     stale = make_sgx_quote(pki, bytes(64))
-    with FakeDevAttestation(tmp_path / "a", lambda _rd: stale) as fake:
-        with pytest.raises(MalformedEvidence) as info:
-            DevAttestation(fake.root).quote(b"\x01" * 64)
+    with (
+        FakeDevAttestation(tmp_path / "a", lambda _rd: stale) as fake,
+        pytest.raises(MalformedEvidence) as info,
+    ):
+        DevAttestation(fake.root).quote(b"\x01" * 64)
     assert info.value.check == "gramine.quote_report_data"
 
 
 def test_non_dcap_attestation_is_refused(tmp_path: Path, pki: DcapTestPki) -> None:
-    with FakeDevAttestation(
-        tmp_path / "a", lambda rd: make_sgx_quote(pki, rd), attestation_type="none"
-    ) as fake:
-        with pytest.raises(ConfigurationError) as info:
-            DevAttestation(fake.root).quote(bytes(64))
+    with (
+        FakeDevAttestation(
+            tmp_path / "a", lambda rd: make_sgx_quote(pki, rd), attestation_type="none"
+        ) as fake,
+        pytest.raises(ConfigurationError) as info,
+    ):
+        DevAttestation(fake.root).quote(bytes(64))
     assert info.value.check == "gramine.dev_attestation"
     assert info.value.actual == "none"
 
@@ -222,3 +239,22 @@ def test_validity_settings_in_gramines_format(device: FakeDevAttestation) -> Non
     certificate = x509.load_der_x509_certificate(credentials.certificate_der)
     assert certificate.not_valid_before_utc.year == 2025
     assert certificate.not_valid_after_utc.year == 2027
+
+
+def test_the_cores_certificate_minting_works_with_this_issuer(
+    device: FakeDevAttestation, validator: GramineRatlsValidator
+) -> None:
+    """atls_core.server mints its own certificate around issue(): the legacy extension."""
+    from atls_core.server import mint_certificate
+
+    minted = mint_certificate(_issuer(device), hostnames=("enclave.test",), key_type="p384")
+    peer = PeerCertificate.from_der(minted.certificate_der)
+    assert peer.extension(TCG_OID) is None
+    result = validator.appraise(
+        validator.evidence_from_certificate(peer),
+        binding=BindingContext(spki_der=peer.spki_der),
+        clock=FixedClock(INSIDE_WINDOW),
+        policy=POLICY,
+    )
+    assert result.accepted
+    assert result.binding.scheme == "gramine-legacy"

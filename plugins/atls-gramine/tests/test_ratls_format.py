@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import cbor2
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from atls_core.certificate import PeerCertificate
 from atls_core.errors import MalformedEvidence
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from atls_gramine.issuer import build_ratls_certificate
 from atls_gramine.ratls import (
     LEGACY_OID_DER,
@@ -113,7 +116,9 @@ def test_malformed_tcg_evidence_names_its_check(value: bytes, check: str) -> Non
 
 def _certificate(*, legacy: bytes | None, tcg: bytes | None) -> PeerCertificate:
     key = ec.generate_private_key(ec.SECP384R1())
-    return PeerCertificate.from_der(build_ratls_certificate(key, legacy_quote=legacy, tcg_evidence=tcg))
+    return PeerCertificate.from_der(
+        build_ratls_certificate(key, legacy_quote=legacy, tcg_evidence=tcg)
+    )
 
 
 def test_legacy_oid_is_written_exactly_as_gramine_does() -> None:
@@ -129,3 +134,40 @@ def test_precedence_tcg_first_else_legacy() -> None:
     with pytest.raises(MalformedEvidence) as info:
         extension_for(_certificate(legacy=None, tcg=None))
     assert info.value.check == "evidence.extension"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        bytes.fromhex("5bffffffffffffffff"),  # byte string claiming 2^64-1 bytes
+        bytes.fromhex("d9ea609bffffffffffffffff"),  # array claiming 2^64-1 items
+        bytes.fromhex("d9ea60") + b"\x81" * 100_000,  # nesting far beyond any real evidence
+    ],
+)
+def test_hostile_cbor_fails_fast_and_specifically(hostile: bytes) -> None:
+    with pytest.raises(MalformedEvidence) as info:
+        parse_tcg_evidence(hostile)
+    assert info.value.check == "gramine.tcg.cbor"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=512))
+def test_arbitrary_bytes_only_ever_fail_as_malformed(data: bytes) -> None:
+    with contextlib.suppress(MalformedEvidence):
+        parse_tcg_evidence(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=600), st.integers(min_value=0, max_value=7))
+def test_any_single_bit_flip_is_rejected_or_changes_nothing_silently(
+    position: int, bit: int
+) -> None:
+    """A flipped bit either fails to parse or yields different quote/claims bytes."""
+    original = encode_tcg_evidence(QUOTE, encode_claims(SPKI))
+    data = bytearray(original)
+    data[position % len(data)] ^= 1 << bit
+    try:
+        parsed = parse_tcg_evidence(bytes(data))
+    except MalformedEvidence:
+        return
+    assert (parsed.quote, parsed.claims) != (QUOTE, encode_claims(SPKI))

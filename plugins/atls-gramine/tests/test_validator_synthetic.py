@@ -9,6 +9,8 @@ from typing import Any
 import attrs
 import cbor2
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from atls_core.binding import BindingContext, Freshness, new_nonce
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
@@ -16,10 +18,6 @@ from atls_core.errors import BindingMismatch, ConfigurationError, MalformedEvide
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import AttestationResult, Status
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE, DEFAULT_MRSIGNER, make_tdx_quote
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from atls_gramine.issuer import RatlsCredentials, build_ratls_certificate
 from atls_gramine.ratls import encode_claims, encode_tcg_evidence
 from atls_gramine.specs import LEGACY_OID, MEDIA_TYPE_LEGACY, TCG_OID
@@ -31,6 +29,8 @@ from atls_gramine.testing.certs import (
     spki_of,
 )
 from atls_gramine.validator import GramineRatlsValidator
+from atls_tdx.testing.pki import DcapTestPki
+from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE, DEFAULT_MRSIGNER, make_tdx_quote
 
 CLOCK = FixedClock(INSIDE_WINDOW)
 PINNED = Policy(
@@ -52,7 +52,10 @@ def appraise(
     if binding:
         context = attrs.evolve(context, **binding)
     return validator.appraise(
-        validator.evidence_from_certificate(certificate), binding=context, clock=CLOCK, policy=policy
+        validator.evidence_from_certificate(certificate),
+        binding=context,
+        clock=CLOCK,
+        policy=policy,
     )
 
 
@@ -92,7 +95,9 @@ def test_tcg_claims_binding_another_key_are_rejected(
     assert info.value.check == "binding.pubkey_hash"
 
 
-def test_no_fallback_when_tcg_binding_fails(validator: GramineRatlsValidator, pki: DcapTestPki) -> None:
+def test_no_fallback_when_tcg_binding_fails(
+    validator: GramineRatlsValidator, pki: DcapTestPki
+) -> None:
     """A valid legacy extension does not rescue a TCG extension bound to another key."""
     key = ec.generate_private_key(ec.SECP384R1())
     good = make_ratls_credentials(pki, key=key, extensions=("legacy",))
@@ -121,20 +126,24 @@ def test_another_key_and_nonce(validator: GramineRatlsValidator, pki: DcapTestPk
     with pytest.raises(BindingMismatch):
         appraise(validator, credentials, spki_der=spki_of(ec.generate_private_key(ec.SECP384R1())))
     result = appraise(validator, credentials, nonce=new_nonce())
-    assert result.accepted and result.binding.freshness is Freshness.KEY_ONLY
+    assert result.accepted
+    assert result.binding.freshness is Freshness.KEY_ONLY
     strict = attrs.evolve(PINNED, require_nonce=True)
     assert [f.check for f in appraise(validator, credentials, strict).failures] == [
         "freshness.nonce"
     ]
 
 
-def test_debug_enclave_is_the_cores_decision(validator: GramineRatlsValidator, pki: DcapTestPki) -> None:
+def test_debug_enclave_is_the_cores_decision(
+    validator: GramineRatlsValidator, pki: DcapTestPki
+) -> None:
     credentials = make_ratls_credentials(pki, debug=True)
     result = appraise(validator, credentials)
     assert result.debug is True
     assert [f.check for f in result.failures] == ["debug"]
     allowed = appraise(validator, credentials, attrs.evolve(PINNED, allow_debug=True))
-    assert allowed.accepted and allowed.status is Status.WARNING
+    assert allowed.accepted
+    assert allowed.status is Status.WARNING
 
 
 def _attributes(flags: int) -> bytes:
@@ -178,7 +187,8 @@ def test_isv_prod_id_and_min_isv_svn(validator: GramineRatlsValidator, pki: Dcap
 def test_measurement_pinning(validator: GramineRatlsValidator, pki: DcapTestPki) -> None:
     credentials = make_ratls_credentials(pki)
     unpinned = appraise(validator, credentials, Policy())
-    assert unpinned.accepted and unpinned.status is Status.WARNING
+    assert unpinned.accepted
+    assert unpinned.status is Status.WARNING
     assert any(w.startswith("gramine.identity") for w in unpinned.warnings)
     wrong = Policy(reference_values={"mrsigner": ReferenceValue(accepted=["ab" * 32])})
     assert [f.check for f in appraise(validator, credentials, wrong).failures] == [
@@ -272,7 +282,8 @@ def test_evidence_from_file_pem_and_der(validator: GramineRatlsValidator, pki: D
         result = validator.appraise(
             evidence, binding=BindingContext.offline_context(), clock=CLOCK, policy=PINNED
         )
-        assert result.accepted and result.binding.freshness is Freshness.UNBOUND
+        assert result.accepted
+        assert result.binding.freshness is Freshness.UNBOUND
     with pytest.raises(MalformedEvidence) as info:
         validator.evidence_from_file(credentials.certificate_pem * 2, name="two")
     assert info.value.check == "gramine.file"
@@ -308,7 +319,8 @@ def test_legacy_media_type_evidence_from_issuer_shape(
     result = validator.appraise(
         evidence, binding=BindingContext(spki_der=certificate.spki_der), clock=CLOCK, policy=PINNED
     )
-    assert result.accepted and result.binding.scheme == "gramine-legacy"
+    assert result.accepted
+    assert result.binding.scheme == "gramine-legacy"
 
 
 def test_settings_are_checked(settings_for: Callable[..., dict[str, Any]]) -> None:

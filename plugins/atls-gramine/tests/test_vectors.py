@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 import cbor2
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from atls_core.binding import BindingContext, Freshness
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
@@ -15,9 +21,6 @@ from atls_core.errors import BindingMismatch, MalformedEvidence, UntrustedChain
 from atls_core.evidence import Transport
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from atls_gramine.ratls import encode_tcg_evidence, parse_tcg_evidence
 from atls_gramine.specs import LEGACY_OID, MEDIA_TYPE_LEGACY, MEDIA_TYPE_TCG, TCG_OID
 from atls_gramine.validator import GramineRatlsValidator
@@ -74,7 +77,7 @@ def test_konvera_binds_and_is_rejected_by_default_for_its_tcb(vector: Vector) ->
     assert result.tcb.status == "OutOfDate"
     assert set(result.tcb.advisory_ids) == set(KONVERA_ADVISORIES)
     assert result.debug is False
-    assert [f.check for f in result.failures][0] == "tcb.status"
+    assert next(f.check for f in result.failures) == "tcb.status"
     assert result.measurements["mrenclave"] == KONVERA_MRENCLAVE
     assert result.measurements["mrsigner"] == KONVERA_MRSIGNER
     assert result.claims["fmspc"] == "00606A000000"
@@ -99,7 +102,8 @@ def test_konvera_accepted_when_outofdate_and_its_advisories_are_allowed(vector: 
     )
     assert result.accepted, result.to_json()
     assert result.status is Status.WARNING  # an OutOfDate TCB is never "affirming"
-    assert result.expires_at is not None and result.expires_at > RECORDED_AT.now()
+    assert result.expires_at is not None
+    assert result.expires_at > RECORDED_AT.now()
     assert not any(w.startswith("gramine.identity") for w in result.warnings)
 
 
@@ -206,11 +210,14 @@ def test_konvera_pem_file_offline(vector: Vector) -> None:
         evidence,
         binding=BindingContext.offline_context(),
         clock=RECORDED_AT,
-        policy=Policy(accepted_tcb_statuses={"OutOfDate"}, accepted_advisory_ids=KONVERA_ADVISORIES),
+        policy=Policy(
+            accepted_tcb_statuses={"OutOfDate"}, accepted_advisory_ids=KONVERA_ADVISORIES
+        ),
     )
     assert result.accepted
     assert result.binding.freshness is Freshness.UNBOUND
     assert any("offline" in w for w in result.warnings)
+    assert result.claims["certificate_key_binding"] == "verified"
 
 
 def test_konvera_after_collateral_expiry_is_stale(vector: Vector) -> None:
@@ -352,7 +359,8 @@ def test_ccc_legacy_extension_alone_also_binds(vector: Vector) -> None:
     result = validator.appraise(
         evidence, binding=_online(certificate), clock=RECORDED_AT, policy=Policy(allow_debug=True)
     )
-    assert result.binding.verified and result.binding.scheme == "gramine-legacy"
+    assert result.binding.verified
+    assert result.binding.scheme == "gramine-legacy"
 
 
 def _ccc_advisories() -> tuple[str, ...]:
@@ -368,3 +376,45 @@ def _ccc_advisories() -> tuple[str, ...]:
         "INTEL-SA-00837",
         "INTEL-SA-00960",
     )
+
+
+def _cli(vector: Vector, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "atls_core.cli",
+            "verify-evidence",
+            "--validator",
+            "gramine.ratls",
+            "--collateral",
+            str(vector("gramine", KONVERA, "collateral_sgx_00606A_2025-08.json")),
+            "--at",
+            "1757824605",
+            *extra,
+            str(vector("gramine", KONVERA, "tlscert.pem")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_verify_evidence_command_line(vector: Vector, tmp_path: Path) -> None:
+    """`atls verify-evidence --validator gramine.ratls --collateral C.json --at T cert.pem`."""
+    rejected = _cli(vector)
+    assert rejected.returncode != 0
+    assert "tcb.status" in rejected.stderr
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        'accepted_tcb_statuses = ["UpToDate", "OutOfDate"]\n'
+        f"accepted_advisory_ids = {list(KONVERA_ADVISORIES)!r}\n"
+        "min_isv_svn = 0\n"
+        f'[reference_values]\nmrenclave = "{KONVERA_MRENCLAVE}"\n'
+    )
+    accepted = _cli(vector, "--policy", str(policy), "--json")
+    assert accepted.returncode == 0, accepted.stderr
+    result = json.loads(accepted.stdout)
+    assert result["accepted"] is True
+    assert result["binding"]["freshness"] == "unbound"
+    assert result["measurements"]["mrenclave"] == KONVERA_MRENCLAVE

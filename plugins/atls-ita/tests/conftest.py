@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from atls_core.clock import FixedClock
 
+from atls_core.clock import FixedClock
 from atls_ita.testing.standin import StandInIta, default_measurements
 from atls_ita.validator import ItaValidator
 
-API_KEY = "ita-test-api-key-6f1d"  # noqa: S105 - a test credential for the stand-in only
+API_KEY = "ita-test-api-key-6f1d"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
@@ -46,6 +46,7 @@ def ita(_service: StandInIta) -> StandInIta:
     service = _service
     service.clock = FixedClock(NOW)
     service.shape = "v2"
+    service.tee = "tdx"
     service.issuer = "Intel Trust Authority"
     service.lifetime = dt.timedelta(minutes=5)
     service.tcb_status = "UpToDate"

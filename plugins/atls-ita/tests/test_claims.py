@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from atls_core.errors import MalformedEvidence
 
+from atls_core.errors import MalformedEvidence
 from atls_ita.claims import map_claims, normalise_tcb_status
 from atls_ita.testing.tokens import unverified_claims
 from atls_ita.validator import expected_report_data
@@ -61,7 +61,9 @@ def test_real_tdx_v1_token_maps_every_tdx_claim(vectors: Callable[[str], Path]) 
 
 
 @pytest.mark.vectors
-@pytest.mark.parametrize(("name", "tee"), [(TDX_V1, "tdx"), (SGX_V1, "sgx"), (SGX_V1_OLD_STATUS, "sgx")])
+@pytest.mark.parametrize(
+    ("name", "tee"), [(TDX_V1, "tdx"), (SGX_V1, "sgx"), (SGX_V1_OLD_STATUS, "sgx")]
+)
 def test_itas_report_data_rule_holds_on_real_tokens(
     vectors: Callable[[str], Path], name: str, tee: str
 ) -> None:
@@ -90,7 +92,8 @@ def test_real_sgx_v1_token(vectors: Callable[[str], Path]) -> None:
     assert mapped.tcb_status == "OutOfDate"
     assert "INTEL-SA-00586" in mapped.advisory_ids
     assert mapped.debug is False
-    assert mapped.report_data is not None and len(mapped.report_data) == 64
+    assert mapped.report_data is not None
+    assert len(mapped.report_data) == 64
 
 
 @pytest.mark.vectors

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import attrs
 import pytest
+
 from atls_core.binding import new_nonce
 from atls_core.clock import Clock, FixedClock
 from atls_core.evidence import Evidence
 from atls_core.testing.conformance import Case, ValidatorConformance
-
 from atls_ita.testing.standin import StandInIta
 from atls_ita.testing.tokens import issue_token
 from atls_ita.validator import ItaValidator
@@ -43,5 +43,3 @@ class TestItaTdxConformance(ValidatorConformance):
 
     def expired_clock(self, case: Case) -> Clock | None:
         return FixedClock(case.clock.now() + self.ita.lifetime)
-
-

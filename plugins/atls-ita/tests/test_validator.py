@@ -11,6 +11,8 @@ from typing import Any
 import attrs
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from atls_core.binding import BindingContext, Freshness, new_nonce
 from atls_core.clock import FixedClock
 from atls_core.errors import (
@@ -23,8 +25,6 @@ from atls_core.errors import (
 )
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from atls_ita.testing.pki import StandInPki
 from atls_ita.testing.standin import StandInIta
 from atls_ita.testing.tokens import evidence_of, issue_token
@@ -259,9 +259,7 @@ def test_key_service_down_is_collateral_unavailable(
         _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
 
 
-def test_signing_chain_expired_at_appraisal_time(
-    ita: StandInIta, validator: ItaValidator
-) -> None:
+def test_signing_chain_expired_at_appraisal_time(ita: StandInIta, validator: ItaValidator) -> None:
     later = ita.pki.signers["PS384"].certificate.not_valid_after_utc + dt.timedelta(days=1)
     ita.clock = FixedClock(later)
     issued = issue_token(ita, nonce=new_nonce())
@@ -479,3 +477,69 @@ def test_portal_url_means_portal_certs(ita: StandInIta, tmp_path: Path, clock: F
     )
     assert _appraise(validator, issue_token(ita, nonce=new_nonce()), clock).accepted
     assert ita.requests["/certs"] == 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "check"),
+    [
+        (lambda chain: chain[:1], "ita.x5c.root"),
+        (lambda chain: [chain[0], chain[2]], "ita.x5c.signature"),
+        (lambda chain: [chain[1], chain[0], chain[2]], "ita.x5c.leaf"),
+        (lambda chain: chain[2:], "ita.x5c.leaf"),
+        (lambda chain: [], "ita.x5c"),
+        (lambda chain: ["not base64!", *chain[1:]], "ita.x5c"),
+        (lambda chain: chain * 4, "ita.x5c"),
+    ],
+)
+def test_malformed_x5c_chains(
+    ita: StandInIta, tmp_path: Path, clock: FixedClock, edit: Any, check: str
+) -> None:
+    jwks = ita.pki.jwks()
+    keys = jwks["keys"]
+    assert isinstance(keys, list)
+    keys[0]["x5c"] = edit(list(keys[0]["x5c"]))
+    (tmp_path / "jwks.json").write_text(json.dumps(jwks))
+    validator = ItaValidator(
+        {"jwks_file": str(tmp_path / "jwks.json"), "root_ca": str(ita.write_root(tmp_path / "r"))}
+    )
+    with pytest.raises(UntrustedChain) as info:
+        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
+    assert info.value.check == check
+
+
+@pytest.mark.parametrize("shape", ["v2", "v1"])
+def test_sgx_token_is_affirmed_by_ita_sgx(
+    ita: StandInIta, settings: dict[str, Any], clock: FixedClock, shape: str
+) -> None:
+    ita.tee, ita.shape = "sgx", shape
+    validator = ItaValidator(settings, spec=SGX_SPEC)
+    issued = issue_token(ita, nonce=new_nonce())
+    result = _appraise(validator, issued, clock)
+    assert result.status is Status.AFFIRMING, result.to_json()
+    assert result.tee_type == "sgx"
+    assert set(result.measurements) == {"mrenclave", "mrsigner"}
+    assert result.claims["isv_svn"] == 3
+    assert result.binding.freshness is Freshness.NONCE
+    ita.report_data_override = bytes(64)
+    with pytest.raises(BindingMismatch):
+        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
+
+
+def test_tdx_validator_refuses_an_sgx_token(
+    ita: StandInIta, validator: ItaValidator, clock: FixedClock
+) -> None:
+    ita.tee = "sgx"
+    with pytest.raises(MalformedEvidence) as info:
+        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
+    assert info.value.check == "ita.attester_type"
+
+
+def test_evidence_file_may_be_itas_json_answer(
+    ita: StandInIta, validator: ItaValidator, clock: FixedClock
+) -> None:
+    issued = issue_token(ita, nonce=None)
+    answer = json.dumps({"token": issued.token}).encode()
+    evidence = validator.evidence_from_file(answer, name="answer.json")
+    assert evidence.data == issued.token.encode()
+    with pytest.raises(MalformedEvidence):
+        validator.evidence_from_file(b'{"tokens": []}', name="x.json")

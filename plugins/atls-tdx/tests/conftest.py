@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 import pytest
-from atls_core.clock import FixedClock
 
+from atls_core.clock import FixedClock
 from atls_tdx.testing.pki import DcapTestPki
 from atls_tdx.testing.quotes import make_tdx_quote
 
@@ -43,7 +43,7 @@ class Synthetic:
 
     pki: DcapTestPki
     directory: Path
-    clock: FixedClock = FixedClock(NOW)
+    clock: FixedClock = attrs.field(factory=lambda: FixedClock(NOW))
 
     def collateral_file(self, **kw: Any) -> Path:
         text = self.pki.collateral_json("tdx", issue_date=ISSUED, next_update=NEXT_UPDATE, **kw)

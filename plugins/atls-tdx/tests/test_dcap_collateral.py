@@ -418,3 +418,18 @@ def test_unmatched_tcb_is_rejected(pki: DcapTestPki) -> None:
     with pytest.raises(UntrustedChain) as info:
         verifier.verify_with_collateral(quote, collateral(pki), now=NOW)
     assert info.value.check == "dcap.tcb_level"
+
+
+def test_symlinked_cache_directory_is_not_used(
+    pki: DcapTestPki, pcs: FakePcs, tdx_quote: bytes, tmp_path: Path
+) -> None:
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    link = tmp_path / "cache"
+    link.symlink_to(target, target_is_directory=True)
+    verifier = pccs_verifier(pki, pcs, link)
+    assert verifier.verify(tdx_quote, now=NOW).tcb_status == "UpToDate"
+    assert list(target.iterdir()) == []  # nothing written through the link
+    pcs.reset_counters()
+    assert verifier.verify(tdx_quote, now=NOW).tcb_status == "UpToDate"
+    assert pcs.total_requests == 0  # memory still serves it

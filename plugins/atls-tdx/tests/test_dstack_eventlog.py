@@ -6,9 +6,10 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atls_core.errors import MalformedEvidence, UntrustedChain
-
 from atls_tdx.dstack_eventlog import (
     CERTIFICATE_EVENT,
     RUNTIME_EVENT_TYPE,
@@ -167,3 +168,34 @@ def test_runtime_events_outside_rtmr3_carry_no_facts() -> None:
     events.insert(0, runtime_event("compose-hash", b"\x11" * 32, imr=2))
     facts = dstack_facts(parse_event_log(json.dumps(events)))
     assert facts.compose_hash != b"\x11" * 32
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=6)
+    ),
+    max_leaves=6,
+)
+event_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "imr": st.integers(-1, 5) | json_values,
+        "event_type": st.sampled_from([RUNTIME_EVENT_TYPE, 1, 2**32, -1]) | json_values,
+        "digest": st.sampled_from(["00" * 48, "0" * 95, "zz"]) | json_values,
+        "event": st.sampled_from(["compose-hash", "system-ready", CERTIFICATE_EVENT, ""])
+        | json_values,
+        "event_payload": st.sampled_from(["", "00" * 32, "0"]) | json_values,
+    },
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(event_like, max_size=8) | json_values)
+def test_arbitrary_json_never_escapes_as_another_exception(document: object) -> None:
+    try:
+        events = parse_event_log(json.dumps(document))
+        replay(events)
+        dstack_facts(events)
+    except (MalformedEvidence, UntrustedChain):
+        pass

@@ -18,7 +18,6 @@ from atls_core.interfaces import ChallengeResponse
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
 from atls_core.testing.conformance import Case, ValidatorConformance
-
 from atls_tdx.dstack import DstackValidator, compose_hash, expected_mr_config_id
 from atls_tdx.dstack_eventlog import CERTIFICATE_EVENT
 from atls_tdx.oids import DSTACK_APP_ID, DSTACK_ATTESTATION, DSTACK_EVENT_LOG, DSTACK_QUOTE
@@ -62,7 +61,11 @@ def certificate_case(
     key = ec.generate_private_key(ec.SECP256R1())
     spki = spki_of(key)
     events = events if events is not None else dstack_event_log(app_compose=COMPOSE)
-    data = report_data if report_data is not None else b.report_data_for("dstack-ratls-cert", spki_der=spki)
+    data = (
+        report_data
+        if report_data is not None
+        else b.report_data_for("dstack-ratls-cert", spki_der=spki)
+    )
     quote = world.quote(data, rtmr=replay_rtmrs(events), mr_config_id=mr_config_id)
     extensions = [
         (DSTACK_QUOTE, octet_string(quote)),
@@ -71,7 +74,9 @@ def certificate_case(
     if app_id_extension is not None:
         extensions.append((DSTACK_APP_ID, octet_string(app_id_extension)))
     der = self_signed_certificate(key, extensions)
-    evidence = DstackValidator(world.settings()).evidence_from_certificate(PeerCertificate.from_der(der))
+    evidence = DstackValidator(world.settings()).evidence_from_certificate(
+        PeerCertificate.from_der(der)
+    )
     return Built(
         case=Case(
             evidence=evidence,
@@ -130,7 +135,9 @@ def challenge_case(
 
 
 def appraise(validator: DstackValidator, case: Case) -> Any:
-    return validator.appraise(case.evidence, binding=case.binding, clock=case.clock, policy=case.policy)
+    return validator.appraise(
+        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
+    )
 
 
 class TestDstackCertificateConformance(ValidatorConformance):
@@ -197,7 +204,9 @@ def test_forged_compose_payload_with_genuine_digest_is_rejected(synthetic: Any) 
 def test_event_log_of_another_td_is_rejected(synthetic: Any) -> None:
     built = certificate_case(synthetic)
     other = dstack_event_log(app_compose='{"other":1}')
-    evidence = attrs.evolve(built.case.evidence, endorsements={"event_log": json.dumps(other).encode()})
+    evidence = attrs.evolve(
+        built.case.evidence, endorsements={"event_log": json.dumps(other).encode()}
+    )
     with pytest.raises(UntrustedChain) as info:
         appraise(DstackValidator(synthetic.settings()), attrs.evolve(built.case, evidence=evidence))
     assert info.value.check == "dstack.rtmr3"
@@ -205,8 +214,10 @@ def test_event_log_of_another_td_is_rejected(synthetic: Any) -> None:
 
 def test_wrong_app_compose_policy_rejects(synthetic: Any) -> None:
     built = certificate_case(synthetic)
-    case = attrs.evolve(built.case, policy=pinned_policy(built.events) )
-    case = attrs.evolve(case, policy=attrs.evolve(case.policy, options={"app_compose": '{"another":1}'}))
+    case = attrs.evolve(built.case, policy=pinned_policy(built.events))
+    case = attrs.evolve(
+        case, policy=attrs.evolve(case.policy, options={"app_compose": '{"another":1}'})
+    )
     result = appraise(DstackValidator(synthetic.settings()), case)
     assert not result.accepted
     assert [f.check for f in result.failures] == ["dstack.compose_hash"]
@@ -223,7 +234,9 @@ def test_wrong_app_compose_policy_rejects(synthetic: Any) -> None:
 def test_allow_lists(synthetic: Any, option: str, good: str, bad: str) -> None:
     built = certificate_case(synthetic)
     validator = DstackValidator(synthetic.settings())
-    accepted = appraise(validator, attrs.evolve(built.case, policy=Policy(options={option: [bad, good]})))
+    accepted = appraise(
+        validator, attrs.evolve(built.case, policy=Policy(options={option: [bad, good]}))
+    )
     assert accepted.accepted, accepted.to_json()
     rejected = appraise(validator, attrs.evolve(built.case, policy=Policy(options={option: [bad]})))
     assert not rejected.accepted
@@ -235,7 +248,10 @@ def test_allow_list_values_are_validated(synthetic: Any) -> None:
     validator = DstackValidator(synthetic.settings())
     for value in ("ab" * 32, ["zz"], ["ab" * 31], []):
         with pytest.raises(ConfigurationError):
-            appraise(validator, attrs.evolve(built.case, policy=Policy(options={"allowed_compose_hashes": value})))
+            appraise(
+                validator,
+                attrs.evolve(built.case, policy=Policy(options={"allowed_compose_hashes": value})),
+            )
 
 
 def test_os_image_hash_must_be_measured_when_required(synthetic: Any) -> None:
@@ -243,7 +259,9 @@ def test_os_image_hash_must_be_measured_when_required(synthetic: Any) -> None:
     built = certificate_case(synthetic, events=events)
     result = appraise(
         DstackValidator(synthetic.settings()),
-        attrs.evolve(built.case, policy=Policy(options={"allowed_os_image_hashes": [OS_IMAGE.hex()]})),
+        attrs.evolve(
+            built.case, policy=Policy(options={"allowed_os_image_hashes": [OS_IMAGE.hex()]})
+        ),
     )
     assert not result.accepted
     assert result.failures[0].check == "dstack.os_image_hash"
@@ -286,7 +304,9 @@ def test_certificate_without_dstack_extensions(synthetic: Any) -> None:
     with pytest.raises(MalformedEvidence) as info:
         validator.evidence_from_certificate(PeerCertificate.from_der(no_log))
     assert info.value.check == "dstack.event_log"
-    unwrapped = self_signed_certificate(key, [(DSTACK_QUOTE, b"\x30\x00"), (DSTACK_EVENT_LOG, octet_string(b"[]"))])
+    unwrapped = self_signed_certificate(
+        key, [(DSTACK_QUOTE, b"\x30\x00"), (DSTACK_EVENT_LOG, octet_string(b"[]"))]
+    )
     with pytest.raises(MalformedEvidence):
         validator.evidence_from_certificate(PeerCertificate.from_der(unwrapped))
 
@@ -300,12 +320,17 @@ def test_challenge_request_is_secureai_shaped(synthetic: Any) -> None:
     assert request.method == "POST"
     assert request.path == "/tdx_quote"
     body = json.loads(request.body)
-    assert list(body) == ["report_data_hex"]
-    assert bytes.fromhex(body["report_data_hex"]) == hashlib.sha512(b"atls-challenge-v1\x00" + nonce).digest()
+    assert sorted(body) == ["nonce", "report_data_hex"]
+    assert body["nonce"] == nonce.hex()
+    assert (
+        bytes.fromhex(body["report_data_hex"])
+        == hashlib.sha512(b"atls-challenge-v1\x00" + nonce).digest()
+    )
     custom = DstackValidator.challenge_validator({**synthetic.settings(), "quote_path": "/attest"})
     assert custom.challenge(nonce).path == "/attest"
-    with pytest.raises(ConfigurationError):
-        DstackValidator.challenge_validator({**synthetic.settings(), "quote_path": "attest"})
+    for bad in ("attest", "/a b", "/a\r\nX-Evil: 1", 5):
+        with pytest.raises(ConfigurationError):
+            DstackValidator.challenge_validator({**synthetic.settings(), "quote_path": bad})
 
 
 def test_pinned_challenge_is_affirming_and_nonce_fresh(synthetic: Any) -> None:
@@ -313,7 +338,9 @@ def test_pinned_challenge_is_affirming_and_nonce_fresh(synthetic: Any) -> None:
     result = appraise(DstackValidator.challenge_validator(synthetic.settings()), built.case)
     assert result.status is Status.AFFIRMING, result.to_json()
     assert result.binding.freshness is b.Freshness.NONCE
-    assert result.claims["certificate_event_sha256"] == hashlib.sha256(built.certificate).hexdigest()
+    assert (
+        result.claims["certificate_event_sha256"] == hashlib.sha256(built.certificate).hexdigest()
+    )
     assert result.claims["app_compose_sha256"] == compose_hash(COMPOSE).hex()
 
 
@@ -336,9 +363,18 @@ def test_challenge_uses_the_last_certificate_event(synthetic: Any) -> None:
     old = hashlib.sha256(b"old certificate").hexdigest().encode()
     built = challenge_case(synthetic)
     current = hashlib.sha256(built.certificate).hexdigest().encode()
-    events = dstack_event_log(app_compose=COMPOSE, app_events=[(CERTIFICATE_EVENT, current), (CERTIFICATE_EVENT, old)])
+    events = dstack_event_log(
+        app_compose=COMPOSE, app_events=[(CERTIFICATE_EVENT, current), (CERTIFICATE_EVENT, old)]
+    )
     stale = challenge_case(synthetic, events=events)
-    stale_case = attrs.evolve(stale.case, binding=attrs.evolve(stale.case.binding, certificate_der=built.certificate, spki_der=built.case.binding.spki_der))
+    stale_case = attrs.evolve(
+        stale.case,
+        binding=attrs.evolve(
+            stale.case.binding,
+            certificate_der=built.certificate,
+            spki_der=built.case.binding.spki_der,
+        ),
+    )
     with pytest.raises(BindingMismatch):
         appraise(DstackValidator.challenge_validator(synthetic.settings()), stale_case)
     del key
@@ -356,7 +392,14 @@ def test_challenge_error_answers(synthetic: Any) -> None:
     with pytest.raises(MalformedEvidence) as info:
         validator.evidence_from_challenge(ChallengeResponse(status=500, headers={}, body=b""))
     assert info.value.check == "challenge.status"
-    for body in (b"nope", b"[]", b'{"success": false}', b'{"quote": {"event_log": "[]"}}', b'{"quote": {"quote": "zz", "event_log": "[]"}}', b'{"quote": {"quote": "0400"}}'):
+    for body in (
+        b"nope",
+        b"[]",
+        b'{"success": false}',
+        b'{"quote": {"event_log": "[]"}}',
+        b'{"quote": {"quote": "zz", "event_log": "[]"}}',
+        b'{"quote": {"quote": "0400"}}',
+    ):
         with pytest.raises(MalformedEvidence):
             validator.evidence_from_challenge(ChallengeResponse(status=200, headers={}, body=body))
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from atls_core import binding as b
 from atls_core.certificate import PeerCertificate
@@ -22,8 +23,6 @@ from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
 from atls_core.testing.conformance import Case, ValidatorConformance
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from atls_tdx.dcap_validator import TdxDcapValidator
 from atls_tdx.oids import ATLS_TDX_QUOTE
 from atls_tdx.specs import TDX_QUOTE_MEDIA_TYPE
@@ -45,7 +44,9 @@ def world(synthetic: Any) -> Any:
     return synthetic
 
 
-def _case(world: Any, *, nonce: bytes | None = None, policy: Policy | None = None, **quote_kw: Any) -> Case:
+def _case(
+    world: Any, *, nonce: bytes | None = None, policy: Policy | None = None, **quote_kw: Any
+) -> Case:
     key = ec.generate_private_key(ec.SECP256R1())
     spki = spki_of(key)
     nonce = b.new_nonce() if nonce is None else nonce
@@ -101,7 +102,9 @@ def test_quote_v5_is_accepted(world: Any) -> None:
 def test_static_certificate_quote_is_key_only(world: Any) -> None:
     case = _case(world, nonce=b"")
     validator = TdxDcapValidator(world.settings())
-    result = validator.appraise(case.evidence, binding=case.binding, clock=case.clock, policy=case.policy)
+    result = validator.appraise(
+        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
+    )
     assert result.binding.freshness is b.Freshness.KEY_ONLY
     strict = validator.appraise(
         case.evidence, binding=case.binding, clock=case.clock, policy=Policy(require_nonce=True)
@@ -113,7 +116,9 @@ def test_static_certificate_quote_is_key_only(world: Any) -> None:
 def test_debug_td_is_rejected_unless_policy_allows(world: Any) -> None:
     case = _case(world, debug=True)
     validator = TdxDcapValidator(world.settings())
-    result = validator.appraise(case.evidence, binding=case.binding, clock=case.clock, policy=Policy())
+    result = validator.appraise(
+        case.evidence, binding=case.binding, clock=case.clock, policy=Policy()
+    )
     assert not result.accepted
     assert result.debug is True
     assert [f.check for f in result.failures] == ["debug"]
@@ -128,22 +133,31 @@ def test_non_intel_tdx_module_is_rejected(world: Any) -> None:
     # dcap-qvl checks MRSIGNERSEAM against the TCB info; our own check (zero required)
     # stands behind it.  Either way: a specific rejection naming the TDX module.
     case = _case(world, mr_signer_seam=b"\x5a" * 48)
+    checks: list[str]
     try:
         result = TdxDcapValidator(world.settings()).appraise(
             case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
         )
     except UntrustedChain as error:
-        assert error.check == "dcap.tdx_module"
+        checks = [error.check]
     else:
         assert not result.accepted
-        assert "tdx.mrsignerseam" in [f.check for f in result.failures]
+        checks = [f.check for f in result.failures]
+    assert "dcap.tdx_module" in checks or "tdx.mrsignerseam" in checks
 
 
 def test_reference_values_enforced_and_warn_only(world: Any) -> None:
     case = _case(world)
     validator = TdxDcapValidator(world.settings())
-    good = Policy(reference_values={"mrtd": ReferenceValue(accepted=["0x" + DEFAULT_MRTD.hex().upper()])})
-    assert validator.appraise(case.evidence, binding=case.binding, clock=case.clock, policy=good).status is Status.AFFIRMING
+    good = Policy(
+        reference_values={"mrtd": ReferenceValue(accepted=["0x" + DEFAULT_MRTD.hex().upper()])}
+    )
+    assert (
+        validator.appraise(
+            case.evidence, binding=case.binding, clock=case.clock, policy=good
+        ).status
+        is Status.AFFIRMING
+    )
     wrong = {"rtmr1": ReferenceValue(accepted=["11" * 48])}
     enforced = validator.appraise(
         case.evidence, binding=case.binding, clock=case.clock, policy=Policy(reference_values=wrong)
@@ -154,7 +168,9 @@ def test_reference_values_enforced_and_warn_only(world: Any) -> None:
         case.evidence,
         binding=case.binding,
         clock=case.clock,
-        policy=Policy(reference_values={"rtmr1": ReferenceValue(accepted=["11" * 48], enforce=False)}),
+        policy=Policy(
+            reference_values={"rtmr1": ReferenceValue(accepted=["11" * 48], enforce=False)}
+        ),
     )
     assert warn_only.accepted
     assert warn_only.status is Status.WARNING
@@ -163,15 +179,21 @@ def test_reference_values_enforced_and_warn_only(world: Any) -> None:
 def test_out_of_date_platform_needs_policy(world: Any) -> None:
     case = _case(world, tcb="outofdate")
     validator = TdxDcapValidator(world.settings())
-    result = validator.appraise(case.evidence, binding=case.binding, clock=case.clock, policy=Policy())
+    result = validator.appraise(
+        case.evidence, binding=case.binding, clock=case.clock, policy=Policy()
+    )
     assert result.tcb.status == "OutOfDate"
     assert not result.accepted
     checks = {f.check for f in result.failures}
     assert "tcb.status" in checks
     advisories = result.tcb.advisory_ids
     assert advisories
-    lenient = Policy(accepted_tcb_statuses={"UpToDate", "OutOfDate"}, accepted_advisory_ids=advisories)
-    accepted = validator.appraise(case.evidence, binding=case.binding, clock=case.clock, policy=lenient)
+    lenient = Policy(
+        accepted_tcb_statuses={"UpToDate", "OutOfDate"}, accepted_advisory_ids=advisories
+    )
+    accepted = validator.appraise(
+        case.evidence, binding=case.binding, clock=case.clock, policy=lenient
+    )
     assert accepted.accepted
     assert accepted.status is Status.WARNING
 
@@ -205,19 +227,28 @@ def test_collateral_not_yet_issued_or_expired(world: Any) -> None:
     validator = TdxDcapValidator(world.settings())
     for when in (dt.datetime(2025, 12, 1, tzinfo=dt.UTC), dt.datetime(2026, 3, 1, tzinfo=dt.UTC)):
         with pytest.raises(StaleEvidence):
-            validator.appraise(case.evidence, binding=case.binding, clock=FixedClock(when), policy=case.policy)
+            validator.appraise(
+                case.evidence, binding=case.binding, clock=FixedClock(when), policy=case.policy
+            )
 
 
 def test_sgx_quote_is_not_tdx(world: Any) -> None:
     settings = world.settings()
     settings["collateral_file"] = str(world.directory / "sgx-collateral.json")
     (world.directory / "sgx-collateral.json").write_text(
-        world.pki.collateral_json("sgx", issue_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), next_update=dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
+        world.pki.collateral_json(
+            "sgx",
+            issue_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            next_update=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+        )
     )
     quote = make_sgx_quote(world.pki, bytes(64))
     with pytest.raises(MalformedEvidence) as info:
         TdxDcapValidator(settings).appraise(
-            _evidence(quote), binding=b.BindingContext.offline_context(), clock=world.clock, policy=Policy()
+            _evidence(quote),
+            binding=b.BindingContext.offline_context(),
+            clock=world.clock,
+            policy=Policy(),
         )
     assert info.value.check == "tdx.tee_type"
 
@@ -293,7 +324,11 @@ def test_evidence_from_certificate_reads_the_atls_oid(world: Any) -> None:
     )
     assert result.accepted
     with pytest.raises(MalformedEvidence):
-        validator.evidence_from_certificate(PeerCertificate.from_der(self_signed_certificate(key, [("1.2.3.4", octet_string(b"x"))])))
+        validator.evidence_from_certificate(
+            PeerCertificate.from_der(
+                self_signed_certificate(key, [("1.2.3.4", octet_string(b"x"))])
+            )
+        )
 
 
 def test_report_data_of_another_key_is_a_binding_mismatch(world: Any) -> None:
@@ -301,7 +336,9 @@ def test_report_data_of_another_key_is_a_binding_mismatch(world: Any) -> None:
     with pytest.raises(BindingMismatch) as info:
         TdxDcapValidator(world.settings()).appraise(
             case.evidence,
-            binding=attrs.evolve(case.binding, spki_der=spki_of(ec.generate_private_key(ec.SECP256R1()))),
+            binding=attrs.evolve(
+                case.binding, spki_der=spki_of(ec.generate_private_key(ec.SECP256R1()))
+            ),
             clock=case.clock,
             policy=case.policy,
         )

@@ -15,7 +15,6 @@ from atls_core.clock import FixedClock
 from atls_core.errors import StaleEvidence, UntrustedChain
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
-
 from atls_tdx.dcap.report import parse_report_fields
 from atls_tdx.dcap_validator import TdxDcapValidator
 from atls_tdx.dstack import DstackValidator, expected_mr_config_id
@@ -136,7 +135,9 @@ def test_v5_quote_without_tcb_level_is_rejected(vectors: Vectors) -> None:
     folder = "tdx/dcap-sample-no-tcb-level"
     assert parse_report_fields(vectors(f"{folder}/quote.bin").read_bytes())[1] == 5
     with pytest.raises(UntrustedChain) as info:
-        _appraise(_dcap(vectors(f"{folder}/collateral.json")), vectors(f"{folder}/quote.bin"), 1771415931)
+        _appraise(
+            _dcap(vectors(f"{folder}/collateral.json")), vectors(f"{folder}/quote.bin"), 1771415931
+        )
     assert info.value.check == "dcap.tcb_level"
     assert "No matching TCB level found" in str(info.value)
 
@@ -144,7 +145,11 @@ def test_v5_quote_without_tcb_level_is_rejected(vectors: Vectors) -> None:
 def test_recorded_quotes_expire_with_their_collateral(vectors: Vectors) -> None:
     folder = "tdx/dcap-sample"
     with pytest.raises(StaleEvidence):
-        _appraise(_dcap(vectors(f"{folder}/collateral.json")), vectors(f"{folder}/quote.bin"), 1750331763 + 90 * 86400)
+        _appraise(
+            _dcap(vectors(f"{folder}/collateral.json")),
+            vectors(f"{folder}/quote.bin"),
+            1750331763 + 90 * 86400,
+        )
 
 
 # --- dstack ------------------------------------------------------------------------
@@ -163,22 +168,33 @@ def test_dstack_quote_report_replays_and_verifies(vectors: Vectors) -> None:
     assert sum(e.is_runtime for e in events) == 8
     fields = _quote_fields(bytes.fromhex(response["quote"]))
     check_replay(events, [fields[f"rtmr{i}"] for i in range(4)])
-    validator = DstackValidator({"collateral_file": str(vectors(f"{folder}/collateral.json")), "cache_dir": "none"})
-    result = _appraise(validator, vectors(f"{folder}/get_quote_response.json"), expected["verify_at_unix"])
+    validator = DstackValidator(
+        {"collateral_file": str(vectors(f"{folder}/collateral.json")), "cache_dir": "none"}
+    )
+    result = _appraise(
+        validator, vectors(f"{folder}/get_quote_response.json"), expected["verify_at_unix"]
+    )
     assert result.accepted, result.to_json()
     _check_expected(result, expected)
     facts = dstack_facts(events)
     assert result.measurements["compose_hash"] == facts.compose_hash.hex()  # type: ignore[union-attr]
     assert result.measurements["app_id"] == "3763bc34552cf3a27ff71ad5f7a90471562a1a2d"
-    assert result.claims["app_events"] == ["LIUM_MINER_HOTKEY"]
+    assert list(result.claims["app_events"]) == ["LIUM_MINER_HOTKEY"]
     pinned = Policy(
         reference_values={
             name: ReferenceValue(accepted=[expected["report"]["TD10"][field]])
-            for name, field in (("mrtd", "mr_td"), ("rtmr0", "rt_mr0"), ("rtmr1", "rt_mr1"), ("rtmr2", "rt_mr2"))
+            for name, field in (
+                ("mrtd", "mr_td"),
+                ("rtmr0", "rt_mr0"),
+                ("rtmr1", "rt_mr1"),
+                ("rtmr2", "rt_mr2"),
+            )
         },
         options={"allowed_app_ids": ["3763bc34552cf3a27ff71ad5f7a90471562a1a2d"]},
     )
-    strict = _appraise(validator, vectors(f"{folder}/get_quote_response.json"), expected["verify_at_unix"], pinned)
+    strict = _appraise(
+        validator, vectors(f"{folder}/get_quote_response.json"), expected["verify_at_unix"], pinned
+    )
     assert strict.accepted
     assert [w.split(":")[0] for w in strict.warnings] == ["binding.offline"]
 
@@ -208,9 +224,13 @@ def test_dstack_near_bob_replays_and_its_compose_matches(vectors: Vectors, tmp_p
     assert facts.os_image_hash is not None
     assert facts.os_image_hash.hex() == tcb_info["os_image_hash"]
 
-    validator = DstackValidator({"collateral_file": str(vectors(f"{folder}/collateral.json")), "cache_dir": "none"})
+    validator = DstackValidator(
+        {"collateral_file": str(vectors(f"{folder}/collateral.json")), "cache_dir": "none"}
+    )
     pinned = Policy(
-        reference_values={n: ReferenceValue(accepted=[tcb_info[n]]) for n in ("mrtd", "rtmr0", "rtmr1", "rtmr2")},
+        reference_values={
+            n: ReferenceValue(accepted=[tcb_info[n]]) for n in ("mrtd", "rtmr0", "rtmr1", "rtmr2")
+        },
         options={
             "app_compose": tcb_info["app_compose"],
             "allowed_os_image_hashes": [tcb_info["os_image_hash"]],
@@ -219,15 +239,22 @@ def test_dstack_near_bob_replays_and_its_compose_matches(vectors: Vectors, tmp_p
     result = _appraise(validator, _near_bob_document(vectors, tmp_path), 1759388630, pinned)
     assert result.accepted, result.to_json()
     assert result.tcb.status == "UpToDate"
+    for name in ("mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3"):
+        assert result.measurements[name] == tcb_info[name], name
+    assert result.measurements["mrconfigid"] == "01" + tcb_info["compose_hash"] + "00" * 15
     assert result.measurements["compose_hash"] == tcb_info["compose_hash"]
     assert result.measurements["os_image_hash"] == tcb_info["os_image_hash"]
     assert result.claims["app_compose_sha256"] == tcb_info["compose_hash"]
     assert [w.split(":")[0] for w in result.warnings] == ["binding.offline"]
 
 
-def test_dstack_near_bob_with_a_lying_app_compose_is_rejected(vectors: Vectors, tmp_path: Path) -> None:
+def test_dstack_near_bob_with_a_lying_app_compose_is_rejected(
+    vectors: Vectors, tmp_path: Path
+) -> None:
     folder = "tdx/dstack-near-bob-20a06f-eventlog"
-    validator = DstackValidator({"collateral_file": str(vectors(f"{folder}/collateral.json")), "cache_dir": "none"})
+    validator = DstackValidator(
+        {"collateral_file": str(vectors(f"{folder}/collateral.json")), "cache_dir": "none"}
+    )
     lying = _near_bob_document(vectors, tmp_path, app_compose='{"docker_compose_file":"evil"}')
     with pytest.raises(UntrustedChain) as info:
         _appraise(validator, lying, 1759388630)
@@ -240,7 +267,9 @@ def test_dstack_near_bob_with_a_forged_event_is_rejected(vectors: Vectors, tmp_p
     events = tcb_info["event_log"]
     forged = next(e for e in events if e["event"] == "os-image-hash")
     forged["event_payload"] = "00" * 32  # the recorded (genuine) digest stays
-    validator = DstackValidator({"collateral_file": str(vectors(f"{folder}/collateral.json")), "cache_dir": "none"})
+    validator = DstackValidator(
+        {"collateral_file": str(vectors(f"{folder}/collateral.json")), "cache_dir": "none"}
+    )
     with pytest.raises(UntrustedChain) as info:
         _appraise(validator, _near_bob_document(vectors, tmp_path, event_log=events), 1759388630)
     assert info.value.check == "dstack.event_digest"
@@ -256,7 +285,10 @@ def test_dstack_simulator_replays_but_has_no_tcb_level(vectors: Vectors, tmp_pat
     document = tmp_path / "simulator.json"
     document.write_text(json.dumps({"quote": quote_hex, "event_log": event_log}))
     validator = DstackValidator(
-        {"collateral_file": str(vectors(f"{folder}/collateral_2025-09-29.json")), "cache_dir": "none"}
+        {
+            "collateral_file": str(vectors(f"{folder}/collateral_2025-09-29.json")),
+            "cache_dir": "none",
+        }
     )
     with pytest.raises(UntrustedChain) as info:
         _appraise(validator, document, 1759388630)

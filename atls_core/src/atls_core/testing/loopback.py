@@ -16,7 +16,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from atls_core.policy import Policy
 from atls_core.selection import SelectedValidator, select_validator
@@ -85,6 +85,7 @@ class SimulatedTEE:
         )
         return HTTPSServer(static.server_context(), challenge=endpoint)
 
+
 MODELS = {"object": "list", "data": [{"id": "demo-model", "object": "model", "owned_by": "atls"}]}
 
 
@@ -114,7 +115,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         self._send(200, self.rfile.read(length), "application/octet-stream")
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 
@@ -140,7 +141,7 @@ class _CountingSocket:
             import io
 
             return io.BufferedReader(socket.SocketIO(self, "r"))  # type: ignore[arg-type]
-        return self._sock.makefile(mode, *args, **kwargs)
+        return cast(Any, self._sock).makefile(mode, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -189,6 +190,7 @@ class HTTPSServer(http.server.ThreadingHTTPServer):
             self.requests.append(handler.path)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             tls = self.context.wrap_socket(request, server_side=True)
         except (OSError, ValueError) as exc:
@@ -201,7 +203,8 @@ class HTTPSServer(http.server.ThreadingHTTPServer):
         with self._lock:
             self.handshakes += 1
         try:
-            super().process_request_thread(_CountingSocket(tls, self), client_address)
+            counting: Any = _CountingSocket(tls, self)
+            super().process_request_thread(counting, client_address)
         finally:
             with self._lock:
                 self.finished += 1
@@ -213,7 +216,9 @@ class HTTPSServer(http.server.ThreadingHTTPServer):
             return self._lock.wait_for(lambda: self.finished >= count, timeout)
 
     def start(self) -> HTTPSServer:
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 

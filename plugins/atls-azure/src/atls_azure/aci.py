@@ -56,7 +56,14 @@ def _instance_of_jku(jku: str) -> str:
 
 
 class AciValidator(AciTokenValidator):
-    """``azure.aci`` with the seed's constructor; also carries its own policy."""
+    """``azure.aci`` with the seed's constructor; also carries its own policy.
+
+    It has the shape of a ``SelectedValidator`` (``.validator``, ``.policy``,
+    ``.pki``, ``.spec``, ``.appraise(..., host=)``), so it can be passed as
+    ``ATLSContext(validator=AciValidator(...))``.
+    """
+
+    pki = False
 
     def __init__(
         self,

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import jwt
 
-from atls_azure.trust import TokenTrust, public_key_from_jwk
+from atls_azure.trust import TokenTrust
 from atls_core.errors import MalformedEvidence, StaleEvidence, UntrustedChain
 
 __all__ = ["ALGORITHMS", "MAX_TOKEN_BYTES", "VerifiedToken", "verify_token"]
@@ -112,7 +112,7 @@ def verify_token(raw: bytes | str, trust: TokenTrust, *, now: dt.datetime) -> Ve
             actual=issuer,
         )
     assert isinstance(issuer, str)
-    key = public_key_from_jwk(cache.get(kid), now=now)
+    key = trust.public_key(cache.get(kid), now=now)
     try:
         claims = jwt.decode(
             text,

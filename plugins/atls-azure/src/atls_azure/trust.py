@@ -74,7 +74,7 @@ def normalise_issuer(url: str, *, allow_http_loopback: bool, where: str) -> str:
         raise ConfigurationError(
             f"{where}: MAA instances must use https", check="config.settings", actual=url
         )
-    return f"{scheme}://{parts.netloc}"
+    return f"{scheme}://{parts.netloc.lower()}"
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -113,12 +113,14 @@ def discovery_fetch(instance: str, *, timeout: float) -> Callable[[], Mapping[st
     return fetch
 
 
-def public_key_from_jwk(jwk: Mapping[str, Any], *, now: dt.datetime) -> rsa.RSAPublicKey:
-    """The RSA key of a trusted JWK (``x5c`` certificate and/or ``n``/``e``).
+@attrs.frozen
+class _ParsedKey:
+    key: rsa.RSAPublicKey
+    not_before: dt.datetime | None
+    not_after: dt.datetime | None
 
-    MAA publishes self-signed certificates in ``x5c``; the certificate must be
-    valid at ``now`` and, when ``n``/``e`` are present too, hold the same key.
-    """
+
+def _parse_jwk(jwk: Mapping[str, Any]) -> _ParsedKey:
     kid = jwk.get("kid")
     if jwk.get("kty") != "RSA":
         raise UntrustedChain(
@@ -141,7 +143,7 @@ def public_key_from_jwk(jwk: Mapping[str, Any], *, now: dt.datetime) -> rsa.RSAP
             from_numbers = rsa.RSAPublicNumbers(e, n).public_key()
         except (KeyError, ValueError):
             raise UntrustedChain(f"signing key {kid!r} is malformed", check="azure.key") from None
-    key = from_numbers
+    parsed = _ParsedKey(key=from_numbers, not_before=None, not_after=None) if from_numbers else None
     chain = jwk.get("x5c")
     if chain is not None:
         if not isinstance(chain, (list, tuple)) or not chain or not isinstance(chain[0], str):
@@ -152,14 +154,6 @@ def public_key_from_jwk(jwk: Mapping[str, Any], *, now: dt.datetime) -> rsa.RSAP
             raise UntrustedChain(
                 f"signing key {kid!r}: x5c is not a certificate", check="azure.key"
             ) from None
-        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
-            raise UntrustedChain(
-                "the signing certificate is not valid at this time",
-                check="azure.signing_certificate.validity",
-                expected=f"{certificate.not_valid_before_utc.isoformat()} .. "
-                f"{certificate.not_valid_after_utc.isoformat()}",
-                actual=now.isoformat(),
-            )
         cert_key = certificate.public_key()
         if not isinstance(cert_key, rsa.RSAPublicKey):
             raise UntrustedChain(
@@ -167,17 +161,42 @@ def public_key_from_jwk(jwk: Mapping[str, Any], *, now: dt.datetime) -> rsa.RSAP
             )
         if from_numbers is not None and from_numbers.public_numbers() != cert_key.public_numbers():
             raise UntrustedChain(f"signing key {kid!r}: n/e and x5c disagree", check="azure.key")
-        key = cert_key
-    if key is None:
+        parsed = _ParsedKey(
+            key=cert_key,
+            not_before=certificate.not_valid_before_utc,
+            not_after=certificate.not_valid_after_utc,
+        )
+    if parsed is None:
         raise UntrustedChain(f"signing key {kid!r} carries no key material", check="azure.key")
-    if key.key_size < MIN_RSA_BITS:
+    if parsed.key.key_size < MIN_RSA_BITS:
         raise UntrustedChain(
             "signing key is too short",
             check="azure.key_size",
             expected=f">= {MIN_RSA_BITS}",
-            actual=key.key_size,
+            actual=parsed.key.key_size,
         )
-    return key
+    return parsed
+
+
+def _usable(parsed: _ParsedKey, now: dt.datetime) -> rsa.RSAPublicKey:
+    before, after = parsed.not_before, parsed.not_after
+    if before is not None and after is not None and not before <= now <= after:
+        raise UntrustedChain(
+            "the signing certificate is not valid at this time",
+            check="azure.signing_certificate.validity",
+            expected=f"{before.isoformat()} .. {after.isoformat()}",
+            actual=now.isoformat(),
+        )
+    return parsed.key
+
+
+def public_key_from_jwk(jwk: Mapping[str, Any], *, now: dt.datetime) -> rsa.RSAPublicKey:
+    """The RSA key of a trusted JWK (``x5c`` certificate and/or ``n``/``e``).
+
+    MAA publishes self-signed certificates in ``x5c``; the certificate must be
+    valid at ``now`` and, when ``n``/``e`` are present too, hold the same key.
+    """
+    return _usable(_parse_jwk(jwk), now)
 
 
 def _pad(text: str) -> str:
@@ -190,9 +209,23 @@ class TokenTrust:
 
     issuers: Mapping[str, JwksCache]
     leeway: dt.timedelta
+    _parsed: dict[str, tuple[Mapping[str, Any], _ParsedKey]] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
 
     def cache_for(self, issuer: str) -> JwksCache | None:
         return self.issuers.get(issuer)
+
+    def public_key(self, jwk: Mapping[str, Any], *, now: dt.datetime) -> rsa.RSAPublicKey:
+        """:func:`public_key_from_jwk`, parsing each cached JWK object once."""
+        kid = str(jwk.get("kid"))
+        hit = self._parsed.get(kid)
+        if hit is None or hit[0] is not jwk:  # identity: the cache hands out one object per key
+            if len(self._parsed) >= 64:
+                self._parsed.clear()
+            hit = (jwk, _parse_jwk(jwk))
+            self._parsed[kid] = hit
+        return _usable(hit[1], now)
 
 
 def _number(settings: Settings, name: str, default: float, *, minimum: float = 0.0) -> float:

@@ -25,7 +25,7 @@ from atls_core import binding as b
 from atls_core.appraisal import Appraisal
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import Clock
-from atls_core.errors import BindingMismatch, MalformedEvidence
+from atls_core.errors import BindingMismatch, ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Settings, ValidatorBase, ValidatorSpec
 from atls_core.policy import Policy
@@ -86,26 +86,71 @@ def _mapping(claims: Mapping[str, Any], name: str, *, check: str) -> Mapping[str
     return value
 
 
+_EC_PUBLIC_KEY = bytes.fromhex("06072a8648ce3d0201")  # OID 1.2.840.10045.2.1
+_CURVES = {
+    "P-256": (bytes.fromhex("06082a8648ce3d030107"), 32),
+    "P-384": (bytes.fromhex("06052b81040022"), 48),
+    "P-521": (bytes.fromhex("06052b81040023"), 66),
+}
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    if len(body) < 0x80:
+        return bytes([tag, len(body)]) + body
+    size = len(body).to_bytes((len(body).bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + body
+
+
+def _ec_spki(jwk: Mapping[str, Any], *, check: str) -> bytes:
+    """RFC 5480 SubjectPublicKeyInfo of an EC JWK, encoded byte for byte.
+
+    Encoded directly rather than through a key object: the binding compares
+    bytes, and a point that is not on the curve (the Azure SDK's recorded test
+    key is one) can then never equal a real TLS key's SPKI.
+    """
+    curve = _CURVES.get(str(jwk.get("crv")))
+    if curve is None:
+        raise BindingMismatch(
+            "unsupported curve in attested key", check=check, actual=jwk.get("crv")
+        )
+    oid, size = curve
+    x = _b64url(jwk.get("x"), check=check)
+    y = _b64url(jwk.get("y"), check=check)
+    if len(x) != size or len(y) != size:
+        raise BindingMismatch("attested EC key has the wrong size", check=check)
+    algorithm = _der(0x30, _EC_PUBLIC_KEY + oid)
+    return _der(0x30, algorithm + _der(0x03, b"\x00\x04" + x + y))
+
+
+def _b64url(value: Any, *, check: str) -> bytes:
+    if not isinstance(value, str):
+        raise BindingMismatch("attested key is malformed", check=check)
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise BindingMismatch("attested key is malformed", check=check) from None
+
+
 def spki_from_jwk(jwk: Any, *, check: str) -> bytes:
     """SubjectPublicKeyInfo (DER) of a JWK the attested data carries (EC or RSA)."""
     from cryptography.hazmat.primitives import serialization
-    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+    from jwt.algorithms import RSAAlgorithm
+    from jwt.exceptions import PyJWTError
 
     if not isinstance(jwk, Mapping):
         raise BindingMismatch("the attested data carries no key (jwk)", check=check)
     kty = jwk.get("kty")
+    if kty == "EC":
+        return _ec_spki(jwk, check=check)
+    if kty != "RSA":
+        raise BindingMismatch("unsupported key type in attested data", check=check, actual=kty)
     try:
-        if kty == "EC":
-            key: Any = ECAlgorithm.from_jwk(json.dumps(dict(jwk)))
-        elif kty == "RSA":
-            key = RSAAlgorithm.from_jwk(json.dumps(dict(jwk)))
-        else:
-            raise BindingMismatch("unsupported key type in attested data", check=check, actual=kty)
+        key: Any = RSAAlgorithm.from_jwk(json.dumps(dict(jwk)))
         public = key.public_key() if hasattr(key, "private_numbers") else key
         spki: bytes = public.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-    except (ValueError, TypeError, KeyError) as error:
+    except (ValueError, TypeError, KeyError, PyJWTError) as error:
         raise BindingMismatch(
             f"the attested key cannot be read: {type(error).__name__}", check=check
         ) from None
@@ -130,8 +175,8 @@ def _option_strings(policy: Policy, name: str) -> list[str]:
     if not isinstance(value, (list, tuple, set, frozenset)) or not all(
         isinstance(v, str) for v in value
     ):
-        raise MalformedEvidence(
-            f"policy option {name} must be a list of strings", check=f"policy.{name}"
+        raise ConfigurationError(
+            f"policy option {name} must be a list of strings", check=f"config.policy.{name}"
         )
     return list(value)
 
@@ -271,17 +316,8 @@ class AciTokenValidator(MaaValidator):
         )
         report_data = report_data.ljust(64, b"\x00")
         bound = b.bind("azure-aci", binding, report_data)
-        runtime = _mapping(claims, "x-ms-runtime", check="azure.runtime")
-        public_key = _b64(runtime.get("publicKey"), check="azure.runtime.publicKey")
-        nonce = _b64(runtime.get("nonce"), check="azure.runtime.nonce")
-        b.check_public_key(binding, public_key, check="azure.runtime.publicKey")
-        if not binding.offline and not b.constant_time_equal(binding.nonce or b"", nonce):
-            raise BindingMismatch(
-                "x-ms-runtime carries another nonce",
-                check="azure.runtime.nonce",
-                expected=(binding.nonce or b"").hex(),
-                actual=nonce.hex(),
-            )
+        if not binding.offline:
+            self._check_runtime(claims, binding)
         appraisal.set_binding(bound)
         hostdata = _hex_bytes(
             claims.get("x-ms-sevsnpvm-hostdata"), check="azure.hostdata", sizes=(32,)
@@ -321,6 +357,21 @@ class AciTokenValidator(MaaValidator):
             "MAA appraised the SEV-SNP TCB; the token carries SVNs, not a TCB status "
             "(pin them with reference values)"
         )
+
+    @staticmethod
+    def _check_runtime(claims: Mapping[str, Any], binding: b.BindingContext) -> None:
+        """x-ms-runtime must repeat the TLS key and this connection's nonce."""
+        runtime = _mapping(claims, "x-ms-runtime", check="azure.runtime")
+        public_key = _b64(runtime.get("publicKey"), check="azure.runtime.publicKey")
+        nonce = _b64(runtime.get("nonce"), check="azure.runtime.nonce")
+        b.check_public_key(binding, public_key, check="azure.runtime.publicKey")
+        if not b.constant_time_equal(binding.nonce or b"", nonce):
+            raise BindingMismatch(
+                "x-ms-runtime carries another nonce",
+                check="azure.runtime.nonce",
+                expected=(binding.nonce or b"").hex(),
+                actual=nonce.hex(),
+            )
 
 
 # -- confidential VMs --------------------------------------------------------------

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from atls_core.errors import ConfigurationError
-from atls_core.policy import Policy, ReferenceValue
+from atls_core.policy import Policy
 
 __all__ = [
     "ENV_ALLOW_DEBUG",
@@ -142,30 +142,31 @@ def policy_from_gramine_env(
     ``environ`` defaults to ``os.environ``; it is read once, here, and never again.
     """
     env = os.environ if environ is None else environ
-    references: dict[str, ReferenceValue] = {}
+    data: dict[str, Any] = {"id": policy_id}
+    references: dict[str, list[str]] = {}
     for name, variable in (("mrenclave", ENV_MRENCLAVE), ("mrsigner", ENV_MRSIGNER)):
         value = _measurement(env, variable)
         if value is not None:
-            references[name] = ReferenceValue(accepted=[value])
-    options: dict[str, Any] = {}
+            references[name] = [value]
+    if references:
+        data["reference_values"] = references
     prod_id = _u16(env, ENV_ISV_PROD_ID)
     if prod_id is not None:
-        options["isv_prod_id"] = prod_id
+        data["isv_prod_id"] = prod_id
     svn = _u16(env, ENV_ISV_SVN)
     if svn is not None:
-        options["min_isv_svn"] = svn
-    return Policy(
-        id=policy_id,
-        accepted_tcb_statuses=gramine_tcb_statuses(
+        data["min_isv_svn"] = svn
+    data["accepted_tcb_statuses"] = sorted(
+        gramine_tcb_statuses(
             allow_outdated_tcb=_flag(env, ENV_ALLOW_OUTDATED),
             allow_hw_config_needed=_flag(env, ENV_ALLOW_HW_CONFIG),
             allow_sw_hardening_needed=_flag(env, ENV_ALLOW_SW_HARDENING),
-        ),
-        accepted_advisory_ids=frozenset(accepted_advisory_ids),
-        allow_debug=_flag(env, ENV_ALLOW_DEBUG),
-        reference_values=references,
-        options=options,
+        )
     )
+    data["accepted_advisory_ids"] = list(accepted_advisory_ids)
+    data["allow_debug"] = _flag(env, ENV_ALLOW_DEBUG)
+    # Policy.from_mapping: the same validation a TOML policy gets; unknown keys are options.
+    return Policy.from_mapping(data, where="gramine environment")
 
 
 def policy_option_int(policy: Policy, name: str) -> int | None:

@@ -30,7 +30,6 @@ from atls_core.config import Secret, reveal
 from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Settings
-
 from atls_gramine.ratls import HASH_ALGORITHMS, encode_claims, encode_tcg_evidence
 from atls_gramine.specs import ISSUER_SPEC, LEGACY_OID, MEDIA_TYPE_LEGACY, TCG_OID
 
@@ -301,9 +300,7 @@ class DevAttestationIssuer:
             source=EvidenceSource(transport=Transport.CERTIFICATE, oid=LEGACY_OID),
         )
 
-    def create_credentials(
-        self, key: ec.EllipticCurvePrivateKey | None = None
-    ) -> RatlsCredentials:
+    def create_credentials(self, key: ec.EllipticCurvePrivateKey | None = None) -> RatlsCredentials:
         """A fresh P-384 key (unless given) and its RA-TLS certificate with both extensions."""
         key = key or ec.generate_private_key(ec.SECP384R1())
         spki = key.public_key().public_bytes(

@@ -9,7 +9,6 @@ from __future__ import annotations
 from atls_core.hookspecs import hookimpl
 from atls_core.interfaces import CliOption, Issuer, Settings, Validator
 from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
-
 from atls_gramine.specs import ISSUER_SPEC, VALIDATOR_SPEC
 
 __all__ = ["atls_register_issuers", "atls_register_validators", "atls_verify_evidence_options"]

@@ -34,7 +34,6 @@ import cbor2
 
 from atls_core.certificate import PeerCertificate
 from atls_core.errors import MalformedEvidence
-
 from atls_gramine.specs import LEGACY_OID, MEDIA_TYPE_LEGACY, MEDIA_TYPE_TCG, TCG_OID
 
 __all__ = [

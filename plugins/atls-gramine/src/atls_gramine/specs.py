@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from atls_core.evidence import Transport
 from atls_core.interfaces import IssuerSpec, ValidatorSpec
-from atls_tdx.dcap.settings import DCAP_SETTINGS
-
 from atls_gramine._version import __version__
 from atls_gramine.gramine_policy import POLICY_OPTIONS
+from atls_tdx.dcap.settings import DCAP_SETTINGS
 
 __all__ = [
     "ISSUER_SETTINGS",

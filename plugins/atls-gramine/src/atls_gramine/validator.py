@@ -24,8 +24,6 @@ from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Settings, ValidatorBase
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
-from atls_tdx.dcap import DcapSettings, DcapVerifier, VerifiedQuote, record_quote
-
 from atls_gramine.gramine_policy import policy_from_gramine_env, policy_option_int
 from atls_gramine.ratls import extension_for, parse_tcg_evidence
 from atls_gramine.specs import (
@@ -35,6 +33,7 @@ from atls_gramine.specs import (
     TCG_OID,
     VALIDATOR_SPEC,
 )
+from atls_tdx.dcap import DcapSettings, DcapVerifier, VerifiedQuote, record_quote
 
 __all__ = ["SGX_FLAGS", "GramineRatlsValidator", "certificate_der_from_file"]
 
@@ -48,9 +47,7 @@ SGX_FLAGS = {
 """SGX ``ATTRIBUTES.FLAGS`` bits Gramine looks at."""
 
 _MEDIA_FOR_OID = {TCG_OID: MEDIA_TYPE_TCG, LEGACY_OID: MEDIA_TYPE_LEGACY}
-_PEM = re.compile(
-    rb"-----BEGIN CERTIFICATE-----\s*(.*?)\s*-----END CERTIFICATE-----", re.DOTALL
-)
+_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.*?)\s*-----END CERTIFICATE-----", re.DOTALL)
 _CERTIFICATE = "certificate"
 """Endorsement name: the whole certificate, when evidence came from a file."""
 
@@ -74,7 +71,9 @@ def certificate_der_from_file(data: bytes) -> bytes:
     try:
         return base64.b64decode(b"".join(blocks[0].split()), validate=True)
     except (binascii.Error, ValueError):
-        raise MalformedEvidence("PEM certificate is not valid base64", check="gramine.file") from None
+        raise MalformedEvidence(
+            "PEM certificate is not valid base64", check="gramine.file"
+        ) from None
 
 
 class GramineRatlsValidator(ValidatorBase):
@@ -157,7 +156,8 @@ class GramineRatlsValidator(ValidatorBase):
                 expected="sgx",
                 actual=verified.tee_type,
             )
-        self._check_certificate(evidence, binding, scheme, verified, material)
+        if self._check_certificate(evidence, binding, scheme, verified, material):
+            extras["certificate_key_binding"] = "verified"
         appraisal.set_binding(b.bind(scheme, binding, verified.report_data, material=material))
         record_quote(appraisal, verified)
         for name, value in extras.items():
@@ -198,7 +198,7 @@ class GramineRatlsValidator(ValidatorBase):
         scheme: str,
         verified: VerifiedQuote,
         material: Mapping[str, bytes] | None,
-    ) -> None:
+    ) -> bool:
         """Evidence read from a certificate file: it must be that certificate's, bound to its key.
 
         Offline appraisal checks no TLS binding, but a file holds the whole
@@ -206,7 +206,7 @@ class GramineRatlsValidator(ValidatorBase):
         """
         der = evidence.endorsements.get(_CERTIFICATE)
         if der is None:
-            return
+            return False
         certificate = PeerCertificate.from_der(der)
         oid, value = extension_for(certificate)
         if value != evidence.data or _MEDIA_FOR_OID[oid] != evidence.media_type:
@@ -217,6 +217,7 @@ class GramineRatlsValidator(ValidatorBase):
         own = b.BindingContext(spki_der=certificate.spki_der, certificate_der=der)
         b.bind(scheme, own, verified.report_data, material=material)
         b.check_public_key(context, certificate.spki_der, check="gramine.certificate_key")
+        return True
 
 
 def _gramine_checks(

@@ -83,6 +83,7 @@ class ItaClient:
             with _OPENER.open(request, timeout=self.timeout) as response:
                 raw = response.read(_MAX_BYTES + 1)
         except urllib.error.HTTPError as error:
+            error.close()
             raise CollateralUnavailable(
                 f"ITA {method} {path} failed with HTTP {error.code}",
                 check="ita.api.status",

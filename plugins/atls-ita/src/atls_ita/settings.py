@@ -59,10 +59,14 @@ def check_service_url(url: str, name: str) -> str:
     raise _error(name, "must be an https URL (plain http only to loopback)", url)
 
 
-def _number(settings: Mapping[str, Any], name: str, default: float) -> float:
+def _number(
+    settings: Mapping[str, Any], name: str, default: float, *, positive: bool = False
+) -> float:
     value = settings.get(name, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise _error(name, "must be a non-negative number", value)
+    if positive and value == 0:
+        raise _error(name, "must be positive", value)
     return float(value)
 
 
@@ -134,8 +138,8 @@ class ItaValidatorSettings:
             algorithms=algorithms,
             leeway=dt.timedelta(seconds=_number(settings, "leeway", 60.0)),
             check_crl=check_crl,
-            crl_timeout=_number(settings, "crl_timeout", 5.0) or 5.0,
-            jwks_timeout=_number(settings, "jwks_timeout", 5.0) or 5.0,
+            crl_timeout=_number(settings, "crl_timeout", 5.0, positive=True),
+            jwks_timeout=_number(settings, "jwks_timeout", 5.0, positive=True),
             jwks_min_refresh=_number(settings, "jwks_min_refresh", 60.0),
         )
 

@@ -7,7 +7,7 @@ import attrs
 from atls_core.evidence import Transport
 from atls_core.interfaces import IssuerSpec, ValidatorSpec
 from atls_ita._version import __version__
-from atls_ita.oids import ITA_TOKEN_MEDIA_TYPE, ITA_TOKEN_OID
+from atls_ita.oids import ITA_SGX_TOKEN_OID, ITA_TOKEN_MEDIA_TYPE, ITA_TOKEN_OID
 
 __all__ = [
     "ISSUER_SETTINGS",
@@ -77,6 +77,7 @@ SGX_SPEC = attrs.evolve(
     TDX_SPEC,
     id="ita.sgx",
     tee_type="sgx",
+    oids=(ITA_SGX_TOKEN_OID,),
     description="Intel Trust Authority token for an Intel SGX enclave (passport model)",
     measurements=SGX_MEASUREMENTS,
 )

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import hashlib
 import json
 import threading
 from collections.abc import Mapping
@@ -103,7 +102,7 @@ class TokenVerifier:
         self.issuer = issuer
         self.algorithms = algorithms
         self.leeway = leeway
-        self._chains: dict[str, VerifiedChain] = {}
+        self._keys: dict[str, tuple[Mapping[str, Any], rsa.RSAPublicKey, VerifiedChain]] = {}
         self._lock = threading.Lock()
 
     # -- header and key ------------------------------------------------------
@@ -161,14 +160,17 @@ class TokenVerifier:
             raise UntrustedChain(
                 "the key is not a signing key", check="ita.key.use", actual=jwk.get("use")
             )
-        digest = hashlib.sha256(json.dumps(dict(jwk), sort_keys=True).encode()).hexdigest()
         with self._lock:
-            chain = self._chains.get(digest)
-        if chain is None or not chain.covers(now):
-            chain = self.trust.verify(parse_x5c(jwk), now=now)
-            with self._lock:
-                self._chains[digest] = chain
-        return check_jwk_matches(jwk, chain.leaf), chain
+            cached = self._keys.get(kid)
+        # The cache hands out the same mapping until it refetches; holding it
+        # here keeps identity meaningful.  A changed key is verified afresh.
+        if cached is not None and cached[0] is jwk and cached[2].covers(now):
+            return cached[1], cached[2]
+        chain = self.trust.verify(parse_x5c(jwk), now=now)
+        key = check_jwk_matches(jwk, chain.leaf)
+        with self._lock:
+            self._keys[kid] = (jwk, key, chain)
+        return key, chain
 
     # -- the token -----------------------------------------------------------
 

@@ -90,6 +90,13 @@ def _is_ca(cert: x509.Certificate) -> bool:
     return bool(constraints.ca)
 
 
+def _path_length(cert: x509.Certificate) -> int | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+    except x509.ExtensionNotFound:
+        return None
+
+
 def _may_sign_certificates(cert: x509.Certificate) -> bool:
     try:
         usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
@@ -243,6 +250,7 @@ class CrlCache:
             with urllib.request.urlopen(url, timeout=self._timeout) as response:  # noqa: S310 - http(s) checked
                 body = response.read(_MAX_CRL_BYTES + 1)
         except urllib.error.HTTPError as error:
+            error.close()
             raise CollateralUnavailable(
                 f"CRL unavailable: HTTP {error.code} from {url}", check="ita.crl.fetch"
             ) from None
@@ -327,12 +335,27 @@ class ChainTrust:
             raise UntrustedChain(
                 "the signing key is a root certificate itself", check="ita.x5c.leaf"
             )
+        if not _is_ca(anchor) or not _may_sign_certificates(anchor):
+            raise UntrustedChain(
+                "the configured root is not a CA certificate",
+                check="ita.x5c.root",
+                actual=_name(anchor),
+            )
         if _is_ca(leaf) or not _may_sign_data(leaf):
             raise UntrustedChain(
                 "the signing certificate is not an end-entity signing certificate",
                 check="ita.x5c.leaf",
                 actual=_name(leaf),
             )
+        for depth, ca in enumerate([*path[1:], anchor]):
+            limit = _path_length(ca)
+            if limit is not None and depth > limit:
+                raise UntrustedChain(
+                    "the x5c chain is longer than a CA allows (pathLenConstraint)",
+                    check="ita.x5c.path_length",
+                    expected=f"<= {limit} intermediate(s) below {_name(ca)}",
+                    actual=depth,
+                )
         for index, cert in enumerate(path):
             _check_validity(cert, now, "token-signing" if index == 0 else "intermediate CA")
         _check_validity(anchor, now, "root CA")

@@ -18,6 +18,7 @@ verified its signature to the configured root, then maps its claims
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,6 +80,23 @@ class ItaValidator(ValidatorBase):
     @property
     def verifier(self) -> TokenVerifier:
         return self._verifier
+
+    def evidence_from_file(self, data: bytes, *, name: str) -> Evidence:
+        """A raw JWT, or ITA's attest answer ``{"token": "<JWT>"}`` as saved from the API."""
+        text = data.strip()
+        if text.startswith(b"{"):
+            try:
+                answer = json.loads(text)
+                token = answer["token"]
+                if not isinstance(token, str):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):
+                raise MalformedEvidence(
+                    'a JSON evidence file must be ITA\'s answer {"token": "<JWT>"}',
+                    check="evidence.format",
+                ) from None
+            text = token.encode()
+        return super().evidence_from_file(text, name=name)
 
     def appraise(
         self,

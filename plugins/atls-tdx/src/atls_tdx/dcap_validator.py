@@ -16,7 +16,6 @@ from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Settings, ValidatorBase, ValidatorSpec
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
-
 from atls_tdx.dcap.settings import DCAP_SETTINGS
 from atls_tdx.specs import TDX_DCAP_SPEC, TDX_QUOTE_MEDIA_TYPE
 from atls_tdx.tdx_common import make_verifier, quote_from_bytes, verify_tdx_quote

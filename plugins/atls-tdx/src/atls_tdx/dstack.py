@@ -47,7 +47,6 @@ from atls_core.interfaces import (
 )
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
-
 from atls_tdx.dcap.settings import DCAP_SETTINGS
 from atls_tdx.dstack_eventlog import DstackFacts, check_replay, dstack_facts, parse_event_log
 from atls_tdx.dstack_evidence import (
@@ -85,7 +84,9 @@ def _hex_values(policy: Policy, name: str, size: int) -> frozenset[bytes] | None
     if raw is None:
         return None
     if isinstance(raw, str) or not isinstance(raw, Sequence):
-        raise ConfigurationError(f"policy.{name} must be a list of hex strings", check="config.policy")
+        raise ConfigurationError(
+            f"policy.{name} must be a list of hex strings", check="config.policy"
+        )
     values = set()
     for item in raw:
         text = item.strip().lower() if isinstance(item, str) else None
@@ -120,7 +121,13 @@ class DstackValidator(ValidatorBase):
         self.spec = spec
         self._verifier = make_verifier(settings, DCAP_SETTINGS)
         path = settings.get("quote_path", DSTACK_CHALLENGE_PATH)
-        if not isinstance(path, str) or not path.startswith("/"):
+        if (
+            not isinstance(path, str)
+            or not path.startswith("/")
+            or not path.isprintable()
+            or not path.isascii()
+            or " " in path
+        ):
             raise ConfigurationError(
                 "settings.quote_path must be an absolute HTTP path", check="config.settings"
             )
@@ -149,7 +156,9 @@ class DstackValidator(ValidatorBase):
             method="POST",
             path=self._quote_path,
             headers={"Content-Type": "application/json"},
-            body=json.dumps({"report_data_hex": report_data.hex()}).encode(),
+            # secureai servers read report_data_hex; atls servers (ChallengeEndpoint)
+            # recompute it from the nonce.  Either way the quote must carry it.
+            body=json.dumps({"report_data_hex": report_data.hex(), "nonce": nonce.hex()}).encode(),
         )
 
     def evidence_from_challenge(self, response: ChallengeResponse) -> Evidence:
@@ -253,9 +262,7 @@ class DstackValidator(ValidatorBase):
             )
         if isinstance(mr_config_id, bytes) and any(mr_config_id):
             if mr_config_id[0] == _MR_CONFIG_ID_COMPOSE:
-                expected = (
-                    expected_mr_config_id(facts.compose_hash) if facts.compose_hash else None
-                )
+                expected = expected_mr_config_id(facts.compose_hash) if facts.compose_hash else None
                 if expected is None or not hmac.compare_digest(expected, mr_config_id):
                     raise UntrustedChain(
                         "MRCONFIGID names another compose hash than the event log",

@@ -123,7 +123,9 @@ def parse_event_log(source: bytes | str | Sequence[Any]) -> tuple[Event, ...]:
     if not isinstance(source, list):
         raise _malformed("the event log must be a JSON list")
     if len(source) > MAX_EVENTS:
-        raise _malformed("the event log is too long", expected=f"<= {MAX_EVENTS}", actual=len(source))
+        raise _malformed(
+            "the event log is too long", expected=f"<= {MAX_EVENTS}", actual=len(source)
+        )
     events = []
     for index, entry in enumerate(source):
         if not isinstance(entry, Mapping):

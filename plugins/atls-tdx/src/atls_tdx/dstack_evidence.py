@@ -23,7 +23,6 @@ from typing import Any
 from atls_core.certificate import PeerCertificate, read_tlv
 from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-
 from atls_tdx.oids import (
     DSTACK_APP_ID,
     DSTACK_ATTESTATION,
@@ -33,7 +32,11 @@ from atls_tdx.oids import (
 from atls_tdx.specs import DSTACK_MEDIA_TYPE
 from atls_tdx.tdx_common import quote_from_bytes
 
-__all__ = ["evidence_from_dstack_certificate", "evidence_from_quote_document", "unwrap_octet_string"]
+__all__ = [
+    "evidence_from_dstack_certificate",
+    "evidence_from_quote_document",
+    "unwrap_octet_string",
+]
 
 _CHECK = "dstack.format"
 
@@ -89,9 +92,7 @@ def _text_or_json(value: Any, what: str) -> bytes:
     raise MalformedEvidence(f"{what} must be a string or JSON", check=_CHECK)
 
 
-def evidence_from_quote_document(
-    data: bytes, *, source: EvidenceSource
-) -> Evidence:
+def evidence_from_quote_document(data: bytes, *, source: EvidenceSource) -> Evidence:
     """Parse a challenge answer or a dstack quote JSON file."""
     try:
         document = json.loads(data)
@@ -128,8 +129,7 @@ def evidence_from_quote_document(
     if app_compose is not None:
         if not isinstance(app_compose, str):
             raise MalformedEvidence(
-                "app_compose must be the compose document as a string (its exact bytes are "
-                "hashed)",
+                "app_compose must be the compose document as a string (its exact bytes are hashed)",
                 check=_CHECK,
             )
         endorsements["app_compose"] = app_compose.encode()

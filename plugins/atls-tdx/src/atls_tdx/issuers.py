@@ -28,7 +28,6 @@ import attrs
 from atls_core.errors import ATLSError, ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import IssuerSpec, Settings
-
 from atls_tdx.oids import ATLS_TDX_QUOTE
 
 __all__ = [
@@ -208,7 +207,9 @@ class DstackGuestAgent:
 
     max_response_bytes = 8 * 1024 * 1024
 
-    def __init__(self, socket_path: str | os.PathLike[str] = DEFAULT_DSTACK_SOCKET, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, socket_path: str | os.PathLike[str] = DEFAULT_DSTACK_SOCKET, *, timeout: float = 30.0
+    ) -> None:
         self.socket_path = os.fspath(socket_path)
         self.timeout = timeout
 
@@ -231,7 +232,9 @@ class DstackGuestAgent:
         finally:
             connection.close()
         if len(raw) > self.max_response_bytes:
-            raise IssuerError("dstack guest agent answer is too large", check="dstack_agent.response")
+            raise IssuerError(
+                "dstack guest agent answer is too large", check="dstack_agent.response"
+            )
         if response.status != 200:
             raise IssuerError(
                 f"dstack guest agent {method} failed",

@@ -9,7 +9,6 @@ from __future__ import annotations
 from atls_core.hookspecs import hookimpl
 from atls_core.interfaces import CliOption, Issuer, Settings, Validator
 from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
-
 from atls_tdx.issuers import (
     CONFIGFS_TSM_ISSUER_SPEC,
     DSTACK_AGENT_ISSUER_SPEC,

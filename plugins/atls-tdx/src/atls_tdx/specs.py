@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from atls_core.evidence import Transport
 from atls_core.interfaces import ValidatorSpec
-
 from atls_tdx._version import __version__
 from atls_tdx.dcap.settings import DCAP_SETTINGS
 from atls_tdx.oids import ATLS_TDX_QUOTE, DSTACK_QUOTE

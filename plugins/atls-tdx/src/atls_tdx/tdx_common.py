@@ -14,7 +14,6 @@ from atls_core.errors import MalformedEvidence
 
 if TYPE_CHECKING:
     from atls_core.appraisal import Appraisal
-
     from atls_tdx.dcap import DcapVerifier, VerifiedQuote
 
 __all__ = ["make_verifier", "quote_from_bytes", "verify_tdx_quote"]
@@ -58,9 +57,7 @@ def quote_from_bytes(data: bytes, *, name: str = "quote") -> bytes:
     return data
 
 
-def verify_tdx_quote(
-    verifier: DcapVerifier, quote: bytes, appraisal: Appraisal
-) -> VerifiedQuote:
+def verify_tdx_quote(verifier: DcapVerifier, quote: bytes, appraisal: Appraisal) -> VerifiedQuote:
     """Verify with dcap-qvl, insist on TDX, record every field, check MRSIGNERSEAM.
 
     A non-zero MRSIGNERSEAM means a TDX module not signed by Intel; dstack's
@@ -72,7 +69,10 @@ def verify_tdx_quote(
     verified = verifier.verify(quote, now=appraisal.now)
     if verified.tee_type != "tdx":
         raise MalformedEvidence(
-            "the quote is not a TDX quote", check="tdx.tee_type", expected="tdx", actual=verified.tee_type
+            "the quote is not a TDX quote",
+            check="tdx.tee_type",
+            expected="tdx",
+            actual=verified.tee_type,
         )
     record_quote(appraisal, verified)
     signer = verified.fields.get("mrsignerseam")

@@ -24,10 +24,10 @@ from typing import Any
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-__all__ = ["SigningKey", "StandInMaa"]
+__all__ = ["SigningKey", "StandInMaa", "held_data_for", "new_tls_key"]
 
 
 class SigningKey:
@@ -59,6 +59,21 @@ class SigningKey:
         return self.private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+
+
+def new_tls_key() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+    """A fresh P-256 TLS key and its SubjectPublicKeyInfo (DER)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return key, spki
+
+
+def held_data_for(private_key: ec.EllipticCurvePrivateKey, **extra: Any) -> bytes:
+    """Enclave-held data in the shape MAA samples use: JSON carrying the key as ``jwk``."""
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private_key.public_key()))
+    return json.dumps({"jwk": jwk, **extra}).encode()
 
 
 def _now() -> int:

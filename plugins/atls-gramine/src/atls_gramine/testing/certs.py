@@ -14,14 +14,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from atls_core.binding import report_data_for
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE, DEFAULT_MRSIGNER, make_sgx_quote
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from atls_core.binding import report_data_for
 from atls_gramine.issuer import RatlsCredentials, build_ratls_certificate
 from atls_gramine.ratls import encode_claims, encode_tcg_evidence
+from atls_tdx.testing.pki import DcapTestPki
+from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE, DEFAULT_MRSIGNER, make_sgx_quote
 
 __all__ = [
     "COLLATERAL_ISSUED",

@@ -12,6 +12,7 @@ the new FIFO) can never receive a second quote in the same stream.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
@@ -53,7 +54,9 @@ class FakeDevAttestation:
             os.mkfifo(self.quote_path, 0o600)
         elif not stat.S_ISFIFO(self.quote_path.stat().st_mode):
             raise FileExistsError(f"{self.quote_path} exists and is not a FIFO")
-        self._thread = threading.Thread(target=self._serve, name="fake-dev-attestation", daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, name="fake-dev-attestation", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -64,14 +67,15 @@ class FakeDevAttestation:
         tb: TracebackType | None,
     ) -> None:
         self._stop.set()
-        # Unblock the server's open() of the FIFO with a throw-away reader.
-        try:
-            fd = os.open(self.quote_path, os.O_RDONLY | os.O_NONBLOCK)
-            os.close(fd)
-        except OSError:
-            pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        thread, self._thread = self._thread, None
+        # Unblock the server's open() of the FIFO with throw-away readers until it exits
+        # (it may not have reached open() yet when the first one comes and goes).
+        for _ in range(500):
+            if thread is None or not thread.is_alive():
+                return
+            with contextlib.suppress(OSError):
+                os.close(os.open(self.quote_path, os.O_RDONLY | os.O_NONBLOCK))
+            thread.join(timeout=0.01)
 
     def _serve(self) -> None:
         while not self._stop.is_set():

@@ -11,7 +11,9 @@ plus ``/crl/root.crl`` and ``/crl/signing-ca.crl`` for the CRL distribution
 points of its :class:`~atls_ita.testing.pki.StandInPki`.
 
 It does NOT verify the quote (it cannot: the tests' configfs-tsm emulation
-returns arbitrary bytes).  It reports the measurements, TCB status and debug
+returns arbitrary bytes); it only checks that the quote bytes contain the
+report data ITA's rule requires, SHA-512(nonce.val || nonce.iat ||
+runtime_data), so an issuer computing it wrongly gets no token.  It reports the measurements, TCB status and debug
 flag it was configured with, and computes ``tdx_report_data`` from the nonce and
 runtime data as a real ITA would find it in a quote made by atls' issuer.  What
 it proves is the protocol and the token path, not a TEE.  INSECURE BY DESIGN.
@@ -69,6 +71,8 @@ class StandInIta:
         self._api_key = api_key
         self.clock = clock or SystemClock()
         self.shape = shape
+        self.tee = "tdx"
+        """``tdx`` or ``sgx``: which TEE's claims tokens carry (the attest endpoint is TDX)."""
         self.issuer = issuer
         self.lifetime = lifetime
         self.tcb_status = "UpToDate"
@@ -175,26 +179,44 @@ class StandInIta:
     ) -> dict[str, Any]:
         """The claims a real ITA would sign for a quote over our issuer's report data."""
         now = int(self.clock.now().timestamp())
-        report_data = (
-            self.report_data_override or hashlib.sha512(nonce_prefix + runtime_data).digest()
-        )
-        tee: dict[str, Any] = {
-            "attester_type": "TDX",
+        common: dict[str, Any] = {
             "attester_tcb_status": self.tcb_status,
             "attester_tcb_date": self.tcb_date,
             "attester_advisory_ids": list(self.advisory_ids),
             "attester_held_data": base64.b64encode(runtime_data).decode(),
-            "tdx_report_data": report_data.hex(),
-            "tdx_is_debuggable": self.debug,
-            "tdx_td_attributes": ("01" if self.debug else "00") + "00001000000000",
-            "tdx_td_attributes_debug": self.debug,
-            "tdx_seam_attributes": "0000000000000000",
-            "tdx_tee_tcb_svn": "04010700000000000000000000000000",
-            "tdx_xfam": "e702060000000000",
-            "tdx_seamsvn": 263,
             "dbgstat": "enabled" if self.debug else "disabled",
         }
-        tee |= {f"tdx_{name}": value for name, value in self.measurements.items()}
+        if self.tee == "sgx":
+            report_data = self.report_data_override or (
+                hashlib.sha256(nonce_prefix + runtime_data).digest() + bytes(32)
+            )
+            tee: dict[str, Any] = {
+                "attester_type": "SGX",
+                **common,
+                "sgx_report_data": report_data.hex(),
+                "sgx_is_debuggable": self.debug,
+                "sgx_mrenclave": hashlib.sha256(b"enclave").hexdigest(),
+                "sgx_mrsigner": hashlib.sha256(b"signer").hexdigest(),
+                "sgx_isvprodid": 1,
+                "sgx_isvsvn": 3,
+            }
+        else:
+            report_data = (
+                self.report_data_override or hashlib.sha512(nonce_prefix + runtime_data).digest()
+            )
+            tee = {
+                "attester_type": "TDX",
+                **common,
+                "tdx_report_data": report_data.hex(),
+                "tdx_is_debuggable": self.debug,
+                "tdx_td_attributes": ("01" if self.debug else "00") + "00001000000000",
+                "tdx_td_attributes_debug": self.debug,
+                "tdx_seam_attributes": "0000000000000000",
+                "tdx_tee_tcb_svn": "04010700000000000000000000000000",
+                "tdx_xfam": "e702060000000000",
+                "tdx_seamsvn": 263,
+            }
+            tee |= {f"tdx_{name}": value for name, value in self.measurements.items()}
         if nonce is not None:
             tee["verifier_nonce"] = dict(nonce)
         top: dict[str, Any] = {
@@ -210,7 +232,7 @@ class StandInIta:
             "policy_ids_unmatched": [{"id": p, "version": "v1"} for p in self.policy_ids_unmatched],
         }
         if self.shape == "v2":
-            return {"ver": "2.0.0", **top, "tdx": tee}
+            return {"ver": "2.0.0", **top, self.tee: tee}
         return {"ver": "1.0.0", **top, **tee}
 
     # -- endpoints -----------------------------------------------------------
@@ -225,11 +247,11 @@ class StandInIta:
         runtime_data = base64.b64decode(tdx.get("runtime_data") or "", validate=True)
         nonce = tdx.get("verifier_nonce")
         prefix = self.take_nonce(nonce) if nonce is not None else b""
-        if self.check_quote_report_data:
-            # Not a quote verification: only that the attester asked its TEE for
-            # the report data ITA's rule gives (the emulated quote embeds it).
-            if hashlib.sha512(prefix + runtime_data).digest() not in quote:
-                raise ValueError("the quote does not carry the expected report data")
+        # Not a quote verification: only that the attester asked its TEE for the
+        # report data ITA's rule gives (the emulated quote embeds it).
+        expected = hashlib.sha512(prefix + runtime_data).digest()
+        if self.check_quote_report_data and expected not in quote:
+            raise ValueError("the quote does not carry the expected report data")
         claims = self.claims_for(runtime_data=runtime_data, nonce=nonce, nonce_prefix=prefix)
         alg = body.get("token_signing_alg") or "PS384"
         return self.sign(claims, alg=alg)

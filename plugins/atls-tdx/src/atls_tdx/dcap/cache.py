@@ -168,8 +168,10 @@ class CollateralCache:
         if path is None:
             return None
         try:
+            if not _owned_private(path.parent, directory=True):
+                return None
             info = path.lstat()
-            if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077:
+            if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077 or info.st_uid != _uid():
                 return None  # not ours, or readable by others: ignore
             text = path.read_text(encoding="utf-8")
             collateral = Collateral.from_json(text)
@@ -184,8 +186,11 @@ class CollateralCache:
         directory = path.parent
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if directory.stat().st_mode & 0o077:
+            info = directory.lstat()
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == _uid() and info.st_mode & 0o077:
                 os.chmod(directory, 0o700)
+            if not _owned_private(directory, directory=True):
+                return  # a symlink or someone else's directory: do not write there
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
         except OSError:
             return  # the disk cache is an accelerator; memory still holds the entry
@@ -199,3 +204,17 @@ class CollateralCache:
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def _uid() -> int:
+    return os.geteuid() if hasattr(os, "geteuid") else -1
+
+
+def _owned_private(path: Path, *, directory: bool) -> bool:
+    """A real (non-symlink) file or directory of ours, closed to group and others."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    kind = stat.S_ISDIR(info.st_mode) if directory else stat.S_ISREG(info.st_mode)
+    return kind and info.st_uid == _uid() and not info.st_mode & 0o077

@@ -64,6 +64,8 @@ class Collateral:
     """Earliest next update of TCB info, QE identity, root CA CRL and PCK CRL."""
     tcb_info: dict[str, Any] = attrs.field(repr=False)
     qe_identity: dict[str, Any] = attrs.field(repr=False)
+    tcb_dates: dict[Any, dt.datetime | None] = attrs.field(factory=dict, repr=False)
+    """Memo of TCB-level dates per platform, filled by the verifier."""
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Collateral:

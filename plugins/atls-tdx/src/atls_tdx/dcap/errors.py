@@ -14,8 +14,9 @@ __all__ = ["DEBUG_MESSAGE", "map_qvl_error"]
 
 DEBUG_MESSAGE = "Debug mode is enabled"
 
-# (substring of dcap-qvl's message, error class, check, our explanation); first match wins,
-# so specific messages come before the generic ones they contain.
+# (substring of dcap-qvl's message, error class, check, our explanation); matched without
+# regard to case (dcap-qvl versions differ: "Invalid mr service td" / "Invalid MR service TD").
+# First match wins, so specific messages come before the generic ones they contain.
 _RULES: tuple[tuple[str, type[ATLSError], str, str], ...] = (
     # --- the quote itself -------------------------------------------------------------
     ("Failed to parse quote", MalformedEvidence, "dcap.quote_format", "quote cannot be parsed"),
@@ -305,8 +306,9 @@ def map_qvl_error(exc: Exception) -> ATLSError:
     """The atls error for a dcap-qvl failure (never a bare "verify failed")."""
     text = str(exc).strip()
     detail = text.removeprefix("Verification failed:").strip() or type(exc).__name__
+    lowered = text.lower()
     for needle, cls, check, reason in _RULES:
-        if needle in text:
+        if needle.lower() in lowered:
             return cls(f"{reason} (dcap-qvl: {_one_line(detail)})", check=check)
     return UntrustedChain(
         f"quote verification failed (dcap-qvl: {_one_line(detail)})", check="dcap.verify"

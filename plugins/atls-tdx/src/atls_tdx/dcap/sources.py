@@ -10,7 +10,6 @@ default PCCS (a third party's) is never used: every fetch names its URL.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import hashlib
 import json
@@ -18,7 +17,7 @@ import os
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from atls_core.errors import CollateralUnavailable, ConfigurationError, MalformedEvidence
 from atls_tdx.dcap.cache import CollateralKey
@@ -34,6 +33,9 @@ __all__ = [
     "run_coroutine",
 ]
 
+if TYPE_CHECKING:
+    import asyncio
+
 T = TypeVar("T")
 
 
@@ -45,6 +47,8 @@ class _LoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def loop(self) -> asyncio.AbstractEventLoop:
+        import asyncio
+
         with self._lock:
             if self._loop is None or self._loop.is_closed():
                 loop = asyncio.new_event_loop()
@@ -70,6 +74,7 @@ def run_coroutine(factory: Callable[[], Awaitable[T]], *, timeout: float, what: 
     Works from plain threads and from inside a running event loop (the caller
     blocks; the coroutine runs elsewhere).
     """
+    import asyncio
 
     async def bounded() -> T:
         return await asyncio.wait_for(factory(), timeout)

@@ -23,7 +23,7 @@ import attrs
 from atls_core.errors import MalformedEvidence, UntrustedChain
 from atls_tdx.dcap.collateral import Collateral
 
-__all__ = ["TcbVerdict", "check_td_attributes", "evaluate"]
+__all__ = ["TcbVerdict", "check_td_attributes", "evaluate", "qe_report_of"]
 
 _HEADER_LEN = 48
 _BODY_LEN = {"sgx": 384, "td10": 584, "td15": 648}
@@ -46,7 +46,7 @@ def _date(text: Any) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def _qe_report(quote: bytes) -> bytes:
+def qe_report_of(quote: bytes) -> bytes:
     """The QE report inside the quote's signature data (v3, v4 and v5 layouts)."""
     version, _key, tee = struct.unpack_from("<HHI", quote, 0)
     offset = _HEADER_LEN
@@ -152,7 +152,7 @@ def evaluate(
         advisories |= more
         dates.append(date)
 
-    qe_report = _qe_report(quote)
+    qe_report = qe_report_of(quote)
     qe_svn = int.from_bytes(qe_report[258:260], "little")
     qe_level = next(
         (

@@ -13,7 +13,8 @@ the same, already verified collateral (:mod:`atls_tdx.dcap.tcb`).
 from __future__ import annotations
 
 import datetime as dt
-import json
+import hashlib
+import struct
 from typing import Any
 
 from atls_core.errors import ATLSError, MalformedEvidence, UntrustedChain
@@ -26,27 +27,13 @@ from atls_tdx.dcap.sources import CollateralKey, FileSource, make_source, platfo
 
 __all__ = ["DcapVerifier"]
 
+_KEY_MEMO_SIZE = 1024
+
 
 def _unix(now: dt.datetime) -> int:
     if now.tzinfo is None:
         raise ValueError("DcapVerifier needs a timezone-aware 'now'")
     return int(now.timestamp())
-
-
-def _from_unix(value: Any) -> dt.datetime | None:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return dt.datetime.fromtimestamp(value, dt.UTC)
-    return None
-
-
-def _parse_date(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 class DcapVerifier:
@@ -60,6 +47,12 @@ class DcapVerifier:
         self._verifier = dcap_qvl.QuoteVerifier(settings.root_ca_der)
         self.source = make_source(settings)
         self.cache = cache if cache is not None else CollateralCache(settings.cache_dir)
+        self._key_memo: dict[tuple[bool, bytes], tuple[str, str, str]] = {}
+        root = settings.root_ca_der
+        # A test root's collateral must never be served to a verifier trusting Intel's root.
+        self._cache_source = settings.source_name + (
+            "" if root is None else f"|root={hashlib.sha256(root).hexdigest()[:16]}"
+        )
 
     # -- public API ---------------------------------------------------------------
 
@@ -88,22 +81,30 @@ class DcapVerifier:
 
     def key_for(self, quote: bytes) -> CollateralKey:
         """The cache key of the collateral ``quote`` needs (source, FMSPC, CA, TEE)."""
+        quote = bytes(quote)
         try:
-            parsed = self._qvl.parse_quote(bytes(quote))
-            fmspc = parsed.fmspc().upper()
-            ca = parsed.ca()
-            tee = "tdx" if parsed.is_tdx() else "sgx"
-            carries_chain = parsed.cert_chain_pem_bytes() is not None
+            parsed = self._qvl.parse_quote(quote)
+            chain = parsed.cert_chain_pem_bytes()
+            memo = None if chain is None else (parsed.is_tdx(), chain)
+            known = self._key_memo.get(memo) if memo is not None else None
+            if known is None:
+                # fmspc() and ca() parse the PCK certificate (~0.25 ms): remember them per chain.
+                known = (parsed.fmspc().upper(), parsed.ca(), "tdx" if parsed.is_tdx() else "sgx")
+                if memo is not None:
+                    if len(self._key_memo) >= _KEY_MEMO_SIZE:
+                        self._key_memo.clear()
+                    self._key_memo[memo] = known
         except ValueError as exc:
             raise MalformedEvidence(
                 f"quote cannot be parsed (dcap-qvl: {exc})", check="dcap.quote_format"
             ) from exc
+        fmspc, ca, tee = known
         return CollateralKey(
-            source=self.settings.source_name,
+            source=self._cache_source,
             fmspc=fmspc,
             ca=ca,
             tee=tee,
-            platform="" if carries_chain else platform_tag(quote),
+            platform="" if chain is not None else platform_tag(quote),
         )
 
     # -- internals ------------------------------------------------------------------
@@ -115,83 +116,79 @@ class DcapVerifier:
         tee_type, version, fields = parse_report_fields(quote)
         now_secs = _unix(now)
         try:
-            parsed = self._qvl.parse_quote(quote)
-            fmspc = parsed.fmspc().upper()
-        except ValueError as exc:
-            raise MalformedEvidence(
-                f"quote cannot be parsed (dcap-qvl: {exc})", check="dcap.quote_format"
-            ) from exc
-        try:
-            claims = self._verifier.verify_with_policy(
-                quote, collateral.qvl, now_secs, self._qvl.QuotePolicy.claims_only(now_secs)
-            )
-            data = json.loads(claims.to_json())
+            if self.settings.root_ca_der is None:
+                report = self._qvl.verify(quote, collateral.qvl, now_secs)
+            else:
+                report = self._qvl.verify_with_root_ca(
+                    quote, collateral.qvl, self.settings.root_ca_der, now_secs
+                )
         except ValueError as exc:
             if DEBUG_MESSAGE in str(exc) and is_debug(tee_type, fields):
-                return self._verify_debug(
-                    quote, collateral, now, source, tee_type, version, fields, fmspc
-                )
-            raise map_qvl_error(self._explain(quote, collateral, now_secs, exc)) from exc
-        self._check_same_report(data, fields)
-        tcb = data.get("tcb") or {}
-        status = tcb.get("status")
-        if not isinstance(status, str) or not status:
-            raise UntrustedChain("dcap-qvl returned no TCB status", check="dcap.tcb_level")
-        expiries = [collateral.expires_at]
-        for name in ("earliest_expiration_date", "qe_iden_earliest_expiration_date"):
-            when = _from_unix(data.get(name))
-            if when is not None:
-                expiries.append(when)
-        dates = [
-            d
-            for d in (
-                _parse_date(((data.get("platform") or {}).get("tcb_level") or {}).get("tcbDate")),
-                _parse_date(((data.get("qe") or {}).get("tcb_level") or {}).get("tcbDate")),
+                return self._verify_debug(quote, collateral, now, source, tee_type, version, fields)
+            raise map_qvl_error(exc) from exc
+        status = report.status
+        if not isinstance(status, str) or not status or status == "Unknown":
+            raise UntrustedChain(
+                "dcap-qvl returned no TCB status", check="dcap.tcb_level", actual=status
             )
-            if d is not None
-        ]
-        evaluation = tcb.get("eval_data_number")
+        parsed = self._qvl.parse_quote(quote)
+        if bytes(parsed.report.report_data) != fields["report_data"]:
+            raise MalformedEvidence(
+                "report data parsed by atls and dcap-qvl differ", check="dcap.quote_format"
+            )
+        evaluation = collateral.tcb_info.get("tcbEvaluationDataNumber")
         return VerifiedQuote(
             tee_type=tee_type,
             quote_version=version,
             tcb_status=status,
-            advisory_ids=tuple(str(a).upper() for a in tcb.get("advisory_ids") or ()),
-            fmspc=fmspc,
+            advisory_ids=tuple(str(a).upper() for a in report.advisory_ids),
+            # dcap-qvl rejects collateral whose FMSPC differs from the PCK certificate's.
+            fmspc=collateral.fmspc,
             debug=is_debug(tee_type, fields),
             report_data=_bytes(fields["report_data"]),
             fields=fields,
-            collateral_expires_at=min(expiries),
-            tcb_date=min(dates) if dates else None,
+            collateral_expires_at=collateral.expires_at,
+            tcb_date=self._tcb_date(quote, parsed, collateral, tee_type, fields, status),
             collateral_source=source,
             tcb_evaluation_data_number=evaluation if isinstance(evaluation, int) else None,
         )
 
-    def _explain(
-        self, quote: bytes, collateral: Collateral, now_secs: int, exc: ValueError
-    ) -> Exception:
-        """dcap-qvl's claims API drops the error's cause ("CertNotValidYet"...); its
-        legacy entry point keeps it.  Used on the failure path only, for the message."""
-        try:
-            if self.settings.root_ca_der is None:
-                self._qvl.verify(quote, collateral.qvl, now_secs)
-            else:
-                self._qvl.verify_with_root_ca(
-                    quote, collateral.qvl, self.settings.root_ca_der, now_secs
-                )
-        except ValueError as detailed:
-            return detailed
-        return exc
-
     @staticmethod
-    def _check_same_report(data: dict[str, Any], fields: dict[str, bytes | int]) -> None:
-        """Our report parse must agree with dcap-qvl's (defence against layout bugs)."""
-        report = data.get("report") or {}
-        body: Any = next(iter(report.values()), {}) if isinstance(report, dict) else {}
-        theirs = body.get("report_data") if isinstance(body, dict) else None
-        if theirs != _bytes(fields["report_data"]).hex():
-            raise MalformedEvidence(
-                "report data parsed by atls and dcap-qvl differ", check="dcap.quote_format"
-            )
+    def _tcb_date(
+        quote: bytes,
+        parsed: Any,
+        collateral: Collateral,
+        tee_type: str,
+        fields: dict[str, bytes | int],
+        status: str,
+    ) -> dt.datetime | None:
+        """Date of the matched TCB level (dcap-qvl's legacy result omits it).
+
+        Evaluated once per (collateral, PCK chain, TEE TCB SVN, QE report) and
+        memoised on the collateral; informational only, so any doubt gives ``None``.
+        """
+        from atls_tdx.dcap import tcb
+
+        chain = parsed.cert_chain_pem_bytes()
+        if chain is None:
+            return None
+        try:
+            qe_report = tcb.qe_report_of(quote)
+        except (ValueError, ATLSError, struct.error):
+            return None
+        memo_key = (chain, fields.get("tee_tcb_svn", b""), qe_report[256:260])
+        memo = collateral.tcb_dates
+        if memo_key in memo:
+            return memo[memo_key]
+        try:
+            verdict = tcb.evaluate(quote, collateral, tee_type=tee_type, fields=fields)
+            when = verdict.tcb_date if verdict.status == status else None
+        except (ATLSError, ValueError, KeyError, TypeError, IndexError, struct.error):
+            when = None
+        if len(memo) > 256:
+            memo.clear()
+        memo[memo_key] = when
+        return when
 
     def _verify_debug(
         self,
@@ -202,9 +199,10 @@ class DcapVerifier:
         tee_type: str,
         version: int,
         fields: dict[str, bytes | int],
-        fmspc: str,
     ) -> VerifiedQuote:
         from atls_tdx.dcap import tcb
+
+        fmspc = self._qvl.parse_quote(quote).fmspc().upper()
 
         try:
             verdict = tcb.evaluate(quote, collateral, tee_type=tee_type, fields=fields)

@@ -1,0 +1,237 @@
+"""Challenge transport: evidence fetched over the just-established TLS connection."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import pytest
+
+from atls_core.binding import Freshness
+from atls_core.challenge import ResponseReader, encode_request
+from atls_core.errors import ATLSVerificationError, MalformedEvidence
+from atls_core.interfaces import ChallengeRequest
+from atls_core.server import ChallengeEndpoint, mint_certificate
+from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
+from atls_core.testing.simulated import CHALLENGE_PATH
+from atls_core.tls import ATLSContext, result_of
+
+
+@pytest.fixture(scope="module")
+def tee() -> SimulatedTEE:
+    return SimulatedTEE()
+
+
+def _get(context: ssl.SSLContext, port: int) -> tuple[ssl.SSLSocket, bytes]:
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = context.wrap_socket(raw, server_hostname="127.0.0.1")
+    s.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return s, data
+
+
+def test_challenge_then_application_traffic_on_same_connection(tee: SimulatedTEE) -> None:
+    context = ATLSContext.for_validator(tee.selected(challenge=True))
+    with tee.challenge_server() as server:
+        s, data = _get(context, server.port)
+        with s:
+            result = s.attestation_result
+        assert result is not None
+        assert result.accepted
+        assert result.binding.scheme == "challenge-v1"
+        assert result.binding.freshness is Freshness.NONCE
+        assert b'"/after"' in data
+        assert server.challenge is not None
+        assert server.challenge.answered == 1
+        assert server.handshakes == 1  # one connection carried both
+
+
+def test_challenge_over_asyncio(tee: SimulatedTEE) -> None:
+    context = ATLSContext.for_validator(tee.selected(challenge=True))
+
+    async def main(port: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+        result = result_of(writer)
+        assert result is not None
+        assert result.binding.scheme == "challenge-v1"
+        writer.write(b"GET /async HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = await reader.read()
+        writer.close()
+        return data
+
+    with tee.challenge_server() as server:
+        assert b'"/async"' in asyncio.run(main(server.port))
+
+
+def test_challenge_evidence_for_another_certificate_is_rejected(tee: SimulatedTEE) -> None:
+    certificate = tee.certificates().static()
+    other = mint_certificate(tee.challenge_issuer, hostnames=("127.0.0.1",))
+    endpoint = ChallengeEndpoint(
+        tee.challenge_issuer, certificate_der=other.certificate_der, path=CHALLENGE_PATH
+    )
+    context = ATLSContext.for_validator(tee.selected(challenge=True))
+    with HTTPSServer(certificate.server_context(), challenge=endpoint) as server:
+        with pytest.raises(ATLSVerificationError) as caught:
+            _get(context, server.port)
+        assert server.wait_finished(1)
+        assert server.requests == []  # only the challenge was answered
+    assert caught.value.check == "binding.certificate"
+
+
+def test_challenge_answer_for_an_old_nonce_is_rejected(tee: SimulatedTEE) -> None:
+    certificate = mint_certificate(tee.challenge_issuer, hostnames=("127.0.0.1",))
+    old_nonce = os.urandom(32)
+    endpoint = ChallengeEndpoint(
+        tee.challenge_issuer,
+        certificate_der=certificate.certificate_der,
+        path=CHALLENGE_PATH,
+        nonce_from_body=lambda _body: old_nonce,
+    )
+    context = ATLSContext.for_validator(tee.selected(challenge=True))
+    with HTTPSServer(certificate.server_context(), challenge=endpoint) as server:
+        with pytest.raises(ATLSVerificationError) as caught:
+            _get(context, server.port)
+        assert server.wait_finished(1)
+        assert server.requests == []
+    assert caught.value.check == "binding.report_data"
+
+
+@contextmanager
+def _raw_server(context: ssl.SSLContext, answer: bytes) -> Iterator[int]:
+    """A TLS server that answers the first request with ``answer``, whatever it is."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        try:
+            raw, _ = listener.accept()
+        except OSError:
+            return
+        with context.wrap_socket(raw, server_side=True) as s:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            s.sendall(answer)
+            with suppress(OSError):
+                s.recv(1)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("answer", "check"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n", "challenge.size"),
+        (b"HTTP/1.1 200 OK\r\n\r\nno length", "challenge.framing"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}EXTRA", "challenge.framing"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+            "challenge.framing",
+        ),
+        (b"garbage\r\n\r\n", "challenge.framing"),
+        (b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", "challenge.status"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nnope!", "simulated.format"),
+    ],
+)
+def test_misbehaving_challenge_servers_are_rejected(
+    tee: SimulatedTEE, answer: bytes, check: str
+) -> None:
+    certificate = mint_certificate(tee.challenge_issuer, hostnames=("127.0.0.1",))
+    context = ATLSContext.for_validator(tee.selected(challenge=True))
+    with _raw_server(certificate.server_context(), answer) as port:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        try:
+            with pytest.raises(ATLSVerificationError) as caught:
+                context.wrap_socket(raw, server_hostname="127.0.0.1")
+        finally:
+            raw.close()
+    assert caught.value.check == check
+
+
+def test_silent_challenge_server_times_out(tee: SimulatedTEE) -> None:
+    certificate = mint_certificate(tee.challenge_issuer, hostnames=("127.0.0.1",))
+    context = ATLSContext.for_validator(tee.selected(challenge=True), challenge_timeout=0.3)
+    listener = socket.create_server(("127.0.0.1", 0))
+    server_context = certificate.server_context()
+    accepted: list[ssl.SSLSocket] = []
+
+    def serve() -> None:
+        raw, _ = listener.accept()
+        accepted.append(server_context.wrap_socket(raw, server_side=True))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        raw = socket.create_connection(listener.getsockname(), timeout=10)
+        with pytest.raises(ATLSVerificationError) as caught:
+            context.wrap_socket(raw, server_hostname="127.0.0.1")
+        raw.close()
+    finally:
+        thread.join(5)
+        for s in accepted:
+            s.close()
+        listener.close()
+    assert caught.value.check == "challenge.timeout"
+
+
+def test_response_reader_handles_chunked_and_split_input() -> None:
+    reader = ResponseReader(max_body_bytes=100)
+    wire = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: x\r\n\r\n"
+        b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nTrailer: t\r\n\r\n"
+    )
+    response = None
+    for i in range(len(wire)):
+        response = reader.feed(wire[i : i + 1])
+        if i < len(wire) - 1:
+            assert response is None
+    assert response is not None
+    assert response.body == b"abcde"
+    assert response.status == 200
+    assert response.headers["content-type"] == "x"
+
+
+def test_response_reader_bounds() -> None:
+    reader = ResponseReader(max_body_bytes=4)
+    with pytest.raises(MalformedEvidence, match="larger"):
+        reader.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n")
+    reader = ResponseReader(max_body_bytes=4)
+    with pytest.raises(MalformedEvidence, match="too large"):
+        reader.feed(b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 20000)
+    reader = ResponseReader(max_body_bytes=4)
+    with pytest.raises(MalformedEvidence, match="repeats"):
+        reader.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n")
+    reader = ResponseReader(max_body_bytes=4)
+    reader.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+    with pytest.raises(MalformedEvidence, match="closed"):
+        reader.eof()
+
+
+def test_request_encoding_refuses_injection() -> None:
+    wire = encode_request(
+        ChallengeRequest(path="/e", headers={"X-A": "1", "Host": "evil"}, body=b"{}"), "h"
+    )
+    assert wire.startswith(b"POST /e HTTP/1.1\r\nHost: h\r\n")
+    assert b"evil" not in wire
+    assert wire.endswith(b"\r\n\r\n{}")
+    with pytest.raises(MalformedEvidence):
+        encode_request(ChallengeRequest(path="/e\r\nX: y"), "h")
+    with pytest.raises(MalformedEvidence):
+        encode_request(ChallengeRequest(path="/e", headers={"X": "a\r\nB: c"}), "h")
+    with pytest.raises(MalformedEvidence):
+        encode_request(ChallengeRequest(method="GE T", path="/e"), "h")

@@ -1,0 +1,126 @@
+"""``atls verify``'s body against loopback servers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from atls_core.server import mint_certificate
+from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
+from atls_core.verify_command import run
+
+
+@pytest.fixture(scope="module")
+def tee() -> SimulatedTEE:
+    return SimulatedTEE()
+
+
+def _config(tee: SimulatedTEE, tmp_path: Path, *, insecure: bool = True) -> str:
+    settings = tee.hardware.validator_settings()
+    text = (
+        "[atls]\n"
+        f"allow_insecure_test_validators = {'true' if insecure else 'false'}\n"
+        '[hosts."127.0.0.1"]\n'
+        'validator = "insecure.simulated"\n'
+        '[hosts."127.0.0.1".settings]\n'
+        f'hardware_key = "{settings["hardware_key"]}"\n'
+    )
+    path = tmp_path / "atls.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def _args(url: str, **kwargs: object) -> argparse.Namespace:
+    defaults: dict[str, object] = {
+        "config": None,
+        "validator": None,
+        "json": False,
+        "allow_insecure": False,
+        "timeout": 10.0,
+    }
+    defaults.update(kwargs)
+    return argparse.Namespace(url=url, **defaults)
+
+
+def test_accepted_server_prints_report(
+    tee: SimulatedTEE, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with HTTPSServer(tee.certificates().server_context()) as server:
+        code = run(_args(server.url(), config=_config(tee, tmp_path)))
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "ACCEPTED" in out
+    assert "insecure.simulated" in out
+    assert "nonce" in out
+
+
+def test_json_output(tee: SimulatedTEE, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with HTTPSServer(tee.certificates().server_context()) as server:
+        code = run(_args(server.url(), config=_config(tee, tmp_path), json=True))
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert document["accepted"] is True
+    assert document["binding"]["freshness"] == "nonce"
+
+
+def test_rejection_names_the_check(
+    tee: SimulatedTEE, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    liar = mint_certificate(
+        tee.issuer, hostnames=("127.0.0.1",), evidence=tee.certificates().static().evidence
+    )
+    with HTTPSServer(liar.server_context()) as server:
+        code = run(_args(server.url(), config=_config(tee, tmp_path)))
+        captured = capsys.readouterr()
+        assert code == 1
+        assert "binding.report_data" in captured.err
+        assert "Traceback" not in captured.err + captured.out
+        code = run(_args(server.url(), config=_config(tee, tmp_path), json=True))
+        document = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert document["error"]["check"] == "binding.report_data"
+
+
+def test_policy_rejection_prints_result_and_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    debug_tee = SimulatedTEE(debug=True)
+    with HTTPSServer(debug_tee.certificates().server_context()) as server:
+        code = run(_args(server.url(), config=_config(debug_tee, tmp_path)))
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "debug" in captured.err
+    assert "REJECTED" in captured.out.upper()
+
+
+def test_insecure_needs_opt_in_and_usage_errors(
+    tee: SimulatedTEE, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with HTTPSServer(tee.certificates().server_context()) as server:
+        code = run(_args(server.url(), config=_config(tee, tmp_path, insecure=False)))
+        assert code == 1
+        assert "config.insecure" in capsys.readouterr().err
+        code = run(
+            _args(server.url(), config=_config(tee, tmp_path, insecure=False), allow_insecure=True)
+        )
+        assert code == 0
+        capsys.readouterr()
+    assert run(_args("https://127.0.0.1:1/")) == 2  # neither --config nor --validator
+    assert run(_args("ftp://127.0.0.1/", validator="insecure.simulated")) == 2
+    assert run(_args("https://127.0.0.1/", validator="nosuch.validator")) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_unreachable_server(
+    tee: SimulatedTEE, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connection refused
+        code = run(_args(f"https://127.0.0.1:{port}/", config=_config(tee, tmp_path)))
+    assert code == 3
+    assert "Traceback" not in capsys.readouterr().err

@@ -1,0 +1,93 @@
+"""Benchmark: a full tdx.dstack appraisal vs the bare quote verification inside it, same run.
+
+    python benchmarks/bench_dstack.py
+
+Synthetic quote under atls_tdx.testing's PKI (custom root, tests only) with a dstack-shaped event
+log.  Prints per-call medians of (a) DcapVerifier.verify alone (the baseline), (b) the whole
+DstackValidator.appraise (quote + event-log replay + policy), and (c) parsing + replaying a
+1000-event log, with ratios to the baseline.  Finishes in a few seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from atls_core.binding import BindingContext
+from atls_core.clock import FixedClock
+from atls_core.evidence import EvidenceSource, Transport
+from atls_core.policy import Policy
+from atls_tdx.dstack import DstackValidator
+from atls_tdx.dstack_eventlog import parse_event_log, replay
+from atls_tdx.dstack_evidence import evidence_from_quote_document
+from atls_tdx.tdx_common import make_verifier
+from atls_tdx.testing.dstack import dstack_event_log, replay_rtmrs, runtime_event
+from atls_tdx.testing.pki import DcapTestPki
+from atls_tdx.testing.quotes import make_tdx_quote
+
+NOW = dt.datetime(2026, 1, 15, tzinfo=dt.UTC)
+
+
+def median_seconds(call: Callable[[], object], rounds: int = 200) -> float:
+    for _ in range(5):
+        call()
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    pki = DcapTestPki.generate(seed="bench-dstack")
+    directory = Path(tempfile.mkdtemp(prefix="atls-bench-"))
+    collateral = directory / "collateral.json"
+    collateral.write_text(
+        pki.collateral_json(
+            "tdx",
+            issue_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            next_update=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+        )
+    )
+    (directory / "root.der").write_bytes(pki.root_ca_der)
+    settings = {
+        "collateral_file": str(collateral),
+        "root_ca": str(directory / "root.der"),
+        "allow_custom_root": True,
+        "cache_dir": "none",
+    }
+    events = dstack_event_log()
+    quote = make_tdx_quote(pki, bytes(64), rtmr=replay_rtmrs(events))
+    document = json.dumps({"quote": quote.hex(), "event_log": json.dumps(events)}).encode()
+    evidence = evidence_from_quote_document(
+        document, source=EvidenceSource(transport=Transport.FILE, location="bench")
+    )
+    validator = DstackValidator(settings)
+    verifier = make_verifier(settings, tuple(settings))
+    offline = BindingContext.offline_context()
+    clock = FixedClock(NOW)
+
+    baseline = median_seconds(lambda: verifier.verify(quote, now=NOW))
+    full = median_seconds(
+        lambda: validator.appraise(evidence, binding=offline, clock=clock, policy=Policy())
+    )
+    long_log = json.dumps(
+        [*events, *(runtime_event(f"app-{i}", i.to_bytes(4, "big")) for i in range(987))]
+    )
+    replay_only = median_seconds(lambda: replay(parse_event_log(long_log)), rounds=50)
+
+    print(f"quote verification (baseline) : {baseline * 1e3:8.3f} ms")
+    print(f"tdx.dstack appraisal (13 ev.) : {full * 1e3:8.3f} ms  ratio {full / baseline:5.2f}x")
+    print(
+        f"parse+replay 1000 events      : {replay_only * 1e3:8.3f} ms  ratio {replay_only / baseline:5.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,323 @@
+"""azure.aci: claim mapping, binding, the seed-compatible AciValidator and the issuer."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import warnings
+from typing import Any
+
+import attrs
+import pytest
+
+from atls_azure.aci import AciValidator, SecurityWarning, nonce_from_server_name
+from atls_azure.issuer import AciIssuer, aci_runtime_data
+from atls_azure.testing.maa import StandInMaa
+from atls_azure.testing.maa import new_tls_key as tls_key
+from atls_azure.validators import AciTokenValidator, cce_policy_hash
+from atls_core import binding as b
+from atls_core.certificate import PeerCertificate
+from atls_core.clock import FixedClock
+from atls_core.errors import (
+    BindingMismatch,
+    CollateralUnavailable,
+    ConfigurationError,
+    MalformedEvidence,
+)
+from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_core.policy import Policy, ReferenceValue
+from atls_core.result import Status
+from atls_core.testing.conformance import Case, ValidatorConformance
+
+HOSTDATA = hashlib.sha256(b"package policy").hexdigest()
+POLICY = Policy(options={"hostdata": [HOSTDATA]})
+
+
+def _evidence(token: str) -> Evidence:
+    return Evidence(
+        media_type="application/vnd.microsoft.maa+jwt",
+        data=token.encode(),
+        source=EvidenceSource(transport=Transport.CERTIFICATE, oid="1.3.9999.2.1.2"),
+    )
+
+
+def _case(
+    maa: StandInMaa, policy: Policy = POLICY, overrides: dict[str, Any] | None = None
+) -> Case:
+    _key, spki = tls_key()
+    nonce = b.new_nonce()
+    claims = maa.aci_claims(aci_runtime_data(spki, nonce), **(overrides or {}))
+    return Case(
+        evidence=_evidence(maa.sign(claims)),
+        binding=b.BindingContext(spki_der=spki, nonce=nonce),
+        clock=FixedClock.from_unix(claims["iat"] + 5),
+        policy=policy,
+    )
+
+
+def _appraise(maa: StandInMaa, case: Case) -> Any:
+    return AciTokenValidator(maa.settings()).appraise(
+        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
+    )
+
+
+class TestAciConformance(ValidatorConformance):
+    @pytest.fixture(autouse=True)
+    def _service(self, module_maa: StandInMaa) -> None:
+        self.maa = module_maa
+
+    def make_validator(self) -> AciTokenValidator:
+        return AciTokenValidator(self.maa.settings())
+
+    def good_case(self) -> Case:
+        return _case(self.maa)
+
+
+class TestAciValidatorShimConformance(ValidatorConformance):
+    """The seed-shaped class is a full validator too."""
+
+    @pytest.fixture(autouse=True)
+    def _service(self, module_maa: StandInMaa) -> None:
+        self.maa = module_maa
+
+    def make_validator(self) -> AciValidator:
+        return AciValidator(
+            policies=["package policy"],
+            jkus=[f"{self.maa.url}/certs"],
+            settings={"allow_http_loopback": True},
+        )
+
+    def good_case(self) -> Case:
+        return _case(self.maa)
+
+
+def test_bad_policy_option_is_configuration_error(maa: StandInMaa) -> None:
+    with pytest.raises(ConfigurationError):
+        _appraise(maa, _case(maa, Policy(options={"hostdata": [1, 2]})))
+
+
+def test_core_scheme_matches_the_seed_runtime_data() -> None:
+    """The issuer's runtime data hashes to exactly the core azure-aci report data."""
+    _key, spki = tls_key()
+    nonce = b.new_nonce()
+    runtime = aci_runtime_data(spki, nonce)
+    assert b.report_data_for("azure-aci", spki_der=spki, nonce=nonce) == (
+        hashlib.sha256(runtime).digest() + bytes(32)
+    )
+    assert runtime.startswith(b'{"publicKey":"')
+    assert b" " not in runtime
+
+
+def test_good_token_result(maa: StandInMaa) -> None:
+    result = _appraise(maa, _case(maa))
+    assert result.accepted
+    assert result.binding.freshness is b.Freshness.NONCE
+    assert result.measurements["hostdata"] == HOSTDATA
+    assert result.measurements["launch_measurement"] == "ab" * 48
+    assert result.measurements["guest_svn"] == "2"
+    assert result.claims["issuer"] == maa.url
+    assert result.debug is False
+    assert result.expires_at is not None
+
+
+def test_cce_policy_text_is_hashed(maa: StandInMaa) -> None:
+    policy = Policy(options={"cce_policies": ["package policy"]})
+    assert cce_policy_hash("package policy") == HOSTDATA
+    assert _appraise(maa, _case(maa, policy)).accepted
+
+
+def test_hostdata_not_allowed(maa: StandInMaa) -> None:
+    result = _appraise(maa, _case(maa, Policy(options={"hostdata": ["00" * 32]})))
+    assert not result.accepted
+    assert any(f.check == "azure.hostdata" for f in result.failures)
+
+
+def test_hostdata_reference_value(maa: StandInMaa) -> None:
+    policy = Policy(reference_values={"hostdata": ReferenceValue(accepted=[HOSTDATA])})
+    assert _appraise(maa, _case(maa, policy)).accepted
+
+
+def test_no_allow_list_fails_closed(maa: StandInMaa) -> None:
+    result = _appraise(maa, _case(maa, Policy()))
+    assert not result.accepted
+    assert any(f.check == "azure.workload" for f in result.failures)
+
+
+def test_allow_any_workload_warns(maa: StandInMaa) -> None:
+    result = _appraise(maa, _case(maa, Policy(options={"allow_any_workload": True})))
+    assert result.status is Status.WARNING
+
+
+def test_debuggable_rejected(maa: StandInMaa) -> None:
+    result = _appraise(maa, _case(maa, overrides={"x-ms-sevsnpvm-is-debuggable": True}))
+    assert not result.accepted
+    assert result.debug is True
+
+
+def test_non_compliant_uvm_rejected(maa: StandInMaa) -> None:
+    result = _appraise(maa, _case(maa, overrides={"x-ms-compliance-status": "not-compliant"}))
+    assert not result.accepted
+    assert any(f.check == "azure.compliance_status" for f in result.failures)
+
+
+def test_missing_debug_claim_is_malformed(maa: StandInMaa) -> None:
+    case = _case(maa, overrides={"x-ms-sevsnpvm-is-debuggable": None})
+    with pytest.raises(MalformedEvidence):
+        _appraise(maa, case)
+
+
+def test_runtime_public_key_must_be_the_tls_key(maa: StandInMaa) -> None:
+    """Report data right, but x-ms-runtime names another key: refused."""
+    _key, spki = tls_key()
+    _other, other_spki = tls_key()
+    nonce = b.new_nonce()
+    runtime = aci_runtime_data(spki, nonce)
+    claims = maa.aci_claims(runtime)
+    claims["x-ms-runtime"]["publicKey"] = base64.b64encode(other_spki).decode()
+    case = Case(
+        evidence=_evidence(maa.sign(claims)),
+        binding=b.BindingContext(spki_der=spki, nonce=nonce),
+        clock=FixedClock.from_unix(claims["iat"] + 5),
+        policy=POLICY,
+    )
+    with pytest.raises(BindingMismatch) as info:
+        _appraise(maa, case)
+    assert info.value.check == "azure.runtime.publicKey"
+
+
+def test_runtime_nonce_must_be_the_connection_nonce(maa: StandInMaa) -> None:
+    _key, spki = tls_key()
+    nonce = b.new_nonce()
+    claims = maa.aci_claims(aci_runtime_data(spki, nonce))
+    claims["x-ms-runtime"]["nonce"] = base64.b64encode(b.new_nonce()).decode()
+    case = Case(
+        evidence=_evidence(maa.sign(claims)),
+        binding=b.BindingContext(spki_der=spki, nonce=nonce),
+        clock=FixedClock.from_unix(claims["iat"] + 5),
+        policy=POLICY,
+    )
+    with pytest.raises(BindingMismatch) as info:
+        _appraise(maa, case)
+    assert info.value.check == "azure.runtime.nonce"
+
+
+def test_other_attestation_type_refused(maa: StandInMaa) -> None:
+    case = _case(maa, overrides={"x-ms-attestation-type": "sgx"})
+    with pytest.raises(MalformedEvidence) as info:
+        _appraise(maa, case)
+    assert info.value.check == "azure.attestation_type"
+
+
+def test_max_age_uses_iat(maa: StandInMaa) -> None:
+    case = _case(maa, policy=attrs.evolve(POLICY, max_age=dt.timedelta(seconds=60)))
+    late = attrs.evolve(case, clock=FixedClock(case.clock.now() + dt.timedelta(seconds=120)))
+    from atls_core.errors import StaleEvidence
+
+    with pytest.raises(StaleEvidence) as info:
+        _appraise(maa, late)
+    assert info.value.check == "freshness.max_age"
+
+
+# -- the seed's AciValidator ------------------------------------------------------
+
+
+def test_seed_constructor_shape(maa: StandInMaa) -> None:
+    validator = AciValidator(
+        policies=["package policy"],
+        jkus=[f"{maa.url}/certs"],
+        settings={"allow_http_loopback": True},
+    )
+    assert validator.jkus == [f"{maa.url}/certs"]
+    assert validator.policies == ["package policy"]
+    case = _case(maa)
+    result = validator.appraise(case.evidence, binding=case.binding, clock=case.clock)
+    assert result.accepted
+    assert validator.validator is validator
+    assert validator.spec.id == "azure.aci"
+
+
+def test_seed_without_policies_warns(maa: StandInMaa) -> None:
+    with pytest.warns(SecurityWarning):
+        validator = AciValidator(jkus=[f"{maa.url}/certs"], settings={"allow_http_loopback": True})
+    case = _case(maa)
+    result = validator.appraise(case.evidence, binding=case.binding, clock=case.clock)
+    assert result.status is Status.WARNING
+
+
+def test_seed_default_trusts_public_instances_only() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        validator = AciValidator()
+    assert all(j.startswith("https://shared") for j in validator.jkus)
+
+
+def test_seed_jku_http_refused_off_loopback() -> None:
+    with pytest.raises(ConfigurationError):
+        AciValidator(policies=["p"], jkus=["http://evil.example/certs"])
+
+
+def test_nonce_from_server_name() -> None:
+    nonce = b.new_nonce()
+    assert nonce_from_server_name(b.encode_sni(nonce, "svc.example")) == nonce
+    assert nonce_from_server_name(base64.encodebytes(nonce).decode()) == nonce
+    assert nonce_from_server_name("svc.example") is None
+    assert nonce_from_server_name(None) is None
+
+
+# -- the issuer against the stand-in sidecar/MAA --------------------------------
+
+
+def test_issuer_end_to_end(maa: StandInMaa) -> None:
+    key, _spki = tls_key()
+    nonce = b.new_nonce()
+    issuer = AciIssuer({"sidecar_url": maa.url, "maa_endpoint": "127.0.0.1"})
+    der = issuer.certificate_for(key, nonce)
+    assert maa.requests["/attest/maa"] == 1
+    certificate = PeerCertificate.from_der(der)
+    validator = AciTokenValidator(maa.settings())
+    evidence = validator.evidence_from_certificate(certificate)
+    result = validator.appraise(
+        evidence,
+        binding=b.BindingContext(spki_der=certificate.spki_der, nonce=nonce, certificate_der=der),
+        clock=FixedClock(dt.datetime.now(dt.UTC)),
+        policy=POLICY,
+    )
+    assert result.accepted, result.to_json()
+    assert result.binding.freshness is b.Freshness.NONCE
+    with pytest.raises(BindingMismatch):
+        validator.appraise(
+            evidence,
+            binding=b.BindingContext(spki_der=certificate.spki_der, nonce=b.new_nonce()),
+            clock=FixedClock(dt.datetime.now(dt.UTC)),
+            policy=POLICY,
+        )
+
+
+def test_issuer_sidecar_down(maa: StandInMaa) -> None:
+    maa.down = True
+    _key, spki = tls_key()
+    issuer = AciIssuer({"sidecar_url": maa.url, "maa_endpoint": "127.0.0.1", "timeout": 2})
+    with pytest.raises(CollateralUnavailable) as info:
+        issuer.issue_for(spki, b.new_nonce())
+    assert info.value.check == "azure.sidecar"
+
+
+def test_issuer_refuses_report_data_and_bad_settings() -> None:
+    with pytest.raises(ConfigurationError):
+        AciIssuer({})
+    with pytest.raises(ConfigurationError):
+        AciIssuer({"maa_endpoint": "x", "bogus": 1})
+    with pytest.raises(ConfigurationError):
+        AciIssuer({"maa_endpoint": "x"}).issue(bytes(64))
+
+
+def test_runtime_json_is_what_maa_reports(maa: StandInMaa) -> None:
+    _key, spki = tls_key()
+    nonce = b.new_nonce()
+    token = AciIssuer({"sidecar_url": maa.url, "maa_endpoint": "x"}).token_for(spki, nonce)
+    import jwt
+
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["x-ms-runtime"] == json.loads(aci_runtime_data(spki, nonce))

@@ -1,0 +1,138 @@
+"""Registration, selection and the `atls verify-evidence` CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
+import pytest
+
+from atls_core.errors import ConfigurationError
+from atls_core.selection import select_validator
+
+SGX_DIR = "azure/azsdk-py-1.0.0-sgx-enclave-2021-07-01"
+MRENCLAVE = "b779202618becb636768e5d902f28d524222735fafb539ea9ba07c3fc171a1c2"
+
+
+def test_plugin_imports_cheaply() -> None:
+    code = (
+        "import sys, atls_azure.plugin; "
+        "print(sorted(m for m in ('jwt', 'atls_azure.validators') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("validator_id", ["azure.aci", "azure.cvm", "azure.sgx", "azure.tdx"])
+def test_selectable(validator_id: str) -> None:
+    selected = select_validator(
+        validator_id, settings={"instances": ["https://sharedeus2.eus2.attest.azure.net"]}
+    )
+    assert selected.spec.id == validator_id
+
+
+def test_unknown_settings_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        select_validator("azure.sgx", settings={"jku": "https://evil"})
+
+
+def test_no_trust_configured_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        select_validator("azure.aci", settings={})
+
+
+def _cli(argv: list[str]) -> tuple[int, str, str]:
+    from atls_core import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    old_out, old_err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        code = cli.main(argv)
+    finally:
+        sys.stdout, sys.stderr = old_out, old_err
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def recorded(vectors: Path) -> tuple[Path, Path, str, int]:
+    folder = vectors / SGX_DIR
+    (token,) = sorted(folder.glob("token_6_*.jwt"))
+    claims = jwt.decode(token.read_text().strip(), options={"verify_signature": False})
+    keys = folder / "jwks_recorded_for_sharedwus.wus.attest.azure.net.json"
+    return token, keys, claims["iss"], claims["iat"] + 60
+
+
+@pytest.mark.vectors
+def test_cli_accepts_recorded_token(recorded: tuple[Path, Path, str, int], tmp_path: Path) -> None:
+    token, keys, issuer, at = recorded
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'[reference_values]\nmrenclave = "{MRENCLAVE}"\n')
+    code, out, err = _cli(
+        [
+            "verify-evidence",
+            "--validator",
+            "azure.sgx",
+            "--keys",
+            str(keys),
+            "--issuer",
+            issuer,
+            "--at",
+            str(at),
+            "--policy",
+            str(policy),
+            "--json",
+            str(token),
+        ]
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["measurements"]["mrenclave"] == MRENCLAVE
+    assert result["binding"]["freshness"] == "unbound"
+
+
+@pytest.mark.vectors
+def test_cli_rejects_wrong_issuer(recorded: tuple[Path, Path, str, int]) -> None:
+    token, keys, _issuer, at = recorded
+    code, _out, err = _cli(
+        [
+            "verify-evidence",
+            "--validator",
+            "azure.sgx",
+            "--keys",
+            str(keys),
+            "--issuer",
+            "https://other.attest.azure.net",
+            "--at",
+            str(at),
+            str(token),
+        ]
+    )
+    assert code != 0
+    assert "azure.iss" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.vectors
+def test_cli_rejects_unpinned_workload(recorded: tuple[Path, Path, str, int]) -> None:
+    token, keys, issuer, at = recorded
+    code, _out, err = _cli(
+        [
+            "verify-evidence",
+            "--validator",
+            "azure.sgx",
+            "--keys",
+            str(keys),
+            "--issuer",
+            issuer,
+            "--at",
+            str(at),
+            str(token),
+        ]
+    )
+    assert code != 0
+    assert "azure.workload" in err

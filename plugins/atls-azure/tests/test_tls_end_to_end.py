@@ -1,0 +1,128 @@
+"""Real TLS on loopback: an ACI server with the stand-in sidecar/MAA, our client."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from atls_azure.aci import AciValidator, SecurityWarning
+from atls_azure.issuer import AciIssuer
+from atls_azure.server import AciCertificates
+from atls_azure.testing.maa import StandInMaa
+from atls_azure.validators import cce_policy_hash
+from atls_core.errors import ATLSVerificationError
+from atls_core.policy import Policy
+from atls_core.selection import select_validator
+from atls_core.testing.loopback import HTTPSServer
+from atls_core.tls import ATLSContext, result_of
+
+CCE_POLICY = "package policy"
+
+
+@pytest.fixture
+def server(maa: StandInMaa) -> Iterator[tuple[HTTPSServer, AciCertificates]]:
+    issuer = AciIssuer({"sidecar_url": maa.url, "maa_endpoint": "127.0.0.1"})
+    certificates = AciCertificates(issuer, hostnames=("localhost", "127.0.0.1"))
+    with HTTPSServer(certificates.server_context()) as https:
+        yield https, certificates
+
+
+def _get(context: ssl.SSLContext, port: int) -> tuple[bytes, Any]:
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(b"GET /hello HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while chunk := tls.recv(4096):
+            data += chunk
+        return data, result_of(tls)
+
+
+def test_handshake_with_selected_validator(
+    maa: StandInMaa, server: tuple[HTTPSServer, AciCertificates]
+) -> None:
+    https, certificates = server
+    selected = select_validator(
+        "azure.aci",
+        settings=maa.settings(),
+        policy=Policy(options={"cce_policies": [CCE_POLICY]}),
+    )
+    data, result = _get(ATLSContext.for_validator(selected), https.port)
+    assert data.split(b"\r\n", 1)[0].endswith(b" 200 OK")
+    assert result is not None
+    assert result.accepted
+    assert result.binding.freshness.value == "nonce"
+    assert result.measurements["hostdata"] == cce_policy_hash(CCE_POLICY)
+    assert certificates.minted >= 1, "the nonce in SNI got its own certificate and token"
+
+
+def test_handshake_with_seed_style_validator(
+    maa: StandInMaa, server: tuple[HTTPSServer, AciCertificates]
+) -> None:
+    https, _certificates = server
+    validator = AciValidator(
+        policies=[CCE_POLICY], jkus=[f"{maa.url}/certs"], settings={"allow_http_loopback": True}
+    )
+    data, result = _get(ATLSContext(validator=validator), https.port)  # type: ignore[arg-type]
+    assert data.split(b"\r\n", 1)[0].endswith(b" 200 OK")
+    assert result is not None
+    assert result.accepted
+
+
+def test_handshake_refused_for_debuggable_container(
+    maa: StandInMaa, server: tuple[HTTPSServer, AciCertificates]
+) -> None:
+    https, _certificates = server
+    maa.aci_overrides = {"x-ms-sevsnpvm-is-debuggable": True}
+    selected = select_validator(
+        "azure.aci",
+        settings=maa.settings(),
+        policy=Policy(options={"hostdata": [cce_policy_hash(CCE_POLICY)]}),
+    )
+    with pytest.raises(ssl.SSLCertVerificationError) as info:
+        _get(ATLSContext.for_validator(selected), https.port)
+    assert isinstance(info.value, ATLSVerificationError)
+    assert info.value.check == "debug"
+
+
+def test_handshake_refused_for_untrusted_maa(
+    server: tuple[HTTPSServer, AciCertificates],
+) -> None:
+    """The server's tokens come from an MAA instance the client does not trust."""
+    https, _certificates = server
+    with StandInMaa() as trusted, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        validator = AciValidator(
+            jkus=[f"{trusted.url}/certs"], settings={"allow_http_loopback": True}
+        )
+        with pytest.raises(ATLSVerificationError) as info:
+            _get(ATLSContext(validator=validator), https.port)  # type: ignore[arg-type]
+        assert info.value.check == "azure.iss"
+        assert trusted.requests == {}
+
+
+def test_requests_adapter_with_seed_style_validator(
+    maa: StandInMaa, server: tuple[HTTPSServer, AciCertificates]
+) -> None:
+    requests = pytest.importorskip("requests")
+    from atls_core.requests_adapter import ATLSAdapter, attestation_result
+
+    https, _certificates = server
+    validator = AciValidator(
+        policies=[CCE_POLICY], jkus=[f"{maa.url}/certs"], settings={"allow_http_loopback": True}
+    )
+    with requests.Session() as session:
+        session.mount("https://", ATLSAdapter(validator=validator))  # type: ignore[arg-type]
+        response = session.get(https.url(path="/hello"), timeout=10)
+        assert response.status_code == 200
+        assert response.json() == {"path": "/hello"}
+        result = attestation_result(response)
+        assert result is not None
+        assert result.accepted
+        assert result.verifier.validator == "azure.aci"

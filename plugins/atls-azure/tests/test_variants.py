@@ -1,0 +1,342 @@
+"""azure.cvm, azure.sgx, azure.tdx over the shared token path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import attrs
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from atls_azure import specs
+from atls_azure.issuer import certificate_with_token
+from atls_azure.testing.maa import StandInMaa, held_data_for, new_tls_key
+from atls_azure.validators import (
+    CvmTokenValidator,
+    SgxTokenValidator,
+    TdxTokenValidator,
+    spki_from_jwk,
+)
+from atls_core import binding as b
+from atls_core.certificate import PeerCertificate
+from atls_core.clock import FixedClock
+from atls_core.errors import BindingMismatch, MalformedEvidence
+from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_core.policy import Policy, ReferenceValue
+from atls_core.result import Status
+from atls_core.testing.conformance import Case, ValidatorConformance
+
+
+def _evidence(token: str, oid: str, runtime: bytes | None = None) -> Evidence:
+    return Evidence(
+        media_type=specs.MEDIA_TYPE,
+        data=token.encode(),
+        source=EvidenceSource(transport=Transport.CERTIFICATE, oid=oid),
+        endorsements={"runtime_data": runtime} if runtime is not None else {},
+    )
+
+
+def _clock(claims: dict[str, Any]) -> FixedClock:
+    return FixedClock.from_unix(claims["iat"] + 5)
+
+
+# -- CVM ---------------------------------------------------------------------------------
+
+
+def cvm_case(maa: StandInMaa, *, tee: str = "sevsnpvm", **overrides: Any) -> Case:
+    _key, spki = new_tls_key()
+    nonce = b.new_nonce()
+    user_data = b.report_data_for("atls-v1", spki_der=spki, nonce=nonce)
+    claims = maa.cvm_claims(user_data, tee=tee, **overrides)
+    return Case(
+        evidence=_evidence(maa.sign(claims), specs.CVM_OID),
+        binding=b.BindingContext(spki_der=spki, nonce=nonce),
+        clock=_clock(claims),
+        policy=Policy(),
+    )
+
+
+class TestCvmConformance(ValidatorConformance):
+    @pytest.fixture(autouse=True)
+    def _service(self, module_maa: StandInMaa) -> None:
+        self.maa = module_maa
+
+    def make_validator(self) -> CvmTokenValidator:
+        return CvmTokenValidator(self.maa.settings())
+
+    def good_case(self) -> Case:
+        return cvm_case(self.maa)
+
+
+def _cvm(maa: StandInMaa, case: Case) -> Any:
+    return CvmTokenValidator(maa.settings()).appraise(
+        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
+    )
+
+
+@pytest.mark.parametrize("tee", ["sevsnpvm", "tdxvm"])
+def test_cvm_both_tees(maa: StandInMaa, tee: str) -> None:
+    result = _cvm(maa, cvm_case(maa, tee=tee))
+    assert result.accepted
+    assert result.tee_type == ("sev-snp" if tee == "sevsnpvm" else "tdx")
+    assert result.binding.freshness is b.Freshness.NONCE
+
+
+def test_cvm_key_only_user_data(maa: StandInMaa) -> None:
+    _key, spki = new_tls_key()
+    claims = maa.cvm_claims(b.report_data_for("atls-v1", spki_der=spki, nonce=b""))
+    case = Case(
+        evidence=_evidence(maa.sign(claims), specs.CVM_OID),
+        binding=b.BindingContext(spki_der=spki, nonce=b.new_nonce()),
+        clock=_clock(claims),
+    )
+    result = _cvm(maa, case)
+    assert result.binding.freshness is b.Freshness.KEY_ONLY
+    assert not _cvm(maa, attrs.evolve(case, policy=Policy(require_nonce=True))).accepted
+
+
+@pytest.mark.parametrize(
+    ("overrides", "check"),
+    [
+        ({"secureboot": False}, "azure.secureboot"),
+        ({"x-ms-azurevm-debuggersdisabled": False}, "debug"),
+        ({"x-ms-azurevm-kerneldebug-enabled": True}, "debug"),
+        ({"isolation": {"x-ms-sevsnpvm-is-debuggable": True}}, "debug"),
+        (
+            {"isolation": {"x-ms-compliance-status": "azure-noncompliant"}},
+            "azure.compliance_status",
+        ),
+    ],
+)
+def test_cvm_platform_checks(maa: StandInMaa, overrides: dict[str, Any], check: str) -> None:
+    result = _cvm(maa, cvm_case(maa, **overrides))
+    assert not result.accepted
+    assert any(f.check == check for f in result.failures), result.failures
+
+
+def test_cvm_unknown_tee_malformed(maa: StandInMaa) -> None:
+    with pytest.raises(MalformedEvidence):
+        _cvm(maa, cvm_case(maa, isolation={"x-ms-attestation-type": "nitro"}))
+
+
+# -- SGX ---------------------------------------------------------------------------------
+
+SGX_POLICY = Policy(reference_values={"mrenclave": ReferenceValue(accepted=["11" * 32])})
+
+
+def sgx_case(
+    maa: StandInMaa, *, in_token: bool = True, overrides: dict[str, Any] | None = None
+) -> Case:
+    key, spki = new_tls_key()
+    held = held_data_for(key)
+    claims = maa.sgx_claims(held, in_token=in_token, **(overrides or {}))
+    return Case(
+        evidence=_evidence(maa.sign(claims), specs.SGX_OID, None if in_token else held),
+        binding=b.BindingContext(spki_der=spki),
+        clock=_clock(claims),
+        policy=SGX_POLICY,
+    )
+
+
+class TestSgxConformance(ValidatorConformance):
+    @pytest.fixture(autouse=True)
+    def _service(self, module_maa: StandInMaa) -> None:
+        self.maa = module_maa
+
+    def make_validator(self) -> SgxTokenValidator:
+        return SgxTokenValidator(self.maa.settings())
+
+    def good_case(self) -> Case:
+        return sgx_case(self.maa)
+
+
+def _sgx(maa: StandInMaa, case: Case) -> Any:
+    return SgxTokenValidator(maa.settings()).appraise(
+        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
+    )
+
+
+def test_sgx_runtime_json_with_held_data_endorsement(maa: StandInMaa) -> None:
+    result = _sgx(maa, sgx_case(maa, in_token=False))
+    assert result.accepted
+    assert result.binding.freshness is b.Freshness.KEY_ONLY
+    assert result.measurements["mrenclave"] == "11" * 32
+
+
+def test_sgx_runtime_json_without_held_data_refused(maa: StandInMaa) -> None:
+    case = sgx_case(maa, in_token=False)
+    bare = attrs.evolve(case, evidence=attrs.evolve(case.evidence, endorsements={}))
+    with pytest.raises(BindingMismatch) as info:
+        _sgx(maa, bare)
+    assert info.value.check == "azure.held_data"
+
+
+def test_sgx_held_data_not_matching_report_data_refused(maa: StandInMaa) -> None:
+    """A server swapping the held data for one carrying its own key is caught by the hash."""
+    case = sgx_case(maa, in_token=False)
+    key, spki = new_tls_key()
+    swapped = attrs.evolve(
+        case,
+        evidence=attrs.evolve(case.evidence, endorsements={"runtime_data": held_data_for(key)}),
+        binding=b.BindingContext(spki_der=spki),
+    )
+    with pytest.raises(BindingMismatch) as info:
+        _sgx(maa, swapped)
+    assert info.value.check == "azure.sgx.report_data"
+
+
+def test_sgx_report_data_not_hash_of_ehd_refused(maa: StandInMaa) -> None:
+    case = sgx_case(maa, overrides={"x-ms-sgx-report-data": "00" * 64})
+    with pytest.raises(BindingMismatch) as info:
+        _sgx(maa, case)
+    assert info.value.check == "azure.sgx.report_data"
+
+
+def test_sgx_debug_and_pins(maa: StandInMaa) -> None:
+    assert not _sgx(maa, sgx_case(maa, overrides={"x-ms-sgx-is-debuggable": True})).accepted
+    wrong = attrs.evolve(
+        sgx_case(maa),
+        policy=Policy(reference_values={"mrenclave": ReferenceValue(accepted=["99" * 32])}),
+    )
+    assert not _sgx(maa, wrong).accepted
+    unpinned = attrs.evolve(sgx_case(maa), policy=Policy())
+    result = _sgx(maa, unpinned)
+    assert not result.accepted
+    assert any(f.check == "azure.workload" for f in result.failures)
+
+
+def test_sgx_certificate_transport_with_runtime_data(maa: StandInMaa) -> None:
+    key, _spki = new_tls_key()
+    held = held_data_for(key)
+    claims = maa.sgx_claims(held, in_token=False)
+    der = certificate_with_token(
+        key, maa.sign(claims), oid=specs.SGX_OID, extra={specs.RUNTIME_DATA_OID: held}
+    )
+    certificate = PeerCertificate.from_der(der)
+    validator = SgxTokenValidator(maa.settings())
+    evidence = validator.evidence_from_certificate(certificate)
+    assert evidence.endorsements["runtime_data"] == held
+    result = validator.appraise(
+        evidence,
+        binding=b.BindingContext(spki_der=certificate.spki_der),
+        clock=_clock(claims),
+        policy=SGX_POLICY,
+    )
+    assert result.accepted
+
+
+# -- TDX ---------------------------------------------------------------------------------
+
+TDX_POLICY = Policy(reference_values={"mrtd": ReferenceValue(accepted=["33" * 48])})
+
+
+def tdx_case(maa: StandInMaa, **overrides: Any) -> Case:
+    key, spki = new_tls_key()
+    held = held_data_for(key)
+    claims = maa.tdx_claims(held, **overrides)
+    return Case(
+        evidence=_evidence(maa.sign(claims), specs.TDX_OID, held),
+        binding=b.BindingContext(spki_der=spki),
+        clock=_clock(claims),
+        policy=TDX_POLICY,
+    )
+
+
+class TestTdxConformance(ValidatorConformance):
+    @pytest.fixture(autouse=True)
+    def _service(self, module_maa: StandInMaa) -> None:
+        self.maa = module_maa
+
+    def make_validator(self) -> TdxTokenValidator:
+        return TdxTokenValidator(self.maa.settings())
+
+    def good_case(self) -> Case:
+        return tdx_case(self.maa)
+
+
+def _tdx(maa: StandInMaa, case: Case) -> Any:
+    return TdxTokenValidator(maa.settings()).appraise(
+        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
+    )
+
+
+def test_tdx_result(maa: StandInMaa) -> None:
+    result = _tdx(maa, tdx_case(maa))
+    assert result.status is Status.AFFIRMING
+    assert result.tcb.status == "UpToDate"
+    assert result.measurements["mrtd"] == "33" * 48
+
+
+def test_tdx_tcb_status_from_token(maa: StandInMaa) -> None:
+    result = _tdx(maa, tdx_case(maa, attester_tcb_status="OutOfDate"))
+    assert not result.accepted
+    assert any(f.check == "tcb.status" for f in result.failures)
+
+
+def test_tdx_debug_refused(maa: StandInMaa) -> None:
+    assert not _tdx(maa, tdx_case(maa, tdx_td_attributes_debug=True)).accepted
+
+
+def test_tdx_runtime_claim_must_match_held_data(maa: StandInMaa) -> None:
+    case = tdx_case(maa, **{"x-ms-runtime": {"jwk": {"kty": "EC"}}})
+    with pytest.raises(BindingMismatch) as info:
+        _tdx(maa, case)
+    assert info.value.check == "azure.runtime"
+
+
+def test_tokens_do_not_cross_variants(maa: StandInMaa) -> None:
+    """An SGX token is not a TDX or CVM token, whatever the certificate OID said."""
+    case = sgx_case(maa)
+    with pytest.raises(MalformedEvidence) as info:
+        _tdx(maa, case)
+    assert info.value.check == "azure.attestation_type"
+    with pytest.raises(MalformedEvidence):
+        _cvm(maa, case)
+
+
+def test_evidence_time_and_expiry(maa: StandInMaa) -> None:
+    case = tdx_case(maa)
+    result = _tdx(maa, case)
+    assert result.expires_at is not None
+    assert result.expires_at - result.issued_at <= dt.timedelta(seconds=maa.lifetime)
+    assert result.evidence_digest == case.evidence.digest
+    bare = attrs.evolve(case.evidence, endorsements={})
+    assert bare.digest != case.evidence.digest, "the digest covers the runtime data too"
+
+
+@pytest.mark.parametrize("curve", [ec.SECP256R1(), ec.SECP384R1(), ec.SECP521R1()])
+def test_spki_from_ec_jwk_matches_cryptography(curve: ec.EllipticCurve) -> None:
+    key = ec.generate_private_key(curve)
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    expected = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert spki_from_jwk(jwk, check="t") == expected
+
+
+def test_spki_from_rsa_jwk_matches_cryptography() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    expected = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert spki_from_jwk(jwk, check="t") == expected
+
+
+@pytest.mark.parametrize(
+    "jwk",
+    [
+        None,
+        {"kty": "OKP"},
+        {"kty": "EC", "crv": "P-192", "x": "AA", "y": "AA"},
+        {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"},
+        {"kty": "RSA", "n": "!!"},
+    ],
+)
+def test_spki_from_bad_jwk(jwk: Any) -> None:
+    with pytest.raises(BindingMismatch):
+        spki_from_jwk(jwk, check="t")

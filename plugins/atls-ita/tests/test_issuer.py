@@ -1,0 +1,185 @@
+"""The passport-model issuer against the stand-in ITA (real HTTP on loopback).
+
+The TDX quote comes from atls-tdx's ``configfs_tsm_quote`` over an emulated
+configfs-tsm directory whose "quote" is arbitrary bytes embedding the report
+data: the stand-in ITA does not verify quotes, it only checks that the report
+data the issuer asked for follows ITA's rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atls_core.binding import BindingContext, Freshness, new_nonce, report_data_for
+from atls_core.clock import FixedClock
+from atls_core.config import ATLSConfig, Secret
+from atls_core.errors import ATLSError, CollateralUnavailable, ConfigurationError
+from atls_core.policy import Policy
+from atls_core.result import Status
+from atls_ita.issuer import ItaIssuer
+from atls_ita.oids import ITA_TOKEN_OID
+from atls_ita.testing.standin import StandInIta
+from atls_ita.testing.tokens import new_spki
+from atls_ita.validator import ItaValidator
+from atls_tdx.testing.dstack import FakeConfigfsTsm
+
+API_KEY = "ita-test-api-key-6f1d"
+
+
+@pytest.fixture
+def tsm(tmp_path: Path) -> FakeConfigfsTsm:
+    root = tmp_path / "tsm"
+    root.mkdir()
+    return FakeConfigfsTsm(root, lambda report_data: b"EMULATED-TDX-QUOTE:" + report_data)
+
+
+def _issuer(ita: StandInIta, tsm: FakeConfigfsTsm, **extra: Any) -> ItaIssuer:
+    settings = {
+        "api_url": ita.url,
+        "api_key": Secret(API_KEY, "test"),
+        "configfs_root": str(tsm.root),
+        **extra,
+    }
+    return ItaIssuer(settings, fs=tsm)
+
+
+def test_issue_then_appraise_end_to_end(
+    ita: StandInIta, tsm: FakeConfigfsTsm, validator: ItaValidator
+) -> None:
+    spki, nonce = new_spki(), new_nonce()
+    evidence = _issuer(ita, tsm).issue(report_data_for("atls-v1", spki_der=spki, nonce=nonce))
+    assert evidence.source.oid == ITA_TOKEN_OID
+    assert ita.requests["/appraisal/v2/nonce"] == 1
+    assert ita.requests["/appraisal/v2/attest"] == 1
+    assert len(tsm.created) == 1
+    assert tsm.removed == tsm.created
+    result = validator.appraise(
+        evidence,
+        binding=BindingContext(spki_der=spki, nonce=nonce),
+        clock=FixedClock(ita.clock.now() + dt.timedelta(seconds=1)),
+        policy=Policy(),
+    )
+    assert result.status is Status.AFFIRMING, result.to_json()
+    assert result.binding.freshness is Freshness.NONCE
+
+
+def test_request_follows_itas_v2_api(ita: StandInIta, tsm: FakeConfigfsTsm) -> None:
+    report_data = report_data_for("atls-v1", spki_der=new_spki(), nonce=new_nonce())
+    _issuer(ita, tsm, policy_ids=["p-1"], token_signing_alg="RS256").issue(report_data)
+    body = ita.last_attest_body
+    assert body is not None
+    assert set(body["tdx"]) == {"quote", "runtime_data", "verifier_nonce"}
+    assert set(body["tdx"]["verifier_nonce"]) == {"val", "iat", "signature"}
+    assert body["policy_ids"] == ["p-1"]
+    assert body["token_signing_alg"] == "RS256"
+
+
+def test_wrong_report_data_rule_is_refused_by_the_service(ita: StandInIta, tmp_path: Path) -> None:
+    """A TEE that quotes other report data than ITA's rule gets no token."""
+    root = tmp_path / "tsm"
+    root.mkdir()
+    wrong = FakeConfigfsTsm(root, lambda _rd: b"EMULATED-TDX-QUOTE:" + bytes(64))
+    issuer = ItaIssuer(
+        {"api_url": ita.url, "api_key": Secret(API_KEY, "test"), "configfs_root": str(root)},
+        fs=wrong,
+    )
+    with pytest.raises(CollateralUnavailable) as info:
+        issuer.issue(bytes(64))
+    assert info.value.actual == 400
+
+
+def test_the_api_key_never_leaks(
+    ita: StandInIta,
+    tsm: FakeConfigfsTsm,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read through $env and $file indirection; absent from repr, logs and errors."""
+    (tmp_path / "key").write_text(API_KEY + "\n")
+    config = ATLSConfig.from_mapping(
+        {
+            "hosts": {
+                "env.example": {
+                    "validator": "ita.tdx",
+                    "settings": {"api_key": {"$env": "ITA_KEY_FOR_TEST"}},
+                },
+                "file.example": {
+                    "validator": "ita.tdx",
+                    "settings": {"api_key": {"$file": str(tmp_path / "key")}},
+                },
+            }
+        },
+        environ={"ITA_KEY_FOR_TEST": API_KEY},
+    )
+    caplog.set_level(logging.DEBUG)
+    for host in ("env.example", "file.example"):
+        secret = config.rule_for(host).settings["api_key"]
+        assert isinstance(secret, Secret)
+        issuer = ItaIssuer(
+            {"api_url": ita.url, "api_key": secret, "configfs_root": str(tsm.root)}, fs=tsm
+        )
+        assert API_KEY not in repr(issuer)
+        issuer.issue(bytes(64))
+    wrong = ItaIssuer(
+        {
+            "api_url": ita.url,
+            "api_key": Secret(API_KEY + "-wrong", "test"),
+            "configfs_root": str(tsm.root),
+        },
+        fs=tsm,
+    )
+    with pytest.raises(ATLSError) as info:
+        wrong.issue(bytes(64))
+    assert info.value.actual == 401
+    assert API_KEY not in str(info.value)
+    assert API_KEY not in repr(info.value)
+    assert API_KEY not in repr(wrong)
+    assert any("appraisal/v2" in r.getMessage() for r in caplog.records), "logging was on"
+    assert all(API_KEY not in r.getMessage() for r in caplog.records)
+    assert API_KEY not in caplog.text
+
+
+def test_api_key_must_come_by_indirection(ita: StandInIta, tsm: FakeConfigfsTsm) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        ItaIssuer({"api_url": ita.url, "api_key": API_KEY}, fs=tsm)
+    assert API_KEY not in str(info.value)
+    with pytest.raises(ConfigurationError):
+        ItaIssuer({"api_url": ita.url}, fs=tsm)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"api_url": "http://ita.example"},
+        {"token_signing_alg": "HS256"},
+        {"policy_ids": "p-1"},
+        {"timeout": 0},
+        {"bogus": True},
+    ],
+)
+def test_bad_issuer_settings(ita: StandInIta, bad: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        ItaIssuer({"api_url": ita.url, "api_key": Secret(API_KEY, "test"), **bad})
+
+
+def test_service_down_is_collateral_unavailable(tsm: FakeConfigfsTsm) -> None:
+    with StandInIta(api_key=API_KEY) as gone:
+        url = gone.url
+    issuer = ItaIssuer(
+        {"api_url": url, "api_key": Secret(API_KEY, "t"), "configfs_root": str(tsm.root)},
+        fs=tsm,
+    )
+    with pytest.raises(CollateralUnavailable) as info:
+        issuer.issue(bytes(64))
+    assert info.value.check == "ita.api.fetch"
+
+
+def test_report_data_must_be_64_bytes(ita: StandInIta, tsm: FakeConfigfsTsm) -> None:
+    with pytest.raises(ConfigurationError):
+        _issuer(ita, tsm).issue(b"short")

@@ -1,0 +1,169 @@
+"""Registration through the installed entry point, selection and the certificate path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from atls_core.binding import BindingContext, new_nonce
+from atls_core.certificate import PeerCertificate
+from atls_core.clock import FixedClock
+from atls_core.errors import ConfigurationError, MalformedEvidence
+from atls_core.policy import Policy
+from atls_core.registry import PluginManager
+from atls_core.selection import select_validator
+from atls_ita.oids import ITA_TOKEN_OID
+from atls_ita.testing.standin import StandInIta
+from atls_ita.testing.tokens import issue_token
+
+
+@pytest.fixture(scope="module")
+def manager() -> PluginManager:
+    manager = PluginManager(environ={})
+    manager.load("ita")
+    return manager
+
+
+def test_plugin_module_imports_cheaply() -> None:
+    code = (
+        "import sys, atls_ita.plugin\n"
+        "heavy = [m for m in ('jwt', 'atls_ita.validator', 'atls_tdx') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_validators_and_issuer_are_registered(manager: PluginManager) -> None:
+    assert manager.validator_spec("ita.tdx").oids == (ITA_TOKEN_OID,)
+    assert manager.validator_spec("ita.sgx").tee_type == "sgx"
+    spec, _, _ = manager.issuer_factory("ita.tdx")
+    assert spec.validator_id == "ita.tdx"
+    assert spec.oid == ITA_TOKEN_OID
+
+
+def test_cli_options(manager: PluginManager) -> None:
+    flags = {o.flag: o.setting for o in manager.cli_options("ita.tdx")}
+    assert flags["--jwks"] == "jwks_file"
+    assert flags["--root"] == "root_ca"
+    assert flags["--issuer"] == "issuer"
+
+
+def test_selection_refuses_unknown_names(
+    manager: PluginManager, ita: StandInIta, tmp_path: Path
+) -> None:
+    settings = ita.validator_settings(tmp_path / "root.pem")
+    selected = select_validator("ita.tdx", settings=settings, manager=manager)
+    assert selected.spec.id == "ita.tdx"
+    with pytest.raises(ConfigurationError):
+        select_validator(
+            "ita.tdx",
+            settings=settings,
+            policy=Policy(options={"required_policy_idz": ["x"]}),
+            manager=manager,
+        )
+    with pytest.raises(ConfigurationError):
+        select_validator("ita.tdx", settings={**settings, "jku": "x"}, manager=manager)
+
+
+def _certificate(spki_key: ec.EllipticCurvePrivateKey, token: str | None) -> bytes:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ita-attested.example")])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(spki_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+    )
+    if token is not None:
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier(ITA_TOKEN_OID), token.encode()),
+            critical=False,
+        )
+    return builder.sign(spki_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def test_token_travels_in_the_certificate(
+    manager: PluginManager, ita: StandInIta, tmp_path: Path, clock: FixedClock
+) -> None:
+    key = ec.generate_private_key(ec.SECP384R1())
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    nonce = new_nonce()
+    issued = issue_token(ita, nonce=nonce, spki=spki)
+    der = _certificate(key, issued.token)
+    selected: Any = select_validator(
+        "ita.tdx", settings=ita.validator_settings(tmp_path / "root.pem"), manager=manager
+    )
+    certificate = PeerCertificate.from_der(der)
+    evidence = selected.validator.evidence_from_certificate(certificate)
+    result = selected.validator.appraise(
+        evidence,
+        binding=BindingContext(spki_der=certificate.spki_der, nonce=nonce, certificate_der=der),
+        clock=clock,
+        policy=Policy(),
+    )
+    assert result.accepted, result.to_json()
+    with pytest.raises(MalformedEvidence):
+        selected.validator.evidence_from_certificate(
+            PeerCertificate.from_der(_certificate(key, None))
+        )
+
+
+def test_evidence_from_file_is_the_raw_jwt(
+    ita: StandInIta, tmp_path: Path, clock: FixedClock
+) -> None:
+    from atls_ita.validator import ItaValidator
+
+    issued = issue_token(ita, nonce=None)
+    validator = ItaValidator(
+        {
+            "jwks_file": str(ita.write_jwks(tmp_path / "jwks.json")),
+            "root_ca": str(ita.write_root(tmp_path / "root.pem")),
+        }
+    )
+    evidence = validator.evidence_from_file((issued.token + "\n").encode(), name="token.jwt")
+    result = validator.appraise(
+        evidence, binding=BindingContext.offline_context(), clock=clock, policy=Policy()
+    )
+    assert result.accepted
+    assert any("offline" in w for w in result.warnings)
+
+
+def test_cli_verify_evidence_with_pinned_keys_and_root(
+    manager: PluginManager, ita: StandInIta, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atls_core.cli import main
+
+    token = issue_token(ita, nonce=None).token
+    (tmp_path / "token.jwt").write_text(token)
+    args = [
+        "verify-evidence",
+        str(tmp_path / "token.jwt"),
+        "--validator",
+        "ita.tdx",
+        "--jwks",
+        str(ita.write_jwks(tmp_path / "jwks.json")),
+        "--root",
+        str(ita.write_root(tmp_path / "root.pem")),
+        "--at",
+        str(int(ita.clock.now().timestamp()) + 1),
+        "--json",
+    ]
+    assert main(args, manager=manager) == 0
+    assert '"ita.tdx"' in capsys.readouterr().out
+    tampered = token[:-8] + ("A" * 8 if not token.endswith("A" * 8) else "B" * 8)
+    (tmp_path / "token.jwt").write_text(tampered)
+    assert main(args, manager=manager) != 0

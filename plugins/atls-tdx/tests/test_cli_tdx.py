@@ -1,0 +1,185 @@
+"""`atls verify-evidence` with the TDX validators, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.vectors
+
+Vectors = Callable[[str], Path]
+
+
+def atls(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "ATLS_DISABLE_PLUGINS"}
+    return subprocess.run(
+        [sys.executable, "-m", "atls_core.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_dcap_quote_is_accepted_and_printed_in_full(vectors: Vectors) -> None:
+    quote = vectors("tdx/dcap-sample/quote.bin")
+    expected = json.loads(vectors("tdx/dcap-sample/expected.json").read_text())
+    done = atls(
+        "verify-evidence",
+        "--validator",
+        "tdx.dcap",
+        "--collateral",
+        vectors("tdx/dcap-sample/collateral.json"),
+        "--at",
+        "1750331763",
+        "--json",
+        quote,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["accepted"] is True
+    assert result["tcb"]["status"] == "UpToDate"
+    assert result["tcb"]["advisory_ids"] == []
+    report = expected["report"]["TD10"]
+    assert result["measurements"]["mrtd"] == report["mr_td"]
+    assert result["measurements"]["rtmr0"] == report["rt_mr0"]
+    assert result["claims"]["report_data"] == report["report_data"]
+    assert result["claims"]["tee_tcb_svn"] == report["tee_tcb_svn"]
+
+
+def test_hex_quote_file_is_accepted(vectors: Vectors, tmp_path: Path) -> None:
+    hex_file = tmp_path / "quote.hex"
+    hex_file.write_text("0x" + vectors("tdx/dcap-sample/quote.bin").read_bytes().hex() + "\n")
+    done = atls(
+        "verify-evidence",
+        "--validator",
+        "tdx.dcap",
+        "--collateral",
+        vectors("tdx/dcap-sample/collateral.json"),
+        "--at",
+        "1750331763",
+        hex_file,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "UpToDate" in done.stdout
+
+
+def test_out_of_date_quote_is_rejected_without_traceback(vectors: Vectors) -> None:
+    folder = "tdx/outofdate-v4-00806f05"
+    done = atls(
+        "verify-evidence",
+        "--validator",
+        "tdx.dcap",
+        "--collateral",
+        vectors(f"{folder}/collateral_2025-01.json"),
+        "--at",
+        "1740048927",
+        vectors(f"{folder}/zkdcap_quote.bin"),
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "tcb.status" in lines[0]
+    assert "OutOfDate" in lines[0]
+
+
+def test_out_of_date_quote_is_accepted_with_a_lenient_policy(
+    vectors: Vectors, tmp_path: Path
+) -> None:
+    folder = "tdx/outofdate-v4-00806f05"
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        'accepted_tcb_statuses = ["UpToDate", "OutOfDate"]\n'
+        'accepted_advisory_ids = ["INTEL-SA-00960", "INTEL-SA-00982", "INTEL-SA-00986"]\n'
+    )
+    done = atls(
+        "verify-evidence",
+        "--validator",
+        "tdx.dcap",
+        "--policy",
+        policy,
+        "--collateral",
+        vectors(f"{folder}/collateral_2025-01.json"),
+        "--at",
+        "1740048927",
+        "--json",
+        vectors(f"{folder}/zkdcap_quote.bin"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["tcb"]["status"] == "OutOfDate"
+
+
+def test_no_tcb_level_is_a_one_line_rejection(vectors: Vectors) -> None:
+    folder = "tdx/dcap-sample-no-tcb-level"
+    done = atls(
+        "verify-evidence",
+        "--validator",
+        "tdx.dcap",
+        "--collateral",
+        vectors(f"{folder}/collateral.json"),
+        "--at",
+        "1771415931",
+        vectors(f"{folder}/quote.bin"),
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+    assert "dcap.tcb_level" in done.stderr
+
+
+def test_dstack_quote_response_is_accepted(vectors: Vectors) -> None:
+    folder = "tdx/dstack-quote-report"
+    done = atls(
+        "verify-evidence",
+        "--validator",
+        "tdx.dstack",
+        "--collateral",
+        vectors(f"{folder}/collateral.json"),
+        "--at",
+        "1763539264",
+        "--json",
+        vectors(f"{folder}/get_quote_response.json"),
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["tcb"]["status"] == "UpToDate"
+    assert result["measurements"]["app_id"] == "3763bc34552cf3a27ff71ad5f7a90471562a1a2d"
+    assert result["measurements"]["rtmr3"].startswith("0f787c38")
+
+
+def test_dstack_tampered_event_log_is_rejected(vectors: Vectors, tmp_path: Path) -> None:
+    folder = "tdx/dstack-quote-report"
+    response = json.loads(vectors(f"{folder}/get_quote_response.json").read_text())
+    events = json.loads(response["event_log"])
+    next(e for e in events if e["event"] == "app-id")["event_payload"] = "00" * 20
+    response["event_log"] = json.dumps(events)
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(response))
+    done = atls(
+        "verify-evidence",
+        "--validator",
+        "tdx.dstack",
+        "--collateral",
+        vectors(f"{folder}/collateral.json"),
+        "--at",
+        "1763539264",
+        tampered,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "dstack.event_digest" in done.stderr
+
+
+def test_collateral_option_is_offered(vectors: Vectors) -> None:
+    done = atls("verify-evidence", "--validator", "tdx.dstack-challenge", "--help")
+    assert done.returncode == 0
+    assert "--collateral" in done.stdout

@@ -1,0 +1,248 @@
+"""Live aTLS handshakes on 127.0.0.1 through real dcap-qvl, under the synthetic DCAP PKI.
+
+The production path trusts a custom DCAP root only when configuration names
+it *and* sets ``allow_custom_root = true``; these tests use exactly that path.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from atls_core.binding import Freshness, report_data_for
+from atls_core.errors import ATLSVerificationError, ConfigurationError
+from atls_core.policy import Policy
+from atls_core.selection import select_validator
+from atls_core.server import AttestedCertificates, ChallengeEndpoint, mint_certificate
+from atls_core.testing.loopback import HTTPSServer
+from atls_core.tls import ATLSContext
+from atls_tdx.issuers import ConfigfsTsmIssuer, DstackAgentIssuer
+from atls_tdx.oids import DSTACK_EVENT_LOG, DSTACK_QUOTE
+from atls_tdx.testing.dstack import (
+    FakeConfigfsTsm,
+    FakeGuestAgent,
+    dstack_event_log,
+    octet_string,
+    replay_rtmrs,
+    self_signed_certificate,
+    spki_of,
+)
+from atls_tdx.testing.pki import DcapTestPki
+from atls_tdx.testing.quotes import make_tdx_quote
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Settings valid *now*: collateral issued yesterday, next update in 30 days."""
+    pki = DcapTestPki.generate(seed="atls-tdx live handshakes")
+    directory = tmp_path_factory.mktemp("live")
+    collateral = directory / "collateral.json"
+    collateral.write_text(pki.collateral_json("tdx"))
+    root = directory / "root.pem"
+    root.write_text(pki.root_ca_pem)
+    settings = {
+        "collateral_file": str(collateral),
+        "root_ca": str(root),
+        "allow_custom_root": True,
+        "cache_dir": "none",
+    }
+    return {"pki": pki, "settings": settings, "directory": directory}
+
+
+def _request(context: ssl.SSLContext, port: int, path: str = "/hello") -> tuple[Any, bytes]:
+    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+        return tls.attestation_result, data  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def configfs_server(live: dict[str, Any], tmp_path: Path) -> Iterator[HTTPSServer]:
+    root = tmp_path / "report"
+    root.mkdir()
+    tsm = FakeConfigfsTsm(root, lambda report_data: make_tdx_quote(live["pki"], report_data))
+    issuer = ConfigfsTsmIssuer({"root": str(root)}, fs=tsm)
+    certificates = AttestedCertificates(issuer, hostnames=("127.0.0.1",))
+    with HTTPSServer(certificates.server_context(per_connection=True)) as server:
+        server.certificates = certificates  # type: ignore[attr-defined]
+        yield server
+
+
+def test_tdx_dcap_handshake_is_nonce_fresh(
+    live: dict[str, Any], configfs_server: HTTPSServer
+) -> None:
+    context = ATLSContext.for_validator(select_validator("tdx.dcap", settings=live["settings"]))
+    for _ in range(2):
+        result, data = _request(context, configfs_server.port)
+        assert result is not None
+        assert result.accepted, result.to_json()
+        assert result.binding.scheme == "atls-v1"
+        assert result.binding.freshness is Freshness.NONCE
+        assert result.tcb.status == "UpToDate"
+        assert b'"/hello"' in data
+    assert configfs_server.certificates.minted == 2  # type: ignore[attr-defined]
+
+
+def test_custom_root_is_refused_without_explicit_permission(live: dict[str, Any]) -> None:
+    settings = {k: v for k, v in live["settings"].items() if k != "allow_custom_root"}
+    with pytest.raises(ConfigurationError) as info:
+        select_validator("tdx.dcap", settings=settings)
+    assert info.value.check == "config.dcap.root_ca"
+
+
+def test_intel_root_does_not_trust_the_synthetic_pki(
+    live: dict[str, Any], configfs_server: HTTPSServer
+) -> None:
+    settings = {
+        k: v for k, v in live["settings"].items() if k not in ("root_ca", "allow_custom_root")
+    }
+    context = ATLSContext.for_validator(select_validator("tdx.dcap", settings=settings))
+    with pytest.raises(ATLSVerificationError) as info:
+        _request(context, configfs_server.port)
+    assert info.value.check.startswith("dcap.")
+    assert configfs_server.requests == []
+
+
+def test_quote_for_another_key_is_rejected(live: dict[str, Any], tmp_path: Path) -> None:
+    root = tmp_path / "report"
+    root.mkdir()
+    issuer = ConfigfsTsmIssuer(
+        {"root": str(root)},
+        fs=FakeConfigfsTsm(root, lambda report_data: make_tdx_quote(live["pki"], report_data)),
+    )
+    stolen = mint_certificate(issuer, hostnames=("127.0.0.1",))  # evidence for another key
+    lying = mint_certificate(issuer, hostnames=("127.0.0.1",), evidence=stolen.evidence)
+    context = ATLSContext.for_validator(select_validator("tdx.dcap", settings=live["settings"]))
+    with HTTPSServer(lying.server_context()) as server:
+        with pytest.raises(ATLSVerificationError) as info:
+            _request(context, server.port)
+        assert server.requests == []
+    assert info.value.check == "binding.report_data"
+
+
+@pytest.fixture
+def socket_path() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="atls-") as directory:
+        yield Path(directory) / "dstack.sock"
+
+
+def test_dstack_challenge_handshake(live: dict[str, Any], socket_path: Path) -> None:
+    def quote(report_data: bytes, rtmrs: Any, mr_config_id: bytes) -> bytes:
+        return make_tdx_quote(live["pki"], report_data, rtmr=rtmrs, mr_config_id=mr_config_id)
+
+    with FakeGuestAgent(socket_path, quote) as agent:
+        issuer = DstackAgentIssuer({"socket": str(socket_path)})
+        certificate = mint_certificate(issuer, hostnames=("127.0.0.1",))
+        endpoint = ChallengeEndpoint(
+            issuer, certificate_der=certificate.certificate_der, path="/tdx_quote"
+        )
+        selected = select_validator("tdx.dstack-challenge", settings=live["settings"])
+        context = ATLSContext.for_validator(selected)
+        with HTTPSServer(certificate.server_context(), challenge=endpoint) as server:
+            for _ in range(2):
+                result, data = _request(context, server.port, "/after")
+                assert result is not None
+                assert result.accepted, result.to_json()
+                assert result.binding.scheme == "challenge-v1"
+                assert result.binding.freshness is Freshness.NONCE
+                assert result.claims["certificate_event_sha256"] == certificate.sha256.hex()
+                assert b'"/after"' in data
+            assert endpoint.answered == 2
+        assert agent.requests.count("EmitEvent") == 1
+
+
+def test_dstack_challenge_for_another_certificate_is_rejected(
+    live: dict[str, Any], socket_path: Path
+) -> None:
+    def quote(report_data: bytes, rtmrs: Any, mr_config_id: bytes) -> bytes:
+        return make_tdx_quote(live["pki"], report_data, rtmr=rtmrs, mr_config_id=mr_config_id)
+
+    with FakeGuestAgent(socket_path, quote):
+        issuer = DstackAgentIssuer({"socket": str(socket_path)})
+        presented = mint_certificate(issuer, hostnames=("127.0.0.1",))
+        measured = mint_certificate(issuer, hostnames=("127.0.0.1",))
+        endpoint = ChallengeEndpoint(
+            issuer, certificate_der=measured.certificate_der, path="/tdx_quote"
+        )
+        context = ATLSContext.for_validator(
+            select_validator("tdx.dstack-challenge", settings=live["settings"])
+        )
+        with HTTPSServer(presented.server_context(), challenge=endpoint) as server:
+            with pytest.raises(ATLSVerificationError) as info:
+                _request(context, server.port)
+            assert server.requests == []
+    assert info.value.check == "dstack.certificate_event"
+
+
+def _ratls_server_context(
+    live: dict[str, Any], *, spki_for_report: bytes | None = None
+) -> ssl.SSLContext:
+    from cryptography.hazmat.primitives import serialization
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    events = dstack_event_log()
+    report_data = report_data_for("dstack-ratls-cert", spki_der=spki_for_report or spki_of(key))
+    quote = make_tdx_quote(live["pki"], report_data, rtmr=replay_rtmrs(events))
+    der = self_signed_certificate(
+        key,
+        [
+            (DSTACK_QUOTE, octet_string(quote)),
+            (DSTACK_EVENT_LOG, octet_string(json.dumps(events).encode())),
+        ],
+    )
+    directory = Path(tempfile.mkdtemp(dir=live["directory"]))
+    (directory / "cert.der").write_bytes(der)
+    cert_pem = ssl.DER_cert_to_PEM_cert(der)
+    (directory / "cert.pem").write_text(cert_pem)
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context
+
+
+def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
+    context = ATLSContext.for_validator(select_validator("tdx.dstack", settings=live["settings"]))
+    with HTTPSServer(_ratls_server_context(live)) as server:
+        result, data = _request(context, server.port)
+    assert b'"/hello"' in data
+    assert result is not None
+    assert result.accepted, result.to_json()
+    assert result.binding.scheme == "dstack-ratls-cert"
+    assert result.binding.freshness is Freshness.KEY_ONLY
+    assert "compose_hash" in result.measurements
+    strict = ATLSContext.for_validator(
+        select_validator("tdx.dstack", settings=live["settings"], policy=Policy(require_nonce=True))
+    )
+    with (
+        HTTPSServer(_ratls_server_context(live)) as server,
+        pytest.raises(ATLSVerificationError) as info,
+    ):
+        _request(strict, server.port)
+    assert info.value.check == "freshness.nonce"
+
+
+def test_dstack_ratls_certificate_for_another_key_is_rejected(live: dict[str, Any]) -> None:
+    other = spki_of(ec.generate_private_key(ec.SECP256R1()))
+    context = ATLSContext.for_validator(select_validator("tdx.dstack", settings=live["settings"]))
+    with HTTPSServer(_ratls_server_context(live, spki_for_report=other)) as server:
+        with pytest.raises(ATLSVerificationError) as info:
+            _request(context, server.port)
+        assert server.requests == []
+    assert info.value.check == "binding.report_data"

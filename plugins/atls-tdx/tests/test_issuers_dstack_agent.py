@@ -1,0 +1,148 @@
+"""The dstack guest agent client and issuer against a fake agent on a real Unix socket."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socketserver
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from atls_core import binding as b
+from atls_core.errors import ATLSError, ConfigurationError
+from atls_core.interfaces import ChallengeResponse
+from atls_core.policy import Policy
+from atls_tdx.dstack import DstackValidator
+from atls_tdx.dstack_eventlog import CERTIFICATE_EVENT
+from atls_tdx.issuers import DstackAgentIssuer, DstackGuestAgent, IssuerError
+from atls_tdx.testing.dstack import FakeGuestAgent, self_signed_certificate, spki_of
+
+
+@pytest.fixture
+def socket_path(tmp_path: Path) -> Iterator[Path]:
+    # AF_UNIX paths are limited to ~107 bytes; pytest's tmp_path can be longer.
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="atls-") as directory:
+        yield Path(directory) / "dstack.sock"
+
+
+@pytest.fixture
+def agent(socket_path: Path, synthetic: Any) -> Iterator[FakeGuestAgent]:
+    def make(report_data: bytes, rtmrs: Any, mr_config_id: bytes) -> bytes:
+        return synthetic.quote(report_data, rtmr=rtmrs, mr_config_id=mr_config_id)
+
+    with FakeGuestAgent(socket_path, make) as fake:
+        yield fake
+
+
+def test_get_quote(agent: FakeGuestAgent) -> None:
+    answer = DstackGuestAgent(agent.socket_path).get_quote(b"\x07" * 64)
+    assert answer.report_data == b"\x07" * 64
+    assert json.loads(answer.event_log) == agent.events
+    assert answer.vm_config == agent.vm_config
+    assert len(answer.quote) > 600
+
+
+def test_issuer_announces_the_certificate_once_and_validates(
+    agent: FakeGuestAgent, synthetic: Any
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = self_signed_certificate(key)
+    digest = hashlib.sha256(certificate).digest()
+    issuer = DstackAgentIssuer({"socket": agent.socket_path})
+    validator = DstackValidator.challenge_validator(synthetic.settings())
+    for _ in range(2):
+        nonce = b.new_nonce()
+        request = validator.challenge(nonce)
+        report_data = bytes.fromhex(json.loads(request.body)["report_data_hex"])
+        evidence = issuer.issue(report_data, certificate_sha256=digest)
+        parsed = validator.evidence_from_challenge(
+            ChallengeResponse(status=200, headers={}, body=evidence.data)
+        )
+        result = validator.appraise(
+            parsed,
+            binding=b.BindingContext(
+                spki_der=spki_of(key), nonce=nonce, certificate_der=certificate
+            ),
+            clock=synthetic.clock,
+            policy=Policy(),
+        )
+        assert result.accepted, result.to_json()
+        assert result.binding.freshness is b.Freshness.NONCE
+    assert agent.requests.count("EmitEvent") == 1
+    assert [e["event"] for e in agent.events].count(CERTIFICATE_EVENT) == 1
+
+
+def test_a_new_certificate_is_announced_again(agent: FakeGuestAgent) -> None:
+    issuer = DstackAgentIssuer({"socket": agent.socket_path})
+    issuer.announce_certificate(b"\x01" * 32)
+    issuer.announce_certificate(b"\x02" * 32)
+    issuer.announce_certificate(b"\x01" * 32)
+    assert agent.requests.count("EmitEvent") == 2
+    with pytest.raises(ConfigurationError):
+        issuer.announce_certificate(b"\x01" * 20)
+
+
+def test_unreachable_agent(socket_path: Path) -> None:
+    with pytest.raises(IssuerError) as info:
+        DstackGuestAgent(socket_path, timeout=2).get_quote(bytes(64))
+    assert info.value.check == "dstack_agent.unavailable"
+
+
+class _Broken(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        status, body = self.server.answer  # type: ignore[attr-defined]
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _BrokenServer(socketserver.UnixStreamServer):
+    def get_request(self) -> tuple[Any, Any]:
+        request, _ = super().get_request()
+        return request, ("local", 0)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "check"),
+    [
+        (500, b"boom", "dstack_agent.status"),
+        (200, b"not json", "dstack_agent.response"),
+        (200, b"[]", "dstack_agent.response"),
+        (200, b'{"quote": "zz", "event_log": "[]"}', "dstack_agent.response"),
+        (200, b'{"quote": "00"}', "dstack_agent.response"),
+    ],
+)
+def test_bad_agent_answers(socket_path: Path, status: int, body: bytes, check: str) -> None:
+    server = _BrokenServer(str(socket_path), _Broken)
+    server.answer = (status, body)  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ATLSError) as info:
+            DstackGuestAgent(socket_path, timeout=5).get_quote(bytes(64))
+        assert getattr(info.value, "check", None) == check
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_issuer_settings_are_checked() -> None:
+    for settings in ({"timeout": 0}, {"timeout": "x"}, {"timeout": True}, {"socket": 3}):
+        with pytest.raises(ConfigurationError):
+            DstackAgentIssuer(settings)
+    with pytest.raises(ConfigurationError):
+        DstackGuestAgent("/nonexistent").get_quote(bytes(10))

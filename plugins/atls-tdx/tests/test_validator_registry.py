@@ -1,0 +1,88 @@
+"""The tdx plugin through the real plugin manager (entry point `tdx`)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from atls_core.errors import ConfigurationError
+from atls_core.policy import Policy, ReferenceValue
+from atls_core.registry import PluginManager
+from atls_core.selection import select_validator
+from atls_tdx.oids import ATLS_TDX_QUOTE, DSTACK_QUOTE
+
+
+@pytest.fixture
+def manager() -> PluginManager:
+    return PluginManager(environ={})
+
+
+def test_plugin_registers_validators_and_issuers(manager: PluginManager) -> None:
+    assert manager.validator_spec("tdx.dcap").oids == (ATLS_TDX_QUOTE,)
+    assert manager.validator_spec("tdx.dstack").oids == (DSTACK_QUOTE,)
+    assert manager.validator_spec("tdx.dstack-challenge").binding_scheme == "challenge-v1"
+    configfs, _, _ = manager.issuer_factory("tdx.configfs-tsm")
+    assert configfs.validator_id == "tdx.dcap"
+    assert configfs.oid == ATLS_TDX_QUOTE
+    agent, _, _ = manager.issuer_factory("tdx.dstack-agent")
+    assert agent.validator_id == "tdx.dstack-challenge"
+
+
+@pytest.mark.parametrize("validator_id", ["tdx.dcap", "tdx.dstack", "tdx.dstack-challenge"])
+def test_collateral_cli_option(manager: PluginManager, validator_id: str) -> None:
+    options = {o.flag: o.setting for o in manager.cli_options(validator_id)}
+    assert options["--collateral"] == "collateral_file"
+
+
+def test_selection_builds_validators(manager: PluginManager, synthetic: Any) -> None:
+    policy = Policy(reference_values={"mrtd": ReferenceValue(accepted=["00" * 48])})
+    selected = select_validator(
+        "tdx.dcap", settings=synthetic.settings(), policy=policy, manager=manager
+    )
+    assert selected.spec.id == "tdx.dcap"
+    dstack_policy = Policy(
+        reference_values={"compose_hash": ReferenceValue(accepted=["00" * 32])},
+        options={"allowed_app_ids": ["00" * 20]},
+    )
+    select_validator(
+        "tdx.dstack", settings=synthetic.settings(), policy=dstack_policy, manager=manager
+    )
+
+
+def test_selection_refuses_what_a_validator_does_not_know(
+    manager: PluginManager, synthetic: Any
+) -> None:
+    with pytest.raises(ConfigurationError):
+        select_validator(
+            "tdx.dcap", settings={**synthetic.settings(), "colateral": "x"}, manager=manager
+        )
+    with pytest.raises(ConfigurationError):
+        select_validator(
+            "tdx.dcap",
+            settings=synthetic.settings(),
+            policy=Policy(options={"app_compose": "{}"}),
+            manager=manager,
+        )
+    with pytest.raises(ConfigurationError):
+        select_validator(
+            "tdx.dcap",
+            settings=synthetic.settings(),
+            policy=Policy(reference_values={"compose_hash": ReferenceValue(accepted=["00"])}),
+            manager=manager,
+        )
+    with pytest.raises(ConfigurationError):
+        select_validator("tdx.dcap", settings={"collateral": "ftp"}, manager=manager)
+
+
+def test_plugin_module_imports_cheaply() -> None:
+    code = (
+        "import sys, atls_tdx.plugin\n"
+        "heavy = [m for m in ('dcap_qvl', 'atls_tdx.dstack', 'atls_tdx.dcap_validator') "
+        "if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
