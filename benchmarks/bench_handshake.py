@@ -47,9 +47,11 @@ def _server(context: ssl.SSLContext) -> tuple[int, Callable[[], None]]:
 def _time(context: ssl.SSLContext, port: int, host: str = "localhost") -> float:
     start = time.perf_counter()
     for _ in range(ROUNDS):
-        with socket.create_connection(("127.0.0.1", port)) as raw:
-            with context.wrap_socket(raw, server_hostname=host):
-                pass
+        with (
+            socket.create_connection(("127.0.0.1", port)) as raw,
+            context.wrap_socket(raw, server_hostname=host),
+        ):
+            pass
     return (time.perf_counter() - start) / ROUNDS
 
 

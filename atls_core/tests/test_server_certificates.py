@@ -14,7 +14,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from atls_core.binding import encode_sni, report_data_for
 from atls_core.certificate import PeerCertificate
 from atls_core.errors import ConfigurationError
-from atls_core.server import AttestedCertificates, ChallengeEndpoint, mint_certificate
+from atls_core.server import (
+    AttestedCertificates,
+    ChallengeEndpoint,
+    mint_certificate,
+    select_issuer,
+)
 from atls_core.testing.loopback import SimulatedTEE
 from atls_core.testing.simulated import CHALLENGE_PATH, OID
 
@@ -129,3 +134,16 @@ def test_challenge_endpoint_answers_and_refuses(tee: SimulatedTEE) -> None:
     assert endpoint.answer(b"not json")[0] == 400
     assert endpoint.answer(json.dumps({"nonce": "00"}).encode())[0] == 400
     assert endpoint.answer(b"x" * 10000)[0] == 413
+
+
+def test_select_issuer_by_id(tee: SimulatedTEE) -> None:
+    settings = tee.hardware.issuer_settings()
+    with pytest.raises(ConfigurationError) as caught:
+        select_issuer("insecure.simulated", settings=settings)
+    assert caught.value.check == "config.insecure"
+    with pytest.raises(ConfigurationError) as caught:
+        select_issuer("insecure.simulated", settings={**settings, "bogus": 1}, allow_insecure=True)
+    assert caught.value.check == "config.settings"
+    issuer = select_issuer("insecure.simulated", settings=settings, allow_insecure=True)
+    static = AttestedCertificates(issuer).static()
+    assert PeerCertificate.from_der(static.certificate_der).extension(OID) is not None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import ssl
 
 import pytest
 
@@ -136,3 +138,76 @@ def test_hundred_concurrent_threaded_connections(tee: SimulatedTEE) -> None:
     assert None not in nonces
     assert len(set(nonces)) == CONNECTIONS
     assert certificates.minted == CONNECTIONS
+
+
+def test_anyio_tls_stream(tee: SimulatedTEE) -> None:
+    import anyio
+    from anyio.streams.tls import TLSAttribute
+
+    context = ATLSContext.for_validator(tee.selected())
+
+    async def main(port: int) -> bytes:
+        stream = await anyio.connect_tcp(
+            "127.0.0.1", port, tls=True, ssl_context=context, tls_hostname="localhost"
+        )
+        ssl_object = stream.extra(TLSAttribute.ssl_object)
+        result = result_of(ssl_object)
+        assert result is not None
+        assert result.accepted
+        await stream.send(b"GET /anyio HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        try:
+            while True:
+                data += await stream.receive()
+        except (anyio.EndOfStream, anyio.BrokenResourceError):
+            pass
+        # http.server closes without close_notify, so skip the TLS shutdown.
+        await stream.transport_stream.aclose()
+        return data
+
+    with HTTPSServer(tee.certificates().server_context()) as server:
+        assert b'"/anyio"' in anyio.run(main, server.port)
+
+
+def _pump(source: ssl.MemoryBIO, target: ssl.MemoryBIO) -> int:
+    data = source.read()
+    target.write(data)
+    return len(data)
+
+
+def test_sslobject_never_emits_application_data_before_appraisal(tee: SimulatedTEE) -> None:
+    """Drive client and server SSLObjects by hand: a write before/after a failed appraisal
+    produces no application record for the server to read."""
+    liar = mint_certificate(
+        tee.issuer, hostnames=("localhost",), evidence=tee.certificates().static().evidence
+    )
+    server_context = liar.server_context()
+    client_context = ATLSContext.for_validator(tee.selected())
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    client = client_context.wrap_bio(c_in, c_out, server_hostname="localhost")
+    server = server_context.wrap_bio(s_in, s_out, server_side=True)
+    # An early write starts the handshake instead of sending data.
+    with pytest.raises(ssl.SSLWantReadError):
+        client.write(b"secret")
+    failure: ATLSVerificationError | None = None
+    for _ in range(10):
+        _pump(c_out, s_in)
+        with contextlib.suppress(ssl.SSLWantReadError):
+            server.do_handshake()
+        _pump(s_out, c_in)
+        try:
+            client.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            continue
+        except ATLSVerificationError as error:
+            failure = error
+            break
+    assert failure is not None
+    assert failure.check == "binding.report_data"
+    with pytest.raises(ATLSVerificationError):
+        client.write(b"secret")
+    _pump(c_out, s_in)
+    server.do_handshake()  # the client's Finished arrives; nothing else
+    with pytest.raises(ssl.SSLWantReadError):
+        server.read(1024)

@@ -21,6 +21,7 @@ private 0600 temporary file that is removed at once.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -47,6 +48,7 @@ from atls_core.interfaces import IssuerSpec
 
 __all__ = [
     "AttestedCertificate",
+    "select_issuer",
     "AttestedCertificates",
     "ChallengeASGIMiddleware",
     "ChallengeEndpoint",
@@ -61,6 +63,38 @@ _HASHES: Mapping[str, hashes.SHA256 | hashes.SHA384] = {
     "p256": hashes.SHA256(),
     "p384": hashes.SHA384(),
 }
+
+
+def select_issuer(
+    issuer_id: str,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    allow_insecure: bool = False,
+    manager: Any = None,
+) -> Any:
+    """Build an installed plugin's issuer by id (the server-side twin of ``select_validator``).
+
+    Unknown settings are refused, and an insecure (test) issuer only with
+    ``allow_insecure``: a production server must not mint simulated evidence.
+    """
+    from atls_core.registry import default_manager
+
+    spec, factory, _plugin = (manager or default_manager()).issuer_factory(issuer_id)
+    if spec.insecure and not allow_insecure:
+        raise ConfigurationError(
+            f"{issuer_id} is an insecure test issuer; pass allow_insecure=True to use it",
+            check="config.insecure",
+        )
+    given = dict(settings or {})
+    unknown = sorted(set(given) - set(spec.settings))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown settings for issuer {issuer_id}: {unknown}",
+            check="config.settings",
+            expected=sorted(spec.settings),
+            actual=unknown,
+        )
+    return factory(given)
 
 
 ChallengeIssuer = Any
@@ -390,10 +424,9 @@ def handle_challenge(handler: BaseHTTPRequestHandler, endpoint: ChallengeEndpoin
     """For ``http.server`` handlers: answer and return True if this request was the challenge."""
     if not endpoint.matches(handler.command, handler.path):
         return False
-    try:  # headers and body leave in two writes: do not let Nagle hold the second
+    # Headers and body leave in two writes: do not let Nagle hold back the second.
+    with contextlib.suppress(OSError, AttributeError):
         handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (OSError, AttributeError):
-        pass
     length_text = handler.headers.get("Content-Length", "0")
     length = int(length_text) if length_text.isdigit() else -1
     if length < 0 or length > endpoint.max_body:

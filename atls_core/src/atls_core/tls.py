@@ -269,25 +269,31 @@ class ATLSSocket(ssl.SSLSocket):
         return [c.public_bytes(_ENCODING_DER) for c in sslobj.get_unverified_chain() or []]
 
     def _atls_challenge(self, state: _State) -> Any:
+        """The challenge exchange, straight on the TLS object (not the guarded methods)."""
         plan = state.plan
         request = plan.selected.validator.challenge(plan.nonce)
+        sslobj: Any = cast(Any, self)._sslobj
         previous = self.gettimeout()
         limit = state.context.challenge_timeout
         self.settimeout(limit if previous is None or previous == 0 else min(previous, limit))
+
+        def send_all(data: bytes) -> None:
+            view = memoryview(data)
+            while view:
+                view = view[sslobj.write(view) :]
+
+        def receive() -> bytes:
+            try:
+                data: bytes = sslobj.read(65536)
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""
+            return data
+
         try:
-            return _challenge.exchange(
-                request,
-                host=plan.host,
-                send_all=lambda data: ssl.SSLSocket.sendall(self, data),
-                receive=lambda: ssl.SSLSocket.read(self, 65536),
-            )
+            return _challenge.exchange(request, host=plan.host, send_all=send_all, receive=receive)
         except TimeoutError:
             raise ATLSError(
                 "the challenge response did not arrive in time", check="challenge.timeout"
-            ) from None
-        except ssl.SSLZeroReturnError:
-            raise ATLSError(
-                "the server closed TLS during the challenge", check="challenge.framing"
             ) from None
         finally:
             if self.fileno() != -1:
@@ -295,9 +301,11 @@ class ATLSSocket(ssl.SSLSocket):
 
     def _atls_ready(self) -> None:
         state = self._atls
-        if state is None or state.phase in (_State.DONE, _State.CHALLENGE):
+        if state is None or state.phase == _State.DONE:
             return
         _guard_error(state)
+        if state.phase == _State.CHALLENGE:
+            raise ssl.SSLError("atls: the connection is still being appraised")
         self.do_handshake()
 
     def read(self, len: int = 1024, buffer: Any = None) -> Any:

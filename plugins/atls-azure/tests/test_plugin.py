@@ -136,3 +136,34 @@ def test_cli_rejects_unpinned_workload(recorded: tuple[Path, Path, str, int]) ->
     )
     assert code != 0
     assert "azure.workload" in err
+
+
+@pytest.mark.vectors
+def test_cli_aci_recorded_token_unknown_key(vectors: Path) -> None:
+    token = vectors / "azure/aci-sevsnp-token-no-jwks/sev-snp-jwt.txt"
+    claims = jwt.decode(token.read_text().strip(), options={"verify_signature": False})
+    keys = vectors / SGX_DIR / "jwks_recorded_for_sharedwus.wus.attest.azure.net.json"
+    code, _out, err = _cli(
+        [
+            "verify-evidence",
+            "--validator",
+            "azure.aci",
+            "--keys",
+            str(keys),
+            "--issuer",
+            claims["iss"],
+            "--at",
+            str(claims["iat"] + 60),
+            str(token),
+        ]
+    )
+    assert code != 0
+    assert "unknown signing key" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_lists_azure_options() -> None:
+    code, out, _err = _cli(["verify-evidence", "--validator", "azure.aci", "--help"])
+    assert code == 0
+    for flag in ("--keys", "--issuer", "--instance", "--leeway"):
+        assert flag in out

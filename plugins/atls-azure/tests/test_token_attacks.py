@@ -196,6 +196,21 @@ def test_crit_header_refused(maa: StandInMaa) -> None:
     assert info.value.check in ("azure.crit", "azure.token")
 
 
+def test_unencoded_payload_header_refused(maa: StandInMaa) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    claims = _claims(maa)
+    signing_input = _unsigned({"alg": "RS256", "kid": maa.key.kid, "b64": True}, claims)
+    signature = maa.key.private_key.sign(
+        signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
+    token = f"{signing_input}.{_b64(signature)}"
+    with pytest.raises(UntrustedChain) as info:
+        verify_token(token, build_trust(maa.settings()), now=_now(claims))
+    assert info.value.check == "azure.b64"
+
+
 def test_expired_refused_with_leeway(maa: StandInMaa) -> None:
     claims = _claims(maa)
     token = maa.sign(claims)

@@ -181,3 +181,19 @@ def test_debug_quote_with_nonzero_servicetd_is_rejected() -> None:
     with pytest.raises(UntrustedChain) as info:
         _VERIFIER.verify_with_collateral(quote, _COLLATERAL["tdx"], now=NOW)
     assert info.value.check == "dcap.mr_servicetd"
+
+
+def test_debug_evaluator_checks_the_quoting_enclave_identity() -> None:
+    from atls_tdx.dcap import Collateral, parse_report_fields
+    from atls_tdx.dcap import tcb as tcb_eval
+
+    quote = make_tdx_quote(_PKI, REPORT_DATA, debug=True)
+    tee_type, _version, fields = parse_report_fields(quote)
+    collateral = Collateral.from_json(_COLLATERAL["tdx"])
+    assert (
+        tcb_eval.evaluate(quote, collateral, tee_type=tee_type, fields=fields).status == "UpToDate"
+    )
+    collateral.qe_identity["mrsigner"] = "00" * 32
+    with pytest.raises(UntrustedChain) as info:
+        tcb_eval.evaluate(quote, collateral, tee_type=tee_type, fields=fields)
+    assert info.value.check == "dcap.qe_identity"

@@ -93,6 +93,12 @@ def verify_token(raw: bytes | str, trust: TokenTrust, *, now: dt.datetime) -> Ve
             expected=list(ALGORITHMS),
             actual=alg,
         )
+    if "b64" in header:
+        raise UntrustedChain(
+            "token uses an unencoded payload (b64), which MAA never does",
+            check="azure.b64",
+            actual=header.get("b64"),
+        )
     if "crit" in header:
         raise UntrustedChain(
             "token has critical header parameters we do not process",

@@ -40,16 +40,23 @@ T = TypeVar("T")
 
 
 class _LoopThread:
-    """One private event loop in a daemon thread, started on first use."""
+    """One private event loop in a daemon thread, started on first use.
+
+    A forked child (pre-forking servers) does not inherit the thread, so it
+    starts its own loop instead of waiting on a loop nobody runs.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = os.getpid()
 
     def loop(self) -> asyncio.AbstractEventLoop:
         import asyncio
 
         with self._lock:
+            if self._pid != os.getpid():
+                self._loop, self._pid = None, os.getpid()
             if self._loop is None or self._loop.is_closed():
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()

@@ -153,6 +153,7 @@ def evaluate(
         dates.append(date)
 
     qe_report = qe_report_of(quote)
+    _check_qe_identity(qe_report, collateral.qe_identity)
     qe_svn = int.from_bytes(qe_report[258:260], "little")
     qe_level = next(
         (
@@ -176,6 +177,31 @@ def evaluate(
         tcb_date=min(known) if known else None,
         evaluation_data_number=evaluation if isinstance(evaluation, int) else None,
     )
+
+
+def _masked(value: bytes, mask: bytes) -> bytes:
+    return bytes(v & m for v, m in zip(value, mask, strict=False))
+
+
+def _check_qe_identity(qe_report: bytes, identity: Mapping[str, Any]) -> None:
+    """The quoting enclave is the one the (verified) QE identity describes."""
+    if len(qe_report) != _QE_REPORT_LEN:
+        raise MalformedEvidence("QE report is truncated", check="dcap.quote_format")
+    misc_select, attributes = qe_report[16:20], qe_report[48:64]
+    mr_signer, isv_prod_id = qe_report[128:160], int.from_bytes(qe_report[256:258], "little")
+    checks = (
+        mr_signer.hex().upper() == str(identity["mrsigner"]).upper(),
+        isv_prod_id == int(identity["isvprodid"]),
+        # MISCSELECT is a little-endian u32 in the report, a big-endian hex number in JSON.
+        int.from_bytes(misc_select, "little") & int(identity["miscselectMask"], 16)
+        == int(identity["miscselect"], 16),
+        _masked(attributes, bytes.fromhex(identity["attributesMask"]))
+        == bytes.fromhex(identity["attributes"]),
+    )
+    if not all(checks):
+        raise UntrustedChain(
+            "quoting enclave does not match the QE identity", check="dcap.qe_identity"
+        )
 
 
 def _tdx_module(

@@ -1,13 +1,17 @@
 """DcapVerifier: dcap-qvl over cached collateral, with specific errors.
 
-dcap-qvl checks, in order: collateral dates, the TCB-info and QE-identity
-signing chains (to Intel's root, or a configured test root) and CRLs, the PCK
-chain in the quote, the QE report signature and hash, the quote signature,
-the QE identity, the TCB level, and last the debug/TD attribute bits.  It
-rejects a debug enclave or TD with "Debug mode is enabled" after every
-signature has passed; atls leaves the debug decision to the core's policy
-(``allow_debug``), so in that one case the TCB verdict is evaluated here from
-the same, already verified collateral (:mod:`atls_tdx.dcap.tcb`).
+dcap-qvl checks collateral dates, the TCB-info and QE-identity signing chains
+(to Intel's root, or a configured test root) and CRLs, the PCK chain in the
+quote, the QE report signature and hash, the quote signature, the QE identity
+and the TCB level; the debug and TD attribute bits come last.  It rejects a
+debug enclave or TD with "Debug mode is enabled" only after every signature
+has passed (tests tamper with debug quotes to hold it to that).  atls leaves
+the debug decision to the core's policy (``allow_debug``), so in that one case
+the TCB verdict is evaluated here from the same, already verified collateral
+(:mod:`atls_tdx.dcap.tcb`).
+
+``collateral_source`` is ``pcs``, ``pccs:<url>``, ``file:<path>``, or ``given``
+for :meth:`DcapVerifier.verify_with_collateral`.
 """
 
 from __future__ import annotations
@@ -44,7 +48,6 @@ class DcapVerifier:
 
         self.settings = settings
         self._qvl = dcap_qvl
-        self._verifier = dcap_qvl.QuoteVerifier(settings.root_ca_der)
         self.source = make_source(settings)
         self.cache = cache if cache is not None else CollateralCache(settings.cache_dir)
         self._key_memo: dict[tuple[bool, bytes], tuple[str, str, str]] = {}
