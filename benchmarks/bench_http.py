@@ -22,15 +22,19 @@ from atls_core.httpx_transport import atls_async_httpx_client, atls_httpx_client
 from atls_core.requests_adapter import ATLSAdapter
 from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 
-REQUESTS = 400
+REQUESTS = 600
 
 
 def _rate(fn: Callable[[], None]) -> float:
+    """Best of three batches (the least disturbed by other load), requests per second."""
     fn()  # connect (and appraise) outside the timed loop: keep-alive throughput
-    start = time.perf_counter()
-    for _ in range(REQUESTS):
-        fn()
-    return REQUESTS / (time.perf_counter() - start)
+    best = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(REQUESTS // 3):
+            fn()
+        best = max(best, (REQUESTS // 3) / (time.perf_counter() - start))
+    return best
 
 
 def main() -> None:
@@ -69,10 +73,13 @@ def main() -> None:
 
         async def async_rate(client: httpx.AsyncClient) -> float:
             await client.get(server.url("https"))
-            start = time.perf_counter()
-            for _ in range(REQUESTS):
-                await client.get(server.url("https"))
-            return REQUESTS / (time.perf_counter() - start)
+            best = 0.0
+            for _ in range(3):
+                start = time.perf_counter()
+                for _ in range(REQUESTS // 3):
+                    await client.get(server.url("https"))
+                best = max(best, (REQUESTS // 3) / (time.perf_counter() - start))
+            return best
 
         async def both() -> tuple[float, float]:
             async with httpx.AsyncClient(verify=plain) as a:

@@ -57,6 +57,7 @@ def ita(_service: StandInIta) -> StandInIta:
     service.policy_ids_unmatched = []
     service.report_data_override = None
     service.fail_certs = False
+    service.fail_crls = False
     service.check_quote_report_data = True
     service.revoked_leaves = set()
     service.revoked_cas = set()

@@ -281,6 +281,16 @@ def test_crl_checking_accepts_and_caches(
     assert ita.requests["/crl/signing-ca.crl"] == 1
 
 
+def test_crl_outage_is_collateral_unavailable(
+    ita: StandInIta, settings: dict[str, Any], clock: FixedClock
+) -> None:
+    ita.fail_crls = True
+    validator = ItaValidator({**settings, "check_crl": True, "crl_timeout": 2})
+    with pytest.raises(CollateralUnavailable) as info:
+        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
+    assert info.value.check == "ita.crl.fetch"
+
+
 def test_revoked_signing_certificate_is_rejected(
     ita: StandInIta, settings: dict[str, Any], clock: FixedClock
 ) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from atls_core import binding as b
@@ -183,11 +182,3 @@ class ItaValidator(ValidatorBase):
 def _printable(raw: bytes) -> str:
     text = raw.decode("utf-8", errors="replace")
     return text if text.isprintable() else raw.hex()
-
-
-def tdx_validator(settings: Mapping[str, Any]) -> ItaValidator:
-    return ItaValidator(settings, spec=TDX_SPEC)
-
-
-def sgx_validator(settings: Mapping[str, Any]) -> ItaValidator:
-    return ItaValidator(settings, spec=SGX_SPEC)

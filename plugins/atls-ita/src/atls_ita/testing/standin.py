@@ -84,6 +84,7 @@ class StandInIta:
         self.policy_ids_unmatched: list[str] = []
         self.report_data_override: bytes | None = None
         self.fail_certs = False
+        self.fail_crls = False
         self.check_quote_report_data = True
         self.revoked_leaves: set[int] = set()
         self.revoked_cas: set[int] = set()
@@ -290,6 +291,8 @@ def _handler(service: StandInIta) -> type[BaseHTTPRequestHandler]:
                     self._json(401, {"error": "unauthorized"})
                 else:
                     self._json(200, service.new_nonce())
+            elif self.path in ("/crl/root.crl", "/crl/signing-ca.crl") and service.fail_crls:
+                self._json(503, {"error": "unavailable"})
             elif self.path in ("/crl/root.crl", "/crl/signing-ca.crl"):
                 which = "root" if self.path.endswith("root.crl") else "signing-ca"
                 self._send(200, service.crl(which), "application/pkix-crl")

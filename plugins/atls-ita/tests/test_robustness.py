@@ -1,0 +1,94 @@
+"""Hostile input: arbitrary bytes and claim trees fail with atls errors only; concurrency."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from atls_core.binding import BindingContext, new_nonce
+from atls_core.clock import FixedClock
+from atls_core.errors import ATLSError, MalformedEvidence
+from atls_core.policy import Policy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from atls_ita.claims import map_claims
+from atls_ita.testing.standin import StandInIta
+from atls_ita.testing.tokens import evidence_of, issue_token
+from atls_ita.validator import ItaValidator
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+_keys = st.sampled_from(
+    [
+        "attester_type",
+        "tdx",
+        "sgx",
+        "tdx_mrtd",
+        "tdx_report_data",
+        "attester_held_data",
+        "verifier_nonce",
+        "policy_ids_matched",
+        "attester_tcb_date",
+        "tdx_td_attributes",
+        "dbgstat",
+        "amber_evidence_type",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_keys, _json | st.sampled_from(["TDX", "SGX"]), max_size=8))
+def test_claim_mapping_fails_only_with_malformed_evidence(claims: dict[str, Any]) -> None:
+    try:
+        map_claims(claims, tee="tdx")
+    except MalformedEvidence:
+        pass
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_arbitrary_evidence_fails_with_atls_errors(
+    validator: ItaValidator, clock: FixedClock, data: bytes
+) -> None:
+    with pytest.raises(ATLSError):
+        validator.appraise(
+            evidence_of(data.decode("latin-1")),
+            binding=BindingContext(spki_der=b"k", nonce=new_nonce()),
+            clock=clock,
+            policy=Policy(),
+        )
+
+
+def test_concurrent_first_appraisals_share_one_key_fetch(
+    ita: StandInIta, validator: ItaValidator, clock: FixedClock
+) -> None:
+    tokens = [issue_token(ita, nonce=new_nonce()) for _ in range(8)]
+    barrier = threading.Barrier(len(tokens))
+    results: list[bool] = []
+    errors: list[BaseException] = []
+
+    def appraise(issued: Any) -> None:
+        barrier.wait()
+        try:
+            result = validator.appraise(
+                issued.evidence, binding=issued.binding, clock=clock, policy=Policy()
+            )
+            results.append(result.accepted)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=appraise, args=(t,)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert results == [True] * len(tokens)
+    assert ita.requests["/certs"] == 1

@@ -1,0 +1,94 @@
+"""The whole passport path over real TLS on 127.0.0.1.
+
+Server: atls' per-connection certificates from the ``ita.tdx`` issuer (stand-in
+ITA over HTTP, emulated configfs-tsm).  Client: ``ATLSContext`` with the
+``ita.tdx`` validator trusting the stand-in's root.  Each connection's nonce
+travels in SNI, the server gets a fresh token for it, the client appraises it.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+
+from atls_core.binding import Freshness
+from atls_core.clock import SystemClock
+from atls_core.config import Secret
+from atls_core.errors import ATLSVerificationError
+from atls_core.registry import PluginManager
+from atls_core.selection import select_validator
+from atls_core.server import AttestedCertificates
+from atls_core.testing.loopback import HTTPSServer
+from atls_core.tls import ATLSContext
+from atls_ita.issuer import ItaIssuer
+from atls_ita.testing.pki import StandInPki
+from atls_ita.testing.standin import StandInIta
+from atls_tdx.testing.dstack import FakeConfigfsTsm
+
+API_KEY = "ita-test-api-key-6f1d"
+
+
+def _connect(context: ssl.SSLContext, port: int) -> ssl.SSLSocket:
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        return context.wrap_socket(raw, server_hostname="127.0.0.1")
+    except BaseException:
+        raw.close()
+        raise
+
+
+@pytest.fixture
+def certificates(ita: StandInIta, tmp_path: Path) -> AttestedCertificates:
+    ita.clock = SystemClock()
+    root = tmp_path / "tsm"
+    root.mkdir()
+    tsm = FakeConfigfsTsm(root, lambda report_data: b"EMULATED-TDX-QUOTE:" + report_data)
+    issuer = ItaIssuer(
+        {"api_url": ita.url, "api_key": Secret(API_KEY, "test"), "configfs_root": str(root)},
+        fs=tsm,
+    )
+    return AttestedCertificates(issuer)
+
+
+def test_fresh_token_per_connection(
+    ita: StandInIta, certificates: AttestedCertificates, tmp_path: Path
+) -> None:
+    manager = PluginManager(environ={})
+    selected = select_validator(
+        "ita.tdx", settings=ita.validator_settings(tmp_path / "root.pem"), manager=manager
+    )
+    context = ATLSContext.for_validator(selected)
+    with HTTPSServer(certificates.server_context()) as server:
+        for _ in range(2):
+            with _connect(context, server.port) as tls:
+                result = tls.attestation_result  # type: ignore[attr-defined]
+                assert result is not None
+                assert result.accepted, result.to_json()
+                assert result.binding.freshness is Freshness.NONCE
+                assert result.verifier.validator == "ita.tdx"
+    assert certificates.minted == 2
+    assert ita.requests["/appraisal/v2/attest"] == 3  # the static certificate + two connections
+    assert ita.requests["/certs"] == 1
+
+
+def test_client_trusting_another_root_refuses_the_server(
+    ita: StandInIta, certificates: AttestedCertificates, tmp_path: Path
+) -> None:
+    (tmp_path / "other.pem").write_bytes(StandInPki.generate(algorithms=()).root_pem)
+    manager = PluginManager(environ={})
+    selected = select_validator(
+        "ita.tdx",
+        settings={"jwks_url": ita.jwks_url, "root_ca": str(tmp_path / "other.pem")},
+        manager=manager,
+    )
+    context = ATLSContext.for_validator(selected)
+    with (
+        HTTPSServer(certificates.server_context()) as server,
+        pytest.raises(ATLSVerificationError) as info,
+    ):
+        _connect(context, server.port)
+    assert info.value.check == "ita.x5c.root"
+    assert isinstance(info.value, ssl.SSLCertVerificationError)
