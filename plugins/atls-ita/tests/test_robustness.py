@@ -6,13 +6,13 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from atls_core.binding import BindingContext, new_nonce
 from atls_core.clock import FixedClock
 from atls_core.errors import ATLSError, MalformedEvidence
 from atls_core.policy import Policy
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from atls_ita.claims import map_claims
 from atls_ita.testing.standin import StandInIta
 from atls_ita.testing.tokens import evidence_of, issue_token
@@ -20,7 +20,9 @@ from atls_ita.validator import ItaValidator
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 _keys = st.sampled_from(
@@ -92,3 +94,25 @@ def test_concurrent_first_appraisals_share_one_key_fetch(
     assert not errors, errors
     assert results == [True] * len(tokens)
     assert ita.requests["/certs"] == 1
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(extra=st.dictionaries(_keys, _json | st.sampled_from(["TDX", "SGX"]), max_size=6))
+def test_signed_hostile_claims_are_never_accepted(
+    ita: StandInIta, validator: ItaValidator, clock: FixedClock, extra: dict[str, Any]
+) -> None:
+    """Even with a genuine signature, claims that do not bind this connection are refused."""
+    now = int(ita.clock.now().timestamp())
+    claims = {"iss": ita.issuer, "iat": now, "exp": now + 60, **extra}
+    try:
+        result = validator.appraise(
+            evidence_of(ita.sign(claims)),
+            binding=BindingContext(spki_der=b"some key", nonce=new_nonce()),
+            clock=clock,
+            policy=Policy(),
+        )
+    except ATLSError:
+        return
+    assert not result.accepted
