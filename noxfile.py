@@ -91,9 +91,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    session.install(TOOLS[1], "-e", "atls_core[requests,httpx,test]")
-    for plugin in PLUGINS:
-        session.install("-e", f"{plugin}[test]")
+    editable = [arg for p in PLUGINS for arg in ("-e", f"{p}[test]")]
+    session.install(TOOLS[1], "-e", "atls_core[requests,httpx,test]", *editable)
     packages = ["atls_core"] + [p.name.replace("-", "_") for p in PLUGINS]
     session.run("mypy", *[arg for pkg in packages for arg in ("-p", pkg)])
 

@@ -138,10 +138,13 @@ def test_source_down_is_rate_limited_too(server: KeyServer) -> None:
     clock = FakeMonotonic()
     server.status = 503
     cache = JwksCache(url=server.url, monotonic=clock)
+    raised: list[CollateralUnavailable] = []
     for _ in range(5):
-        with pytest.raises(CollateralUnavailable):
+        with pytest.raises(CollateralUnavailable) as info:
             cache.get("k1")
+        raised.append(info.value)
     assert server.requests == 1
+    assert len({id(e) for e in raised}) == 5, "a fresh error each time (no growing traceback)"
     clock.t += 61
     server.status = 200
     assert cache.get("k1")["kid"] == "k1"

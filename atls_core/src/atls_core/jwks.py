@@ -83,6 +83,7 @@ def fetch_json(url: str, *, timeout: float, max_bytes: int = _MAX_BYTES) -> Any:
     except CollateralUnavailable:
         raise
     except urllib.error.HTTPError as error:
+        error.close()  # an HTTPError holds the response socket open
         raise CollateralUnavailable(
             f"keys unavailable: HTTP {error.code} from {url}",
             check="jwt.keys",
@@ -212,14 +213,12 @@ class JwksCache:
             if self._attempts == attempts_seen and self._may_refresh():
                 self._refresh_locked()
             elif self._attempts != attempts_seen and self._last_error is not None:
-                raise self._last_error
+                raise self._fresh_error()
             jwk = self._fresh_lookup(kid)
             if jwk is not None:
                 return jwk
             if not self._fetched_is_fresh():
-                raise self._last_error or CollateralUnavailable(
-                    f"keys unavailable from {self._source}", check="jwt.keys"
-                )
+                raise self._fresh_error()
             raise self._unknown(kid)
 
     def keys(self) -> Mapping[str, Mapping[str, Any]]:
@@ -236,9 +235,18 @@ class JwksCache:
             if self._may_refresh():
                 self._refresh_locked()
         if self._last_error is not None and not self._fetched_is_fresh():
-            raise self._last_error
+            raise self._fresh_error()
 
     # -- internals -------------------------------------------------------------
+
+    def _fresh_error(self) -> CollateralUnavailable:
+        """A new exception each time: re-raising one instance would grow its traceback."""
+        last = self._last_error
+        if last is None:
+            return CollateralUnavailable(f"keys unavailable from {self._source}", check="jwt.keys")
+        return CollateralUnavailable(
+            last.reason, check=last.check, expected=last.expected, actual=last.actual
+        )
 
     def _unknown(self, kid: str) -> UntrustedChain:
         return UntrustedChain(

@@ -47,9 +47,13 @@ _keys = st.sampled_from(
 @given(st.dictionaries(_keys, _json | st.sampled_from(["TDX", "SGX"]), max_size=8))
 def test_claim_mapping_fails_only_with_malformed_evidence(claims: dict[str, Any]) -> None:
     try:
-        map_claims(claims, tee="tdx")
+        mapped = map_claims(claims, tee="tdx")
     except MalformedEvidence:
-        pass
+        return
+    assert mapped.tee == "tdx"
+    assert all(isinstance(v, str) for v in mapped.measurements.values())
+    assert mapped.debug in (True, False, None)
+    assert mapped.held_data is None or isinstance(mapped.held_data, bytes)
 
 
 @settings(
