@@ -25,7 +25,7 @@ nox.options.error_on_missing_interpreters = True
 nox.options.default_venv_backend = "uv|virtualenv"
 
 PYTHON = "3.11"
-TOOLS = ["ruff==0.17.6", "mypy==2.4.1"]
+TOOLS = ["ruff==0.17.6", "mypy==2.4.1", "types-requests"]
 
 
 def _vectors() -> str:
@@ -92,7 +92,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     editable = [arg for p in PLUGINS for arg in ("-e", f"{p}[test]")]
-    session.install(TOOLS[1], "-e", "atls_core[requests,httpx,test]", *editable)
+    session.install(*TOOLS[1:], "-e", "atls_core[requests,httpx,test]", *editable)
     packages = ["atls_core"] + [p.name.replace("-", "_") for p in PLUGINS]
     session.run("mypy", *[arg for pkg in packages for arg in ("-p", pkg)])
 
