@@ -418,3 +418,14 @@ def test_require_records_and_returns() -> None:
     result = appraisal.finish()
     assert [(f.check, f.expected, f.actual) for f in result.failures] == [("unit.svn", 3, 2)]
     assert result.status is Status.CONTRAINDICATED
+
+
+def test_evidence_time_in_the_future_does_not_extend_max_age() -> None:
+    # Regression (R3 review): a server-supplied evidence time after "now" passed the
+    # max_age check and pushed the result's expiry to born + max_age.
+    policy = Policy(max_age=dt.timedelta(minutes=10))
+    appraisal = _appraisal(policy)
+    appraisal.set_evidence_time(NOW + dt.timedelta(days=365))
+    result = appraisal.finish()
+    assert result.expires_at is not None
+    assert result.expires_at <= NOW + dt.timedelta(minutes=10)

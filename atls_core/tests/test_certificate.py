@@ -27,7 +27,9 @@ NOT_BEFORE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
 def _certificate(
-    *, not_after: dt.datetime = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    *,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime = dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
 ) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unit.test")])
@@ -37,7 +39,7 @@ def _certificate(
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(7)
-        .not_valid_before(NOT_BEFORE)
+        .not_valid_before(not_before or NOT_BEFORE)
         .not_valid_after(not_after)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("unit.test")]), critical=False)
         .add_extension(
@@ -141,6 +143,19 @@ def test_read_tlv_lengths() -> None:
     ):
         with pytest.raises(MalformedEvidence):
             read_tlv(bad)
+
+
+def test_utc_time_years_50_to_99_are_the_1900s() -> None:
+    # Regression (R3 review): RFC 5280 reads UTCTime YY >= 50 as 19YY; strptime's %y
+    # read 50..68 as 2050..2068, turning a long-expired certificate into a valid one.
+    der, _ = _certificate(
+        not_before=dt.datetime(1955, 1, 1, tzinfo=dt.UTC),
+        not_after=dt.datetime(1960, 6, 1, tzinfo=dt.UTC),
+    )
+    assert b"600601000000Z" in der
+    assert PeerCertificate.from_der(der).not_after == dt.datetime(1960, 6, 1, tzinfo=dt.UTC)
+    der, _ = _certificate(not_after=dt.datetime(2049, 12, 31, tzinfo=dt.UTC))
+    assert PeerCertificate.from_der(der).not_after == dt.datetime(2049, 12, 31, tzinfo=dt.UTC)
 
 
 def test_bad_validity_time() -> None:

@@ -158,3 +158,32 @@ def test_policy_is_frozen() -> None:
         policy.options["k"] = 2  # type: ignore[index]
     with pytest.raises(TypeError):
         policy.reference_values["b"] = ReferenceValue(accepted=["02"])  # type: ignore[index]
+
+
+# -- regressions from the R3 security review -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: ReferenceValue(accepted="12"),
+        lambda: Policy(accepted_tcb_statuses="UpToDate"),
+        lambda: Policy(accepted_advisory_ids="INTEL-SA-00615"),
+    ],
+)
+def test_a_bare_string_is_not_a_set_of_its_characters(build: Any) -> None:
+    # ReferenceValue(accepted="12") used to accept the measurements "1" and "2".
+    with pytest.raises(ConfigurationError) as info:
+        build()
+    assert info.value.check == "config.policy"
+
+
+def test_an_empty_reference_value_is_refused() -> None:
+    # An empty accepted value would match a measurement recorded from empty bytes.
+    with pytest.raises(ConfigurationError):
+        ReferenceValue(accepted=["0x"])
+    with pytest.raises(ConfigurationError) as info:
+        Policy.from_mapping({"reference_values": {"mrtd": ""}})
+    assert "reference_values.mrtd" in str(info.value)
+    with pytest.raises(ConfigurationError):
+        Policy.from_mapping({"reference_values": {"mrtd": {"values": ["aa", " "]}}})

@@ -16,7 +16,7 @@ from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
 from atls_core.config import ATLSConfig
 from atls_core.errors import ATLSVerificationError, ConfigurationError
-from atls_core.policy import Policy
+from atls_core.policy import Policy, ReferenceValue
 from atls_core.server import mint_certificate
 from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 from atls_core.tls import AppraisalCache, ATLSContext, result_of
@@ -335,3 +335,25 @@ def test_recorded_clock_is_used(tee: SimulatedTEE) -> None:
     ):
         _connect(context, server.port)
     assert caught.value.check == "simulated.validity"
+
+
+def test_a_shared_cache_never_serves_a_result_appraised_under_another_policy(
+    tee: SimulatedTEE,
+) -> None:
+    # Regression (R3 review): entries were keyed by host rule and certificate only, so a
+    # cache shared by two contexts (or two configurations with the same host pattern)
+    # handed a result accepted under a lenient policy to a strict one.
+    static = tee.certificates().static()
+    shared = AppraisalCache()
+    lenient = ATLSContext.for_validator(tee.selected(), cache=shared)
+    strict_policy = Policy(reference_values={"image": ReferenceValue(accepted=["11" * 32])})
+    strict = ATLSContext.for_validator(tee.selected(policy=strict_policy), cache=shared)
+    with HTTPSServer(static.server_context()) as server:
+        with _connect(lenient, server.port) as s:
+            assert s.attestation_result is not None
+        assert len(shared) == 1
+        with pytest.raises(ATLSVerificationError) as caught:
+            _connect(strict, server.port)
+        assert caught.value.check == "reference.image"
+        with _connect(lenient, server.port):
+            assert shared.hits == 1  # the lenient context still hits its own entry

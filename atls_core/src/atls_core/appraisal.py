@@ -234,7 +234,9 @@ class Appraisal:
                     expected=f"<= {policy.max_age.total_seconds():.0f}s",
                     actual=f"{(self.now - born).total_seconds():.0f}s",
                 )
-            self.valid_until((born or self.now) + policy.max_age, "policy max_age")
+            # A (server-supplied) time after "now" must not stretch the result's life.
+            start = self.now if born is None else min(born, self.now)
+            self.valid_until(start + policy.max_age, "policy max_age")
 
     def _apply_reference_values(self) -> None:
         if not self.policy.reference_values:

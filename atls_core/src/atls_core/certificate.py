@@ -85,8 +85,11 @@ def _time(data: bytes, tlv: tuple[int, int, int, int]) -> dt.datetime:
     tag, _, start, end = tlv
     text = data[start:end].decode("ascii", errors="replace")
     try:
-        if tag == 0x17:  # UTCTime YYMMDDHHMMSSZ
-            value = dt.datetime.strptime(text, "%y%m%d%H%M%SZ")
+        if tag == 0x17:  # UTCTime YYMMDDHHMMSSZ; RFC 5280: YY >= 50 is 19YY, else 20YY
+            if len(text) != 13 or not text[:2].isdigit() or not text[:2].isascii():
+                raise ValueError(text)
+            century = "19" if int(text[:2]) >= 50 else "20"
+            value = dt.datetime.strptime(century + text, "%Y%m%d%H%M%SZ")
         elif tag == 0x18:  # GeneralizedTime YYYYMMDDHHMMSSZ
             value = dt.datetime.strptime(text, "%Y%m%d%H%M%SZ")
         else:

@@ -14,7 +14,7 @@ from typing import Any
 from atls_core.config import ATLSConfig
 from atls_core.errors import ConfigurationError
 from atls_core.result import AttestationResult
-from atls_core.selection import SelectedValidator
+from atls_core.selection import AppraiserLike
 from atls_core.tls import ATLSContext, result_of
 
 __all__ = ["HTTPAConnection"]
@@ -34,7 +34,7 @@ class HTTPAConnection(http.client.HTTPSConnection):
         *,
         context: ATLSContext | None = None,
         config: ATLSConfig | None = None,
-        validator: SelectedValidator | None = None,
+        validator: AppraiserLike | None = None,
         **kwargs: Any,
     ) -> None:
         given = sum(x is not None for x in (context, config, validator))

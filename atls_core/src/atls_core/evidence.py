@@ -13,6 +13,8 @@ from types import MappingProxyType
 
 import attrs
 
+from atls_core.errors import MalformedEvidence
+
 __all__ = ["Evidence", "EvidenceSource", "Transport"]
 
 
@@ -59,6 +61,20 @@ class Evidence:
     endorsements: Mapping[str, bytes] = attrs.field(
         factory=dict, converter=_frozen_mapping, repr=lambda m: f"<{sorted(m)}>"
     )
+
+    def require_media_type(self, *accepted: str) -> None:
+        """Refuse evidence of any other media type before a validator parses it.
+
+        A validator calls this first so that bytes meant for another validator
+        are never read under the wrong format.
+        """
+        if self.media_type not in accepted:
+            raise MalformedEvidence(
+                "unexpected media type",
+                check="evidence.media_type",
+                expected=accepted[0] if len(accepted) == 1 else list(accepted),
+                actual=self.media_type,
+            )
 
     @property
     def digest(self) -> str:

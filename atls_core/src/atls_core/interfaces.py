@@ -34,6 +34,7 @@ __all__ = [
     "Issuer",
     "IssuerFactory",
     "IssuerSpec",
+    "KeyBoundIssuer",
     "Settings",
     "Validator",
     "ValidatorBase",
@@ -236,5 +237,28 @@ class Issuer(Protocol):
     def issue(self, report_data: bytes) -> Evidence: ...
 
 
+@runtime_checkable
+class KeyBoundIssuer(Protocol):
+    """Server side, for services that compute the report data themselves.
+
+    Microsoft Azure Attestation (and services like it) take the *runtime data*
+    (the TLS key and the client's nonce) and hash it into the report data
+    on their own, so such an issuer cannot start from precomputed report
+    data.  ``atls_core.server`` calls :meth:`issue_for_key` instead of
+    :meth:`Issuer.issue` whenever an issuer has it.
+    """
+
+    @property
+    def spec(self) -> IssuerSpec: ...
+
+    def issue_for_key(self, spki_der: bytes, nonce: bytes | None) -> Evidence:
+        """Evidence binding the certificate key ``spki_der`` (DER SubjectPublicKeyInfo).
+
+        ``nonce`` is the client's nonce for a per-connection certificate and
+        ``None`` for a static (key-only) one.
+        """
+        ...
+
+
 ValidatorFactory = Callable[[Settings], Validator]
-IssuerFactory = Callable[[Settings], Issuer]
+IssuerFactory = Callable[[Settings], Issuer | KeyBoundIssuer]

@@ -50,16 +50,28 @@ def _normalise(value: str) -> str:
     return text.lower()
 
 
+def _items(values: Iterable[str]) -> Iterable[str]:
+    # A bare string is iterable: frozenset("12") would accept "1" and "2".
+    if isinstance(values, (str, bytes)):
+        raise ConfigurationError(
+            "expected a list of strings, not a single string", check="config.policy"
+        )
+    return values
+
+
 def _normalised_set(values: Iterable[str]) -> frozenset[str]:
-    return frozenset(_normalise(v) for v in values)
+    accepted = frozenset(_normalise(v) for v in _items(values))
+    if "" in accepted:
+        raise ConfigurationError("a reference value is empty", check="config.policy")
+    return accepted
 
 
 def _str_set(values: Iterable[str]) -> frozenset[str]:
-    return frozenset(values)
+    return frozenset(_items(values))
 
 
 def _upper_set(values: Iterable[str]) -> frozenset[str]:
-    return frozenset(v.upper() for v in values)
+    return frozenset(v.upper() for v in _items(values))
 
 
 @attrs.frozen(kw_only=True)
@@ -176,6 +188,9 @@ def _reference_values(data: Any, where: str) -> dict[str, ReferenceValue]:
     values: dict[str, ReferenceValue] = {}
     for name, spec in data.items():
         key = f"{where}.{name}"
+        listed = [spec] if isinstance(spec, str) else spec if isinstance(spec, list) else []
+        if any(isinstance(v, str) and not _normalise(v) for v in listed):
+            raise ConfigurationError(f"{key} lists an empty value", check="config.policy")
         if isinstance(spec, str):
             values[name] = ReferenceValue(accepted=[spec])
         elif isinstance(spec, list):

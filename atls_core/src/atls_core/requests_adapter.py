@@ -12,26 +12,50 @@ Pooling, retries, timeouts and proxies (HTTPS CONNECT tunnels, ``https``
 proxy settings and environment variables) work as for ``https://``.
 Appraisal cannot be turned off from requests: ``verify=False`` and CA bundles
 are ignored for mounted URLs (PKI, when wanted, is a host rule's ``pki``).
+
+Redirects never leave attested TLS.  requests follows a redirect with the
+adapter mounted for the *new* URL, so a server could otherwise send the next
+request to plain PKI (``https://``) or cleartext (``http://``).  The adapter
+therefore rewrites the ``Location`` of every redirect it receives to an
+absolute ``httpa://`` URL (see :func:`attested_location`), which only an atls
+adapter carries:
+
+* relative and scheme-relative locations resolve against the request;
+* ``https://host:port/...`` becomes ``httpa://host:port/...``;
+* ``http://`` is upgraded as for an HSTS host: an explicit ``:80`` becomes
+  the default port 443, any other port is kept;
+* any other scheme (``ftp:``, ``file:``, ``javascript:``...) or an
+  unreadable location raises :class:`~atls_core.errors.ATLSError`
+  (check ``http.redirect``), even with ``allow_redirects=False``.
+
+The next hop is then appraised like any request: with the host's own rule
+(cross-host targets need one, or the request is refused with
+``config.hosts`` before a byte is sent), or with the adapter's single
+``validator=`` for every host.  requests drops ``Authorization`` on a
+cross-host hop as usual.  If you mount the adapter only on ``https://``
+prefixes, mount it on ``httpa://`` too, or redirects fail closed with
+requests' ``InvalidSchema``.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.utils import select_proxy
 
 from atls_core.config import ATLSConfig
-from atls_core.errors import ConfigurationError
+from atls_core.errors import ATLSError, ConfigurationError
 from atls_core.result import AttestationResult
-from atls_core.selection import SelectedValidator
+from atls_core.selection import AppraiserLike
 from atls_core.tls import ATLSContext, result_of
 
-__all__ = ["ATLSAdapter", "SCHEME", "attestation_result", "https_url"]
+__all__ = ["ATLSAdapter", "SCHEME", "attestation_result", "attested_location", "https_url"]
 
 SCHEME = "httpa"
+_HTTP_SCHEMES = ("http", "https", SCHEME)
 
 
 def https_url(url: str) -> str:
@@ -40,6 +64,34 @@ def https_url(url: str) -> str:
     if parts.scheme.lower() == SCHEME:
         return urlunsplit(("https", *parts[1:]))
     return url
+
+
+def attested_location(request_url: str, location: str) -> str:
+    """The absolute ``httpa://`` URL a redirect received over attested TLS leads to.
+
+    ``request_url`` is the URL that got the redirect, ``location`` its
+    ``Location`` header.  Raises :class:`ATLSError` (``http.redirect``) for a
+    target that is not HTTP or that cannot be read: it must not be followed.
+    """
+    try:
+        parts = urlsplit(urljoin(https_url(request_url), location.strip()))
+        _ = parts.port  # a malformed port raises here, not later in requests
+    except ValueError as exc:
+        raise ATLSError(
+            f"the redirect location cannot be read: {exc}", check="http.redirect"
+        ) from None
+    scheme = parts.scheme.lower()
+    if scheme not in _HTTP_SCHEMES or not parts.hostname:
+        raise ATLSError(
+            "a redirect from an attested server may lead only to another HTTP URL",
+            check="http.redirect",
+            expected=list(_HTTP_SCHEMES),
+            actual=scheme or "no scheme or host",
+        )
+    netloc = parts.netloc
+    if scheme == "http" and netloc.endswith(":80"):
+        netloc = netloc[: -len(":80")]
+    return urlunsplit((SCHEME, netloc, parts.path, parts.query, parts.fragment))
 
 
 def attestation_result(response: requests.Response) -> AttestationResult | None:
@@ -55,7 +107,7 @@ class ATLSAdapter(HTTPAdapter):
         self,
         config: ATLSConfig | None = None,
         *,
-        validator: SelectedValidator | None = None,
+        validator: AppraiserLike | None = None,
         context: ATLSContext | None = None,
         **kwargs: Any,
     ) -> None:
@@ -143,4 +195,12 @@ class ATLSAdapter(HTTPAdapter):
         connection = getattr(resp, "connection", None) or getattr(resp, "_connection", None)
         sock = getattr(connection, "sock", None)
         response.attestation_result = result_of(sock)  # type: ignore[attr-defined]
+        if response.is_redirect and req.url:
+            # requests picks the adapter for the next hop from this header.
+            try:
+                location = attested_location(req.url, response.headers["Location"])
+            except ATLSError:
+                response.close()
+                raise
+            response.headers["Location"] = location
         return response

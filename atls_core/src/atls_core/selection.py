@@ -8,7 +8,7 @@ selected without ``allow_insecure_test_validators``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -22,7 +22,40 @@ from atls_core.policy import Policy
 from atls_core.registry import PluginInfo, PluginManager, default_manager
 from atls_core.result import AttestationResult
 
-__all__ = ["SelectedValidator", "select_validator", "validator_for_host"]
+__all__ = ["AppraiserLike", "SelectedValidator", "select_validator", "validator_for_host"]
+
+
+@runtime_checkable
+class AppraiserLike(Protocol):
+    """What the TLS and HTTP integrations need from a validator: :class:`SelectedValidator`'s shape.
+
+    ``ATLSContext(validator=)``, ``ATLSAdapter(validator=)``, ``HTTPAConnection``
+    and the httpx builders accept any object of this shape, e.g. a plugin's
+    compatibility class that carries its own policy (``atls_azure.AciValidator``).
+    ``validator`` supplies the transport (evidence from the certificate, the
+    challenge); ``appraise`` decides, with ``policy`` already applied.
+    """
+
+    @property
+    def spec(self) -> ValidatorSpec: ...
+
+    @property
+    def validator(self) -> Validator: ...
+
+    @property
+    def policy(self) -> Policy: ...
+
+    @property
+    def pki(self) -> bool: ...
+
+    def appraise(
+        self,
+        evidence: Evidence,
+        *,
+        binding: BindingContext,
+        clock: Clock | None = None,
+        host: str | None = None,
+    ) -> AttestationResult: ...
 
 
 @attrs.frozen(kw_only=True)

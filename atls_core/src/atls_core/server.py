@@ -4,7 +4,9 @@ An :class:`Issuer` turns report data into evidence.  This module generates a
 TLS key in memory, computes the report data the issuer's binding scheme
 demands for that key (and the client's nonce, when there is one), asks the
 issuer for evidence and writes it into a self-signed (or CA-signed)
-certificate as an unrecognised X.509 extension.
+certificate as an unrecognised X.509 extension.  A :class:`KeyBoundIssuer`
+(a service such as MAA that hashes the key and nonce itself) receives the
+key's SubjectPublicKeyInfo and the nonce instead of report data.
 
 * **Static mode** (:meth:`AttestedCertificates.static`): one key and
   certificate at start-up with nonce-less report data ("key-only"
@@ -44,7 +46,7 @@ from cryptography.x509.oid import NameOID
 from atls_core.binding import NONCE_SIZE, decode_sni, report_data_for
 from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, Transport
-from atls_core.interfaces import IssuerSpec
+from atls_core.interfaces import IssuerSpec, KeyBoundIssuer
 
 __all__ = [
     "AttestedCertificate",
@@ -184,6 +186,22 @@ def _alt_names(hostnames: Iterable[str]) -> list[x509.GeneralName]:
     return names
 
 
+def _issue(issuer: Any, spki_der: bytes, nonce: bytes) -> Evidence:
+    """Evidence for a certificate key: by key and nonce if the issuer can, else by report data."""
+    if isinstance(issuer, KeyBoundIssuer):
+        return issuer.issue_for_key(spki_der, nonce or None)
+    report_data = report_data_for(issuer.spec.binding_scheme, spki_der=spki_der, nonce=nonce)
+    evidence: Evidence = issuer.issue(report_data)
+    return evidence
+
+
+def _is_issuer(issuer: Any) -> bool:
+    """``.spec`` plus ``.issue(report_data)`` or ``.issue_for_key(spki_der, nonce)``."""
+    return hasattr(issuer, "spec") and (
+        callable(getattr(issuer, "issue_for_key", None)) or callable(getattr(issuer, "issue", None))
+    )
+
+
 def mint_certificate(
     issuer: Any,
     *,
@@ -241,8 +259,7 @@ def mint_certificate(
                 f"issuer {spec.id} declares no certificate OID", check="server.issuer"
             )
         if evidence is None:
-            report_data = report_data_for(spec.binding_scheme, spki_der=spki, nonce=nonce)
-            evidence = issuer.issue(report_data)
+            evidence = _issue(issuer, spki, nonce)
         builder = builder.add_extension(
             x509.UnrecognizedExtension(x509.ObjectIdentifier(spec.oid), evidence.data),
             critical=False,
@@ -265,8 +282,19 @@ def mint_certificate(
     )
 
 
+def _atls_sni_nonce(server_name: str | None) -> bytes | None:
+    """The nonce an atls client put in SNI (:func:`atls_core.binding.encode_sni`)."""
+    return decode_sni(server_name)[0]
+
+
 class AttestedCertificates:
-    """Certificates for one issuer: a static one, and per-connection ones on demand."""
+    """Certificates for one issuer: a static one, and per-connection ones on demand.
+
+    ``nonce_from_sni`` reads the client's nonce from the server name; the
+    default understands atls clients, a plugin may accept an older client's
+    form too (anything but a :data:`~atls_core.binding.NONCE_SIZE` nonce is
+    ignored and answered with the static certificate).
+    """
 
     def __init__(
         self,
@@ -277,10 +305,12 @@ class AttestedCertificates:
         lifetime: dt.timedelta = dt.timedelta(days=1),
         alpn_protocols: Iterable[str] | None = None,
         signer: tuple[x509.Certificate, Any] | None = None,
+        nonce_from_sni: Callable[[str | None], bytes | None] | None = None,
     ) -> None:
-        if not hasattr(issuer, "spec") or not callable(getattr(issuer, "issue", None)):
+        if not _is_issuer(issuer):
             raise ConfigurationError(
-                "an issuer needs .spec and .issue(report_data)", check="server.issuer"
+                "an issuer needs .spec and .issue(report_data) or .issue_for_key(spki_der, nonce)",
+                check="server.issuer",
             )
         self.issuer = issuer
         self.hostnames = tuple(hostnames)
@@ -288,6 +318,7 @@ class AttestedCertificates:
         self.lifetime = lifetime
         self.alpn_protocols = tuple(alpn_protocols) if alpn_protocols else None
         self.signer = signer
+        self._nonce_from_sni = nonce_from_sni or _atls_sni_nonce
         self._static: AttestedCertificate | None = None
         self._lock = threading.Lock()
         self.minted = 0
@@ -337,7 +368,7 @@ class AttestedCertificates:
         Attach it to any server context that presents :meth:`static` (uvicorn:
         ``config.load(); config.ssl.sni_callback = certificates.sni_callback``).
         """
-        nonce, _host = decode_sni(server_name)
+        nonce = self._nonce_from_sni(server_name)
         if nonce is None or len(nonce) != NONCE_SIZE:
             return None  # not an atls client: the static certificate answers
         try:
@@ -386,6 +417,11 @@ class ChallengeEndpoint:
         nonce_from_body: Callable[[bytes], bytes] = _nonce_from_json,
         max_body: int = 4096,
     ) -> None:
+        if not hasattr(issuer, "spec") or not callable(getattr(issuer, "issue", None)):
+            raise ConfigurationError(
+                "a challenge issuer needs .spec and .issue(report_data, certificate_sha256=)",
+                check="server.issuer",
+            )
         self.issuer = issuer
         self.certificate_der = certificate_der
         self.path = path

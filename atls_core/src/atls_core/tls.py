@@ -46,7 +46,7 @@ from atls_core.errors import ATLSError, ATLSVerificationError, ConfigurationErro
 from atls_core.evidence import Transport
 from atls_core.registry import PluginManager
 from atls_core.result import AttestationResult
-from atls_core.selection import SelectedValidator, validator_for_host
+from atls_core.selection import AppraiserLike, validator_for_host
 
 __all__ = [
     "ATLSContext",
@@ -72,7 +72,7 @@ class _Plan:
 
     host: str | None
     rule: str
-    selected: SelectedValidator
+    selected: AppraiserLike
     nonce: bytes
     sni: str | None
 
@@ -108,18 +108,24 @@ class AppraisalCache:
     policy that does not require nonce freshness is ever stored, so a hit can
     only skip re-verifying byte-identical evidence in a byte-identical
     certificate.  Entries die at the result's ``expires_at`` or after
-    ``max_age`` seconds, whichever comes first.
+    ``max_age`` seconds, whichever comes first.  An entry is served only to the
+    validator instance (settings and policy) that appraised it, so a cache
+    shared between contexts cannot hand one policy's verdict to another.
     """
 
     def __init__(self, *, max_entries: int = 256, max_age: float = 300.0) -> None:
-        self._entries: collections.OrderedDict[tuple[str, str], tuple[AttestationResult, float]]
+        self._entries: collections.OrderedDict[
+            tuple[str, str], tuple[AttestationResult, float, AppraiserLike]
+        ]
         self._entries = collections.OrderedDict()
         self._max = max_entries
         self._max_age = max_age
         self._lock = threading.Lock()
         self.hits = 0
 
-    def get(self, rule: str, cert_digest: str, clock: Clock) -> AttestationResult | None:
+    def get(
+        self, rule: str, cert_digest: str, clock: Clock, *, selected: AppraiserLike
+    ) -> AttestationResult | None:
         if self._max <= 0:
             return None
         key = (rule, cert_digest)
@@ -127,7 +133,9 @@ class AppraisalCache:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            result, stored_at = entry
+            result, stored_at, appraised_by = entry
+            if appraised_by is not selected:
+                return None
             if result.is_expired(clock.now()) or time.monotonic() - stored_at > self._max_age:
                 del self._entries[key]
                 return None
@@ -136,7 +144,7 @@ class AppraisalCache:
             return result
 
     def put(
-        self, rule: str, cert_digest: str, result: AttestationResult, selected: SelectedValidator
+        self, rule: str, cert_digest: str, result: AttestationResult, selected: AppraiserLike
     ) -> None:
         if self._max <= 0 or selected.policy.require_nonce:
             return
@@ -145,7 +153,7 @@ class AppraisalCache:
         if result.binding.freshness is not Freshness.KEY_ONLY:
             return
         with self._lock:
-            self._entries[(rule, cert_digest)] = (result, time.monotonic())
+            self._entries[(rule, cert_digest)] = (result, time.monotonic(), selected)
             self._entries.move_to_end((rule, cert_digest))
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
@@ -407,7 +415,8 @@ class ATLSContext(ssl.SSLContext):
     """A client ``SSLContext`` whose peer verification is attestation appraisal.
 
     Build it from an :class:`ATLSConfig` (a validator per host) or, with
-    :meth:`for_validator`, from one :class:`SelectedValidator` for every host.
+    :meth:`for_validator`, from one validator (a :class:`SelectedValidator` or any
+    :class:`~atls_core.selection.AppraiserLike`) for every host.
     Host rules with ``pki = true`` additionally require a certificate chain
     valid for the host under ``pki_cafile``/``pki_cadata`` (default: the
     system roots).
@@ -423,7 +432,7 @@ class ATLSContext(ssl.SSLContext):
         self,
         config: ATLSConfig | None = None,
         *,
-        validator: SelectedValidator | None = None,
+        validator: AppraiserLike | None = None,
         manager: PluginManager | None = None,
         clock: Clock | None = None,
         cache: AppraisalCache | None = None,
@@ -444,7 +453,7 @@ class ATLSContext(ssl.SSLContext):
         self._pki_cadata = pki_cadata
         self._pki_roots: list[Any] | None = None
         self.challenge_timeout = challenge_timeout
-        self._selected: dict[str, SelectedValidator] = {}
+        self._selected: dict[str, AppraiserLike] = {}
         self._lock = threading.Lock()
         # OpenSSL itself verifies nothing: appraisal (and PKI when asked) run after it.
         _BASE.check_hostname.__set__(self, False)
@@ -453,7 +462,7 @@ class ATLSContext(ssl.SSLContext):
         self.minimum_version = ssl.TLSVersion.TLSv1_2
 
     @classmethod
-    def for_validator(cls, selected: SelectedValidator, **kwargs: Any) -> ATLSContext:
+    def for_validator(cls, selected: AppraiserLike, **kwargs: Any) -> ATLSContext:
         """One validator and policy for every host this context connects to."""
         return cls(validator=selected, **kwargs)
 
@@ -540,7 +549,7 @@ class ATLSContext(ssl.SSLContext):
 
     # -- appraisal -----------------------------------------------------------
 
-    def _select(self, host: str | None) -> tuple[str, SelectedValidator]:
+    def _select(self, host: str | None) -> tuple[str, AppraiserLike]:
         if self._single is not None:
             return _SINGLE, self._single
         assert self._config is not None
@@ -622,7 +631,7 @@ class ATLSContext(ssl.SSLContext):
         validator = plan.selected.validator
         cache_key = hashlib.sha256(der).hexdigest()
         if plan.transport is Transport.CERTIFICATE:
-            cached = self.cache.get(plan.rule, cache_key, self._clock)
+            cached = self.cache.get(plan.rule, cache_key, self._clock, selected=plan.selected)
             if cached is not None:
                 return cached
             evidence = validator.evidence_from_certificate(certificate)

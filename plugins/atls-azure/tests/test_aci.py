@@ -27,8 +27,10 @@ from atls_core.errors import (
     MalformedEvidence,
 )
 from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_core.interfaces import Issuer, KeyBoundIssuer
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
+from atls_core.server import mint_certificate
 from atls_core.testing.conformance import Case, ValidatorConformance
 
 HOSTDATA = hashlib.sha256(b"package policy").hexdigest()
@@ -300,17 +302,42 @@ def test_issuer_sidecar_down(maa: StandInMaa) -> None:
     _key, spki = tls_key()
     issuer = AciIssuer({"sidecar_url": maa.url, "maa_endpoint": "127.0.0.1", "timeout": 2})
     with pytest.raises(CollateralUnavailable) as info:
-        issuer.issue_for(spki, b.new_nonce())
+        issuer.issue_for_key(spki, b.new_nonce())
     assert info.value.check == "azure.sidecar"
 
 
-def test_issuer_refuses_report_data_and_bad_settings() -> None:
+def test_issuer_is_key_bound_and_refuses_bad_settings() -> None:
     with pytest.raises(ConfigurationError):
         AciIssuer({})
     with pytest.raises(ConfigurationError):
         AciIssuer({"maa_endpoint": "x", "bogus": 1})
-    with pytest.raises(ConfigurationError):
-        AciIssuer({"maa_endpoint": "x"}).issue(bytes(64))
+    issuer = AciIssuer({"maa_endpoint": "x"})
+    # MAA hashes the runtime data itself: the core must hand it the key, never report data.
+    assert isinstance(issuer, KeyBoundIssuer)
+    assert not isinstance(issuer, Issuer)
+
+
+def test_core_mint_certificate_uses_the_key_bound_path(maa: StandInMaa) -> None:
+    issuer = AciIssuer({"sidecar_url": maa.url, "maa_endpoint": "127.0.0.1"})
+    nonce = b.new_nonce()
+    minted = mint_certificate(issuer, nonce=nonce)
+    assert maa.requests["/attest/maa"] == 1
+    import jwt
+
+    assert minted.evidence is not None
+    claims = jwt.decode(minted.evidence.data, options={"verify_signature": False})
+    assert claims["x-ms-runtime"] == json.loads(aci_runtime_data(minted.spki_der, nonce))
+    certificate = PeerCertificate.from_der(minted.certificate_der)
+    validator = AciTokenValidator(maa.settings())
+    result = validator.appraise(
+        validator.evidence_from_certificate(certificate),
+        binding=b.BindingContext(
+            spki_der=certificate.spki_der, nonce=nonce, certificate_der=minted.certificate_der
+        ),
+        clock=FixedClock(dt.datetime.now(dt.UTC)),
+        policy=POLICY,
+    )
+    assert result.accepted, result.to_json()
 
 
 def test_runtime_json_is_what_maa_reports(maa: StandInMaa) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import ssl
 import warnings
@@ -14,10 +15,14 @@ from atls_azure.aci import AciValidator, SecurityWarning
 from atls_azure.issuer import AciIssuer
 from atls_azure.server import AciCertificates
 from atls_azure.testing.maa import StandInMaa
-from atls_azure.validators import cce_policy_hash
+from atls_azure.validators import AciTokenValidator, cce_policy_hash
+from atls_core import binding as b
+from atls_core.certificate import PeerCertificate
+from atls_core.clock import SystemClock
 from atls_core.errors import ATLSVerificationError
 from atls_core.policy import Policy
 from atls_core.selection import select_validator
+from atls_core.server import AttestedCertificates
 from atls_core.testing.loopback import HTTPSServer
 from atls_core.tls import ATLSContext, result_of
 
@@ -69,7 +74,7 @@ def test_handshake_with_seed_style_validator(
     validator = AciValidator(
         policies=[CCE_POLICY], jkus=[f"{maa.url}/certs"], settings={"allow_http_loopback": True}
     )
-    data, result = _get(ATLSContext(validator=validator), https.port)  # type: ignore[arg-type]
+    data, result = _get(ATLSContext(validator=validator), https.port)
     assert data.split(b"\r\n", 1)[0].endswith(b" 200 OK")
     assert result is not None
     assert result.accepted
@@ -102,7 +107,7 @@ def test_handshake_refused_for_untrusted_maa(
             jkus=[f"{trusted.url}/certs"], settings={"allow_http_loopback": True}
         )
         with pytest.raises(ATLSVerificationError) as info:
-            _get(ATLSContext(validator=validator), https.port)  # type: ignore[arg-type]
+            _get(ATLSContext(validator=validator), https.port)
         assert info.value.check == "azure.iss"
         assert trusted.requests == {}
 
@@ -118,7 +123,7 @@ def test_requests_adapter_with_seed_style_validator(
         policies=[CCE_POLICY], jkus=[f"{maa.url}/certs"], settings={"allow_http_loopback": True}
     )
     with requests.Session() as session:
-        session.mount("https://", ATLSAdapter(validator=validator))  # type: ignore[arg-type]
+        session.mount("https://", ATLSAdapter(validator=validator))
         response = session.get(https.url(path="/hello"), timeout=10)
         assert response.status_code == 200
         assert response.json() == {"path": "/hello"}
@@ -126,3 +131,50 @@ def test_requests_adapter_with_seed_style_validator(
         assert result is not None
         assert result.accepted
         assert result.verifier.validator == "azure.aci"
+
+
+def test_core_attested_certificates_serve_aci_directly(maa: StandInMaa) -> None:
+    """No plugin subclass needed: the core hands the key-bound issuer key and nonce."""
+    issuer = AciIssuer({"sidecar_url": maa.url, "maa_endpoint": "127.0.0.1"})
+    certificates = AttestedCertificates(issuer, hostnames=("localhost",))
+    selected = select_validator(
+        "azure.aci",
+        settings=maa.settings(),
+        policy=Policy(options={"cce_policies": [CCE_POLICY]}),
+    )
+    with HTTPSServer(certificates.server_context()) as https:
+        _data, result = _get(ATLSContext.for_validator(selected), https.port)
+    assert result is not None
+    assert result.accepted
+    assert result.binding.freshness.value == "nonce"
+    assert certificates.minted == 1
+
+
+def test_seed_sni_form_gets_its_own_certificate(
+    maa: StandInMaa, server: tuple[HTTPSServer, AciCertificates]
+) -> None:
+    """An opaque-systems client sent base64(nonce) as the server name; the alias accepts it."""
+    https, certificates = server
+    nonce = b.new_nonce()
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    seed_name = base64.b64encode(nonce).decode()
+    before = certificates.minted
+    with (
+        socket.create_connection(("127.0.0.1", https.port), timeout=10) as raw,
+        client.wrap_socket(raw, server_hostname=seed_name) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    assert certificates.minted == before + 1
+    validator = AciTokenValidator(maa.settings())
+    peer = PeerCertificate.from_der(der)
+    result = validator.appraise(
+        validator.evidence_from_certificate(peer),
+        binding=b.BindingContext(spki_der=peer.spki_der, nonce=nonce, certificate_der=der),
+        clock=SystemClock(),
+        policy=Policy(options={"cce_policies": [CCE_POLICY]}),
+    )
+    assert result.accepted, result.to_json()
+    assert result.binding.freshness is b.Freshness.NONCE

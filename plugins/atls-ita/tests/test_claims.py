@@ -176,6 +176,13 @@ def test_any_debug_signal_makes_it_debug(extra: dict[str, object]) -> None:
     assert map_claims(_v2(**extra), tee="tdx").debug is True
 
 
+@pytest.mark.parametrize("attributes", ["0200000000000000", "8000000000000000"])
+def test_any_tud_bit_of_td_attributes_means_debuggable(attributes: str) -> None:
+    # Regression (R3 review): only TUD.DEBUG (bit 0) was read, while Intel treats a TD
+    # with any TD-Under-Debug bit (0..7) as untrusted, as atls_tdx's quote parser does.
+    assert map_claims(_v2(tdx_td_attributes=attributes), tee="tdx").debug is True
+
+
 def test_no_debug_signal_means_unknown() -> None:
     claims = _v2()
     del claims["tdx"]["tdx_is_debuggable"]  # type: ignore[attr-defined]

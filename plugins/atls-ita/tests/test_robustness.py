@@ -120,3 +120,21 @@ def test_signed_hostile_claims_are_never_accepted(
     except ATLSError:
         return
     assert not result.accepted
+
+
+def test_deeply_nested_header_is_malformed_not_a_recursion_error(
+    validator: ItaValidator, clock: FixedClock
+) -> None:
+    # Regression (R3 review): json.loads raises RecursionError (not ValueError) on deep
+    # nesting; an unauthenticated header escaped as a non-atls exception.
+    import base64
+
+    header = base64.urlsafe_b64encode(b"[" * 20000).rstrip(b"=").decode()
+    with pytest.raises(MalformedEvidence) as info:
+        validator.appraise(
+            evidence_of(f"{header}.e30.c2ln"),
+            binding=BindingContext(spki_der=b"k", nonce=new_nonce()),
+            clock=clock,
+            policy=Policy(),
+        )
+    assert info.value.check == "jwt.format"

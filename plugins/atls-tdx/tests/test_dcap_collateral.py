@@ -22,6 +22,7 @@ import pytest
 from atls_core.errors import (
     CollateralUnavailable,
     ConfigurationError,
+    MalformedEvidence,
     StaleEvidence,
     UntrustedChain,
 )
@@ -209,6 +210,21 @@ def test_expired_collateral_is_refetched_not_served(
     beyond = second.collateral_expires_at + dt.timedelta(days=1)
     with pytest.raises(StaleEvidence):
         verifier.verify(tdx_quote, now=beyond)
+
+
+def test_collateral_issued_after_the_appraisal_time_is_not_served_from_memory(
+    pki: DcapTestPki, pcs: FakePcs, tdx_quote: bytes, tmp_path: Path
+) -> None:
+    # Regression (R3 review): the memory layer checked only "next update in the future",
+    # so collateral cached by a live appraisal was served to an appraisal at an earlier
+    # (recorded) time, where dcap-qvl refused it as not yet issued.
+    verifier = pccs_verifier(pki, pcs, tmp_path / "cache")
+    assert verifier.verify(tdx_quote, now=NOW).tcb_status == "UpToDate"
+    early = ISSUED - dt.timedelta(days=5)
+    pcs.set_collateral(collateral(pki, issue_date=ISSUED - dt.timedelta(days=10)))
+    pcs.reset_counters()
+    assert verifier.verify(tdx_quote, now=early).tcb_status == "UpToDate"
+    assert pcs.requests["tcb"] == 1
 
 
 def test_concurrent_appraisals_fetch_once(
@@ -462,3 +478,14 @@ def test_a_forked_child_fails_closed(pki: DcapTestPki, pcs: FakePcs, tdx_quote: 
     cached, refetched = answer.split(",")
     assert cached == "UpToDate"
     assert refetched in {"UpToDate", "CollateralUnavailable"}
+
+
+def test_deeply_nested_collateral_is_malformed_not_a_recursion_error() -> None:
+    # Regression (R3 review): a PCCS answer or collateral file nested deeply enough made
+    # json.loads raise RecursionError instead of a collateral-format error.
+    from atls_tdx.dcap.collateral import Collateral
+
+    with pytest.raises(MalformedEvidence):
+        Collateral.from_json(b"[" * 100_000)
+    with pytest.raises(MalformedEvidence):
+        Collateral.from_json(json.dumps({"tcb_info": "[" * 100_000, "qe_identity": "{}"}))

@@ -199,3 +199,53 @@ def test_arbitrary_json_never_escapes_as_another_exception(document: object) -> 
         dstack_facts(events)
     except (MalformedEvidence, UntrustedChain):
         pass
+
+
+def _relabelled(event: dict[str, object]) -> dict[str, object]:
+    """The same measured digest, declared as a boot-time (non-runtime) event."""
+    return {**event, "event_type": 0x80000001}
+
+
+def test_relabelled_rtmr3_events_cannot_smuggle_an_app_event_into_the_system_phase() -> None:
+    # Regression (R3 review): the event type is the server's word.  Declaring the genuine
+    # system-ready and compose-hash events as non-runtime keeps their digests (replay
+    # still matches the quote) but hid them from the facts, so an event the
+    # *application* emitted after system-ready was read as the OS's compose hash.
+    evil = hashlib.sha256(b"evil compose").digest()
+    genuine = dstack_event_log(app_events=[("compose-hash", evil)])
+    quoted = replay_rtmrs(genuine)
+    forged = [
+        _relabelled(e)
+        if e["event"] in ("compose-hash", "system-ready") and e is not genuine[-1]
+        else e
+        for e in genuine
+    ]
+    events = parse_event_log(json.dumps(forged))
+    check_replay(events, quoted)  # the relabelling alone is invisible to the RTMRs
+    with pytest.raises(MalformedEvidence) as info:
+        dstack_facts(events)
+    assert info.value.check == "dstack.event_log"
+    assert "RTMR3" in str(info.value)
+
+
+def test_every_rtmr3_event_must_be_a_runtime_event() -> None:
+    events = dstack_event_log()
+    events.insert(6, boot_event(3, b"an opaque RTMR3 event"))
+    with pytest.raises(MalformedEvidence) as info:
+        dstack_facts(parse_event_log(json.dumps(events)))
+    assert "RTMR3" in str(info.value)
+
+
+def test_deeply_nested_json_is_malformed_not_a_recursion_error() -> None:
+    # Regression (R3 review): json.loads raises RecursionError (not ValueError) on deep
+    # nesting, which escaped the event-log and quote-document parsers.
+    from atls_core.evidence import EvidenceSource, Transport
+    from atls_tdx.dstack_evidence import evidence_from_quote_document
+
+    deep = b"[" * 100_000
+    with pytest.raises(MalformedEvidence):
+        parse_event_log(deep)
+    with pytest.raises(MalformedEvidence):
+        evidence_from_quote_document(
+            deep, source=EvidenceSource(transport=Transport.FILE, location="deep.json")
+        )

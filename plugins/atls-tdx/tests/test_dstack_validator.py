@@ -277,6 +277,19 @@ def test_mr_config_id_must_name_the_measured_compose(synthetic: Any) -> None:
     assert info.value.check == "dstack.mr_config_id"
 
 
+def test_an_oversized_compose_hash_is_a_specific_error(synthetic: Any) -> None:
+    # Regression (R3 review): a 48-byte compose-hash payload made expected_mr_config_id
+    # compute bytes(-1), and a ValueError escaped instead of a named check.
+    events = [
+        runtime_event("compose-hash", b"\x01" * 48) if e["event"] == "compose-hash" else e
+        for e in dstack_event_log(app_compose=COMPOSE)
+    ]
+    built = certificate_case(synthetic, events=events, mr_config_id=b"\x01" * 48)
+    with pytest.raises(UntrustedChain) as info:
+        appraise(DstackValidator(synthetic.settings()), built.case)
+    assert info.value.check == "dstack.mr_config_id"
+
+
 def test_certificate_app_id_must_match_the_log(synthetic: Any) -> None:
     built = certificate_case(synthetic, app_id_extension=b"\x99" * 20)
     with pytest.raises(UntrustedChain) as info:

@@ -272,13 +272,7 @@ class SimulatedValidator(ValidatorBase):
         clock: Clock,
         policy: Policy,
     ) -> AttestationResult:
-        if evidence.media_type != MEDIA_TYPE:
-            raise MalformedEvidence(
-                "unexpected media type",
-                check="evidence.media_type",
-                expected=MEDIA_TYPE,
-                actual=evidence.media_type,
-            )
+        evidence.require_media_type(MEDIA_TYPE)
         payload = self._payload(evidence)
         appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
         now = appraisal.now

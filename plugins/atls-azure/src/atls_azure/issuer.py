@@ -8,6 +8,10 @@ The runtime data is the compact JSON ``{"publicKey": b64(SPKI), "nonce":
 b64(nonce)}`` that opaque-systems' Go issuer produced, so SHA-256 of it is
 exactly the core ``azure-aci`` report data.  The token travels raw in
 certificate extension ``1.3.9999.2.1.2`` of a per-connection certificate.
+
+:class:`AciIssuer` is an :class:`atls_core.interfaces.KeyBoundIssuer`: the
+core's ``mint_certificate``/``AttestedCertificates`` hand it the fresh key's
+SPKI and the client's nonce (:meth:`AciIssuer.issue_for_key`).
 """
 
 from __future__ import annotations
@@ -114,19 +118,17 @@ class AciIssuer:
             raise CollateralUnavailable("the SKR sidecar answered a non-JWT", check="azure.sidecar")
         return token
 
-    def issue_for(self, spki_der: bytes, nonce: bytes) -> Evidence:
-        """Evidence for one connection: the TLS key's SPKI and the client's nonce."""
+    def issue_for_key(self, spki_der: bytes, nonce: bytes | None) -> Evidence:
+        """Evidence for one certificate: the TLS key's SPKI and the client's nonce.
+
+        Without a nonce (the static certificate) the runtime data carries an
+        empty one, as the seed's server did; ``azure.aci`` validators require
+        a nonce, so only per-connection certificates are accepted by clients.
+        """
         return Evidence(
             media_type=specs.MEDIA_TYPE,
-            data=self.token_for(spki_der, nonce).encode(),
+            data=self.token_for(spki_der, nonce or b"").encode(),
             source=EvidenceSource(transport=Transport.CERTIFICATE, oid=specs.ACI_OID),
-        )
-
-    def issue(self, report_data: bytes) -> Evidence:
-        raise ConfigurationError(
-            "azure.aci evidence is made from the TLS key and nonce, not from report data: "
-            "call issue_for(spki_der, nonce) (MAA hashes the runtime data itself)",
-            check="azure.issuer",
         )
 
     def certificate_for(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from atls_azure import specs
 from atls_core.hookspecs import hookimpl
-from atls_core.interfaces import CliOption, Issuer, Settings, Validator
+from atls_core.interfaces import CliOption, KeyBoundIssuer, Settings, Validator
 
 if TYPE_CHECKING:
     from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
@@ -25,7 +25,7 @@ def _factory(validator_id: str) -> Callable[[Settings], Validator]:
     return build
 
 
-def _aci_issuer(settings: Settings) -> Issuer:
+def _aci_issuer(settings: Settings) -> KeyBoundIssuer:
     from atls_azure.issuer import AciIssuer
 
     return AciIssuer(settings)

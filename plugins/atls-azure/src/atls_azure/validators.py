@@ -16,7 +16,9 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
+
+import attrs
 
 from atls_azure import specs
 from atls_azure.token import VerifiedToken, verify_token
@@ -34,9 +36,11 @@ from atls_core.result import AttestationResult
 __all__ = [
     "AciTokenValidator",
     "CvmTokenValidator",
+    "HeldDataValidator",
     "MaaValidator",
     "SgxTokenValidator",
     "TdxTokenValidator",
+    "TokenCase",
     "cce_policy_hash",
     "spki_from_jwk",
 ]
@@ -181,6 +185,21 @@ def _option_strings(policy: Policy, name: str) -> list[str]:
     return list(value)
 
 
+def _require_compliance(
+    appraisal: Appraisal, status: Any, *, claim: str, default: str, subject: str
+) -> None:
+    """MAA's compliance status must be one policy accepts (default: Azure's own)."""
+    accepted = _option_strings(appraisal.policy, "compliance_statuses") or [default]
+    appraisal.claim(claim, status)
+    appraisal.require(
+        "azure.compliance_status",
+        status in accepted,
+        f"{subject} is not Azure-compliant",
+        expected=accepted,
+        actual=status,
+    )
+
+
 def _require_pinned(appraisal: Appraisal, names: Iterable[str], *, extra: bool = False) -> None:
     """Fail unless policy pins the workload (reference values or an allow-list)."""
     wanted = tuple(names)
@@ -204,13 +223,28 @@ def _require_pinned(appraisal: Appraisal, names: Iterable[str], *, extra: bool =
 # -- the shared validator --------------------------------------------------------
 
 
+@attrs.frozen(kw_only=True)
+class TokenCase:
+    """A verified token on its way to a result: what a variant's claim mapping reads.
+
+    The evidence it came in is ``appraisal.evidence`` (side material such as
+    the raw runtime data travels in its endorsements).
+    """
+
+    token: VerifiedToken
+    appraisal: Appraisal
+    binding: b.BindingContext
+
+
 class MaaValidator(ValidatorBase):
     """Certificate-borne MAA tokens; subclasses map the claims."""
 
-    attestation_type: str = ""
+    attestation_type: ClassVar[str] = ""
+    """``x-ms-attestation-type`` a token must carry for this variant."""
+    default_spec: ClassVar[ValidatorSpec]
 
-    def __init__(self, settings: Settings, *, spec: ValidatorSpec) -> None:
-        self.spec = spec
+    def __init__(self, settings: Settings, *, spec: ValidatorSpec | None = None) -> None:
+        self.spec = spec or self.default_spec
         self._trust: TokenTrust = build_trust(settings)
 
     @property
@@ -244,13 +278,7 @@ class MaaValidator(ValidatorBase):
         clock: Clock,
         policy: Policy,
     ) -> AttestationResult:
-        if evidence.media_type != specs.MEDIA_TYPE:
-            raise MalformedEvidence(
-                "unexpected media type",
-                check="evidence.media_type",
-                expected=specs.MEDIA_TYPE,
-                actual=evidence.media_type,
-            )
+        evidence.require_media_type(specs.MEDIA_TYPE)
         appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
         token = verify_token(evidence.data, self._trust, now=appraisal.now)
         kind = token.claims.get("x-ms-attestation-type")
@@ -269,16 +297,11 @@ class MaaValidator(ValidatorBase):
         for name in ("x-ms-policy-hash", "x-ms-ver", "jti"):
             if name in token.claims:
                 appraisal.claim(name, token.claims[name])
-        self.map_claims(token, evidence, appraisal, binding)
+        self.map_claims(TokenCase(token=token, appraisal=appraisal, binding=binding))
         return appraisal.finish()
 
-    def map_claims(
-        self,
-        token: VerifiedToken,
-        evidence: Evidence,
-        appraisal: Appraisal,
-        binding: b.BindingContext,
-    ) -> None:
+    def map_claims(self, case: TokenCase) -> None:
+        """Record the variant's facts (debug, binding, measurements) from the verified claims."""
         raise NotImplementedError
 
 
@@ -287,28 +310,17 @@ class MaaValidator(ValidatorBase):
 
 class AciTokenValidator(MaaValidator):
     attestation_type = "sevsnpvm"
+    default_spec = specs.ACI_SPEC
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, spec=specs.ACI_SPEC)
-
-    def map_claims(
-        self,
-        token: VerifiedToken,
-        evidence: Evidence,
-        appraisal: Appraisal,
-        binding: b.BindingContext,
-    ) -> None:
-        claims = token.claims
+    def map_claims(self, case: TokenCase) -> None:
+        claims, appraisal, binding = case.token.claims, case.appraisal, case.binding
         policy = appraisal.policy
-        accepted = _option_strings(policy, "compliance_statuses") or ["azure-compliant-uvm"]
-        status = claims.get("x-ms-compliance-status")
-        appraisal.claim("x-ms-compliance-status", status)
-        appraisal.require(
-            "azure.compliance_status",
-            status in accepted,
-            "the utility VM is not Azure-compliant",
-            expected=accepted,
-            actual=status,
+        _require_compliance(
+            appraisal,
+            claims.get("x-ms-compliance-status"),
+            claim="x-ms-compliance-status",
+            default="azure-compliant-uvm",
+            subject="the utility VM",
         )
         appraisal.debug = _bool(claims, "x-ms-sevsnpvm-is-debuggable", check="azure.debug")
         report_data = _hex_bytes(
@@ -379,18 +391,10 @@ class AciTokenValidator(MaaValidator):
 
 class CvmTokenValidator(MaaValidator):
     attestation_type = "azurevm"
+    default_spec = specs.CVM_SPEC
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, spec=specs.CVM_SPEC)
-
-    def map_claims(
-        self,
-        token: VerifiedToken,
-        evidence: Evidence,
-        appraisal: Appraisal,
-        binding: b.BindingContext,
-    ) -> None:
-        claims = token.claims
+    def map_claims(self, case: TokenCase) -> None:
+        claims, appraisal, binding = case.token.claims, case.appraisal, case.binding
         tee = _mapping(claims, "x-ms-isolation-tee", check="azure.isolation_tee")
         tee_type = tee.get("x-ms-attestation-type")
         if tee_type not in ("sevsnpvm", "tdxvm"):
@@ -402,17 +406,12 @@ class CvmTokenValidator(MaaValidator):
             )
         appraisal.tee_type = "sev-snp" if tee_type == "sevsnpvm" else "tdx"
         appraisal.claim("x-ms-isolation-tee.x-ms-attestation-type", tee_type)
-        accepted = _option_strings(appraisal.policy, "compliance_statuses") or [
-            "azure-compliant-cvm"
-        ]
-        status = tee.get("x-ms-compliance-status")
-        appraisal.claim("x-ms-isolation-tee.x-ms-compliance-status", status)
-        appraisal.require(
-            "azure.compliance_status",
-            status in accepted,
-            "the confidential VM is not Azure-compliant",
-            expected=accepted,
-            actual=status,
+        _require_compliance(
+            appraisal,
+            tee.get("x-ms-compliance-status"),
+            claim="x-ms-isolation-tee.x-ms-compliance-status",
+            default="azure-compliant-cvm",
+            subject="the confidential VM",
         )
         secure_boot = _bool(claims, "secureboot", check="azure.secureboot")
         appraisal.claim("secureboot", secure_boot)
@@ -502,32 +501,47 @@ def _bind_held_data(
     )
 
 
-class SgxTokenValidator(MaaValidator):
-    attestation_type = "sgx"
+class HeldDataValidator(MaaValidator):
+    """SGX and TDX: the debug flag, then 64 bytes of report data over the held data.
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, spec=specs.SGX_SPEC)
+    Subclasses name their claims and record the workload's measurements.
+    """
 
-    def map_claims(
-        self,
-        token: VerifiedToken,
-        evidence: Evidence,
-        appraisal: Appraisal,
-        binding: b.BindingContext,
-    ) -> None:
-        claims = token.claims
-        appraisal.debug = _bool(claims, "x-ms-sgx-is-debuggable", check="azure.debug")
+    debug_claim: ClassVar[str]
+    report_data_claim: ClassVar[str]
+    report_data_check: ClassVar[str]
+    held_data_claim: ClassVar[str | None] = None
+    """Claim carrying the held data itself, if the token has one."""
+
+    def map_claims(self, case: TokenCase) -> None:
+        claims, appraisal = case.token.claims, case.appraisal
+        appraisal.debug = _bool(claims, self.debug_claim, check="azure.debug")
         report_data = _hex_bytes(
-            claims.get("x-ms-sgx-report-data"), check="azure.sgx.report_data", sizes=(64,)
+            claims.get(self.report_data_claim), check=self.report_data_check, sizes=(64,)
         )
         _bind_held_data(
             appraisal,
-            binding,
+            case.binding,
             report_data,
-            _held_data(token, evidence, claim="x-ms-sgx-ehd"),
+            _held_data(case.token, appraisal.evidence, claim=self.held_data_claim),
             runtime_claim=claims.get("x-ms-runtime"),
-            check="azure.sgx.report_data",
+            check=self.report_data_check,
         )
+        self.map_workload(claims, appraisal)
+
+    def map_workload(self, claims: Mapping[str, Any], appraisal: Appraisal) -> None:
+        raise NotImplementedError
+
+
+class SgxTokenValidator(HeldDataValidator):
+    attestation_type = "sgx"
+    default_spec = specs.SGX_SPEC
+    debug_claim = "x-ms-sgx-is-debuggable"
+    report_data_claim = "x-ms-sgx-report-data"
+    report_data_check = "azure.sgx.report_data"
+    held_data_claim = "x-ms-sgx-ehd"
+
+    def map_workload(self, claims: Mapping[str, Any], appraisal: Appraisal) -> None:
         for name in ("mrenclave", "mrsigner"):
             value = _hex_bytes(claims.get(f"x-ms-sgx-{name}"), check=f"azure.{name}", sizes=(32,))
             appraisal.measure(name, value)
@@ -542,46 +556,15 @@ class SgxTokenValidator(MaaValidator):
         )
 
 
-_TDX_MEASUREMENTS = (
-    "mrtd",
-    "rtmr0",
-    "rtmr1",
-    "rtmr2",
-    "rtmr3",
-    "mrconfigid",
-    "mrowner",
-    "mrownerconfig",
-    "mrseam",
-)
-
-
-class TdxTokenValidator(MaaValidator):
+class TdxTokenValidator(HeldDataValidator):
     attestation_type = "tdxvm"
+    default_spec = specs.TDX_SPEC
+    debug_claim = "tdx_td_attributes_debug"
+    report_data_claim = "tdx_report_data"
+    report_data_check = "azure.tdx.report_data"
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, spec=specs.TDX_SPEC)
-
-    def map_claims(
-        self,
-        token: VerifiedToken,
-        evidence: Evidence,
-        appraisal: Appraisal,
-        binding: b.BindingContext,
-    ) -> None:
-        claims = token.claims
-        appraisal.debug = _bool(claims, "tdx_td_attributes_debug", check="azure.debug")
-        report_data = _hex_bytes(
-            claims.get("tdx_report_data"), check="azure.tdx.report_data", sizes=(64,)
-        )
-        _bind_held_data(
-            appraisal,
-            binding,
-            report_data,
-            _held_data(token, evidence, claim=None),
-            runtime_claim=claims.get("x-ms-runtime"),
-            check="azure.tdx.report_data",
-        )
-        for name in _TDX_MEASUREMENTS:
+    def map_workload(self, claims: Mapping[str, Any], appraisal: Appraisal) -> None:
+        for name in specs.TDX_SPEC.measurements:
             value = claims.get(f"tdx_{name}")
             if isinstance(value, str):
                 appraisal.measure(name, _hex_bytes(value, check=f"azure.{name}", sizes=(48,)))

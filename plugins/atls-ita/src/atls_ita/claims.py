@@ -197,9 +197,13 @@ def _nonce(name: str, value: Any) -> VerifierNonce | None:
 
 
 def _td_attributes_debug(hex_text: str) -> bool:
-    """TUD.DEBUG is bit 0 of the first (little-endian) byte of TDATTRIBUTES."""
+    """Any TD-Under-Debug bit (0..7, the first little-endian byte) of TDATTRIBUTES.
+
+    TUD.DEBUG is bit 0; Intel treats a TD with any TUD bit set as untrusted, and so
+    does ``atls_tdx`` when it reads a quote.
+    """
     raw = bytes.fromhex(hex_text)
-    return bool(raw and raw[0] & 0x01)
+    return bool(raw and raw[0])
 
 
 def _section(claims: Mapping[str, Any], tee: str | None) -> tuple[str, str, Mapping[str, Any]]:

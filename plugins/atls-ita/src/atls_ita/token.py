@@ -63,7 +63,7 @@ def _b64url_json(part: str, what: str) -> Any:
     try:
         raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
         return json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedEvidence(
             f"the token {what} is not base64url JSON", check="jwt.format"
         ) from None
@@ -201,7 +201,7 @@ class TokenVerifier:
             ) from None
         try:
             claims = json.loads(payload["payload"])
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise MalformedEvidence("the token payload is not JSON", check="jwt.format") from None
         if not isinstance(claims, Mapping):
             raise MalformedEvidence("the token payload is not an object", check="jwt.format")

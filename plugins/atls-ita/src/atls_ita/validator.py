@@ -89,7 +89,7 @@ class ItaValidator(ValidatorBase):
                 token = answer["token"]
                 if not isinstance(token, str):
                     raise TypeError
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 raise MalformedEvidence(
                     'a JSON evidence file must be ITA\'s answer {"token": "<JWT>"}',
                     check="evidence.format",

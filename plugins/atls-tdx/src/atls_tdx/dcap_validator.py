@@ -11,7 +11,6 @@ from __future__ import annotations
 from atls_core import binding as b
 from atls_core.appraisal import Appraisal
 from atls_core.clock import Clock
-from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Settings, ValidatorBase, ValidatorSpec
 from atls_core.policy import Policy
@@ -43,13 +42,7 @@ class TdxDcapValidator(ValidatorBase):
         clock: Clock,
         policy: Policy,
     ) -> AttestationResult:
-        if evidence.media_type != TDX_QUOTE_MEDIA_TYPE:
-            raise MalformedEvidence(
-                "unexpected media type",
-                check="evidence.media_type",
-                expected=TDX_QUOTE_MEDIA_TYPE,
-                actual=evidence.media_type,
-            )
+        evidence.require_media_type(TDX_QUOTE_MEDIA_TYPE)
         appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
         verified = verify_tdx_quote(self._verifier, evidence.data, appraisal)
         appraisal.set_binding(b.bind(self.spec.binding_scheme, binding, verified.report_data))

@@ -76,6 +76,8 @@ def compose_hash(app_compose: bytes | str) -> bytes:
 
 def expected_mr_config_id(compose: bytes) -> bytes:
     """MRCONFIGID of a dstack TD that binds its compose hash: 0x01 || hash || zeros."""
+    if len(compose) != 32:
+        raise ValueError("a dstack compose hash is 32 bytes (SHA-256)")
     return bytes([_MR_CONFIG_ID_COMPOSE]) + compose + bytes(48 - 1 - len(compose))
 
 
@@ -191,13 +193,7 @@ class DstackValidator(ValidatorBase):
         clock: Clock,
         policy: Policy,
     ) -> AttestationResult:
-        if evidence.media_type != DSTACK_MEDIA_TYPE:
-            raise MalformedEvidence(
-                "unexpected media type",
-                check="evidence.media_type",
-                expected=DSTACK_MEDIA_TYPE,
-                actual=evidence.media_type,
-            )
+        evidence.require_media_type(DSTACK_MEDIA_TYPE)
         event_log = evidence.endorsements.get("event_log")
         if event_log is None:
             raise MalformedEvidence("dstack evidence needs its event log", check="dstack.event_log")
@@ -262,7 +258,13 @@ class DstackValidator(ValidatorBase):
             )
         if isinstance(mr_config_id, bytes) and any(mr_config_id):
             if mr_config_id[0] == _MR_CONFIG_ID_COMPOSE:
-                expected = expected_mr_config_id(facts.compose_hash) if facts.compose_hash else None
+                measured = facts.compose_hash
+                # Only a SHA-256 compose hash fits MRCONFIGID's 0x01 || hash || zeros form.
+                expected = (
+                    expected_mr_config_id(measured)
+                    if measured is not None and len(measured) == 32
+                    else None
+                )
                 if expected is None or not hmac.compare_digest(expected, mr_config_id):
                     raise UntrustedChain(
                         "MRCONFIGID names another compose hash than the event log",

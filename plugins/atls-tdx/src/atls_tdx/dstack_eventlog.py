@@ -12,6 +12,7 @@ as good as the RTMR0-2 reference values that policy pins.
 Facts (app id, compose hash, OS image hash...) are read from RTMR3 events only
 after the replay matched the quote, and only from the system phase that ends
 with ``system-ready``: later events are emitted by the application itself.
+Every RTMR3 event must be a runtime event, so none of them escapes re-digesting.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def parse_event_log(source: bytes | str | Sequence[Any]) -> tuple[Event, ...]:
     if isinstance(source, (bytes, str)):
         try:
             source = json.loads(source)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise _malformed("the event log is not JSON") from None
     if not isinstance(source, list):
         raise _malformed("the event log must be a JSON list")
@@ -225,8 +226,19 @@ def dstack_facts(events: Sequence[Event]) -> DstackFacts:
     certificate: bytes | None = None
     app_events: list[str] = []
     for index, event in enumerate(events):
-        if event.imr != 3 or not event.is_runtime:
+        if event.imr != 3:
             continue
+        if not event.is_runtime:
+            # dstack measures only runtime events into RTMR3.  The event type is the
+            # server's word: a genuine system event relabelled as non-runtime keeps its
+            # digest (the replay still matches) but would vanish from the facts, letting
+            # an application-emitted event pose as the OS's.
+            raise _malformed(
+                f"event {index}: RTMR3 event is not a runtime event; its digest cannot be "
+                "checked against its name and payload",
+                expected=RUNTIME_EVENT_TYPE,
+                actual=event.event_type,
+            )
         if event.name in SYSTEM_EVENTS:
             if ready:
                 raise _malformed(

@@ -96,7 +96,7 @@ def evidence_from_quote_document(data: bytes, *, source: EvidenceSource) -> Evid
     """Parse a challenge answer or a dstack quote JSON file."""
     try:
         document = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedEvidence("the dstack quote document is not JSON", check=_CHECK) from None
     if not isinstance(document, Mapping):
         raise MalformedEvidence("the dstack quote document is not a JSON object", check=_CHECK)

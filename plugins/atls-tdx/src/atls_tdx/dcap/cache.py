@@ -1,7 +1,8 @@
 """Collateral cache: memory, then disk, then one fetch per key at a time.
 
-Entries are served only while the collateral's own earliest *next update* is
-in the future (relative to the appraisal's clock); past it they are refetched.
+Entries are served only while the appraisal's clock lies between the
+collateral's issue date and its earliest *next update*; otherwise they are
+refetched.
 Concurrent appraisals needing the same collateral wait for a single fetch
 (single-flight).  The disk layer is a best-effort accelerator: files are
 written atomically with mode 0600 in a 0700 directory, and anything unreadable,
@@ -135,7 +136,8 @@ class CollateralCache:
             entry = self._memory.get(key)
             if entry is None:
                 return None
-            if not entry.is_fresh(now):
+            if not (entry.is_fresh(now) and entry.issued_at <= now):
+                # Expired, or not yet issued at this (possibly recorded) time: refetch.
                 del self._memory[key]
                 return None
             self._memory.move_to_end(key)

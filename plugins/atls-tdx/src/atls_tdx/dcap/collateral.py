@@ -78,14 +78,14 @@ class Collateral:
                 raise MalformedEvidence("collateral is not UTF-8 JSON", check=_CHECK) from exc
         try:
             raw = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise MalformedEvidence("collateral is not JSON", check=_CHECK) from exc
         if not isinstance(raw, dict):
             raise MalformedEvidence("collateral is not a JSON object", check=_CHECK)
         try:
             tcb_info = json.loads(raw["tcb_info"])
             qe_identity = json.loads(raw["qe_identity"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
             raise MalformedEvidence(
                 "collateral lacks a JSON tcb_info or qe_identity", check=_CHECK
             ) from exc
