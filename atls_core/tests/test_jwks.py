@@ -206,6 +206,12 @@ def test_not_json_refused(server: KeyServer) -> None:
         fetch_json(server.url, timeout=2)
 
 
+def test_deeply_nested_json_is_unavailable_not_a_crash(server: KeyServer) -> None:
+    server.body = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(CollateralUnavailable):
+        fetch_json(server.url, timeout=2, max_bytes=1 << 20)
+
+
 def test_redirects_not_followed(server: KeyServer) -> None:
     other = KeyServer()
     try:

@@ -32,6 +32,7 @@ from atls_core.interfaces import (
     CliOption,
     Issuer,
     IssuerSpec,
+    KeyBoundIssuer,
     Validator,
     ValidatorBase,
     ValidatorSpec,
@@ -63,6 +64,7 @@ __all__ = [
     "IncompatiblePlugin",
     "Issuer",
     "IssuerSpec",
+    "KeyBoundIssuer",
     "MalformedEvidence",
     "PluginLoadError",
     "PluginNotFound",
@@ -84,6 +86,8 @@ __all__ = [
 # TLS, HTTP and server names are imported on first use so that ``import atls_core``
 # stays light (no requests, httpx or cryptography x509 builders until needed).
 _LAZY = {
+    "AppraiserLike": "atls_core.selection",
+    "select_validator": "atls_core.selection",
     "ATLSContext": "atls_core.tls",
     "result_of": "atls_core.tls",
     "HTTPAConnection": "atls_core.connection",

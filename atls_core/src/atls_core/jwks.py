@@ -103,7 +103,7 @@ def fetch_json(url: str, *, timeout: float, max_bytes: int = _MAX_BYTES) -> Any:
         )
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise CollateralUnavailable(
             f"keys unavailable: {url} did not return JSON", check="jwt.keys"
         ) from None

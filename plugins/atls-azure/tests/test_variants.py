@@ -340,3 +340,26 @@ def test_spki_from_rsa_jwk_matches_cryptography() -> None:
 def test_spki_from_bad_jwk(jwk: Any) -> None:
     with pytest.raises(BindingMismatch):
         spki_from_jwk(jwk, check="t")
+
+
+@pytest.mark.parametrize(
+    ("claims", "check"),
+    [
+        ({"attester_tcb_status": 1}, "azure.tdx.tcb_status"),
+        ({"attester_tcb_status": ["UpToDate"]}, "azure.tdx.tcb_status"),
+        ({"attester_advisory_ids": "INTEL-SA-00001"}, "azure.tdx.advisories"),
+        ({"attester_advisory_ids": [7]}, "azure.tdx.advisories"),
+    ],
+)
+def test_tdx_malformed_tcb_claims_are_refused(
+    maa: StandInMaa, claims: dict[str, Any], check: str
+) -> None:
+    with pytest.raises(MalformedEvidence) as info:
+        _tdx(maa, tdx_case(maa, **claims))
+    assert info.value.check == check
+
+
+def test_tdx_token_without_tcb_status_is_only_a_warning(maa: StandInMaa) -> None:
+    result = _tdx(maa, tdx_case(maa, attester_tcb_status=None))
+    assert result.tcb.status is None
+    assert result.status is Status.WARNING

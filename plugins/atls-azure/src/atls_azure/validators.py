@@ -570,13 +570,21 @@ class TdxTokenValidator(HeldDataValidator):
                 appraisal.measure(name, _hex_bytes(value, check=f"azure.{name}", sizes=(48,)))
         _require_pinned(appraisal, ("mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3"))
         status = claims.get("attester_tcb_status")
-        if isinstance(status, str):
-            advisories = claims.get("attester_advisory_ids") or []
-            appraisal.set_tcb(
-                status, [str(a) for a in advisories] if isinstance(advisories, list) else []
-            )
-        else:
+        advisories = claims.get("attester_advisory_ids", [])
+        if status is None:
             appraisal.no_tcb("the token carries no attester_tcb_status")
+            return
+        if not isinstance(status, str):
+            raise MalformedEvidence(
+                "attester_tcb_status is not a string",
+                check="azure.tdx.tcb_status",
+                actual=type(status).__name__,
+            )
+        if not isinstance(advisories, list) or not all(isinstance(a, str) for a in advisories):
+            raise MalformedEvidence(
+                "attester_advisory_ids is not a list of strings", check="azure.tdx.advisories"
+            )
+        appraisal.set_tcb(status, advisories)
 
 
 FACTORIES: Mapping[str, Callable[[Settings], MaaValidator]] = {

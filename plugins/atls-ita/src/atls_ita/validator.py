@@ -105,13 +105,7 @@ class ItaValidator(ValidatorBase):
         clock: Clock,
         policy: Policy,
     ) -> AttestationResult:
-        if evidence.media_type not in self.spec.media_types:
-            raise MalformedEvidence(
-                "unexpected media type",
-                check="evidence.media_type",
-                expected=list(self.spec.media_types),
-                actual=evidence.media_type,
-            )
+        evidence.require_media_type(*self.spec.media_types)
         required = _required_policy_ids(policy)
         appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
         token = self._verifier.verify(evidence.data, now=appraisal.now)
