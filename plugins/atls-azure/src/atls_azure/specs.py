@@ -7,6 +7,7 @@ the specs without importing pyjwt.
 from __future__ import annotations
 
 from atls_azure._version import __version__
+from atls_core import measurements
 from atls_core.evidence import Transport
 from atls_core.interfaces import IssuerSpec, ValidatorSpec
 
@@ -115,17 +116,7 @@ TDX_SPEC = ValidatorSpec(
     plugin_version=__version__,
     description="TDX VMs via Microsoft Azure Attestation; the TLS key is the key the "
     "runtime data carries",
-    measurements=(
-        "mrtd",
-        "rtmr0",
-        "rtmr1",
-        "rtmr2",
-        "rtmr3",
-        "mrconfigid",
-        "mrowner",
-        "mrownerconfig",
-        "mrseam",
-    ),
+    measurements=tuple(m for m in measurements.TDX if m != "mrsignerseam"),
     policy_options=_COMMON_OPTIONS,
     settings=TOKEN_SETTINGS,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from atls_core import measurements
 from atls_core.evidence import Transport
 from atls_core.interfaces import IssuerSpec, ValidatorSpec
 from atls_ita._version import __version__
@@ -20,21 +21,9 @@ __all__ = [
     "VALIDATOR_SETTINGS",
 ]
 
-TDX_MEASUREMENTS = (
-    "mrtd",
-    "rtmr0",
-    "rtmr1",
-    "rtmr2",
-    "rtmr3",
-    "mrseam",
-    "mrsignerseam",
-    "mrconfigid",
-    "mrowner",
-    "mrownerconfig",
-)
-"""Measurement names, the same as atls-tdx's (``tdx_<name>`` in the token)."""
-
-SGX_MEASUREMENTS = ("mrenclave", "mrsigner")
+TDX_MEASUREMENTS = measurements.TDX
+"""Measurement names, the same as every TDX validator's (``tdx_<name>`` in the token)."""
+SGX_MEASUREMENTS = measurements.SGX
 
 VALIDATOR_SETTINGS = (
     "jwks_url",

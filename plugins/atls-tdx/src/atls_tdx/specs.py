@@ -6,6 +6,7 @@ without loading dcap-qvl; the factories import the implementations.
 
 from __future__ import annotations
 
+from atls_core import measurements
 from atls_core.evidence import Transport
 from atls_core.interfaces import ValidatorSpec
 from atls_tdx._version import __version__
@@ -30,18 +31,9 @@ DSTACK_MEDIA_TYPE = "application/vnd.atls.dstack-tdx"
 """A TDX quote (``data``) with dstack's event log (endorsement ``event_log``)."""
 DSTACK_CHALLENGE_PATH = "/tdx_quote"
 
-TDX_REFERENCE_MEASUREMENTS = (
-    "mrtd",
-    "rtmr0",
-    "rtmr1",
-    "rtmr2",
-    "rtmr3",
-    "mrconfigid",
-    "mrowner",
-    "mrownerconfig",
-    "mrseam",
-)
-"""Report fields usable in ``policy.reference_values`` (hex, any case, optional 0x)."""
+TDX_REFERENCE_MEASUREMENTS = tuple(m for m in measurements.TDX if m != "mrsignerseam")
+"""Report fields usable in ``policy.reference_values`` (hex, any case, optional 0x);
+MRSIGNERSEAM is not among them because any non-zero value is always rejected."""
 
 DSTACK_MEASUREMENTS = (
     *TDX_REFERENCE_MEASUREMENTS,

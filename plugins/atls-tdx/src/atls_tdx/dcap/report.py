@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from atls_core import measurements
 from atls_core.errors import MalformedEvidence
 
 if TYPE_CHECKING:
@@ -28,19 +29,8 @@ __all__ = [
     "record_quote",
 ]
 
-TDX_MEASUREMENTS: tuple[str, ...] = (
-    "mrtd",
-    "rtmr0",
-    "rtmr1",
-    "rtmr2",
-    "rtmr3",
-    "mrseam",
-    "mrsignerseam",
-    "mrconfigid",
-    "mrowner",
-    "mrownerconfig",
-)
-SGX_MEASUREMENTS: tuple[str, ...] = ("mrenclave", "mrsigner")
+TDX_MEASUREMENTS: tuple[str, ...] = measurements.TDX
+SGX_MEASUREMENTS: tuple[str, ...] = measurements.SGX
 
 _HEADER_LEN = 48
 _TEE_SGX = 0x00000000
