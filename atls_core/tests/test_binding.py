@@ -147,23 +147,52 @@ def test_wrong_length_is_refused_never_padded(length: int) -> None:
 # -- challenge-v1 ---------------------------------------------------------------------------
 
 
+CERT = b"0\x82 a certificate's DER bytes"
+CERT_SHA256 = {"certificate_sha256": hashlib.sha256(CERT).digest()}
+
+
+def _cctx(nonce: bytes | None = NONCE, cert: bytes | None = CERT) -> b.BindingContext:
+    return b.BindingContext(spki_der=SPKI, nonce=nonce, certificate_der=cert)
+
+
 def test_challenge_v1_positive_and_nonce_required() -> None:
     value = b.report_data_for("challenge-v1", spki_der=SPKI, nonce=NONCE)
-    assert b.bind("challenge-v1", _ctx(), value).freshness is b.Freshness.NONCE
+    bound = b.bind("challenge-v1", _cctx(), value, material=CERT_SHA256)
+    assert bound.freshness is b.Freshness.NONCE
     with pytest.raises(BindingMismatch) as info:
-        b.bind("challenge-v1", _ctx(nonce=None), value)
+        b.bind("challenge-v1", _cctx(nonce=None), value, material=CERT_SHA256)
     assert info.value.check == "binding.nonce"
     with pytest.raises(BindingMismatch):
-        b.bind("challenge-v1", _ctx(nonce=OTHER_NONCE), value)
+        b.bind("challenge-v1", _cctx(nonce=OTHER_NONCE), value, material=CERT_SHA256)
     with pytest.raises(BindingMismatch):
         b.report_data_for("challenge-v1", spki_der=SPKI, nonce=None)
+
+
+def test_challenge_v1_cannot_forget_the_certificate() -> None:
+    """The report data does not cover the key: the certificate digest must be given."""
+    value = b.report_data_for("challenge-v1", spki_der=SPKI, nonce=NONCE)
+    with pytest.raises(BindingMismatch) as info:
+        b.bind("challenge-v1", _cctx(), value)
+    assert info.value.check == "binding.material"
+
+
+def test_challenge_v1_certificate_must_be_the_connections() -> None:
+    value = b.report_data_for("challenge-v1", spki_der=SPKI, nonce=NONCE)
+    other = {"certificate_sha256": hashlib.sha256(b"another certificate").digest()}
+    with pytest.raises(BindingMismatch) as info:
+        b.bind("challenge-v1", _cctx(), value, material=other)
+    assert info.value.check == "binding.certificate"
+    with pytest.raises(BindingMismatch) as info:
+        b.bind("challenge-v1", _cctx(cert=None), value, material=CERT_SHA256)
+    assert info.value.check == "binding.certificate"
 
 
 def test_challenge_v1_has_no_key_only_fallback() -> None:
     """Unlike atls-v1, an empty-nonce value is never accepted as key-only."""
     empty = hashlib.sha512(b"atls-challenge-v1\x00").digest()
-    with pytest.raises(BindingMismatch):
-        b.bind("challenge-v1", _ctx(), empty)
+    with pytest.raises(BindingMismatch) as info:
+        b.bind("challenge-v1", _cctx(), empty, material=CERT_SHA256)
+    assert info.value.check == "binding.report_data"
 
 
 # -- dstack-ratls-cert and gramine-legacy (key-only schemes) ----------------------------------

@@ -121,6 +121,10 @@ class ReportDataScheme:
     description: str = ""
     material: tuple[str, ...] = ()
     """Names of extra inputs the validator must supply from verified evidence."""
+    certificate_digest: str | None = None
+    """Name of the material holding the SHA-256 of the TLS certificate, for schemes
+    whose report data does not cover the key: :func:`bind` then checks it against
+    the connection's certificate, so a validator cannot forget the key binding."""
 
 
 def key_digest(spki_der: bytes) -> str:
@@ -229,8 +233,10 @@ SCHEMES: Mapping[str, ReportDataScheme] = MappingProxyType(
                 length=64,
                 uses_nonce=True,
                 compute=_challenge_v1,
+                certificate_digest="certificate_sha256",
                 description="SHA-512('atls-challenge-v1' 0x00 || nonce); the key is "
-                "bound separately (e.g. a measured certificate event)",
+                "bound by the SHA-256 of the TLS certificate the evidence names "
+                "(material certificate_sha256, e.g. a measured certificate event)",
             ),
             ReportDataScheme(
                 name="dstack-ratls-cert",
@@ -335,6 +341,15 @@ def bind(
             actual=len(actual),
         )
     inputs = _material(scheme, material)
+    if scheme.certificate_digest is not None:
+        claimed = inputs.get(scheme.certificate_digest)
+        if claimed is None:
+            raise BindingMismatch(
+                f"binding scheme {scheme.name} needs {scheme.certificate_digest} from the "
+                "evidence: nothing else ties the TLS key to it",
+                check="binding.material",
+            )
+        check_certificate_digest(context, claimed, check="binding.certificate")
     digest = key_digest(context.spki_der)
     candidates: list[tuple[bytes | None, Freshness]] = []
     if scheme.uses_nonce and context.nonce is not None:

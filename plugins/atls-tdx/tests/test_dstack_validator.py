@@ -368,7 +368,7 @@ def test_challenge_certificate_event_of_another_certificate(synthetic: Any) -> N
     built = challenge_case(synthetic, certificate_digest=hashlib.sha256(b"another cert").digest())
     with pytest.raises(BindingMismatch) as info:
         appraise(DstackValidator.challenge_validator(synthetic.settings()), built.case)
-    assert info.value.check == "dstack.certificate_event"
+    assert info.value.check == "binding.certificate"
 
 
 def test_challenge_uses_the_last_certificate_event(synthetic: Any) -> None:

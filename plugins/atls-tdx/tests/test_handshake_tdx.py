@@ -182,7 +182,7 @@ def test_dstack_challenge_for_another_certificate_is_rejected(
             with pytest.raises(ATLSVerificationError) as info:
                 _request(context, server.port)
             assert server.requests == []
-    assert info.value.check == "dstack.certificate_event"
+    assert info.value.check == "binding.certificate"
 
 
 def _ratls_server_context(

@@ -285,17 +285,21 @@ class SimulatedValidator(ValidatorBase):
                 expected=f"{not_before.isoformat()} .. {not_after.isoformat()}",
                 actual=now.isoformat(),
             )
+        material = None
         if self.spec.binding_scheme == "challenge-v1":
             certificate = payload.get("certificate_sha256")
             if not isinstance(certificate, str):
                 raise MalformedEvidence(
                     "challenge evidence names no certificate", check="simulated.format"
                 )
-            b.check_certificate_digest(
-                binding, bytes.fromhex(certificate), check="binding.certificate"
-            )
+            material = {"certificate_sha256": bytes.fromhex(certificate)}
         appraisal.set_binding(
-            b.bind(self.spec.binding_scheme, binding, bytes.fromhex(payload["report_data"]))
+            b.bind(
+                self.spec.binding_scheme,
+                binding,
+                bytes.fromhex(payload["report_data"]),
+                material=material,
+            )
         )
         appraisal.set_evidence_time(not_before)
         appraisal.valid_until(not_after, "simulated evidence not_after")

@@ -339,7 +339,11 @@ class DstackValidator(ValidatorBase):
                     "certificate to this TD",
                     check="dstack.certificate_event",
                 )
-            b.check_certificate_digest(
-                context, facts.certificate_digest, check="dstack.certificate_event"
-            )
-        appraisal.set_binding(b.bind(self.spec.binding_scheme, context, report_data))
+        material = (
+            {"certificate_sha256": facts.certificate_digest}
+            if facts.certificate_digest is not None
+            else None
+        )
+        appraisal.set_binding(
+            b.bind(self.spec.binding_scheme, context, report_data, material=material)
+        )
