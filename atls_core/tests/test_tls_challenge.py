@@ -222,6 +222,23 @@ def test_response_reader_bounds() -> None:
         reader.eof()
 
 
+@pytest.mark.parametrize(
+    "wire",
+    [
+        "HTTP/1.1 2\u0660\u0660 OK\r\n\r\n".encode(),  # Arabic-Indic digits in the status
+        "HTTP/1.1 200 OK\r\nContent-Length: \u0661\r\n\r\n".encode(),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1_0\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n",
+    ],
+)
+def test_response_reader_refuses_non_ascii_and_prefixed_numbers(wire: bytes) -> None:
+    reader = ResponseReader(max_body_bytes=100)
+    with pytest.raises(MalformedEvidence) as info:
+        reader.feed(wire)
+    assert info.value.check == "challenge.framing"
+
+
 def test_request_encoding_refuses_injection() -> None:
     wire = encode_request(
         ChallengeRequest(path="/e", headers={"X-A": "1", "Host": "evil"}, body=b"{}"), "h"

@@ -28,6 +28,11 @@ _TOKEN_CHARS = frozenset(
 )
 
 
+def _is_decimal(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts other scripts' digits."""
+    return bool(text) and text.isascii() and text.isdigit()
+
+
 def _refuse(message: str, check: str = "challenge.framing") -> MalformedEvidence:
     return MalformedEvidence(message, check=check)
 
@@ -125,7 +130,7 @@ class ResponseReader:
         del self._buffer[: end + 4]
         status_line, *header_lines = head.split("\r\n")
         parts = status_line.split(" ", 2)
-        if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or not parts[1].isdigit():
+        if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or not _is_decimal(parts[1]):
             raise _refuse("challenge response has no valid HTTP status line")
         status = int(parts[1])
         if not 200 <= status <= 599:
@@ -149,7 +154,7 @@ class ResponseReader:
         elif self._head_only or status in (204, 304):
             self._length = 0
         elif length is not None:
-            if not length.isdigit():
+            if not _is_decimal(length):
                 raise _refuse("challenge response has an invalid Content-Length")
             self._length = int(length)
             if self._length > self._max_body:
@@ -178,10 +183,9 @@ class ResponseReader:
                         raise _refuse("challenge response chunk header is too long")
                     return False
                 size_text = bytes(self._buffer[:end]).split(b";", 1)[0].strip()
-                try:
-                    size = int(size_text, 16)
-                except ValueError:
-                    raise _refuse("challenge response has a bad chunk size") from None
+                if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+                    raise _refuse("challenge response has a bad chunk size")
+                size = int(size_text, 16)
                 if size < 0 or len(self._body) + size > self._max_body:
                     raise _refuse("challenge response is larger than allowed", "challenge.size")
                 del self._buffer[: end + 2]

@@ -29,8 +29,10 @@ TCB_STATUSES = (
     "OutOfDate",
     "OutOfDateConfigurationNeeded",
     "Revoked",
+    "TDRelaunchAdvised",
 )
-"""Intel's TCB statuses (dcap-qvl's list); other TEEs map onto these names."""
+"""Intel's TCB statuses (dcap-qvl's list, including ``TDRelaunchAdvised`` for TDX quotes
+v5 whose TEE_TCB_SVN2 is current); other TEEs map onto these names."""
 
 _COMMON_KEYS = {
     "id",

@@ -473,6 +473,7 @@ def test_a_root_is_required(ita: StandInIta) -> None:
         {},
         {"jwks_url": "https://a/certs", "algorithms": ["HS256"]},
         {"jwks_url": "https://a/certs", "leeway": -1},
+        {"jwks_url": "https://a/certs", "leeway": 601},
         {"jwks_url": "https://a/certs", "bogus": 1},
     ],
 )

@@ -70,6 +70,17 @@ def _number(
     return float(value)
 
 
+MAX_LEEWAY = 600.0
+"""Clock skew tolerated at most: a larger leeway would keep expired tokens alive."""
+
+
+def _leeway(settings: Mapping[str, Any]) -> float:
+    value = _number(settings, "leeway", 60.0)
+    if value > MAX_LEEWAY:
+        raise _error("leeway", f"must be at most {MAX_LEEWAY:.0f} seconds", value)
+    return value
+
+
 def _text(value: Any, name: str) -> str:
     if isinstance(value, Secret):
         return value.reveal()
@@ -136,7 +147,7 @@ class ItaValidatorSettings:
             root_ca=Path(_text(root, "root_ca")).expanduser(),
             issuer=_text(settings.get("issuer", DEFAULT_ISSUER), "issuer"),
             algorithms=algorithms,
-            leeway=dt.timedelta(seconds=_number(settings, "leeway", 60.0)),
+            leeway=dt.timedelta(seconds=_leeway(settings)),
             check_crl=check_crl,
             crl_timeout=_number(settings, "crl_timeout", 5.0, positive=True),
             jwks_timeout=_number(settings, "jwks_timeout", 5.0, positive=True),
