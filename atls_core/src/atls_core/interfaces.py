@@ -40,6 +40,7 @@ __all__ = [
     "ValidatorBase",
     "ValidatorFactory",
     "ValidatorSpec",
+    "refuse_unknown_names",
 ]
 
 Settings = Mapping[str, Any]
@@ -48,6 +49,24 @@ Settings = Mapping[str, Any]
 
 def _tuple(value: Any) -> tuple[str, ...]:
     return tuple(value)
+
+
+def refuse_unknown_names(
+    kind: str, given: Mapping[str, Any], allowed: tuple[str, ...], *, where: str
+) -> None:
+    """Refuse names a spec does not declare: a typo must never be silently ignored.
+
+    ``kind`` is ``settings``, ``policy options`` or ``reference values``; the
+    error's check is ``config.<kind>``.
+    """
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ConfigurationError(
+            f"{where}: unknown {kind} {unknown}",
+            check=f"config.{kind.replace(' ', '_')}",
+            expected=sorted(allowed),
+            actual=unknown,
+        )
 
 
 @attrs.frozen(kw_only=True)

@@ -17,7 +17,7 @@ from atls_core.clock import Clock, SystemClock
 from atls_core.config import ATLSConfig, HostRule
 from atls_core.errors import ConfigurationError
 from atls_core.evidence import Evidence
-from atls_core.interfaces import Validator, ValidatorSpec
+from atls_core.interfaces import Validator, ValidatorSpec, refuse_unknown_names
 from atls_core.policy import Policy
 from atls_core.registry import PluginInfo, PluginManager, default_manager
 from atls_core.result import AttestationResult
@@ -87,17 +87,6 @@ class SelectedValidator:
         return result
 
 
-def _check_names(kind: str, given: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    unknown = sorted(set(given) - set(allowed))
-    if unknown:
-        raise ConfigurationError(
-            f"{where}: unknown {kind} {unknown}",
-            check=f"config.{kind.replace(' ', '_')}",
-            expected=sorted(allowed),
-            actual=unknown,
-        )
-
-
 def select_validator(
     validator_id: str,
     *,
@@ -118,9 +107,11 @@ def select_validator(
             "configuration sets atls.allow_insecure_test_validators = true",
             check="config.insecure",
         )
-    _check_names("settings", settings, spec.settings, where)
-    _check_names("policy options", policy.options, spec.policy_options, where)
-    _check_names("reference values", policy.reference_values, spec.measurements, where)
+    refuse_unknown_names("settings", settings, spec.settings, where=where)
+    refuse_unknown_names("policy options", policy.options, spec.policy_options, where=where)
+    refuse_unknown_names(
+        "reference values", policy.reference_values, spec.measurements, where=where
+    )
     validator = factory(settings)
     return SelectedValidator(
         validator=validator, policy=policy, plugin=plugin, manager=manager, pki=pki

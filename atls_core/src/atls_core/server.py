@@ -46,7 +46,7 @@ from cryptography.x509.oid import NameOID
 from atls_core.binding import NONCE_SIZE, decode_sni, report_data_for
 from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, Transport
-from atls_core.interfaces import IssuerSpec, KeyBoundIssuer
+from atls_core.interfaces import IssuerSpec, KeyBoundIssuer, refuse_unknown_names
 
 __all__ = [
     "AttestedCertificate",
@@ -88,14 +88,7 @@ def select_issuer(
             check="config.insecure",
         )
     given = dict(settings or {})
-    unknown = sorted(set(given) - set(spec.settings))
-    if unknown:
-        raise ConfigurationError(
-            f"unknown settings for issuer {issuer_id}: {unknown}",
-            check="config.settings",
-            expected=sorted(spec.settings),
-            actual=unknown,
-        )
+    refuse_unknown_names("settings", given, spec.settings, where=f"issuer {issuer_id}")
     return factory(given)
 
 

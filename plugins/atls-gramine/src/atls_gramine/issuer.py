@@ -29,7 +29,7 @@ from atls_core.binding import report_data_for
 from atls_core.config import Secret, reveal
 from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.interfaces import Settings
+from atls_core.interfaces import Settings, refuse_unknown_names
 from atls_gramine.ratls import HASH_ALGORITHMS, encode_claims, encode_tcg_evidence
 from atls_gramine.specs import ISSUER_SPEC, LEGACY_OID, MEDIA_TYPE_LEGACY, TCG_OID
 
@@ -267,14 +267,7 @@ class DevAttestationIssuer:
     spec = ISSUER_SPEC
 
     def __init__(self, settings: Settings) -> None:
-        unknown = sorted(set(settings) - set(self.spec.settings))
-        if unknown:
-            raise ConfigurationError(
-                f"settings: unknown key(s) {unknown} for {self.spec.id}",
-                check="config.settings",
-                expected=sorted(self.spec.settings),
-                actual=unknown,
-            )
+        refuse_unknown_names("settings", settings, self.spec.settings, where=self.spec.id)
         self.device = DevAttestation(settings.get("attestation_dir", DEFAULT_ATTESTATION_DIR))
         algorithm = settings.get("pubkey_hash_alg", "sha256")
         if algorithm not in HASH_ALGORITHMS.values():

@@ -19,9 +19,9 @@ from atls_core import binding as b
 from atls_core.appraisal import Appraisal
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import Clock
-from atls_core.errors import ConfigurationError, MalformedEvidence
+from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.interfaces import Settings, ValidatorBase
+from atls_core.interfaces import Settings, ValidatorBase, refuse_unknown_names
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
 from atls_gramine.gramine_policy import policy_from_gramine_env, policy_option_int
@@ -82,14 +82,7 @@ class GramineRatlsValidator(ValidatorBase):
     spec = VALIDATOR_SPEC
 
     def __init__(self, settings: Settings) -> None:
-        unknown = sorted(set(settings) - set(self.spec.settings))
-        if unknown:
-            raise ConfigurationError(
-                f"settings: unknown key(s) {unknown} for {self.spec.id}",
-                check="config.settings",
-                expected=sorted(self.spec.settings),
-                actual=unknown,
-            )
+        refuse_unknown_names("settings", settings, self.spec.settings, where=self.spec.id)
         values = dict(settings)
         if values.get("collateral_file") is not None and "collateral" not in values:
             # `atls verify-evidence --collateral FILE` gives only the file.
