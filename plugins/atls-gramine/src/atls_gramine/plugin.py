@@ -10,6 +10,7 @@ from atls_core.hookspecs import hookimpl
 from atls_core.interfaces import CliOption, Issuer, Settings, Validator
 from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
 from atls_gramine.specs import ISSUER_SPEC, VALIDATOR_SPEC
+from atls_tdx.dcap.settings import DCAP_CLI_OPTIONS
 
 __all__ = ["atls_register_issuers", "atls_register_validators", "atls_verify_evidence_options"]
 
@@ -40,17 +41,4 @@ def atls_register_issuers(registry: IssuerRegistrar) -> None:
 def atls_verify_evidence_options(validator_id: str) -> list[CliOption] | None:
     if validator_id != VALIDATOR_SPEC.id:
         return None
-    return [
-        CliOption(
-            flag="--collateral",
-            setting="collateral_file",
-            help="DCAP collateral JSON (QuoteCollateralV3) to verify the quote offline",
-            metavar="FILE",
-        ),
-        CliOption(
-            flag="--pccs-url",
-            setting="pccs_url",
-            help="fetch collateral from this PCCS instead of Intel PCS",
-            metavar="URL",
-        ),
-    ]
+    return list(DCAP_CLI_OPTIONS)

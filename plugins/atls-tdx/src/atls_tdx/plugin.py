@@ -9,6 +9,7 @@ from __future__ import annotations
 from atls_core.hookspecs import hookimpl
 from atls_core.interfaces import CliOption, Issuer, Settings, Validator
 from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
+from atls_tdx.dcap.settings import DCAP_CLI_OPTIONS
 from atls_tdx.issuers import (
     CONFIGFS_TSM_ISSUER_SPEC,
     DSTACK_AGENT_ISSUER_SPEC,
@@ -70,18 +71,4 @@ _VALIDATORS = frozenset({TDX_DCAP_SPEC.id, DSTACK_SPEC.id, DSTACK_CHALLENGE_SPEC
 def atls_verify_evidence_options(validator_id: str) -> list[CliOption] | None:
     if validator_id not in _VALIDATORS:
         return None
-    return [
-        CliOption(
-            flag="--collateral",
-            setting="collateral_file",
-            help="Intel collateral JSON (QuoteCollateralV3) to verify against instead of "
-            "fetching it from Intel PCS",
-            metavar="FILE",
-        ),
-        CliOption(
-            flag="--pccs-url",
-            setting="pccs_url",
-            help="fetch collateral from this PCCS instead of Intel PCS",
-            metavar="URL",
-        ),
-    ]
+    return list(DCAP_CLI_OPTIONS)

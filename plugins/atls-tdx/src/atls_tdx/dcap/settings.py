@@ -17,8 +17,9 @@ import attrs
 
 from atls_core.config import Secret, reveal
 from atls_core.errors import ConfigurationError
+from atls_core.interfaces import CliOption
 
-__all__ = ["DCAP_SETTINGS", "INTEL_PCS_URL", "DcapSettings"]
+__all__ = ["DCAP_CLI_OPTIONS", "DCAP_SETTINGS", "INTEL_PCS_URL", "DcapSettings"]
 
 INTEL_PCS_URL = "https://api.trustedservices.intel.com"
 """Intel's Provisioning Certification Service (same value as ``dcap_qvl.INTEL_PCS_URL``)."""
@@ -33,6 +34,23 @@ DCAP_SETTINGS: tuple[str, ...] = (
     "allow_custom_root",
 )
 """Setting keys :class:`DcapSettings` understands; validators list them in ``spec.settings``."""
+
+DCAP_CLI_OPTIONS: tuple[CliOption, ...] = (
+    CliOption(
+        flag="--collateral",
+        setting="collateral_file",
+        help="Intel collateral JSON (QuoteCollateralV3) to verify against instead of "
+        "fetching it from Intel PCS",
+        metavar="FILE",
+    ),
+    CliOption(
+        flag="--pccs-url",
+        setting="pccs_url",
+        help="fetch collateral from this PCCS instead of Intel PCS",
+        metavar="URL",
+    ),
+)
+"""``atls verify-evidence`` inputs of every DCAP validator (atls-tdx, atls-gramine)."""
 
 _SOURCES = ("pcs", "pccs", "file")
 _DEFAULT_TIMEOUT = 10.0
