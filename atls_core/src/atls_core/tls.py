@@ -233,6 +233,12 @@ def _verify_pki(chain_der: list[bytes], host: str | None, roots: list[Any], cloc
 # --- the socket and the SSLObject ----------------------------------------------
 
 
+def _unverified_chain(connection: ssl.SSLSocket | ssl.SSLObject) -> list[bytes]:
+    """The chain the server sent, DER, for PKI validation after the handshake."""
+    sslobj: Any = cast(Any, connection)._sslobj
+    return [c.public_bytes(_ENCODING_DER) for c in sslobj.get_unverified_chain() or []]
+
+
 def _guard_error(state: _State | None) -> None:
     if state is not None and state.phase == _State.FAILED and state.error is not None:
         raise state.error
@@ -269,12 +275,8 @@ class ATLSSocket(ssl.SSLSocket):
             state.phase = _State.CHALLENGE
             response = state.context._run(state, lambda: self._atls_challenge(state))
         der = self.getpeercert(binary_form=True) or b""
-        chain = self._atls_chain() if plan.selected.pki else []
+        chain = _unverified_chain(self) if plan.selected.pki else []
         state.context._finish(state, der, chain, response)
-
-    def _atls_chain(self) -> list[bytes]:
-        sslobj: Any = cast(Any, self)._sslobj
-        return [c.public_bytes(_ENCODING_DER) for c in sslobj.get_unverified_chain() or []]
 
     def _atls_challenge(self, state: _State) -> Any:
         """The challenge exchange, straight on the TLS object (not the guarded methods)."""
@@ -361,10 +363,7 @@ class ATLSObject(ssl.SSLObject):
             if response is None:
                 raise ssl.SSLWantReadError("atls: waiting for the challenge response")
         der = self.getpeercert(binary_form=True) or b""
-        chain: list[bytes] = []
-        if state.plan.selected.pki:
-            sslobj: Any = cast(Any, self)._sslobj
-            chain = [c.public_bytes(_ENCODING_DER) for c in sslobj.get_unverified_chain() or []]
+        chain = _unverified_chain(self) if state.plan.selected.pki else []
         state.context._finish(state, der, chain, response)
 
     def _atls_send_challenge(self, state: _State) -> None:
