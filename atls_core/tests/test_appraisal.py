@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from typing import Any
 
@@ -10,54 +11,114 @@ import attrs
 import pytest
 
 from atls_core._version import __version__ as core_version
-from atls_core.appraisal import Appraisal
-from atls_core.binding import Binding, Freshness
+from atls_core.appraisal import Appraisal, appraise
+from atls_core.binding import Binding, BindingContext, Freshness, report_data_for
 from atls_core.clock import FixedClock
-from atls_core.errors import AppraisalFailed, StaleEvidence
+from atls_core.errors import AppraisalFailed, ATLSError, BindingMismatch, StaleEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.interfaces import ValidatorSpec
+from atls_core.interfaces import ReportData, ValidatorBase, ValidatorSpec
 from atls_core.policy import Policy, ReferenceValue
+from atls_core.registry import PluginInfo
 from atls_core.result import AttestationResult, Status
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
 SPEC = ValidatorSpec(
     id="unit.box",
     media_types=("application/x-unit",),
-    binding_scheme="atls-v1",
+    binding_schemes=("atls-v1",),
     transport=Transport.CERTIFICATE,
     tee_type="unit",
     oids=("1.3.9999.1",),
-    plugin_version="4.5.6",
     measurements=("image", "config"),
+    workload_identity=("image", "config"),
 )
+PLUGIN = PluginInfo(name="unit", distribution="atls-unit", version="4.5.6", value="unit")
 EVIDENCE = Evidence(
     media_type="application/x-unit",
     data=b"evidence",
     source=EvidenceSource(transport=Transport.FILE, location="x"),
     endorsements={"log": b"events"},
 )
+SPKI = b"unit test SubjectPublicKeyInfo"
+NONCE = bytes(32)
+KEY_DIGEST = hashlib.sha256(SPKI).hexdigest()
 NONCE_BINDING = Binding(
     scheme="atls-v1", freshness=Freshness.NONCE, verified=True, nonce="00" * 32, key_digest="ab"
 )
 KEY_ONLY = attrs.evolve(NONCE_BINDING, freshness=Freshness.KEY_ONLY, nonce=None)
 UNBOUND = Binding(scheme="atls-v1", freshness=Freshness.UNBOUND, verified=False)
+PIN = {"image": "aaaaaaaa"}
 
 
-def _appraisal(policy: Policy | None = None, **facts: Any) -> Appraisal:
+def pinned(policy: Policy | None = None) -> Policy:
+    """``policy`` pinning the unit workload's image (the core refuses an unpinned one)."""
+    policy = policy or Policy()
+    if set(policy.reference_values) & {"image", "config"} or policy.allow_any_workload:
+        return policy
+    return attrs.evolve(policy, reference_values={**policy.reference_values, **PIN})
+
+
+class _Recorded(ValidatorBase):
+    """A validator whose ``verify`` replays the facts a test recorded."""
+
+    spec = SPEC
+
+    def __init__(self, calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]], report: bytes):
+        self.calls = calls
+        self.report = report
+
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
+        for name, args, kwargs in self.calls:
+            getattr(appraisal, name)(*args, **kwargs)
+        return ReportData(value=self.report)
+
+
+class _Pending:
+    """What a validator would record, replayed through the core's :func:`appraise`."""
+
+    def __init__(self, policy: Policy, freshness: Binding | None) -> None:
+        self.policy = policy
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.freshness = freshness
+
+    def __getattr__(self, name: str) -> Any:
+        def record(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((name, args, kwargs))
+            if name == "require":
+                return bool(args[1])
+            return None
+
+        return record
+
+    def finish(self) -> AttestationResult:
+        freshness = self.freshness.freshness if self.freshness else Freshness.NONCE
+        if freshness is Freshness.UNBOUND:
+            context = BindingContext.offline_context()
+        else:
+            context = BindingContext(spki_der=SPKI, nonce=NONCE)
+        nonce = NONCE if freshness is Freshness.NONCE else b""
+        report = report_data_for("atls-v1", spki_der=SPKI, nonce=nonce)
+        return appraise(
+            _Recorded(list(self.calls), report),
+            EVIDENCE,
+            binding=context,
+            clock=FixedClock(NOW),
+            policy=self.policy,
+            plugin=PLUGIN,
+        )
+
+
+def _appraisal(policy: Policy | None = None, **facts: Any) -> _Pending:
     """An appraisal with every fact a good validator records, overridable."""
-    appraisal = Appraisal(
-        spec=SPEC, policy=policy or Policy(), evidence=EVIDENCE, clock=FixedClock(NOW)
-    )
-    binding = facts.get("binding", NONCE_BINDING)
-    if binding is not None:
-        appraisal.set_binding(binding)
+    pending = _Pending(pinned(policy), facts.get("binding", NONCE_BINDING))
     tcb = facts.get("tcb", ("UpToDate", ()))
     if tcb is not None:
-        appraisal.set_tcb(*tcb)
-    appraisal.debug = facts.get("debug", False)
+        pending.set_tcb(*tcb)
+    if facts.get("debug", False) is not None:
+        pending.set_debug(facts.get("debug", False))
     for name, value in facts.get("measurements", {"image": b"\xaa" * 4}).items():
-        appraisal.measure(name, value)
-    return appraisal
+        pending.measure(name, value)
+    return pending
 
 
 def _checks(result: AttestationResult, *, enforced: bool = True) -> list[str]:
@@ -75,6 +136,7 @@ def test_a_complete_good_appraisal_affirms() -> None:
     assert result.warnings == ()
     assert result.trustworthiness.to_dict() == {
         "instance-identity": 2,
+        "executables": 2,
         "hardware": 2,
         "runtime-opaque": 2,
     }
@@ -84,24 +146,80 @@ def test_a_complete_good_appraisal_affirms() -> None:
     assert result.verifier.plugin_version == "4.5.6"
     assert result.verifier.core_version == core_version
     assert result.evidence_digest == EVIDENCE.digest
-    assert result.policy_digest == Policy().digest
+    assert result.policy_digest == pinned().digest
     assert result.tee_type == "unit"
 
 
 def test_nothing_recorded_is_never_affirming() -> None:
-    appraisal = Appraisal(spec=SPEC, policy=Policy(), evidence=EVIDENCE, clock=FixedClock(NOW))
-    result = appraisal.finish()
+    result = _Pending(Policy(), NONCE_BINDING).finish()
     assert result.status is Status.CONTRAINDICATED
     assert not result.accepted
-    assert set(_checks(result)) == {"binding.missing", "tcb.status", "debug"}
-    assert result.binding.freshness is Freshness.UNBOUND
-    assert not result.binding.verified
+    assert set(_checks(result)) == {"tcb.status", "debug", "workload.unpinned"}
+    assert result.binding.verified  # the core bound it: a plugin cannot skip that
 
 
-@pytest.mark.parametrize(
-    ("missing", "check"),
-    [("binding", "binding.missing"), ("tcb", "tcb.status"), ("debug", "debug")],
-)
+def test_verify_must_return_report_data() -> None:
+    class Sloppy(_Recorded):
+        def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
+            return b"report data"  # type: ignore[return-value]
+
+    with pytest.raises(ATLSError) as info:
+        appraise(
+            Sloppy([], b""),
+            EVIDENCE,
+            binding=BindingContext(spki_der=SPKI, nonce=NONCE),
+            clock=FixedClock(NOW),
+            policy=pinned(),
+        )
+    assert info.value.check == "plugins.contract"
+
+
+def test_a_scheme_the_spec_does_not_declare_is_refused() -> None:
+    class Drifting(_Recorded):
+        def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
+            return ReportData(value=self.report, scheme="dstack-ratls-cert")
+
+    report = hashlib.sha512(b"ratls-cert:" + SPKI).digest()
+    with pytest.raises(BindingMismatch) as info:
+        appraise(
+            Drifting([], report),
+            EVIDENCE,
+            binding=BindingContext(spki_der=SPKI, nonce=NONCE),
+            clock=FixedClock(NOW),
+            policy=pinned(),
+        )
+    assert info.value.check == "binding.scheme"
+    assert info.value.actual == "dstack-ratls-cert"
+
+
+def test_the_media_type_is_checked_before_the_plugin_runs() -> None:
+    class Exploding(_Recorded):
+        def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
+            raise AssertionError("verify ran on evidence of another media type")
+
+    other = attrs.evolve(EVIDENCE, media_type="application/x-other")
+    with pytest.raises(ATLSError) as info:
+        appraise(
+            Exploding([], b""),
+            other,
+            binding=BindingContext(spki_der=SPKI, nonce=NONCE),
+            clock=FixedClock(NOW),
+            policy=pinned(),
+        )
+    assert info.value.check == "evidence.media_type"
+
+
+def test_the_appraisal_record_takes_facts_through_setters_only() -> None:
+    appraisal = Appraisal(spec=SPEC, policy=Policy(), evidence=EVIDENCE, clock=FixedClock(NOW))
+    for name in ("debug", "tee_type", "binding", "tcb_status", "policy", "now"):
+        with pytest.raises(AttributeError):
+            setattr(appraisal, name, None)
+    appraisal.measure("image", b"\x01")
+    with pytest.raises(TypeError):
+        appraisal.measurements["image"] = "00"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("missing", "check"), [("tcb", "tcb.status"), ("debug", "debug")])
 def test_each_missing_fact_rejects(missing: str, check: str) -> None:
     result = _appraisal(**{missing: None}).finish()
     assert not result.accepted
@@ -248,9 +366,12 @@ def test_reference_values_enforced() -> None:
 
 def test_reference_values_warn_only() -> None:
     policy = Policy(
-        reference_values={"image": ReferenceValue(accepted=["00"], enforce=False)},
+        reference_values={
+            "image": ReferenceValue(accepted=["00"], enforce=False),
+            "config": ReferenceValue(accepted=["cd"]),
+        },
     )
-    result = _appraisal(policy).finish()
+    result = _appraisal(policy, measurements={"image": b"\xaa", "config": "cd"}).finish()
     assert result.accepted
     assert result.status is Status.WARNING
     assert _checks(result, enforced=False) == ["reference.image"]
@@ -258,6 +379,78 @@ def test_reference_values_warn_only() -> None:
     assert result.trustworthiness.executables == 33
     assert any("(warn-only)" in w for w in result.warnings)
     assert result.raise_for_status() is result
+
+
+# -- the pinning rule ---------------------------------------------------------------------------
+
+
+def test_nothing_pinned_is_refused_naming_what_to_pin() -> None:
+    result = _Pending(Policy(), NONCE_BINDING)
+    result.set_tcb("UpToDate", ())
+    result.set_debug(False)
+    result.measure("image", b"\xaa" * 4)
+    refused = result.finish()
+    assert not refused.accepted
+    assert _checks(refused) == ["workload.unpinned"]
+    failure = refused.failures[0]
+    assert failure.expected == ["reference_values.image", "reference_values.config"]
+    assert failure.actual == {"image": "aaaaaaaa"}
+    assert 'image = "aaaaaaaa"' in failure.message
+    assert "allow_any_workload" in failure.message
+
+
+def test_a_warn_only_reference_value_is_not_a_pin() -> None:
+    policy = Policy(reference_values={"image": ReferenceValue(accepted=["aa"], enforce=False)})
+    result = _appraisal(policy).finish()
+    assert "workload.unpinned" in _checks(result)
+
+
+def test_allow_any_workload_accepts_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="atls"):
+        result = _appraisal(Policy(allow_any_workload=True)).finish()
+    assert result.accepted
+    assert result.status is Status.WARNING
+    assert any(w.startswith("workload.unpinned") for w in result.warnings)
+    assert any("unpinned" in r.getMessage() for r in caplog.records)
+
+
+def test_a_validator_with_nothing_to_pin_needs_allow_any_workload() -> None:
+    class Unpinnable(_Recorded):
+        spec = attrs.evolve(SPEC, workload_identity=())
+
+    facts = [
+        ("set_tcb", ("UpToDate", ()), {}),
+        ("set_debug", (False,), {}),
+        ("measure", ("image", "aaaaaaaa"), {}),
+    ]
+    report = report_data_for("atls-v1", spki_der=SPKI, nonce=NONCE)
+    context = BindingContext(spki_der=SPKI, nonce=NONCE)
+    refused = appraise(
+        Unpinnable(facts, report), EVIDENCE, binding=context, clock=FixedClock(NOW), policy=pinned()
+    )
+    assert _checks(refused) == ["workload.unpinned"]
+    allowed = appraise(
+        Unpinnable(facts, report),
+        EVIDENCE,
+        binding=context,
+        clock=FixedClock(NOW),
+        policy=Policy(allow_any_workload=True),
+    )
+    assert allowed.status is Status.WARNING
+
+
+# -- TCB verdicts ---------------------------------------------------------------------------------
+
+
+def test_no_tcb_verdict_never_satisfies_listed_statuses() -> None:
+    listed = _appraisal(Policy(accepted_tcb_statuses=["UpToDate"]), tcb=None)
+    listed.no_tcb("the token service judged the TCB")
+    result = listed.finish()
+    assert not result.accepted
+    assert _checks(result) == ["tcb.status"]
+    default = _appraisal(tcb=None)
+    default.no_tcb("the token service judged the TCB")
+    assert default.finish().status is Status.WARNING
 
 
 def test_measurements_are_lowercase_hex() -> None:
@@ -331,7 +524,7 @@ def test_json_export() -> None:
     data = json.loads(result.to_json())
     assert data["status"] == "affirming"
     assert data["accepted"] is True
-    assert data["policy"] == {"id": "p1", "digest": Policy(id="p1").digest}
+    assert data["policy"] == {"id": "p1", "digest": pinned(Policy(id="p1")).digest}
     assert data["verifier"] == {
         "validator": "unit.box",
         "plugin": "unit",
@@ -343,7 +536,7 @@ def test_json_export() -> None:
         "freshness": "nonce",
         "verified": True,
         "nonce": "00" * 32,
-        "key_digest": "ab",
+        "key_digest": KEY_DIGEST,
     }
     assert data["tcb"] == {
         "status": "UpToDate",

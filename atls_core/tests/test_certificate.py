@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from atls_core.certificate import PeerCertificate, decode_oid, read_tlv
 from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Transport
 from atls_core.interfaces import ValidatorBase, ValidatorSpec
+from atls_core.testing.vectors import vectors_root as _vectors
 
 EVIDENCE_OID = "1.3.9999.255.1"
 SECOND_OID = "1.3.9999.255.2"
@@ -170,7 +170,7 @@ class _Reader(ValidatorBase):
     spec = ValidatorSpec(
         id="unit.reader",
         media_types=("application/x-unit",),
-        binding_scheme="atls-v1",
+        binding_schemes=("atls-v1",),
         transport=Transport.CERTIFICATE,
         tee_type="unit",
         oids=("1.2.3.4", SECOND_OID),
@@ -194,13 +194,6 @@ def test_validator_base_reads_its_oids() -> None:
 
 
 # -- recorded Gramine certificates (ATLS_VECTORS) ----------------------------------------------
-
-
-def _vectors() -> Path:
-    root = os.environ.get("ATLS_VECTORS")
-    if not root:
-        pytest.skip("ATLS_VECTORS is not set")
-    return Path(root)
 
 
 def _pem(path: Path) -> bytes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
-import importlib.metadata as md
 import io
 import json
 import subprocess
@@ -19,35 +18,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 
 from atls_core import cli
 from atls_core._version import __version__ as core_version
-from atls_core.binding import BindingContext
-from atls_core.clock import Clock, FixedClock
+from atls_core.appraisal import Appraisal
+from atls_core.clock import FixedClock
 from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Evidence, Transport
 from atls_core.hookspecs import hookimpl
-from atls_core.interfaces import CliOption, Settings, ValidatorBase, ValidatorSpec
-from atls_core.policy import Policy
-from atls_core.registry import BUILTIN, PluginManager
-from atls_core.result import AttestationResult
+from atls_core.interfaces import CliOption, ReportData, Settings, ValidatorBase, ValidatorSpec
+from atls_core.registry import PluginManager
 from atls_core.testing import simulated
+from atls_core.testing.plugins import manager_with
 from atls_core.testing.simulated import SimulatedHardware, SimulatedIssuer
 
 HARDWARE = SimulatedHardware.generate()
 ISSUED = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
 INSIDE = str(int(ISSUED.timestamp()) + 60)
-SIM = ["--validator", "insecure.simulated", "--hardware-key", HARDWARE.public_key_hex]
+SIM_UNPINNED = ["--validator", "insecure.simulated", "--hardware-key", HARDWARE.public_key_hex]
+SIM = [*SIM_UNPINNED, "--reference", "image=" + "ab" * 32]
 ATLS = Path(sys.executable).with_name("atls")
 
 
 def _manager(
     *extra: types.ModuleType, environ: dict[str, str] | None = None, **eps: str
 ) -> PluginManager:
-    builtins = {BUILTIN: simulated} | {m.__name__: m for m in extra}
-    entry_points = [md.EntryPoint(name=n, value=v, group="atls") for n, v in eps.items()]
-    return PluginManager(environ=environ or {}, entry_points=entry_points, builtins=builtins)
+    return manager_with(*extra, named=dict(eps), environ=environ)
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str], **kw: Any) -> tuple[int, str, str]:
@@ -84,7 +82,7 @@ def evidence_file(tmp_path: Path) -> Callable[..., Path]:
 PROBE_SPEC = ValidatorSpec(
     id="probe.v",
     media_types=("x/probe",),
-    binding_scheme="atls-v1",
+    binding_schemes=("atls-v1",),
     transport=Transport.CHALLENGE,
     tee_type="probe",
     settings=("paths", "mode"),
@@ -99,9 +97,7 @@ class _Probe(ValidatorBase):
     def __init__(self, settings: Settings) -> None:
         _Probe.settings_seen.append(dict(settings))
 
-    def appraise(
-        self, evidence: Evidence, *, binding: BindingContext, clock: Clock, policy: Policy
-    ) -> AttestationResult:
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
         if _Probe.raises is not None:
             raise _Probe.raises
         raise MalformedEvidence("probe evidence is never valid", check="probe.format")
@@ -109,17 +105,18 @@ class _Probe(ValidatorBase):
 
 def _probe_module(options: list[Any]) -> types.ModuleType:
     module = types.ModuleType("probe")
+    spec = attrs.evolve(PROBE_SPEC, cli_options=options)
+
+    class Probe(_Probe):
+        pass
+
+    Probe.spec = spec
 
     @hookimpl
     def atls_register_validators(registry: Any) -> None:
-        registry.register(PROBE_SPEC, _Probe)
-
-    @hookimpl
-    def atls_verify_evidence_options(validator_id: str) -> list[Any] | None:
-        return options if validator_id == "probe.v" else None
+        registry.register(spec, Probe)
 
     module.atls_register_validators = atls_register_validators  # type: ignore[attr-defined]
-    module.atls_verify_evidence_options = atls_verify_evidence_options  # type: ignore[attr-defined]
     return module
 
 
@@ -263,8 +260,9 @@ def test_policy_file_can_accept_and_can_pin(
         'id = "lenient"\naccepted_tcb_statuses = ["UpToDate", "OutOfDate"]\n'
         'accepted_advisory_ids = ["INTEL-SA-00615"]\n'
     )
-    argv = ["verify-evidence", str(path), *SIM, "--at", INSIDE, "--allow-insecure"]
-    status, out, _ = _run([*argv, "--policy", str(lenient), "--json"], capsys)
+    argv = ["verify-evidence", str(path), *SIM_UNPINNED, "--at", INSIDE, "--allow-insecure"]
+    pin = ["--reference", "image=" + "ab" * 32]
+    status, out, _ = _run([*argv, *pin, "--policy", str(lenient), "--json"], capsys)
     assert status == 0
     assert json.loads(out)["policy"]["id"] == "lenient"
     pinned = tmp_path / "pinned.toml"
@@ -276,6 +274,25 @@ def test_policy_file_can_accept_and_can_pin(
     status, _, err = _run([*argv, "--policy", str(pinned)], capsys)
     assert status == 1
     assert _one_line(err).startswith("atls: reference.image:")
+
+
+def test_nothing_pinned_is_refused_and_can_be_explored(
+    capsys: pytest.CaptureFixture[str], evidence_file: Callable[..., Path]
+) -> None:
+    argv = ["verify-evidence", str(evidence_file()), *SIM_UNPINNED, "--at", INSIDE]
+    status, out, err = _run([*argv, "--allow-insecure"], capsys)
+    assert status == 1
+    line = _one_line(err)
+    assert line.startswith("atls: workload.unpinned:")
+    assert 'image = "' + "ab" * 32 + '"' in line, "the refusal shows what to pin"
+    status, out, _ = _run([*argv, "--allow-insecure", "--allow-any-workload", "--json"], capsys)
+    assert status == 0
+    result = json.loads(out)
+    assert result["status"] == "warning"
+    assert any(w.startswith("workload.unpinned") for w in result["warnings"])
+    status, _, err = _run([*argv, "--allow-insecure", "--reference", "image"], capsys)
+    assert status == 2
+    assert _one_line(err).startswith("atls: cli.reference:")
 
 
 def test_json_rejection_still_prints_the_result(

@@ -3,46 +3,51 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from atls_core.appraisal import Appraisal
-from atls_core.binding import Binding, Freshness
-from atls_core.clock import FixedClock
+from atls_core.binding import Freshness
 from atls_core.errors import AppraisalFailed, BindingMismatch, ConfigurationError
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import ValidatorSpec
 from atls_core.policy import Policy, ReferenceValue
+from atls_core.registry import PluginInfo
 from atls_core.report import render_error, render_result, safe_text
+from atls_core.result import AttestationResult
+from atls_core.testing.facts import TEST_KEY_DIGEST, TEST_NONCE, Facts
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
 SPEC = ValidatorSpec(
     id="unit.box",
     media_types=("x/y",),
-    binding_scheme="atls-v1",
+    binding_schemes=("atls-v1",),
     transport=Transport.CERTIFICATE,
     tee_type="tdx",
     oids=("1.3.9999.1",),
-    plugin_version="2.0.1",
     measurements=("mrtd", "rtmr0"),
+    workload_identity=("mrtd",),
 )
+PLUGIN = PluginInfo(name="unit", distribution="atls-unit", version="2.0.1", value="unit")
+PIN = {"mrtd": "aa" * 48}
 EVIDENCE = Evidence(
     media_type="x/y", data=b"e", source=EvidenceSource(transport=Transport.FILE, location="f")
 )
 
 
-def _appraisal(policy: Policy | None = None) -> Appraisal:
-    appraisal = Appraisal(
-        spec=SPEC, policy=policy or Policy(id="prod"), evidence=EVIDENCE, clock=FixedClock(NOW)
-    )
-    appraisal.set_binding(
-        Binding(
-            scheme="atls-v1",
-            freshness=Freshness.NONCE,
-            verified=True,
-            nonce="11" * 32,
-            key_digest="22" * 32,
+class _Pending(Facts):
+    def __init__(self, policy: Policy, freshness: Freshness = Freshness.NONCE) -> None:
+        super().__init__()
+        self.policy = policy
+        self.freshness = freshness
+
+    def finish(self) -> AttestationResult:
+        return self.appraise(
+            SPEC, EVIDENCE, policy=self.policy, now=NOW, freshness=self.freshness, plugin=PLUGIN
         )
-    )
-    appraisal.debug = False
+
+
+def _appraisal(policy: Policy | None = None) -> Any:
+    appraisal = _Pending(policy or Policy(id="prod", reference_values=PIN))
+    appraisal.set_debug(False)
     appraisal.set_tcb(
         "UpToDate", (), date=dt.datetime(2025, 2, 12, tzinfo=dt.UTC), evaluation_data_number=19
     )
@@ -65,9 +70,9 @@ def test_an_accepted_report_has_every_field() -> None:
         "tcb date:      2025-02-12T00:00:00Z",
         "tcb eval num:  19",
         "binding:       atls-v1, verified, freshness nonce",
-        "key sha256:    " + "22" * 32,
-        "nonce:         " + "11" * 32,
-        "policy:        prod (sha256 " + Policy(id="prod").digest + ")",
+        "key sha256:    " + TEST_KEY_DIGEST,
+        "nonce:         " + TEST_NONCE.hex(),
+        "policy:        prod (sha256 " + Policy(id="prod", reference_values=PIN).digest + ")",
         "evidence:      sha256 " + EVIDENCE.digest,
         "issued at:     2025-06-01T12:00:00Z",
         "expires at:    2025-06-01T17:00:00Z (collateral next update)",
@@ -89,7 +94,7 @@ def test_a_rejected_report_names_every_failed_check() -> None:
     )
     appraisal = _appraisal(policy)
     appraisal.set_tcb("OutOfDate", ["INTEL-SA-00828"])
-    appraisal.debug = True
+    appraisal.set_debug(True)
     text = render_result(appraisal.finish())
     assert text.startswith("REJECTED (status: contraindicated)\n")
     assert "advisories:    INTEL-SA-00828" in text
@@ -105,8 +110,7 @@ def test_a_rejected_report_names_every_failed_check() -> None:
 
 
 def test_offline_unknown_and_no_expiry() -> None:
-    appraisal = Appraisal(spec=SPEC, policy=Policy(), evidence=EVIDENCE, clock=FixedClock(NOW))
-    appraisal.set_binding(Binding(scheme="atls-v1", freshness=Freshness.UNBOUND, verified=False))
+    appraisal = _Pending(Policy(reference_values=PIN), Freshness.UNBOUND)
     text = render_result(appraisal.finish())
     assert "binding:       atls-v1, NOT verified, freshness unbound" in text
     assert "debug:         unknown" in text
@@ -142,6 +146,6 @@ def test_render_error_is_one_line() -> None:
     )
     assert render_error(ValueError("odd")) == "atls: error: ValueError: odd"
     assert render_error(KeyError()) == "atls: error: KeyError"
-    result = _appraisal(Policy(allow_debug=False)).finish()
+    result = _appraisal(Policy(allow_debug=False, reference_values=PIN)).finish()
     failed = AppraisalFailed("rejected", result=result, check="tcb.status", actual="Revoked\x1b")
     assert render_error(failed) == "atls: tcb.status: rejected (got Revoked\\x1b)"

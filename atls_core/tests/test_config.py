@@ -11,9 +11,9 @@ import pytest
 
 from atls_core.config import ATLSConfig, Secret, reveal
 from atls_core.errors import ConfigurationError
-from atls_core.registry import BUILTIN, PluginManager
+from atls_core.registry import PluginManager
 from atls_core.selection import select_validator, validator_for_host
-from atls_core.testing import simulated
+from atls_core.testing.plugins import manager_with
 from atls_core.testing.simulated import SimulatedHardware
 
 SECRET_VALUE = "s3cr3t-value-never-shown"
@@ -21,7 +21,7 @@ HARDWARE = SimulatedHardware.generate()
 
 
 def _manager() -> PluginManager:
-    return PluginManager(environ={}, entry_points=[], builtins={BUILTIN: simulated})
+    return manager_with()
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -46,7 +46,8 @@ def test_exact_names_win_over_patterns_and_longest_pattern_wins() -> None:
                 "api.example.com": _host("a.exact"),
                 "db-?.example.com": _host("a.db"),
             }
-        }
+        },
+        check=False,  # rule matching only: the validator ids are placeholders
     )
     assert config.rule_for("api.example.com").validator == "a.exact"
     assert config.rule_for("API.Example.COM.").validator == "a.exact"
@@ -62,7 +63,8 @@ def test_exact_names_win_over_patterns_and_longest_pattern_wins() -> None:
 
 def test_exact_rule_wins_regardless_of_order() -> None:
     config = ATLSConfig.from_mapping(
-        {"hosts": {"api.example.com": _host("a.exact"), "*.example.com": _host("a.any")}}
+        {"hosts": {"api.example.com": _host("a.exact"), "*.example.com": _host("a.any")}},
+        check=False,
     )
     assert config.rule_for("api.example.com").validator == "a.exact"
 
@@ -115,7 +117,7 @@ def test_env_and_file_secrets(tmp_path: Path) -> None:
         nested = { list = [{ "$env" = "ATLS_TEST_SECRET" }] }
         """,
     )
-    config = ATLSConfig.load(path, environ={"ATLS_TEST_SECRET": SECRET_VALUE})
+    config = ATLSConfig.load(path, environ={"ATLS_TEST_SECRET": SECRET_VALUE}, check=False)
     settings = config.rule_for("a").settings
     for secret in (settings["from_env"], settings["from_file"], settings["nested"]["list"][0]):
         assert isinstance(secret, Secret)
@@ -217,10 +219,14 @@ def test_unreadable_file(tmp_path: Path) -> None:
 # -- selection -------------------------------------------------------------------------------
 
 
-def _config(**general: Any) -> ATLSConfig:
+def _config(check: bool = False, **general: Any) -> ATLSConfig:
     body = _host(settings=HARDWARE.validator_settings())
     return ATLSConfig.from_mapping(
-        {"atls": general, "hosts": {"sim.local": body}}, source="cfg.toml", environ={}
+        {"atls": general, "hosts": {"sim.local": body}},
+        source="cfg.toml",
+        environ={},
+        manager=_manager(),
+        check=check,
     )
 
 
@@ -230,6 +236,9 @@ def test_insecure_validator_refused_unless_allowed() -> None:
     assert info.value.check == "config.insecure"
     assert "allow_insecure_test_validators" in str(info.value)
     assert 'cfg.toml: hosts."sim.local"' in str(info.value)
+    with pytest.raises(ConfigurationError) as at_load:
+        _config(check=True)
+    assert at_load.value.check == "config.insecure"
     selected = validator_for_host(
         _config(allow_insecure_test_validators=True), "sim.local", manager=_manager()
     )
@@ -242,6 +251,66 @@ def test_disabled_plugin_in_configuration() -> None:
     with pytest.raises(ConfigurationError) as info:
         validator_for_host(config, "sim.local", manager=_manager())
     assert info.value.check == "config.disabled"
+    with pytest.raises(ConfigurationError) as at_load:
+        _config(check=True, allow_insecure_test_validators=True, disable_plugins=["insecure"])
+    assert at_load.value.check == "config.disabled"
+
+
+# -- mistakes are found when the configuration is loaded ----------------------------------------
+
+
+def _load(tmp_path: Path, text: str) -> ATLSConfig:
+    return ATLSConfig.load(_write(tmp_path, text), manager=_manager())
+
+
+@pytest.mark.parametrize(
+    ("body", "check", "fragment"),
+    [
+        ('validator = "nosuch.thing"', "config.validator", "no installed plugin provides"),
+        ('validator = "insecure.nosuch"', "config.validator", "provides no validator"),
+        (
+            'validator = "insecure.simulated"\n[hosts."h".settings]\nhardwar_key = "00"',
+            "config.settings",
+            "did you mean 'hardware_key'",
+        ),
+        (
+            'validator = "insecure.simulated"\n[hosts."h".policy]\nacepted_tcb_statuses = []',
+            "config.policy_options",
+            "did you mean 'accepted_tcb_statuses'",
+        ),
+        (
+            'validator = "insecure.simulated"\n[hosts."h".policy.reference_values]\nmrtd = "00"',
+            "config.reference_values",
+            "mrtd",
+        ),
+        (
+            'validator = "insecure.simulated"\n[hosts."h".policy.reference_values]\nimage = "xyz"',
+            "config.reference_values",
+            "hex digits",
+        ),
+    ],
+)
+def test_configuration_mistakes_fail_at_load(
+    tmp_path: Path, body: str, check: str, fragment: str
+) -> None:
+    text = '[atls]\nallow_insecure_test_validators = true\n[hosts."h"]\n' + body + "\n"
+    with pytest.raises(ConfigurationError) as info:
+        _load(tmp_path, text)
+    assert info.value.check == check
+    assert fragment in str(info.value)
+    assert str(tmp_path / "atls.toml") in str(info.value), "the error names the file"
+    assert 'hosts."h"' in str(info.value), "the error names the host"
+
+
+def test_a_policy_built_in_code_takes_plain_hex_strings() -> None:
+    from atls_core.policy import Policy
+
+    policy = Policy(reference_values={"image": "0xAB", "config": ["01", b"\x02"]})
+    assert policy.reference_values["image"].accepted == {"ab"}
+    assert policy.reference_values["config"].accepted == {"01", "02"}
+    with pytest.raises(ConfigurationError) as info:
+        Policy(reference_values={"image": "not hex"})
+    assert info.value.check == "config.reference_values"
 
 
 @pytest.mark.parametrize(

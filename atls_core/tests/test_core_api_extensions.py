@@ -186,7 +186,7 @@ def test_selected_validator_is_appraiser_like(tee: SimulatedTEE) -> None:
 
 
 def test_context_accepts_any_appraiser_like(tee: SimulatedTEE) -> None:
-    appraiser = PinnedAppraiser(tee.selected().validator, Policy(require_nonce=True))
+    appraiser = PinnedAppraiser(tee.selected().validator, tee.pinned(Policy(require_nonce=True)))
     certificates = AttestedCertificates(tee.issuer, hostnames=("localhost",))
     with HTTPSServer(certificates.server_context()) as https:
         result = _handshake(ATLSContext(validator=appraiser), https.port)

@@ -35,7 +35,6 @@ def test_the_hook_list_is_what_plugins_rely_on() -> None:
         "atls_appraisal_completed",
         "atls_register_issuers",
         "atls_register_validators",
-        "atls_verify_evidence_options",
     ]
 
 

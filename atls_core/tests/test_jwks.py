@@ -5,12 +5,18 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from atls_core.errors import CollateralUnavailable, ConfigurationError, UntrustedChain
+from atls_core.errors import (
+    CollateralUnavailable,
+    ConfigurationError,
+    ServiceUnavailable,
+    UntrustedChain,
+)
 from atls_core.jwks import JwksCache, fetch_json, parse_jwks
 
 
@@ -28,6 +34,9 @@ class KeyServer:
         self.redirect_to: str | None = None
         self.requests = 0
         self.gate: threading.Event | None = None
+        self.drip = False
+        self.stop = threading.Event()
+        self.dripping = threading.Event()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -35,6 +44,16 @@ class KeyServer:
                 server.requests += 1
                 if server.gate is not None:
                     server.gate.wait(5)
+                if server.drip:  # headers at once, then a byte a second: never done
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100000")
+                    self.end_headers()
+                    self.wfile.flush()
+                    server.dripping.set()
+                    while not server.stop.wait(1):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                    return
                 if server.redirect_to is not None:
                     self.send_response(302)
                     self.send_header("Location", server.redirect_to)
@@ -59,6 +78,7 @@ class KeyServer:
         self.thread.start()
 
     def close(self) -> None:
+        self.stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -216,8 +236,10 @@ def test_redirects_not_followed(server: KeyServer) -> None:
     other = KeyServer()
     try:
         server.redirect_to = other.url
-        with pytest.raises(CollateralUnavailable):
+        with pytest.raises(ServiceUnavailable) as info:
             fetch_json(server.url, timeout=2)
+        assert info.value.phase == "redirect"
+        assert info.value.check == "jwt.keys"
         assert other.requests == 0
     finally:
         other.close()
@@ -293,3 +315,86 @@ def test_refresh_warms(server: KeyServer) -> None:
 def test_bad_configuration(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         JwksCache(**kwargs)
+
+
+# -- the network never holds a lock, and never for longer than the deadline ------------
+
+
+def test_slow_refresh_blocks_no_cached_reader_and_ends_at_its_deadline(server: KeyServer) -> None:
+    """The measured fault: a dripping key endpoint held every handshake behind the lock."""
+    cache = JwksCache(url=server.url, timeout=2, min_refresh_interval=0)
+    assert cache.get("k1")["kid"] == "k1"
+    server.drip = True
+    outcome: list[BaseException] = []
+
+    def refresh_for_unknown_kid() -> None:
+        try:
+            cache.get("k2")
+        except BaseException as error:
+            outcome.append(error)
+
+    started = time.monotonic()
+    leader = threading.Thread(target=refresh_for_unknown_kid)
+    leader.start()
+    assert server.dripping.wait(5)
+    # A key already held is served while the refresh is stuck on the network.
+    assert cache.get("k1")["kid"] == "k1"
+    assert leader.is_alive()
+    # Another source is not affected at all.
+    other = KeyServer()
+    try:
+        assert JwksCache(url=other.url).get("k1")["kid"] == "k1"
+    finally:
+        other.close()
+    assert leader.is_alive()
+    # A second unknown kid joins the refresh in flight instead of starting another.
+    with pytest.raises(CollateralUnavailable) as joined:
+        cache.get("k3")
+    leader.join(10)
+    assert time.monotonic() - started < 6, "bounded by the 2 s deadline, not by the server"
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], ServiceUnavailable)
+    assert outcome[0].phase == "timeout"
+    assert isinstance(joined.value, ServiceUnavailable)
+    assert joined.value is not outcome[0], "each caller gets its own exception"
+    assert server.requests == 2
+
+
+def test_concurrent_misses_share_a_failing_fetch(server: KeyServer) -> None:
+    server.gate = threading.Event()
+    server.status = 503
+    cache = JwksCache(url=server.url)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            cache.get("k1")
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    server.gate.set()
+    for t in threads:
+        t.join(10)
+    assert len(errors) == 6
+    assert all(isinstance(error, CollateralUnavailable) for error in errors)
+    assert server.requests == 1
+
+
+def test_key_url_credentials_never_shown(server: KeyServer) -> None:
+    token = "jwks-t0ken-5e1f"
+    port = server.url.split(":")[2].split("/")[0]
+    url = f"http://reader:{token}@127.0.0.1:{port}/certs?sig={token}"
+    server.status = 503
+    with pytest.raises(CollateralUnavailable) as info:
+        JwksCache(url=url).get("k1")
+    for text in (str(info.value), repr(info.value), json.dumps(info.value.to_dict())):
+        assert token not in text
+        assert f"127.0.0.1:{port}/certs" in text
+    server.status = 200
+    server.document = {"nokeys": True}
+    with pytest.raises(CollateralUnavailable) as info:
+        JwksCache(url=url).get("k1")
+    assert token not in str(info.value)

@@ -16,7 +16,9 @@ from atls_core.policy import TCB_STATUSES, Policy, ReferenceValue
 
 def test_defaults_fail_closed() -> None:
     policy = Policy()
-    assert policy.accepted_tcb_statuses == frozenset({"UpToDate"})
+    assert policy.accepted_tcb_statuses is None
+    assert policy.tcb_statuses == frozenset({"UpToDate"})
+    assert policy.allow_any_workload is False
     assert policy.accepted_advisory_ids == frozenset()
     assert policy.allow_debug is False
     assert policy.max_age is None
@@ -166,7 +168,6 @@ def test_policy_is_frozen() -> None:
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: ReferenceValue(accepted="12"),
         lambda: Policy(accepted_tcb_statuses="UpToDate"),
         lambda: Policy(accepted_advisory_ids="INTEL-SA-00615"),
     ],
@@ -176,6 +177,13 @@ def test_a_bare_string_is_not_a_set_of_its_characters(build: Any) -> None:
     with pytest.raises(ConfigurationError) as info:
         build()
     assert info.value.check == "config.policy"
+
+
+def test_a_bare_reference_string_is_one_value() -> None:
+    # ReferenceValue(accepted="12") used to accept the measurements "1" and "2";
+    # a single string is now one accepted value, as it is in TOML.
+    assert ReferenceValue(accepted="12").accepted == frozenset({"12"})
+    assert not ReferenceValue(accepted="12").matches("1")
 
 
 def test_an_empty_reference_value_is_refused() -> None:

@@ -32,7 +32,7 @@ from atls_core.errors import (
 )
 from atls_core.hookspecs import hookimpl
 from atls_core.selection import select_validator
-from atls_core.testing import simulated
+from atls_core.testing.plugins import SIMULATED_ENTRY_POINT, entry_point, manager_with
 from atls_core.testing.simulated import SimulatedHardware, SimulatedIssuer
 
 _COUNTER = itertools.count()
@@ -47,10 +47,11 @@ def _plugin_source(
     *,
     extra: str = "",
     scheme: str = "atls-v1",
+    cli_flag: str | None = None,
 ) -> str:
     """A plugin module registering validators ``(id, oids)`` and issuers by id."""
     lines = [
-        "from atls_core import IssuerSpec, Transport, ValidatorSpec, hookimpl",
+        "from atls_core import CliOption, IssuerSpec, Transport, ValidatorSpec, hookimpl",
         "from atls_core.testing.simulated import SimulatedValidator, SimulatedIssuer",
         "IMPORTED = True",
         "",
@@ -60,8 +61,9 @@ def _plugin_source(
     for spec_id, oids in validators:
         lines += [
             f"    spec = ValidatorSpec(id={spec_id!r}, media_types=('x/y',),",
-            f"        binding_scheme={scheme!r}, transport=Transport.CERTIFICATE,",
-            f"        tee_type='fake', oids={tuple(oids)!r}, settings=('hardware_key',))",
+            f"        binding_schemes=({scheme!r},), transport=Transport.CERTIFICATE,",
+            f"        tee_type='fake', oids={tuple(oids)!r}, settings=('hardware_key',),",
+            f"        cli_options={_cli(cli_flag)})",
             "    registry.register(spec, lambda s, spec=spec: SimulatedValidator(s, spec=spec))",
         ]
     lines.append("    return None")
@@ -74,6 +76,12 @@ def _plugin_source(
         ]
     lines.append("    return None")
     return "\n".join(lines) + "\n" + textwrap.dedent(extra)
+
+
+def _cli(flag: str | None) -> str:
+    if flag is None:
+        return "()"
+    return f"(CliOption(flag={flag!r}, setting='hardware_key', help='h'),)"
 
 
 @pytest.fixture
@@ -118,11 +126,10 @@ def _manager(
     entry_points: Sequence[md.EntryPoint],
     *,
     environ: dict[str, str] | None = None,
-    builtins: dict[str, types.ModuleType] | None = None,
+    modules: dict[str, types.ModuleType] | None = None,
 ) -> reg.PluginManager:
-    return reg.PluginManager(
-        environ=environ or {}, entry_points=entry_points, builtins=builtins or {}
-    )
+    extra = [entry_point(name, module) for name, module in (modules or {}).items()]
+    return reg.PluginManager(environ=environ or {}, entry_points=[*entry_points, *extra])
 
 
 def _module_of(ep: md.EntryPoint) -> str:
@@ -142,10 +149,12 @@ def test_available_reads_metadata_only(install: Install) -> None:
     assert _module_of(eps[0]) not in sys.modules
 
 
-def test_default_manager_lists_the_builtin_simulated_tee() -> None:
-    manager = reg.PluginManager(environ={}, entry_points=[])
-    (info,) = manager.available()
+def test_the_simulated_tee_is_an_ordinary_entry_point_of_atls_core() -> None:
+    assert reg.PluginManager(environ={}, entry_points=[]).available() == []
+    manager = reg.PluginManager(environ={})
+    (info,) = [i for i in manager.available() if i.name == "insecure"]
     assert (info.name, info.distribution, info.version) == ("insecure", "atls-core", core_version)
+    assert info.value == "atls_core.testing.simulated"
     assert manager.validator_spec("insecure.simulated").insecure
     assert reg.default_manager() is reg.default_manager()
 
@@ -268,7 +277,30 @@ def test_unknown_binding_scheme_is_refused(install: Install) -> None:
     with pytest.raises(PluginLoadError) as info:
         _manager(eps).load("alpha")
     assert info.value.check == "plugins.binding_scheme"
-    assert info.value.actual == "x"
+    assert info.value.actual == ["x"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        "workload_identity=('mrtd',)",
+        "pinning_options=('app_compose',)",
+        "cli_options=(CliOption(flag='--key', setting='undeclared', help='h'),)",
+    ],
+)
+def test_a_spec_naming_what_it_does_not_declare_is_refused(install: Install, fields: str) -> None:
+    source = (
+        "from atls_core import CliOption, Transport, ValidatorSpec, hookimpl\n"
+        "@hookimpl\n"
+        "def atls_register_validators(registry):\n"
+        "    registry.register(ValidatorSpec(id='alpha.v', media_types=('x/y',),\n"
+        "        binding_schemes=('atls-v1',), transport=Transport.FILE, tee_type='t',\n"
+        f"        measurements=('image',), {fields}), object)\n"
+    )
+    eps = install("atls-alpha", {"alpha": source})
+    with pytest.raises(PluginLoadError) as info:
+        _manager(eps).load("alpha")
+    assert info.value.check in ("plugins.spec", "plugins.cli_options")
 
 
 # -- duplicates ---------------------------------------------------------------------------------------
@@ -351,7 +383,7 @@ def test_the_same_entry_point_seen_twice_is_not_a_duplicate(install: Install) ->
 
 def test_a_plugin_cannot_claim_the_builtin_name(install: Install) -> None:
     eps = install("atls-evil", {"insecure": _plugin_source("insecure", [("insecure.x", [])])})
-    manager = _manager(eps, builtins={reg.BUILTIN: simulated})
+    manager = _manager([*eps, SIMULATED_ENTRY_POINT])
     with pytest.raises(DuplicateRegistration):
         manager.validator_spec("insecure.simulated")
 
@@ -412,12 +444,12 @@ def test_disable_plugins_by_name(install: Install, monkeypatch: pytest.MonkeyPat
     assert statuses["gamma"].loaded
     assert _module_of(beta[0]) not in sys.modules
 
-    explicit = reg.PluginManager(disabled=["gamma"], environ={}, entry_points=gamma, builtins={})
+    explicit = reg.PluginManager(disabled=["gamma"], environ={}, entry_points=gamma)
     with pytest.raises(PluginNotFound):
         explicit.validator_spec("gamma.v")
 
     monkeypatch.setenv("ATLS_DISABLE_PLUGINS", "gamma")
-    from_os = reg.PluginManager(entry_points=gamma, builtins={})
+    from_os = reg.PluginManager(entry_points=gamma)
     assert from_os.disabled == {"gamma"}
 
 
@@ -452,21 +484,12 @@ def test_issuer_lookup(install: Install) -> None:
 # -- hooks: verify-evidence options and observers ------------------------------------------------------------
 
 
-def test_cli_options_come_only_from_the_selected_plugin(install: Install) -> None:
-    option = """
-        from atls_core import CliOption
-
-        @hookimpl
-        def atls_verify_evidence_options(validator_id):
-            return [CliOption(flag="--{name}-file", setting="hardware_key", help="h")]
-    """
+def test_cli_options_come_only_from_the_selected_validators_spec(install: Install) -> None:
     alpha = install(
-        "atls-alpha",
-        {"alpha": _plugin_source("alpha", [("alpha.v", [])], extra=option.format(name="alpha"))},
+        "atls-alpha", {"alpha": _plugin_source("alpha", [("alpha.v", [])], cli_flag="--alpha-file")}
     )
     beta = install(
-        "atls-beta",
-        {"beta": _plugin_source("beta", [("beta.v", [])], extra=option.format(name="beta"))},
+        "atls-beta", {"beta": _plugin_source("beta", [("beta.v", [])], cli_flag="--beta-file")}
     )
     manager = _manager(alpha + beta)
     manager.load("beta")
@@ -499,15 +522,7 @@ def _crashing_module() -> types.ModuleType:
 
 def test_observers_cannot_change_a_result(caplog: pytest.LogCaptureFixture) -> None:
     seen: list[tuple[object, str | None]] = []
-    manager = reg.PluginManager(
-        environ={},
-        entry_points=[],
-        builtins={
-            reg.BUILTIN: simulated,
-            "audit": _observer_module(seen),
-            "crash": _crashing_module(),
-        },
-    )
+    manager = manager_with(named={"audit": _observer_module(seen), "crash": _crashing_module()})
     manager.load("audit")
     manager.load("crash")
     hardware = SimulatedHardware.generate()

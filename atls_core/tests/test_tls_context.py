@@ -257,13 +257,12 @@ def test_config_selects_validator_per_host(tee: SimulatedTEE) -> None:
 def test_insecure_validator_refused_without_opt_in(tee: SimulatedTEE) -> None:
     mapping = tee.config_mapping("127.0.0.1")
     mapping["atls"]["allow_insecure_test_validators"] = False
-    context = ATLSContext(ATLSConfig.from_mapping(mapping))
-    with (
-        HTTPSServer(tee.certificates().server_context()) as server,
-        pytest.raises(ATLSVerificationError) as caught,
-    ):
-        _connect(context, server.port)
-    assert caught.value.check == "config.insecure"
+    with pytest.raises(ConfigurationError) as at_load:
+        ATLSConfig.from_mapping(mapping)
+    assert at_load.value.check == "config.insecure"
+    with pytest.raises(ConfigurationError) as at_context:
+        ATLSContext(ATLSConfig.from_mapping(mapping, check=False))
+    assert at_context.value.check == "config.insecure"
 
 
 def test_other_hardware_key_is_untrusted(tee: SimulatedTEE) -> None:

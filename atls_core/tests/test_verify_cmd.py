@@ -19,7 +19,7 @@ def tee() -> SimulatedTEE:
     return SimulatedTEE()
 
 
-def _config(tee: SimulatedTEE, tmp_path: Path, *, insecure: bool = True) -> str:
+def _config(tee: SimulatedTEE, tmp_path: Path, *, insecure: bool = True, pin: bool = True) -> str:
     settings = tee.hardware.validator_settings()
     text = (
         "[atls]\n"
@@ -29,6 +29,8 @@ def _config(tee: SimulatedTEE, tmp_path: Path, *, insecure: bool = True) -> str:
         '[hosts."127.0.0.1".settings]\n'
         f'hardware_key = "{settings["hardware_key"]}"\n'
     )
+    if pin:
+        text += f'[hosts."127.0.0.1".policy.reference_values]\nimage = "{tee.image}"\n'
     path = tmp_path / "atls.toml"
     path.write_text(text)
     return str(path)
@@ -102,7 +104,7 @@ def test_insecure_needs_opt_in_and_usage_errors(
 ) -> None:
     with HTTPSServer(tee.certificates().server_context()) as server:
         code = run(_args(server.url(), config=_config(tee, tmp_path, insecure=False)))
-        assert code == 1
+        assert code == 2, "a configuration error is not a refusal"
         assert "config.insecure" in capsys.readouterr().err
         code = run(
             _args(server.url(), config=_config(tee, tmp_path, insecure=False), allow_insecure=True)
@@ -113,6 +115,20 @@ def test_insecure_needs_opt_in_and_usage_errors(
     assert run(_args("ftp://127.0.0.1/", validator="insecure.simulated")) == 2
     assert run(_args("https://127.0.0.1/", validator="nosuch.validator")) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_unpinned_is_refused_and_can_be_explored(
+    tee: SimulatedTEE, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = {"config": _config(tee, tmp_path, pin=False)}
+    with HTTPSServer(tee.certificates().server_context()) as server:
+        assert run(_args(server.url(), **settings)) == 1
+        assert "workload.unpinned" in capsys.readouterr().err
+        code = run(_args(server.url(), allow_any_workload=True, **settings))
+        assert code == 0
+        assert "WARNING" in capsys.readouterr().out.upper()
+        pin = [f"image={tee.image}"]
+        assert run(_args(server.url(), reference=pin, **settings)) == 0
 
 
 def test_unreachable_server(

@@ -23,6 +23,7 @@ from atls_core.errors import (
     PluginNotFound,
     StaleEvidence,
     UntrustedChain,
+    attestation_error,
 )
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.hookspecs import hookimpl
@@ -33,6 +34,7 @@ from atls_core.interfaces import (
     Issuer,
     IssuerSpec,
     KeyBoundIssuer,
+    ReportData,
     Validator,
     ValidatorBase,
     ValidatorSpec,
@@ -70,6 +72,7 @@ __all__ = [
     "PluginNotFound",
     "Policy",
     "ReferenceValue",
+    "ReportData",
     "Secret",
     "StaleEvidence",
     "Status",
@@ -80,12 +83,15 @@ __all__ = [
     "ValidatorBase",
     "ValidatorSpec",
     "__version__",
+    "attestation_error",
     "hookimpl",
+    "verify_evidence",
 ]
 
 # TLS, HTTP and server names are imported on first use so that ``import atls_core``
 # stays light (no requests, httpx or cryptography x509 builders until needed).
 _LAZY = {
+    "verify_evidence": "atls_core.offline",
     "AppraiserLike": "atls_core.selection",
     "select_validator": "atls_core.selection",
     "ATLSContext": "atls_core.tls",

@@ -1,29 +1,45 @@
-"""Building a result: validators record facts, the core applies common policy.
+"""The appraisal skeleton: the core's, for every validator.
 
-A validator verifies signatures and chains itself (and raises specific errors
-when they fail), then records what it verified here: measurements, claims, TCB,
-debug flag, the binding, expiry candidates.  :meth:`Appraisal.finish` applies
-the policy checks every TEE shares (TCB status, advisories, debug, reference
-values, freshness, maximum age) and derives the status tier and the AR4SI
-trustworthiness vector.  The status starts at ``none``; ``affirming`` needs a
-binding and a TCB verdict and no failure.
+:func:`appraise` is the only way evidence becomes a result.  It checks the
+media type, gives the plugin's :meth:`~atls_core.interfaces.Validator.verify`
+a fresh :class:`Appraisal` to record facts on, binds the report data that
+``verify`` returns to the TLS key and nonce with a scheme the spec declares
+(:mod:`atls_core.binding`), applies the one common policy and builds the
+EAR-shaped result.  A plugin cannot skip the binding or the policy: it never
+sees the result before the core has finished it.
+
+The common policy (:meth:`Appraisal.finish`): the binding, TCB status and
+advisories, debug, reference values, **the pinning rule** (a policy must pin
+one of the workload-identity measurements the spec declares, or say
+``allow_any_workload``), freshness and maximum age.  The status starts at
+``none``; ``affirming`` needs a binding, a TCB verdict (or a stated reason for
+none) and no failure.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import functools
+import logging
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from atls_core import result as r
 from atls_core._version import __version__ as core_version
-from atls_core.binding import Binding, Freshness
+from atls_core.binding import Binding, BindingContext, Freshness, bind
 from atls_core.clock import Clock
-from atls_core.errors import StaleEvidence
+from atls_core.errors import ATLSError, BindingMismatch, StaleEvidence
 from atls_core.evidence import Evidence
-from atls_core.interfaces import ValidatorSpec
+from atls_core.interfaces import ReportData, Validator, ValidatorSpec
 from atls_core.policy import Policy
 
-__all__ = ["Appraisal"]
+if TYPE_CHECKING:
+    from atls_core.registry import PluginInfo
+
+__all__ = ["Appraisal", "appraise"]
+
+log = logging.getLogger("atls.appraisal")
 
 
 def _hex(value: bytes | str) -> str:
@@ -33,8 +49,117 @@ def _hex(value: bytes | str) -> str:
     return text[2:] if text.startswith("0x") else text
 
 
+@functools.lru_cache(maxsize=64)
+def _distribution_of(module: str) -> tuple[str, str]:
+    """(distribution, version) that installs top-level ``module``, from metadata."""
+    import importlib.metadata as md
+
+    for name in md.packages_distributions().get(module, ()):
+        try:
+            return name, md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    # Editable installs do not list their top-level modules; their entry points do.
+    for ep in md.entry_points(group="atls"):
+        if ep.value.partition(".")[0].partition(":")[0] == module and ep.dist is not None:
+            return ep.dist.metadata["Name"], ep.dist.version
+    return module, "unknown"
+
+
+def appraise(
+    validator: Validator,
+    evidence: Evidence,
+    *,
+    binding: BindingContext,
+    clock: Clock,
+    policy: Policy,
+    plugin: PluginInfo | None = None,
+    host: str | None = None,
+) -> r.AttestationResult:
+    """Appraise ``evidence`` with ``validator``: the one skeleton (see the module docstring).
+
+    Returns the finished result (accepted or not) or raises the specific
+    :class:`~atls_core.errors.ATLSError` of evidence that is not genuine or not
+    bound.  Logs one record per appraisal on ``atls.appraisal``.
+    """
+    spec = validator.spec
+    try:
+        evidence.require_media_type(*spec.media_types)
+        if plugin is not None:
+            version = plugin.version
+        else:
+            version = _distribution_of(type(validator).__module__.partition(".")[0])[1]
+        appraisal = Appraisal(
+            spec=spec, policy=policy, evidence=evidence, clock=clock, context=binding
+        )
+        appraisal._plugin_version = version
+        report = validator.verify(evidence, appraisal)
+        if not isinstance(report, ReportData):
+            raise ATLSError(
+                f"{spec.id}: verify() must return ReportData, not {type(report).__name__}",
+                check="plugins.contract",
+            )
+        scheme = report.scheme or spec.binding_schemes[0]
+        if scheme not in spec.binding_schemes:
+            raise BindingMismatch(
+                f"{spec.id} bound its report data with a scheme its spec does not declare",
+                check="binding.scheme",
+                expected=list(spec.binding_schemes),
+                actual=scheme,
+            )
+        appraisal._binding = bind(scheme, binding, report.value, material=report.material)
+        result = appraisal.finish()
+    except ATLSError as error:
+        log.info(
+            "refused host=%s validator=%s check=%s: %s", host, spec.id, error.check, error.reason
+        )
+        raise
+    _log_result(result, host)
+    return result
+
+
+def _log_result(result: r.AttestationResult, host: str | None) -> None:
+    validator = result.verifier.validator
+    if not result.accepted:
+        failed = ",".join(f.check for f in result.failures if f.enforced)
+        log.info(
+            "refused host=%s validator=%s status=%s failed=%s",
+            host,
+            validator,
+            result.status.value,
+            failed,
+        )
+    elif result.warnings:
+        log.warning(
+            "accepted with warnings host=%s validator=%s status=%s warnings=%s",
+            host,
+            validator,
+            result.status.value,
+            "; ".join(result.warnings),
+        )
+    else:
+        log.info("accepted host=%s validator=%s status=%s", host, validator, result.status.value)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "result host=%s validator=%s evidence=%s policy=%s@%s binding=%s/%s tcb=%s",
+            host,
+            validator,
+            result.evidence_digest,
+            result.policy_id,
+            result.policy_digest[:16],
+            result.binding.scheme,
+            result.binding.freshness.value,
+            result.tcb.status,
+        )
+
+
 class Appraisal:
-    """Mutable scratchpad for one appraisal; :meth:`finish` freezes it."""
+    """The record of one appraisal: plugins write facts through setters only.
+
+    Built by :func:`appraise` and handed to ``Validator.verify``; what the
+    plugin may read is read-only (``spec``, ``policy``, ``evidence``, ``now``,
+    ``context``, the facts recorded so far).  :meth:`finish` is the core's.
+    """
 
     def __init__(
         self,
@@ -43,36 +168,94 @@ class Appraisal:
         policy: Policy,
         evidence: Evidence,
         clock: Clock,
-        plugin: str | None = None,
+        context: BindingContext | None = None,
     ) -> None:
-        self.spec = spec
-        self.policy = policy
-        self.evidence = evidence
-        self.now = clock.now()
-        self.plugin = plugin or spec.id.split(".", 1)[0]
-        self.tee_type = spec.tee_type
-        self.debug: bool | None = None
-        self.measurements: dict[str, str] = {}
-        self.claims: dict[str, Any] = {}
-        self.tcb_status: str | None = None
-        self.advisory_ids: tuple[str, ...] = ()
-        self.tcb_date: dt.datetime | None = None
-        self.tcb_evaluation_data_number: int | None = None
-        self.binding: Binding | None = None
-        self.evidence_time: dt.datetime | None = None
-        self.vector: dict[str, int] = {}
+        self._spec = spec
+        self._policy = policy
+        self._evidence = evidence
+        self._now = clock.now()
+        self._context = context if context is not None else BindingContext.offline_context()
+        self._plugin_version = "unknown"
+        self._tee_type = spec.tee_type
+        self._debug: bool | None = None
+        self._measurements: dict[str, str] = {}
+        self._claims: dict[str, Any] = {}
+        self._tcb_status: str | None = None
+        self._advisory_ids: tuple[str, ...] = ()
+        self._tcb_date: dt.datetime | None = None
+        self._tcb_evaluation_data_number: int | None = None
+        self._binding: Binding | None = None
+        self._evidence_time: dt.datetime | None = None
+        self._vector: dict[str, int] = {}
         self._failures: list[r.Failure] = []
         self._warnings: list[str] = []
         self._expiries: list[tuple[dt.datetime, str]] = []
-        self._tcb_required = True
+        self._no_tcb_reason: str | None = None
+
+    # -- what a plugin may read ------------------------------------------------
+
+    @property
+    def spec(self) -> ValidatorSpec:
+        return self._spec
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def evidence(self) -> Evidence:
+        return self._evidence
+
+    @property
+    def now(self) -> dt.datetime:
+        """The appraisal time (the injected clock, read once)."""
+        return self._now
+
+    @property
+    def context(self) -> BindingContext:
+        """The connection being appraised (offline context for files)."""
+        return self._context
+
+    @property
+    def tee_type(self) -> str:
+        return self._tee_type
+
+    @property
+    def debug(self) -> bool | None:
+        return self._debug
+
+    @property
+    def measurements(self) -> Mapping[str, str]:
+        return MappingProxyType(self._measurements)
+
+    @property
+    def claims(self) -> Mapping[str, Any]:
+        return MappingProxyType(self._claims)
+
+    @property
+    def tcb_status(self) -> str | None:
+        return self._tcb_status
+
+    @property
+    def binding(self) -> Binding | None:
+        """Set by the core after ``verify`` returns."""
+        return self._binding
 
     # -- facts ---------------------------------------------------------------
 
     def measure(self, name: str, value: bytes | str) -> None:
-        self.measurements[name] = _hex(value)
+        self._measurements[name] = _hex(value)
 
     def claim(self, name: str, value: Any) -> None:
-        self.claims[name] = value
+        self._claims[name] = value
+
+    def set_debug(self, debuggable: bool) -> None:
+        """Whether the TEE can be debugged; once set to ``True`` it stays ``True``."""
+        self._debug = bool(debuggable) or bool(self._debug)
+
+    def set_tee_type(self, tee_type: str) -> None:
+        """Refine the spec's TEE type (a CVM token says whether it is SEV-SNP or TDX)."""
+        self._tee_type = tee_type
 
     def set_tcb(
         self,
@@ -82,18 +265,18 @@ class Appraisal:
         date: dt.datetime | None = None,
         evaluation_data_number: int | None = None,
     ) -> None:
-        self.tcb_status = status
-        self.advisory_ids = tuple(a.upper() for a in advisory_ids)
-        self.tcb_date = date
-        self.tcb_evaluation_data_number = evaluation_data_number
+        self._tcb_status = status
+        self._advisory_ids = tuple(a.upper() for a in advisory_ids)
+        self._tcb_date = date
+        self._tcb_evaluation_data_number = evaluation_data_number
 
     def no_tcb(self, reason: str) -> None:
-        """This evidence carries no TCB verdict (e.g. a simulated TEE); say why."""
-        self._tcb_required = False
-        self._warnings.append(f"tcb: {reason}")
+        """This evidence carries no TCB verdict (a token service judged it); say why.
 
-    def set_binding(self, binding: Binding) -> None:
-        self.binding = binding
+        The default policy accepts that with a warning; a policy that lists
+        accepted TCB statuses refuses it (see :mod:`atls_core.policy`).
+        """
+        self._no_tcb_reason = reason
 
     def valid_until(self, when: dt.datetime, reason: str) -> None:
         """The result may not outlive ``when`` (collateral next-update, token exp)."""
@@ -101,13 +284,13 @@ class Appraisal:
 
     def set_evidence_time(self, when: dt.datetime) -> None:
         """When the evidence was produced (token ``iat``); used for ``max_age``."""
-        self.evidence_time = when
+        self._evidence_time = when
 
     def set_vector(self, claim: str, value: int) -> None:
         """Record an AR4SI claim; the worse of two values wins."""
-        old = self.vector.get(claim)
+        old = self._vector.get(claim)
         if old is None or r.Status.of_claim(value).rank > r.Status.of_claim(old).rank:
-            self.vector[claim] = value
+            self._vector[claim] = value
 
     # -- verdicts ------------------------------------------------------------
 
@@ -156,43 +339,63 @@ class Appraisal:
             self.warn(check, f"{message} (warn-only)")
         return False
 
-    # -- common policy -------------------------------------------------------
+    # -- common policy (the core's) -------------------------------------------
 
     def _apply_common_policy(self) -> None:
-        policy = self.policy
-        if self.binding is None:
+        policy = self._policy
+        binding = self._binding
+        if binding is None:
             self.fail("binding.missing", "the validator recorded no binding")
-        elif self.binding.freshness is Freshness.UNBOUND:
+        elif binding.freshness is Freshness.UNBOUND:
             self.warn("binding.offline", "offline appraisal: the TLS binding was not checked")
-        elif policy.require_nonce and self.binding.freshness is not Freshness.NONCE:
+        elif policy.require_nonce and binding.freshness is not Freshness.NONCE:
             self.fail(
                 "freshness.nonce",
                 "policy requires nonce freshness",
                 expected=Freshness.NONCE.value,
-                actual=self.binding.freshness.value,
+                actual=binding.freshness.value,
                 vector=("instance_identity", r.IDENTITY_CONTRAINDICATED),
             )
         else:
             self.set_vector("instance_identity", r.IDENTITY_RECOGNIZED)
+        self._apply_tcb(policy)
+        self._apply_debug(policy)
+        self._apply_reference_values()
+        self._apply_pinning()
+        self._apply_max_age(policy)
 
-        if self.tcb_status is None:
-            if self._tcb_required:
+    def _apply_tcb(self, policy: Policy) -> None:
+        status = self._tcb_status
+        accepted = policy.tcb_statuses
+        if status is None:
+            if self._no_tcb_reason is None:
                 self.fail("tcb.status", "the validator recorded no TCB status")
-        elif self.tcb_status not in policy.accepted_tcb_statuses:
+            elif policy.tcb_status_required:
+                self.fail(
+                    "tcb.status",
+                    "the evidence carries no TCB status and policy lists the statuses it "
+                    f"accepts ({self._no_tcb_reason})",
+                    expected=sorted(accepted),
+                    actual=None,
+                    vector=("hardware", r.HW_UNSAFE),
+                )
+            else:
+                self.warn("tcb", self._no_tcb_reason)
+        elif status not in accepted:
             self.fail(
                 "tcb.status",
                 "TCB status is not accepted by policy",
-                expected=sorted(policy.accepted_tcb_statuses),
-                actual=self.tcb_status,
+                expected=sorted(accepted),
+                actual=status,
                 vector=("hardware", r.HW_CONTRAINDICATED),
             )
-        elif self.tcb_status == "UpToDate":
+        elif status == "UpToDate":
             self.set_vector("hardware", r.HW_GENUINE)
         else:
-            self.warn("tcb.status", f"accepted by policy: {self.tcb_status}")
+            self.warn("tcb.status", f"accepted by policy: {status}")
             self.set_vector("hardware", r.HW_UNSAFE)
 
-        unlisted = sorted(set(self.advisory_ids) - policy.accepted_advisory_ids)
+        unlisted = sorted(set(self._advisory_ids) - policy.accepted_advisory_ids)
         if unlisted:
             self.fail(
                 "tcb.advisories",
@@ -201,12 +404,13 @@ class Appraisal:
                 actual=unlisted,
                 vector=("hardware", r.HW_CONTRAINDICATED),
             )
-        elif self.advisory_ids:
-            self.warn("tcb.advisories", "accepted by policy: " + ", ".join(self.advisory_ids))
+        elif self._advisory_ids:
+            self.warn("tcb.advisories", "accepted by policy: " + ", ".join(self._advisory_ids))
 
-        if self.debug is None:
+    def _apply_debug(self, policy: Policy) -> None:
+        if self._debug is None:
             self.fail("debug", "the validator did not say whether the TEE is debuggable")
-        elif self.debug and not policy.allow_debug:
+        elif self._debug and not policy.allow_debug:
             self.fail(
                 "debug",
                 "the TEE is in debug mode",
@@ -214,36 +418,18 @@ class Appraisal:
                 actual=True,
                 vector=("runtime_opaque", r.OPAQUE_VISIBLE),
             )
-        elif self.debug:
+        elif self._debug:
             self.warn("debug", "debug TEE accepted by policy", vector=("runtime_opaque", 32))
         else:
             self.set_vector("runtime_opaque", r.OPAQUE_ENCRYPTED)
 
-        self._apply_reference_values()
-
-        if policy.max_age is not None:
-            born = self.evidence_time
-            if born is None:
-                self.warn(
-                    "freshness.max_age", "evidence carries no time; max_age bounds the result"
-                )
-            elif self.now - born > policy.max_age:
-                raise StaleEvidence(
-                    "evidence is older than policy max_age",
-                    check="freshness.max_age",
-                    expected=f"<= {policy.max_age.total_seconds():.0f}s",
-                    actual=f"{(self.now - born).total_seconds():.0f}s",
-                )
-            # A (server-supplied) time after "now" must not stretch the result's life.
-            start = self.now if born is None else min(born, self.now)
-            self.valid_until(start + policy.max_age, "policy max_age")
-
     def _apply_reference_values(self) -> None:
-        if not self.policy.reference_values:
+        references = self._policy.reference_values
+        if not references:
             return
         approved = True
-        for name, reference in sorted(self.policy.reference_values.items()):
-            actual = self.measurements.get(name)
+        for name, reference in sorted(references.items()):
+            actual = self._measurements.get(name)
             if actual is None:
                 approved = False
                 self.require(
@@ -271,30 +457,97 @@ class Appraisal:
         if approved:
             self.set_vector("executables", r.EXEC_APPROVED)
 
+    def _apply_pinning(self) -> None:
+        """The one pinning rule: a genuine TEE running *anything* is not enough.
+
+        Anyone who rents a confidential VM gets genuine evidence bound to their
+        own key; only a pinned workload identity tells the server apart.
+        """
+        spec, policy = self._spec, self._policy
+        identity = spec.workload_identity
+        pinned = any(
+            name in policy.reference_values and policy.reference_values[name].enforce
+            for name in identity
+        ) or any(policy.options.get(option) is not None for option in spec.pinning_options)
+        if pinned:
+            return
+        carried = {
+            name: self._measurements[name] for name in identity if name in self._measurements
+        }
+        if policy.allow_any_workload:
+            self.warn(
+                "workload.unpinned",
+                "policy pins no workload identity and allows any workload: any genuine "
+                f"{self._tee_type} TEE running anything is accepted",
+                vector=("executables", r.EXEC_UNRECOGNIZED),
+            )
+            log.warning(
+                "%s: accepting an unpinned workload (allow_any_workload); measurements: %s",
+                spec.id,
+                carried,
+            )
+            return
+        ways = [f"reference_values.{name}" for name in identity] + list(spec.pinning_options)
+        hint = (
+            "; this evidence carries "
+            + ", ".join(f'{name} = "{value}"' for name, value in carried.items())
+            if carried
+            else ""
+        )
+        self.fail(
+            "workload.unpinned",
+            "policy pins no workload identity, so any genuine TEE running anything would "
+            f"pass: pin one of {', '.join(ways) or '(nothing: this validator cannot pin)'}"
+            f"{hint} (or set allow_any_workload = true to explore)",
+            expected=ways,
+            actual=carried,
+            vector=("executables", r.EXEC_UNRECOGNIZED),
+        )
+
+    def _apply_max_age(self, policy: Policy) -> None:
+        if policy.max_age is None:
+            return
+        born = self._evidence_time
+        if born is None:
+            self.warn("freshness.max_age", "evidence carries no time; max_age bounds the result")
+        elif self._now - born > policy.max_age:
+            raise StaleEvidence(
+                "evidence is older than policy max_age",
+                check="freshness.max_age",
+                expected=f"<= {policy.max_age.total_seconds():.0f}s",
+                actual=f"{(self._now - born).total_seconds():.0f}s",
+            )
+        # A (server-supplied) time after "now" must not stretch the result's life.
+        start = self._now if born is None else min(born, self._now)
+        self.valid_until(start + policy.max_age, "policy max_age")
+
     # -- the result ----------------------------------------------------------
 
     def finish(self) -> r.AttestationResult:
+        """Apply the common policy and freeze the result (called by :func:`appraise`)."""
         self._apply_common_policy()
         expires_at: dt.datetime | None = None
         reason: str | None = None
         for when, why in self._expiries:
             if expires_at is None or when < expires_at:
                 expires_at, reason = when, why
-        if expires_at is not None and self.now >= expires_at:
+        if expires_at is not None and self._now >= expires_at:
             self.fail(
                 "freshness.expired",
                 f"the result would already be expired ({reason})",
                 expected=f"before {expires_at.isoformat()}",
-                actual=self.now.isoformat(),
+                actual=self._now.isoformat(),
             )
-        vector = r.TrustworthinessVector(**self.vector)
+        vector = r.TrustworthinessVector(**self._vector)
         status = r.Status.NONE
         enforced = [f for f in self._failures if f.enforced]
         if enforced:
             status = r.Status.CONTRAINDICATED
-        elif self.binding is not None and (self.tcb_status is not None or not self._tcb_required):
+        elif self._binding is not None and (
+            self._tcb_status is not None or self._no_tcb_reason is not None
+        ):
             worst = max(
-                (r.Status.of_claim(v) for v in self.vector.values()),
+                (r.Status.of_claim(v) for v in self._vector.values()),
                 key=lambda s: s.rank,
                 default=r.Status.NONE,
             )
@@ -304,35 +557,34 @@ class Appraisal:
                 status = r.Status.WARNING
             else:
                 status = r.Status.AFFIRMING
+        spec = self._spec
         return r.AttestationResult(
             status=status,
             trustworthiness=vector,
             verifier=r.Verifier(
-                validator=self.spec.id,
-                plugin=self.plugin,
-                plugin_version=self.spec.plugin_version,
+                validator=spec.id,
+                plugin=spec.id.split(".", 1)[0],
+                plugin_version=self._plugin_version,
                 core_version=core_version,
             ),
-            policy_id=self.policy.id,
-            policy_digest=self.policy.digest,
-            evidence_digest=self.evidence.digest,
-            binding=self.binding
-            or Binding(
-                scheme=self.spec.binding_scheme, freshness=Freshness.UNBOUND, verified=False
-            ),
-            tee_type=self.tee_type,
-            debug=self.debug,
+            policy_id=self._policy.id,
+            policy_digest=self._policy.digest,
+            evidence_digest=self._evidence.digest,
+            binding=self._binding
+            or Binding(scheme=spec.binding_scheme, freshness=Freshness.UNBOUND, verified=False),
+            tee_type=self._tee_type,
+            debug=self._debug,
             tcb=r.Tcb(
-                status=self.tcb_status,
-                advisory_ids=self.advisory_ids,
-                date=self.tcb_date,
-                evaluation_data_number=self.tcb_evaluation_data_number,
+                status=self._tcb_status,
+                advisory_ids=self._advisory_ids,
+                date=self._tcb_date,
+                evaluation_data_number=self._tcb_evaluation_data_number,
             ),
-            measurements=self.measurements,
-            claims=self.claims,
+            measurements=self._measurements,
+            claims=self._claims,
             warnings=tuple(self._warnings),
             failures=tuple(self._failures),
-            issued_at=self.now,
+            issued_at=self._now,
             expires_at=expires_at,
             expiry_reason=reason,
         )

@@ -3,6 +3,7 @@
 ``atls plugins``          what is installed and whether it loads;
 ``atls verify-evidence``  offline appraisal of recorded evidence at a fixed time;
 ``atls verify``           connect to a server and appraise it (``verify_command``);
+``atls config check``     check a configuration file against the installed plugins;
 ``atls demo``             the local end-to-end demo (``demo``).
 
 Expected failures (rejections, configuration and plugin problems, unreadable
@@ -24,6 +25,8 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
+
+import attrs
 
 from atls_core._version import __version__
 from atls_core.errors import (
@@ -53,6 +56,13 @@ EXIT_REJECTED = 1
 EXIT_USAGE = 2
 EXIT_UNDECIDED = 3
 EXIT_INTERNAL = 70
+
+EXIT_CODES_HELP = """exit codes:
+  0   accepted
+  1   refused: the appraisal failed (the failing check is printed)
+  2   usage, configuration or plugin error (nothing was appraised)
+  3   undecided: collateral, a key service or the server was unreachable
+  70  internal error (a bug: rerun with --traceback and report it)"""
 
 MAX_EVIDENCE_BYTES = 64 * 1024 * 1024
 """Recorded evidence (quotes, tokens, event logs) is far smaller; refuse to slurp a disk image."""
@@ -114,6 +124,8 @@ def _build_parser(plugin_options: Sequence[CliOption] = ()) -> tuple[_Parser, di
     parser = _Parser(
         prog="atls",
         description="Attested TLS: appraise TEE attestation evidence bound to TLS keys.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"atls-core {__version__}")
@@ -159,6 +171,7 @@ def _build_parser(plugin_options: Sequence[CliOption] = ()) -> tuple[_Parser, di
         action="store_true",
         help="allow insecure test validators (the simulated TEE)",
     )
+    _add_pinning_arguments(offline)
     dests: dict[str, str] = {}
     if plugin_options:
         group = offline.add_argument_group("options of the selected validator")
@@ -198,6 +211,30 @@ def _build_parser(plugin_options: Sequence[CliOption] = ()) -> tuple[_Parser, di
     verify.add_argument(
         "--timeout", type=_positive_seconds, default=10.0, metavar="S", help="seconds (10)"
     )
+    _add_pinning_arguments(verify)
+
+    config = commands.add_parser(
+        "config",
+        help="work with configuration files",
+        description="Configuration files: `atls config check FILE`.",
+        allow_abbrev=False,
+    )
+    config_commands = config.add_subparsers(
+        dest="config_command", metavar="SUBCOMMAND", parser_class=_Parser
+    )
+    check = config_commands.add_parser(
+        "check",
+        help="check a configuration file against the installed plugins",
+        description=(
+            "Load FILE as atls_core.ATLSConfig.load does, resolve every validator among the "
+            "installed plugins and build it, so settings, policy options and reference values "
+            "are checked. Exit 0 when it is usable, 2 with the first mistake otherwise."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    check.add_argument("file", metavar="FILE", help="atls configuration (TOML)")
 
     commands.add_parser(
         "demo",
@@ -206,6 +243,46 @@ def _build_parser(plugin_options: Sequence[CliOption] = ()) -> tuple[_Parser, di
         allow_abbrev=False,
     )
     return parser, dests
+
+
+def _add_pinning_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("pinning the workload (the policy's reference values)")
+    group.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="NAME=HEX",
+        help="pin a measurement (repeatable; adds to --policy or the configured policy)",
+    )
+    group.add_argument(
+        "--allow-any-workload",
+        action="store_true",
+        help="accept evidence whose workload nothing pins (status warning; for exploring)",
+    )
+
+
+def pinned_policy(policy: Policy, references: Sequence[str], allow_any: bool) -> Policy:
+    """``policy`` with ``--reference NAME=HEX`` pins and ``--allow-any-workload`` applied."""
+    extra: dict[str, str] = {}
+    for item in references:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigurationError(
+                "--reference takes NAME=HEX, e.g. --reference mrtd=ab12...",
+                check="cli.reference",
+                actual=item,
+            )
+        extra[name.strip()] = value.strip()
+    if not extra and not allow_any:
+        return policy
+    references_now = dict(policy.reference_values)
+    for name, value in extra.items():
+        references_now[name] = Policy(reference_values={name: value}).reference_values[name]
+    return attrs.evolve(
+        policy,
+        reference_values=references_now,
+        allow_any_workload=policy.allow_any_workload or allow_any,
+    )
 
 
 def _validator_argument(argv: Sequence[str]) -> str | None:
@@ -218,25 +295,8 @@ def _validator_argument(argv: Sequence[str]) -> str | None:
 
 
 def _plugin_options(manager: PluginManager, validator_id: str) -> list[CliOption]:
-    """Second phase input: the selected validator's extra flags, checked before use."""
-    spec = manager.validator_spec(validator_id)
-    options = manager.cli_options(validator_id)
-    for option in options:
-        if not isinstance(option, CliOption) or not _FLAG.match(option.flag):
-            raise PluginLoadError(
-                f"{validator_id} declares an invalid verify-evidence option",
-                check="plugins.cli_options",
-                expected="CliOption with a --long-flag",
-                actual=repr(option),
-            )
-        if option.setting not in spec.settings:
-            raise PluginLoadError(
-                f"{validator_id} option {option.flag} maps to an undeclared setting",
-                check="plugins.cli_options",
-                expected=sorted(spec.settings),
-                actual=option.setting,
-            )
-    return options
+    """Second phase input: the selected validator's extra flags (checked at registration)."""
+    return manager.cli_options(validator_id)
 
 
 # -- atls plugins -----------------------------------------------------------------------------
@@ -266,13 +326,16 @@ def _plugins_json(statuses: Sequence[PluginStatus]) -> dict[str, Any]:
                         "oids": list(v.oids),
                         "transport": v.transport.value,
                         "binding_scheme": v.binding_scheme,
+                        "binding_schemes": list(v.binding_schemes),
                         "tee_type": v.tee_type,
                         "insecure": v.insecure,
-                        "plugin_version": v.plugin_version,
+                        "plugin_version": s.info.version,
                         "scheme_version": v.scheme_version,
                         "description": v.description,
                         "settings": list(v.settings),
                         "measurements": list(v.measurements),
+                        "workload_identity": list(v.workload_identity),
+                        "pinning_options": list(v.pinning_options),
                         "policy_options": list(v.policy_options),
                     }
                     for v in s.validators
@@ -286,7 +349,7 @@ def _plugins_json(statuses: Sequence[PluginStatus]) -> dict[str, Any]:
                         "transport": i.transport.value,
                         "binding_scheme": i.binding_scheme,
                         "insecure": i.insecure,
-                        "plugin_version": i.plugin_version,
+                        "plugin_version": s.info.version,
                     }
                     for i in s.issuers
                 ],
@@ -399,7 +462,7 @@ def _cmd_verify_evidence(
             "pass --allow-insecure to appraise it anyway",
             check="config.insecure",
         )
-    policy = _load_policy(args.policy)
+    policy = pinned_policy(_load_policy(args.policy), args.reference, args.allow_any_workload)
     selected = select_validator(
         args.validator,
         policy=policy,
@@ -465,6 +528,38 @@ def _lazy(module: str) -> Any:
         ) from None
 
 
+def _cmd_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from atls_core.config import ATLSConfig
+    from atls_core.tls import ATLSContext
+
+    if args.config_command != "check":
+        err.write("atls: give a subcommand: atls config check FILE\n")
+        return EXIT_USAGE
+    config = ATLSConfig.load(args.file)
+    ATLSContext(config)  # builds every rule's validator: settings are checked too
+    out.write(f"{safe_text(args.file)}: ok\n")
+    for rule in config.hosts:
+        policy = rule.policy
+        spec = default_manager().validator_spec(rule.validator)
+        pins = sorted(
+            name
+            for name, value in policy.reference_values.items()
+            if value.enforce and name in spec.workload_identity
+        ) + sorted(k for k in spec.pinning_options if policy.options.get(k) is not None)
+        pinned = (
+            "ANY WORKLOAD (allow_any_workload)"
+            if policy.allow_any_workload
+            else "pins " + ", ".join(pins)
+            if pins
+            else "pins nothing"
+        )
+        out.write(
+            f"  {safe_text(rule.pattern)}: {safe_text(rule.validator)}, policy "
+            f"{safe_text(policy.id)} ({pinned})\n"
+        )
+    return EXIT_ACCEPTED
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     status: int = _lazy("verify_command").run(args)
     return status
@@ -513,6 +608,8 @@ def main(argv: Sequence[str] | None = None, *, manager: PluginManager | None = N
                 return _cmd_verify_evidence(args, manager or default_manager(), dests, out, err)
             if args.command == "verify":
                 return _cmd_verify(args)
+            if args.command == "config":
+                return _cmd_config(args, out, err)
             return _cmd_demo()
         except _UsageError as usage:
             return usage.status

@@ -27,12 +27,15 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from atls_core.errors import ConfigurationError
-from atls_core.policy import Policy
+from atls_core.policy import COMMON_KEYS, Policy
+
+if TYPE_CHECKING:
+    from atls_core.registry import PluginManager
 
 __all__ = ["ATLSConfig", "HostRule", "Secret", "reveal"]
 
@@ -142,10 +145,73 @@ class ATLSConfig:
             actual=host,
         )
 
+    def check(self, manager: PluginManager | None = None) -> ATLSConfig:
+        """Resolve every rule against the installed plugins; raise on the first mistake.
+
+        Each validator id must name an installed, enabled validator (insecure
+        ones only with ``allow_insecure_test_validators``), and every setting,
+        policy option and reference value must be one its spec declares.  Errors
+        name the file, the host rule and the key, so a typo is found when the
+        configuration is loaded rather than as a refusal at the first connection.
+        Returns ``self``.
+        """
+        from atls_core.errors import ATLSError
+        from atls_core.interfaces import refuse_unknown_names
+        from atls_core.registry import default_manager
+
+        manager = manager or default_manager()
+        for rule in self.hosts:
+            plugin = rule.validator.partition(".")[0]
+            if plugin in self.disable_plugins:
+                raise ConfigurationError(
+                    f"{rule.where}: plugin of {rule.validator} is disabled by atls.disable_plugins",
+                    check="config.disabled",
+                )
+            try:
+                spec = manager.validator_spec(rule.validator)
+            except ConfigurationError:
+                raise
+            except ATLSError as error:
+                raise ConfigurationError(
+                    f"{rule.where}.validator: {error.reason}",
+                    check="config.validator",
+                    expected=error.expected,
+                    actual=error.actual,
+                ) from error
+            if spec.insecure and not self.allow_insecure_test_validators:
+                raise ConfigurationError(
+                    f"{rule.where}: {rule.validator} is an insecure test validator; it is "
+                    "refused unless configuration sets atls.allow_insecure_test_validators = true",
+                    check="config.insecure",
+                )
+            refuse_unknown_names(
+                "settings", rule.settings, spec.settings, where=f"{rule.where}.settings"
+            )
+            refuse_unknown_names(
+                "policy options",
+                rule.policy.options,
+                spec.policy_options,
+                where=f"{rule.where}.policy",
+                common=COMMON_KEYS,
+            )
+            refuse_unknown_names(
+                "reference values",
+                rule.policy.reference_values,
+                spec.measurements,
+                where=f"{rule.where}.policy.reference_values",
+            )
+        return self
+
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        environ: Mapping[str, str] | None = None,
+        manager: PluginManager | None = None,
+        check: bool = True,
     ) -> ATLSConfig:
+        """Read a TOML file and (unless ``check=False``) :meth:`check` it."""
         file = Path(path)
         try:
             data = tomllib.loads(file.read_text())
@@ -155,7 +221,14 @@ class ATLSConfig:
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"{file}: invalid TOML: {exc}", check="config.file") from None
-        return cls.from_mapping(data, source=str(file), base=file.parent, environ=environ)
+        return cls.from_mapping(
+            data,
+            source=str(file),
+            base=file.parent,
+            environ=environ,
+            manager=manager,
+            check=check,
+        )
 
     @classmethod
     def from_mapping(
@@ -165,7 +238,10 @@ class ATLSConfig:
         source: str = "<dict>",
         base: Path | None = None,
         environ: Mapping[str, str] | None = None,
+        manager: PluginManager | None = None,
+        check: bool = True,
     ) -> ATLSConfig:
+        """Build from TOML-shaped data and (unless ``check=False``) :meth:`check` it."""
         env = os.environ if environ is None else environ
         unknown = set(data) - _TOP_KEYS
         if unknown:
@@ -227,9 +303,10 @@ class ATLSConfig:
                     where=where,
                 )
             )
-        return cls(
+        config = cls(
             hosts=tuple(rules),
             allow_insecure_test_validators=insecure,
             disable_plugins=frozenset(disabled),
             source=source,
         )
+        return config.check(manager) if check else config

@@ -53,7 +53,23 @@ class HTTPAConnection(http.client.HTTPSConnection):
             )
         super().__init__(host, port, context=context, **kwargs)
 
+    _atls_result: AttestationResult | None = None
+
+    def connect(self) -> None:
+        self._atls_result = None
+        super().connect()
+        # http.client closes this object (sock = None) when a response says
+        # "Connection: close" or is HTTP/1.0: keep the result it was made with.
+        self._atls_result = result_of(self.sock)
+
     @property
     def attestation_result(self) -> AttestationResult | None:
-        """The result of the current connection's appraisal (``None`` before connecting)."""
-        return result_of(self.sock) if self.sock is not None else None
+        """The result of the latest connection's appraisal (``None`` before connecting).
+
+        It stays readable after the server closed the connection.
+        """
+        if self.sock is not None:
+            current = result_of(self.sock)
+            if current is not None:
+                return current
+        return self._atls_result

@@ -5,12 +5,19 @@ Every error names the *check* that failed (a stable, dotted identifier such as
 expected and the actual value.  Callers can branch on the class; humans read the
 message.  A network fault (:class:`CollateralUnavailable`) is deliberately not a
 rejection of the evidence: it says "could not decide", never "verified".
+
+Messages and values pass through :mod:`atls_core.redact` when an error is
+made: a URL in them loses its userinfo, query and fragment, so a configured
+``https://user:token@host`` cannot leak through ``str``, ``repr`` or
+:meth:`ATLSError.to_dict`.
 """
 
 from __future__ import annotations
 
 import ssl
 from typing import TYPE_CHECKING, Any
+
+from atls_core.redact import redact_text, redact_value
 
 if TYPE_CHECKING:
     from atls_core.result import AttestationResult
@@ -29,6 +36,7 @@ __all__ = [
     "PluginNotFound",
     "StaleEvidence",
     "UntrustedChain",
+    "attestation_error",
 ]
 
 _MAX_SHOWN = 160
@@ -42,9 +50,25 @@ def _shown(value: Any) -> str:
         text = repr(sorted(value, key=str))
     else:
         text = repr(value) if not isinstance(value, str) else value
+    # Before shortening: a URL cut inside its userinfo could not be recognised.
+    text = redact_text(text)
     if len(text) > _MAX_SHOWN:
         text = text[: _MAX_SHOWN - 3] + "..."
     return text
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return [_jsonable(v) for v in sorted(value, key=str)]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return redact_text(str(value))
 
 
 class ATLSError(Exception):
@@ -64,10 +88,10 @@ class ATLSError(Exception):
         expected: Any = None,
         actual: Any = None,
     ) -> None:
-        self.reason = message
+        self.reason = redact_text(message)
         self.check = check or self.default_check
-        self.expected = expected
-        self.actual = actual
+        self.expected = redact_value(expected)
+        self.actual = redact_value(actual)
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -78,10 +102,20 @@ class ATLSError(Exception):
             text += f" (expected {_shown(self.expected)})"
         elif self.actual is not None:
             text += f" (got {_shown(self.actual)})"
-        return text
+        return redact_text(text)
 
     def __str__(self) -> str:
         return self._render()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready, redacted form for reports and structured logs."""
+        return {
+            "error": type(self).__name__,
+            "check": self.check,
+            "message": redact_text(self.reason),
+            "expected": _jsonable(self.expected),
+            "actual": _jsonable(self.actual),
+        }
 
 
 class ConfigurationError(ATLSError):
@@ -151,6 +185,37 @@ class CollateralUnavailable(ATLSError):
     default_check = "collateral.fetch"
 
 
+class ServiceUnavailable(CollateralUnavailable):
+    """A remote service did not answer usably within the deadline.
+
+    Raised by :func:`atls_core.fetch.fetch` for every network fault.  A
+    :class:`CollateralUnavailable`, so code that treats a fetch failure as
+    "could not decide" keeps doing so.  ``service`` names the endpoint as
+    ``scheme://host:port/path`` (never credentials or query); ``phase`` is the
+    step that failed: ``connect``, ``tls``, ``timeout``, ``too large``,
+    ``redirect``, ``status`` or ``protocol``.
+    """
+
+    default_check = "service.fetch"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str = "",
+        phase: str = "",
+        check: str | None = None,
+        expected: Any = None,
+        actual: Any = None,
+    ) -> None:
+        self.service = redact_text(service)
+        self.phase = phase
+        super().__init__(message, check=check, expected=expected, actual=actual)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "service": self.service, "phase": self.phase}
+
+
 class AppraisalFailed(ATLSError):
     """The evidence verified but the policy does not accept it; carries the result."""
 
@@ -201,3 +266,29 @@ class ATLSVerificationError(ATLSError, ssl.SSLCertVerificationError):
         self.verify_code = 0
         self.verify_message = str(self)
         self.reason = where + cause.reason
+
+
+def attestation_error(error: BaseException | None) -> ATLSError | None:
+    """The atls error inside an HTTP library's exception, or ``None``.
+
+    requests, urllib3, httpx and the OpenAI client wrap the TLS failure in
+    their own exceptions (``requests.exceptions.SSLError``,
+    ``openai.APIConnectionError``...).  This follows ``__cause__``,
+    ``__context__`` and exception arguments (urllib3 keeps the reason in
+    ``MaxRetryError.reason``) to the :class:`ATLSError` that says which check
+    failed.  For an :class:`ATLSVerificationError` it returns that error
+    (its ``cause`` is the specific one).
+    """
+    seen: set[int] = set()
+    pending: list[BaseException] = [error] if error is not None else []
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen or len(seen) > 64:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ATLSError):
+            return current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked += [arg for arg in current.args if isinstance(arg, BaseException)]
+        pending.extend(e for e in linked if isinstance(e, BaseException))
+    return None

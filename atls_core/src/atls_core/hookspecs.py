@@ -8,13 +8,11 @@ observer exceptions are logged, never propagated).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
-    from atls_core.interfaces import CliOption
     from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
     from atls_core.result import AttestationResult
 
@@ -32,11 +30,6 @@ def atls_register_validators(registry: ValidatorRegistrar) -> None:
 @hookspec
 def atls_register_issuers(registry: IssuerRegistrar) -> None:
     """Register server-side issuers: ``registry.register(spec, factory)``."""
-
-
-@hookspec
-def atls_verify_evidence_options(validator_id: str) -> Sequence[CliOption] | None:
-    """Extra ``atls verify-evidence`` inputs for one of this plugin's validators."""
 
 
 @hookspec

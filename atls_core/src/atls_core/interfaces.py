@@ -4,9 +4,16 @@ A plugin registers :class:`ValidatorSpec` + a factory (and/or
 :class:`IssuerSpec` + a factory).  Factories receive the validator's
 *settings* from configuration (secrets already resolved to
 :class:`atls_core.config.Secret`) and return an object that satisfies
-:class:`Validator` / :class:`Issuer`.  :class:`ValidatorBase` gives the
-optional methods safe defaults so a plugin implements only what its
-transport needs.
+:class:`Validator` / :class:`Issuer`.
+
+A validator does one thing the core cannot: :meth:`Validator.verify` checks
+its evidence's signatures and chains, records what it verified on the
+:class:`~atls_core.appraisal.Appraisal` (through setters) and returns the
+verified :class:`ReportData`.  Everything else -- the media type, the binding
+to the TLS key and nonce with a scheme the spec declares, the common policy
+(pinning, TCB, debug, freshness) and the result -- is the core's
+(:func:`atls_core.appraisal.appraise`), so no plugin can skip it.
+:class:`ValidatorBase` gives the transport methods safe defaults.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, Transport
 
 if TYPE_CHECKING:
+    from atls_core.appraisal import Appraisal
     from atls_core.binding import BindingContext
     from atls_core.certificate import PeerCertificate
     from atls_core.clock import Clock
@@ -35,6 +43,7 @@ __all__ = [
     "IssuerFactory",
     "IssuerSpec",
     "KeyBoundIssuer",
+    "ReportData",
     "Settings",
     "Validator",
     "ValidatorBase",
@@ -52,21 +61,55 @@ def _tuple(value: Any) -> tuple[str, ...]:
 
 
 def refuse_unknown_names(
-    kind: str, given: Mapping[str, Any], allowed: tuple[str, ...], *, where: str
+    kind: str,
+    given: Mapping[str, Any],
+    allowed: tuple[str, ...],
+    *,
+    where: str,
+    common: tuple[str, ...] = (),
 ) -> None:
     """Refuse names a spec does not declare: a typo must never be silently ignored.
 
     ``kind`` is ``settings``, ``policy options`` or ``reference values``; the
-    error's check is ``config.<kind>``.
+    error's check is ``config.<kind>``.  ``common`` names keys valid everywhere
+    (the common policy keys), listed in the error so a mistyped one is obvious.
     """
     unknown = sorted(set(given) - set(allowed))
     if unknown:
+        hint = _closest(unknown[0], (*allowed, *common))
         raise ConfigurationError(
-            f"{where}: unknown {kind} {unknown}",
+            f"{where}: unknown {kind} {unknown}" + (f" (did you mean {hint!r}?)" if hint else ""),
             check=f"config.{kind.replace(' ', '_')}",
-            expected=sorted(allowed),
+            expected=sorted({*allowed, *common}),
             actual=unknown,
         )
+
+
+def _closest(name: str, candidates: tuple[str, ...]) -> str | None:
+    import difflib
+
+    matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+    return matches[0] if matches else None
+
+
+def _options(value: Any) -> tuple[CliOption, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class CliOption:
+    """An extra input for ``atls verify-evidence`` that maps to a setting.
+
+    ``atls verify-evidence --collateral FILE`` with
+    ``CliOption(flag="--collateral", setting="collateral_file", metavar="FILE")``
+    passes ``{"collateral_file": "FILE"}`` to the validator factory.
+    """
+
+    flag: str
+    setting: str
+    help: str
+    metavar: str = "VALUE"
+    multiple: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -76,29 +119,71 @@ class ValidatorSpec:
     id: str
     """``<plugin>.<name>``: the prefix is the plugin's entry-point name."""
     media_types: tuple[str, ...] = attrs.field(converter=_tuple)
-    binding_scheme: str
-    """Name of a scheme in :data:`atls_core.binding.SCHEMES`."""
+    binding_schemes: tuple[str, ...] = attrs.field(converter=_tuple)
+    """Names in :data:`atls_core.binding.SCHEMES` this validator's report data may use;
+    the first is the default.  The core refuses a binding with any other scheme."""
     transport: Transport
     tee_type: str
     """``tdx``, ``sgx``, ``sev-snp``, ``simulated``..."""
     oids: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     """Certificate extension OIDs this validator reads (as parsed from the wire)."""
     scheme_version: int = 1
-    plugin_version: str = "0"
     description: str = ""
     measurements: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     """Names usable in ``policy.reference_values``; others are refused."""
+    workload_identity: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    """Measurements that identify the workload (MRTD, MRENCLAVE, compose hash...).
+
+    The core's pinning rule: a policy must pin at least one of them (an
+    enforced reference value) or set one of :attr:`pinning_options`, else the
+    appraisal is refused unless the policy says ``allow_any_workload``.  Empty
+    means "nothing here can be pinned": such a validator always needs
+    ``allow_any_workload``."""
+    pinning_options: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    """Policy options that pin the workload as well as a reference value does
+    (e.g. dstack's ``app_compose``); must also be in :attr:`policy_options`."""
     policy_options: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     """Validator-specific policy keys; others are refused."""
     settings: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     """Setting keys the factory understands; others are refused."""
+    cli_options: tuple[CliOption, ...] = attrs.field(default=(), converter=_options)
+    """Extra ``atls verify-evidence`` inputs, each mapping to one of :attr:`settings`."""
     insecure: bool = False
     """A test validator: refused unless configuration allows insecure validators."""
+
+    @binding_schemes.validator
+    def _check_schemes(self, _attribute: Any, value: tuple[str, ...]) -> None:
+        if not value:
+            raise ValueError(f"validator {self.id} declares no binding scheme")
+
+    @property
+    def binding_scheme(self) -> str:
+        """The default (first declared) binding scheme."""
+        return self.binding_schemes[0]
 
     def to_dict(self) -> dict[str, Any]:
         data = attrs.asdict(self)
         data["transport"] = self.transport.value
+        data["binding_scheme"] = self.binding_scheme
         return data
+
+
+def _frozen_material(value: Mapping[str, bytes]) -> Mapping[str, bytes]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen(kw_only=True)
+class ReportData:
+    """What :meth:`Validator.verify` hands the core: report data it verified.
+
+    ``scheme`` is one of the spec's ``binding_schemes`` (``None``: the first);
+    ``material`` carries the scheme's extra inputs, read from verified evidence
+    (e.g. Gramine's CBOR claims).  The core binds it; a plugin never does.
+    """
+
+    value: bytes
+    scheme: str | None = None
+    material: Mapping[str, bytes] = attrs.field(factory=dict, converter=_frozen_material)
 
 
 @attrs.frozen(kw_only=True)
@@ -112,7 +197,6 @@ class IssuerSpec:
     transport: Transport
     oid: str | None = None
     """Extension OID for certificate-borne evidence."""
-    plugin_version: str = "0"
     description: str = ""
     settings: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     insecure: bool = False
@@ -140,28 +224,24 @@ class ChallengeResponse:
     body: bytes
 
 
-@attrs.frozen(kw_only=True)
-class CliOption:
-    """An extra input for ``atls verify-evidence`` that maps to a setting.
-
-    ``atls verify-evidence --collateral FILE`` with
-    ``CliOption(flag="--collateral", setting="collateral_file", metavar="FILE")``
-    passes ``{"collateral_file": "FILE"}`` to the validator factory.
-    """
-
-    flag: str
-    setting: str
-    help: str
-    metavar: str = "VALUE"
-    multiple: bool = False
-
-
 @runtime_checkable
 class Validator(Protocol):
-    """Turns evidence + binding context + clock + policy into a result or an error."""
+    """Verifies one kind of evidence; the core does the rest of the appraisal."""
 
     @property
     def spec(self) -> ValidatorSpec: ...
+
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
+        """Check signatures and chains, record facts, return the verified report data.
+
+        Raise a specific :class:`~atls_core.errors.ATLSError` when the evidence is
+        not genuine; record policy-relevant facts with the appraisal's setters
+        (``measure``, ``claim``, ``set_tcb``, ``set_debug``...) and checks with
+        ``require``/``fail``/``warn``.  ``appraisal.context`` is the connection
+        being appraised, for checks beyond the report data (a key the evidence
+        names must be the TLS key...).
+        """
+        ...
 
     def appraise(
         self,
@@ -170,7 +250,9 @@ class Validator(Protocol):
         binding: BindingContext,
         clock: Clock,
         policy: Policy,
-    ) -> AttestationResult: ...
+    ) -> AttestationResult:
+        """The core's appraisal of ``evidence`` with this validator (see ValidatorBase)."""
+        ...
 
     def evidence_from_certificate(self, certificate: PeerCertificate) -> Evidence:
         """Certificate transport: pick this validator's evidence out of the leaf."""
@@ -190,13 +272,18 @@ class Validator(Protocol):
 
 
 class ValidatorBase:
-    """Defaults for the optional parts of :class:`Validator`.
+    """Defaults for everything but :meth:`verify`.
 
-    Subclasses set ``spec`` and implement ``appraise`` plus whatever their
-    transport needs.  The defaults refuse rather than guess.
+    Subclasses set ``spec`` and implement ``verify`` plus whatever their
+    transport needs.  The defaults refuse rather than guess.  ``appraise`` is
+    the core's skeleton and is not meant to be overridden: the registry, the
+    TLS layer and the CLI call :func:`atls_core.appraisal.appraise` directly.
     """
 
     spec: ValidatorSpec
+
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
+        raise NotImplementedError(f"{type(self).__name__} does not implement verify()")
 
     def appraise(
         self,
@@ -206,7 +293,9 @@ class ValidatorBase:
         clock: Clock,
         policy: Policy,
     ) -> AttestationResult:
-        raise NotImplementedError
+        from atls_core.appraisal import appraise
+
+        return appraise(self, evidence, binding=binding, clock=clock, policy=policy)
 
     def evidence_from_certificate(self, certificate: PeerCertificate) -> Evidence:
         from atls_core.evidence import EvidenceSource

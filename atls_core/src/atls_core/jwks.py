@@ -7,16 +7,20 @@ the token itself (``jku``, ``x5c`` or ``jwk`` headers are the attacker's
 input).  The plugin hands over a ``kid`` and gets back the JWK dict it
 configured trust in.
 
-Rules, so that a handshake never waits on the network in the common case:
+Rules, so that a handshake never waits on the network in the common case and
+never longer than one fetch deadline otherwise:
 
-* a cache hit makes no request;
+* a cache hit makes no request and takes no lock;
 * an unknown ``kid`` triggers at most one refresh per ``min_refresh_interval``
   (a flood of made-up ``kid`` values cannot turn into a flood of requests);
-* concurrent misses share one fetch;
+* concurrent misses share one fetch, and no lock is held while it runs: a
+  slow or failing key service delays only the callers that need new keys,
+  and them only until the fetch's total deadline (:func:`atls_core.fetch.fetch`);
 * fetched keys older than ``max_age`` are refreshed before use and, if that
   fails, are not used (a revoked key must not live forever);
 * a key service that cannot be reached is :class:`CollateralUnavailable`
-  ("keys unavailable"), never an acceptance.
+  ("keys unavailable"), never an acceptance; an unknown ``kid`` whose refresh
+  failed is "keys unavailable" too (the current set could not be consulted).
 
 Pinned keys (an offline JWKS) are always trusted and never expire.
 """
@@ -27,10 +31,9 @@ import copy
 import json
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from types import MappingProxyType
 from typing import Any
 
@@ -38,74 +41,44 @@ from atls_core.errors import (
     ATLSError,
     CollateralUnavailable,
     ConfigurationError,
+    ServiceUnavailable,
     UntrustedChain,
 )
+from atls_core.fetch import fetch
+from atls_core.redact import redact_url
 
 __all__ = ["JwksCache", "fetch_json", "parse_jwks"]
 
 _MAX_BYTES = 1 << 20
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Refuse redirects: a key URL is configured, not discovered by following hops."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
 def fetch_json(url: str, *, timeout: float, max_bytes: int = _MAX_BYTES) -> Any:
     """GET ``url`` and parse JSON; any fault is :class:`CollateralUnavailable`.
 
-    Only ``http``/``https``; no redirects; the body is capped at ``max_bytes``.
-    Whether plain ``http`` is acceptable is the caller's decision (tests on
-    loopback), this function only refuses other schemes.
+    ``timeout`` bounds the whole fetch; no redirects; the body is capped at
+    ``max_bytes``.  Whether plain ``http`` is acceptable is the caller's
+    decision (tests on loopback), this function only refuses other schemes.
+    Network faults are :class:`ServiceUnavailable` (a CollateralUnavailable).
     """
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise ConfigurationError(
             "key URL must be http(s)", check="jwt.keys_url", expected="https", actual=scheme
         )
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+    response = fetch(
+        url,
+        timeout=timeout,
+        headers={"Accept": "application/json"},
+        expect=(200,),
+        max_bytes=max_bytes,
+        name="keys",
+        check="jwt.keys",
+    )
     try:
-        with _OPENER.open(request, timeout=timeout) as response:  # scheme checked above
-            status = response.status
-            if status != 200:
-                raise CollateralUnavailable(
-                    "keys unavailable: unexpected HTTP status",
-                    check="jwt.keys",
-                    expected=200,
-                    actual=status,
-                )
-            body = response.read(max_bytes + 1)
-    except CollateralUnavailable:
-        raise
-    except urllib.error.HTTPError as error:
-        error.close()  # an HTTPError holds the response socket open
-        raise CollateralUnavailable(
-            f"keys unavailable: HTTP {error.code} from {url}",
-            check="jwt.keys",
-            expected=200,
-            actual=error.code,
-        ) from None
-    except (OSError, ValueError) as error:  # URLError, timeouts, resets, bad URLs
-        raise CollateralUnavailable(
-            f"keys unavailable: {url}: {type(error).__name__}", check="jwt.keys"
-        ) from None
-    if len(body) > max_bytes:
-        raise CollateralUnavailable(
-            "keys unavailable: response too large",
-            check="jwt.keys",
-            expected=f"<= {max_bytes} bytes",
-            actual=f"> {max_bytes} bytes",
-        )
-    try:
-        return json.loads(body)
+        return json.loads(response.body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise CollateralUnavailable(
-            f"keys unavailable: {url} did not return JSON", check="jwt.keys"
+            f"keys unavailable: {redact_url(url)} did not return JSON", check="jwt.keys"
         ) from None
 
 
@@ -136,7 +109,9 @@ def parse_jwks(document: Any, *, where: str) -> dict[str, Mapping[str, Any]]:
 class JwksCache:
     """Signing keys of one trusted source (a URL, a fetch function) and/or a pinned set.
 
-    Thread-safe.  ``get(kid)`` is the only call a validator needs.
+    Thread-safe.  ``get(kid)`` is the only call a validator needs.  The lock
+    guards bookkeeping only; the fetch runs outside it (one at a time, shared
+    by every caller that needs it).
     """
 
     def __init__(
@@ -170,7 +145,9 @@ class JwksCache:
 
             fetch = fetch_url
         self._fetch = fetch
-        self._source = url or ("pinned keys" if fetch is None else "key source")
+        self._source = (
+            redact_url(url) if url else ("pinned keys" if fetch is None else "key source")
+        )
         self._min_refresh_interval = float(min_refresh_interval)
         self._max_age = float(max_age)
         self._monotonic = monotonic
@@ -180,11 +157,12 @@ class JwksCache:
                 self._pinned = parse_jwks(pinned, where="pinned keys")
             except ValueError as error:
                 raise ConfigurationError(str(error), check="jwt.pinned_keys") from None
-        self._fetched: dict[str, Mapping[str, Any]] = {}
-        self._fetched_at: float | None = None
+        # Replaced as a whole, so lock-free readers see a consistent pair.
+        self._fetched: tuple[Mapping[str, Mapping[str, Any]], float | None] = ({}, None)
         self._attempted_at: float | None = None
         self._attempts = 0
         self._last_error: ATLSError | None = None
+        self._in_flight: Future[None] | None = None
         self._lock = threading.Lock()
 
     # -- public ----------------------------------------------------------------
@@ -205,25 +183,18 @@ class JwksCache:
         jwk = self._fresh_lookup(kid)
         if jwk is not None:
             return jwk
-        with self._lock:
-            # Someone else may have refreshed while we waited for the lock.
-            jwk = self._fresh_lookup(kid)
-            if jwk is not None:
-                return jwk
-            if self._attempts == attempts_seen and self._may_refresh():
-                self._refresh_locked()
-            elif self._attempts != attempts_seen and self._last_error is not None:
-                raise self._fresh_error()
-            jwk = self._fresh_lookup(kid)
-            if jwk is not None:
-                return jwk
-            if not self._fetched_is_fresh():
-                raise self._fresh_error()
-            raise self._unknown(kid)
+        failed = self._refresh(attempts_seen)
+        jwk = self._fresh_lookup(kid)
+        if jwk is not None:
+            return jwk
+        if failed or not self._fetched_is_fresh():
+            raise self._fresh_error()
+        raise self._unknown(kid)
 
     def keys(self) -> Mapping[str, Mapping[str, Any]]:
         """All usable keys by ``kid`` (pinned and fresh fetched ones); no request."""
-        merged = dict(self._fetched) if self._fetched_is_fresh() else {}
+        fetched, at = self._fetched
+        merged = dict(fetched) if self._is_fresh(at) else {}
         merged.update(self._pinned)
         return MappingProxyType(merged)
 
@@ -231,19 +202,78 @@ class JwksCache:
         """Fetch now if the rate limit allows (warming a cache at start-up)."""
         if self._fetch is None:
             return
-        with self._lock:
-            if self._may_refresh():
-                self._refresh_locked()
+        self._refresh(self._attempts)
         if self._last_error is not None and not self._fetched_is_fresh():
             raise self._fresh_error()
 
     # -- internals -------------------------------------------------------------
+
+    def _refresh(self, attempts_seen: int) -> bool:
+        """Make sure a refresh attempt newer than ``attempts_seen`` has ended, if allowed.
+
+        Joins the one in flight, or starts one when the rate limit allows and
+        nobody attempted since the caller looked.  Returns whether that attempt
+        failed (False when none was due).
+        """
+        with self._lock:
+            flight = self._in_flight
+            leader = False
+            if flight is None:
+                if self._attempts != attempts_seen:
+                    return self._last_error is not None
+                if not self._may_refresh():
+                    return False
+                flight = self._in_flight = Future()
+                leader = True
+                self._attempted_at = self._monotonic()
+                self._attempts += 1
+        if not leader:
+            flight.result()
+            with self._lock:
+                return self._last_error is not None
+        # What an unexpected exception from the fetch function leaves behind.
+        outcome: dict[str, Mapping[str, Any]] | ATLSError = CollateralUnavailable(
+            f"keys unavailable from {self._source}: the key source failed", check="jwt.keys"
+        )
+        try:
+            outcome = self._run_fetch()
+        finally:
+            with self._lock:
+                self._in_flight = None
+                if isinstance(outcome, ATLSError):
+                    self._last_error = outcome
+                else:
+                    self._fetched = (MappingProxyType(outcome), self._monotonic())
+                    self._last_error = None
+                failed = self._last_error is not None
+            flight.set_result(None)
+        return failed
+
+    def _run_fetch(self) -> dict[str, Mapping[str, Any]] | ATLSError:
+        """The fetched keys or the reason there are none; runs without the lock."""
+        assert self._fetch is not None
+        try:
+            document = self._fetch()
+            return parse_jwks(document, where=self._source)
+        except CollateralUnavailable as error:
+            return error
+        except (ValueError, OSError) as error:
+            return CollateralUnavailable(f"keys unavailable: {error}", check="jwt.keys")
 
     def _fresh_error(self) -> CollateralUnavailable:
         """A new exception each time: re-raising one instance would grow its traceback."""
         last = self._last_error
         if last is None:
             return CollateralUnavailable(f"keys unavailable from {self._source}", check="jwt.keys")
+        if isinstance(last, ServiceUnavailable):
+            return ServiceUnavailable(
+                last.reason,
+                service=last.service,
+                phase=last.phase,
+                check=last.check,
+                expected=last.expected,
+                actual=last.actual,
+            )
         return CollateralUnavailable(
             last.reason, check=last.check, expected=last.expected, actual=last.actual
         )
@@ -256,33 +286,19 @@ class JwksCache:
             actual=kid,
         )
 
-    def _fetched_is_fresh(self) -> bool:
-        at = self._fetched_at
+    def _is_fresh(self, at: float | None) -> bool:
         return at is not None and self._monotonic() - at < self._max_age
 
+    def _fetched_is_fresh(self) -> bool:
+        return self._is_fresh(self._fetched[1])
+
     def _fresh_lookup(self, kid: str) -> Mapping[str, Any] | None:
-        if not self._fetched_is_fresh():
+        fetched, at = self._fetched
+        if not self._is_fresh(at):
             return None
-        return self._fetched.get(kid)
+        return fetched.get(kid)
 
     def _may_refresh(self) -> bool:
         if self._attempted_at is None:
             return True
         return self._monotonic() - self._attempted_at >= self._min_refresh_interval
-
-    def _refresh_locked(self) -> None:
-        assert self._fetch is not None
-        self._attempted_at = self._monotonic()
-        self._attempts += 1
-        try:
-            document = self._fetch()
-            keys = parse_jwks(document, where=self._source)
-        except CollateralUnavailable as error:
-            self._last_error = error
-            return
-        except (ValueError, OSError) as error:
-            self._last_error = CollateralUnavailable(f"keys unavailable: {error}", check="jwt.keys")
-            return
-        self._fetched = keys
-        self._fetched_at = self._monotonic()
-        self._last_error = None

@@ -8,7 +8,7 @@ than spelling them again.
 
 from __future__ import annotations
 
-__all__ = ["SGX", "TDX"]
+__all__ = ["SGX", "SGX_WORKLOAD", "TDX", "TDX_WORKLOAD"]
 
 TDX: tuple[str, ...] = (
     "mrtd",
@@ -26,3 +26,19 @@ TDX: tuple[str, ...] = (
 
 SGX: tuple[str, ...] = ("mrenclave", "mrsigner")
 """Intel SGX report fields that are measurements."""
+
+TDX_WORKLOAD: tuple[str, ...] = (
+    "mrtd",
+    "rtmr0",
+    "rtmr1",
+    "rtmr2",
+    "rtmr3",
+    "mrconfigid",
+    "mrowner",
+    "mrownerconfig",
+)
+"""TDX measurements that identify the workload (the pinning rule's choices for a TD);
+MRSEAM and MRSIGNERSEAM identify Intel's TDX module, not what runs in the TD."""
+
+SGX_WORKLOAD: tuple[str, ...] = SGX
+"""SGX measurements that identify the enclave."""

@@ -1,9 +1,16 @@
 """Appraisal policy: what a relying party accepts.
 
-Defaults fail closed: only ``UpToDate`` TCBs, no advisories, never a debug TEE.
+Defaults fail closed: only ``UpToDate`` TCBs, no advisories, never a debug TEE,
+and never an unpinned workload (``allow_any_workload`` is the explicit opt-out).
 Reference values are validator-specific (MRTD, MRENCLAVE, hostdata...) and each is
 either enforced or warn-only.  ``options`` carries validator-specific knobs whose
 names the validator's spec declares; the registry refuses unknown ones.
+
+Evidence without a TCB verdict (a token whose service judged the TCB itself, the
+simulated TEE) is the one place where the default differs from an explicit
+setting: with ``accepted_tcb_statuses`` left at its default such evidence is
+accepted with a warning (the validator says why it has no verdict); a policy
+that *lists* accepted statuses refuses it, because no listed status was shown.
 """
 
 from __future__ import annotations
@@ -34,8 +41,23 @@ TCB_STATUSES = (
 """Intel's TCB statuses (dcap-qvl's list, including ``TDRelaunchAdvised`` for TDX quotes
 v5 whose TEE_TCB_SVN2 is current); other TEEs map onto these names."""
 
+DEFAULT_TCB_STATUSES = frozenset({"UpToDate"})
+
+COMMON_KEYS = (
+    "id",
+    "accepted_tcb_statuses",
+    "accepted_advisory_ids",
+    "allow_debug",
+    "allow_any_workload",
+    "max_age",
+    "require_nonce",
+    "reference_values",
+)
+"""Policy keys every validator understands; anything else is a validator option."""
+
 _COMMON_KEYS = {
     "id",
+    "allow_any_workload",
     "accepted_tcb_statuses",
     "accepted_advisory_ids",
     "allow_debug",
@@ -61,11 +83,39 @@ def _items(values: Iterable[str]) -> Iterable[str]:
     return values
 
 
-def _normalised_set(values: Iterable[str]) -> frozenset[str]:
-    accepted = frozenset(_normalise(v) for v in _items(values))
-    if "" in accepted:
-        raise ConfigurationError("a reference value is empty", check="config.policy")
-    return accepted
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def _reference_text(value: Any) -> str:
+    """One accepted measurement value as lowercase hex (bytes are hex-encoded).
+
+    Measurements are recorded as lowercase hex (decimal SVNs are digits, also
+    hex-safe), so a value with other characters could never match: refuse it
+    when the policy is built rather than at the first connection.
+    """
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ConfigurationError(
+            f"a reference value must be a hex string, got {type(value).__name__}",
+            check="config.reference_values",
+        )
+    text = _normalise(str(value))
+    if not text:
+        raise ConfigurationError("a reference value is empty", check="config.reference_values")
+    if not set(text) <= _HEX_DIGITS:
+        raise ConfigurationError(
+            "a reference value must be hex digits (optional 0x)",
+            check="config.reference_values",
+            actual=str(value),
+        )
+    return text
+
+
+def _normalised_set(values: Iterable[Any]) -> frozenset[str]:
+    if isinstance(values, (str, bytes, bytearray, int)):
+        values = [values]
+    return frozenset(_reference_text(v) for v in values)
 
 
 def _str_set(values: Iterable[str]) -> frozenset[str]:
@@ -90,8 +140,31 @@ class ReferenceValue:
         return {"values": sorted(self.accepted), "enforce": self.enforce}
 
 
-def _frozen_refs(value: Mapping[str, ReferenceValue]) -> Mapping[str, ReferenceValue]:
-    return MappingProxyType(dict(value))
+def _frozen_refs(value: Mapping[str, Any]) -> Mapping[str, ReferenceValue]:
+    """Reference values as given in code: a ``ReferenceValue``, a hex string or
+    bytes, a list of them, or a ``{"values": [...], "enforce": bool}`` table."""
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            "reference_values must be a mapping of measurement name to values",
+            check="config.reference_values",
+        )
+    coerced: dict[str, ReferenceValue] = {}
+    for name, spec in value.items():
+        if isinstance(spec, ReferenceValue):
+            coerced[name] = spec
+        elif isinstance(spec, Mapping):
+            coerced.update(_reference_values({name: spec}, "policy.reference_values"))
+        else:
+            coerced[name] = ReferenceValue(accepted=spec)
+        if not coerced[name].accepted:
+            raise ConfigurationError(
+                f"policy.reference_values.{name} lists no value", check="config.reference_values"
+            )
+    return MappingProxyType(coerced)
+
+
+def _tcb_statuses(values: Iterable[str] | None) -> frozenset[str] | None:
+    return None if values is None else _str_set(values)
 
 
 def _frozen_options(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -101,11 +174,16 @@ def _frozen_options(value: Mapping[str, Any]) -> Mapping[str, Any]:
 @attrs.frozen(kw_only=True)
 class Policy:
     id: str = "default"
-    accepted_tcb_statuses: frozenset[str] = attrs.field(
-        default=frozenset({"UpToDate"}), converter=_str_set
+    accepted_tcb_statuses: frozenset[str] | None = attrs.field(
+        default=None, converter=_tcb_statuses
     )
+    """``None``: the default (``UpToDate`` only; evidence without a TCB verdict is
+    accepted with a warning).  A listed set also refuses evidence without a verdict."""
     accepted_advisory_ids: frozenset[str] = attrs.field(default=frozenset(), converter=_upper_set)
     allow_debug: bool = False
+    allow_any_workload: bool = False
+    """Accept evidence whose workload the policy does not pin (status ``warning``);
+    for exploring only: any genuine TEE running anything passes."""
     max_age: dt.timedelta | None = None
     """Oldest acceptable evidence (tokens' ``iat``, collateral issue dates...)."""
     require_nonce: bool = False
@@ -114,13 +192,28 @@ class Policy:
         factory=dict, converter=_frozen_refs
     )
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_options)
+    _digest: list[str] = attrs.field(factory=list, init=False, repr=False, eq=False)
+
+    @property
+    def tcb_statuses(self) -> frozenset[str]:
+        """The TCB statuses accepted, default included."""
+        if self.accepted_tcb_statuses is None:
+            return DEFAULT_TCB_STATUSES
+        return self.accepted_tcb_statuses
+
+    @property
+    def tcb_status_required(self) -> bool:
+        """Evidence without a TCB verdict is refused (statuses were listed explicitly)."""
+        return self.accepted_tcb_statuses is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "accepted_tcb_statuses": sorted(self.accepted_tcb_statuses),
+            "accepted_tcb_statuses": sorted(self.tcb_statuses),
+            "evidence_without_tcb": "refuse" if self.tcb_status_required else "warn",
             "accepted_advisory_ids": sorted(self.accepted_advisory_ids),
             "allow_debug": self.allow_debug,
+            "allow_any_workload": self.allow_any_workload,
             "max_age": self.max_age.total_seconds() if self.max_age is not None else None,
             "require_nonce": self.require_nonce,
             "reference_values": {k: v.to_dict() for k, v in sorted(self.reference_values.items())},
@@ -129,9 +222,14 @@ class Policy:
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the canonical JSON form: results say exactly what was applied."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        """SHA-256 of the canonical JSON form: results say exactly what was applied.
+
+        Computed once per policy (a policy is frozen) and kept.
+        """
+        if not self._digest:
+            canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+            self._digest.append(hashlib.sha256(canonical.encode()).hexdigest())
+        return self._digest[0]
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)
@@ -162,7 +260,7 @@ class Policy:
             kwargs["accepted_advisory_ids"] = _strings(
                 data["accepted_advisory_ids"], f"{where}.accepted_advisory_ids"
             )
-        for flag in ("allow_debug", "require_nonce"):
+        for flag in ("allow_debug", "require_nonce", "allow_any_workload"):
             if flag in data:
                 if not isinstance(data[flag], bool):
                     raise ConfigurationError(
@@ -190,35 +288,41 @@ def _reference_values(data: Any, where: str) -> dict[str, ReferenceValue]:
     values: dict[str, ReferenceValue] = {}
     for name, spec in data.items():
         key = f"{where}.{name}"
-        listed = [spec] if isinstance(spec, str) else spec if isinstance(spec, list) else []
-        if any(isinstance(v, str) and not _normalise(v) for v in listed):
-            raise ConfigurationError(f"{key} lists an empty value", check="config.policy")
-        if isinstance(spec, str):
-            values[name] = ReferenceValue(accepted=[spec])
-        elif isinstance(spec, list):
-            values[name] = ReferenceValue(accepted=_strings(spec, key))
-        elif isinstance(spec, Mapping):
-            extra = set(spec) - {"values", "value", "enforce"}
-            if extra:
-                raise ConfigurationError(
-                    f"{key}: unknown key(s) {sorted(extra)}", check="config.policy"
-                )
-            raw = spec.get("values", [spec["value"]] if "value" in spec else None)
-            if raw is None:
-                raise ConfigurationError(f"{key} needs 'values'", check="config.policy")
-            enforce = spec.get("enforce", True)
-            if not isinstance(enforce, bool):
-                raise ConfigurationError(
-                    f"{key}.enforce must be true or false", check="config.policy"
-                )
-            values[name] = ReferenceValue(accepted=_strings(raw, key), enforce=enforce)
-        else:
+        try:
+            values[name] = _reference_value(spec, key)
+        except ConfigurationError as error:
+            if error.reason.startswith(key):
+                raise
             raise ConfigurationError(
-                f"{key} must be a string, a list or a table", check="config.policy"
-            )
+                f"{key}: {error.reason}",
+                check=error.check,
+                expected=error.expected,
+                actual=error.actual,
+            ) from None
         if not values[name].accepted:
             raise ConfigurationError(f"{key} lists no value", check="config.policy")
     return values
+
+
+def _reference_value(spec: Any, key: str) -> ReferenceValue:
+    if isinstance(spec, str):
+        return ReferenceValue(accepted=[spec])
+    if isinstance(spec, list):
+        return ReferenceValue(accepted=_strings(spec, key))
+    if isinstance(spec, Mapping):
+        extra = set(spec) - {"values", "value", "enforce"}
+        if extra:
+            raise ConfigurationError(
+                f"{key}: unknown key(s) {sorted(extra)}", check="config.policy"
+            )
+        raw = spec.get("values", [spec["value"]] if "value" in spec else None)
+        if raw is None:
+            raise ConfigurationError(f"{key} needs 'values'", check="config.policy")
+        enforce = spec.get("enforce", True)
+        if not isinstance(enforce, bool):
+            raise ConfigurationError(f"{key}.enforce must be true or false", check="config.policy")
+        return ReferenceValue(accepted=_strings(raw, key), enforce=enforce)
+    raise ConfigurationError(f"{key} must be a string, a list or a table", check="config.policy")
 
 
 def _string(value: Any, where: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import logging
 import os
+import re
 import threading
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -54,8 +55,6 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "atls"
 DISABLE_ENV = "ATLS_DISABLE_PLUGINS"
-BUILTIN = "insecure"
-"""The core's own plugin: the simulated TEE of :mod:`atls_core.testing`."""
 
 log = logging.getLogger("atls.plugins")
 
@@ -114,14 +113,50 @@ class ValidatorRegistrar(_Registrar):
 
     def register(self, spec: ValidatorSpec, factory: ValidatorFactory) -> None:
         self._check_id(spec.id)
-        if spec.binding_scheme not in SCHEMES:
+        unknown = [s for s in spec.binding_schemes if s not in SCHEMES]
+        if unknown:
             raise PluginLoadError(
                 f"validator {spec.id} names an unknown binding scheme",
                 check="plugins.binding_scheme",
                 expected=sorted(SCHEMES),
-                actual=spec.binding_scheme,
+                actual=unknown,
             )
+        _check_cli_options(spec)
+        for names, declared, what in (
+            (spec.workload_identity, spec.measurements, "workload_identity names measurements"),
+            (spec.pinning_options, spec.policy_options, "pinning_options names policy options"),
+        ):
+            undeclared = sorted(set(names) - set(declared))
+            if undeclared:
+                raise PluginLoadError(
+                    f"validator {spec.id}: {what} it does not declare",
+                    check="plugins.spec",
+                    expected=sorted(declared),
+                    actual=undeclared,
+                )
         self._sink.append((spec, factory))
+
+
+_FLAG = re.compile(r"--[a-z0-9][a-z0-9-]*\Z")
+
+
+def _check_cli_options(spec: ValidatorSpec) -> None:
+    """``verify-evidence`` options are long lowercase flags mapping to declared settings."""
+    for option in spec.cli_options:
+        if not isinstance(option, CliOption) or not _FLAG.match(option.flag):
+            raise PluginLoadError(
+                f"{spec.id} declares an invalid verify-evidence option",
+                check="plugins.cli_options",
+                expected="CliOption with a --long-flag",
+                actual=repr(option),
+            )
+        if option.setting not in spec.settings:
+            raise PluginLoadError(
+                f"{spec.id} option {option.flag} maps to an undeclared setting",
+                check="plugins.cli_options",
+                expected=sorted(spec.settings),
+                actual=option.setting,
+            )
 
 
 class IssuerRegistrar(_Registrar):
@@ -147,8 +182,9 @@ def _disabled_from_env(environ: Mapping[str, str]) -> frozenset[str]:
 class PluginManager:
     """Loads plugins on demand and keeps the registry consistent.
 
-    ``entry_points`` and ``builtins`` exist for tests; by default the installed
-    distributions' metadata is read.
+    ``entry_points`` exists for tests; by default the installed distributions'
+    metadata is read.  atls-core's own simulated TEE is an entry point like any
+    other plugin (``insecure``), with no special case here.
     """
 
     def __init__(
@@ -157,7 +193,6 @@ class PluginManager:
         disabled: Iterable[str] = (),
         environ: Mapping[str, str] | None = None,
         entry_points: Sequence[md.EntryPoint] | None = None,
-        builtins: Mapping[str, types.ModuleType] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
         self.disabled = frozenset(disabled) | _disabled_from_env(env)
@@ -165,7 +200,6 @@ class PluginManager:
         self._pm.add_hookspecs(hookspecs)
         self._lock = threading.RLock()
         self._explicit_eps = entry_points
-        self._builtins = dict(builtins) if builtins is not None else None
         self._loaded: dict[str, PluginInfo] = {}
         self._errors: dict[str, PluginLoadError] = {}
         self._validators: dict[str, _Registered] = {}
@@ -179,35 +213,26 @@ class PluginManager:
             return list(self._explicit_eps)
         return list(md.entry_points(group=ENTRY_POINT_GROUP))
 
-    def _builtin_modules(self) -> Mapping[str, types.ModuleType]:
-        if self._builtins is not None:
-            return self._builtins
-        from atls_core.testing import simulated
-
-        return {BUILTIN: simulated}
-
     def available(self) -> list[PluginInfo]:
-        """Every installed plugin, from metadata; imports nothing."""
-        infos = [
-            PluginInfo(name=name, distribution="atls-core", version=core_version, value=mod_name)
-            for name, mod_name in ((BUILTIN, "atls_core.testing.simulated"),)
-            if self._builtins is None
-        ]
-        if self._builtins is not None:
-            infos = [
-                PluginInfo(name=n, distribution="atls-core", version=core_version, value=m.__name__)
-                for n, m in self._builtins.items()
-            ]
+        """Every installed plugin, from metadata; imports nothing.
+
+        A distribution installed twice (stale metadata beside an editable
+        install) yields one entry per distinct (distribution, target).
+        """
+        infos: list[PluginInfo] = []
+        seen: set[tuple[str, str, str]] = set()
         for ep in self._entry_points():
             dist = ep.dist
-            infos.append(
-                PluginInfo(
-                    name=ep.name,
-                    distribution=dist.metadata["Name"] if dist is not None else "<unknown>",
-                    version=dist.version if dist is not None else "<unknown>",
-                    value=ep.value,
-                )
+            info = PluginInfo(
+                name=ep.name,
+                distribution=dist.metadata["Name"] if dist is not None else "<unknown>",
+                version=dist.version if dist is not None else "<unknown>",
+                value=ep.value,
             )
+            key = (info.name, info.distribution, info.value)
+            if key not in seen:
+                seen.add(key)
+                infos.append(info)
         return infos
 
     def _find(self, name: str) -> PluginInfo:
@@ -291,9 +316,6 @@ class PluginManager:
             raise
 
     def _import(self, info: PluginInfo) -> types.ModuleType:
-        builtins = self._builtin_modules()
-        if info.distribution == "atls-core" and info.name in builtins:
-            return builtins[info.name]
         self._check_core_range(info)
         ep = next(
             ep for ep in self._entry_points() if ep.name == info.name and ep.value == info.value
@@ -415,14 +437,8 @@ class PluginManager:
         return entry.spec, entry.factory, entry.plugin
 
     def cli_options(self, validator_id: str) -> list[CliOption]:
-        plugin = validator_id.partition(".")[0]
-        self.load(plugin)
-        module = self._pm.get_plugin(plugin)
-        others = [p for p in self._pm.get_plugins() if p is not module]
-        results = self._pm.subset_hook_caller("atls_verify_evidence_options", others)(
-            validator_id=validator_id
-        )
-        return [option for group in results if group for option in group]
+        """``atls verify-evidence`` inputs the validator's spec declares."""
+        return list(self.validator_spec(validator_id).cli_options)
 
     def notify(self, result: Any, host: str | None) -> None:
         """Tell observers; their failures are logged and never change the outcome."""

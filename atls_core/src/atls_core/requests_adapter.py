@@ -45,6 +45,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 from requests.utils import select_proxy
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
 
 from atls_core.config import ATLSConfig
 from atls_core.errors import ATLSError, ConfigurationError
@@ -100,6 +102,33 @@ def attestation_result(response: requests.Response) -> AttestationResult | None:
     return result if isinstance(result, AttestationResult) else None
 
 
+class _AttestedHTTPSConnection(HTTPSConnection):
+    """Keeps its connection's result after ``http.client`` hands the socket to a response.
+
+    With ``Connection: close`` or HTTP/1.0, ``http.client`` closes the
+    connection object (``sock = None``) as soon as the response headers are
+    read, so the result must be taken when the connection is made.
+    """
+
+    attestation_result: AttestationResult | None = None
+
+    def connect(self) -> None:
+        self.attestation_result = None
+        super().connect()
+        self.attestation_result = result_of(self.sock)
+
+
+class _AttestedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _AttestedHTTPSConnection
+
+
+def _attested_pools(manager: Any) -> Any:
+    classes = dict(manager.pool_classes_by_scheme)
+    classes["https"] = _AttestedHTTPSConnectionPool
+    manager.pool_classes_by_scheme = classes
+    return manager
+
+
 class ATLSAdapter(HTTPAdapter):
     """``requests`` adapter whose every new connection is appraised."""
 
@@ -127,10 +156,11 @@ class ATLSAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **pool_kwargs: Any) -> None:
         pool_kwargs["ssl_context"] = self.context
         super().init_poolmanager(*args, **pool_kwargs)
+        _attested_pools(self.poolmanager)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         proxy_kwargs["ssl_context"] = self.context
-        return super().proxy_manager_for(proxy, **proxy_kwargs)
+        return _attested_pools(super().proxy_manager_for(proxy, **proxy_kwargs))
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
@@ -193,8 +223,10 @@ class ATLSAdapter(HTTPAdapter):
     def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
         response = super().build_response(req, resp)
         connection = getattr(resp, "connection", None) or getattr(resp, "_connection", None)
-        sock = getattr(connection, "sock", None)
-        response.attestation_result = result_of(sock)  # type: ignore[attr-defined]
+        result = getattr(connection, "attestation_result", None)
+        if not isinstance(result, AttestationResult):
+            result = result_of(getattr(connection, "sock", None))
+        response.attestation_result = result  # type: ignore[attr-defined]
         if response.is_redirect and req.url:
             # requests picks the adapter for the next hop from this header.
             try:

@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from atls_core.appraisal import appraise
 from atls_core.binding import BindingContext
 from atls_core.clock import Clock, SystemClock
 from atls_core.config import ATLSConfig, HostRule
@@ -22,7 +23,13 @@ from atls_core.policy import Policy
 from atls_core.registry import PluginInfo, PluginManager, default_manager
 from atls_core.result import AttestationResult
 
-__all__ = ["AppraiserLike", "SelectedValidator", "select_validator", "validator_for_host"]
+__all__ = [
+    "AppraiserLike",
+    "SelectedValidator",
+    "select_validator",
+    "validator_for_host",
+    "validator_for_rule",
+]
 
 
 @runtime_checkable
@@ -80,8 +87,14 @@ class SelectedValidator:
         clock: Clock | None = None,
         host: str | None = None,
     ) -> AttestationResult:
-        result = self.validator.appraise(
-            evidence, binding=binding, clock=clock or SystemClock(), policy=self.policy
+        result = appraise(
+            self.validator,
+            evidence,
+            binding=binding,
+            clock=clock or SystemClock(),
+            policy=self.policy,
+            plugin=self.plugin,
+            host=host,
         )
         self.manager.notify(result, host)
         return result
@@ -118,10 +131,10 @@ def select_validator(
     )
 
 
-def validator_for_host(
-    config: ATLSConfig, host: str, *, manager: PluginManager | None = None
+def validator_for_rule(
+    config: ATLSConfig, rule: HostRule, *, manager: PluginManager | None = None
 ) -> SelectedValidator:
-    rule: HostRule = config.rule_for(host)
+    """The validator one host rule of ``config`` describes, built now."""
     manager = manager or default_manager()
     if rule.validator.partition(".")[0] in config.disable_plugins:
         raise ConfigurationError(
@@ -137,3 +150,9 @@ def validator_for_host(
         where=rule.where,
         pki=rule.pki,
     )
+
+
+def validator_for_host(
+    config: ATLSConfig, host: str, *, manager: PluginManager | None = None
+) -> SelectedValidator:
+    return validator_for_rule(config, config.rule_for(host), manager=manager)

@@ -46,7 +46,7 @@ from atls_core.errors import ATLSError, ATLSVerificationError, ConfigurationErro
 from atls_core.evidence import Transport
 from atls_core.registry import PluginManager
 from atls_core.result import AttestationResult
-from atls_core.selection import AppraiserLike, validator_for_host
+from atls_core.selection import AppraiserLike, validator_for_rule
 
 __all__ = [
     "ATLSContext",
@@ -439,6 +439,13 @@ class ATLSContext(ssl.SSLContext):
         pki_cadata: str | bytes | None = None,
         challenge_timeout: float = _DEFAULT_CHALLENGE_TIMEOUT,
     ) -> None:
+        if isinstance(config, (list, tuple)):
+            raise ConfigurationError(
+                "ATLSContext takes one ATLSConfig (or validator=); for pyatls's "
+                "ATLSContext([validators]) use the `atls` compatibility module",
+                check="tls.context",
+                actual=type(config).__name__,
+            )
         if (config is None) == (validator is None):
             raise ConfigurationError(
                 "ATLSContext needs exactly one of config= or validator=", check="tls.context"
@@ -454,6 +461,11 @@ class ATLSContext(ssl.SSLContext):
         self.challenge_timeout = challenge_timeout
         self._selected: dict[str, AppraiserLike] = {}
         self._lock = threading.Lock()
+        if config is not None:
+            # Every rule's validator is built now: a mistake in settings or policy
+            # is a ConfigurationError here, not a refusal at the first connection.
+            for rule in config.hosts:
+                self._selected[rule.pattern] = validator_for_rule(config, rule, manager=manager)
         # OpenSSL itself verifies nothing: appraisal (and PKI when asked) run after it.
         _BASE.check_hostname.__set__(self, False)
         _BASE.verify_mode.__set__(self, ssl.CERT_NONE)
@@ -557,13 +569,7 @@ class ATLSContext(ssl.SSLContext):
                 "a host name is needed to choose a validator", check="config.hosts"
             )
         rule = self._config.rule_for(host)
-        with self._lock:
-            selected = self._selected.get(rule.pattern)
-        if selected is None:
-            selected = validator_for_host(self._config, host, manager=self._manager)
-            with self._lock:
-                selected = self._selected.setdefault(rule.pattern, selected)
-        return rule.pattern, selected
+        return rule.pattern, self._selected[rule.pattern]
 
     def _plan(self, server_hostname: str | bytes | None) -> _Plan:
         host = server_hostname.decode() if isinstance(server_hostname, bytes) else server_hostname

@@ -1,7 +1,8 @@
 """The body of ``atls verify URL``: connect, appraise, report, exit.
 
 Exit codes: 0 accepted; 1 rejected (the failing check is printed); 2 bad
-usage or configuration; 3 the server could not be reached.  Never a traceback:
+usage or configuration (also when found while connecting: no rule for the
+host, a plugin that is missing); 3 the server could not be reached.  Never a traceback:
 everything a server sends is shown through the report renderer, which escapes
 control characters.
 """
@@ -15,7 +16,16 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
-from atls_core.errors import ATLSError, ATLSVerificationError, ConfigurationError
+import attrs
+
+from atls_core.errors import (
+    ATLSError,
+    ATLSVerificationError,
+    ConfigurationError,
+    DuplicateRegistration,
+    PluginLoadError,
+    PluginNotFound,
+)
 
 __all__ = ["run"]
 
@@ -23,6 +33,13 @@ EXIT_ACCEPTED = 0
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+
+_CONFIGURATION_ERRORS = (
+    ConfigurationError,
+    PluginNotFound,
+    PluginLoadError,
+    DuplicateRegistration,
+)
 
 
 def _target(url: str) -> tuple[str, int]:
@@ -47,7 +64,7 @@ def _context(args: argparse.Namespace, host: str) -> Any:
     from atls_core.selection import select_validator
     from atls_core.tls import ATLSContext
 
-    config = ATLSConfig.load(args.config) if getattr(args, "config", None) else None
+    config = ATLSConfig.load(args.config, check=False) if getattr(args, "config", None) else None
     validator_id = getattr(args, "validator", None)
     allow_insecure = bool(getattr(args, "allow_insecure", False))
     if config is not None and allow_insecure and not config.allow_insecure_test_validators:
@@ -57,10 +74,24 @@ def _context(args: argparse.Namespace, host: str) -> Any:
             disable_plugins=config.disable_plugins,
             source=config.source,
         )
+    if config is not None:
+        config.check()
+    references = getattr(args, "reference", None) or []
+    allow_any = bool(getattr(args, "allow_any_workload", False))
     if validator_id is None:
         if config is None:
             raise ConfigurationError(
                 "give --config FILE or --validator ID", check="verify.arguments"
+            )
+        if references or allow_any:
+            from atls_core.cli import pinned_policy
+
+            config = attrs.evolve(
+                config,
+                hosts=tuple(
+                    attrs.evolve(rule, policy=pinned_policy(rule.policy, references, allow_any))
+                    for rule in config.hosts
+                ),
             )
         return ATLSContext(config)
     policy = settings = None
@@ -73,6 +104,10 @@ def _context(args: argparse.Namespace, host: str) -> Any:
         if rule is not None:
             policy, settings, pki = rule.policy, rule.settings, rule.pki
         allow_insecure = allow_insecure or config.allow_insecure_test_validators
+    from atls_core.cli import pinned_policy
+    from atls_core.policy import Policy
+
+    policy = pinned_policy(policy or Policy(), references, allow_any)
     selected = select_validator(
         validator_id, policy=policy, settings=settings, allow_insecure=allow_insecure, pki=pki
     )
@@ -117,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
         context = _context(args, host)
     except ATLSError as error:
         return _fail(args, error, EXIT_USAGE)
+    except OSError as error:  # an unreadable configuration file
+        return _fail(args, error, EXIT_USAGE)
     timeout = float(getattr(args, "timeout", None) or 30.0)
     try:
         raw = socket.create_connection((host, port), timeout=timeout)
@@ -126,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
         with context.wrap_socket(raw, server_hostname=host) as connection:
             result = connection.attestation_result
     except ATLSVerificationError as error:
-        return _fail(args, error, EXIT_REJECTED)
+        configuration = isinstance(error.cause, _CONFIGURATION_ERRORS)
+        return _fail(args, error, EXIT_USAGE if configuration else EXIT_REJECTED)
     except ATLSError as error:
         return _fail(args, error, EXIT_REJECTED)
     except OSError as error:  # TLS alerts, resets, timeouts

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,10 +22,12 @@ def module_maa() -> Iterator[StandInMaa]:
         yield service
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Vector tests skip without $ATLS_VECTORS (one summary line) and must run under CI=true."""
+    config.pluginmanager.import_plugin("atls_core.testing.vectors")
+
+
 @pytest.fixture
-def vectors() -> Path:
-    """$ATLS_VECTORS: unset skips; set but incomplete fails (in the tests that read it)."""
-    root = os.environ.get("ATLS_VECTORS")
-    if not root:
-        pytest.skip("ATLS_VECTORS is not set")
-    return Path(root)
+def vectors(atls_vectors: Path) -> Path:
+    """The recorded-evidence folder (a file missing from it fails the test that reads it)."""
+    return atls_vectors

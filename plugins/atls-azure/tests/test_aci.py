@@ -29,7 +29,8 @@ from atls_core.errors import (
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Issuer, KeyBoundIssuer
 from atls_core.policy import Policy, ReferenceValue
-from atls_core.result import Status
+from atls_core.result import AttestationResult, Status
+from atls_core.selection import AppraiserLike
 from atls_core.server import mint_certificate
 from atls_core.testing.conformance import Case, ValidatorConformance
 
@@ -78,17 +79,25 @@ class TestAciConformance(ValidatorConformance):
 
 
 class TestAciValidatorShimConformance(ValidatorConformance):
-    """The seed-shaped class is a full validator too."""
+    """Every conformance check, appraised through the seed-shaped class."""
 
     @pytest.fixture(autouse=True)
     def _service(self, module_maa: StandInMaa) -> None:
         self.maa = module_maa
 
-    def make_validator(self) -> AciValidator:
+    def shim(self) -> AciValidator:
         return AciValidator(
             policies=["package policy"],
             jkus=[f"{self.maa.url}/certs"],
             settings={"allow_http_loopback": True},
+        )
+
+    def make_validator(self) -> AciTokenValidator:
+        return self.shim().validator
+
+    def appraise(self, case: Case) -> AttestationResult:
+        return self.shim().appraise(
+            case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
         )
 
     def good_case(self) -> Case:
@@ -139,17 +148,6 @@ def test_hostdata_not_allowed(maa: StandInMaa) -> None:
 def test_hostdata_reference_value(maa: StandInMaa) -> None:
     policy = Policy(reference_values={"hostdata": ReferenceValue(accepted=[HOSTDATA])})
     assert _appraise(maa, _case(maa, policy)).accepted
-
-
-def test_no_allow_list_fails_closed(maa: StandInMaa) -> None:
-    result = _appraise(maa, _case(maa, Policy()))
-    assert not result.accepted
-    assert any(f.check == "azure.workload" for f in result.failures)
-
-
-def test_allow_any_workload_warns(maa: StandInMaa) -> None:
-    result = _appraise(maa, _case(maa, Policy(options={"allow_any_workload": True})))
-    assert result.status is Status.WARNING
 
 
 def test_debuggable_rejected(maa: StandInMaa) -> None:
@@ -236,16 +234,54 @@ def test_seed_constructor_shape(maa: StandInMaa) -> None:
     case = _case(maa)
     result = validator.appraise(case.evidence, binding=case.binding, clock=case.clock)
     assert result.accepted
-    assert validator.validator is validator
+    assert result.policy_digest == validator.policy.digest
+    assert isinstance(validator, AppraiserLike)
+    assert isinstance(validator.validator, AciTokenValidator)
     assert validator.spec.id == "azure.aci"
+    assert validator.policy.options["cce_policies"] == ["package policy"]
+    assert not validator.policy.allow_any_workload
+
+
+def test_seed_shim_refuses_unknown_settings_and_options(maa: StandInMaa) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        AciValidator(policies=["p"], settings={"allow_http_loopback": True, "jku": "x"})
+    assert info.value.check == "config.settings"
+    validator = AciValidator(
+        policies=["p"], jkus=[f"{maa.url}/certs"], settings={"allow_http_loopback": True}
+    )
+    case = _case(maa)
+    with pytest.raises(ConfigurationError) as info:
+        validator.appraise(
+            case.evidence,
+            binding=case.binding,
+            clock=case.clock,
+            policy=Policy(options={"allow_any_workload": True}),
+        )
+    assert info.value.check == "config.policy_options"
 
 
 def test_seed_without_policies_warns(maa: StandInMaa) -> None:
     with pytest.warns(SecurityWarning):
         validator = AciValidator(jkus=[f"{maa.url}/certs"], settings={"allow_http_loopback": True})
+    assert validator.policy.allow_any_workload
     case = _case(maa)
     result = validator.appraise(case.evidence, binding=case.binding, clock=case.clock)
+    assert result.accepted
     assert result.status is Status.WARNING
+    assert any(w.startswith("workload.unpinned:") for w in result.warnings)
+
+
+def test_seed_with_a_pinning_policy_does_not_warn(maa: StandInMaa) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SecurityWarning)
+        validator = AciValidator(
+            jkus=[f"{maa.url}/certs"],
+            policy=Policy(reference_values={"hostdata": HOSTDATA}),
+            settings={"allow_http_loopback": True},
+        )
+    assert not validator.policy.allow_any_workload
+    case = _case(maa)
+    assert validator.appraise(case.evidence, binding=case.binding, clock=case.clock).accepted
 
 
 def test_seed_default_trusts_public_instances_only() -> None:

@@ -80,7 +80,7 @@ def _appraise(validator_id: str, data: bytes, at: int) -> None:
             ),
             binding=b.BindingContext(spki_der=spki, nonce=b.new_nonce()),
             clock=FixedClock.from_unix(at),
-            policy=Policy(options={"allow_any_workload": True}),
+            policy=Policy(allow_any_workload=True),
         )
 
 
@@ -120,5 +120,5 @@ def test_flipped_token_bytes_are_rejected(position: int, value: int) -> None:
             ),
             binding=b.BindingContext.offline_context(),
             clock=FixedClock.from_unix(claims["iat"] + 5),
-            policy=Policy(options={"allow_any_workload": True}),
+            policy=Policy(allow_any_workload=True),
         )

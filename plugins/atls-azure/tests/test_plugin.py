@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import jwt
 import pytest
 
+from atls_azure import plugin, specs
 from atls_core.errors import ConfigurationError
 from atls_core.selection import select_validator
 
@@ -113,7 +115,7 @@ def test_cli_rejects_wrong_issuer(recorded: tuple[Path, Path, str, int]) -> None
         ]
     )
     assert code != 0
-    assert "azure.iss" in err
+    assert "jwt.iss" in err
     assert len(err.strip().splitlines()) == 1
 
 
@@ -135,7 +137,8 @@ def test_cli_rejects_unpinned_workload(recorded: tuple[Path, Path, str, int]) ->
         ]
     )
     assert code != 0
-    assert "azure.workload" in err
+    assert "workload.unpinned" in err
+    assert MRENCLAVE in err, "the refusal names the value to pin"
 
 
 @pytest.mark.vectors
@@ -162,8 +165,23 @@ def test_cli_aci_recorded_token_unknown_key(vectors: Path) -> None:
     assert len(err.strip().splitlines()) == 1
 
 
-def test_cli_lists_azure_options() -> None:
-    code, out, _err = _cli(["verify-evidence", "--validator", "azure.aci", "--help"])
+@pytest.mark.parametrize("validator_id", ["azure.aci", "azure.cvm", "azure.sgx", "azure.tdx"])
+def test_cli_lists_azure_options(validator_id: str) -> None:
+    code, out, _err = _cli(["verify-evidence", "--validator", validator_id, "--help"])
     assert code == 0
     for flag in ("--keys", "--issuer", "--instance", "--leeway"):
         assert flag in out
+
+
+def test_specs_carry_their_cli_options_and_no_version() -> None:
+    """0.2: verify-evidence options are spec data; versions come from distribution metadata."""
+    for spec in (*specs.SPECS, specs.ACI_ISSUER_SPEC):
+        assert not hasattr(spec, "plugin_version")
+    for spec in specs.SPECS:
+        assert spec.cli_options == specs.TOKEN_CLI_OPTIONS
+        assert len(spec.binding_schemes) == 1
+    assert not hasattr(plugin, "atls_verify_evidence_options")
+    selected = select_validator(
+        "azure.sgx", settings={"instances": ["https://sharedeus2.eus2.attest.azure.net"]}
+    )
+    assert selected.plugin.version == importlib.metadata.version("atls-azure")

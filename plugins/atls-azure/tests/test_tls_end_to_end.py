@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import ssl
+import uuid
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -14,13 +16,13 @@ import pytest
 from atls_azure.aci import AciValidator, SecurityWarning
 from atls_azure.issuer import AciIssuer
 from atls_azure.server import AciCertificates
-from atls_azure.testing.maa import StandInMaa
+from atls_azure.testing.maa import STAND_IN_VM_ID, StandInMaa
 from atls_azure.validators import AciTokenValidator, cce_policy_hash
 from atls_core import binding as b
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import SystemClock
 from atls_core.errors import ATLSVerificationError
-from atls_core.policy import Policy
+from atls_core.policy import Policy, ReferenceValue
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificates
 from atls_core.testing.loopback import HTTPSServer
@@ -108,7 +110,7 @@ def test_handshake_refused_for_untrusted_maa(
         )
         with pytest.raises(ATLSVerificationError) as info:
             _get(ATLSContext(validator=validator), https.port)
-        assert info.value.check == "azure.iss"
+        assert info.value.check == "jwt.iss"
         assert trusted.requests == {}
 
 
@@ -177,4 +179,68 @@ def test_seed_sni_form_gets_its_own_certificate(
         policy=Policy(options={"cce_policies": [CCE_POLICY]}),
     )
     assert result.accepted, result.to_json()
+    assert result.binding.freshness is b.Freshness.NONCE
+
+
+# -- confidential VMs: a genuine token is not enough -----------------------------------
+
+ATTACKER_VM_ID = "0F0E0D0C-0B0A-4908-8706-050403020100"
+"""Another Azure customer's CVM: same paravisor, same MAA, its own VM ID."""
+
+
+@contextlib.contextmanager
+def _cvm_server(maa: StandInMaa, vm_id: str) -> Iterator[HTTPSServer]:
+    certificates = AttestedCertificates(maa.cvm_issuer(vm_id=vm_id), hostnames=("localhost",))
+    with HTTPSServer(certificates.server_context()) as https:
+        yield https
+
+
+@pytest.mark.parametrize(
+    ("policy", "check"),
+    [
+        (Policy(), "workload.unpinned"),
+        (
+            Policy(
+                reference_values={"vmid": ReferenceValue(accepted=[uuid.UUID(STAND_IN_VM_ID).hex])}
+            ),
+            "reference.vmid",
+        ),
+    ],
+    ids=["nothing-pinned", "victim-pinned"],
+)
+def test_attackers_own_cvm_is_refused_before_any_application_byte(
+    maa: StandInMaa, policy: Policy, check: str
+) -> None:
+    """The attacker rents a CVM: a genuine MAA token, bound to its own key and our nonce.
+
+    0.1 accepted it with nothing pinned; the core's pinning rule refuses it, and
+    a pin of the intended VM refuses it too.  Not one application byte leaves.
+    """
+    selected = select_validator("azure.cvm", settings=maa.settings(), policy=policy)
+    with _cvm_server(maa, ATTACKER_VM_ID) as https:
+        with pytest.raises(ATLSVerificationError) as info:
+            _get(ATLSContext.for_validator(selected), https.port)
+        assert https.wait_finished(1)
+        assert https.handshakes == 1
+        assert https.received == 0
+    assert info.value.check == check
+    result = info.value.result
+    assert result is not None
+    assert result.binding.verified, "everything but the workload identity held"
+    assert result.binding.freshness is b.Freshness.NONCE
+    assert result.measurements["vmid"] == uuid.UUID(ATTACKER_VM_ID).hex
+    assert [f.check for f in result.failures] == [check]
+
+
+def test_pinned_cvm_is_served(maa: StandInMaa) -> None:
+    vm_id = uuid.UUID(STAND_IN_VM_ID).hex
+    selected = select_validator(
+        "azure.cvm", settings=maa.settings(), policy=Policy(reference_values={"vmid": vm_id})
+    )
+    with _cvm_server(maa, STAND_IN_VM_ID) as https:
+        data, result = _get(ATLSContext.for_validator(selected), https.port)
+    assert data.split(b"\r\n", 1)[0].endswith(b" 200 OK")
+    assert result is not None
+    assert result.accepted
+    assert result.measurements["vmid"] == vm_id
     assert result.binding.freshness is b.Freshness.NONCE

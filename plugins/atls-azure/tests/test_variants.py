@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+import uuid
 from typing import Any
 
 import attrs
@@ -14,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from atls_azure import specs
 from atls_azure.issuer import certificate_with_token
-from atls_azure.testing.maa import StandInMaa, held_data_for, new_tls_key
+from atls_azure.testing.maa import STAND_IN_VM_ID, StandInMaa, held_data_for, new_tls_key
 from atls_azure.validators import (
     CvmTokenValidator,
     SgxTokenValidator,
@@ -46,6 +48,9 @@ def _clock(claims: dict[str, Any]) -> FixedClock:
 
 # -- CVM ---------------------------------------------------------------------------------
 
+VM_ID = uuid.UUID(STAND_IN_VM_ID).hex
+CVM_POLICY = Policy(reference_values={"vmid": VM_ID})
+
 
 def cvm_case(maa: StandInMaa, *, tee: str = "sevsnpvm", **overrides: Any) -> Case:
     _key, spki = new_tls_key()
@@ -56,7 +61,7 @@ def cvm_case(maa: StandInMaa, *, tee: str = "sevsnpvm", **overrides: Any) -> Cas
         evidence=_evidence(maa.sign(claims), specs.CVM_OID),
         binding=b.BindingContext(spki_der=spki, nonce=nonce),
         clock=_clock(claims),
-        policy=Policy(),
+        policy=CVM_POLICY,
     )
 
 
@@ -84,6 +89,64 @@ def test_cvm_both_tees(maa: StandInMaa, tee: str) -> None:
     assert result.accepted
     assert result.tee_type == ("sev-snp" if tee == "sevsnpvm" else "tdx")
     assert result.binding.freshness is b.Freshness.NONCE
+    assert result.binding.scheme == "atls-v1"
+    assert result.measurements["vmid"] == VM_ID
+    assert result.measurements["launch_measurement" if tee == "sevsnpvm" else "mrtd"] == "ab" * 48
+    assert result.claims["x-ms-azurevm-osdistro"] == "Ubuntu"
+    assert list(result.claims["x-ms-azurevm-attested-pcrs"]) == [0, 1, 2, 3, 4, 5, 6, 7]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, VM_ID),
+        ({"x-ms-azurevm-vmid": None}, VM_ID),
+        ({"x-ms-azurevm-vmid": STAND_IN_VM_ID.lower()}, VM_ID),
+        ({"x-ms-azurevm-vmid": None, "isolation": {"x-ms-runtime": {"user-data": ""}}}, None),
+    ],
+)
+def test_cvm_vm_id_from_either_claim(
+    maa: StandInMaa, overrides: dict[str, Any], expected: str | None
+) -> None:
+    _key, spki = new_tls_key()
+    nonce = b.new_nonce()
+    user_data = b.report_data_for("atls-v1", spki_der=spki, nonce=nonce)
+    claims = maa.cvm_claims(user_data)
+    for name, value in overrides.items():
+        if name == "isolation":  # a runtime without vm-configuration
+            claims["x-ms-isolation-tee"]["x-ms-runtime"] = {"user-data": user_data.hex()}
+        elif value is None:
+            del claims[name]
+        else:
+            claims[name] = value
+    case = Case(
+        evidence=_evidence(maa.sign(claims), specs.CVM_OID),
+        binding=b.BindingContext(spki_der=spki, nonce=nonce),
+        clock=_clock(claims),
+        policy=CVM_POLICY,
+    )
+    result = _cvm(maa, case)
+    assert result.measurements.get("vmid") == expected
+    if expected is None:  # nothing to compare the pin with: refused
+        assert [f.check for f in result.failures] == ["reference.vmid"]
+    else:
+        assert result.accepted
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"x-ms-azurevm-vmid": "0F0E0D0C-0B0A-4908-8706-050403020100"},
+        {"x-ms-azurevm-vmid": "not-a-guid"},
+        {"x-ms-azurevm-vmid": 7},
+    ],
+)
+def test_cvm_conflicting_or_malformed_vm_id_is_malformed(
+    maa: StandInMaa, overrides: dict[str, Any]
+) -> None:
+    with pytest.raises(MalformedEvidence) as info:
+        _cvm(maa, cvm_case(maa, **overrides))
+    assert info.value.check == "azure.vmid"
 
 
 def test_cvm_key_only_user_data(maa: StandInMaa) -> None:
@@ -93,8 +156,10 @@ def test_cvm_key_only_user_data(maa: StandInMaa) -> None:
         evidence=_evidence(maa.sign(claims), specs.CVM_OID),
         binding=b.BindingContext(spki_der=spki, nonce=b.new_nonce()),
         clock=_clock(claims),
+        policy=CVM_POLICY,
     )
     result = _cvm(maa, case)
+    assert result.accepted, result.to_json()
     assert result.binding.freshness is b.Freshness.KEY_ONLY
     assert not _cvm(maa, attrs.evolve(case, policy=Policy(require_nonce=True))).accepted
 
@@ -206,7 +271,7 @@ def test_sgx_debug_and_pins(maa: StandInMaa) -> None:
     unpinned = attrs.evolve(sgx_case(maa), policy=Policy())
     result = _sgx(maa, unpinned)
     assert not result.accepted
-    assert any(f.check == "azure.workload" for f in result.failures)
+    assert [f.check for f in result.failures] == ["workload.unpinned"]
 
 
 def test_sgx_certificate_transport_with_runtime_data(maa: StandInMaa) -> None:
@@ -327,6 +392,22 @@ def test_spki_from_rsa_jwk_matches_cryptography() -> None:
     assert spki_from_jwk(jwk, check="t") == expected
 
 
+def _off_curve_p256() -> dict[str, str]:
+    """A P-256 JWK whose point is not on the curve (as in the Azure SDK's recorded held data)."""
+    jwk: dict[str, str] = json.loads(
+        jwt.algorithms.ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key())
+    )
+    y = bytearray(base64.urlsafe_b64decode(jwk["y"] + "=="))
+    y[-1] ^= 1
+    return jwk | {"y": base64.urlsafe_b64encode(bytes(y)).decode().rstrip("=")}
+
+
+def _private_jwk() -> dict[str, Any]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk: dict[str, Any] = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key))
+    return jwk
+
+
 @pytest.mark.parametrize(
     "jwk",
     [
@@ -335,11 +416,14 @@ def test_spki_from_rsa_jwk_matches_cryptography() -> None:
         {"kty": "EC", "crv": "P-192", "x": "AA", "y": "AA"},
         {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"},
         {"kty": "RSA", "n": "!!"},
+        _off_curve_p256(),
+        _private_jwk(),
     ],
 )
 def test_spki_from_bad_jwk(jwk: Any) -> None:
-    with pytest.raises(BindingMismatch):
+    with pytest.raises(BindingMismatch) as info:
         spki_from_jwk(jwk, check="t")
+    assert info.value.check == "t"
 
 
 @pytest.mark.parametrize(

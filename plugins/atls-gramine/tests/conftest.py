@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from atls_core.testing.vectors import Vector
 from atls_gramine.testing.certs import validator_settings
 from atls_gramine.validator import GramineRatlsValidator
 from atls_tdx.testing.pki import DcapTestPki
@@ -34,18 +34,12 @@ def validator(settings_for: Callable[..., dict[str, Any]]) -> GramineRatlsValida
     return GramineRatlsValidator(settings_for())
 
 
-def _vector(*parts: str) -> Path:
-    root = os.environ.get("ATLS_VECTORS")
-    if not root:
-        pytest.skip("ATLS_VECTORS is not set")
-    path = Path(root).joinpath(*parts)
-    if not path.is_file():
-        pytest.fail(f"vector file missing: {path}")
-    return path
+def pytest_configure(config: pytest.Config) -> None:
+    """Vector tests skip without $ATLS_VECTORS (one summary line) and must run under CI=true."""
+    config.pluginmanager.import_plugin("atls_core.testing.vectors")
 
 
 @pytest.fixture
-def vector() -> Callable[..., Path]:
-    """``vector("gramine", folder, file)``: a recorded file; skip if ATLS_VECTORS is unset,
-    fail if it is set but the file is missing."""
-    return _vector
+def vector(atls_vector: Vector) -> Vector:
+    """``vector("gramine", folder, file)``: a recorded file (fails if the folder lacks it)."""
+    return atls_vector

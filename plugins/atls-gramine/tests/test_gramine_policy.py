@@ -24,13 +24,29 @@ def test_values_become_reference_values_and_options() -> None:
     assert dict(policy.options) == {"isv_prod_id": 12, "min_isv_svn": 3}
     assert policy.accepted_tcb_statuses == frozenset({"UpToDate"})
     assert policy.allow_debug is False
+    assert policy.allow_any_workload is False
     assert policy.accepted_advisory_ids == frozenset()
 
 
 def test_any_means_unchecked() -> None:
+    """Both identities ``any``: Gramine's explicit "any enclave" is allow_any_workload."""
     policy = policy_from_gramine_env(dict.fromkeys(BASE, "any"))
     assert dict(policy.reference_values) == {}
     assert dict(policy.options) == {}
+    assert policy.allow_any_workload is True
+
+
+@pytest.mark.parametrize("pinned", ["RA_TLS_MRENCLAVE", "RA_TLS_MRSIGNER"])
+def test_one_identity_value_pins_the_workload(pinned: str) -> None:
+    environ = {**dict.fromkeys(BASE, "any"), pinned: BASE[pinned]}
+    policy = policy_from_gramine_env(environ)
+    assert set(policy.reference_values) == {pinned.removeprefix("RA_TLS_").lower()}
+    assert policy.allow_any_workload is False
+
+
+def test_any_isv_values_do_not_allow_any_workload() -> None:
+    environ = {**BASE, "RA_TLS_ISV_PROD_ID": "any", "RA_TLS_ISV_SVN": "any"}
+    assert policy_from_gramine_env(environ).allow_any_workload is False
 
 
 @pytest.mark.parametrize("missing", sorted(BASE))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import http.client
 import socket
 import ssl
@@ -17,10 +19,11 @@ from cryptography import x509
 from atls_core.binding import BindingContext, report_data_for
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
+from atls_core.connection import HTTPAConnection
 from atls_core.errors import ATLSVerificationError, ConfigurationError, MalformedEvidence
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.registry import PluginManager
-from atls_core.result import AttestationResult
+from atls_core.result import AttestationResult, Status
 from atls_core.selection import select_validator
 from atls_core.tls import ATLSContext, result_of
 from atls_gramine.issuer import DevAttestation, DevAttestationIssuer
@@ -33,6 +36,12 @@ from atls_tdx.testing.pki import DcapTestPki
 from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE, make_sgx_quote
 
 POLICY = Policy(reference_values={"mrenclave": ReferenceValue(accepted=[DEFAULT_MRENCLAVE.hex()])})
+GRAMINE_ENV = {
+    "RA_TLS_MRENCLAVE": DEFAULT_MRENCLAVE.hex(),
+    "RA_TLS_MRSIGNER": "any",
+    "RA_TLS_ISV_PROD_ID": "0",
+    "RA_TLS_ISV_SVN": "0",
+}
 
 
 @pytest.fixture
@@ -108,13 +117,37 @@ def test_sha512_pubkey_hash_setting(
 
 def test_files_are_private(device: FakeDevAttestation, tmp_path: Path) -> None:
     out = tmp_path / "tls"
-    out.mkdir()
+    out.mkdir(mode=0o750)
+    out.chmod(0o750)
     key_path, cert_path = _issuer(device).write_credentials(out)
     for path in (key_path, cert_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert key_path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
     assert cert_path.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
     ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert_path, key_path)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o750  # an existing directory is left as is
+
+
+def test_write_credentials_creates_a_missing_directory_0700(
+    device: FakeDevAttestation, tmp_path: Path
+) -> None:
+    out = tmp_path / "run" / "tls"
+    key_path, cert_path = _issuer(device).write_credentials(out)
+    assert out.is_dir()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert (key_path.parent, cert_path.parent) == (out, out)
+    for path in (key_path, cert_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_write_credentials_refuses_a_file_in_the_way(
+    device: FakeDevAttestation, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "tls"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigurationError) as info:
+        _issuer(device).write_credentials(blocker)
+    assert info.value.check == "gramine.credentials_dir"
 
 
 def test_key_is_never_in_a_repr(device: FakeDevAttestation) -> None:
@@ -123,12 +156,10 @@ def test_key_is_never_in_a_repr(device: FakeDevAttestation) -> None:
     assert "PRIVATE" not in repr(credentials.private_key_pem)
 
 
-def test_uvicorn_serves_the_certificate_and_an_atls_client_accepts_it(
-    device: FakeDevAttestation, settings_for: Callable[..., dict[str, Any]], tmp_path: Path
-) -> None:
-    """Issuer -> files -> uvicorn (real TLS on 127.0.0.1) -> atls client with gramine.ratls."""
+@contextlib.contextmanager
+def _gramine_style_server(key_path: Path, cert_path: Path) -> Iterator[int]:
+    """uvicorn serving the issuer's key and certificate files on 127.0.0.1; yields the port."""
     uvicorn = pytest.importorskip("uvicorn")
-    key_path, cert_path = _issuer(device).write_credentials(tmp_path)
 
     async def app(
         scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
@@ -150,8 +181,25 @@ def test_uvicorn_serves_the_certificate_and_an_atls_client_accepts_it(
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            threading.Event().wait(0.01)
+        assert server.started
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
-    def get(policy: Policy) -> tuple[int, bytes, AttestationResult | None]:
+
+def test_uvicorn_serves_the_certificate_and_an_atls_client_accepts_it(
+    device: FakeDevAttestation, settings_for: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
+    """Issuer -> files -> uvicorn (real TLS on 127.0.0.1) -> atls client with gramine.ratls."""
+    key_path, cert_path = _issuer(device).write_credentials(tmp_path)
+
+    def get(port: int, policy: Policy) -> tuple[int, bytes, AttestationResult | None]:
         selected = select_validator(
             "gramine.ratls", settings=settings_for(), policy=policy, manager=PluginManager()
         )
@@ -164,25 +212,65 @@ def test_uvicorn_serves_the_certificate_and_an_atls_client_accepts_it(
         finally:
             connection.close()
 
-    try:
-        for _ in range(500):
-            if server.started:
-                break
-            threading.Event().wait(0.01)
-        assert server.started
-        status, body, result = get(POLICY)
+    with _gramine_style_server(key_path, cert_path) as port:
+        status, body, result = get(port, POLICY)
         assert (status, body) == (200, b"attested hello")
         assert result is not None
         assert result.accepted
         assert result.binding.scheme == "gramine-tcg"
         wrong = Policy(reference_values={"mrenclave": ReferenceValue(accepted=["00" * 32])})
         with pytest.raises(ATLSVerificationError) as info:
-            get(wrong)
+            get(port, wrong)
         assert info.value.check == "reference.mrenclave"
         assert isinstance(info.value, ssl.SSLCertVerificationError)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        with pytest.raises(ATLSVerificationError) as info:
+            get(port, Policy())
+        assert info.value.check == "workload.unpinned"
+
+
+def test_from_gramine_env_is_usable_directly_with_httpa_connection(
+    device: FakeDevAttestation, settings_for: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
+    """Issue 14: ``HTTPAConnection(validator=from_gramine_env(...))`` connects and appraises.
+
+    The system clock decides here (HTTPAConnection builds its own context), so the
+    synthetic collateral is made valid around now.
+    """
+    key_path, cert_path = _issuer(device).write_credentials(tmp_path / "tls")
+    now = dt.datetime.now(dt.UTC)
+    settings = settings_for(
+        issue_date=now - dt.timedelta(days=1), next_update=now + dt.timedelta(days=30)
+    )
+
+    def get(**environ: str) -> tuple[int, bytes, AttestationResult | None]:
+        selected = GramineRatlsValidator.from_gramine_env(
+            {**GRAMINE_ENV, **environ}, settings=settings, manager=PluginManager()
+        )
+        connection = HTTPAConnection("127.0.0.1", port, validator=selected, timeout=10)
+        try:
+            connection.request("GET", "/")
+            response = connection.getresponse()
+            return response.status, response.read(), connection.attestation_result
+        finally:
+            connection.close()
+
+    with _gramine_style_server(key_path, cert_path) as port:
+        status, body, result = get()
+        assert (status, body) == (200, b"attested hello")
+        assert result is not None
+        assert result.status is Status.AFFIRMING, result.to_json()
+        assert result.policy_id == "gramine-env"
+        assert result.measurements["mrenclave"] == DEFAULT_MRENCLAVE.hex()
+
+        status, _, anything = get(RA_TLS_MRENCLAVE="any")  # and RA_TLS_MRSIGNER=any
+        assert status == 200
+        assert anything is not None
+        assert anything.status is Status.WARNING
+        assert any(w.startswith("workload.unpinned") for w in anything.warnings)
+
+        with pytest.raises(ATLSVerificationError) as info:
+            get(RA_TLS_MRENCLAVE="00" * 32)
+        assert info.value.check == "reference.mrenclave"
 
 
 def test_quote_for_other_report_data_is_refused(tmp_path: Path, pki: DcapTestPki) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 import sys
 from collections.abc import Callable
@@ -9,13 +10,21 @@ from typing import Any
 
 import pytest
 
+import atls_gramine
+from atls_core import measurements
+from atls_core.binding import SCHEMES, BindingContext
+from atls_core.certificate import PeerCertificate
+from atls_core.clock import FixedClock
 from atls_core.errors import ConfigurationError
 from atls_core.policy import Policy
 from atls_core.registry import PluginManager
 from atls_core.selection import select_validator
+from atls_gramine import plugin
 from atls_gramine.specs import ISSUER_SPEC, LEGACY_OID, TCG_OID, VALIDATOR_SPEC
+from atls_gramine.testing.certs import INSIDE_WINDOW, make_ratls_credentials
 from atls_gramine.validator import GramineRatlsValidator
-from atls_tdx.dcap import DCAP_SETTINGS
+from atls_tdx.dcap import DCAP_CLI_OPTIONS, DCAP_SETTINGS
+from atls_tdx.testing.pki import DcapTestPki
 
 
 def test_spec_declares_both_oids_and_the_shared_dcap_settings() -> None:
@@ -24,6 +33,59 @@ def test_spec_declares_both_oids_and_the_shared_dcap_settings() -> None:
     assert VALIDATOR_SPEC.measurements == ("mrenclave", "mrsigner")
     assert set(VALIDATOR_SPEC.policy_options) == {"isv_prod_id", "min_isv_svn"}
     assert ISSUER_SPEC.validator_id == VALIDATOR_SPEC.id
+
+
+def test_spec_declares_its_schemes_identity_and_cli_options() -> None:
+    """Both schemes it binds with (TCG first: it decides when present), SGX identity, DCAP flags."""
+    assert VALIDATOR_SPEC.binding_schemes == ("gramine-tcg", "gramine-legacy")
+    assert set(VALIDATOR_SPEC.binding_schemes) <= set(SCHEMES)
+    assert ISSUER_SPEC.binding_scheme in VALIDATOR_SPEC.binding_schemes
+    assert VALIDATOR_SPEC.workload_identity == measurements.SGX_WORKLOAD
+    assert VALIDATOR_SPEC.pinning_options == ()
+    assert VALIDATOR_SPEC.cli_options == tuple(DCAP_CLI_OPTIONS)
+    assert not hasattr(plugin, "atls_verify_evidence_options")
+
+
+def test_plugin_version_comes_from_distribution_metadata(
+    settings_for: Callable[..., dict[str, Any]], pki: DcapTestPki
+) -> None:
+    """The spec carries no version: results name the installed distribution's."""
+    selected = select_validator(
+        "gramine.ratls",
+        settings=settings_for(),
+        policy=Policy(allow_any_workload=True),
+        manager=PluginManager(),
+    )
+    certificate = PeerCertificate.from_der(make_ratls_credentials(pki).certificate_der)
+    result = selected.appraise(
+        selected.validator.evidence_from_certificate(certificate),
+        binding=BindingContext(spki_der=certificate.spki_der),
+        clock=FixedClock(INSIDE_WINDOW),
+    )
+    assert result.accepted
+    assert result.verifier.plugin == "gramine"
+    assert result.verifier.plugin_version == importlib.metadata.version("atls-gramine")
+    assert result.verifier.plugin_version == atls_gramine.__version__
+
+
+def test_verify_evidence_lists_the_dcap_options() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "atls_core.cli",
+            "verify-evidence",
+            "--validator",
+            "gramine.ratls",
+            "--help",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    for option in DCAP_CLI_OPTIONS:
+        assert option.flag in out.stdout
 
 
 def test_plugin_registers_through_the_manager() -> None:

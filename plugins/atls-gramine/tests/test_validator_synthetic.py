@@ -30,7 +30,12 @@ from atls_gramine.testing.certs import (
 )
 from atls_gramine.validator import GramineRatlsValidator
 from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE, DEFAULT_MRSIGNER, make_tdx_quote
+from atls_tdx.testing.quotes import (
+    DEFAULT_MRENCLAVE,
+    DEFAULT_MRSIGNER,
+    make_sgx_quote,
+    make_tdx_quote,
+)
 
 CLOCK = FixedClock(INSIDE_WINDOW)
 PINNED = Policy(
@@ -186,14 +191,64 @@ def test_isv_prod_id_and_min_isv_svn(validator: GramineRatlsValidator, pki: Dcap
 
 def test_measurement_pinning(validator: GramineRatlsValidator, pki: DcapTestPki) -> None:
     credentials = make_ratls_credentials(pki)
-    unpinned = appraise(validator, credentials, Policy())
-    assert unpinned.accepted
-    assert unpinned.status is Status.WARNING
-    assert any(w.startswith("gramine.identity") for w in unpinned.warnings)
     wrong = Policy(reference_values={"mrsigner": ReferenceValue(accepted=["ab" * 32])})
     assert [f.check for f in appraise(validator, credentials, wrong).failures] == [
         "reference.mrsigner"
     ]
+
+
+def test_nothing_pinned_is_refused_naming_what_to_pin(
+    validator: GramineRatlsValidator, pki: DcapTestPki
+) -> None:
+    """A genuine enclave running anything is not enough: the core's pinning rule refuses."""
+    result = appraise(validator, make_ratls_credentials(pki), Policy())
+    assert not result.accepted
+    assert result.status is Status.CONTRAINDICATED
+    assert [f.check for f in result.failures] == ["workload.unpinned"]
+    failure = result.failures[0]
+    assert failure.expected == ["reference_values.mrenclave", "reference_values.mrsigner"]
+    assert failure.actual == {
+        "mrenclave": DEFAULT_MRENCLAVE.hex(),
+        "mrsigner": DEFAULT_MRSIGNER.hex(),
+    }
+    for text in ("mrenclave", "mrsigner", DEFAULT_MRENCLAVE.hex(), DEFAULT_MRSIGNER.hex()):
+        assert text in failure.message
+    assert not any(w.startswith("gramine.identity") for w in result.warnings)
+
+
+def test_warn_only_reference_values_do_not_pin(
+    validator: GramineRatlsValidator, pki: DcapTestPki
+) -> None:
+    warn_only = Policy(
+        reference_values={
+            "mrenclave": ReferenceValue(accepted=[DEFAULT_MRENCLAVE.hex()], enforce=False)
+        }
+    )
+    result = appraise(validator, make_ratls_credentials(pki), warn_only)
+    assert [f.check for f in result.failures] == ["workload.unpinned"]
+
+
+def test_allow_any_workload_accepts_with_a_warning(
+    validator: GramineRatlsValidator, pki: DcapTestPki
+) -> None:
+    result = appraise(validator, make_ratls_credentials(pki), Policy(allow_any_workload=True))
+    assert result.accepted
+    assert result.status is Status.WARNING
+    assert [w.split(":", 1)[0] for w in result.warnings] == ["workload.unpinned"]
+    assert result.failures == ()
+
+
+@pytest.mark.parametrize(
+    "pin",
+    [{"mrenclave": DEFAULT_MRENCLAVE.hex()}, {"mrsigner": DEFAULT_MRSIGNER.hex()}],
+    ids=["mrenclave", "mrsigner"],
+)
+def test_either_identity_measurement_pins(
+    validator: GramineRatlsValidator, pki: DcapTestPki, pin: dict[str, str]
+) -> None:
+    result = appraise(validator, make_ratls_credentials(pki), Policy(reference_values=pin))
+    assert result.status is Status.AFFIRMING, result.to_json()
+    assert result.warnings == ()
 
 
 @pytest.mark.parametrize(
@@ -273,6 +328,29 @@ def test_unexpected_media_type(validator: GramineRatlsValidator) -> None:
     assert info.value.check == "evidence.media_type"
 
 
+@pytest.mark.parametrize(("tee", "make_quote"), [("TDX", make_tdx_quote), ("SGX", make_sgx_quote)])
+def test_a_raw_quote_file_is_named_as_such(
+    validator: GramineRatlsValidator,
+    pki: DcapTestPki,
+    tee: str,
+    make_quote: Callable[[DcapTestPki, bytes], bytes],
+) -> None:
+    """A quote's PCK chain is PEM text: the error says "a TDX quote", not "3 certificates"."""
+    quote = make_quote(pki, bytes(64))
+    with pytest.raises(MalformedEvidence) as info:
+        validator.evidence_from_file(quote, name="quote.bin")
+    assert info.value.check == "gramine.file.quote"
+    assert f"raw {tee} quote" in info.value.reason
+    assert "not a Gramine RA-TLS certificate" in info.value.reason
+
+
+def test_a_file_without_a_certificate(validator: GramineRatlsValidator) -> None:
+    with pytest.raises(MalformedEvidence) as info:
+        validator.evidence_from_file(b"hello, not a certificate\n", name="note.txt")
+    assert info.value.check == "gramine.file"
+    assert "not a certificate" in info.value.reason
+
+
 def test_evidence_from_file_pem_and_der(validator: GramineRatlsValidator, pki: DcapTestPki) -> None:
     credentials = make_ratls_credentials(pki)
     for data in (credentials.certificate_der, credentials.certificate_pem):
@@ -287,6 +365,7 @@ def test_evidence_from_file_pem_and_der(validator: GramineRatlsValidator, pki: D
     with pytest.raises(MalformedEvidence) as info:
         validator.evidence_from_file(credentials.certificate_pem * 2, name="two")
     assert info.value.check == "gramine.file"
+    assert "found 2" in info.value.reason
     with pytest.raises(MalformedEvidence):
         validator.evidence_from_file(b"\x30\x03\x02\x01", name="junk")
 

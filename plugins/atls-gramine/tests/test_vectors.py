@@ -20,7 +20,9 @@ from atls_core.clock import FixedClock
 from atls_core.errors import BindingMismatch, MalformedEvidence, UntrustedChain
 from atls_core.evidence import Transport
 from atls_core.policy import Policy, ReferenceValue
+from atls_core.registry import PluginManager
 from atls_core.result import Status
+from atls_gramine.gramine_env import GramineEnvValidator
 from atls_gramine.ratls import encode_tcg_evidence, parse_tcg_evidence
 from atls_gramine.specs import LEGACY_OID, MEDIA_TYPE_LEGACY, MEDIA_TYPE_TCG, TCG_OID
 from atls_gramine.validator import GramineRatlsValidator
@@ -42,6 +44,9 @@ KONVERA_ADVISORIES = (
 )
 CCC_MRENCLAVE = "0866e7ca11b9f4efe4bf39b2607f4e1299f111920d96d95719080f01b62b7585"
 CCC_MRSIGNER = "adc53501f21ced9b998e37a7a18e061c63e00315045fa57a49c18ef0a30d02ca"
+KONVERA_PINNED = Policy(reference_values={"mrenclave": KONVERA_MRENCLAVE})
+"""The default policy plus a pinned MRENCLAVE (0.2 refuses an unpinned workload)."""
+CCC_PINNED = Policy(reference_values={"mrsigner": CCC_MRSIGNER})
 
 Vector = Callable[..., Path]
 
@@ -67,7 +72,7 @@ def test_konvera_binds_and_is_rejected_by_default_for_its_tcb(vector: Vector) ->
     assert evidence.media_type == MEDIA_TYPE_LEGACY
     assert evidence.data == vector("gramine", KONVERA, "extracted_quote.bin").read_bytes()
     result = validator.appraise(
-        evidence, binding=_online(certificate), clock=RECORDED_AT, policy=Policy()
+        evidence, binding=_online(certificate), clock=RECORDED_AT, policy=KONVERA_PINNED
     )
     assert not result.accepted
     assert result.status is Status.CONTRAINDICATED
@@ -77,7 +82,7 @@ def test_konvera_binds_and_is_rejected_by_default_for_its_tcb(vector: Vector) ->
     assert result.tcb.status == "OutOfDate"
     assert set(result.tcb.advisory_ids) == set(KONVERA_ADVISORIES)
     assert result.debug is False
-    assert next(f.check for f in result.failures) == "tcb.status"
+    assert [f.check for f in result.failures] == ["tcb.status", "tcb.advisories"]
     assert result.measurements["mrenclave"] == KONVERA_MRENCLAVE
     assert result.measurements["mrsigner"] == KONVERA_MRSIGNER
     assert result.claims["fmspc"] == "00606A000000"
@@ -104,34 +109,91 @@ def test_konvera_accepted_when_outofdate_and_its_advisories_are_allowed(vector: 
     assert result.status is Status.WARNING  # an OutOfDate TCB is never "affirming"
     assert result.expires_at is not None
     assert result.expires_at > RECORDED_AT.now()
-    assert not any(w.startswith("gramine.identity") for w in result.warnings)
+    assert not any(w.startswith("workload.unpinned") for w in result.warnings)
 
 
-def test_konvera_with_gramine_environment_semantics(vector: Vector) -> None:
+def test_konvera_unpinned_is_refused_naming_its_measurements(vector: Vector) -> None:
+    validator, certificate = _konvera(vector)
+    policy = Policy(accepted_tcb_statuses={"OutOfDate"}, accepted_advisory_ids=KONVERA_ADVISORIES)
+    result = validator.appraise(
+        validator.evidence_from_certificate(certificate),
+        binding=_online(certificate),
+        clock=RECORDED_AT,
+        policy=policy,
+    )
+    assert [f.check for f in result.failures] == ["workload.unpinned"]
+    assert result.failures[0].actual == {
+        "mrenclave": KONVERA_MRENCLAVE,
+        "mrsigner": KONVERA_MRSIGNER,
+    }
+    assert KONVERA_MRENCLAVE in result.failures[0].message
+    explored = validator.appraise(
+        validator.evidence_from_certificate(certificate),
+        binding=_online(certificate),
+        clock=RECORDED_AT,
+        policy=attrs.evolve(policy, allow_any_workload=True),
+    )
+    assert explored.accepted
+    assert explored.status is Status.WARNING
+    assert any(w.startswith("workload.unpinned") for w in explored.warnings)
+
+
+def _konvera_env(vector: Vector, **overrides: str) -> GramineEnvValidator:
     collateral = vector("gramine", KONVERA, "collateral_sgx_00606A_2025-08.json")
-    certificate = PeerCertificate.from_der(vector("gramine", KONVERA, "tlscert.der").read_bytes())
     environ = {
         "RA_TLS_MRENCLAVE": KONVERA_MRENCLAVE,
         "RA_TLS_MRSIGNER": "any",
         "RA_TLS_ISV_PROD_ID": "0",
         "RA_TLS_ISV_SVN": "0",
         "RA_TLS_ALLOW_OUTDATED_TCB_INSECURE": "1",
+        **overrides,
     }
-    validator, policy = GramineRatlsValidator.from_gramine_env(
+    return GramineRatlsValidator.from_gramine_env(
         environ,
         settings={"collateral_file": str(collateral), "cache_dir": "none"},
         accepted_advisory_ids=KONVERA_ADVISORIES,
+        manager=PluginManager(),
     )
-    evidence = validator.evidence_from_certificate(certificate)
+
+
+def test_konvera_with_gramine_environment_semantics(vector: Vector) -> None:
+    certificate = PeerCertificate.from_der(vector("gramine", KONVERA, "tlscert.der").read_bytes())
+    selected = _konvera_env(vector)
+    evidence = selected.validator.evidence_from_certificate(certificate)
     binding = _online(certificate)
-    assert validator.appraise(evidence, binding=binding, clock=RECORDED_AT, policy=policy).accepted
-    strict, strict_policy = GramineRatlsValidator.from_gramine_env(
-        {**environ, "RA_TLS_ALLOW_OUTDATED_TCB_INSECURE": "true"},  # only "1" counts
-        settings={"collateral_file": str(collateral), "cache_dir": "none"},
-        accepted_advisory_ids=KONVERA_ADVISORIES,
-    )
-    result = strict.appraise(evidence, binding=binding, clock=RECORDED_AT, policy=strict_policy)
+    result = selected.appraise(evidence, binding=binding, clock=RECORDED_AT)
+    assert result.accepted
+    assert result.policy_id == "gramine-env"
+    strict = _konvera_env(vector, RA_TLS_ALLOW_OUTDATED_TCB_INSECURE="true")  # only "1" counts
+    result = strict.appraise(evidence, binding=binding, clock=RECORDED_AT)
     assert [f.check for f in result.failures] == ["tcb.status"]
+
+
+def test_konvera_gramine_environment_any_and_any(vector: Vector) -> None:
+    """Both identities "any": Gramine accepts any enclave; atls too, with a warning."""
+    certificate = PeerCertificate.from_der(vector("gramine", KONVERA, "tlscert.der").read_bytes())
+    selected = _konvera_env(vector, RA_TLS_MRENCLAVE="any")
+    assert selected.policy.allow_any_workload
+    evidence = selected.validator.evidence_from_certificate(certificate)
+    result = selected.appraise(evidence, binding=_online(certificate), clock=RECORDED_AT)
+    assert result.accepted
+    assert result.status is Status.WARNING
+    assert any(w.startswith("workload.unpinned") for w in result.warnings)
+
+
+def test_konvera_gramine_environment_tuple_form_is_deprecated(vector: Vector) -> None:
+    """0.1's ``validator, policy = from_gramine_env(...)`` still works, with a warning."""
+    certificate = PeerCertificate.from_der(vector("gramine", KONVERA, "tlscert.der").read_bytes())
+    with pytest.warns(DeprecationWarning, match="unpacking from_gramine_env"):
+        validator, policy = _konvera_env(vector)
+    assert isinstance(validator, GramineRatlsValidator)
+    result = validator.appraise(
+        validator.evidence_from_certificate(certificate),
+        binding=_online(certificate),
+        clock=RECORDED_AT,
+        policy=policy,
+    )
+    assert result.accepted
 
 
 def test_konvera_wrong_mrenclave_is_rejected(vector: Vector) -> None:
@@ -210,8 +272,10 @@ def test_konvera_pem_file_offline(vector: Vector) -> None:
         evidence,
         binding=BindingContext.offline_context(),
         clock=RECORDED_AT,
-        policy=Policy(
-            accepted_tcb_statuses={"OutOfDate"}, accepted_advisory_ids=KONVERA_ADVISORIES
+        policy=attrs.evolve(
+            KONVERA_PINNED,
+            accepted_tcb_statuses={"OutOfDate"},
+            accepted_advisory_ids=KONVERA_ADVISORIES,
         ),
     )
     assert result.accepted
@@ -258,7 +322,11 @@ def test_ccc_debug_enclave_is_rejected_by_default(vector: Vector) -> None:
         validator.evidence_from_certificate(certificate),
         binding=_online(certificate),
         clock=RECORDED_AT,
-        policy=Policy(accepted_tcb_statuses={"OutOfDate"}, accepted_advisory_ids=_ccc_advisories()),
+        policy=attrs.evolve(
+            CCC_PINNED,
+            accepted_tcb_statuses={"OutOfDate"},
+            accepted_advisory_ids=_ccc_advisories(),
+        ),
     )
     assert not result.accepted
     assert [f.check for f in result.failures] == ["debug"]
@@ -271,7 +339,8 @@ def test_ccc_debug_enclave_is_rejected_by_default(vector: Vector) -> None:
 
 def test_ccc_debug_enclave_accepted_only_when_policy_allows_debug(vector: Vector) -> None:
     validator, certificate = _ccc(vector)
-    policy = Policy(
+    policy = attrs.evolve(
+        CCC_PINNED,
         accepted_tcb_statuses={"OutOfDate"},
         accepted_advisory_ids=_ccc_advisories(),
         allow_debug=True,
@@ -378,7 +447,9 @@ def _ccc_advisories() -> tuple[str, ...]:
     )
 
 
-def _cli(vector: Vector, *extra: str) -> subprocess.CompletedProcess[str]:
+def _cli(
+    vector: Vector, *extra: str, evidence: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -392,7 +463,7 @@ def _cli(vector: Vector, *extra: str) -> subprocess.CompletedProcess[str]:
             "--at",
             "1757824605",
             *extra,
-            str(vector("gramine", KONVERA, "tlscert.pem")),
+            str(evidence or vector("gramine", KONVERA, "tlscert.pem")),
         ],
         capture_output=True,
         text=True,
@@ -405,6 +476,8 @@ def test_verify_evidence_command_line(vector: Vector, tmp_path: Path) -> None:
     rejected = _cli(vector)
     assert rejected.returncode != 0
     assert "tcb.status" in rejected.stderr
+    assert "workload.unpinned: policy pins no workload identity" in rejected.stdout
+    assert f'mrenclave = "{KONVERA_MRENCLAVE}"' in rejected.stdout
     policy = tmp_path / "policy.toml"
     policy.write_text(
         'accepted_tcb_statuses = ["UpToDate", "OutOfDate"]\n'
@@ -418,3 +491,11 @@ def test_verify_evidence_command_line(vector: Vector, tmp_path: Path) -> None:
     assert result["accepted"] is True
     assert result["binding"]["freshness"] == "unbound"
     assert result["measurements"]["mrenclave"] == KONVERA_MRENCLAVE
+
+
+def test_verify_evidence_names_a_raw_tdx_quote(vector: Vector) -> None:
+    """A TDX quote file is not "0 or 3 PEM certificates": the error says what it is."""
+    refused = _cli(vector, evidence=vector("tdx", "dcap-sample", "quote.bin"))
+    assert refused.returncode != 0
+    assert "gramine.file.quote" in refused.stderr
+    assert "raw TDX quote (version 4), not a Gramine RA-TLS certificate" in refused.stderr

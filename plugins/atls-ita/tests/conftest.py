@@ -3,35 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from atls_core.clock import FixedClock
-from atls_ita.testing.standin import StandInIta, default_measurements
+from atls_core.policy import Policy
+from atls_core.testing.vectors import Vector
+from atls_ita.testing.standin import StandInIta, default_measurements, workload_pin
 from atls_ita.validator import ItaValidator
 
 API_KEY = "ita-test-api-key-6f1d"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Vector tests skip without $ATLS_VECTORS (one summary line) and must run under CI=true."""
+    config.pluginmanager.import_plugin("atls_core.testing.vectors")
+
+
 @pytest.fixture
-def vectors() -> Callable[[str], Path]:
-    """``vectors("ita/...")``: skips without ATLS_VECTORS, fails if the file is missing."""
-    root = os.environ.get("ATLS_VECTORS")
-    if not root:
-        pytest.skip("ATLS_VECTORS is not set")
-
-    def path(relative: str) -> Path:
-        found = Path(root) / relative
-        if not found.is_file():
-            pytest.fail(f"ATLS_VECTORS is set but {found} is missing")
-        return found
-
-    return path
+def vectors(atls_vector: Vector) -> Vector:
+    """``vectors("ita/...")``: a recorded file (fails if the folder lacks it)."""
+    return atls_vector
 
 
 @pytest.fixture(scope="session")
@@ -79,3 +75,10 @@ def settings(ita: StandInIta, tmp_path: Path) -> dict[str, Any]:
 @pytest.fixture
 def validator(settings: dict[str, Any]) -> ItaValidator:
     return ItaValidator(settings)
+
+
+@pytest.fixture
+def pinned() -> Policy:
+    """The default policy pinning the stand-in's default TD by ``mrtd``: only that pin
+    separates it from any other genuine TD."""
+    return Policy(reference_values=workload_pin("tdx"))

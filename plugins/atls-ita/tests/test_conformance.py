@@ -11,8 +11,9 @@ import pytest
 from atls_core.binding import new_nonce
 from atls_core.clock import Clock, FixedClock
 from atls_core.evidence import Evidence
+from atls_core.policy import Policy
 from atls_core.testing.conformance import Case, ValidatorConformance
-from atls_ita.testing.standin import StandInIta
+from atls_ita.testing.standin import StandInIta, workload_pin
 from atls_ita.testing.tokens import issue_token
 from atls_ita.validator import ItaValidator
 
@@ -32,6 +33,7 @@ class TestItaTdxConformance(ValidatorConformance):
             evidence=self.issued.evidence,
             binding=self.issued.binding,
             clock=FixedClock(self.ita.clock.now() + dt.timedelta(seconds=1)),
+            policy=Policy(reference_values=workload_pin()),
         )
 
     def tamper(self, evidence: Evidence) -> Evidence:

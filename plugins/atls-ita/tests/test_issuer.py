@@ -49,7 +49,7 @@ def _issuer(ita: StandInIta, tsm: FakeConfigfsTsm, **extra: Any) -> ItaIssuer:
 
 
 def test_issue_then_appraise_end_to_end(
-    ita: StandInIta, tsm: FakeConfigfsTsm, validator: ItaValidator
+    ita: StandInIta, tsm: FakeConfigfsTsm, validator: ItaValidator, pinned: Policy
 ) -> None:
     spki, nonce = new_spki(), new_nonce()
     evidence = _issuer(ita, tsm).issue(report_data_for("atls-v1", spki_der=spki, nonce=nonce))
@@ -62,7 +62,7 @@ def test_issue_then_appraise_end_to_end(
         evidence,
         binding=BindingContext(spki_der=spki, nonce=nonce),
         clock=FixedClock(ita.clock.now() + dt.timedelta(seconds=1)),
-        policy=Policy(),
+        policy=pinned,
     )
     assert result.status is Status.AFFIRMING, result.to_json()
     assert result.binding.freshness is Freshness.NONCE
@@ -116,6 +116,7 @@ def test_the_api_key_never_leaks(
             }
         },
         environ={"ITA_KEY_FOR_TEST": API_KEY},
+        check=False,  # only the $env/$file reader is wanted: these are issuer settings
     )
     caplog.set_level(logging.DEBUG)
     for host in ("env.example", "file.example"):
@@ -145,12 +146,21 @@ def test_the_api_key_never_leaks(
     assert API_KEY not in caplog.text
 
 
-def test_api_key_must_come_by_indirection(ita: StandInIta, tsm: FakeConfigfsTsm) -> None:
+@pytest.mark.parametrize("given", [API_KEY, None])
+def test_api_key_must_come_by_indirection_and_the_refusal_says_how(
+    ita: StandInIta, tsm: FakeConfigfsTsm, given: str | None
+) -> None:
+    settings: dict[str, Any] = {"api_url": ita.url}
+    if given is not None:
+        settings["api_key"] = given
     with pytest.raises(ConfigurationError) as info:
-        ItaIssuer({"api_url": ita.url, "api_key": API_KEY}, fs=tsm)
-    assert API_KEY not in str(info.value)
-    with pytest.raises(ConfigurationError):
-        ItaIssuer({"api_url": ita.url}, fs=tsm)
+        ItaIssuer(settings, fs=tsm)
+    message = str(info.value)
+    assert API_KEY not in message
+    assert info.value.check == "config.settings"
+    assert 'api_key = { "$env" = "ITA_API_KEY" }' in message
+    assert 'api_key = { "$file" = ' in message
+    assert "atls_core.Secret(value, " in message
 
 
 @pytest.mark.parametrize(

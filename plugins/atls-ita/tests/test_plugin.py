@@ -95,7 +95,7 @@ def _certificate(spki_key: ec.EllipticCurvePrivateKey, token: str | None) -> byt
 
 
 def test_token_travels_in_the_certificate(
-    manager: PluginManager, ita: StandInIta, tmp_path: Path, clock: FixedClock
+    manager: PluginManager, ita: StandInIta, tmp_path: Path, clock: FixedClock, pinned: Policy
 ) -> None:
     key = ec.generate_private_key(ec.SECP384R1())
     spki = key.public_key().public_bytes(
@@ -113,7 +113,7 @@ def test_token_travels_in_the_certificate(
         evidence,
         binding=BindingContext(spki_der=certificate.spki_der, nonce=nonce, certificate_der=der),
         clock=clock,
-        policy=Policy(),
+        policy=pinned,
     )
     assert result.accepted, result.to_json()
     with pytest.raises(MalformedEvidence):
@@ -123,7 +123,7 @@ def test_token_travels_in_the_certificate(
 
 
 def test_evidence_from_file_is_the_raw_jwt(
-    ita: StandInIta, tmp_path: Path, clock: FixedClock
+    ita: StandInIta, tmp_path: Path, clock: FixedClock, pinned: Policy
 ) -> None:
     from atls_ita.validator import ItaValidator
 
@@ -136,7 +136,7 @@ def test_evidence_from_file_is_the_raw_jwt(
     )
     evidence = validator.evidence_from_file((issued.token + "\n").encode(), name="token.jwt")
     result = validator.appraise(
-        evidence, binding=BindingContext.offline_context(), clock=clock, policy=Policy()
+        evidence, binding=BindingContext.offline_context(), clock=clock, policy=pinned
     )
     assert result.accepted
     assert any("offline" in w for w in result.warnings)
@@ -149,7 +149,9 @@ def test_cli_verify_evidence_with_pinned_keys_and_root(
 
     token = issue_token(ita, nonce=None).token
     (tmp_path / "token.jwt").write_text(token)
-    args = [
+    mrtd = ita.measurements["mrtd"]
+    (tmp_path / "policy.toml").write_text(f'[reference_values]\nmrtd = "{mrtd}"\n')
+    unpinned = [
         "verify-evidence",
         str(tmp_path / "token.jwt"),
         "--validator",
@@ -162,6 +164,11 @@ def test_cli_verify_evidence_with_pinned_keys_and_root(
         str(int(ita.clock.now().timestamp()) + 1),
         "--json",
     ]
+    assert main(unpinned, manager=manager) != 0, "a genuine token alone does not pass"
+    out = capsys.readouterr().out
+    assert '"workload.unpinned"' in out
+    assert mrtd in out, "the refusal shows the value to pin"
+    args = [*unpinned, "--policy", str(tmp_path / "policy.toml")]
     assert main(args, manager=manager) == 0
     assert '"ita.tdx"' in capsys.readouterr().out
     tampered = token[:-8] + ("A" * 8 if not token.endswith("A" * 8) else "B" * 8)

@@ -18,6 +18,7 @@ from atls_core.binding import Freshness
 from atls_core.clock import SystemClock
 from atls_core.config import Secret
 from atls_core.errors import ATLSVerificationError
+from atls_core.policy import Policy
 from atls_core.registry import PluginManager
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificates
@@ -54,11 +55,14 @@ def certificates(ita: StandInIta, tmp_path: Path) -> AttestedCertificates:
 
 
 def test_fresh_token_per_connection(
-    ita: StandInIta, certificates: AttestedCertificates, tmp_path: Path
+    ita: StandInIta, certificates: AttestedCertificates, tmp_path: Path, pinned: Policy
 ) -> None:
     manager = PluginManager(environ={})
     selected = select_validator(
-        "ita.tdx", settings=ita.validator_settings(tmp_path / "root.pem"), manager=manager
+        "ita.tdx",
+        settings=ita.validator_settings(tmp_path / "root.pem"),
+        policy=pinned,
+        manager=manager,
     )
     context = ATLSContext.for_validator(selected)
     with HTTPSServer(certificates.server_context()) as server:
@@ -72,6 +76,24 @@ def test_fresh_token_per_connection(
     assert certificates.minted == 2
     assert ita.requests["/appraisal/v2/attest"] == 3  # the static certificate + two connections
     assert ita.requests["/certs"] == 1
+
+
+def test_client_that_pins_nothing_refuses_a_genuine_server(
+    ita: StandInIta, certificates: AttestedCertificates, tmp_path: Path
+) -> None:
+    """A genuine TD with a genuine ITA token, but any TD anyone rents would have one."""
+    manager = PluginManager(environ={})
+    selected = select_validator(
+        "ita.tdx", settings=ita.validator_settings(tmp_path / "root.pem"), manager=manager
+    )
+    context = ATLSContext.for_validator(selected)
+    with (
+        HTTPSServer(certificates.server_context()) as server,
+        pytest.raises(ATLSVerificationError) as info,
+    ):
+        _connect(context, server.port)
+    assert info.value.check == "workload.unpinned"
+    assert ita.measurements["mrtd"] in str(info.value), "the refusal shows what to pin"
 
 
 def test_client_trusting_another_root_refuses_the_server(

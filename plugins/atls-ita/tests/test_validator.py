@@ -26,12 +26,15 @@ from atls_core.errors import (
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
 from atls_ita.testing.pki import StandInPki
-from atls_ita.testing.standin import StandInIta
+from atls_ita.testing.standin import StandInIta, workload_pin
 from atls_ita.testing.tokens import evidence_of, issue_token
 from atls_ita.validator import SGX_SPEC, ItaValidator
 
 
 def _appraise(validator: ItaValidator, issued: Any, clock: FixedClock, **policy: Any) -> Any:
+    """Appraise under ``Policy(**policy)``, pinned to the stand-in's default workload
+    unless the test gives its own reference values (the pinning tests say so)."""
+    policy.setdefault("reference_values", workload_pin(validator.spec.tee_type))
     return validator.appraise(
         issued.evidence, binding=issued.binding, clock=clock, policy=Policy(**policy)
     )
@@ -69,7 +72,7 @@ def test_static_certificate_token_is_key_only(
         issued.evidence,
         binding=BindingContext(spki_der=issued.spki, nonce=new_nonce()),
         clock=clock,
-        policy=Policy(),
+        policy=Policy(reference_values=workload_pin()),
     )
     assert result.accepted
     assert result.binding.freshness is Freshness.KEY_ONLY
@@ -77,7 +80,7 @@ def test_static_certificate_token_is_key_only(
         issued.evidence,
         binding=BindingContext(spki_der=issued.spki, nonce=new_nonce()),
         clock=clock,
-        policy=Policy(require_nonce=True),
+        policy=Policy(reference_values=workload_pin(), require_nonce=True),
     )
     assert not strict.accepted
 

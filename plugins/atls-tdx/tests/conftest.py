@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import attrs
 import pytest
 
 from atls_core.clock import FixedClock
+from atls_core.testing.vectors import Vector
 from atls_tdx.testing.pki import DcapTestPki
 from atls_tdx.testing.quotes import make_tdx_quote
 
@@ -21,20 +20,15 @@ NEXT_UPDATE = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Vector tests skip without $ATLS_VECTORS (one summary line) and must run under CI=true."""
+    config.pluginmanager.import_plugin("atls_core.testing.vectors")
+
+
 @pytest.fixture
-def vectors() -> Callable[[str], Path]:
-    """``vectors("tdx/dcap-sample/quote.bin")``: skips without ATLS_VECTORS, fails if missing."""
-    root = os.environ.get("ATLS_VECTORS")
-    if not root:
-        pytest.skip("ATLS_VECTORS is not set")
-
-    def path(relative: str) -> Path:
-        found = Path(root) / relative
-        if not found.is_file():
-            pytest.fail(f"ATLS_VECTORS is set but {found} is missing")
-        return found
-
-    return path
+def vectors(atls_vector: Vector) -> Vector:
+    """``vectors("tdx/dcap-sample/quote.bin")``: a recorded file (fails if the folder lacks it)."""
+    return atls_vector
 
 
 @attrs.frozen

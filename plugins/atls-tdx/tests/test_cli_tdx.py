@@ -1,4 +1,7 @@
-"""`atls verify-evidence` with the TDX validators, run as a real subprocess."""
+"""`atls verify-evidence` with the TDX validators, run as a real subprocess.
+
+A policy file pins the workload (``pinned_policy``) unless a test is about pinning.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from atls_tdx.dcap.report import parse_report_fields
+from atls_tdx.tdx_common import quote_from_bytes
 
 pytestmark = pytest.mark.vectors
 
@@ -29,13 +35,24 @@ def atls(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProc
     )
 
 
-def test_dcap_quote_is_accepted_and_printed_in_full(vectors: Vectors) -> None:
+def pinned_policy(tmp_path: Path, quote: Path, top: str = "") -> Path:
+    """A policy file pinning the MRTD of ``quote`` (top-level keys ``top`` first)."""
+    mrtd = parse_report_fields(quote_from_bytes(quote.read_bytes()))[2]["mrtd"]
+    assert isinstance(mrtd, bytes)
+    path = tmp_path / "pinned.toml"
+    path.write_text(f'{top}[reference_values]\nmrtd = "{mrtd.hex()}"\n')
+    return path
+
+
+def test_dcap_quote_is_accepted_and_printed_in_full(vectors: Vectors, tmp_path: Path) -> None:
     quote = vectors("tdx/dcap-sample/quote.bin")
     expected = json.loads(vectors("tdx/dcap-sample/expected.json").read_text())
     done = atls(
         "verify-evidence",
         "--validator",
         "tdx.dcap",
+        "--policy",
+        pinned_policy(tmp_path, quote),
         "--collateral",
         vectors("tdx/dcap-sample/collateral.json"),
         "--at",
@@ -62,6 +79,8 @@ def test_hex_quote_file_is_accepted(vectors: Vectors, tmp_path: Path) -> None:
         "verify-evidence",
         "--validator",
         "tdx.dcap",
+        "--policy",
+        pinned_policy(tmp_path, hex_file),
         "--collateral",
         vectors("tdx/dcap-sample/collateral.json"),
         "--at",
@@ -72,12 +91,14 @@ def test_hex_quote_file_is_accepted(vectors: Vectors, tmp_path: Path) -> None:
     assert "UpToDate" in done.stdout
 
 
-def test_out_of_date_quote_is_rejected_without_traceback(vectors: Vectors) -> None:
+def test_out_of_date_quote_is_rejected_without_traceback(vectors: Vectors, tmp_path: Path) -> None:
     folder = "tdx/outofdate-v4-00806f05"
     done = atls(
         "verify-evidence",
         "--validator",
         "tdx.dcap",
+        "--policy",
+        pinned_policy(tmp_path, vectors(f"{folder}/zkdcap_quote.bin")),
         "--collateral",
         vectors(f"{folder}/collateral_2025-01.json"),
         "--at",
@@ -96,10 +117,11 @@ def test_out_of_date_quote_is_accepted_with_a_lenient_policy(
     vectors: Vectors, tmp_path: Path
 ) -> None:
     folder = "tdx/outofdate-v4-00806f05"
-    policy = tmp_path / "policy.toml"
-    policy.write_text(
+    policy = pinned_policy(
+        tmp_path,
+        vectors(f"{folder}/zkdcap_quote.bin"),
         'accepted_tcb_statuses = ["UpToDate", "OutOfDate"]\n'
-        'accepted_advisory_ids = ["INTEL-SA-00960", "INTEL-SA-00982", "INTEL-SA-00986"]\n'
+        'accepted_advisory_ids = ["INTEL-SA-00960", "INTEL-SA-00982", "INTEL-SA-00986"]\n',
     )
     done = atls(
         "verify-evidence",
@@ -116,6 +138,35 @@ def test_out_of_date_quote_is_accepted_with_a_lenient_policy(
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["tcb"]["status"] == "OutOfDate"
+
+
+def test_unpinned_quote_is_a_one_line_refusal_saying_what_to_pin(
+    vectors: Vectors, tmp_path: Path
+) -> None:
+    folder = "tdx/dcap-sample"
+    mrtd = json.loads(vectors(f"{folder}/expected.json").read_text())["report"]["TD10"]["mr_td"]
+    args = (
+        "verify-evidence",
+        "--validator",
+        "tdx.dcap",
+        "--collateral",
+        vectors(f"{folder}/collateral.json"),
+        "--at",
+        "1750331763",
+    )
+    done = atls(*args, vectors(f"{folder}/quote.bin"))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+    assert "workload.unpinned" in done.stderr
+    assert f'mrtd = "{mrtd}"' in done.stderr
+    explore = tmp_path / "explore.toml"
+    explore.write_text("allow_any_workload = true\n")
+    explored = atls(*args, "--policy", explore, "--json", vectors(f"{folder}/quote.bin"))
+    assert explored.returncode == 0, explored.stderr
+    result = json.loads(explored.stdout)
+    assert result["status"] == "warning"
+    assert any(w.startswith("workload.unpinned:") for w in result["warnings"])
 
 
 def test_no_tcb_level_is_a_one_line_rejection(vectors: Vectors) -> None:
@@ -136,12 +187,16 @@ def test_no_tcb_level_is_a_one_line_rejection(vectors: Vectors) -> None:
     assert "dcap.tcb_level" in done.stderr
 
 
-def test_dstack_quote_response_is_accepted(vectors: Vectors) -> None:
+def test_dstack_quote_response_is_accepted(vectors: Vectors, tmp_path: Path) -> None:
     folder = "tdx/dstack-quote-report"
+    policy = tmp_path / "policy.toml"
+    policy.write_text('allowed_app_ids = ["3763bc34552cf3a27ff71ad5f7a90471562a1a2d"]\n')
     done = atls(
         "verify-evidence",
         "--validator",
         "tdx.dstack",
+        "--policy",
+        policy,
         "--collateral",
         vectors(f"{folder}/collateral.json"),
         "--at",

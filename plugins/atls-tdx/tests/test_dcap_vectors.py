@@ -1,26 +1,28 @@
 """DcapVerifier on recorded real evidence, at the recorded time.
 
-Vectors are read only through $ATLS_VECTORS: unset -> skip, set but missing -> fail.
+Vectors are read only through $ATLS_VECTORS (atls_core.testing.vectors: skip without them,
+fail if they are incomplete or CI=true lacks them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import dcap_qvl
 import pytest
 
-from atls_core.appraisal import Appraisal
-from atls_core.binding import Binding, Freshness
+from atls_core.appraisal import Appraisal, appraise
+from atls_core.binding import BindingContext
 from atls_core.clock import FixedClock
 from atls_core.errors import MalformedEvidence, StaleEvidence, UntrustedChain
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.interfaces import ValidatorSpec
+from atls_core.interfaces import ReportData, ValidatorBase, ValidatorSpec
+from atls_core.measurements import SGX_WORKLOAD, TDX_WORKLOAD
 from atls_core.policy import Policy
+from atls_core.testing.vectors import vectors_root as vectors
 from atls_tdx.dcap import (
     SGX_MEASUREMENTS,
     TDX_MEASUREMENTS,
@@ -35,13 +37,6 @@ from atls_tdx.dcap import tcb as tcb_eval
 from atls_tdx.dcap.sources import FileSource
 
 pytestmark = pytest.mark.vectors
-
-
-def vectors() -> Path:
-    root = os.environ.get("ATLS_VECTORS")
-    if not root:
-        pytest.skip("ATLS_VECTORS is not set")
-    return Path(root)
 
 
 def read_quote(rel: str) -> bytes:
@@ -409,28 +404,45 @@ def test_malformed_quotes_and_collateral(verifier: DcapVerifier) -> None:
 # -- debug enclaves: verified, reported, left to policy ------------------------------------
 
 
+class _Recorded(ValidatorBase):
+    """A validator whose ``verify`` only records an already verified quote."""
+
+    def __init__(self, verified: VerifiedQuote) -> None:
+        self.verified = verified
+        tdx = verified.tee_type == "tdx"
+        self.spec = ValidatorSpec(
+            id="tdx.test-dcap",
+            media_types=("application/octet-stream",),
+            binding_schemes=("atls-v1",),
+            transport=Transport.FILE,
+            tee_type=verified.tee_type,
+            measurements=TDX_MEASUREMENTS if tdx else SGX_MEASUREMENTS,
+            workload_identity=TDX_WORKLOAD if tdx else SGX_WORKLOAD,
+        )
+
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
+        record_quote(appraisal, self.verified)
+        return ReportData(value=self.verified.report_data)
+
+
 def _appraise(verified: VerifiedQuote, when: int, **policy: Any) -> Any:
-    spec = ValidatorSpec(
-        id="tdx.test-dcap",
-        media_types=("application/octet-stream",),
-        binding_scheme="atls-v1",
-        transport=Transport.FILE,
-        tee_type=verified.tee_type,
-    )
+    """The core's appraisal (offline) of what record_quote recorded; the policy pins
+    the quote's own workload so that only the recorded facts decide."""
+    identity = "mrtd" if verified.tee_type == "tdx" else "mrenclave"
+    pin = verified.fields[identity]
+    assert isinstance(pin, bytes)
     evidence = Evidence(
         media_type="application/octet-stream",
         data=b"quote",
         source=EvidenceSource(transport=Transport.FILE),
     )
-    appraisal = Appraisal(
-        spec=spec,
-        policy=Policy.from_mapping(policy),
-        evidence=evidence,
+    return appraise(
+        _Recorded(verified),
+        evidence,
+        binding=BindingContext.offline_context(),
         clock=FixedClock(at(when)),
+        policy=Policy.from_mapping({"reference_values": {identity: pin.hex()}, **policy}),
     )
-    record_quote(appraisal, verified)
-    appraisal.set_binding(Binding(scheme="atls-v1", freshness=Freshness.KEY_ONLY, verified=True))
-    return appraisal.finish()
 
 
 def test_debug_enclave_is_verified_and_left_to_policy(verifier: DcapVerifier) -> None:

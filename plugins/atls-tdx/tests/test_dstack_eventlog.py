@@ -11,13 +11,18 @@ from hypothesis import strategies as st
 
 from atls_core.errors import MalformedEvidence, UntrustedChain
 from atls_tdx.dstack_eventlog import (
+    ACPI_DATA_PAYLOAD,
     CERTIFICATE_EVENT,
     RUNTIME_EVENT_TYPE,
     check_replay,
     dstack_facts,
+    event_log_json,
+    is_acpi_data_event,
     parse_event_log,
     replay,
     runtime_event_digest,
+    runtime_event_preimage,
+    stripped_event_log,
 )
 from atls_tdx.testing.dstack import (
     boot_event,
@@ -99,7 +104,10 @@ def test_dropping_an_event_is_detected() -> None:
         (lambda e: e.update(digest="zz" * 48), "digest"),
         (lambda e: e.update(event_payload="abc"), "event_payload"),
         (lambda e: e.update(event=5), "event"),
-        (lambda e: e.pop("digest"), "digest"),
+        (lambda e: e.update(event="\ud800"), "UTF-8"),
+        (lambda e: e.update(version=3), "version"),
+        (lambda e: e.update(version=True), "version"),
+        (lambda e: e.update(preimage="zz"), "preimage"),
     ],
 )
 def test_malformed_events_are_refused(mutate: object, fragment: str) -> None:
@@ -249,3 +257,177 @@ def test_deeply_nested_json_is_malformed_not_a_recursion_error() -> None:
         evidence_from_quote_document(
             deep, source=EvidenceSource(transport=Transport.FILE, location="deep.json")
         )
+
+
+# --- empty digests, the V2 rule, stripped logs --------------------------------------------
+
+
+def _without_runtime_digests(
+    events: list[dict[str, object]], *, drop: bool = False
+) -> list[dict[str, object]]:
+    out = []
+    for event in events:
+        event = dict(event)
+        if event["event_type"] == RUNTIME_EVENT_TYPE:
+            if drop:
+                del event["digest"]
+            else:
+                event["digest"] = ""
+        out.append(event)
+    return out
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_empty_or_absent_runtime_digests_are_computed(drop: bool) -> None:
+    # dstack >= 0.6 guest agents leave runtime digests empty; the verifier computes them.
+    events = dstack_event_log()
+    quoted = replay_rtmrs(events)
+    parsed = parse_event_log(json.dumps(_without_runtime_digests(events, drop=drop)))
+    assert all(not e.digest for e in parsed if e.is_runtime)
+    report = check_replay(parsed, quoted)
+    assert report.matched == (0, 1, 2, 3)
+    assert report.not_replayed == ()
+
+
+@pytest.mark.parametrize("digest", ["", None])
+def test_boot_events_still_need_their_digest(digest: str | None) -> None:
+    events = dstack_event_log()
+    if digest is None:
+        del events[0]["digest"]
+    else:
+        events[0]["digest"] = digest
+    with pytest.raises(MalformedEvidence) as info:
+        parse_event_log(json.dumps(events))
+    assert info.value.check == "dstack.event_log"
+    assert "48 bytes" in str(info.value)
+
+
+def test_a_tampered_present_runtime_digest_is_refused_even_if_rtmr3_matches() -> None:
+    events = dstack_event_log()
+    quoted = replay_rtmrs(events)
+    tampered = [dict(e) for e in events]
+    index = next(i for i, e in enumerate(tampered) if e["event"] == "app-id")
+    tampered[index]["digest"] = hashlib.sha384(b"not this event").hexdigest()
+    with pytest.raises(UntrustedChain) as info:
+        check_replay(parse_event_log(json.dumps(tampered)), quoted)
+    assert info.value.check == "dstack.event_digest"
+
+
+def test_v2_digest_is_sha384_of_canonical_json() -> None:
+    preimage = runtime_event_preimage("compose-hash", b"\xab\xcd", version=2)
+    assert preimage == b'{"name":"compose-hash","payload":"abcd","type":134217729}'
+    assert (
+        runtime_event_digest(RUNTIME_EVENT_TYPE, "compose-hash", b"\xab\xcd", version=2)
+        == hashlib.sha384(preimage).digest()
+    )
+    assert runtime_event_digest(RUNTIME_EVENT_TYPE, "x", b"", version=2) != runtime_event_digest(
+        RUNTIME_EVENT_TYPE, "x", b""
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("", '""'),
+        ('a"b\\c', '"a\\"b\\\\c"'),
+        ("\b\f\n\r\t\x01\x1f", '"\\b\\f\\n\\r\\t\\u0001\\u001f"'),
+        ("\x7f/\u2028", '"\x7f/\u2028"'),
+        ("测试-🦀", '"测试-🦀"'),
+    ],
+)
+def test_v2_canonical_json_escapes_only_what_rfc8785_escapes(name: str, expected: str) -> None:
+    text = runtime_event_preimage(name, b"\xff", version=2).decode()
+    assert text == '{"name":' + expected + ',"payload":"ff","type":134217729}'
+    assert json.loads(text)["name"] == name
+
+
+def _v2(event: dict[str, object]) -> dict[str, object]:
+    name = str(event["event"])
+    payload = bytes.fromhex(str(event["event_payload"]))
+    preimage = runtime_event_preimage(name, payload, version=2)
+    return {
+        **event,
+        "version": 2,
+        "digest": hashlib.sha384(preimage).hexdigest(),
+        "preimage": preimage.hex(),
+    }
+
+
+def test_the_digest_rule_is_taken_from_each_event() -> None:
+    events = dstack_event_log()
+    mixed = [_v2(e) if e["event"] in ("compose-hash", "system-ready") else e for e in events]
+    quoted = replay_rtmrs(mixed)
+    assert quoted[3] != replay_rtmrs(events)[3]
+    parsed = parse_event_log(json.dumps(mixed))
+    assert [e.version for e in parsed if e.name == "compose-hash"] == [2]
+    assert check_replay(parsed, quoted).matched == (0, 1, 2, 3)
+    # The same log without the per-event version replays under V1 and fails.
+    downgraded = [
+        {k: v for k, v in e.items() if k not in ("version", "preimage", "digest")} for e in mixed
+    ]
+    downgraded = [
+        e if e["event_type"] == RUNTIME_EVENT_TYPE else {**e, "digest": events[i]["digest"]}
+        for i, e in enumerate(downgraded)
+    ]
+    with pytest.raises(UntrustedChain) as info:
+        check_replay(parse_event_log(json.dumps(downgraded)), quoted)
+    assert info.value.check == "dstack.rtmr3"
+
+
+def test_a_v2_preimage_must_be_the_canonical_form() -> None:
+    events = [_v2(e) if e["event"] == "app-id" else e for e in dstack_event_log()]
+    quoted = replay_rtmrs(events)
+    index = next(i for i, e in enumerate(events) if e["event"] == "app-id")
+    name = str(events[index]["event"])
+    payload = str(events[index]["event_payload"])
+    reordered = f'{{"type":134217729,"name":"{name}","payload":"{payload}"}}'.encode()
+    forged = [dict(e) for e in events]
+    forged[index]["preimage"] = reordered.hex()
+    forged[index]["digest"] = ""
+    with pytest.raises(UntrustedChain) as info:
+        check_replay(parse_event_log(json.dumps(forged)), quoted)
+    assert info.value.check == "dstack.event_preimage"
+    # Without the pre-image (or with an empty digest) the event is simply recomputed.
+    plain = [dict(e) for e in events]
+    del plain[index]["preimage"]
+    plain[index]["digest"] = ""
+    assert check_replay(parse_event_log(json.dumps(plain)), quoted).matched == (0, 1, 2, 3)
+
+
+def test_a_stripped_log_replays_rtmr3_and_reports_the_rest() -> None:
+    events = dstack_event_log()
+    quoted = replay_rtmrs(events)
+    stripped = stripped_event_log(parse_event_log(json.dumps(events)))
+    assert [e.imr for e in stripped] == [0] + [3] * sum(1 for e in events if e["imr"] == 3)
+    assert is_acpi_data_event(stripped[0])
+    assert stripped[0].payload == ACPI_DATA_PAYLOAD
+    assert all(e.digest == b"" for e in stripped if e.is_runtime)
+    with pytest.raises(UntrustedChain) as info:
+        check_replay(stripped, quoted)  # a full log is the default requirement
+    assert info.value.check == "dstack.rtmr0"
+    report = check_replay(stripped, quoted, required=(3,))
+    assert report.matched == (3,)
+    assert report.not_replayed == (0, 1, 2)
+    assert report.replayed[3] == quoted[3]
+
+
+def test_a_stripped_log_still_refuses_a_wrong_rtmr3() -> None:
+    events = dstack_event_log()
+    quoted = replay_rtmrs(events)
+    stripped = stripped_event_log(parse_event_log(json.dumps(events[:-1])))
+    with pytest.raises(UntrustedChain) as info:
+        check_replay(stripped, quoted, required=(3,))
+    assert info.value.check == "dstack.rtmr3"
+
+
+@pytest.mark.parametrize("required", [(0, 1, 2), (), (3, 4)])
+def test_rtmr3_is_always_required(required: tuple[int, ...]) -> None:
+    events = parse_event_log(json.dumps(dstack_event_log()))
+    with pytest.raises(ValueError):
+        check_replay(events, replay(events), required=required)
+
+
+def test_event_log_json_round_trips() -> None:
+    events = [_v2(e) if e["event"] == "app-id" else e for e in dstack_event_log()]
+    parsed = stripped_event_log(parse_event_log(json.dumps(events)))
+    assert parse_event_log(event_log_json(parsed)) == parsed

@@ -172,19 +172,114 @@ def test_pinned_certificate_is_affirming(synthetic: Any) -> None:
     result = appraise(DstackValidator(synthetic.settings()), built.case)
     assert result.status is Status.AFFIRMING, result.to_json()
     assert result.binding.freshness is b.Freshness.KEY_ONLY
+    assert result.warnings == ()
     assert result.measurements["compose_hash"] == compose_hash(COMPOSE).hex()
     assert result.measurements["app_id"] == compose_hash(COMPOSE)[:20].hex()
     assert result.measurements["os_image_hash"] == OS_IMAGE.hex()
     assert result.claims["system_ready"] is True
 
 
-def test_unpinned_deployment_is_accepted_with_warnings(synthetic: Any) -> None:
-    built = certificate_case(synthetic, policy=Policy())
-    result = appraise(DstackValidator(synthetic.settings()), built.case)
-    assert result.accepted
+# --- pinning: the core's rule over spec.workload_identity and the pinning options ----------
+
+
+def _validator(synthetic: Any, mode: str) -> DstackValidator:
+    if mode == "certificate":
+        return DstackValidator(synthetic.settings())
+    return DstackValidator.challenge_validator(synthetic.settings())
+
+
+def _built(synthetic: Any, mode: str, policy: Policy) -> Built:
+    make = certificate_case if mode == "certificate" else challenge_case
+    return make(synthetic, policy=policy)
+
+
+MODES = ["certificate", "challenge"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_unpinned_deployment_is_refused_naming_what_to_pin(synthetic: Any, mode: str) -> None:
+    # A genuine dstack TD running anyone's compose file would otherwise pass.
+    built = _built(synthetic, mode, Policy())
+    result = appraise(_validator(synthetic, mode), built.case)
+    assert result.status is Status.CONTRAINDICATED
+    assert result.binding.verified
+    assert [f.check for f in result.failures] == ["workload.unpinned"]
+    failure = result.failures[0]
+    for way in (
+        "reference_values.compose_hash",
+        "reference_values.app_id",
+        "reference_values.os_image_hash",
+        "reference_values.mrtd",
+        "app_compose",
+        "allowed_compose_hashes",
+        "allowed_app_ids",
+        "allowed_os_image_hashes",
+    ):
+        assert way in failure.expected
+    assert failure.actual["compose_hash"] == compose_hash(COMPOSE).hex()
+    assert failure.actual["app_id"] == compose_hash(COMPOSE)[:20].hex()
+    assert failure.actual["os_image_hash"] == OS_IMAGE.hex()
+    assert f'compose_hash = "{compose_hash(COMPOSE).hex()}"' in failure.message
+    assert not any(w.startswith("dstack.app:") for w in result.warnings)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_allow_any_workload_accepts_with_warnings(synthetic: Any, mode: str) -> None:
+    built = _built(synthetic, mode, Policy(allow_any_workload=True))
+    result = appraise(_validator(synthetic, mode), built.case)
+    assert result.accepted, result.to_json()
     assert result.status is Status.WARNING
-    assert any(w.startswith("dstack.app:") for w in result.warnings)
-    assert any(w.startswith("dstack.boot_chain:") for w in result.warnings)
+    assert sorted(w.split(":")[0] for w in result.warnings) == [
+        "dstack.boot_chain",
+        "workload.unpinned",
+    ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "pin",
+    [
+        {"options": {"app_compose": COMPOSE}},
+        {"options": {"allowed_compose_hashes": [compose_hash(COMPOSE).hex()]}},
+        {"options": {"allowed_app_ids": [compose_hash(COMPOSE)[:20].hex()]}},
+        {"options": {"allowed_os_image_hashes": [OS_IMAGE.hex()]}},
+        {"reference_values": {"compose_hash": compose_hash(COMPOSE).hex()}},
+        {"reference_values": {"app_id": compose_hash(COMPOSE)[:20].hex()}},
+        {"reference_values": {"os_image_hash": OS_IMAGE.hex()}},
+    ],
+    ids=lambda pin: next(iter(next(iter(pin.values())))),
+)
+def test_one_pin_is_enough_and_the_boot_chain_still_warns(
+    synthetic: Any, mode: str, pin: dict[str, Any]
+) -> None:
+    built = _built(synthetic, mode, Policy(**pin))
+    result = appraise(_validator(synthetic, mode), built.case)
+    assert result.accepted, result.to_json()
+    assert result.status is Status.WARNING
+    assert [w.split(":")[0] for w in result.warnings] == ["dstack.boot_chain"]
+
+
+def test_a_warn_only_boot_chain_is_not_pinned(synthetic: Any) -> None:
+    built = certificate_case(synthetic)
+    rtmrs = replay_rtmrs(built.events)
+    references = {
+        "mrtd": ReferenceValue(accepted=[DEFAULT_MRTD.hex()], enforce=False),
+        **{f"rtmr{i}": ReferenceValue(accepted=[rtmrs[i].hex()], enforce=False) for i in range(3)},
+    }
+    unpinned = appraise(
+        DstackValidator(synthetic.settings()),
+        attrs.evolve(built.case, policy=Policy(reference_values=references)),
+    )
+    assert [f.check for f in unpinned.failures if f.enforced] == ["workload.unpinned"]
+    app_pinned = appraise(
+        DstackValidator(synthetic.settings()),
+        attrs.evolve(
+            built.case,
+            policy=Policy(reference_values=references, options={"app_compose": COMPOSE}),
+        ),
+    )
+    assert app_pinned.accepted
+    assert [w.split(":")[0] for w in app_pinned.warnings] == ["dstack.boot_chain"]
 
 
 def test_forged_compose_payload_with_genuine_digest_is_rejected(synthetic: Any) -> None:
@@ -351,6 +446,7 @@ def test_pinned_challenge_is_affirming_and_nonce_fresh(synthetic: Any) -> None:
     result = appraise(DstackValidator.challenge_validator(synthetic.settings()), built.case)
     assert result.status is Status.AFFIRMING, result.to_json()
     assert result.binding.freshness is b.Freshness.NONCE
+    assert result.warnings == ()
     assert (
         result.claims["certificate_event_sha256"] == hashlib.sha256(built.certificate).hexdigest()
     )

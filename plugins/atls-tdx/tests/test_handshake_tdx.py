@@ -2,6 +2,8 @@
 
 The production path trusts a custom DCAP root only when configuration names
 it *and* sets ``allow_custom_root = true``; these tests use exactly that path.
+Policies pin the workload (the synthetic MRTD, the fake deployment's compose
+hash): an unpinned policy is refused before any application byte.
 """
 
 from __future__ import annotations
@@ -36,7 +38,16 @@ from atls_tdx.testing.dstack import (
     spki_of,
 )
 from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import make_tdx_quote
+from atls_tdx.testing.quotes import DEFAULT_MRTD, make_tdx_quote
+
+PINNED_TD = Policy(reference_values={"mrtd": DEFAULT_MRTD.hex()})
+"""Pins the synthetic TD's MRTD."""
+
+
+def pinned_compose(events: list[dict[str, Any]], **kw: Any) -> Policy:
+    """Pins the compose hash a dstack event log measures."""
+    deployed = next(e for e in events if e["event"] == "compose-hash")["event_payload"]
+    return Policy(options={"allowed_compose_hashes": [deployed]}, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +93,9 @@ def configfs_server(live: dict[str, Any], tmp_path: Path) -> Iterator[HTTPSServe
 def test_tdx_dcap_handshake_is_nonce_fresh(
     live: dict[str, Any], configfs_server: HTTPSServer
 ) -> None:
-    context = ATLSContext.for_validator(select_validator("tdx.dcap", settings=live["settings"]))
+    context = ATLSContext.for_validator(
+        select_validator("tdx.dcap", settings=live["settings"], policy=PINNED_TD)
+    )
     for _ in range(2):
         result, data = _request(context, configfs_server.port)
         assert result is not None
@@ -92,6 +105,24 @@ def test_tdx_dcap_handshake_is_nonce_fresh(
         assert result.tcb.status == "UpToDate"
         assert b'"/hello"' in data
     assert configfs_server.certificates.minted == 2  # type: ignore[attr-defined]
+
+
+def test_unpinned_tdx_dcap_policy_refuses_a_genuine_td_before_any_byte(
+    live: dict[str, Any], configfs_server: HTTPSServer
+) -> None:
+    # The attacker's own VM: a genuine TD, a genuine quote, bound to the attacker's key.
+    context = ATLSContext.for_validator(select_validator("tdx.dcap", settings=live["settings"]))
+    with pytest.raises(ATLSVerificationError) as info:
+        _request(context, configfs_server.port)
+    assert info.value.check == "workload.unpinned"
+    result = info.value.result
+    assert result is not None
+    assert result.binding.verified
+    assert result.binding.freshness is Freshness.NONCE
+    assert result.tcb.status == "UpToDate"
+    assert result.measurements["mrtd"] == DEFAULT_MRTD.hex()
+    assert configfs_server.certificates.minted == 1  # type: ignore[attr-defined]
+    assert configfs_server.requests == []
 
 
 def test_custom_root_is_refused_without_explicit_permission(live: dict[str, Any]) -> None:
@@ -107,7 +138,9 @@ def test_intel_root_does_not_trust_the_synthetic_pki(
     settings = {
         k: v for k, v in live["settings"].items() if k not in ("root_ca", "allow_custom_root")
     }
-    context = ATLSContext.for_validator(select_validator("tdx.dcap", settings=settings))
+    context = ATLSContext.for_validator(
+        select_validator("tdx.dcap", settings=settings, policy=PINNED_TD)
+    )
     with pytest.raises(ATLSVerificationError) as info:
         _request(context, configfs_server.port)
     assert info.value.check.startswith("dcap.")
@@ -123,7 +156,9 @@ def test_quote_for_another_key_is_rejected(live: dict[str, Any], tmp_path: Path)
     )
     stolen = mint_certificate(issuer, hostnames=("127.0.0.1",))  # evidence for another key
     lying = mint_certificate(issuer, hostnames=("127.0.0.1",), evidence=stolen.evidence)
-    context = ATLSContext.for_validator(select_validator("tdx.dcap", settings=live["settings"]))
+    context = ATLSContext.for_validator(
+        select_validator("tdx.dcap", settings=live["settings"], policy=PINNED_TD)
+    )
     with HTTPSServer(lying.server_context()) as server:
         with pytest.raises(ATLSVerificationError) as info:
             _request(context, server.port)
@@ -147,7 +182,9 @@ def test_dstack_challenge_handshake(live: dict[str, Any], socket_path: Path) -> 
         endpoint = ChallengeEndpoint(
             issuer, certificate_der=certificate.certificate_der, path="/tdx_quote"
         )
-        selected = select_validator("tdx.dstack-challenge", settings=live["settings"])
+        selected = select_validator(
+            "tdx.dstack-challenge", settings=live["settings"], policy=pinned_compose(agent.events)
+        )
         context = ATLSContext.for_validator(selected)
         with HTTPSServer(certificate.server_context(), challenge=endpoint) as server:
             for _ in range(2):
@@ -168,7 +205,7 @@ def test_dstack_challenge_for_another_certificate_is_rejected(
     def quote(report_data: bytes, rtmrs: Any, mr_config_id: bytes) -> bytes:
         return make_tdx_quote(live["pki"], report_data, rtmr=rtmrs, mr_config_id=mr_config_id)
 
-    with FakeGuestAgent(socket_path, quote):
+    with FakeGuestAgent(socket_path, quote) as agent:
         issuer = DstackAgentIssuer({"socket": str(socket_path)})
         presented = mint_certificate(issuer, hostnames=("127.0.0.1",))
         measured = mint_certificate(issuer, hostnames=("127.0.0.1",))
@@ -176,7 +213,11 @@ def test_dstack_challenge_for_another_certificate_is_rejected(
             issuer, certificate_der=measured.certificate_der, path="/tdx_quote"
         )
         context = ATLSContext.for_validator(
-            select_validator("tdx.dstack-challenge", settings=live["settings"])
+            select_validator(
+                "tdx.dstack-challenge",
+                settings=live["settings"],
+                policy=pinned_compose(agent.events),
+            )
         )
         with HTTPSServer(presented.server_context(), challenge=endpoint) as server:
             with pytest.raises(ATLSVerificationError) as info:
@@ -218,7 +259,11 @@ def _ratls_server_context(
 
 
 def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
-    context = ATLSContext.for_validator(select_validator("tdx.dstack", settings=live["settings"]))
+    context = ATLSContext.for_validator(
+        select_validator(
+            "tdx.dstack", settings=live["settings"], policy=pinned_compose(dstack_event_log())
+        )
+    )
     with HTTPSServer(_ratls_server_context(live)) as server:
         result, data = _request(context, server.port)
     assert b'"/hello"' in data
@@ -228,7 +273,11 @@ def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
     assert result.binding.freshness is Freshness.KEY_ONLY
     assert "compose_hash" in result.measurements
     strict = ATLSContext.for_validator(
-        select_validator("tdx.dstack", settings=live["settings"], policy=Policy(require_nonce=True))
+        select_validator(
+            "tdx.dstack",
+            settings=live["settings"],
+            policy=pinned_compose(dstack_event_log(), require_nonce=True),
+        )
     )
     with (
         HTTPSServer(_ratls_server_context(live)) as server,
@@ -240,7 +289,11 @@ def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
 
 def test_dstack_ratls_certificate_for_another_key_is_rejected(live: dict[str, Any]) -> None:
     other = spki_of(ec.generate_private_key(ec.SECP256R1()))
-    context = ATLSContext.for_validator(select_validator("tdx.dstack", settings=live["settings"]))
+    context = ATLSContext.for_validator(
+        select_validator(
+            "tdx.dstack", settings=live["settings"], policy=pinned_compose(dstack_event_log())
+        )
+    )
     with HTTPSServer(_ratls_server_context(live, spki_for_report=other)) as server:
         with pytest.raises(ATLSVerificationError) as info:
             _request(context, server.port)

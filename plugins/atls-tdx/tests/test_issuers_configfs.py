@@ -15,6 +15,7 @@ from atls_tdx.dcap_validator import TdxDcapValidator
 from atls_tdx.issuers import ConfigfsTsmIssuer, IssuerError, configfs_tsm_quote
 from atls_tdx.oids import ATLS_TDX_QUOTE
 from atls_tdx.testing.dstack import FakeConfigfsTsm, spki_of
+from atls_tdx.testing.quotes import DEFAULT_MRTD
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def test_quote_round_trip_and_cleanup(tsm: FakeConfigfsTsm, synthetic: Any) -> N
         evidence,
         binding=b.BindingContext(spki_der=spki, nonce=nonce),
         clock=synthetic.clock,
-        policy=Policy(),
+        policy=Policy(reference_values={"mrtd": DEFAULT_MRTD.hex()}),
     )
     assert result.accepted, result.to_json()
     assert result.claims["report_data"] == report_data.hex()

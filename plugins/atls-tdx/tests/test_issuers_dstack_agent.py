@@ -36,7 +36,8 @@ def socket_path(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def agent(socket_path: Path, synthetic: Any) -> Iterator[FakeGuestAgent]:
     def make(report_data: bytes, rtmrs: Any, mr_config_id: bytes) -> bytes:
-        return synthetic.quote(report_data, rtmr=rtmrs, mr_config_id=mr_config_id)
+        quote: bytes = synthetic.quote(report_data, rtmr=rtmrs, mr_config_id=mr_config_id)
+        return quote
 
     with FakeGuestAgent(socket_path, make) as fake:
         yield fake
@@ -58,6 +59,8 @@ def test_issuer_announces_the_certificate_once_and_validates(
     digest = hashlib.sha256(certificate).digest()
     issuer = DstackAgentIssuer({"socket": agent.socket_path})
     validator = DstackValidator.challenge_validator(synthetic.settings())
+    deployed = next(e for e in agent.events if e["event"] == "compose-hash")["event_payload"]
+    policy = Policy(options={"allowed_compose_hashes": [deployed]})
     for _ in range(2):
         nonce = b.new_nonce()
         request = validator.challenge(nonce)
@@ -72,7 +75,7 @@ def test_issuer_announces_the_certificate_once_and_validates(
                 spki_der=spki_of(key), nonce=nonce, certificate_der=certificate
             ),
             clock=synthetic.clock,
-            policy=Policy(),
+            policy=policy,
         )
         assert result.accepted, result.to_json()
         assert result.binding.freshness is b.Freshness.NONCE

@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
-import pathlib
 import struct
 import time
 from typing import Any
@@ -20,6 +18,7 @@ import dcap_qvl
 import pytest
 from cryptography import x509
 
+from atls_core.testing.vectors import vectors_root
 from atls_tdx.testing.pki import (
     DEFAULT_OUTOFDATE_ADVISORIES,
     QE_MRSIGNER,
@@ -551,13 +550,6 @@ def test_quote_lengths_are_self_consistent(pki: DcapTestPki) -> None:
 
 
 # ----------------------------------------------------------------------------- real shapes
-
-
-def vectors_root() -> pathlib.Path:
-    root = os.environ.get("ATLS_VECTORS")
-    if not root:
-        pytest.skip("ATLS_VECTORS is not set")
-    return pathlib.Path(root)
 
 
 def keys_of(document: Any) -> Any:

@@ -1,4 +1,8 @@
-"""tdx.dcap against quotes signed under the synthetic DCAP PKI, through real dcap-qvl."""
+"""tdx.dcap against quotes signed under the synthetic DCAP PKI, through real dcap-qvl.
+
+Policies pin the TD (``pinned()``) unless a test is about pinning: a genuine
+quote alone proves only that *some* TD produced it.
+"""
 
 from __future__ import annotations
 
@@ -20,15 +24,22 @@ from atls_core.errors import (
     UntrustedChain,
 )
 from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_core.measurements import TDX_WORKLOAD
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
 from atls_core.testing.conformance import Case, ValidatorConformance
 from atls_tdx.dcap_validator import TdxDcapValidator
 from atls_tdx.oids import ATLS_TDX_QUOTE
-from atls_tdx.specs import TDX_QUOTE_MEDIA_TYPE
+from atls_tdx.specs import TDX_DCAP_SPEC, TDX_QUOTE_MEDIA_TYPE
 from atls_tdx.testing.dstack import octet_string, self_signed_certificate, spki_of
 from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import DEFAULT_MRTD, make_sgx_quote, make_tdx_quote
+from atls_tdx.testing.quotes import DEFAULT_MRSEAM, DEFAULT_MRTD, make_sgx_quote, make_tdx_quote
+
+
+def pinned(**kw: Any) -> Policy:
+    """A policy pinning the synthetic TD's MRTD (plus ``reference_values`` given)."""
+    references = {"mrtd": DEFAULT_MRTD.hex(), **kw.pop("reference_values", {})}
+    return Policy(reference_values=references, **kw)
 
 
 def _evidence(quote: bytes) -> Evidence:
@@ -55,7 +66,7 @@ def _case(
         evidence=_evidence(world.quote(report_data, **quote_kw)),
         binding=b.BindingContext(spki_der=spki, nonce=nonce or None),
         clock=world.clock,
-        policy=policy or Policy(),
+        policy=policy or pinned(),
     )
 
 
@@ -107,7 +118,7 @@ def test_static_certificate_quote_is_key_only(world: Any) -> None:
     )
     assert result.binding.freshness is b.Freshness.KEY_ONLY
     strict = validator.appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=Policy(require_nonce=True)
+        case.evidence, binding=case.binding, clock=case.clock, policy=pinned(require_nonce=True)
     )
     assert not strict.accepted
     assert strict.failures[0].check == "freshness.nonce"
@@ -117,13 +128,13 @@ def test_debug_td_is_rejected_unless_policy_allows(world: Any) -> None:
     case = _case(world, debug=True)
     validator = TdxDcapValidator(world.settings())
     result = validator.appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=Policy()
+        case.evidence, binding=case.binding, clock=case.clock, policy=pinned()
     )
     assert not result.accepted
     assert result.debug is True
     assert [f.check for f in result.failures] == ["debug"]
     allowed = validator.appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=Policy(allow_debug=True)
+        case.evidence, binding=case.binding, clock=case.clock, policy=pinned(allow_debug=True)
     )
     assert allowed.accepted
     assert allowed.status is Status.WARNING
@@ -168,7 +179,7 @@ def test_reference_values_enforced_and_warn_only(world: Any) -> None:
         case.evidence,
         binding=case.binding,
         clock=case.clock,
-        policy=Policy(
+        policy=pinned(
             reference_values={"rtmr1": ReferenceValue(accepted=["11" * 48], enforce=False)}
         ),
     )
@@ -180,7 +191,7 @@ def test_out_of_date_platform_needs_policy(world: Any) -> None:
     case = _case(world, tcb="outofdate")
     validator = TdxDcapValidator(world.settings())
     result = validator.appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=Policy()
+        case.evidence, binding=case.binding, clock=case.clock, policy=pinned()
     )
     assert result.tcb.status == "OutOfDate"
     assert not result.accepted
@@ -188,7 +199,7 @@ def test_out_of_date_platform_needs_policy(world: Any) -> None:
     assert "tcb.status" in checks
     advisories = result.tcb.advisory_ids
     assert advisories
-    lenient = Policy(
+    lenient = pinned(
         accepted_tcb_statuses={"UpToDate", "OutOfDate"}, accepted_advisory_ids=advisories
     )
     accepted = validator.appraise(
@@ -218,7 +229,7 @@ def test_quote_from_another_pki_is_untrusted(world: Any) -> None:
             _evidence(quote),
             binding=b.BindingContext(spki_der=spki, nonce=nonce),
             clock=world.clock,
-            policy=Policy(),
+            policy=pinned(),
         )
 
 
@@ -248,7 +259,7 @@ def test_sgx_quote_is_not_tdx(world: Any) -> None:
             _evidence(quote),
             binding=b.BindingContext.offline_context(),
             clock=world.clock,
-            policy=Policy(),
+            policy=pinned(),
         )
     assert info.value.check == "tdx.tee_type"
 
@@ -301,7 +312,7 @@ def test_evidence_from_file_accepts_raw_and_hex(world: Any, encode: Any) -> None
     evidence = validator.evidence_from_file(encode(quote), name="quote")
     assert evidence.data.startswith(quote)
     result = validator.appraise(
-        evidence, binding=b.BindingContext.offline_context(), clock=world.clock, policy=Policy()
+        evidence, binding=b.BindingContext.offline_context(), clock=world.clock, policy=pinned()
     )
     assert result.accepted
     assert result.binding.freshness is b.Freshness.UNBOUND
@@ -320,7 +331,7 @@ def test_evidence_from_certificate_reads_the_atls_oid(world: Any) -> None:
         evidence,
         binding=b.BindingContext(spki_der=spki, nonce=nonce, certificate_der=der),
         clock=world.clock,
-        policy=Policy(),
+        policy=pinned(),
     )
     assert result.accepted
     with pytest.raises(MalformedEvidence):
@@ -343,3 +354,79 @@ def test_report_data_of_another_key_is_a_binding_mismatch(world: Any) -> None:
             policy=case.policy,
         )
     assert info.value.check == "binding.report_data"
+
+
+# --- pinning: the core's rule over spec.workload_identity ------------------------------------
+
+
+def test_nothing_pinned_is_refused_naming_what_to_pin(world: Any) -> None:
+    # Anyone who rents a TDX VM gets a genuine quote bound to their own key.
+    case = _case(world, policy=Policy())
+    result = TdxDcapValidator(world.settings()).appraise(
+        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
+    )
+    assert result.status is Status.CONTRAINDICATED
+    assert result.tcb.status == "UpToDate"
+    assert result.binding.verified
+    [failure] = result.failures
+    assert failure.check == "workload.unpinned"
+    assert failure.expected == [f"reference_values.{name}" for name in TDX_WORKLOAD]
+    assert failure.actual["mrtd"] == DEFAULT_MRTD.hex()
+    assert sorted(failure.actual) == sorted(TDX_WORKLOAD)
+    assert "reference_values.mrtd" in failure.message
+    assert f'mrtd = "{DEFAULT_MRTD.hex()}"' in failure.message
+
+
+def test_allow_any_workload_accepts_with_a_warning(world: Any) -> None:
+    case = _case(world, policy=Policy(allow_any_workload=True))
+    result = TdxDcapValidator(world.settings()).appraise(
+        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
+    )
+    assert result.accepted, result.to_json()
+    assert result.status is Status.WARNING
+    assert [w.split(":")[0] for w in result.warnings] == ["workload.unpinned"]
+
+
+@pytest.mark.parametrize("name", TDX_WORKLOAD)
+def test_each_workload_measurement_pins(world: Any, name: str) -> None:
+    case = _case(world, rtmr=(b"\x01" * 48, b"\x02" * 48, b"\x03" * 48, b"\x04" * 48))
+    validator = TdxDcapValidator(world.settings())
+    measured = validator.appraise(
+        case.evidence,
+        binding=case.binding,
+        clock=case.clock,
+        policy=Policy(allow_any_workload=True),
+    ).measurements[name]
+    result = validator.appraise(
+        case.evidence,
+        binding=case.binding,
+        clock=case.clock,
+        policy=Policy(reference_values={name: measured}),
+    )
+    assert result.status is Status.AFFIRMING, result.to_json()
+    assert result.warnings == ()
+
+
+@pytest.mark.parametrize(
+    "references",
+    [
+        {"mrseam": ReferenceValue(accepted=[DEFAULT_MRSEAM.hex()])},
+        {"mrtd": ReferenceValue(accepted=[DEFAULT_MRTD.hex()], enforce=False)},
+    ],
+    ids=["tdx-module-only", "warn-only"],
+)
+def test_what_does_not_pin_the_workload(world: Any, references: dict[str, Any]) -> None:
+    # MRSEAM identifies Intel's TDX module, not the TD; a warn-only value enforces nothing.
+    case = _case(world, policy=Policy(reference_values=references))
+    result = TdxDcapValidator(world.settings()).appraise(
+        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
+    )
+    assert not result.accepted
+    assert [f.check for f in result.failures if f.enforced] == ["workload.unpinned"]
+
+
+def test_spec_declares_the_td_workload_and_cli_options() -> None:
+    assert TDX_DCAP_SPEC.workload_identity == TDX_WORKLOAD
+    assert "mrseam" not in TDX_DCAP_SPEC.workload_identity
+    assert "mrsignerseam" not in TDX_DCAP_SPEC.measurements
+    assert {o.flag for o in TDX_DCAP_SPEC.cli_options} == {"--collateral", "--pccs-url"}

@@ -31,6 +31,19 @@ def test_plugin_registers_validators_and_issuers(manager: PluginManager) -> None
     assert agent.validator_id == "tdx.dstack-challenge"
 
 
+@pytest.mark.parametrize("validator_id", ["tdx.dstack", "tdx.dstack-challenge"])
+def test_dstack_pins_by_application_or_td(manager: PluginManager, validator_id: str) -> None:
+    spec = manager.validator_spec(validator_id)
+    assert {"compose_hash", "app_id", "os_image_hash", "mrtd"} <= set(spec.workload_identity)
+    assert "instance_id" not in spec.workload_identity
+    assert set(spec.pinning_options) == {
+        "app_compose",
+        "allowed_compose_hashes",
+        "allowed_app_ids",
+        "allowed_os_image_hashes",
+    }
+
+
 @pytest.mark.parametrize("validator_id", ["tdx.dcap", "tdx.dstack", "tdx.dstack-challenge"])
 def test_collateral_cli_option(manager: PluginManager, validator_id: str) -> None:
     options = {o.flag: o.setting for o in manager.cli_options(validator_id)}

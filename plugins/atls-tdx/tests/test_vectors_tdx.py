@@ -45,10 +45,18 @@ def _dcap(collateral: Path) -> TdxDcapValidator:
     return TdxDcapValidator({"collateral_file": str(collateral), "cache_dir": "none"})
 
 
-def _appraise(validator: Any, path: Path, at: int, policy: Policy | None = None) -> Any:
+def _appraise(
+    validator: Any, path: Path, at: int, policy: Policy | None = None, **policy_kw: Any
+) -> Any:
+    """Appraise offline; without ``policy``, pin the quote's own MRTD (plus ``policy_kw``)
+    so that only what a test is about decides the outcome."""
     evidence = validator.evidence_from_file(path.read_bytes(), name=path.name)
+    if policy is None:
+        mrtd = parse_report_fields(evidence.data)[2]["mrtd"]
+        assert isinstance(mrtd, bytes)
+        policy = Policy(reference_values={"mrtd": mrtd.hex()}, **policy_kw)
     return validator.appraise(
-        evidence, binding=OFFLINE, clock=FixedClock.from_unix(at), policy=policy or Policy()
+        evidence, binding=OFFLINE, clock=FixedClock.from_unix(at), policy=policy
     )
 
 
@@ -119,16 +127,36 @@ def test_out_of_date_quotes_need_an_explicit_policy(vectors: Vectors, quote: str
     assert rejected.tcb.advisory_ids == OUTDATED[quote]
     assert not rejected.accepted
     assert [f.check for f in rejected.failures] == ["tcb.status", "tcb.advisories"]
-    only_status = Policy(accepted_tcb_statuses={"UpToDate", "OutOfDate"})
-    assert [f.check for f in _appraise(validator, path, 1740048927, only_status).failures] == [
-        "tcb.advisories"
-    ]
-    lenient = Policy(
-        accepted_tcb_statuses={"UpToDate", "OutOfDate"}, accepted_advisory_ids=OUTDATED[quote]
+    only_status = _appraise(
+        validator, path, 1740048927, accepted_tcb_statuses={"UpToDate", "OutOfDate"}
     )
-    accepted = _appraise(validator, path, 1740048927, lenient)
+    assert [f.check for f in only_status.failures] == ["tcb.advisories"]
+    accepted = _appraise(
+        validator,
+        path,
+        1740048927,
+        accepted_tcb_statuses={"UpToDate", "OutOfDate"},
+        accepted_advisory_ids=OUTDATED[quote],
+    )
     assert accepted.accepted, accepted.to_json()
     assert accepted.status is Status.WARNING
+
+
+def test_recorded_quote_with_nothing_pinned_is_refused(vectors: Vectors) -> None:
+    # A genuine, up-to-date TD: any TDX VM anyone rents produces one.
+    folder = "tdx/dcap-sample"
+    expected = json.loads(vectors(f"{folder}/expected.json").read_text())
+    validator = _dcap(vectors(f"{folder}/collateral.json"))
+    quote, at = vectors(f"{folder}/quote.bin"), expected["verify_at_unix"]
+    result = _appraise(validator, quote, at, Policy())
+    assert result.tcb.status == "UpToDate"
+    assert [f.check for f in result.failures] == ["workload.unpinned"]
+    mrtd = expected["report"]["TD10"]["mr_td"]
+    assert result.failures[0].actual["mrtd"] == mrtd
+    assert f'mrtd = "{mrtd}"' in result.failures[0].message
+    explored = _appraise(validator, quote, at, Policy(allow_any_workload=True))
+    assert explored.accepted
+    assert [w.split(":")[0] for w in explored.warnings] == ["binding.offline", "workload.unpinned"]
 
 
 def test_v5_quote_without_tcb_level_is_rejected(vectors: Vectors) -> None:
@@ -171,10 +199,22 @@ def test_dstack_quote_report_replays_and_verifies(vectors: Vectors) -> None:
     validator = DstackValidator(
         {"collateral_file": str(vectors(f"{folder}/collateral.json")), "cache_dir": "none"}
     )
+    document = vectors(f"{folder}/get_quote_response.json")
+    unpinned = _appraise(validator, document, expected["verify_at_unix"], Policy())
+    assert [f.check for f in unpinned.failures] == ["workload.unpinned"]
+    assert unpinned.failures[0].actual["app_id"] == "3763bc34552cf3a27ff71ad5f7a90471562a1a2d"
+    assert "allowed_app_ids" in unpinned.failures[0].message
     result = _appraise(
-        validator, vectors(f"{folder}/get_quote_response.json"), expected["verify_at_unix"]
+        validator,
+        document,
+        expected["verify_at_unix"],
+        Policy(options={"allowed_app_ids": ["3763bc34552cf3a27ff71ad5f7a90471562a1a2d"]}),
     )
     assert result.accepted, result.to_json()
+    assert sorted(w.split(":")[0] for w in result.warnings) == [
+        "binding.offline",
+        "dstack.boot_chain",
+    ]
     _check_expected(result, expected)
     facts = dstack_facts(events)
     assert result.measurements["compose_hash"] == facts.compose_hash.hex()  # type: ignore[union-attr]

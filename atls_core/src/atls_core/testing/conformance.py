@@ -13,24 +13,37 @@ collects it, and implement :meth:`make_validator` and :meth:`good_case`::
             return Case(evidence=..., binding=..., clock=..., policy=...)
 
 The class feeds the validator good evidence, tampered evidence, evidence bound
-to another key or nonce, expired evidence and offline appraisal, and checks the
-outcomes and the shape of results.  Override :meth:`tamper` when flipping a
-byte in the middle of the evidence does not hit a signed region of your
-format, and :meth:`expired_clock` to give a time at which your evidence is
-expired (return ``None`` only if your evidence truly never expires, and say why
-in :attr:`never_expires_reason`).
+to another key or nonce, expired evidence, unpinned policies and offline
+appraisal, and checks the outcomes and the shape of results.
+
+Tampering is strict: :meth:`signed_regions` declares the byte ranges of
+``evidence.data`` that the evidence's signature or MAC covers (default: all of
+it); one byte at a time is flipped at positions spread across every region and
+each variant is appraised **offline**, so no binding check can catch it: each
+must be refused, and at least one refusal must come from the signature or
+chain (:class:`~atls_core.errors.UntrustedChain`).  A validator that skips its
+signature therefore fails the kit.  Override :meth:`flip` for text formats
+where flipping a bit yields an invalid character, and :meth:`expired_clock` to
+give a time at which your evidence is expired (return ``None`` only if your
+evidence truly never expires, and say why in :attr:`never_expires_reason`).
+
+The good case's policy must pin the workload (the core's pinning rule); the
+kit checks that the same evidence is refused with ``workload.unpinned`` when
+nothing is pinned, and accepted as ``warning`` with ``allow_any_workload``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 
 import attrs
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from atls_core.appraisal import appraise
 from atls_core.binding import SCHEMES, BindingContext, Freshness, new_nonce
 from atls_core.clock import Clock, FixedClock
 from atls_core.errors import (
@@ -81,11 +94,32 @@ class ValidatorConformance:
 
     # -- overridable -------------------------------------------------------
 
-    def tamper(self, evidence: Evidence) -> Evidence:
-        """Return evidence with one byte changed inside a signed region."""
-        data = bytearray(evidence.data)
-        data[len(data) // 2] ^= 0x01
-        return attrs.evolve(evidence, data=bytes(data))
+    tamper_positions_per_region: int = 16
+    """How many single-byte flips to try in each signed region."""
+
+    def signed_regions(self, evidence: Evidence) -> Sequence[tuple[int, int]]:
+        """Byte ranges ``[start, end)`` of ``evidence.data`` covered by its signature or MAC."""
+        return [(0, len(evidence.data))]
+
+    def flip(self, data: bytes, position: int) -> bytes:
+        """``data`` with the byte at ``position`` changed (default: its lowest bit)."""
+        changed = bytearray(data)
+        changed[position] ^= 0x01
+        return bytes(changed)
+
+    def tampered(self, evidence: Evidence) -> list[tuple[int, Evidence]]:
+        """One variant per flipped position, spread evenly across every signed region."""
+        variants: list[tuple[int, Evidence]] = []
+        for start, end in self.signed_regions(evidence):
+            assert 0 <= start < end <= len(evidence.data), f"bad signed region {start}..{end}"
+            count = min(self.tamper_positions_per_region, end - start)
+            step = (end - start - 1) / max(count - 1, 1)
+            positions = sorted({start + round(i * step) for i in range(count)})
+            for position in positions:
+                data = self.flip(evidence.data, position)
+                if data != evidence.data:
+                    variants.append((position, attrs.evolve(evidence, data=data)))
+        return variants
 
     def expired_clock(self, case: Case) -> Clock | None:
         """A clock at which the good evidence is expired; default: ten years later."""
@@ -94,8 +128,24 @@ class ValidatorConformance:
     # -- helpers -----------------------------------------------------------
 
     def appraise(self, case: Case) -> AttestationResult:
-        return self.make_validator().appraise(
-            case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
+        return appraise(
+            self.make_validator(),
+            case.evidence,
+            binding=case.binding,
+            clock=case.clock,
+            policy=case.policy,
+        )
+
+    def unpinned(self, policy: Policy) -> Policy:
+        """``policy`` with every workload pin removed."""
+        spec = self.make_validator().spec
+        return attrs.evolve(
+            policy,
+            allow_any_workload=False,
+            reference_values={
+                k: v for k, v in policy.reference_values.items() if k not in spec.workload_identity
+            },
+            options={k: v for k, v in policy.options.items() if k not in spec.pinning_options},
         )
 
     # -- the tests ---------------------------------------------------------
@@ -107,7 +157,10 @@ class ValidatorConformance:
         assert dot, f"validator id {spec.id!r} must be <plugin>.<name>"
         assert name, f"validator id {spec.id!r} must be <plugin>.<name>"
         assert spec.media_types, "a validator names at least one media type"
-        assert spec.binding_scheme in SCHEMES, f"unknown binding scheme {spec.binding_scheme!r}"
+        for scheme in spec.binding_schemes:
+            assert scheme in SCHEMES, f"unknown binding scheme {scheme!r}"
+        assert set(spec.workload_identity) <= set(spec.measurements)
+        assert set(spec.pinning_options) <= set(spec.policy_options)
         if spec.transport is Transport.CERTIFICATE:
             assert spec.oids, "certificate-borne evidence needs at least one OID"
         assert spec.tee_type, "tee_type must be set"
@@ -160,13 +213,32 @@ class ValidatorConformance:
 
     def test_tampered_evidence_is_rejected(self) -> None:
         case = self.good_case()
-        tampered = attrs.evolve(case, evidence=self.tamper(case.evidence))
-        assert tampered.evidence.data != case.evidence.data
-        try:
-            result = self.appraise(tampered)
-        except (UntrustedChain, MalformedEvidence, BindingMismatch, StaleEvidence):
-            return
-        pytest.fail(f"tampered evidence was not rejected: {result.status}")
+        offline = attrs.evolve(case, binding=BindingContext.offline_context())
+        assert self.appraise(offline).accepted, "the good case must pass offline too"
+        variants = self.tampered(case.evidence)
+        assert variants, "signed_regions() must name at least one byte"
+        by_signature = 0
+        for position, evidence in variants:
+            try:
+                result = self.appraise(attrs.evolve(offline, evidence=evidence))
+            except UntrustedChain:
+                by_signature += 1
+                continue
+            except (MalformedEvidence, StaleEvidence, BindingMismatch):
+                continue
+            except ATLSError as error:
+                pytest.fail(f"byte {position} flipped: refused as {error.check}, not as evidence")
+            except Exception as error:
+                pytest.fail(
+                    f"byte {position} flipped: the validator raised {type(error).__name__}, "
+                    "not a specific atls error"
+                )
+            if result.accepted:
+                pytest.fail(f"evidence with byte {position} flipped was accepted: {result.status}")
+        assert by_signature, (
+            "no tampered variant was refused by a signature or chain check "
+            "(UntrustedChain): the validator does not verify what signs its evidence"
+        )
 
     def test_evidence_bound_to_another_key_is_rejected(self) -> None:
         case = self.good_case()
@@ -181,8 +253,8 @@ class ValidatorConformance:
         if case.binding.offline:
             pytest.skip("good_case is offline; give a bound case to test binding")
         rebound = attrs.evolve(case, binding=attrs.evolve(case.binding, nonce=new_nonce()))
-        scheme = SCHEMES[self.make_validator().spec.binding_scheme]
         good = self.appraise(case)
+        scheme = SCHEMES[good.binding.scheme]
         if scheme.uses_nonce and good.binding.freshness is Freshness.NONCE:
             with pytest.raises(BindingMismatch):
                 self.appraise(rebound)
@@ -204,6 +276,26 @@ class ValidatorConformance:
         except (StaleEvidence, UntrustedChain):
             return
         assert not result.accepted, "expired evidence was accepted"
+
+    def test_the_good_case_pins_the_workload(self) -> None:
+        result = self.appraise(self.good_case())
+        assert not any(w.startswith("workload.unpinned") for w in result.warnings), (
+            "good_case() must pin the workload (reference values or pinning options)"
+        )
+
+    def test_nothing_pinned_is_refused(self) -> None:
+        case = self.good_case()
+        result = self.appraise(attrs.evolve(case, policy=self.unpinned(case.policy)))
+        assert not result.accepted
+        assert "workload.unpinned" in [f.check for f in result.failures if f.enforced]
+
+    def test_allow_any_workload_accepts_with_a_warning(self) -> None:
+        case = self.good_case()
+        policy = attrs.evolve(self.unpinned(case.policy), allow_any_workload=True)
+        result = self.appraise(attrs.evolve(case, policy=policy))
+        assert result.accepted, result.to_json()
+        assert result.status is Status.WARNING
+        assert any(w.startswith("workload.unpinned") for w in result.warnings)
 
     def test_offline_appraisal_says_unbound(self) -> None:
         case = self.good_case()

@@ -18,12 +18,15 @@ import threading
 from collections.abc import Callable
 from typing import Any, cast
 
+import attrs
+
 from atls_core.policy import Policy
 from atls_core.selection import SelectedValidator, select_validator
 from atls_core.server import AttestedCertificates, ChallengeEndpoint, handle_challenge
 from atls_core.testing.simulated import (
     CHALLENGE_ISSUER_SPEC,
     CHALLENGE_PATH,
+    DEFAULT_MEASUREMENTS,
     SimulatedHardware,
     SimulatedIssuer,
 )
@@ -35,6 +38,9 @@ class SimulatedTEE:
     """The INSECURE simulated TEE wired up for loopback tests: issuers and validators."""
 
     def __init__(self, **issuer_settings: Any) -> None:
+        self.issuer_settings_measurements: dict[str, Any] = dict(
+            issuer_settings.get("measurements") or DEFAULT_MEASUREMENTS
+        )
         self.hardware = SimulatedHardware.generate()
         self.issuer = SimulatedIssuer(self.hardware.issuer_settings(**issuer_settings))
         self.challenge_issuer = SimulatedIssuer(
@@ -44,12 +50,36 @@ class SimulatedTEE:
     def validator_id(self, *, challenge: bool = False) -> str:
         return "insecure.simulated-challenge" if challenge else "insecure.simulated"
 
+    @property
+    def image(self) -> str:
+        """The simulated workload's ``image`` measurement (what a policy pins)."""
+        return str(self.issuer_settings_measurements["image"])
+
+    def pinned(self, policy: Policy | None = None) -> Policy:
+        """``policy`` (default: the default policy) pinning this TEE's image.
+
+        A policy that already pins a simulated measurement, or allows any
+        workload, is returned unchanged.
+        """
+        policy = policy or Policy()
+        if policy.allow_any_workload or set(policy.reference_values) & {"image", "config"}:
+            return policy
+        return attrs.evolve(
+            policy, reference_values={**policy.reference_values, "image": self.image}
+        )
+
     def selected(
-        self, *, policy: Policy | None = None, challenge: bool = False, pki: bool = False
+        self,
+        *,
+        policy: Policy | None = None,
+        challenge: bool = False,
+        pki: bool = False,
+        pin: bool = True,
     ) -> SelectedValidator:
+        """A ready validator; ``pin=False`` keeps ``policy`` exactly as given."""
         return select_validator(
             self.validator_id(challenge=challenge),
-            policy=policy,
+            policy=self.pinned(policy) if pin else policy,
             settings=self.hardware.validator_settings(),
             allow_insecure=True,
             pki=pki,
@@ -62,15 +92,25 @@ class SimulatedTEE:
         challenge: bool = False,
         policy: dict[str, Any] | None = None,
         pki: bool = False,
+        pin: bool = True,
     ) -> dict[str, Any]:
-        """A configuration mapping (as ``ATLSConfig.from_mapping`` reads) for one host."""
+        """A configuration mapping (as ``ATLSConfig.from_mapping`` reads) for one host.
+
+        The policy pins this TEE's image unless ``pin=False`` or the given
+        policy pins or allows any workload itself.
+        """
         rule: dict[str, Any] = {
             "validator": self.validator_id(challenge=challenge),
             "settings": self.hardware.validator_settings(),
             "pki": pki,
         }
-        if policy:
-            rule["policy"] = policy
+        body = dict(policy or {})
+        references = dict(body.get("reference_values", {}))
+        if pin and not body.get("allow_any_workload") and not set(references) & {"image", "config"}:
+            references["image"] = self.image
+            body["reference_values"] = references
+        if body:
+            rule["policy"] = body
         return {"atls": {"allow_insecure_test_validators": True}, "hosts": {host: rule}}
 
     def certificates(self, **kwargs: Any) -> AttestedCertificates:

@@ -25,8 +25,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from atls_core import binding as b
-from atls_core._version import __version__
 from atls_core.appraisal import Appraisal
 from atls_core.clock import Clock, SystemClock
 from atls_core.config import Secret, reveal
@@ -38,13 +36,12 @@ from atls_core.interfaces import (
     ChallengeResponse,
     CliOption,
     IssuerSpec,
+    ReportData,
     Settings,
     ValidatorBase,
     ValidatorSpec,
 )
-from atls_core.policy import Policy
 from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
-from atls_core.result import AttestationResult
 
 __all__ = [
     "CHALLENGE_PATH",
@@ -60,24 +57,34 @@ OID = "1.3.9999.255.1"
 """Test-only extension OID (unregistered arc, never used for real evidence)."""
 CHALLENGE_PATH = "/.well-known/atls/simulated-evidence"
 MEASUREMENTS = ("image", "config")
+DEFAULT_MEASUREMENTS = {"image": "00" * 32, "config": "00" * 32}
+"""What the simulated issuer measures unless its settings say otherwise."""
 
 VALIDATOR_SPEC = ValidatorSpec(
     id="insecure.simulated",
     media_types=(MEDIA_TYPE,),
-    binding_scheme="atls-v1",
+    binding_schemes=("atls-v1",),
     transport=Transport.CERTIFICATE,
     tee_type="simulated",
     oids=(OID,),
-    plugin_version=__version__,
     description="INSECURE simulated TEE for tests and demos (certificate-borne evidence)",
     measurements=MEASUREMENTS,
+    workload_identity=MEASUREMENTS,
     settings=("hardware_key",),
+    cli_options=(
+        CliOption(
+            flag="--hardware-key",
+            setting="hardware_key",
+            help="hex Ed25519 public key of the simulated hardware",
+            metavar="HEX",
+        ),
+    ),
     insecure=True,
 )
 CHALLENGE_VALIDATOR_SPEC = attrs.evolve(
     VALIDATOR_SPEC,
     id="insecure.simulated-challenge",
-    binding_scheme="challenge-v1",
+    binding_schemes=("challenge-v1",),
     transport=Transport.CHALLENGE,
     oids=(),
     description="INSECURE simulated TEE for tests and demos (evidence fetched by challenge)",
@@ -89,7 +96,6 @@ ISSUER_SPEC = IssuerSpec(
     media_type=MEDIA_TYPE,
     transport=Transport.CERTIFICATE,
     oid=OID,
-    plugin_version=__version__,
     description="INSECURE simulated TEE issuer",
     settings=("hardware_key", "measurements", "debug", "tcb_status", "advisory_ids", "lifetime"),
     insecure=True,
@@ -164,7 +170,7 @@ class SimulatedIssuer:
         self.spec = spec
         self._key = Ed25519PrivateKey.from_private_bytes(_hex_setting(settings, "hardware_key", 32))
         self._measurements: Mapping[str, str] = dict(
-            settings.get("measurements", {"image": "00" * 32, "config": "00" * 32})
+            settings.get("measurements", DEFAULT_MEASUREMENTS)
         )
         self._debug = bool(settings.get("debug", False))
         self._tcb_status = str(settings.get("tcb_status", "UpToDate"))
@@ -264,17 +270,8 @@ class SimulatedValidator(ValidatorBase):
             ) from None
         return payload
 
-    def appraise(
-        self,
-        evidence: Evidence,
-        *,
-        binding: b.BindingContext,
-        clock: Clock,
-        policy: Policy,
-    ) -> AttestationResult:
-        evidence.require_media_type(MEDIA_TYPE)
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
         payload = self._payload(evidence)
-        appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
         now = appraisal.now
         not_before = dt.datetime.fromtimestamp(int(payload["not_before"]), dt.UTC)
         not_after = dt.datetime.fromtimestamp(int(payload["not_after"]), dt.UTC)
@@ -285,7 +282,7 @@ class SimulatedValidator(ValidatorBase):
                 expected=f"{not_before.isoformat()} .. {not_after.isoformat()}",
                 actual=now.isoformat(),
             )
-        material = None
+        material = {}
         if self.spec.binding_scheme == "challenge-v1":
             certificate = payload.get("certificate_sha256")
             if not isinstance(certificate, str):
@@ -293,23 +290,15 @@ class SimulatedValidator(ValidatorBase):
                     "challenge evidence names no certificate", check="simulated.format"
                 )
             material = {"certificate_sha256": bytes.fromhex(certificate)}
-        appraisal.set_binding(
-            b.bind(
-                self.spec.binding_scheme,
-                binding,
-                bytes.fromhex(payload["report_data"]),
-                material=material,
-            )
-        )
         appraisal.set_evidence_time(not_before)
         appraisal.valid_until(not_after, "simulated evidence not_after")
-        appraisal.debug = bool(payload.get("debug"))
+        appraisal.set_debug(bool(payload.get("debug")))
         appraisal.set_tcb(str(payload.get("tcb_status")), list(payload.get("advisory_ids", [])))
         for name, value in dict(payload.get("measurements", {})).items():
             appraisal.measure(str(name), str(value))
         appraisal.claim("simulated", True)
         appraisal.warn("simulated", "INSECURE simulated TEE: this evidence proves nothing")
-        return appraisal.finish()
+        return ReportData(value=bytes.fromhex(payload["report_data"]), material=material)
 
 
 @hookimpl
@@ -328,17 +317,3 @@ def atls_register_issuers(registry: IssuerRegistrar) -> None:
         CHALLENGE_ISSUER_SPEC,
         lambda settings: SimulatedIssuer(settings, spec=CHALLENGE_ISSUER_SPEC),
     )
-
-
-@hookimpl
-def atls_verify_evidence_options(validator_id: str) -> list[CliOption] | None:
-    if validator_id.startswith("insecure.simulated"):
-        return [
-            CliOption(
-                flag="--hardware-key",
-                setting="hardware_key",
-                help="hex Ed25519 public key of the simulated hardware",
-                metavar="HEX",
-            )
-        ]
-    return None

@@ -8,9 +8,10 @@ fetched from their published ``jwks_uri``, never from the token), the header
 full :class:`~atls_core.result.AttestationResult` instead of ``True/False``.
 
 ``policies=None`` kept the seed's "any CCE policy, with a warning": here it
-still works but warns (Python ``SecurityWarning`` at construction and a
-result warning) because without a policy allow-list any container on ACI
-would pass.  ``jkus=None`` trusts the shared public MAA instances the seed
+still works but warns (Python ``SecurityWarning`` at construction, and the
+policy says ``allow_any_workload`` so results are ``warning`` with
+``workload.unpinned``) because without a policy allow-list any container on
+ACI would pass.  ``jkus=None`` trusts the shared public MAA instances the seed
 listed.
 """
 
@@ -21,17 +22,20 @@ import binascii
 import urllib.parse
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
+from atls_azure import specs
 from atls_azure.validators import AciTokenValidator
 from atls_core import binding as b
-from atls_core.clock import Clock, SystemClock
+from atls_core.clock import Clock
 from atls_core.errors import ConfigurationError
 from atls_core.evidence import Evidence
+from atls_core.interfaces import ValidatorSpec, refuse_unknown_names
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
+from atls_core.selection import select_validator
 
 __all__ = ["PUBLIC_INSTANCES", "AciValidator", "SecurityWarning", "nonce_from_server_name"]
 
@@ -55,11 +59,23 @@ def _instance_of_jku(jku: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-class AciValidator(AciTokenValidator):
-    """``azure.aci`` with the seed's constructor; also carries its own policy.
+def _pins_workload(policy: Policy) -> bool:
+    """The core's pinning rule for ``azure.aci``, asked before any connection."""
+    spec = specs.ACI_SPEC
+    return any(
+        name in policy.reference_values and policy.reference_values[name].enforce
+        for name in spec.workload_identity
+    ) or any(policy.option(option) is not None for option in spec.pinning_options)
 
-    It has the shape of a ``SelectedValidator`` (``.validator``, ``.policy``,
-    ``.pki``, ``.spec``, ``.appraise(..., host=)``), so it can be passed as
+
+class AciValidator:
+    """``azure.aci`` with the seed's constructor, carrying its own policy.
+
+    It is a selected validator (:class:`~atls_core.selection.AppraiserLike`):
+    :func:`~atls_core.selection.select_validator` builds the ``azure.aci``
+    validator (so unknown settings and policy options are refused as for any
+    configuration, and appraisals reach the plugins' observers), and
+    :meth:`appraise` is the core's appraisal.  Pass it as
     ``ATLSContext(validator=AciValidator(...))``.
     """
 
@@ -78,31 +94,36 @@ class AciValidator(AciTokenValidator):
         if "instances" not in merged and "keys" not in merged and "keys_file" not in merged:
             sources = jkus if jkus is not None else PUBLIC_INSTANCES
             merged["instances"] = sorted({_instance_of_jku(j) for j in sources})
-        super().__init__(merged)
-        options: dict[str, Any] = dict(policy.options) if policy is not None else {}
+        base = policy or Policy()
+        options: dict[str, Any] = dict(base.options)
         if policies is not None:
             options["cce_policies"] = list(policies)
         if hostdata is not None:
             options["hostdata"] = list(hostdata)
-        if (
-            policies is None
-            and hostdata is None
-            and "hostdata" not in (policy.reference_values if policy is not None else {})
-            and not options.get("cce_policies")
-            and not options.get("hostdata")
-        ):
+        base = attrs.evolve(base, options=options)
+        if not _pins_workload(base) and not base.allow_any_workload:
             warnings.warn(
                 "AciValidator without policies accepts any confidential-container policy",
                 SecurityWarning,
                 stacklevel=2,
             )
-            options["allow_any_workload"] = True
-        self.policy = attrs.evolve(policy or Policy(), options=options)
+            base = attrs.evolve(base, allow_any_workload=True)
+        self._selected = select_validator(
+            specs.ACI_SPEC.id, policy=base, settings=merged, where="AciValidator"
+        )
 
     @property
-    def validator(self) -> AciValidator:
-        """``SelectedValidator``-shaped access (``.validator``, ``.policy``)."""
-        return self
+    def spec(self) -> ValidatorSpec:
+        return self._selected.spec
+
+    @property
+    def validator(self) -> AciTokenValidator:
+        """The ``azure.aci`` validator (transport: the token from the certificate)."""
+        return cast(AciTokenValidator, self._selected.validator)
+
+    @property
+    def policy(self) -> Policy:
+        return self._selected.policy
 
     def appraise(
         self,
@@ -110,15 +131,20 @@ class AciValidator(AciTokenValidator):
         *,
         binding: b.BindingContext,
         clock: Clock | None = None,
-        policy: Policy | None = None,
         host: str | None = None,
+        policy: Policy | None = None,
     ) -> AttestationResult:
-        return super().appraise(
-            evidence,
-            binding=binding,
-            clock=clock or SystemClock(),
-            policy=policy or self.policy,
-        )
+        """The core's appraisal under this validator's policy (or ``policy``, if given)."""
+        selected = self._selected
+        if policy is not None:
+            where = "AciValidator.appraise(policy=)"
+            spec = selected.spec
+            refuse_unknown_names("policy options", policy.options, spec.policy_options, where=where)
+            refuse_unknown_names(
+                "reference values", policy.reference_values, spec.measurements, where=where
+            )
+            selected = attrs.evolve(selected, policy=policy)
+        return selected.appraise(evidence, binding=binding, clock=clock, host=host)
 
     # -- the seed's names ---------------------------------------------------------
 
@@ -129,7 +155,7 @@ class AciValidator(AciTokenValidator):
 
     @property
     def jkus(self) -> list[str]:
-        return [f"{issuer}/certs" for issuer in sorted(self.trust.issuers)]
+        return [f"{issuer}/certs" for issuer in sorted(self.validator.trust.issuers)]
 
 
 def nonce_from_server_name(server_name: str | None) -> bytes | None:

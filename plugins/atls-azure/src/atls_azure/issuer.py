@@ -19,9 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,6 +30,7 @@ from atls_azure import specs
 from atls_core.config import reveal
 from atls_core.errors import CollateralUnavailable, ConfigurationError
 from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_core.fetch import fetch
 from atls_core.interfaces import IssuerSpec, Settings
 
 __all__ = ["AciIssuer", "aci_runtime_data"]
@@ -82,32 +81,24 @@ class AciIssuer:
         self._timeout = float(settings.get("timeout", 30.0))
 
     def token_for(self, spki_der: bytes, nonce: bytes) -> str:
+        """A token from the sidecar; ``timeout`` bounds the whole request, no redirects."""
         body = json.dumps(
             {
                 "maa_endpoint": self._maa_endpoint,
                 "runtime_data": base64.b64encode(aci_runtime_data(spki_der, nonce)).decode(),
             }
         ).encode()
-        request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
+        raw = fetch(
             f"{self._sidecar}/attest/maa",
-            data=body,
             method="POST",
             headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
-                raw = response.read(_MAX_RESPONSE + 1)
-        except urllib.error.HTTPError as error:
-            raise CollateralUnavailable(
-                f"the SKR sidecar refused the attestation request (HTTP {error.code})",
-                check="azure.sidecar",
-            ) from None
-        except (OSError, ValueError) as error:
-            raise CollateralUnavailable(
-                f"the SKR sidecar is unreachable: {type(error).__name__}", check="azure.sidecar"
-            ) from None
-        if len(raw) > _MAX_RESPONSE:
-            raise CollateralUnavailable("sidecar response too large", check="azure.sidecar")
+            body=body,
+            timeout=self._timeout,
+            expect=(200,),
+            max_bytes=_MAX_RESPONSE,
+            name="the SKR sidecar",
+            check="azure.sidecar",
+        ).body
         try:
             token = json.loads(raw)["token"]
         except (ValueError, KeyError, TypeError):

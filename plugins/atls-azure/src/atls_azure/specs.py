@@ -6,10 +6,9 @@ the specs without importing pyjwt.
 
 from __future__ import annotations
 
-from atls_azure._version import __version__
 from atls_core import measurements
 from atls_core.evidence import Transport
-from atls_core.interfaces import IssuerSpec, ValidatorSpec
+from atls_core.interfaces import CliOption, IssuerSpec, ValidatorSpec
 
 __all__ = [
     "ACI_ISSUER_SPEC",
@@ -17,6 +16,7 @@ __all__ = [
     "ACI_SPEC",
     "CVM_OID",
     "CVM_SPEC",
+    "CVM_VMID",
     "MEDIA_TYPE",
     "RUNTIME_DATA_OID",
     "SGX_OID",
@@ -24,6 +24,7 @@ __all__ = [
     "SPECS",
     "TDX_OID",
     "TDX_SPEC",
+    "TOKEN_CLI_OPTIONS",
     "TOKEN_SETTINGS",
 ]
 
@@ -50,16 +51,46 @@ TOKEN_SETTINGS = (
 )
 """Settings of the one token-validation path (see ``atls_azure.trust``)."""
 
-_COMMON_OPTIONS = ("allow_any_workload",)
+TOKEN_CLI_OPTIONS = (
+    CliOption(
+        flag="--keys",
+        setting="keys_file",
+        help="pinned MAA signing keys (a JWK set, e.g. the instance's /certs)",
+        metavar="KEYS.json",
+    ),
+    CliOption(
+        flag="--issuer",
+        setting="issuers",
+        help="MAA instance URL the pinned keys sign for (repeatable)",
+        metavar="URL",
+        multiple=True,
+    ),
+    CliOption(
+        flag="--instance",
+        setting="instances",
+        help="trusted MAA instance to fetch keys from (https; repeatable)",
+        metavar="URL",
+        multiple=True,
+    ),
+    CliOption(
+        flag="--leeway",
+        setting="leeway",
+        help="clock-skew allowance for nbf/iat in the future, in seconds (default 30)",
+        metavar="SECONDS",
+    ),
+)
+"""``atls verify-evidence`` inputs of every Azure validator (offline: ``--keys`` + ``--issuer``)."""
+
+CVM_VMID = "vmid"
+"""The CVM measurement that pins one VM: its Azure VM ID, a GUID recorded as 32 hex digits."""
 
 ACI_SPEC = ValidatorSpec(
     id="azure.aci",
     media_types=(MEDIA_TYPE,),
-    binding_scheme="azure-aci",
+    binding_schemes=("azure-aci",),
     transport=Transport.CERTIFICATE,
     tee_type="sev-snp",
     oids=(ACI_OID,),
-    plugin_version=__version__,
     description="Azure Container Instances (SEV-SNP) via Microsoft Azure Attestation; "
     "compatible with opaque-systems atls-python",
     measurements=(
@@ -72,53 +103,60 @@ ACI_SPEC = ValidatorSpec(
         "microcode_svn",
         "idkeydigest",
     ),
-    policy_options=(*_COMMON_OPTIONS, "hostdata", "cce_policies", "compliance_statuses"),
+    workload_identity=("hostdata",),
+    pinning_options=("hostdata", "cce_policies"),
+    policy_options=("hostdata", "cce_policies", "compliance_statuses"),
     settings=TOKEN_SETTINGS,
+    cli_options=TOKEN_CLI_OPTIONS,
 )
 
 CVM_SPEC = ValidatorSpec(
     id="azure.cvm",
     media_types=(MEDIA_TYPE,),
-    binding_scheme="atls-v1",
+    binding_schemes=("atls-v1",),
     transport=Transport.CERTIFICATE,
     tee_type="azure-cvm",
     oids=(CVM_OID,),
-    plugin_version=__version__,
     description="Azure confidential VMs (SEV-SNP or TDX) via MAA guest attestation; "
-    "the TLS key is bound through the vTPM user-data (atls-v1 report data)",
-    measurements=("launch_measurement", "mrtd"),
-    policy_options=(*_COMMON_OPTIONS, "compliance_statuses"),
+    "the TLS key is bound through the vTPM user-data (atls-v1 report data); the workload "
+    "is pinned by VM ID only (the token carries no measurement of the guest's software)",
+    measurements=("launch_measurement", "mrtd", CVM_VMID),
+    # launch_measurement/mrtd measure Azure's paravisor firmware, shared by every Azure
+    # CVM: pinning them would still accept anyone's CVM, so they do not pin the workload.
+    workload_identity=(CVM_VMID,),
+    policy_options=("compliance_statuses",),
     settings=TOKEN_SETTINGS,
+    cli_options=TOKEN_CLI_OPTIONS,
 )
 
 SGX_SPEC = ValidatorSpec(
     id="azure.sgx",
     media_types=(MEDIA_TYPE,),
-    binding_scheme="maa-held-data",
+    binding_schemes=("maa-held-data",),
     transport=Transport.CERTIFICATE,
     tee_type="sgx",
     oids=(SGX_OID,),
-    plugin_version=__version__,
     description="SGX enclaves via Microsoft Azure Attestation; the TLS key is the key "
     "the enclave-held data carries",
-    measurements=("mrenclave", "mrsigner", "product_id", "svn"),
-    policy_options=_COMMON_OPTIONS,
+    measurements=(*measurements.SGX, "product_id", "svn"),
+    workload_identity=measurements.SGX_WORKLOAD,
     settings=TOKEN_SETTINGS,
+    cli_options=TOKEN_CLI_OPTIONS,
 )
 
 TDX_SPEC = ValidatorSpec(
     id="azure.tdx",
     media_types=(MEDIA_TYPE,),
-    binding_scheme="maa-held-data",
+    binding_schemes=("maa-held-data",),
     transport=Transport.CERTIFICATE,
     tee_type="tdx",
     oids=(TDX_OID,),
-    plugin_version=__version__,
     description="TDX VMs via Microsoft Azure Attestation; the TLS key is the key the "
     "runtime data carries",
     measurements=tuple(m for m in measurements.TDX if m != "mrsignerseam"),
-    policy_options=_COMMON_OPTIONS,
+    workload_identity=measurements.TDX_WORKLOAD,
     settings=TOKEN_SETTINGS,
+    cli_options=TOKEN_CLI_OPTIONS,
 )
 
 SPECS = (ACI_SPEC, CVM_SPEC, SGX_SPEC, TDX_SPEC)
@@ -130,7 +168,6 @@ ACI_ISSUER_SPEC = IssuerSpec(
     media_type=MEDIA_TYPE,
     transport=Transport.CERTIFICATE,
     oid=ACI_OID,
-    plugin_version=__version__,
     description="ACI container: MAA token from the SKR sidecar for the TLS key and nonce",
     settings=("sidecar_url", "maa_endpoint", "timeout"),
 )

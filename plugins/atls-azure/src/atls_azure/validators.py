@@ -3,10 +3,11 @@
 :class:`MaaValidator` verifies the token (``atls_azure.token``), records the
 token's time window, and hands the verified claims to the variant's mapping:
 ACI containers (SEV-SNP), confidential VMs, SGX enclaves, TDX VMs.  Every
-mapping records the debug state, the binding, measurements for reference
-values, and refuses a workload that policy does not pin (a token only proves
-"some workload on Azure hardware": without hostdata/MRENCLAVE/MRTD pins an
-attacker's own container would pass) unless ``allow_any_workload`` is set.
+mapping records the debug state and the measurements, and returns the report
+data the core binds with the spec's scheme.  Whether the workload is pinned is
+the core's one rule, over each spec's ``workload_identity`` and
+``pinning_options``: a token only proves "some workload on Azure hardware",
+and an attacker's own container, enclave or VM has one too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -26,12 +28,11 @@ from atls_azure.trust import TokenTrust, build_trust
 from atls_core import binding as b
 from atls_core.appraisal import Appraisal
 from atls_core.certificate import PeerCertificate
-from atls_core.clock import Clock
 from atls_core.errors import BindingMismatch, ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.interfaces import Settings, ValidatorBase, ValidatorSpec
+from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
+from atls_core.jose import b64url_decode, jwk_public_key
 from atls_core.policy import Policy
-from atls_core.result import AttestationResult
 
 __all__ = [
     "AciTokenValidator",
@@ -65,12 +66,13 @@ def _hex_bytes(value: Any, *, check: str, sizes: Iterable[int]) -> bytes:
 
 
 def _b64(value: Any, *, check: str) -> bytes:
+    """Standard base64 (what atls-python put in the ACI runtime data), or base64url."""
     if not isinstance(value, str):
         raise MalformedEvidence("claim must be a base64 string", check=check, actual=value)
     text = value.strip()
+    if "-" in text or "_" in text:
+        return b64url_decode(text, check=check)
     try:
-        if "-" in text or "_" in text:
-            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise MalformedEvidence("claim is not base64", check=check) from None
@@ -90,75 +92,21 @@ def _mapping(claims: Mapping[str, Any], name: str, *, check: str) -> Mapping[str
     return value
 
 
-_EC_PUBLIC_KEY = bytes.fromhex("06072a8648ce3d0201")  # OID 1.2.840.10045.2.1
-_CURVES = {
-    "P-256": (bytes.fromhex("06082a8648ce3d030107"), 32),
-    "P-384": (bytes.fromhex("06052b81040022"), 48),
-    "P-521": (bytes.fromhex("06052b81040023"), 66),
-}
-
-
-def _der(tag: int, body: bytes) -> bytes:
-    if len(body) < 0x80:
-        return bytes([tag, len(body)]) + body
-    size = len(body).to_bytes((len(body).bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + body
-
-
-def _ec_spki(jwk: Mapping[str, Any], *, check: str) -> bytes:
-    """RFC 5480 SubjectPublicKeyInfo of an EC JWK, encoded byte for byte.
-
-    Encoded directly rather than through a key object: the binding compares
-    bytes, and a point that is not on the curve (the Azure SDK's recorded test
-    key is one) can then never equal a real TLS key's SPKI.
-    """
-    curve = _CURVES.get(str(jwk.get("crv")))
-    if curve is None:
-        raise BindingMismatch(
-            "unsupported curve in attested key", check=check, actual=jwk.get("crv")
-        )
-    oid, size = curve
-    x = _b64url(jwk.get("x"), check=check)
-    y = _b64url(jwk.get("y"), check=check)
-    if len(x) != size or len(y) != size:
-        raise BindingMismatch("attested EC key has the wrong size", check=check)
-    algorithm = _der(0x30, _EC_PUBLIC_KEY + oid)
-    return _der(0x30, algorithm + _der(0x03, b"\x00\x04" + x + y))
-
-
-def _b64url(value: Any, *, check: str) -> bytes:
-    if not isinstance(value, str):
-        raise BindingMismatch("attested key is malformed", check=check)
-    try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        raise BindingMismatch("attested key is malformed", check=check) from None
-
-
 def spki_from_jwk(jwk: Any, *, check: str) -> bytes:
-    """SubjectPublicKeyInfo (DER) of a JWK the attested data carries (EC or RSA)."""
+    """SubjectPublicKeyInfo (DER) of the public JWK the attested data carries.
+
+    Read by the one JWK reader (:func:`atls_core.jose.jwk_public_key`): a key
+    that is not a valid public key (private members, a point off its curve)
+    can never be a TLS key, so it is a :class:`BindingMismatch`.
+    """
     from cryptography.hazmat.primitives import serialization
-    from jwt.algorithms import RSAAlgorithm
-    from jwt.exceptions import PyJWTError
 
     if not isinstance(jwk, Mapping):
         raise BindingMismatch("the attested data carries no key (jwk)", check=check)
-    kty = jwk.get("kty")
-    if kty == "EC":
-        return _ec_spki(jwk, check=check)
-    if kty != "RSA":
-        raise BindingMismatch("unsupported key type in attested data", check=check, actual=kty)
-    try:
-        key: Any = RSAAlgorithm.from_jwk(json.dumps(dict(jwk)))
-        public = key.public_key() if hasattr(key, "private_numbers") else key
-        spki: bytes = public.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    except (ValueError, TypeError, KeyError, PyJWTError) as error:
-        raise BindingMismatch(
-            f"the attested key cannot be read: {type(error).__name__}", check=check
-        ) from None
-    return spki
+    key = jwk_public_key(jwk, check=check, error=BindingMismatch)
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def cce_policy_hash(policy_text: str) -> str:
@@ -200,26 +148,6 @@ def _require_compliance(
     )
 
 
-def _require_pinned(appraisal: Appraisal, names: Iterable[str], *, extra: bool = False) -> None:
-    """Fail unless policy pins the workload (reference values or an allow-list)."""
-    wanted = tuple(names)
-    if extra or any(n in appraisal.policy.reference_values for n in wanted):
-        return
-    if appraisal.policy.option("allow_any_workload") is True:
-        appraisal.warn(
-            "azure.workload",
-            "no reference value pins the workload: any workload on this platform is accepted",
-        )
-        return
-    appraisal.fail(
-        "azure.workload",
-        "policy pins no workload identity; set reference values for one of "
-        + ", ".join(wanted)
-        + " (or allow_any_workload = true)",
-        expected=list(wanted),
-    )
-
-
 # -- the shared validator --------------------------------------------------------
 
 
@@ -228,12 +156,12 @@ class TokenCase:
     """A verified token on its way to a result: what a variant's claim mapping reads.
 
     The evidence it came in is ``appraisal.evidence`` (side material such as
-    the raw runtime data travels in its endorsements).
+    the raw runtime data travels in its endorsements); the connection is
+    ``appraisal.context``.
     """
 
     token: VerifiedToken
     appraisal: Appraisal
-    binding: b.BindingContext
 
 
 class MaaValidator(ValidatorBase):
@@ -270,16 +198,7 @@ class MaaValidator(ValidatorBase):
             source=EvidenceSource(transport=Transport.FILE, location=name),
         )
 
-    def appraise(
-        self,
-        evidence: Evidence,
-        *,
-        binding: b.BindingContext,
-        clock: Clock,
-        policy: Policy,
-    ) -> AttestationResult:
-        evidence.require_media_type(specs.MEDIA_TYPE)
-        appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
         token = verify_token(evidence.data, self._trust, now=appraisal.now)
         kind = token.claims.get("x-ms-attestation-type")
         if kind != self.attestation_type:
@@ -297,11 +216,10 @@ class MaaValidator(ValidatorBase):
         for name in ("x-ms-policy-hash", "x-ms-ver", "jti"):
             if name in token.claims:
                 appraisal.claim(name, token.claims[name])
-        self.map_claims(TokenCase(token=token, appraisal=appraisal, binding=binding))
-        return appraisal.finish()
+        return self.map_claims(TokenCase(token=token, appraisal=appraisal))
 
-    def map_claims(self, case: TokenCase) -> None:
-        """Record the variant's facts (debug, binding, measurements) from the verified claims."""
+    def map_claims(self, case: TokenCase) -> ReportData:
+        """Record the variant's facts (debug, measurements); return the report data to bind."""
         raise NotImplementedError
 
 
@@ -312,9 +230,8 @@ class AciTokenValidator(MaaValidator):
     attestation_type = "sevsnpvm"
     default_spec = specs.ACI_SPEC
 
-    def map_claims(self, case: TokenCase) -> None:
-        claims, appraisal, binding = case.token.claims, case.appraisal, case.binding
-        policy = appraisal.policy
+    def map_claims(self, case: TokenCase) -> ReportData:
+        claims, appraisal = case.token.claims, case.appraisal
         _require_compliance(
             appraisal,
             claims.get("x-ms-compliance-status"),
@@ -322,30 +239,17 @@ class AciTokenValidator(MaaValidator):
             default="azure-compliant-uvm",
             subject="the utility VM",
         )
-        appraisal.debug = _bool(claims, "x-ms-sevsnpvm-is-debuggable", check="azure.debug")
+        appraisal.set_debug(_bool(claims, "x-ms-sevsnpvm-is-debuggable", check="azure.debug"))
         report_data = _hex_bytes(
             claims.get("x-ms-sevsnpvm-reportdata"), check="azure.reportdata", sizes=(32, 64)
         )
-        report_data = report_data.ljust(64, b"\x00")
-        bound = b.bind("azure-aci", binding, report_data)
-        if not binding.offline:
-            self._check_runtime(claims, binding)
-        appraisal.set_binding(bound)
+        if not appraisal.context.offline:
+            self._check_runtime(claims, appraisal.context)
         hostdata = _hex_bytes(
             claims.get("x-ms-sevsnpvm-hostdata"), check="azure.hostdata", sizes=(32,)
         ).hex()
-        allowed = {h.lower().removeprefix("0x") for h in _option_strings(policy, "hostdata")}
-        allowed |= {cce_policy_hash(text) for text in _option_strings(policy, "cce_policies")}
-        if allowed:
-            appraisal.require(
-                "azure.hostdata",
-                hostdata in allowed,
-                "the confidential-container policy is not allowed",
-                expected=sorted(allowed),
-                actual=hostdata,
-            )
-        _require_pinned(appraisal, ("hostdata",), extra=bool(allowed))
         appraisal.measure("hostdata", hostdata)
+        self._check_hostdata(appraisal, hostdata)
         for name, claim in (
             ("launch_measurement", "x-ms-sevsnpvm-launchmeasurement"),
             ("idkeydigest", "x-ms-sevsnpvm-idkeydigest"),
@@ -369,19 +273,40 @@ class AciTokenValidator(MaaValidator):
             "MAA appraised the SEV-SNP TCB; the token carries SVNs, not a TCB status "
             "(pin them with reference values)"
         )
+        return ReportData(value=report_data.ljust(64, b"\x00"))
+
+    def _check_hostdata(self, appraisal: Appraisal, hostdata: str) -> None:
+        """A listed ``hostdata``/``cce_policies`` allow-list must contain the container's policy.
+
+        An allow-list that is set but empty allows nothing (the core counts it as a pin).
+        """
+        policy = appraisal.policy
+        if all(policy.option(name) is None for name in self.spec.pinning_options):
+            return
+        allowed = {
+            h.strip().lower().removeprefix("0x") for h in _option_strings(policy, "hostdata")
+        }
+        allowed |= {cce_policy_hash(text) for text in _option_strings(policy, "cce_policies")}
+        appraisal.require(
+            "azure.hostdata",
+            hostdata in allowed,
+            "the confidential-container policy is not allowed",
+            expected=sorted(allowed),
+            actual=hostdata,
+        )
 
     @staticmethod
-    def _check_runtime(claims: Mapping[str, Any], binding: b.BindingContext) -> None:
+    def _check_runtime(claims: Mapping[str, Any], context: b.BindingContext) -> None:
         """x-ms-runtime must repeat the TLS key and this connection's nonce."""
         runtime = _mapping(claims, "x-ms-runtime", check="azure.runtime")
         public_key = _b64(runtime.get("publicKey"), check="azure.runtime.publicKey")
         nonce = _b64(runtime.get("nonce"), check="azure.runtime.nonce")
-        b.check_public_key(binding, public_key, check="azure.runtime.publicKey")
-        if not b.constant_time_equal(binding.nonce or b"", nonce):
+        b.check_public_key(context, public_key, check="azure.runtime.publicKey")
+        if not b.constant_time_equal(context.nonce or b"", nonce):
             raise BindingMismatch(
                 "x-ms-runtime carries another nonce",
                 check="azure.runtime.nonce",
-                expected=(binding.nonce or b"").hex(),
+                expected=(context.nonce or b"").hex(),
                 actual=nonce.hex(),
             )
 
@@ -389,12 +314,61 @@ class AciTokenValidator(MaaValidator):
 # -- confidential VMs --------------------------------------------------------------
 
 
+def _vm_id(claims: Mapping[str, Any], runtime: Mapping[str, Any]) -> str | None:
+    """The VM ID as 32 lowercase hex digits, or ``None`` when the token names none.
+
+    It travels twice: ``x-ms-azurevm-vmid`` and the paravisor's runtime
+    ``vm-configuration.vmUniqueId``; when both are present they must agree.
+    """
+    configuration = runtime.get("vm-configuration")
+    named = {
+        "x-ms-azurevm-vmid": claims.get("x-ms-azurevm-vmid"),
+        "vm-configuration.vmUniqueId": (
+            configuration.get("vmUniqueId") if isinstance(configuration, Mapping) else None
+        ),
+    }
+    found: set[str] = set()
+    for where, value in named.items():
+        if value is None:
+            continue
+        try:
+            found.add(uuid.UUID(value).hex)
+        except (TypeError, ValueError, AttributeError):
+            raise MalformedEvidence(
+                f"{where} is not a GUID", check="azure.vmid", actual=value
+            ) from None
+    if len(found) > 1:
+        raise MalformedEvidence(
+            "the token names two different VM IDs", check="azure.vmid", actual=sorted(found)
+        )
+    return found.pop() if found else None
+
+
+_OS_CLAIMS = (
+    "x-ms-azurevm-ostype",
+    "x-ms-azurevm-osdistro",
+    "x-ms-azurevm-osversion-major",
+    "x-ms-azurevm-osversion-minor",
+    "x-ms-azurevm-attested-pcrs",
+)
+"""Recorded as claims: MAA derives them from the vTPM's boot log; they describe an
+OS family (every Ubuntu 22.04 CVM has the same), not a workload, and are not hex."""
+
+
 class CvmTokenValidator(MaaValidator):
+    """Azure confidential VMs: the token vouches for Azure's platform and one VM by ID.
+
+    The SEV-SNP launch measurement / TDX MRTD measure Azure's paravisor firmware,
+    which every Azure CVM shares, and the token carries no vTPM PCR values, only
+    which PCRs MAA checked.  The one value that tells one customer's VM from
+    another's is the VM ID: it is this validator's workload identity.
+    """
+
     attestation_type = "azurevm"
     default_spec = specs.CVM_SPEC
 
-    def map_claims(self, case: TokenCase) -> None:
-        claims, appraisal, binding = case.token.claims, case.appraisal, case.binding
+    def map_claims(self, case: TokenCase) -> ReportData:
+        claims, appraisal = case.token.claims, case.appraisal
         tee = _mapping(claims, "x-ms-isolation-tee", check="azure.isolation_tee")
         tee_type = tee.get("x-ms-attestation-type")
         if tee_type not in ("sevsnpvm", "tdxvm"):
@@ -404,7 +378,7 @@ class CvmTokenValidator(MaaValidator):
                 expected=["sevsnpvm", "tdxvm"],
                 actual=tee_type,
             )
-        appraisal.tee_type = "sev-snp" if tee_type == "sevsnpvm" else "tdx"
+        appraisal.set_tee_type("sev-snp" if tee_type == "sevsnpvm" else "tdx")
         appraisal.claim("x-ms-isolation-tee.x-ms-attestation-type", tee_type)
         _require_compliance(
             appraisal,
@@ -426,10 +400,9 @@ class CvmTokenValidator(MaaValidator):
         else:
             tee_debug = _bool(tee, "tdx_td_attributes_debug", check="azure.debug")
         kernel_debug = claims.get("x-ms-azurevm-kerneldebug-enabled") is True
-        appraisal.debug = tee_debug or kernel_debug or not debuggers_disabled
+        appraisal.set_debug(tee_debug or kernel_debug or not debuggers_disabled)
         runtime = _mapping(tee, "x-ms-runtime", check="azure.runtime")
         user_data = _hex_bytes(runtime.get("user-data"), check="azure.user_data", sizes=(64,))
-        appraisal.set_binding(b.bind("atls-v1", binding, user_data))
         keys = runtime.get("keys")
         if isinstance(keys, list):
             appraisal.claim("runtime_keys", [k.get("kid") for k in keys if isinstance(k, Mapping)])
@@ -437,9 +410,16 @@ class CvmTokenValidator(MaaValidator):
             appraisal.measure("launch_measurement", tee["x-ms-sevsnpvm-launchmeasurement"])
         if tee_type == "tdxvm" and isinstance(tee.get("tdx_mrtd"), str):
             appraisal.measure("mrtd", tee["tdx_mrtd"])
+        vm_id = _vm_id(claims, runtime)
+        if vm_id is not None:
+            appraisal.measure(specs.CVM_VMID, vm_id)
+        for name in _OS_CLAIMS:
+            if name in claims:
+                appraisal.claim(name, claims[name])
         appraisal.no_tcb(
             "MAA appraised the platform TCB (compliance status); the token carries no TCB status"
         )
+        return ReportData(value=user_data)
 
 
 # -- SGX and TDX: the key travels in the enclave-held (runtime) data --------------
@@ -447,19 +427,22 @@ class CvmTokenValidator(MaaValidator):
 
 def _held_data(token: VerifiedToken, evidence: Evidence, *, claim: str | None) -> bytes | None:
     if claim is not None and claim in token.claims:
-        return _b64(token.claims[claim], check="azure.ehd")
+        return b64url_decode(token.claims[claim], check="azure.ehd")
     return evidence.endorsements.get("runtime_data")
 
 
-def _bind_held_data(
+def _held_data_report(
     appraisal: Appraisal,
-    binding: b.BindingContext,
     report_data: bytes,
     held: bytes | None,
     *,
     runtime_claim: Any,
     check: str,
-) -> None:
+) -> ReportData:
+    """Report data over the held data, with the held data and its key as binding material.
+
+    Offline there is no TLS key to compare, so no material is needed.
+    """
     if held is not None:
         # MAA promises report data = SHA-256(held data) || zeros; check it ourselves too.
         expected = hashlib.sha256(held).digest() + bytes(32)
@@ -470,9 +453,8 @@ def _bind_held_data(
                 expected=expected,
                 actual=report_data,
             )
-    if binding.offline:
-        appraisal.set_binding(b.bind("maa-held-data", binding, report_data))
-        return
+    if appraisal.context.offline:
+        return ReportData(value=report_data)
     if held is None:
         raise BindingMismatch(
             "the token carries no enclave-held data and none travelled with it",
@@ -491,14 +473,7 @@ def _bind_held_data(
             "x-ms-runtime does not match the enclave-held data", check="azure.runtime"
         )
     spki = spki_from_jwk(document.get("jwk"), check="azure.held_data.jwk")
-    appraisal.set_binding(
-        b.bind(
-            "maa-held-data",
-            binding,
-            report_data,
-            material={"held_data": held, "held_key_spki": spki},
-        )
-    )
+    return ReportData(value=report_data, material={"held_data": held, "held_key_spki": spki})
 
 
 class HeldDataValidator(MaaValidator):
@@ -513,21 +488,21 @@ class HeldDataValidator(MaaValidator):
     held_data_claim: ClassVar[str | None] = None
     """Claim carrying the held data itself, if the token has one."""
 
-    def map_claims(self, case: TokenCase) -> None:
+    def map_claims(self, case: TokenCase) -> ReportData:
         claims, appraisal = case.token.claims, case.appraisal
-        appraisal.debug = _bool(claims, self.debug_claim, check="azure.debug")
+        appraisal.set_debug(_bool(claims, self.debug_claim, check="azure.debug"))
         report_data = _hex_bytes(
             claims.get(self.report_data_claim), check=self.report_data_check, sizes=(64,)
         )
-        _bind_held_data(
+        report = _held_data_report(
             appraisal,
-            case.binding,
             report_data,
             _held_data(case.token, appraisal.evidence, claim=self.held_data_claim),
             runtime_claim=claims.get("x-ms-runtime"),
             check=self.report_data_check,
         )
         self.map_workload(claims, appraisal)
+        return report
 
     def map_workload(self, claims: Mapping[str, Any], appraisal: Appraisal) -> None:
         raise NotImplementedError
@@ -549,7 +524,6 @@ class SgxTokenValidator(HeldDataValidator):
             number = claims.get(f"x-ms-sgx-{name.replace('_', '-')}")
             if isinstance(number, int) and not isinstance(number, bool):
                 appraisal.measure(name, str(number))
-        _require_pinned(appraisal, ("mrenclave", "mrsigner"))
         appraisal.no_tcb(
             "MAA appraised the SGX TCB under its attestation policy; the token carries no "
             "TCB status"
@@ -568,7 +542,6 @@ class TdxTokenValidator(HeldDataValidator):
             value = claims.get(f"tdx_{name}")
             if isinstance(value, str):
                 appraisal.measure(name, _hex_bytes(value, check=f"azure.{name}", sizes=(48,)))
-        _require_pinned(appraisal, ("mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3"))
         status = claims.get("attester_tcb_status")
         advisories = claims.get("attester_advisory_ids", [])
         if status is None:

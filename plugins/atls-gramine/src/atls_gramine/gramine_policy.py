@@ -15,6 +15,11 @@ Gramine's semantics (``tools/sgx/ra-tls/ra_tls_verify_common.c`` and
 * ``RA_TLS_MRENCLAVE``, ``RA_TLS_MRSIGNER`` (hex), ``RA_TLS_ISV_PROD_ID``,
   ``RA_TLS_ISV_SVN`` (decimal) must each be set, to a value or to ``any``
   (exactly that word: do not check it).  Unset is an error.
+* ``RA_TLS_MRENCLAVE=any`` *and* ``RA_TLS_MRSIGNER=any``: Gramine accepts any
+  enclave, because the user explicitly said so.  The policy therefore sets
+  ``allow_any_workload = true``: the core accepts such a server with status
+  ``warning`` (check ``workload.unpinned``) instead of refusing it as an
+  unpinned policy.  One of the two set to a value pins the workload.
 * ``RA_TLS_ALLOW_*`` are true only when exactly ``"1"``.
 * TCB status mapping: UpToDate always; ConfigurationNeeded needs
   HW_CONFIG_NEEDED; OutOfDate needs OUTDATED_TCB; OutOfDateConfigurationNeeded
@@ -150,6 +155,9 @@ def policy_from_gramine_env(
             references[name] = [value]
     if references:
         data["reference_values"] = references
+    else:
+        # Both variables said "any": Gramine's explicit opt-out of identity checks.
+        data["allow_any_workload"] = True
     prod_id = _u16(env, ENV_ISV_PROD_ID)
     if prod_id is not None:
         data["isv_prod_id"] = prod_id

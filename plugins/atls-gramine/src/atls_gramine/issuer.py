@@ -31,7 +31,14 @@ from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Settings, refuse_unknown_names
 from atls_gramine.ratls import HASH_ALGORITHMS, encode_claims, encode_tcg_evidence
-from atls_gramine.specs import ISSUER_SPEC, LEGACY_OID, MEDIA_TYPE_LEGACY, TCG_OID
+from atls_gramine.specs import (
+    ISSUER_SPEC,
+    LEGACY_OID,
+    MEDIA_TYPE_LEGACY,
+    SCHEME_LEGACY,
+    SCHEME_TCG,
+    TCG_OID,
+)
 
 __all__ = [
     "DEFAULT_ATTESTATION_DIR",
@@ -173,13 +180,29 @@ class RatlsCredentials:
     ) -> tuple[Path, Path]:
         """Write key and certificate (PEM, mode 0600); returns (key path, certificate path).
 
+        A missing ``directory`` is created with mode 0700 (an existing one is left as is).
+
         Usable as ``uvicorn --ssl-keyfile KEY --ssl-certfile CERT``.
         """
         folder = Path(directory)
+        _private_directory(folder)
         key_path, cert_path = folder / key_name, folder / cert_name
         _write_private(key_path, reveal(self.private_key_pem).encode())
         _write_private(cert_path, self.certificate_pem)
         return key_path, cert_path
+
+
+def _private_directory(folder: Path) -> None:
+    """Create ``folder`` (and missing parents) for a private key; the folder itself 0700."""
+    try:
+        folder.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        if not folder.is_dir():
+            raise ConfigurationError(
+                f"{folder} exists and is not a directory", check="gramine.credentials_dir"
+            ) from None
+        return
+    os.chmod(folder, 0o700)  # mkdir's mode is reduced by the umask; say exactly 0700
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -299,16 +322,14 @@ class DevAttestationIssuer:
         spki = key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        legacy_quote = self.device.quote(report_data_for("gramine-legacy", spki_der=spki))
+        legacy_quote = self.device.quote(report_data_for(SCHEME_LEGACY, spki_der=spki))
         claims = encode_claims(spki, algorithm=self._algorithm)
         material = {
             "claims": claims,
             "pubkey_hash_alg": self._algorithm.encode(),
             "pubkey_hash": hashlib.new(self._algorithm, spki).digest(),
         }
-        tcg_quote = self.device.quote(
-            report_data_for("gramine-tcg", spki_der=spki, material=material)
-        )
+        tcg_quote = self.device.quote(report_data_for(SCHEME_TCG, spki_der=spki, material=material))
         der = build_ratls_certificate(
             key,
             legacy_quote=legacy_quote,
@@ -319,5 +340,8 @@ class DevAttestationIssuer:
         return RatlsCredentials(private_key=key, certificate_der=der)
 
     def write_credentials(self, directory: Path | str) -> tuple[Path, Path]:
-        """Create credentials and write them for a TLS server: (key path, cert path), 0600."""
+        """Create credentials and write them for a TLS server: (key path, cert path), 0600.
+
+        ``directory`` is created (mode 0700) when missing.
+        """
         return self.create_credentials().write(directory)

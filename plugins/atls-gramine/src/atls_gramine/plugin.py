@@ -1,18 +1,18 @@
 """Entry point of the atls-gramine plugin: registration hooks only.
 
 Imports stay cheap: the validator and issuer modules (cbor2, dcap-qvl through
-``atls_tdx.dcap``) load only when a factory runs.
+``atls_tdx.dcap``) load only when a factory runs.  The ``atls verify-evidence``
+options are data on the spec (``VALIDATOR_SPEC.cli_options``).
 """
 
 from __future__ import annotations
 
 from atls_core.hookspecs import hookimpl
-from atls_core.interfaces import CliOption, Issuer, Settings, Validator
+from atls_core.interfaces import Issuer, Settings, Validator
 from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
 from atls_gramine.specs import ISSUER_SPEC, VALIDATOR_SPEC
-from atls_tdx.dcap.settings import DCAP_CLI_OPTIONS
 
-__all__ = ["atls_register_issuers", "atls_register_validators", "atls_verify_evidence_options"]
+__all__ = ["atls_register_issuers", "atls_register_validators"]
 
 
 def _validator(settings: Settings) -> Validator:
@@ -35,10 +35,3 @@ def atls_register_validators(registry: ValidatorRegistrar) -> None:
 @hookimpl
 def atls_register_issuers(registry: IssuerRegistrar) -> None:
     registry.register(ISSUER_SPEC, _issuer)
-
-
-@hookimpl
-def atls_verify_evidence_options(validator_id: str) -> list[CliOption] | None:
-    if validator_id != VALIDATOR_SPEC.id:
-        return None
-    return list(DCAP_CLI_OPTIONS)

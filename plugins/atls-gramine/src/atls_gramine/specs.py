@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from atls_core import measurements
 from atls_core.evidence import Transport
 from atls_core.interfaces import IssuerSpec, ValidatorSpec
-from atls_gramine._version import __version__
 from atls_gramine.gramine_policy import POLICY_OPTIONS
-from atls_tdx.dcap.settings import DCAP_SETTINGS
+from atls_tdx.dcap.settings import DCAP_CLI_OPTIONS, DCAP_SETTINGS
 
 __all__ = [
     "ISSUER_SETTINGS",
@@ -14,6 +14,8 @@ __all__ = [
     "LEGACY_OID",
     "MEDIA_TYPE_LEGACY",
     "MEDIA_TYPE_TCG",
+    "SCHEME_LEGACY",
+    "SCHEME_TCG",
     "SGX_MEASUREMENT_NAMES",
     "TCG_OID",
     "VALIDATOR_SPEC",
@@ -23,22 +25,28 @@ LEGACY_OID = "0.6.9.42.840.113741.1337.6"
 TCG_OID = "2.23.133.5.4.9"
 MEDIA_TYPE_LEGACY = "application/vnd.gramine.ratls.sgx-quote"
 MEDIA_TYPE_TCG = "application/vnd.gramine.ratls.tcg-tagged-evidence+cbor"
-SGX_MEASUREMENT_NAMES = ("mrenclave", "mrsigner")
+SCHEME_TCG = "gramine-tcg"
+"""Binding of the TCG DICE extension: report data = SHA-256(claims) || 0^32."""
+SCHEME_LEGACY = "gramine-legacy"
+"""Binding of the legacy quote extension: report data = SHA-256(SPKI) || 0^32."""
+SGX_MEASUREMENT_NAMES = measurements.SGX
 """The SGX measurements ``atls_tdx.dcap.record_quote`` records (``SGX_MEASUREMENTS``)."""
 
 VALIDATOR_SPEC = ValidatorSpec(
     id="gramine.ratls",
     media_types=(MEDIA_TYPE_TCG, MEDIA_TYPE_LEGACY),
-    binding_scheme="gramine-legacy",
+    # The TCG extension decides when present (Gramine's precedence), so it comes first.
+    binding_schemes=(SCHEME_TCG, SCHEME_LEGACY),
     transport=Transport.CERTIFICATE,
     tee_type="sgx",
     oids=(TCG_OID, LEGACY_OID),
-    plugin_version=__version__,
     description="Gramine RA-TLS certificate (TCG DICE or legacy extension) with an SGX DCAP "
     "quote; binding gramine-tcg when the TCG extension is present, else gramine-legacy",
     measurements=SGX_MEASUREMENT_NAMES,
+    workload_identity=measurements.SGX_WORKLOAD,
     policy_options=POLICY_OPTIONS,
     settings=DCAP_SETTINGS,
+    cli_options=DCAP_CLI_OPTIONS,
 )
 
 ISSUER_SETTINGS = ("attestation_dir", "pubkey_hash_alg", "not_before", "not_after")
@@ -46,11 +54,10 @@ ISSUER_SETTINGS = ("attestation_dir", "pubkey_hash_alg", "not_before", "not_afte
 ISSUER_SPEC = IssuerSpec(
     id="gramine.dev-attestation",
     validator_id="gramine.ratls",
-    binding_scheme="gramine-legacy",
+    binding_scheme=SCHEME_LEGACY,
     media_type=MEDIA_TYPE_LEGACY,
     transport=Transport.CERTIFICATE,
     oid=LEGACY_OID,
-    plugin_version=__version__,
     description="Gramine-format RA-TLS certificates from /dev/attestation inside an SGX enclave "
     "(both the legacy and the TCG DICE extension, P-384 key)",
     settings=ISSUER_SETTINGS,

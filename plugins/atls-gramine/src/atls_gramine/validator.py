@@ -1,10 +1,10 @@
 """``gramine.ratls``: appraise a Gramine RA-TLS certificate's SGX quote.
 
-Order of work: parse the extension (strictly), verify the quote with DCAP
-(signatures, chain, CRLs, TCB: ``atls_tdx.dcap``), bind its report data to the
-TLS key through the core (``gramine-tcg`` or ``gramine-legacy``), then record
-facts and Gramine's checks; the core applies TCB / advisory / debug /
-reference-value policy in :meth:`Appraisal.finish`.
+:meth:`GramineRatlsValidator.verify` parses the extension (strictly), verifies
+the quote with DCAP (signatures, chain, CRLs, TCB: ``atls_tdx.dcap``), records
+facts and Gramine's enclave checks, and returns the quote's report data with
+its scheme (``gramine-tcg`` or ``gramine-legacy``); the core binds it to the
+TLS key and applies TCB / advisory / debug / reference-value / pinning policy.
 """
 
 from __future__ import annotations
@@ -13,27 +13,30 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atls_core import binding as b
 from atls_core.appraisal import Appraisal
 from atls_core.certificate import PeerCertificate
-from atls_core.clock import Clock
 from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.interfaces import Settings, ValidatorBase, refuse_unknown_names
-from atls_core.policy import Policy
-from atls_core.result import AttestationResult
-from atls_gramine.gramine_policy import policy_from_gramine_env, policy_option_int
+from atls_core.interfaces import ReportData, Settings, ValidatorBase, refuse_unknown_names
+from atls_gramine.gramine_policy import policy_option_int
 from atls_gramine.ratls import extension_for, parse_tcg_evidence
 from atls_gramine.specs import (
     LEGACY_OID,
     MEDIA_TYPE_LEGACY,
     MEDIA_TYPE_TCG,
+    SCHEME_LEGACY,
+    SCHEME_TCG,
     TCG_OID,
     VALIDATOR_SPEC,
 )
 from atls_tdx.dcap import DcapSettings, DcapVerifier, VerifiedQuote, record_quote
+
+if TYPE_CHECKING:
+    from atls_core.registry import PluginManager
+    from atls_gramine.gramine_env import GramineEnvValidator
 
 __all__ = ["SGX_FLAGS", "GramineRatlsValidator", "certificate_der_from_file"]
 
@@ -50,20 +53,61 @@ _MEDIA_FOR_OID = {TCG_OID: MEDIA_TYPE_TCG, LEGACY_OID: MEDIA_TYPE_LEGACY}
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.*?)\s*-----END CERTIFICATE-----", re.DOTALL)
 _CERTIFICATE = "certificate"
 """Endorsement name: the whole certificate, when evidence came from a file."""
+_QUOTE_TEES = {0x00: "SGX", 0x81: "TDX"}
+"""DCAP quote header TEE types (u32 at offset 4)."""
+_QUOTE_HEADER = 48
+
+
+def _raw_quote_kind(data: bytes) -> str | None:
+    """``"TDX quote (version 4)"`` when ``data`` starts like a DCAP quote, else ``None``.
+
+    Only a diagnosis: people hand ``atls verify-evidence`` the quote they
+    extracted instead of the certificate that binds it to a key.
+    """
+    if len(data) < _QUOTE_HEADER:
+        return None
+    version = int.from_bytes(data[0:2], "little")
+    key_type = int.from_bytes(data[2:4], "little")
+    tee = _QUOTE_TEES.get(int.from_bytes(data[4:8], "little"))
+    if version not in (3, 4, 5) or key_type not in (2, 3) or tee is None:
+        return None
+    return f"{tee} quote (version {version})"
 
 
 def certificate_der_from_file(data: bytes) -> bytes:
     """A certificate file's DER: PEM (exactly one certificate) or raw DER.
 
     A DER certificate starts with a SEQUENCE tag; it is not searched for PEM
-    markers (Gramine's quote embeds its PCK chain as PEM text).
+    markers (Gramine's quote embeds its PCK chain as PEM text).  A raw DCAP
+    quote is named as such (check ``gramine.file.quote``): its PCK chain's PEM
+    blocks would otherwise read as "three certificates".
     """
     if data[:1] == b"\x30":
         return data
+    quote = _raw_quote_kind(data)
+    if quote is not None:
+        hint = (
+            "appraise it with tdx.dcap"
+            if quote.startswith("TDX")
+            else "give the RA-TLS certificate that carries it (PEM or DER)"
+        )
+        raise MalformedEvidence(
+            f"the file is a raw {quote}, not a Gramine RA-TLS certificate: {hint}",
+            check="gramine.file.quote",
+            expected="a PEM or DER RA-TLS certificate",
+            actual=quote,
+        )
     blocks = _PEM.findall(data)
+    if not blocks:
+        raise MalformedEvidence(
+            "not a certificate: neither DER nor a PEM CERTIFICATE block",
+            check="gramine.file",
+            expected="a PEM or DER RA-TLS certificate",
+            actual="no certificate",
+        )
     if len(blocks) != 1:
         raise MalformedEvidence(
-            "expected exactly one PEM certificate",
+            f"expected exactly one PEM certificate, found {len(blocks)}",
             check="gramine.file",
             expected=1,
             actual=len(blocks),
@@ -96,15 +140,22 @@ class GramineRatlsValidator(ValidatorBase):
         *,
         settings: Settings | None = None,
         accepted_advisory_ids: Iterable[str] = (),
-    ) -> tuple[GramineRatlsValidator, Policy]:
-        """A validator and the policy Gramine's ``RA_TLS_*`` variables describe.
+        manager: PluginManager | None = None,
+    ) -> GramineEnvValidator:
+        """``gramine.ratls`` with the policy Gramine's ``RA_TLS_*`` variables describe.
 
-        ``environ`` defaults to ``os.environ`` and is read once, now.  ``settings``
-        are the DCAP collateral settings (Gramine takes those from the host's DCAP
-        library configuration, not from its environment).
+        Returns a ready validator (a :class:`~atls_core.selection.SelectedValidator`)
+        for ``HTTPAConnection(validator=...)``, ``ATLSContext.for_validator`` and
+        the requests/httpx adapters; see :mod:`atls_gramine.gramine_env`.
         """
-        policy = policy_from_gramine_env(environ, accepted_advisory_ids=accepted_advisory_ids)
-        return cls(settings or {}), policy
+        from atls_gramine.gramine_env import validator_from_gramine_env
+
+        return validator_from_gramine_env(
+            environ,
+            settings=settings,
+            accepted_advisory_ids=accepted_advisory_ids,
+            manager=manager,
+        )
 
     # -- evidence ------------------------------------------------------------
 
@@ -129,18 +180,10 @@ class GramineRatlsValidator(ValidatorBase):
 
     # -- appraisal -----------------------------------------------------------
 
-    def appraise(
-        self,
-        evidence: Evidence,
-        *,
-        binding: b.BindingContext,
-        clock: Clock,
-        policy: Policy,
-    ) -> AttestationResult:
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
         scheme, quote, material, extras = self._parse(evidence)
-        isv_prod_id = policy_option_int(policy, "isv_prod_id")
-        min_isv_svn = policy_option_int(policy, "min_isv_svn")
-        appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
+        isv_prod_id = policy_option_int(appraisal.policy, "isv_prod_id")
+        min_isv_svn = policy_option_int(appraisal.policy, "min_isv_svn")
         verified = self._dcap.verify(quote, now=appraisal.now)
         if verified.tee_type != "sgx":
             raise MalformedEvidence(
@@ -149,18 +192,15 @@ class GramineRatlsValidator(ValidatorBase):
                 expected="sgx",
                 actual=verified.tee_type,
             )
-        if self._check_certificate(evidence, binding, scheme, verified, material):
+        if self._check_certificate(evidence, appraisal.context, scheme, verified, material):
             extras["certificate_key_binding"] = "verified"
-        appraisal.set_binding(b.bind(scheme, binding, verified.report_data, material=material))
         record_quote(appraisal, verified)
         for name, value in extras.items():
             appraisal.claim(name, value)
         _gramine_checks(appraisal, verified, isv_prod_id=isv_prod_id, min_isv_svn=min_isv_svn)
-        return appraisal.finish()
+        return ReportData(value=verified.report_data, scheme=scheme, material=material)
 
-    def _parse(
-        self, evidence: Evidence
-    ) -> tuple[str, bytes, dict[str, bytes] | None, dict[str, Any]]:
+    def _parse(self, evidence: Evidence) -> tuple[str, bytes, dict[str, bytes], dict[str, Any]]:
         if evidence.media_type == MEDIA_TYPE_TCG:
             tcg = parse_tcg_evidence(evidence.data)
             material = {
@@ -174,9 +214,9 @@ class GramineRatlsValidator(ValidatorBase):
             }
             if tcg.other_claims:
                 extras["ignored_tcg_claims"] = list(tcg.other_claims)
-            return "gramine-tcg", tcg.quote, material, extras
+            return SCHEME_TCG, tcg.quote, material, extras
         if evidence.media_type == MEDIA_TYPE_LEGACY:
-            return "gramine-legacy", evidence.data, None, {"ratls_extension": "legacy"}
+            return SCHEME_LEGACY, evidence.data, {}, {"ratls_extension": "legacy"}
         raise MalformedEvidence(
             "unexpected media type",
             check="evidence.media_type",
@@ -190,12 +230,14 @@ class GramineRatlsValidator(ValidatorBase):
         context: b.BindingContext,
         scheme: str,
         verified: VerifiedQuote,
-        material: Mapping[str, bytes] | None,
+        material: Mapping[str, bytes],
     ) -> bool:
         """Evidence read from a certificate file: it must be that certificate's, bound to its key.
 
         Offline appraisal checks no TLS binding, but a file holds the whole
         certificate, so its own key binding is checked (a swapped SPKI fails).
+        This is an extra check on the file's own context; the result's binding
+        is the core's, to ``context`` (the connection, or offline).
         """
         der = evidence.endorsements.get(_CERTIFICATE)
         if der is None:
@@ -220,13 +262,17 @@ def _gramine_checks(
     isv_prod_id: int | None,
     min_isv_svn: int | None,
 ) -> None:
-    """Gramine's enclave checks: attributes, ISV_PROD_ID, ISV_SVN, pinned identity."""
+    """Gramine's enclave checks: attributes, ISV_PROD_ID, ISV_SVN.
+
+    Whether MRENCLAVE / MRSIGNER are pinned is the core's pinning rule
+    (``workload_identity``), not a check here.
+    """
     raw = verified.fields.get("attributes")
     if not isinstance(raw, bytes) or len(raw) != 16:
         raise MalformedEvidence("SGX quote has no 16-byte attributes", check="gramine.attributes")
     flags = int.from_bytes(raw[:8], "little")
     # Debug is the core's decision (policy.allow_debug); never let it read "false" when set.
-    appraisal.debug = bool(verified.debug or flags & SGX_FLAGS["debug"])
+    appraisal.set_debug(bool(verified.debug or flags & SGX_FLAGS["debug"]))
     for name, must_be_set in (
         ("init", True),
         ("mode64", True),
@@ -258,11 +304,6 @@ def _gramine_checks(
             "ISV_SVN is below the policy minimum",
             expected=f">= {min_isv_svn}",
             actual=actual,
-        )
-    if not {"mrenclave", "mrsigner"} & set(appraisal.policy.reference_values):
-        appraisal.warn(
-            "gramine.identity",
-            "policy pins neither mrenclave nor mrsigner: any enclave is accepted",
         )
 
 

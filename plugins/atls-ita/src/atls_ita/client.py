@@ -3,7 +3,9 @@
 ``GET /appraisal/v2/nonce`` and ``POST /appraisal/v2/attest``, header
 ``x-api-key``.  The API key is a :class:`atls_core.config.Secret`: it goes into
 the request header and nowhere else (not into a repr, a log line or an error).
-Redirects are refused (the key would follow them); bodies are size-capped.
+Requests go through :func:`atls_core.fetch.fetch`: one deadline (``timeout``)
+for the whole exchange, redirects refused (the key would follow them), bodies
+size-capped.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ import base64
 import binascii
 import json
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
 from atls_core.config import Secret
-from atls_core.errors import CollateralUnavailable, MalformedEvidence
+from atls_core.errors import MalformedEvidence, ServiceUnavailable
+from atls_core.fetch import fetch
+from atls_core.redact import redact_url
 
 __all__ = ["ItaClient", "ItaNonce"]
 
@@ -29,14 +31,6 @@ log = logging.getLogger(__name__)
 NONCE_PATH = "/appraisal/v2/nonce"
 ATTEST_PATH = "/appraisal/v2/attest"
 _MAX_BYTES = 1 << 20
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 @attrs.frozen(kw_only=True)
@@ -60,6 +54,8 @@ class ItaNonce:
 
 
 class ItaClient:
+    """``timeout`` bounds each call as a whole (connect, TLS, request and answer)."""
+
     def __init__(self, *, api_url: str, api_key: Secret, timeout: float = 30.0) -> None:
         self.api_url = api_url.rstrip("/")
         self._api_key = api_key
@@ -75,29 +71,28 @@ class ItaClient:
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(  # noqa: S310 - api_url is https or loopback http
-            url, data=data, headers=headers, method=method
+        log.debug("ITA %s %s", method, redact_url(url))
+        response = fetch(
+            url,
+            method=method,
+            headers=headers,
+            body=data,
+            timeout=self.timeout,
+            max_bytes=_MAX_BYTES,
+            name=f"ITA {method} {path}",
+            check="ita.api.fetch",
         )
-        log.debug("ITA %s %s", method, url)
-        try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
-                raw = response.read(_MAX_BYTES + 1)
-        except urllib.error.HTTPError as error:
-            error.close()
-            raise CollateralUnavailable(
-                f"ITA {method} {path} failed with HTTP {error.code}",
+        if not 200 <= response.status < 300:
+            raise ServiceUnavailable(
+                f"ITA {method} {path} failed with HTTP {response.status}",
+                service=redact_url(url),
+                phase="status",
                 check="ita.api.status",
                 expected=200,
-                actual=error.code,
-            ) from None
-        except (OSError, ValueError) as error:
-            raise CollateralUnavailable(
-                f"ITA {method} {path} unreachable: {type(error).__name__}", check="ita.api.fetch"
-            ) from None
-        if len(raw) > _MAX_BYTES:
-            raise CollateralUnavailable(f"ITA {path} answer is too large", check="ita.api.fetch")
+                actual=response.status,
+            )
         try:
-            return json.loads(raw)
+            return json.loads(response.body)
         except (ValueError, UnicodeDecodeError):
             raise MalformedEvidence(
                 f"ITA {path} answer is not JSON", check="ita.api.response"

@@ -20,34 +20,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from atls_core.config import Secret
 from atls_core.errors import ConfigurationError
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Settings
 from atls_ita.client import ItaClient
 from atls_ita.oids import ITA_TOKEN_MEDIA_TYPE, ITA_TOKEN_OID
-from atls_ita.settings import check_service_url
+from atls_ita.settings import api_key_setting, check_service_url
 from atls_ita.specs import ISSUER_SETTINGS, ISSUER_SPEC
 from atls_ita.token import ALGORITHMS
 
 __all__ = ["DEFAULT_API_URL", "ISSUER_SPEC", "ItaIssuer"]
 
 DEFAULT_API_URL = "https://api.trustauthority.intel.com"
-
-
-def _api_key(settings: Settings) -> Secret:
-    value = settings.get("api_key")
-    if isinstance(value, Secret):
-        return value
-    if value is None:
-        raise ConfigurationError(
-            'settings.api_key is required (use {"$env" = ...} or {"$file" = ...})',
-            check="config.settings",
-        )
-    raise ConfigurationError(
-        "settings.api_key must come through $env or $file indirection, not as plain text",
-        check="config.settings",
-    )
 
 
 class ItaIssuer:
@@ -79,7 +63,7 @@ class ItaIssuer:
             )
         self._client = ItaClient(
             api_url=check_service_url(api_url, "api_url"),
-            api_key=_api_key(settings),
+            api_key=api_key_setting(settings),
             timeout=float(timeout),
         )
         policy_ids = settings.get("policy_ids", ())

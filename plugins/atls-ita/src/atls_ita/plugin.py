@@ -1,7 +1,8 @@
 """Entry point of the atls-ita plugin: registration hooks only.
 
 Imports stay cheap: pyjwt, cryptography and the issuer's atls-tdx are loaded
-by the factories, not when the plugin is discovered.
+by the factories, not when the plugin is discovered.  ``atls verify-evidence``
+options are data on the validator specs (:data:`atls_ita.specs.CLI_OPTIONS`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from atls_core.hookspecs import hookimpl
-from atls_core.interfaces import CliOption
 
 if TYPE_CHECKING:
     from atls_core.interfaces import Issuer, Settings, Validator
@@ -49,35 +49,3 @@ def atls_register_issuers(registry: IssuerRegistrar) -> None:
     from atls_ita.specs import ISSUER_SPEC
 
     registry.register(ISSUER_SPEC, _issuer)
-
-
-@hookimpl
-def atls_verify_evidence_options(validator_id: str) -> list[CliOption] | None:
-    if not validator_id.startswith("ita."):
-        return None
-    return [
-        CliOption(
-            flag="--jwks",
-            setting="jwks_file",
-            help="JWKS file of pinned ITA signing keys (each with its x5c chain)",
-            metavar="FILE",
-        ),
-        CliOption(
-            flag="--root",
-            setting="root_ca",
-            help="ITA root CA certificate (PEM or DER) the keys' x5c chains must lead to",
-            metavar="FILE",
-        ),
-        CliOption(
-            flag="--issuer",
-            setting="issuer",
-            help="expected token issuer (iss); default 'Intel Trust Authority'",
-            metavar="ISS",
-        ),
-        CliOption(
-            flag="--portal",
-            setting="portal_url",
-            help="ITA portal URL; keys are fetched from <portal>/certs",
-            metavar="URL",
-        ),
-    ]

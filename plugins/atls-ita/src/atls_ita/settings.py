@@ -26,9 +26,11 @@ from atls_ita.token import ALGORITHMS, TokenVerifier
 from atls_ita.trust import ChainTrust, CrlCache, load_roots
 
 __all__ = [
+    "API_KEY_HOWTO",
     "DEFAULT_ISSUER",
     "VALIDATOR_SETTINGS",
     "ItaValidatorSettings",
+    "api_key_setting",
     "check_service_url",
 ]
 
@@ -57,6 +59,31 @@ def check_service_url(url: str, name: str) -> str:
         if loopback:
             return url
     raise _error(name, "must be an https URL (plain http only to loopback)", url)
+
+
+API_KEY_HOWTO = (
+    'in TOML write api_key = { "$env" = "ITA_API_KEY" } (the key in that environment '
+    'variable) or api_key = { "$file" = "/path/to/ita-api-key" } (the key in that file); '
+    'in code pass atls_core.Secret(value, "where it came from")'
+)
+"""How to hand the issuer its API key; repeated in every refusal so nobody has to guess."""
+
+
+def api_key_setting(settings: Mapping[str, Any]) -> Secret:
+    """The issuer's ``api_key``: a :class:`Secret` only, so it never sits in a config file
+    in plain text and never shows in a repr or log."""
+    value = settings.get("api_key")
+    if isinstance(value, Secret):
+        return value
+    if value is None:
+        raise ConfigurationError(
+            f"settings.api_key is required: {API_KEY_HOWTO}", check="config.settings"
+        )
+    raise ConfigurationError(
+        f"settings.api_key must not be plain text: {API_KEY_HOWTO}",
+        check="config.settings",
+        actual=type(value).__name__,
+    )
 
 
 def _number(

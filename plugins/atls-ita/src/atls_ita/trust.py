@@ -9,7 +9,9 @@ the token's chain by a CN substring; here the anchor is compared byte for byte
 or must have signed the last certificate of the chain.
 
 Optional CRL checking (:class:`CrlCache`) fetches each CA's CRL from the URL in
-the certificate, with a timeout, and keeps it until its ``nextUpdate``.
+the certificate, within one deadline (:func:`atls_core.fetch.fetch`, no
+redirects), and keeps it until its ``nextUpdate``.  Concurrent misses for one
+URL share a fetch and no lock is held while it runs.
 """
 
 from __future__ import annotations
@@ -19,9 +21,7 @@ import binascii
 import contextlib
 import datetime as dt
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from atls_core.errors import (
     StaleEvidence,
     UntrustedChain,
 )
+from atls_core.fetch import SingleFlight, fetch
 
 __all__ = [
     "MAX_CHAIN",
@@ -172,12 +173,13 @@ def parse_x5c(jwk: Mapping[str, Any]) -> list[x509.Certificate]:
 
 
 class CrlCache:
-    """CRLs by URL, fetched with a timeout, kept until their ``nextUpdate``."""
+    """CRLs by URL, each fetched within ``timeout`` seconds, kept until their ``nextUpdate``."""
 
     def __init__(self, *, timeout: float = 5.0) -> None:
         self._timeout = timeout
         self._crls: dict[str, x509.CertificateRevocationList] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _crls and fetches; never held during a fetch
+        self._flights: SingleFlight[str, x509.CertificateRevocationList] = SingleFlight()
         self.fetches = 0
 
     def check(
@@ -238,28 +240,24 @@ class CrlCache:
     def _crl(self, url: str, now: dt.datetime) -> x509.CertificateRevocationList:
         with self._lock:
             cached = self._crls.get(url)
-            if cached is not None and (cached.next_update_utc or now) > now:
-                return cached
-            crl = self._fetch(url)
+        if cached is not None and (cached.next_update_utc or now) > now:
+            return cached
+        crl = self._flights.run(url, lambda: self._fetch(url))
+        with self._lock:
             self._crls[url] = crl
-            return crl
+        return crl
 
     def _fetch(self, url: str) -> x509.CertificateRevocationList:
-        self.fetches += 1
-        try:
-            with urllib.request.urlopen(url, timeout=self._timeout) as response:  # noqa: S310 - http(s) checked
-                body = response.read(_MAX_CRL_BYTES + 1)
-        except urllib.error.HTTPError as error:
-            error.close()
-            raise CollateralUnavailable(
-                f"CRL unavailable: HTTP {error.code} from {url}", check="ita.crl.fetch"
-            ) from None
-        except (OSError, ValueError) as error:
-            raise CollateralUnavailable(
-                f"CRL unavailable: {url}: {type(error).__name__}", check="ita.crl.fetch"
-            ) from None
-        if len(body) > _MAX_CRL_BYTES:
-            raise CollateralUnavailable("CRL unavailable: too large", check="ita.crl.fetch")
+        with self._lock:
+            self.fetches += 1
+        body = fetch(
+            url,
+            timeout=self._timeout,
+            expect=(200,),
+            max_bytes=_MAX_CRL_BYTES,
+            name="CRL",
+            check="ita.crl.fetch",
+        ).body
         try:
             if body.lstrip().startswith(b"-----BEGIN"):
                 return x509.load_pem_x509_crl(body)

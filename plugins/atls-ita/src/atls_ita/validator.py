@@ -3,11 +3,14 @@
 The token is a passport: ITA appraised the TEE's quote and signed the result.
 This validator trusts the token only after :class:`atls_ita.token.TokenVerifier`
 verified its signature to the configured root, then maps its claims
-(:func:`atls_ita.claims.map_claims`) into the result and binds it to the TLS key:
+(:func:`atls_ita.claims.map_claims`) onto the appraisal and hands the core the
+report data to bind to the TLS key:
 
 * the attester asked ITA to attest ``atls-v1`` report data for (client nonce,
   TLS key) as its runtime data, which ITA reports as ``attester_held_data``:
-  the core's ``bind("atls-v1", ...)`` checks it against this connection;
+  :meth:`ItaValidator.verify` returns it and the core binds it to this
+  connection (and applies the pinning rule: the policy must pin one of the
+  spec's ``workload_identity`` measurements, e.g. ``mrtd`` or ``mrenclave``);
 * ITA's own report-data rule must hold too, or the held data was not what the
   quote covered: TDX ``tdx_report_data`` = SHA-512(nonce.val || nonce.iat ||
   held data), SGX ``sgx_report_data`` = SHA-256(same) || 32 zero bytes (the
@@ -21,14 +24,12 @@ import hashlib
 import json
 from typing import Any
 
-from atls_core import binding as b
 from atls_core.appraisal import Appraisal
-from atls_core.clock import Clock
+from atls_core.binding import constant_time_equal
 from atls_core.errors import BindingMismatch, ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence
-from atls_core.interfaces import Settings, ValidatorBase, ValidatorSpec
+from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
 from atls_core.policy import Policy
-from atls_core.result import AttestationResult
 from atls_ita.claims import ItaClaims, map_claims
 from atls_ita.settings import ItaValidatorSettings
 from atls_ita.specs import POLICY_OPTIONS, SGX_SPEC, TDX_SPEC
@@ -97,20 +98,12 @@ class ItaValidator(ValidatorBase):
             text = token.encode()
         return super().evidence_from_file(text, name=name)
 
-    def appraise(
-        self,
-        evidence: Evidence,
-        *,
-        binding: b.BindingContext,
-        clock: Clock,
-        policy: Policy,
-    ) -> AttestationResult:
-        evidence.require_media_type(*self.spec.media_types)
-        required = _required_policy_ids(policy)
-        appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
+        """The token's signature, then its claims; the held data is what the core binds."""
+        required = _required_policy_ids(appraisal.policy)
         token = self._verifier.verify(evidence.data, now=appraisal.now)
         mapped = map_claims(token.claims, tee=self.spec.tee_type)
-        appraisal.set_binding(self._bind(mapped, binding))
+        held = _held_data(mapped)
         self._record(appraisal, token, mapped)
         matched = set(mapped.policy_ids_matched)
         missing = [p for p in required if p not in matched]
@@ -121,37 +114,14 @@ class ItaValidator(ValidatorBase):
             expected=list(required),
             actual=sorted(matched),
         )
-        return appraisal.finish()
-
-    # -- binding -------------------------------------------------------------
-
-    def _bind(self, mapped: ItaClaims, context: b.BindingContext) -> b.Binding:
-        held = mapped.held_data
-        if held is None:
-            raise MalformedEvidence(
-                "the token carries no attester_held_data to bind the TLS key",
-                check="ita.held_data",
-            )
-        if mapped.report_data is None:
-            raise MalformedEvidence(
-                f"the token carries no {mapped.tee}_report_data", check="ita.report_data"
-            )
-        prefix = mapped.verifier_nonce.prefix if mapped.verifier_nonce else b""
-        expected = expected_report_data(mapped.tee, held, prefix)
-        if not b.constant_time_equal(expected, mapped.report_data):
-            raise BindingMismatch(
-                "the quote's report data does not cover the token's held data",
-                check="ita.report_data",
-                expected=expected,
-                actual=mapped.report_data,
-            )
-        return b.bind(self.spec.binding_scheme, context, held)
+        return ReportData(value=held)
 
     # -- facts ---------------------------------------------------------------
 
     def _record(self, appraisal: Appraisal, token: VerifiedToken, mapped: ItaClaims) -> None:
-        appraisal.tee_type = mapped.tee
-        appraisal.debug = mapped.debug
+        appraisal.set_tee_type(mapped.tee)
+        if mapped.debug is not None:
+            appraisal.set_debug(mapped.debug)
         if mapped.tcb_status is not None:
             appraisal.set_tcb(mapped.tcb_status, mapped.advisory_ids, date=mapped.tcb_date)
         for name, value in mapped.measurements.items():
@@ -171,6 +141,30 @@ class ItaValidator(ValidatorBase):
         appraisal.set_evidence_time(token.issued_at)
         appraisal.valid_until(token.expires_at, "ITA token exp")
         appraisal.valid_until(token.signer_valid_until, "ITA signing chain / CRL")
+
+
+def _held_data(mapped: ItaClaims) -> bytes:
+    """The held data, once ITA's report-data rule shows the quote covered it."""
+    held = mapped.held_data
+    if held is None:
+        raise MalformedEvidence(
+            "the token carries no attester_held_data to bind the TLS key",
+            check="ita.held_data",
+        )
+    if mapped.report_data is None:
+        raise MalformedEvidence(
+            f"the token carries no {mapped.tee}_report_data", check="ita.report_data"
+        )
+    prefix = mapped.verifier_nonce.prefix if mapped.verifier_nonce else b""
+    expected = expected_report_data(mapped.tee, held, prefix)
+    if not constant_time_equal(expected, mapped.report_data):
+        raise BindingMismatch(
+            "the quote's report data does not cover the token's held data",
+            check="ita.report_data",
+            expected=expected,
+            actual=mapped.report_data,
+        )
+    return held
 
 
 def _printable(raw: bytes) -> str:

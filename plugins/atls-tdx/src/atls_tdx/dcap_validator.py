@@ -2,19 +2,17 @@
 
 The quote is verified by dcap-qvl against Intel collateral (see
 :mod:`atls_tdx.dcap`); its report data must be the ``atls-v1`` binding of the
-server's TLS key and the client's nonce.  TCB status, advisories, debug and
-reference values are judged by the core's common policy.
+server's TLS key and the client's nonce.  The core binds it and judges TCB
+status, advisories, debug, reference values and pinning: a genuine quote says
+only that *some* TD produced it, so a policy must pin one of the TD's workload
+measurements (``spec.workload_identity``).
 """
 
 from __future__ import annotations
 
-from atls_core import binding as b
 from atls_core.appraisal import Appraisal
-from atls_core.clock import Clock
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.interfaces import Settings, ValidatorBase, ValidatorSpec
-from atls_core.policy import Policy
-from atls_core.result import AttestationResult
+from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
 from atls_tdx.dcap.settings import DCAP_SETTINGS
 from atls_tdx.specs import TDX_DCAP_SPEC, TDX_QUOTE_MEDIA_TYPE
 from atls_tdx.tdx_common import make_verifier, quote_from_bytes, verify_tdx_quote
@@ -34,16 +32,6 @@ class TdxDcapValidator(ValidatorBase):
             source=EvidenceSource(transport=Transport.FILE, location=name),
         )
 
-    def appraise(
-        self,
-        evidence: Evidence,
-        *,
-        binding: b.BindingContext,
-        clock: Clock,
-        policy: Policy,
-    ) -> AttestationResult:
-        evidence.require_media_type(TDX_QUOTE_MEDIA_TYPE)
-        appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
         verified = verify_tdx_quote(self._verifier, evidence.data, appraisal)
-        appraisal.set_binding(b.bind(self.spec.binding_scheme, binding, verified.report_data))
-        return appraisal.finish()
+        return ReportData(value=verified.report_data)

@@ -14,9 +14,12 @@ Order of trust:
    through report data (``challenge-v1``) and the certificate through the last
    'New TLS Certificate' RTMR3 event.
 
-The boot chain (MRTD, RTMR0-2) is pinned with ``policy.reference_values``;
-when neither the boot chain nor the application is pinned the result says so
-with a warning rather than silently affirming an arbitrary workload.
+Pinning is the core's rule: a policy must pin one of ``spec.workload_identity``
+(compose hash, app id, OS image hash or a TD measurement) or set one of the
+dstack pinning options, or the appraisal is refused.  The boot chain (MRTD,
+RTMR0-2) is pinned with enforced ``policy.reference_values``; while it is not,
+the result says so with a ``dstack.boot_chain`` warning: any firmware, kernel
+and kernel command line would pass.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from typing import Any
 from atls_core import binding as b
 from atls_core.appraisal import Appraisal
 from atls_core.certificate import PeerCertificate
-from atls_core.clock import Clock
 from atls_core.errors import (
     BindingMismatch,
     ConfigurationError,
@@ -41,30 +43,24 @@ from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import (
     ChallengeRequest,
     ChallengeResponse,
+    ReportData,
     Settings,
     ValidatorBase,
     ValidatorSpec,
 )
 from atls_core.policy import Policy
-from atls_core.result import AttestationResult
 from atls_tdx.dcap.settings import DCAP_SETTINGS
 from atls_tdx.dstack_eventlog import DstackFacts, check_replay, dstack_facts, parse_event_log
 from atls_tdx.dstack_evidence import (
     evidence_from_dstack_certificate,
     evidence_from_quote_document,
 )
-from atls_tdx.specs import (
-    DSTACK_CHALLENGE_PATH,
-    DSTACK_CHALLENGE_SPEC,
-    DSTACK_MEDIA_TYPE,
-    DSTACK_SPEC,
-)
+from atls_tdx.specs import DSTACK_CHALLENGE_PATH, DSTACK_CHALLENGE_SPEC, DSTACK_SPEC
 from atls_tdx.tdx_common import make_verifier, verify_tdx_quote
 
 __all__ = ["DstackValidator", "compose_hash", "expected_mr_config_id"]
 
 _BOOT_CHAIN = ("mrtd", "rtmr0", "rtmr1", "rtmr2")
-_APP_PINS = ("app_compose", "allowed_compose_hashes", "allowed_app_ids")
 _MR_CONFIG_ID_COMPOSE = 0x01
 
 
@@ -185,20 +181,11 @@ class DstackValidator(ValidatorBase):
 
     # -- appraisal -----------------------------------------------------------
 
-    def appraise(
-        self,
-        evidence: Evidence,
-        *,
-        binding: b.BindingContext,
-        clock: Clock,
-        policy: Policy,
-    ) -> AttestationResult:
-        evidence.require_media_type(DSTACK_MEDIA_TYPE)
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
         event_log = evidence.endorsements.get("event_log")
         if event_log is None:
             raise MalformedEvidence("dstack evidence needs its event log", check="dstack.event_log")
         events = parse_event_log(event_log)
-        appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
         verified = verify_tdx_quote(self._verifier, evidence.data, appraisal)
         quoted = []
         for index in range(4):
@@ -210,9 +197,8 @@ class DstackValidator(ValidatorBase):
         facts = dstack_facts(events)
         self._record(appraisal, facts)
         self._check_server_claims(appraisal, evidence, facts, verified.fields.get("mrconfigid"))
-        self._check_policy(appraisal, policy, facts)
-        self._bind(appraisal, binding, facts, verified.report_data)
-        return appraisal.finish()
+        self._check_policy(appraisal, appraisal.policy, facts)
+        return self._report_data(appraisal.context, facts, verified.report_data)
 
     def _record(self, appraisal: Appraisal, facts: DstackFacts) -> None:
         for name in ("compose_hash", "app_id", "os_image_hash", "instance_id"):
@@ -310,28 +296,25 @@ class DstackValidator(ValidatorBase):
                 expected=sorted(v.hex() for v in allowed),
                 actual=value.hex() if value is not None else None,
             )
-        if not any(policy.option(name) is not None for name in _APP_PINS) and not any(
-            name in policy.reference_values for name in ("compose_hash", "app_id")
+        # Whether the workload is pinned at all is the core's rule (spec.workload_identity).
+        if not all(
+            name in policy.reference_values and policy.reference_values[name].enforce
+            for name in _BOOT_CHAIN
         ):
-            appraisal.warn(
-                "dstack.app",
-                "the application is not pinned (set app_compose, allowed_compose_hashes or "
-                "allowed_app_ids)",
-            )
-        if not all(name in policy.reference_values for name in _BOOT_CHAIN):
             appraisal.warn(
                 "dstack.boot_chain",
                 "the boot chain is not pinned (reference values for mrtd, rtmr0, rtmr1, rtmr2)",
             )
 
-    def _bind(
-        self,
-        appraisal: Appraisal,
-        context: b.BindingContext,
-        facts: DstackFacts,
-        report_data: bytes,
-    ) -> None:
-        if self._challenge_mode and not context.offline:
+    def _report_data(
+        self, context: b.BindingContext, facts: DstackFacts, report_data: bytes
+    ) -> ReportData:
+        """RA-TLS: the report data alone binds the key.  Challenge: the nonce is in the
+        report data and the key in the certificate the log measures, which the core's
+        ``challenge-v1`` binding checks against this connection's certificate."""
+        if not self._challenge_mode:
+            return ReportData(value=report_data)
+        if not context.offline:
             _check_key_is_certificates(context)
             if facts.certificate_digest is None:
                 raise BindingMismatch(
@@ -342,8 +325,6 @@ class DstackValidator(ValidatorBase):
         material = (
             {"certificate_sha256": facts.certificate_digest}
             if facts.certificate_digest is not None
-            else None
+            else {}
         )
-        appraisal.set_binding(
-            b.bind(self.spec.binding_scheme, context, report_data, material=material)
-        )
+        return ReportData(value=report_data, material=material)

@@ -1,13 +1,23 @@
 """dstack's TDX event log: parsing, digest recomputation and RTMR replay.
 
 The event log is unsigned side material.  It is worth something only through
-the quote: replaying it must reproduce RTMR0-3 exactly.  Runtime events
+the quote: replaying it must reproduce the quote's RTMRs.  Runtime events
 (``event_type`` 0x08000001, dstack's measured application events) are
 re-digested here from their name and payload, so a forged payload cannot ride
-on a genuine digest; the digest a server supplies for them is compared, never
-used.  Boot-time events carry digests of data that is not in the log (firmware
-tables, kernel images): those digests are used as given and are therefore only
-as good as the RTMR0-2 reference values that policy pins.
+on a genuine digest: a digest the server supplies for them is compared, never
+used, and an empty one (dstack >= 0.6 guest agents, and every log embedded in
+a certificate) is simply computed.  Each runtime event says which digest rule
+it follows (``version``): V1 hashes ``type || ":" || name || ":" || payload``,
+V2 hashes the RFC 8785 canonical JSON of name, type and payload; a pre-image
+carried beside a V2 digest must be exactly that canonical JSON.  Boot-time
+events carry digests of data that is not in the log (firmware tables, kernel
+images): those digests are used as given and are therefore only as good as the
+RTMR0-2 reference values that policy pins.
+
+Logs embedded in certificates are stripped (:func:`stripped_event_log`): they
+keep RTMR3 and three RTMR0 digests, so only RTMR3 can be replayed from them.
+:func:`check_replay` therefore takes the registers that *must* replay and
+reports the others it could not reproduce.
 
 Facts (app id, compose hash, OS image hash...) are read from RTMR3 events only
 after the replay matched the quote, and only from the system phase that ends
@@ -20,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -28,24 +38,40 @@ import attrs
 from atls_core.errors import MalformedEvidence, UntrustedChain
 
 __all__ = [
+    "ACPI_DATA_EVENT_TYPE",
+    "ACPI_DATA_PAYLOAD",
+    "ALL_RTMRS",
     "CERTIFICATE_EVENT",
+    "DIGEST_SIZE",
+    "EVENT_LOG_VERSIONS",
     "MAX_EVENTS",
     "RTMR_COUNT",
     "RUNTIME_EVENT_TYPE",
     "SYSTEM_EVENTS",
     "DstackFacts",
     "Event",
+    "ReplayReport",
     "check_replay",
     "dstack_facts",
+    "event_log_json",
+    "is_acpi_data_event",
     "parse_event_log",
     "replay",
     "runtime_event_digest",
+    "runtime_event_preimage",
+    "stripped_event_log",
 ]
 
 RUNTIME_EVENT_TYPE = 0x08000001
 RTMR_COUNT = 4
+ALL_RTMRS = (0, 1, 2, 3)
 DIGEST_SIZE = 48
 MAX_EVENTS = 4096
+EVENT_LOG_VERSIONS = (1, 2)
+"""Runtime-event digest rules: 1 = binary concatenation, 2 = canonical JSON."""
+ACPI_DATA_EVENT_TYPE = 10
+ACPI_DATA_PAYLOAD = b"ACPI DATA"
+"""The three RTMR0 events dstack keeps in certificate logs ("lite" verification inputs)."""
 CERTIFICATE_EVENT = "New TLS Certificate"
 """Emitted by secureai-style servers: payload = hex SHA-256 of the TLS certificate DER."""
 SYSTEM_READY = "system-ready"
@@ -64,12 +90,61 @@ SYSTEM_EVENTS = frozenset(
 )
 """Events dstack's OS measures before the application starts; each at most once."""
 
+_JSON_SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
 
-def runtime_event_digest(event_type: int, name: str, payload: bytes) -> bytes:
-    """SHA-384(u32-LE type || ':' || name || ':' || payload), dstack's runtime-event digest."""
-    return hashlib.sha384(
-        event_type.to_bytes(4, "little") + b":" + name.encode() + b":" + payload
-    ).digest()
+
+def _canonical_json_string(text: str) -> str:
+    """An RFC 8785 string: only quote, backslash and controls escaped; the rest raw."""
+    out = ['"']
+    for char in text:
+        escaped = _JSON_SHORT_ESCAPES.get(char)
+        if escaped is None and char < " ":
+            escaped = f"\\u{ord(char):04x}"
+        out.append(escaped if escaped is not None else char)
+    out.append('"')
+    return "".join(out)
+
+
+def runtime_event_preimage(name: str, payload: bytes, *, version: int = 1) -> bytes:
+    """The exact bytes a runtime event's digest hashes, under digest rule ``version``.
+
+    V1: ``u32-LE type || ":" || name || ":" || payload``.  V2: the canonical JSON
+    ``{"name":…,"payload":<lowercase hex>,"type":134217729}`` (keys sorted, no
+    whitespace, UTF-8).  The name must be encodable as UTF-8 (no lone surrogates).
+    """
+    if version == 1:
+        return RUNTIME_EVENT_TYPE.to_bytes(4, "little") + b":" + name.encode() + b":" + payload
+    if version == 2:
+        text = (
+            '{"name":'
+            + _canonical_json_string(name)
+            + ',"payload":"'
+            + payload.hex()
+            + f'","type":{RUNTIME_EVENT_TYPE}}}'
+        )
+        return text.encode()
+    raise ValueError(f"unknown event log version {version}")
+
+
+def runtime_event_digest(event_type: int, name: str, payload: bytes, *, version: int = 1) -> bytes:
+    """dstack's runtime-event digest: SHA-384 of :func:`runtime_event_preimage`.
+
+    V1 hashes ``event_type`` as given (dstack always uses 0x08000001); V2's
+    canonical JSON always names 0x08000001.
+    """
+    if version == 1:
+        return hashlib.sha384(
+            event_type.to_bytes(4, "little") + b":" + name.encode() + b":" + payload
+        ).digest()
+    return hashlib.sha384(runtime_event_preimage(name, payload, version=version)).digest()
 
 
 @attrs.frozen(kw_only=True)
@@ -77,9 +152,14 @@ class Event:
     imr: int
     event_type: int
     digest: bytes = attrs.field(repr=lambda b: b.hex())
-    """As supplied by the server; trusted only for boot-time events."""
+    """As supplied by the server; trusted only for boot-time events.  Empty for a
+    runtime event means "not supplied": it is computed."""
     name: str
     payload: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+    version: int = 1
+    """The runtime-event digest rule (1 or 2); meaningless for boot-time events."""
+    preimage: bytes | None = attrs.field(default=None, repr=False)
+    """A V2 digest pre-image carried beside the digest; checked, never used."""
 
     @property
     def is_runtime(self) -> bool:
@@ -89,8 +169,35 @@ class Event:
     def measured_digest(self) -> bytes:
         """The digest that extends the RTMR: recomputed for runtime events."""
         if self.is_runtime:
-            return runtime_event_digest(self.event_type, self.name, self.payload)
+            return runtime_event_digest(
+                self.event_type, self.name, self.payload, version=self.version
+            )
         return self.digest
+
+    def check_supplied(self, index: int) -> bytes:
+        """The measured digest, after refusing a supplied digest or pre-image that lies."""
+        digest = self.measured_digest
+        if not self.is_runtime:
+            return digest
+        if self.digest and not hmac.compare_digest(digest, self.digest):
+            raise UntrustedChain(
+                f"runtime event {index} ({self.name!r}): the digest does not match its "
+                "name and payload",
+                check="dstack.event_digest",
+                expected=digest,
+                actual=self.digest,
+            )
+        if self.preimage is not None:
+            canonical = runtime_event_preimage(self.name, self.payload, version=self.version)
+            if not hmac.compare_digest(canonical, self.preimage):
+                raise UntrustedChain(
+                    f"runtime event {index} ({self.name!r}): the digest pre-image is not "
+                    "the canonical form of its name and payload",
+                    check="dstack.event_preimage",
+                    expected=canonical,
+                    actual=self.preimage,
+                )
+        return digest
 
 
 def _malformed(message: str, **kw: Any) -> MalformedEvidence:
@@ -115,7 +222,12 @@ def _int_field(entry: Mapping[str, Any], key: str, index: int, limit: int) -> in
 
 
 def parse_event_log(source: bytes | str | Sequence[Any]) -> tuple[Event, ...]:
-    """Parse dstack's JSON event log (a JSON text or the already-decoded list)."""
+    """Parse dstack's JSON event log (a JSON text or the already-decoded list).
+
+    Each entry: ``imr``, ``event_type``, ``digest`` (hex; may be empty or absent
+    for runtime events, which are re-digested anyway), ``event`` (name),
+    ``event_payload`` (hex), optional ``version`` (1 or 2) and ``preimage`` (hex).
+    """
     if isinstance(source, (bytes, str)):
         try:
             source = json.loads(source)
@@ -127,64 +239,152 @@ def parse_event_log(source: bytes | str | Sequence[Any]) -> tuple[Event, ...]:
         raise _malformed(
             "the event log is too long", expected=f"<= {MAX_EVENTS}", actual=len(source)
         )
-    events = []
-    for index, entry in enumerate(source):
-        if not isinstance(entry, Mapping):
-            raise _malformed(f"event {index} is not an object")
-        name = entry.get("event", "")
-        if not isinstance(name, str):
-            raise _malformed(f"event {index}: 'event' must be a string")
-        digest = _hex_field(entry, "digest", index)
-        if len(digest) != DIGEST_SIZE:
-            raise _malformed(
-                f"event {index}: digest must be {DIGEST_SIZE} bytes",
-                expected=DIGEST_SIZE,
-                actual=len(digest),
-            )
-        events.append(
-            Event(
-                imr=_int_field(entry, "imr", index, RTMR_COUNT),
-                event_type=_int_field(entry, "event_type", index, 1 << 32),
-                digest=digest,
-                name=name,
-                payload=_hex_field(entry, "event_payload", index),
-            )
+    return tuple(_parse_event(entry, index) for index, entry in enumerate(source))
+
+
+def _parse_event(entry: Any, index: int) -> Event:
+    if not isinstance(entry, Mapping):
+        raise _malformed(f"event {index} is not an object")
+    name = entry.get("event", "")
+    if not isinstance(name, str):
+        raise _malformed(f"event {index}: 'event' must be a string")
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        raise _malformed(f"event {index}: 'event' is not encodable as UTF-8") from None
+    event_type = _int_field(entry, "event_type", index, 1 << 32)
+    digest = _hex_field(entry, "digest", index) if "digest" in entry else b""
+    runtime = event_type == RUNTIME_EVENT_TYPE
+    if len(digest) != DIGEST_SIZE and not (runtime and not digest):
+        raise _malformed(
+            f"event {index}: digest must be {DIGEST_SIZE} bytes"
+            + (" (or empty for a runtime event)" if runtime else ""),
+            expected=DIGEST_SIZE,
+            actual=len(digest),
         )
-    return tuple(events)
+    version = entry.get("version")
+    if version is None:
+        version = 1
+    elif isinstance(version, bool) or version not in EVENT_LOG_VERSIONS:
+        raise _malformed(
+            f"event {index}: 'version' must be one of {list(EVENT_LOG_VERSIONS)}",
+            actual=version,
+        )
+    preimage = None if entry.get("preimage") is None else _hex_field(entry, "preimage", index)
+    return Event(
+        imr=_int_field(entry, "imr", index, RTMR_COUNT),
+        event_type=event_type,
+        digest=digest,
+        name=name,
+        payload=_hex_field(entry, "event_payload", index),
+        version=version,
+        preimage=preimage,
+    )
+
+
+def event_log_json(events: Iterable[Event]) -> bytes:
+    """The JSON form :func:`parse_event_log` reads (an empty digest stays empty)."""
+    entries = []
+    for event in events:
+        entry: dict[str, Any] = {
+            "imr": event.imr,
+            "event_type": event.event_type,
+            "digest": event.digest.hex(),
+            "event": event.name,
+            "event_payload": event.payload.hex(),
+        }
+        if event.version != 1:
+            entry["version"] = event.version
+        if event.preimage is not None:
+            entry["preimage"] = event.preimage.hex()
+        entries.append(entry)
+    return json.dumps(entries, separators=(",", ":")).encode()
 
 
 def replay(events: Iterable[Event]) -> tuple[bytes, ...]:
     """RTMR0-3 from the log: start at 48 zero bytes, extend SHA-384(RTMR || digest).
 
-    A runtime event whose supplied digest differs from the recomputed one is
-    refused outright (a forged payload or a forged digest, either way a lie).
+    A runtime event whose supplied digest (or pre-image) differs from the
+    recomputed one is refused outright (a forged payload or a forged digest,
+    either way a lie).
     """
     rtmrs = [bytes(DIGEST_SIZE)] * RTMR_COUNT
     for index, event in enumerate(events):
-        digest = event.measured_digest
-        if event.is_runtime and not hmac.compare_digest(digest, event.digest):
-            raise UntrustedChain(
-                f"runtime event {index} ({event.name!r}): the digest does not match its "
-                "name and payload",
-                check="dstack.event_digest",
-                expected=digest,
-                actual=event.digest,
-            )
+        digest = event.check_supplied(index)
         rtmrs[event.imr] = hashlib.sha384(rtmrs[event.imr] + digest).digest()
     return tuple(rtmrs)
 
 
-def check_replay(events: Sequence[Event], quoted: Sequence[bytes]) -> None:
-    """The replayed RTMRs must equal the quote's, register by register."""
+@attrs.frozen(kw_only=True)
+class ReplayReport:
+    """What replaying a log against the quote showed, register by register."""
+
+    replayed: tuple[bytes, ...] = attrs.field(repr=lambda v: f"<{len(v)} registers>")
+    matched: tuple[int, ...]
+    """Registers the log reproduces exactly."""
+    not_replayed: tuple[int, ...]
+    """Registers the log does not reproduce and that were not required (a stripped
+    log): nothing measured in them may be read from the log."""
+
+
+def check_replay(
+    events: Sequence[Event],
+    quoted: Sequence[bytes],
+    *,
+    required: Collection[int] = ALL_RTMRS,
+) -> ReplayReport:
+    """Replay every register; each one in ``required`` must equal the quote's.
+
+    RTMR3 is always required: every fact is read from it.  A full log (the
+    default) must reproduce all four; a certificate's stripped log only RTMR3,
+    and the report lists the registers it could not reproduce.
+    """
+    if 3 not in required or not set(required) <= set(ALL_RTMRS):
+        raise ValueError("required must include RTMR3 and name only RTMR0-3")
     replayed = replay(events)
+    matched, missing = [], []
     for index, (mine, theirs) in enumerate(zip(replayed, quoted, strict=True)):
-        if not hmac.compare_digest(mine, theirs):
+        if hmac.compare_digest(mine, theirs):
+            matched.append(index)
+        elif index in required:
             raise UntrustedChain(
                 f"replaying the event log does not reproduce RTMR{index} of the quote",
                 check=f"dstack.rtmr{index}",
                 expected=theirs,
                 actual=mine,
             )
+        else:
+            missing.append(index)
+    return ReplayReport(replayed=replayed, matched=tuple(matched), not_replayed=tuple(missing))
+
+
+def is_acpi_data_event(event: Event) -> bool:
+    """One of the three RTMR0 ACPI-table events dstack keeps in certificate logs."""
+    return (
+        event.imr == 0
+        and event.event_type == ACPI_DATA_EVENT_TYPE
+        and event.payload == ACPI_DATA_PAYLOAD
+    )
+
+
+def stripped_event_log(events: Iterable[Event]) -> tuple[Event, ...]:
+    """What dstack keeps of a log it embeds in a certificate.
+
+    The RTMR0 ACPI DATA events (digest kept) and the RTMR3 events; runtime
+    events lose their digest (the verifier recomputes it), other RTMR3 events
+    their payload.  Everything else is dropped, so only RTMR3 replays.
+    """
+    kept = []
+    for event in events:
+        if is_acpi_data_event(event):
+            kept.append(attrs.evolve(event, payload=ACPI_DATA_PAYLOAD))
+        elif event.imr == 3:
+            kept.append(
+                attrs.evolve(event, digest=b"")
+                if event.is_runtime
+                else attrs.evolve(event, payload=b"")
+            )
+    return tuple(kept)
 
 
 @attrs.frozen(kw_only=True)

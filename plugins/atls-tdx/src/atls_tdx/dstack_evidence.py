@@ -1,13 +1,22 @@
-"""Getting dstack evidence out of its three containers into one shape.
+"""Getting dstack evidence out of its containers into one shape.
 
 Whatever the transport, dstack evidence becomes ``Evidence(data=<raw quote>,
 endorsements={"event_log": <JSON>, ...})`` with optional endorsements
-``app_compose`` (the compose document the server says it runs), ``vm_config``
-and ``app_id`` (from the certificate).  None of these is trusted here: the
-validator checks each against the quote-endorsed event log.
+``app_compose`` (the compose document the server says it runs), ``vm_config``,
+``app_id`` and ``app_info`` (from the certificate), and -- for the attestation
+extension -- ``replay_rtmrs`` (the registers the log must reproduce, see
+:func:`required_rtmrs`) and ``attestation_version`` (``0`` or ``1``).  None of
+these is trusted here: the validator checks each against the quote-endorsed
+event log.
 
-- RA-TLS certificate: extensions under 1.3.6.1.4.1.62397.1, each a DER OCTET
-  STRING wrapping the content (``.1`` quote, ``.2`` event log JSON, ``.3`` app id).
+- RA-TLS certificate, current form: the attestation extension ``.8`` (a
+  ``VersionedAttestation``, see :mod:`atls_tdx.dstack_attestation`) is the
+  single source of truth when present.  Its event log is stripped, so only
+  RTMR3 must replay.  A certificate that also carries the older ``.1``/``.2``
+  extensions must say the same in them, or it is refused.
+- RA-TLS certificate, older form: extensions under 1.3.6.1.4.1.62397.1, each a
+  DER OCTET STRING wrapping the content (``.1`` quote, ``.2`` event log JSON,
+  ``.3`` app id, ``.9`` app info).
 - secureai challenge answer: ``{"quote": {"quote", "event_log", "report_data",
   "vm_config"}, "tcb_info": {"app_compose", ...}}``.
 - Files: the challenge answer, a guest-agent GetQuote answer
@@ -17,14 +26,28 @@ validator checks each against the quote-endorsed event log.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from atls_core.certificate import PeerCertificate, read_tlv
 from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_tdx.dstack_attestation import (
+    DstackAttestation,
+    decode_app_info,
+    decode_attestation,
+    tdx_parts,
+)
+from atls_tdx.dstack_eventlog import (
+    ALL_RTMRS,
+    Event,
+    event_log_json,
+    parse_event_log,
+    stripped_event_log,
+)
 from atls_tdx.oids import (
     DSTACK_APP_ID,
+    DSTACK_APP_INFO,
     DSTACK_ATTESTATION,
     DSTACK_EVENT_LOG,
     DSTACK_QUOTE,
@@ -33,12 +56,17 @@ from atls_tdx.specs import DSTACK_MEDIA_TYPE
 from atls_tdx.tdx_common import quote_from_bytes
 
 __all__ = [
+    "CERTIFICATE_REPLAY",
+    "evidence_from_attestation",
     "evidence_from_dstack_certificate",
     "evidence_from_quote_document",
+    "required_rtmrs",
     "unwrap_octet_string",
 ]
 
 _CHECK = "dstack.format"
+CERTIFICATE_REPLAY = (3,)
+"""What a certificate's stripped log can reproduce: RTMR3 only (upstream replays no more)."""
 
 
 def unwrap_octet_string(value: bytes, *, what: str) -> bytes:
@@ -49,20 +77,118 @@ def unwrap_octet_string(value: bytes, *, what: str) -> bytes:
     return value[start:end]
 
 
+def required_rtmrs(evidence: Evidence) -> tuple[int, ...]:
+    """The registers the event log must reproduce (``replay_rtmrs``; all four if absent).
+
+    Only this module sets ``replay_rtmrs`` (for the attestation extension, whose
+    log upstream strips for certificates); a value that does not include RTMR3
+    is refused, since every fact is read from RTMR3.
+    """
+    raw = evidence.endorsements.get("replay_rtmrs")
+    if raw is None:
+        return ALL_RTMRS
+    try:
+        registers = tuple(sorted({int(char) for char in raw.decode("ascii")}))
+    except (UnicodeDecodeError, ValueError):
+        registers = ()
+    if 3 not in registers or not set(registers) <= set(ALL_RTMRS) or len(registers) != len(raw):
+        raise MalformedEvidence(
+            "replay_rtmrs must list distinct registers 0-3 including 3",
+            check="dstack.replay_rtmrs",
+            actual=raw,
+        )
+    return registers
+
+
+def evidence_from_attestation(
+    data: bytes,
+    *,
+    source: EvidenceSource,
+    replay_rtmrs: Collection[int] = CERTIFICATE_REPLAY,
+) -> Evidence:
+    """Evidence from a ``VersionedAttestation`` (V0 or V1); TDX only, refusing the rest by name."""
+    return _evidence(decode_attestation(data), source=source, replay_rtmrs=replay_rtmrs)
+
+
+def _evidence(
+    attestation: DstackAttestation, *, source: EvidenceSource, replay_rtmrs: Collection[int]
+) -> Evidence:
+    parts = tdx_parts(attestation)
+    endorsements = {
+        "event_log": event_log_json(parts.events),
+        "replay_rtmrs": "".join(str(i) for i in sorted(set(replay_rtmrs))).encode(),
+        "attestation_version": str(attestation.wire_version).encode(),
+    }
+    if parts.vm_config:
+        endorsements["vm_config"] = parts.vm_config.encode()
+    return Evidence(
+        media_type=DSTACK_MEDIA_TYPE, data=parts.quote, source=source, endorsements=endorsements
+    )
+
+
+def _comparable(events: Iterable[Event]) -> list[tuple[Any, ...]]:
+    """What two logs of one TD must agree on once both are stripped as upstream strips."""
+    return [
+        (e.imr, e.event_type, e.name, e.payload, e.version, b"" if e.is_runtime else e.digest)
+        for e in stripped_event_log(events)
+    ]
+
+
+def _conflict(what: str) -> MalformedEvidence:
+    return MalformedEvidence(
+        f"the certificate's {what} extension disagrees with its attestation extension "
+        f"({DSTACK_ATTESTATION})",
+        check="dstack.extension_conflict",
+    )
+
+
+def _extras(certificate: PeerCertificate, endorsements: dict[str, bytes]) -> None:
+    """App id (``.3``) and app info (``.9``): issuer claims the validator compares."""
+    app_id = certificate.extension(DSTACK_APP_ID)
+    if app_id is not None:
+        endorsements["app_id"] = unwrap_octet_string(app_id, what="app id extension")
+    app_info = certificate.extension(DSTACK_APP_INFO)
+    if app_info is not None:
+        raw = unwrap_octet_string(app_info, what="app info extension")
+        decode_app_info(raw)  # refuse a malformed one now, by name
+        endorsements["app_info"] = raw
+
+
+def _from_attestation_extension(certificate: PeerCertificate, extension: bytes) -> Evidence:
+    attestation = decode_attestation(unwrap_octet_string(extension, what="attestation extension"))
+    evidence = _evidence(
+        attestation,
+        source=EvidenceSource(transport=Transport.CERTIFICATE, oid=DSTACK_ATTESTATION),
+        replay_rtmrs=CERTIFICATE_REPLAY,
+    )
+    quote = certificate.extension(DSTACK_QUOTE)
+    if quote is not None and unwrap_octet_string(quote, what="quote extension") != evidence.data:
+        raise _conflict("quote")
+    event_log = certificate.extension(DSTACK_EVENT_LOG)
+    if event_log is not None:
+        legacy = parse_event_log(unwrap_octet_string(event_log, what="event log extension"))
+        if _comparable(legacy) != _comparable(getattr(attestation.platform, "event_log", ())):
+            raise _conflict("event log")
+    endorsements = dict(evidence.endorsements)
+    _extras(certificate, endorsements)
+    return Evidence(
+        media_type=evidence.media_type,
+        data=evidence.data,
+        source=evidence.source,
+        endorsements=endorsements,
+    )
+
+
 def evidence_from_dstack_certificate(certificate: PeerCertificate) -> Evidence:
+    attestation = certificate.extension(DSTACK_ATTESTATION)
+    if attestation is not None:
+        return _from_attestation_extension(certificate, attestation)
     quote = certificate.extension(DSTACK_QUOTE)
     if quote is None:
-        if certificate.extension(DSTACK_ATTESTATION) is not None:
-            raise MalformedEvidence(
-                "this dstack certificate carries the SCALE-encoded attestation extension "
-                f"({DSTACK_ATTESTATION}), which atls-tdx does not read; only the TDX quote + "
-                "event log form is supported",
-                check="dstack.attestation_extension",
-            )
         raise MalformedEvidence(
-            "the server certificate carries no dstack quote extension",
+            "the server certificate carries no dstack attestation or quote extension",
             check="evidence.extension",
-            expected=[DSTACK_QUOTE],
+            expected=[DSTACK_ATTESTATION, DSTACK_QUOTE],
             actual=sorted(certificate.extensions),
         )
     event_log = certificate.extension(DSTACK_EVENT_LOG)
@@ -73,9 +199,7 @@ def evidence_from_dstack_certificate(certificate: PeerCertificate) -> Evidence:
             expected=DSTACK_EVENT_LOG,
         )
     endorsements = {"event_log": unwrap_octet_string(event_log, what="event log extension")}
-    app_id = certificate.extension(DSTACK_APP_ID)
-    if app_id is not None:
-        endorsements["app_id"] = unwrap_octet_string(app_id, what="app id extension")
+    _extras(certificate, endorsements)
     return Evidence(
         media_type=DSTACK_MEDIA_TYPE,
         data=unwrap_octet_string(quote, what="quote extension"),

@@ -9,7 +9,9 @@ from the UUID ``419912c7-a791-4fcf-a024-03b2c4e0ac6f``.  Under it:
 
 The dstack arc ``1.3.6.1.4.1.62397.1`` is Phala's, used by dstack RA-TLS
 certificates; each extension value there is a DER OCTET STRING wrapping the
-content.
+content.  ``.8`` holds a ``VersionedAttestation`` (SCALE V0 or msgpack V1, see
+:mod:`atls_tdx.dstack_attestation`) and supersedes ``.1`` + ``.2``; ``.9`` holds
+msgpack app info (issuer claims).
 """
 
 from __future__ import annotations

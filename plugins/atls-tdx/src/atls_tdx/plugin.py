@@ -7,9 +7,8 @@ dcap-qvl is imported when a validator is built.
 from __future__ import annotations
 
 from atls_core.hookspecs import hookimpl
-from atls_core.interfaces import CliOption, Issuer, Settings, Validator
+from atls_core.interfaces import Issuer, Settings, Validator
 from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
-from atls_tdx.dcap.settings import DCAP_CLI_OPTIONS
 from atls_tdx.issuers import (
     CONFIGFS_TSM_ISSUER_SPEC,
     DSTACK_AGENT_ISSUER_SPEC,
@@ -18,11 +17,7 @@ from atls_tdx.issuers import (
 )
 from atls_tdx.specs import DSTACK_CHALLENGE_SPEC, DSTACK_SPEC, TDX_DCAP_SPEC
 
-__all__ = [
-    "atls_register_issuers",
-    "atls_register_validators",
-    "atls_verify_evidence_options",
-]
+__all__ = ["atls_register_issuers", "atls_register_validators"]
 
 
 def _tdx_dcap(settings: Settings) -> Validator:
@@ -62,13 +57,3 @@ def atls_register_validators(registry: ValidatorRegistrar) -> None:
 def atls_register_issuers(registry: IssuerRegistrar) -> None:
     registry.register(CONFIGFS_TSM_ISSUER_SPEC, _configfs_tsm)
     registry.register(DSTACK_AGENT_ISSUER_SPEC, _dstack_agent)
-
-
-_VALIDATORS = frozenset({TDX_DCAP_SPEC.id, DSTACK_SPEC.id, DSTACK_CHALLENGE_SPEC.id})
-
-
-@hookimpl
-def atls_verify_evidence_options(validator_id: str) -> list[CliOption] | None:
-    if validator_id not in _VALIDATORS:
-        return None
-    return list(DCAP_CLI_OPTIONS)

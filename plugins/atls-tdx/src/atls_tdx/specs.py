@@ -1,5 +1,10 @@
 """The atls-tdx validators as facts (no code): ids, media types, settings, measurements.
 
+Each spec names its ``workload_identity``: a genuine TD proves only that *some*
+TD runs (anyone who rents a TDX VM gets one, bound to their own key), so the
+core refuses a policy that pins none of these measurements (or, for dstack, none
+of the pinning options) unless it says ``allow_any_workload``.
+
 Kept free of heavy imports so that ``atls_tdx.plugin`` registers everything
 without loading dcap-qvl; the factories import the implementations.
 """
@@ -9,8 +14,7 @@ from __future__ import annotations
 from atls_core import measurements
 from atls_core.evidence import Transport
 from atls_core.interfaces import ValidatorSpec
-from atls_tdx._version import __version__
-from atls_tdx.dcap.settings import DCAP_SETTINGS
+from atls_tdx.dcap.settings import DCAP_CLI_OPTIONS, DCAP_SETTINGS
 from atls_tdx.oids import ATLS_TDX_QUOTE, DSTACK_QUOTE
 
 __all__ = [
@@ -20,6 +24,7 @@ __all__ = [
     "DSTACK_MEDIA_TYPE",
     "DSTACK_POLICY_OPTIONS",
     "DSTACK_SPEC",
+    "DSTACK_WORKLOAD",
     "TDX_DCAP_SPEC",
     "TDX_QUOTE_MEDIA_TYPE",
     "TDX_REFERENCE_MEASUREMENTS",
@@ -44,52 +49,61 @@ DSTACK_MEASUREMENTS = (
 )
 """dstack adds what its replayed RTMR3 events measure."""
 
+DSTACK_WORKLOAD = ("compose_hash", "app_id", "os_image_hash", *measurements.TDX_WORKLOAD)
+"""What identifies a dstack deployment: the measured application and OS, and the TD's own."""
+
 DSTACK_POLICY_OPTIONS = (
     "app_compose",
     "allowed_compose_hashes",
     "allowed_app_ids",
     "allowed_os_image_hashes",
 )
+"""Each of them pins the workload as well as a reference value does."""
 
 TDX_DCAP_SPEC = ValidatorSpec(
     id="tdx.dcap",
     media_types=(TDX_QUOTE_MEDIA_TYPE,),
-    binding_scheme="atls-v1",
+    binding_schemes=("atls-v1",),
     transport=Transport.CERTIFICATE,
     tee_type="tdx",
     oids=(ATLS_TDX_QUOTE,),
-    plugin_version=__version__,
     description="Intel TDX quote (v4/v5) verified with dcap-qvl against Intel collateral; "
     "report data = atls-v1 binding of the TLS key and nonce",
     measurements=TDX_REFERENCE_MEASUREMENTS,
+    workload_identity=measurements.TDX_WORKLOAD,
     settings=DCAP_SETTINGS,
+    cli_options=DCAP_CLI_OPTIONS,
 )
 
 DSTACK_SPEC = ValidatorSpec(
     id="tdx.dstack",
     media_types=(DSTACK_MEDIA_TYPE,),
-    binding_scheme="dstack-ratls-cert",
+    binding_schemes=("dstack-ratls-cert",),
     transport=Transport.CERTIFICATE,
     tee_type="tdx",
     oids=(DSTACK_QUOTE,),
-    plugin_version=__version__,
     description="dstack RA-TLS certificate: TDX quote + event log (RTMR replay, app compose, "
     "OS image, boot chain); report data = SHA-512('ratls-cert:' || SPKI)",
     measurements=DSTACK_MEASUREMENTS,
+    workload_identity=DSTACK_WORKLOAD,
+    pinning_options=DSTACK_POLICY_OPTIONS,
     policy_options=DSTACK_POLICY_OPTIONS,
     settings=DCAP_SETTINGS,
+    cli_options=DCAP_CLI_OPTIONS,
 )
 
 DSTACK_CHALLENGE_SPEC = ValidatorSpec(
     id="tdx.dstack-challenge",
     media_types=(DSTACK_MEDIA_TYPE,),
-    binding_scheme="challenge-v1",
+    binding_schemes=("challenge-v1",),
     transport=Transport.CHALLENGE,
     tee_type="tdx",
-    plugin_version=__version__,
     description="dstack quote fetched by POST /tdx_quote (secureai protocol); the TLS "
     "certificate is bound by the last 'New TLS Certificate' RTMR3 event",
     measurements=DSTACK_MEASUREMENTS,
+    workload_identity=DSTACK_WORKLOAD,
+    pinning_options=DSTACK_POLICY_OPTIONS,
     policy_options=DSTACK_POLICY_OPTIONS,
     settings=(*DCAP_SETTINGS, "quote_path"),
+    cli_options=DCAP_CLI_OPTIONS,
 )

@@ -1,7 +1,8 @@
 """What both TDX validators do with a quote: verify it, record it, check the SEAM signer.
 
 One implementation so that ``tdx.dcap`` and the dstack validators cannot drift
-apart on the parts that decide whether a quote is genuine.
+apart on the parts that decide whether a quote is genuine.  Called from their
+``verify``: the core binds the returned report data and applies the policy.
 """
 
 from __future__ import annotations

@@ -27,7 +27,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-__all__ = ["SigningKey", "StandInMaa", "held_data_for", "new_tls_key"]
+from atls_azure import specs
+from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_core.interfaces import IssuerSpec
+
+__all__ = [
+    "STAND_IN_VM_ID",
+    "SigningKey",
+    "StandInCvmIssuer",
+    "StandInMaa",
+    "held_data_for",
+    "new_tls_key",
+]
 
 
 class SigningKey:
@@ -74,6 +85,10 @@ def held_data_for(private_key: ec.EllipticCurvePrivateKey, **extra: Any) -> byte
     """Enclave-held data in the shape MAA samples use: JSON carrying the key as ``jwk``."""
     jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private_key.public_key()))
     return json.dumps({"jwk": jwk, **extra}).encode()
+
+
+STAND_IN_VM_ID = "A80B7FE7-5B93-4027-9971-6CCEE468C2B3"
+"""The VM ID (``x-ms-azurevm-vmid``) of the stand-in's confidential VM unless a test names another."""
 
 
 def _now() -> int:
@@ -234,8 +249,14 @@ class StandInMaa:
         return self.sign(self.aci_claims(runtime_data, **overrides))
 
     def cvm_claims(
-        self, user_data: bytes, *, tee: str = "sevsnpvm", **overrides: Any
+        self,
+        user_data: bytes,
+        *,
+        tee: str = "sevsnpvm",
+        vm_id: str = STAND_IN_VM_ID,
+        **overrides: Any,
     ) -> dict[str, Any]:
+        """A guest-attestation (``azurevm``) token's claims for one VM, as MAA lays them out."""
         claims = self.base_claims("azurevm", now=overrides.pop("now", None))
         isolation: dict[str, Any] = {
             "x-ms-attestation-type": tee,
@@ -243,6 +264,13 @@ class StandInMaa:
             "x-ms-runtime": {
                 "keys": [{"kid": "HCLAkPub", "kty": "RSA"}],
                 "user-data": user_data.hex(),
+                "vm-configuration": {
+                    "console-enabled": False,
+                    "current-time": claims["iat"],
+                    "secure-boot": True,
+                    "tpm-enabled": True,
+                    "vmUniqueId": vm_id,
+                },
             },
         }
         if tee == "sevsnpvm":
@@ -255,13 +283,23 @@ class StandInMaa:
         claims.update(
             {
                 "secureboot": True,
+                "x-ms-azurevm-attested-pcrs": [0, 1, 2, 3, 4, 5, 6, 7],
                 "x-ms-azurevm-debuggersdisabled": True,
                 "x-ms-azurevm-kerneldebug-enabled": False,
+                "x-ms-azurevm-osdistro": "Ubuntu",
+                "x-ms-azurevm-ostype": "Linux",
+                "x-ms-azurevm-osversion-major": 22,
+                "x-ms-azurevm-osversion-minor": 4,
+                "x-ms-azurevm-vmid": vm_id,
                 "x-ms-isolation-tee": isolation,
             }
         )
         claims.update(overrides)
         return claims
+
+    def cvm_issuer(self, *, vm_id: str = STAND_IN_VM_ID) -> StandInCvmIssuer:
+        """A server-side issuer for one confidential VM whose tokens this instance signs."""
+        return StandInCvmIssuer(self, vm_id=vm_id)
 
     def sgx_claims(
         self, held_data: bytes, *, in_token: bool = True, **overrides: Any
@@ -302,3 +340,33 @@ class StandInMaa:
         )
         claims.update(overrides)
         return claims
+
+
+class StandInCvmIssuer:
+    """A confidential VM's side, for loopback servers: ``atls-v1`` report data in, token out.
+
+    A real CVM writes the report data to its vTPM's user-data and has MAA
+    attest the vTPM; here the stand-in MAA signs the same claims for the VM
+    ``vm_id``.  Hand it to ``atls_core.server.AttestedCertificates``.
+    """
+
+    def __init__(self, maa: StandInMaa, *, vm_id: str) -> None:
+        self.maa = maa
+        self.vm_id = vm_id
+        self.spec = IssuerSpec(
+            id=specs.CVM_SPEC.id,
+            validator_id=specs.CVM_SPEC.id,
+            binding_scheme=specs.CVM_SPEC.binding_scheme,
+            media_type=specs.MEDIA_TYPE,
+            transport=Transport.CERTIFICATE,
+            oid=specs.CVM_OID,
+            description="stand-in confidential VM (tests only)",
+        )
+
+    def issue(self, report_data: bytes) -> Evidence:
+        token = self.maa.sign(self.maa.cvm_claims(report_data, vm_id=self.vm_id))
+        return Evidence(
+            media_type=specs.MEDIA_TYPE,
+            data=token.encode(),
+            source=EvidenceSource(transport=Transport.CERTIFICATE, oid=specs.CVM_OID),
+        )

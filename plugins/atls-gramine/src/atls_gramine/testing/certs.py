@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from atls_core.binding import report_data_for
 from atls_gramine.issuer import RatlsCredentials, build_ratls_certificate
 from atls_gramine.ratls import encode_claims, encode_tcg_evidence
+from atls_gramine.specs import SCHEME_LEGACY, SCHEME_TCG
 from atls_tdx.testing.pki import DcapTestPki
 from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE, DEFAULT_MRSIGNER, make_sgx_quote
 
@@ -81,7 +82,7 @@ def make_ratls_credentials(
             tcb=tcb,
         )
 
-    legacy = quote(report_data_for("gramine-legacy", spki_der=spki)) if "legacy" in wanted else None
+    legacy = quote(report_data_for(SCHEME_LEGACY, spki_der=spki)) if "legacy" in wanted else None
     tcg: bytes | None = None
     if "tcg" in wanted:
         if claims is None:
@@ -91,7 +92,7 @@ def make_ratls_credentials(
                 "pubkey_hash_alg": pubkey_hash_alg.encode(),
                 "pubkey_hash": hashlib.new(pubkey_hash_alg, spki).digest(),
             }
-            tcg_report = report_data_for("gramine-tcg", spki_der=spki, material=material)
+            tcg_report = report_data_for(SCHEME_TCG, spki_der=spki, material=material)
         else:
             # Deliberately odd claims (tests): the quote binds them as Gramine would.
             body = claims

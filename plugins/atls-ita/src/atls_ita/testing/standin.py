@@ -42,9 +42,24 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from atls_core.clock import Clock, SystemClock
 from atls_ita.testing.pki import StandInPki
 
-__all__ = ["StandInIta", "default_measurements"]
+__all__ = ["SGX_MRENCLAVE", "SGX_MRSIGNER", "StandInIta", "default_measurements", "workload_pin"]
 
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=padding.PSS.DIGEST_LENGTH)
+
+
+SGX_MRENCLAVE = hashlib.sha256(b"enclave").hexdigest()
+SGX_MRSIGNER = hashlib.sha256(b"signer").hexdigest()
+
+
+def workload_pin(tee: str = "tdx") -> dict[str, str]:
+    """Reference values that pin the stand-in's default workload (``mrtd`` / ``mrenclave``).
+
+    The core refuses an unpinned workload; tests that are about something
+    else pin with this so that only what they change decides.
+    """
+    if tee == "sgx":
+        return {"mrenclave": SGX_MRENCLAVE}
+    return {"mrtd": default_measurements()["mrtd"]}
 
 
 def default_measurements() -> dict[str, str]:
@@ -196,8 +211,8 @@ class StandInIta:
                 **common,
                 "sgx_report_data": report_data.hex(),
                 "sgx_is_debuggable": self.debug,
-                "sgx_mrenclave": hashlib.sha256(b"enclave").hexdigest(),
-                "sgx_mrsigner": hashlib.sha256(b"signer").hexdigest(),
+                "sgx_mrenclave": SGX_MRENCLAVE,
+                "sgx_mrsigner": SGX_MRSIGNER,
                 "sgx_isvprodid": 1,
                 "sgx_isvsvn": 3,
             }

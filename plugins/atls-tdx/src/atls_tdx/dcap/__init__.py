@@ -25,10 +25,16 @@ if TYPE_CHECKING:
         parse_report_fields,
         record_quote,
     )
-    from atls_tdx.dcap.settings import DCAP_SETTINGS, INTEL_PCS_URL, DcapSettings
+    from atls_tdx.dcap.settings import (
+        DCAP_CLI_OPTIONS,
+        DCAP_SETTINGS,
+        INTEL_PCS_URL,
+        DcapSettings,
+    )
     from atls_tdx.dcap.verifier import DcapVerifier
 
 __all__ = [
+    "DCAP_CLI_OPTIONS",
     "DCAP_SETTINGS",
     "INTEL_PCS_URL",
     "SGX_MEASUREMENTS",
@@ -54,6 +60,7 @@ _WHERE = {
     "VerifiedQuote": "report",
     "parse_report_fields": "report",
     "record_quote": "report",
+    "DCAP_CLI_OPTIONS": "settings",
     "DCAP_SETTINGS": "settings",
     "INTEL_PCS_URL": "settings",
     "DcapSettings": "settings",

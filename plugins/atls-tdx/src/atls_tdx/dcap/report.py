@@ -184,9 +184,9 @@ class VerifiedQuote:
 
 
 def record_quote(appraisal: Appraisal, verified: VerifiedQuote) -> None:
-    """Record the facts of a verified quote; the core's policy judges them."""
-    appraisal.tee_type = verified.tee_type
-    appraisal.debug = verified.debug
+    """Record the facts of a verified quote (through setters); the core's policy judges them."""
+    appraisal.set_tee_type(verified.tee_type)
+    appraisal.set_debug(verified.debug)
     appraisal.set_tcb(
         verified.tcb_status,
         verified.advisory_ids,

@@ -1,4 +1,5 @@
-"""Test doubles for dstack: event logs that replay, a fake guest agent, a fake configfs-tsm.
+"""Test doubles for dstack: event logs that replay, a fake guest agent, a fake configfs-tsm,
+and RA-TLS certificates carrying dstack's attestation extension (V0 SCALE or V1 msgpack).
 
 For tests only.  Quotes come from a caller-supplied ``quote_maker(report_data,
 rtmrs, mr_config_id)`` -- typically :func:`atls_tdx.testing.quotes.make_tdx_quote`
@@ -18,7 +19,25 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from atls_tdx.dstack_eventlog import RUNTIME_EVENT_TYPE, runtime_event_digest
+from atls_tdx.dstack_attestation import (
+    DstackAttestation,
+    DstackStack,
+    GcpTdxPlatform,
+    NitroEnclavePlatform,
+    Platform,
+    RuntimeEvent,
+    SevSnpPlatform,
+    TdxPlatform,
+    TpmQuote,
+)
+from atls_tdx.dstack_eventlog import (
+    RUNTIME_EVENT_TYPE,
+    Event,
+    parse_event_log,
+    runtime_event_digest,
+    stripped_event_log,
+)
+from atls_tdx.oids import DSTACK_ATTESTATION
 
 __all__ = [
     "FakeConfigfsTsm",
@@ -31,6 +50,13 @@ __all__ = [
     "dstack_event_log",
     "replay_rtmrs",
     "runtime_event",
+    "acpi_data_event",
+    "app_info_msgpack",
+    "attestation_certificate",
+    "encode_attestation",
+    "ratls_report_data",
+    "scale_compact",
+    "tdx_attestation",
 ]
 
 QuoteMaker = Callable[[bytes, Sequence[bytes], bytes], bytes]
@@ -45,6 +71,17 @@ def runtime_event(name: str, payload: bytes = b"", *, imr: int = 3) -> dict[str,
         "digest": runtime_event_digest(RUNTIME_EVENT_TYPE, name, payload).hex(),
         "event": name,
         "event_payload": payload.hex(),
+    }
+
+
+def acpi_data_event(label: bytes) -> dict[str, Any]:
+    """One of the RTMR0 "ACPI DATA" events dstack keeps when it strips a log."""
+    return {
+        "imr": 0,
+        "event_type": 10,
+        "digest": hashlib.sha384(label).hexdigest(),
+        "event": "",
+        "event_payload": b"ACPI DATA".hex(),
     }
 
 
@@ -81,7 +118,7 @@ def dstack_event_log(
     compose = hashlib.sha256(app_compose.encode()).digest()
     events = [
         boot_event(0, b"synthetic TD HOB"),
-        boot_event(0, b"synthetic ACPI tables"),
+        acpi_data_event(b"synthetic ACPI tables"),
         boot_event(1, b"synthetic kernel"),
         boot_event(2, b"synthetic kernel command line"),
         boot_event(2, b"synthetic initrd"),
@@ -323,3 +360,299 @@ def spki_of(key: Any) -> bytes:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return der
+
+
+# --- dstack attestations (the 1.3.6.1.4.1.62397.1.8 extension) ------------------------------
+
+
+def ratls_report_data(spki_der: bytes) -> bytes:
+    """dstack's RA-TLS report data: SHA-512("ratls-cert:" || SPKI DER)."""
+    return hashlib.sha512(b"ratls-cert:" + spki_der).digest()
+
+
+def scale_compact(value: int) -> bytes:
+    """A SCALE compact integer in its canonical (shortest) form."""
+    if value < 0:
+        raise ValueError("compact integers are unsigned")
+    if value < 1 << 6:
+        return bytes([value << 2])
+    if value < 1 << 14:
+        return ((value << 2) | 0b01).to_bytes(2, "little")
+    if value < 1 << 30:
+        return ((value << 2) | 0b10).to_bytes(4, "little")
+    raw = value.to_bytes(max(4, (value.bit_length() + 7) // 8), "little")
+    return bytes([((len(raw) - 4) << 2) | 0b11]) + raw
+
+
+def _scale_bytes(data: bytes) -> bytes:
+    return scale_compact(len(data)) + data
+
+
+def _scale_str(text: str) -> bytes:
+    return _scale_bytes(text.encode())
+
+
+def _scale_vec(items: Sequence[bytes]) -> bytes:
+    return scale_compact(len(items)) + b"".join(items)
+
+
+def _scale_event(event: Event) -> bytes:
+    if event.version != 1:
+        raise ValueError("V0 (SCALE) cannot carry a V2 event: use wire_version=1")
+    return (
+        event.imr.to_bytes(4, "little")
+        + event.event_type.to_bytes(4, "little")
+        + _scale_bytes(event.digest)
+        + _scale_str(event.name)
+        + _scale_bytes(event.payload)
+    )
+
+
+def _scale_tpm_quote(quote: TpmQuote) -> bytes:
+    return (
+        _scale_bytes(quote.message)
+        + _scale_bytes(quote.signature)
+        + _scale_vec(
+            [
+                pcr.index.to_bytes(4, "little")
+                + _scale_str(pcr.algorithm)
+                + _scale_bytes(pcr.value)
+                for pcr in quote.pcr_values
+            ]
+        )
+        + _scale_bytes(quote.ak_cert)
+        + bytes([("dstack", "gcp", "nitroenclave", "aws-ec2").index(quote.platform)])
+        + _scale_vec(
+            [e.pcr_index.to_bytes(4, "little") + _scale_bytes(e.digest) for e in quote.event_log]
+        )
+    )
+
+
+def _scale_platform(platform: Platform) -> bytes:
+    if isinstance(platform, TdxPlatform):
+        return (
+            b"\x00"
+            + _scale_bytes(platform.quote)
+            + _scale_vec([_scale_event(e) for e in platform.event_log])
+        )
+    if isinstance(platform, GcpTdxPlatform):
+        return (
+            b"\x01"
+            + _scale_bytes(platform.quote)
+            + _scale_vec([_scale_event(e) for e in platform.event_log])
+            + _scale_tpm_quote(platform.tpm_quote)
+        )
+    if isinstance(platform, NitroEnclavePlatform):
+        return b"\x02" + _scale_bytes(platform.nsm_quote)
+    if isinstance(platform, SevSnpPlatform):
+        return (
+            b"\x03"
+            + _scale_bytes(platform.report)
+            + _scale_vec([_scale_bytes(c) for c in platform.cert_chain])
+            + _scale_str(platform.mr_config)
+        )
+    return b"\x04" + _scale_bytes(platform.attestation_doc)
+
+
+def _encode_v0(attestation: DstackAttestation) -> bytes:
+    stack = attestation.stack
+    if stack.kind != "dstack" or len(stack.report_data) != 64:
+        raise ValueError("V0 (SCALE) carries only the dstack stack with 64 bytes of report data")
+    events = []
+    for event in stack.runtime_events:
+        if event.version != 1:
+            raise ValueError("V0 (SCALE) cannot carry a V2 event: use wire_version=1")
+        events.append(_scale_str(event.name) + _scale_bytes(event.payload))
+    return (
+        b"\x00"  # the legacy envelope's only variant
+        + _scale_platform(attestation.platform)
+        + _scale_vec(events)
+        + stack.report_data
+        + _scale_str(stack.config)
+        # `report: ()` encodes to nothing
+    )
+
+
+def _mp_event(event: Event) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "imr": event.imr,
+        "event_type": event.event_type,
+        "digest": event.digest,
+        "event": event.name,
+        "event_payload": event.payload,
+    }
+    if event.version != 1:
+        entry["version"] = event.version
+    if event.preimage is not None:
+        entry["preimage"] = event.preimage.hex()
+    return entry
+
+
+def _mp_platform(platform: Platform) -> dict[str, Any]:
+    # As rmp-serde writes them: plain Vec<u8> fields as arrays of integers,
+    # serde_human_bytes fields (digests, payloads, TPM blobs) as bin.
+    data: dict[str, Any]
+    if isinstance(platform, (TdxPlatform, GcpTdxPlatform)):
+        data = {
+            "quote": list(platform.quote),
+            "event_log": [_mp_event(e) for e in platform.event_log],
+        }
+        if isinstance(platform, GcpTdxPlatform):
+            tpm = platform.tpm_quote
+            data["tpm_quote"] = {
+                "message": tpm.message,
+                "signature": tpm.signature,
+                "pcr_values": [
+                    {"index": p.index, "algorithm": p.algorithm, "value": p.value}
+                    for p in tpm.pcr_values
+                ],
+                "ak_cert": tpm.ak_cert,
+                "platform": tpm.platform,
+                "event_log": [
+                    {"pcr_index": e.pcr_index, "digest": e.digest} for e in tpm.event_log
+                ],
+            }
+    elif isinstance(platform, NitroEnclavePlatform):
+        data = {"nsm_quote": list(platform.nsm_quote)}
+    elif isinstance(platform, SevSnpPlatform):
+        data = {
+            "report": list(platform.report),
+            "cert_chain": [list(c) for c in platform.cert_chain],
+            "mr_config": platform.mr_config,
+        }
+    else:
+        data = {"attestation_doc": list(platform.attestation_doc)}
+    return {"kind": platform.kind, "data": data}
+
+
+def _encode_v1(attestation: DstackAttestation) -> bytes:
+    import msgpack  # type: ignore[import-untyped]
+
+    stack = attestation.stack
+    runtime_events = []
+    for event in stack.runtime_events:
+        entry: dict[str, Any] = {"event": event.name, "payload": event.payload}
+        if event.version != 1:
+            entry["version"] = event.version
+        runtime_events.append(entry)
+    stack_data: dict[str, Any] = {
+        "report_data": list(stack.report_data),
+        "runtime_events": runtime_events,
+        "config": stack.config,
+    }
+    if stack.report_data_payload is not None:
+        stack_data["report_data_payload"] = stack.report_data_payload
+    document = {
+        "version": 1,
+        "platform": _mp_platform(attestation.platform),
+        "stack": {"kind": stack.kind, "data": stack_data},
+    }
+    packed: bytes = msgpack.packb(document, use_bin_type=True)
+    return packed
+
+
+def encode_attestation(attestation: DstackAttestation, *, wire_version: int | None = None) -> bytes:
+    """Encode as upstream does: V0 SCALE or V1 msgpack (default: the model's own version)."""
+    wire = attestation.wire_version if wire_version is None else wire_version
+    if wire == 0:
+        return _encode_v0(attestation)
+    if wire == 1:
+        return _encode_v1(attestation)
+    raise ValueError(f"unknown wire version {wire}")
+
+
+DEFAULT_CONFIG = json.dumps(
+    {"os_image_hash": hashlib.sha256(b"atls synthetic dstack OS").hexdigest(), "spec_version": 1},
+    separators=(",", ":"),
+)
+
+
+def tdx_attestation(
+    quote: bytes,
+    events: Sequence[dict[str, Any]],
+    *,
+    report_data: bytes,
+    config: str = DEFAULT_CONFIG,
+    stripped: bool = True,
+    wire_version: int = 0,
+) -> DstackAttestation:
+    """A TDX attestation over an event log (dicts as :func:`dstack_event_log` makes).
+
+    ``stripped`` keeps only what dstack embeds in a certificate (RTMR0 ACPI
+    digests, RTMR3 events with empty runtime digests); the stack's runtime
+    events are the log's RTMR3 runtime events.
+    """
+    parsed = parse_event_log(json.dumps(list(events)))
+    runtime = tuple(
+        RuntimeEvent(name=e.name, payload=e.payload, version=e.version)
+        for e in parsed
+        if e.imr == 3 and e.is_runtime
+    )
+    return DstackAttestation(
+        wire_version=wire_version,
+        platform=TdxPlatform(
+            quote=quote, event_log=stripped_event_log(parsed) if stripped else parsed
+        ),
+        stack=DstackStack(
+            kind="dstack", report_data=report_data, runtime_events=runtime, config=config
+        ),
+    )
+
+
+def app_info_msgpack(
+    *,
+    app_id: bytes,
+    compose_hash: bytes,
+    instance_id: bytes = bytes(20),
+    device_id: bytes = hashlib.sha256(b"").digest(),
+    mr_system: bytes = bytes(32),
+    mr_aggregated: bytes = bytes(32),
+    os_image_hash: bytes = b"",
+    key_provider_info: bytes = b"",
+    init_script_hashes: Sequence[bytes] | None = None,
+    as_map: bool = False,
+) -> bytes:
+    """The ``.9`` app info as upstream writes it (msgpack, a struct as an array of fields)."""
+    import msgpack
+
+    fields: dict[str, Any] = {
+        "app_id": app_id,
+        "compose_hash": compose_hash,
+        "instance_id": instance_id,
+        "device_id": device_id,
+        "mr_system": mr_system,
+        "mr_aggregated": mr_aggregated,
+        "os_image_hash": os_image_hash,
+        "key_provider_info": key_provider_info,
+        "init_script_hashes": None if init_script_hashes is None else list(init_script_hashes),
+    }
+    packed: bytes = msgpack.packb(fields if as_map else list(fields.values()), use_bin_type=True)
+    return packed
+
+
+def attestation_certificate(
+    key: Any,
+    quote_maker: QuoteMaker,
+    *,
+    events: Sequence[dict[str, Any]] | None = None,
+    wire_version: int = 0,
+    stripped: bool = True,
+    mr_config_id: bytes = bytes(48),
+    config: str = DEFAULT_CONFIG,
+    report_data: bytes | None = None,
+    extensions: Sequence[tuple[str, bytes]] = (),
+) -> bytes:
+    """A self-signed dstack RA-TLS certificate (DER) whose only evidence is ``.8``.
+
+    The quote binds the certificate key (``report_data`` overrides it, to make
+    a lying certificate); ``extensions`` are added as given (e.g. ``.9``, or
+    ``.1``/``.2`` to test conflicts).
+    """
+    events = list(events if events is not None else dstack_event_log())
+    data = report_data if report_data is not None else ratls_report_data(spki_of(key))
+    quote = quote_maker(data, replay_rtmrs(events), mr_config_id)
+    attestation = tdx_attestation(
+        quote, events, report_data=data, config=config, stripped=stripped, wire_version=wire_version
+    )
+    blob = encode_attestation(attestation)
+    return self_signed_certificate(key, [(DSTACK_ATTESTATION, octet_string(blob)), *extensions])

@@ -13,7 +13,7 @@ from atls_core.testing.simulated import SimulatedValidator
 SPEC = ValidatorSpec(
     id="duplicate.hmac",
     media_types=("application/vnd.atls-example.hmac",),
-    binding_scheme="atls-v1",
+    binding_schemes=("atls-v1",),
     transport=Transport.CERTIFICATE,
     tee_type="example-hmac",
     oids=("1.3.9999.255.42",),

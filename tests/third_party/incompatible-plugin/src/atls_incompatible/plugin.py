@@ -13,7 +13,7 @@ from atls_core.testing.simulated import SimulatedValidator
 SPEC = ValidatorSpec(
     id="incompatible.future",
     media_types=("application/vnd.atls-incompatible",),
-    binding_scheme="atls-v1",
+    binding_schemes=("atls-v1",),
     transport=Transport.CERTIFICATE,
     tee_type="future",
     oids=("1.3.9999.255.43",),

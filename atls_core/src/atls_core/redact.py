@@ -1,0 +1,125 @@
+"""Keep credentials out of messages, results and logs.
+
+A configured URL may carry credentials (``https://user:token@pccs.example``,
+``https://keys.example/certs?code=...``) and every error that names a service
+would otherwise repeat them.  Two rules, cheap enough to apply to every error:
+
+* a service is *named* by :func:`redact_url`: ``scheme://host:port/path``,
+  never userinfo, never the query or fragment;
+* free text goes through :func:`redact_text`: URLs in it lose userinfo, query
+  and fragment (and are otherwise left as written), and values of secrets the
+  caller names are masked.
+
+:class:`atls_core.errors.ATLSError` applies :func:`redact_text` to its message
+and :func:`redact_value` to ``expected``/``actual``, so no error renders URL
+credentials whichever code raised it.  A secret that is not in a URL (an API
+key pasted into a message) can only be masked by a caller who names it.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from atls_core.config import Secret
+
+__all__ = ["MASK", "redact_text", "redact_url", "redact_value"]
+
+MASK = "***"
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# A URL as it appears in prose or in a repr: stops at whitespace and quotes.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
+
+
+def redact_url(url: str) -> str:
+    """``scheme://host:port/path`` of ``url``: how an error may name a service.
+
+    Userinfo, query and fragment are dropped (a query often carries a token and
+    its values cannot be told apart from harmless ones); the port is always
+    shown for http(s).  Text that does not parse as a URL is scrubbed by the
+    same rules as :func:`redact_text`.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return _scrub_url(url.strip())
+    if not parts.scheme or not host:
+        return _scrub_url(url.strip())
+    scheme = parts.scheme.lower()
+    if port is None:
+        port = _DEFAULT_PORTS.get(scheme)
+    shown = f"[{host}]" if ":" in host else host
+    netloc = shown if port is None else f"{shown}:{port}"
+    return f"{scheme}://{netloc}{parts.path}"
+
+
+def _scrub_url(url: str) -> str:
+    """Drop userinfo, query and fragment but keep the rest exactly as written."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = len(rest)
+    for stop in "/?#":
+        found = rest.find(stop)
+        if found != -1:
+            end = min(end, found)
+    authority, tail = rest[:end], rest[end:]
+    authority = authority.rpartition("@")[2]
+    for stop in "?#":
+        tail = tail.partition(stop)[0]
+    return f"{scheme}://{authority}{tail}"
+
+
+def _needs_scrub(url: str) -> bool:
+    return "@" in url or "?" in url or "#" in url
+
+
+def redact_text(text: str, secrets: Iterable[Secret | str] = ()) -> str:
+    """``text`` with the given secrets masked and URL credentials removed.
+
+    URLs without userinfo, query or fragment are left exactly as written, so
+    ordinary messages do not change.
+    """
+    for secret in secrets:
+        reveal = getattr(secret, "reveal", None)
+        value = reveal() if callable(reveal) else secret
+        if isinstance(value, str) and value:
+            text = text.replace(value, MASK)
+    if "://" not in text:
+        return text
+    scrubbed = _URL_IN_TEXT.sub(
+        lambda m: _scrub_url(m.group(0)) if _needs_scrub(m.group(0)) else m.group(0), text
+    )
+    return text if scrubbed == text else scrubbed  # the same object: callers test identity
+
+
+def redact_value(value: Any) -> Any:
+    """``value`` with :func:`redact_text` applied to every string in it.
+
+    Containers (list, tuple, set, dict keys and values) are rebuilt, as plain
+    builtins, only when something changed; other objects are returned as they
+    are (their ``repr`` is redacted where it is rendered).
+    """
+    if isinstance(value, str):
+        return redact_text(value) if "://" in value else value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [redact_value(v) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        if isinstance(value, list):
+            return items
+        if isinstance(value, tuple):
+            return tuple(items)
+        return frozenset(items) if isinstance(value, frozenset) else set(items)
+    if isinstance(value, Mapping):
+        pairs = [(redact_value(k), redact_value(v)) for k, v in value.items()]
+        if all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items(), strict=True)):
+            return value
+        return dict(pairs)
+    return value

@@ -1,0 +1,169 @@
+"""Live aTLS handshakes on 127.0.0.1 against dstack servers whose certificates carry only the
+attestation extension (``.8``), V0 (SCALE) and V1 (msgpack), through the real dcap-qvl under
+the synthetic Intel PKI (a custom root, trusted only with ``allow_custom_root``)."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from atls_core.binding import Freshness
+from atls_core.errors import ATLSVerificationError
+from atls_core.policy import Policy
+from atls_core.selection import select_validator
+from atls_core.testing.loopback import HTTPSServer
+from atls_core.tls import ATLSContext
+from atls_tdx.dstack_attestation import DstackAttestation, SevSnpPlatform
+from atls_tdx.oids import DSTACK_ATTESTATION
+from atls_tdx.testing.dstack import (
+    attestation_certificate,
+    dstack_event_log,
+    encode_attestation,
+    octet_string,
+    ratls_report_data,
+    self_signed_certificate,
+    spki_of,
+    tdx_attestation,
+)
+from atls_tdx.testing.pki import DcapTestPki
+from atls_tdx.testing.quotes import make_tdx_quote
+
+COMPOSE = '{"manifest_version":2,"name":"dot8","runner":"docker-compose"}'
+EVENTS = dstack_event_log(app_compose=COMPOSE)
+PINNED = Policy(
+    options={
+        "allowed_compose_hashes": [
+            next(e for e in EVENTS if e["event"] == "compose-hash")["event_payload"]
+        ]
+    }
+)
+
+NEEDS_REQUIRED_RTMRS = pytest.mark.xfail(
+    strict=True,
+    raises=ATLSVerificationError,
+    reason="tdx.dstack must replay only atls_tdx.dstack_evidence.required_rtmrs(evidence) "
+    "(a certificate's stripped log reproduces RTMR3 alone); remove this mark once it does",
+)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Settings valid *now*: collateral issued yesterday, next update in 30 days."""
+    pki = DcapTestPki.generate(seed="atls-tdx dstack attestation handshakes")
+    directory = tmp_path_factory.mktemp("live-dot8")
+    collateral = directory / "collateral.json"
+    collateral.write_text(pki.collateral_json("tdx"))
+    root = directory / "root.pem"
+    root.write_text(pki.root_ca_pem)
+    settings = {
+        "collateral_file": str(collateral),
+        "root_ca": str(root),
+        "allow_custom_root": True,
+        "cache_dir": "none",
+    }
+    return {"pki": pki, "settings": settings, "directory": directory}
+
+
+def _server_context(live: dict[str, Any], key: Any, der: bytes) -> ssl.SSLContext:
+    directory = Path(tempfile.mkdtemp(dir=live["directory"]))
+    (directory / "cert.pem").write_text(ssl.DER_cert_to_PEM_cert(der))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context
+
+
+def _dot8_server(live: dict[str, Any], **kw: Any) -> HTTPSServer:
+    def quote(report_data: bytes, rtmrs: Any, mr_config_id: bytes) -> bytes:
+        made: bytes = make_tdx_quote(
+            live["pki"], report_data, rtmr=rtmrs, mr_config_id=mr_config_id
+        )
+        return made
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = attestation_certificate(key, quote, events=EVENTS, **kw)
+    return HTTPSServer(_server_context(live, key, der))
+
+
+def _request(context: ssl.SSLContext, port: int) -> tuple[Any, bytes]:
+    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+        return tls.attestation_result, data  # type: ignore[attr-defined]
+
+
+def _client(live: dict[str, Any], policy: Policy = PINNED) -> ssl.SSLContext:
+    return ATLSContext.for_validator(
+        select_validator("tdx.dstack", settings=live["settings"], policy=policy)
+    )
+
+
+def _check_accepted(result: Any, data: bytes) -> None:
+    assert b'"/hello"' in data
+    assert result is not None
+    assert result.accepted, result.to_json()
+    assert result.binding.scheme == "dstack-ratls-cert"
+    assert result.binding.freshness is Freshness.KEY_ONLY
+    assert result.measurements["compose_hash"] == PINNED.options["allowed_compose_hashes"][0]
+
+
+@NEEDS_REQUIRED_RTMRS
+@pytest.mark.parametrize("wire", [0, 1], ids=["V0-scale", "V1-msgpack"])
+def test_dstack_attestation_certificate_handshake(live: dict[str, Any], wire: int) -> None:
+    # What dstack really embeds: a stripped log, runtime digests left for the client.
+    with _dot8_server(live, wire_version=wire) as server:
+        result, data = _request(_client(live), server.port)
+    _check_accepted(result, data)
+
+
+@pytest.mark.parametrize("wire", [0, 1], ids=["V0-scale", "V1-msgpack"])
+def test_dstack_attestation_with_a_full_log_handshake(live: dict[str, Any], wire: int) -> None:
+    with _dot8_server(live, wire_version=wire, stripped=False) as server:
+        result, data = _request(_client(live), server.port)
+    _check_accepted(result, data)
+
+
+@pytest.mark.parametrize("wire", [0, 1], ids=["V0-scale", "V1-msgpack"])
+def test_dstack_attestation_for_another_key_is_rejected(live: dict[str, Any], wire: int) -> None:
+    other = ratls_report_data(spki_of(ec.generate_private_key(ec.SECP256R1())))
+    with _dot8_server(live, wire_version=wire, stripped=False, report_data=other) as server:
+        with pytest.raises(ATLSVerificationError) as info:
+            _request(_client(live), server.port)
+        assert server.requests == []
+    assert info.value.check == "binding.report_data"
+
+
+def test_sev_snp_attestation_names_the_plugin_to_install(live: dict[str, Any]) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    tdx = tdx_attestation(b"", EVENTS, report_data=ratls_report_data(spki_of(key)))
+    snp = attrs.evolve(
+        tdx,
+        platform=SevSnpPlatform(report=bytes(1184), cert_chain=(), mr_config="{}"),
+    )
+    assert isinstance(snp, DstackAttestation)
+    der = self_signed_certificate(
+        key, [(DSTACK_ATTESTATION, octet_string(encode_attestation(snp)))]
+    )
+    with HTTPSServer(_server_context(live, key, der)) as server:
+        with pytest.raises(ATLSVerificationError) as info:
+            _request(_client(live), server.port)
+        assert server.requests == []
+    assert info.value.check == "dstack.platform_plugin_missing"
+    assert "atls-snp" in str(info.value)

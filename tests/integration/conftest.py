@@ -1,0 +1,10 @@
+"""Integration tests: recorded vectors through the shared plugin, as in every distribution."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Vector tests skip without $ATLS_VECTORS (one summary line) and must run under CI=true."""
+    config.pluginmanager.import_plugin("atls_core.testing.vectors")
