@@ -7,8 +7,9 @@ tests prove, from outside the repository's packages, what a plugin author
 relies on: discovery from metadata, selection imports one entry point, a broken
 plugin breaks nothing until selected, incompatible and duplicate plugins are
 refused, ``ATLS_DISABLE_PLUGINS``, ``atls plugins`` and ``atls verify-evidence``
-with a plugin-added option, and the conformance kit against the installed
-example.
+with an option the plugin's spec declares, the core's pinning rule applied to a
+plugin that only names its ``workload_identity``, and the conformance kit
+against the installed example.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from atls_example.conformance import TEST_KEY, ExampleConformance
+from atls_example.conformance import IMAGE, TEST_KEY, ExampleConformance
 from atls_example.hmac_tee import HmacIssuer
 from atls_example.plugin import OID as EXAMPLE_OID
 from cryptography import x509
@@ -36,6 +37,7 @@ from atls_core._version import __version__ as core_version
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
 from atls_core.errors import (
+    AppraisalFailed,
     BindingMismatch,
     ConfigurationError,
     DuplicateRegistration,
@@ -43,6 +45,7 @@ from atls_core.errors import (
     PluginLoadError,
     PluginNotFound,
 )
+from atls_core.policy import Policy
 from atls_core.registry import ENTRY_POINT_GROUP, PluginManager
 from atls_core.result import Status
 from atls_core.selection import select_validator
@@ -265,13 +268,16 @@ def test_atls_plugins_json_lists_ok_broken_incompatible_and_disabled() -> None:
         "oids": [EXAMPLE_OID],
         "transport": "certificate",
         "binding_scheme": "atls-v1",
+        "binding_schemes": ["atls-v1"],
         "tee_type": "example-hmac",
         "insecure": True,
-        "plugin_version": "0.1.0",
+        "plugin_version": "0.1.0",  # from the wheel's metadata: the spec names no version
         "scheme_version": 1,
         "description": validator["description"],
         "settings": ["key", "key_file"],
         "measurements": ["image"],
+        "workload_identity": ["image"],
+        "pinning_options": [],
         "policy_options": [],
     }
     assert [i["id"] for i in example["issuers"]] == ["example.hmac"]
@@ -343,7 +349,11 @@ def test_certificate_transport_end_to_end() -> None:
     )
     peer = PeerCertificate.from_der(cert.public_bytes(serialization.Encoding.DER))
     selected = select_validator(
-        "example.hmac", settings={"key": TEST_KEY}, allow_insecure=True, manager=_manager()
+        "example.hmac",
+        settings={"key": TEST_KEY},
+        policy=Policy(reference_values={"image": "cd" * 32}),
+        allow_insecure=True,
+        manager=_manager(),
     )
     found = selected.validator.evidence_from_certificate(peer)
     assert found.data == evidence.data

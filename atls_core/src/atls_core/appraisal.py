@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,7 @@ from atls_core.interfaces import ReportData, Validator, ValidatorSpec
 from atls_core.policy import Policy
 
 if TYPE_CHECKING:
-    from atls_core.registry import PluginInfo
+    from atls_core.registry import PluginInfo, PluginManager
 
 __all__ = ["Appraisal", "appraise"]
 
@@ -75,12 +75,17 @@ def appraise(
     policy: Policy,
     plugin: PluginInfo | None = None,
     host: str | None = None,
+    manager: PluginManager | None = None,
+    test_knobs: Sequence[str] = (),
 ) -> r.AttestationResult:
     """Appraise ``evidence`` with ``validator``: the one skeleton (see the module docstring).
 
     Returns the finished result (accepted or not) or raises the specific
     :class:`~atls_core.errors.ATLSError` of evidence that is not genuine or not
-    bound.  Logs one record per appraisal on ``atls.appraisal``.
+    bound.  Logs one record per appraisal on ``atls.appraisal``.  ``manager``
+    finds the validators :meth:`Appraisal.hand_over` names (default: the
+    installed plugins); ``test_knobs`` names tests-only settings in force,
+    which cap the result at ``warning`` and are recorded in its claims.
     """
     spec = validator.spec
     try:
@@ -93,6 +98,14 @@ def appraise(
             spec=spec, policy=policy, evidence=evidence, clock=clock, context=binding
         )
         appraisal._plugin_version = version
+        appraisal._manager = manager
+        if test_knobs:
+            appraisal.claim("test_knobs", sorted(test_knobs))
+            appraisal.warn(
+                "insecure.test_knob",
+                "tests-only settings are in force (" + ", ".join(sorted(test_knobs)) + "): "
+                "this result must never protect real secrets",
+            )
         report = validator.verify(evidence, appraisal)
         if not isinstance(report, ReportData):
             raise ATLSError(
@@ -176,6 +189,8 @@ class Appraisal:
         self._now = clock.now()
         self._context = context if context is not None else BindingContext.offline_context()
         self._plugin_version = "unknown"
+        self._manager: PluginManager | None = None
+        self._handed_over: list[str] = []
         self._tee_type = spec.tee_type
         self._debug: bool | None = None
         self._measurements: dict[str, str] = {}
@@ -248,6 +263,45 @@ class Appraisal:
 
     def claim(self, name: str, value: Any) -> None:
         self._claims[name] = value
+
+    def hand_over(
+        self, evidence: Evidence, *, validator: str, settings: Mapping[str, Any] | None = None
+    ) -> ReportData:
+        """Verify embedded evidence of another kind with another plugin's validator.
+
+        A container format (dstack's attestation extension carrying a SEV-SNP
+        report...) hands its payload to the validator ``validator`` names,
+        which verifies it and records its facts on *this* appraisal; the
+        returned report data is then this validator's to return.  The other
+        plugin is found through the registry, so neither plugin imports the
+        other; when it is not installed the error says which one to install.
+        """
+        from atls_core.errors import MalformedEvidence
+        from atls_core.registry import default_manager
+
+        manager = self._manager or default_manager()
+        try:
+            spec, factory, plugin = manager.validator_factory(validator)
+        except ATLSError as error:
+            raise MalformedEvidence(
+                f"{self._spec.id} carries evidence that {validator} verifies, and that "
+                f"validator is not available ({error.reason}); install the plugin that "
+                f"provides {validator.partition('.')[0]!r}",
+                check="evidence.hand_over",
+                expected=validator,
+                actual=evidence.media_type,
+            ) from error
+        evidence.require_media_type(*spec.media_types)
+        delegate = factory(settings or {})
+        self._handed_over.append(f"{validator} ({plugin.distribution} {plugin.version})")
+        self._claims["handed_over_to"] = list(self._handed_over)
+        report = delegate.verify(evidence, self)
+        if not isinstance(report, ReportData):
+            raise ATLSError(
+                f"{validator}: verify() must return ReportData, not {type(report).__name__}",
+                check="plugins.contract",
+            )
+        return report
 
     def set_debug(self, debuggable: bool) -> None:
         """Whether the TEE can be debugged; once set to ``True`` it stays ``True``."""

@@ -187,6 +187,16 @@ class ATLSConfig:
             refuse_unknown_names(
                 "settings", rule.settings, spec.settings, where=f"{rule.where}.settings"
             )
+            knobs = [
+                n for n in spec.test_settings if rule.settings.get(n) not in (None, False, "", ())
+            ]
+            if knobs and not self.allow_insecure_test_validators:
+                raise ConfigurationError(
+                    f"{rule.where}.settings: {knobs} are for tests only; they are refused "
+                    "unless atls.allow_insecure_test_validators = true",
+                    check="config.test_settings",
+                    actual=knobs,
+                )
             refuse_unknown_names(
                 "policy options",
                 rule.policy.options,

@@ -148,6 +148,10 @@ class ValidatorSpec:
     """Setting keys the factory understands; others are refused."""
     cli_options: tuple[CliOption, ...] = attrs.field(default=(), converter=_options)
     """Extra ``atls verify-evidence`` inputs, each mapping to one of :attr:`settings`."""
+    test_settings: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    """Tests-only settings among :attr:`settings` (a custom root, http on loopback...):
+    refused unless configuration allows insecure test validators, and any result
+    appraised with one in force is at best ``warning``, saying which."""
     insecure: bool = False
     """A test validator: refused unless configuration allows insecure validators."""
 

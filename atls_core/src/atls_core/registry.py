@@ -125,6 +125,7 @@ class ValidatorRegistrar(_Registrar):
         for names, declared, what in (
             (spec.workload_identity, spec.measurements, "workload_identity names measurements"),
             (spec.pinning_options, spec.policy_options, "pinning_options names policy options"),
+            (spec.test_settings, spec.settings, "test_settings names settings"),
         ):
             undeclared = sorted(set(names) - set(declared))
             if undeclared:

@@ -74,6 +74,8 @@ class SelectedValidator:
     plugin: PluginInfo
     manager: PluginManager = attrs.field(repr=False)
     pki: bool = False
+    test_knobs: tuple[str, ...] = ()
+    """Tests-only settings in force (see ``ValidatorSpec.test_settings``)."""
 
     @property
     def spec(self) -> ValidatorSpec:
@@ -95,6 +97,8 @@ class SelectedValidator:
             policy=self.policy,
             plugin=self.plugin,
             host=host,
+            manager=self.manager,
+            test_knobs=self.test_knobs,
         )
         self.manager.notify(result, host)
         return result
@@ -125,9 +129,24 @@ def select_validator(
     refuse_unknown_names(
         "reference values", policy.reference_values, spec.measurements, where=where
     )
+    knobs = tuple(
+        name for name in spec.test_settings if settings.get(name) not in (None, False, "", ())
+    )
+    if knobs and not allow_insecure:
+        raise ConfigurationError(
+            f"{where}: settings {list(knobs)} are for tests only; they are refused unless "
+            "configuration sets atls.allow_insecure_test_validators = true",
+            check="config.test_settings",
+            actual=list(knobs),
+        )
     validator = factory(settings)
     return SelectedValidator(
-        validator=validator, policy=policy, plugin=plugin, manager=manager, pki=pki
+        validator=validator,
+        policy=policy,
+        plugin=plugin,
+        manager=manager,
+        pki=pki,
+        test_knobs=knobs,
     )
 
 

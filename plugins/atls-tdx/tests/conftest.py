@@ -66,6 +66,27 @@ class Synthetic:
     def quote(self, report_data: bytes, **kw: Any) -> bytes:
         return make_tdx_quote(self.pki, report_data, **kw)
 
+    @staticmethod
+    def signed_regions(quote: bytes) -> list[tuple[int, int]]:
+        """What a TDX quote's signatures cover, for the conformance kit's tampering test.
+
+        Header and TD report (the attestation key's signature), that signature and
+        key, the QE report, its signature and the QE auth data (the PCK signature
+        and the QE report data hash).  Left out: the certification data's type and
+        size and the PCK chain, whose PEM whitespace and root copy no signature
+        covers (the configured root is the trust anchor, not the chain's).
+        """
+        version = int.from_bytes(quote[0:2], "little")
+        if version == 4:
+            body_end = 48 + 584
+        else:
+            body_end = 54 + int.from_bytes(quote[50:54], "little")
+        signature = body_end + 4
+        qe_report = signature + 64 + 64 + 6
+        auth_end = qe_report + 384 + 64 + 2
+        auth_end += int.from_bytes(quote[auth_end - 2 : auth_end], "little")
+        return [(0, body_end), (signature, signature + 128), (qe_report, auth_end)]
+
 
 @pytest.fixture(scope="session")
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Synthetic:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from atls_core import binding as b
 from atls_core.certificate import PeerCertificate
 from atls_core.errors import BindingMismatch, ConfigurationError, MalformedEvidence, UntrustedChain
+from atls_core.evidence import Evidence
 from atls_core.interfaces import ChallengeResponse
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
@@ -151,6 +152,9 @@ class TestDstackCertificateConformance(ValidatorConformance):
     def good_case(self) -> Case:
         return certificate_case(self.world).case
 
+    def signed_regions(self, evidence: Evidence) -> list[tuple[int, int]]:
+        return self.world.signed_regions(evidence.data)  # type: ignore[no-any-return]
+
 
 class TestDstackChallengeConformance(ValidatorConformance):
     @pytest.fixture(autouse=True)
@@ -162,6 +166,9 @@ class TestDstackChallengeConformance(ValidatorConformance):
 
     def good_case(self) -> Case:
         return challenge_case(self.world).case
+
+    def signed_regions(self, evidence: Evidence) -> list[tuple[int, int]]:
+        return self.world.signed_regions(evidence.data)  # type: ignore[no-any-return]
 
 
 # --- certificate mode ------------------------------------------------------------

@@ -81,6 +81,9 @@ class TestTdxDcapConformance(ValidatorConformance):
     def good_case(self) -> Case:
         return _case(self.world)
 
+    def signed_regions(self, evidence: Evidence) -> list[tuple[int, int]]:
+        return self.world.signed_regions(evidence.data)  # type: ignore[no-any-return]
+
 
 def test_accepted_quote_records_every_report_field(world: Any) -> None:
     case = _case(world, rtmr=(b"\x01" * 48, b"\x02" * 48, b"\x03" * 48, b"\x04" * 48))

@@ -65,6 +65,7 @@ __all__ = [
     "decode_app_info",
     "decode_attestation",
     "tdx_parts",
+    "unpack_msgpack",
 ]
 
 MAX_ATTESTATION_BYTES = 10 * 1024 * 1024
@@ -77,6 +78,8 @@ MAX_MSGPACK_DEPTH = 16
 """dstack's deepest V1 value nests six levels."""
 MAX_MSGPACK_MAP = 1024
 MAX_INIT_SCRIPTS = 5
+MAX_APP_INFO_BYTES = 64 * 1024
+"""App info is nine short fields; a few hundred bytes in practice."""
 
 _PLATFORM_KINDS = ("tdx", "gcp-tdx", "nitro-enclave", "sev-snp", "aws-nitro-tpm")
 """V0 SCALE variant index -> V1 kind name (the V0 order is upstream's wire order)."""
@@ -395,7 +398,11 @@ def _check_tree(value: Any, limit: int) -> None:
                     expected=limit,
                 )
             children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+            stack.extend(
+                (child, depth + 1)
+                for child in children
+                if isinstance(child, (list, dict, msgpack.Timestamp))
+            )
 
 
 def unpack_msgpack(data: bytes, *, max_bytes: int = MAX_ATTESTATION_BYTES) -> Any:
@@ -817,7 +824,12 @@ def _app_info_error(message: str, **kw: Any) -> MalformedEvidence:
 def decode_app_info(data: bytes) -> DstackAppInfo:
     """Decode ``.9``: msgpack of upstream's AppInfo, as an array of fields (what upstream
     writes) or a map keyed by field name; ``init_script_hashes`` may be absent."""
-    value = unpack_msgpack(bytes(data), max_bytes=1024 * 1024)
+    data = bytes(data)
+    if len(data) > MAX_APP_INFO_BYTES:
+        raise _app_info_error(
+            "app info is too large", expected=f"<= {MAX_APP_INFO_BYTES}", actual=len(data)
+        )
+    value = unpack_msgpack(data, max_bytes=MAX_APP_INFO_BYTES)
     if isinstance(value, list):
         if len(value) not in (len(_APP_INFO_FIELDS) - 1, len(_APP_INFO_FIELDS)):
             raise _app_info_error(

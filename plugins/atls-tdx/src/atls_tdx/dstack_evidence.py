@@ -113,6 +113,8 @@ def evidence_from_attestation(
 def _evidence(
     attestation: DstackAttestation, *, source: EvidenceSource, replay_rtmrs: Collection[int]
 ) -> Evidence:
+    if 3 not in replay_rtmrs or not set(replay_rtmrs) <= set(ALL_RTMRS):
+        raise ValueError("replay_rtmrs must include RTMR3 and name only RTMR0-3")
     parts = tdx_parts(attestation)
     endorsements = {
         "event_log": event_log_json(parts.events),

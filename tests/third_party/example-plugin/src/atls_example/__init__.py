@@ -1,3 +1,5 @@
-"""A toy third-party atls plugin: HMAC "evidence" (insecure, an example only)."""
+"""A toy third-party atls plugin: HMAC "evidence" (insecure, an example only).
 
-__version__ = "0.1.0"
+Its version lives in the distribution's metadata only (pyproject.toml): atls
+reads it from there, so there is no second copy here to drift.
+"""

@@ -2,8 +2,9 @@
 
 INSECURE BY DESIGN: a shared HMAC key proves only that a key holder produced
 the evidence, not where code runs.  It exists to show a complete third-party
-plugin (parsing, signature check, binding through the core, policy through
-:class:`atls_core.appraisal.Appraisal`) in a hundred lines.
+plugin in a hundred lines: ``verify`` checks the MAC, records what it verified
+through the :class:`atls_core.appraisal.Appraisal` setters and returns the
+report data; the core binds it to the TLS key and applies the policy.
 """
 
 from __future__ import annotations
@@ -16,22 +17,21 @@ from pathlib import Path
 
 import attrs
 
-from atls_core import binding as atls_binding
 from atls_core.appraisal import Appraisal
 from atls_core.clock import Clock, SystemClock
 from atls_core.config import reveal
 from atls_core.errors import ConfigurationError, MalformedEvidence, StaleEvidence, UntrustedChain
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.interfaces import IssuerSpec, Settings, ValidatorBase, ValidatorSpec
-from atls_core.policy import Policy
-from atls_core.result import AttestationResult
-from atls_example.plugin import ISSUER_SPEC, MEDIA_TYPE, VALIDATOR_SPEC
+from atls_core.interfaces import IssuerSpec, ReportData, Settings, ValidatorBase, ValidatorSpec
+from atls_example.plugin import ISSUER_SPEC, VALIDATOR_SPEC
 
-__all__ = ["EVIDENCE_SIZE", "MAGIC", "HmacIssuer", "HmacValidator", "Quote", "parse"]
+__all__ = ["EVIDENCE_SIZE", "MAC_COVERS", "MAGIC", "HmacIssuer", "HmacValidator", "Quote", "parse"]
 
 MAGIC = b"ATLSEX1\x00"
 _BODY = struct.Struct(">8s64s32s?QQ")
 EVIDENCE_SIZE = _BODY.size + 32
+MAC_COVERS = (0, _BODY.size)
+"""The byte range ``[start, end)`` of the evidence that its HMAC covers."""
 
 
 @attrs.frozen(kw_only=True)
@@ -96,23 +96,14 @@ class HmacValidator(ValidatorBase):
         self.spec = spec
         self._key = _key(settings)
 
-    def appraise(
-        self,
-        evidence: Evidence,
-        *,
-        binding: atls_binding.BindingContext,
-        clock: Clock,
-        policy: Policy,
-    ) -> AttestationResult:
-        if evidence.media_type != MEDIA_TYPE:
-            raise MalformedEvidence(
-                "unexpected media type",
-                check="evidence.media_type",
-                expected=MEDIA_TYPE,
-                actual=evidence.media_type,
-            )
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
+        """Check the MAC and the validity window; record what the evidence says.
+
+        The core has checked the media type and, with the returned report data,
+        binds the evidence to the TLS key and applies the policy (pinning the
+        ``image`` included): a validator only vouches for what it verified.
+        """
         quote = parse(evidence.data, self._key)
-        appraisal = Appraisal(spec=self.spec, policy=policy, evidence=evidence, clock=clock)
         if not quote.issued_at <= appraisal.now < quote.not_after:
             raise StaleEvidence(
                 "evidence is outside its validity window",
@@ -120,16 +111,13 @@ class HmacValidator(ValidatorBase):
                 expected=f"{quote.issued_at.isoformat()} .. {quote.not_after.isoformat()}",
                 actual=appraisal.now.isoformat(),
             )
-        appraisal.set_binding(
-            atls_binding.bind(self.spec.binding_scheme, binding, quote.report_data)
-        )
-        appraisal.debug = quote.debug
+        appraisal.set_debug(quote.debug)
         appraisal.no_tcb("toy HMAC evidence carries no TCB")
         appraisal.measure("image", quote.image)
         appraisal.set_evidence_time(quote.issued_at)
         appraisal.valid_until(quote.not_after, "example evidence not_after")
         appraisal.warn("example.insecure", "TOY HMAC evidence: proves nothing about the platform")
-        return appraisal.finish()
+        return ReportData(value=quote.report_data)
 
 
 class HmacIssuer:

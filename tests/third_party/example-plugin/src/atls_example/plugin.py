@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from atls_core import CliOption, IssuerSpec, Transport, ValidatorSpec, hookimpl
-from atls_example import __version__
 
 if TYPE_CHECKING:
     from atls_core.interfaces import Issuer, Settings, Validator
@@ -28,9 +27,20 @@ VALIDATOR_SPEC = ValidatorSpec(
     oids=(OID,),
     description="TOY: HMAC-SHA256 'evidence' under a shared key (insecure example plugin)",
     measurements=("image",),
+    workload_identity=("image",),
     settings=("key", "key_file"),
+    cli_options=(
+        CliOption(
+            flag="--key-file",
+            setting="key_file",
+            help="file holding the hex HMAC key shared with the issuer",
+            metavar="FILE",
+        ),
+    ),
     insecure=True,
 )
+"""``image`` identifies the workload: the core refuses a policy that pins nothing
+(unless it says ``allow_any_workload``), so this spec only names what can be pinned."""
 
 ISSUER_SPEC = IssuerSpec(
     id="example.hmac",
@@ -66,16 +76,3 @@ def atls_register_validators(registry: ValidatorRegistrar) -> None:
 def atls_register_issuers(registry: IssuerRegistrar) -> None:
     registry.register(ISSUER_SPEC, _issuer)
 
-
-@hookimpl
-def atls_verify_evidence_options(validator_id: str) -> list[CliOption] | None:
-    if validator_id != VALIDATOR_SPEC.id:
-        return None
-    return [
-        CliOption(
-            flag="--key-file",
-            setting="key_file",
-            help="file holding the hex HMAC key shared with the issuer",
-            metavar="FILE",
-        )
-    ]
