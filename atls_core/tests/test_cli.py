@@ -623,3 +623,51 @@ def test_console_script(evidence_file: Callable[..., Path]) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("atls: config.insecure:")
     assert "Traceback" not in done.stderr
+
+
+def test_plugins_names_the_core_once_and_shows_how_to_pin(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = _run(["plugins"], capsys)
+    assert status == 0
+    assert out.count(f"atls-core {core_version}") == 1
+    assert "pin with: reference_values.image, reference_values.config" in out
+
+
+def test_a_closed_pipe_is_not_an_error_message(tmp_path: Path) -> None:
+    command = f"{ATLS} plugins | head -1"
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == f"atls-core {core_version}"
+    assert "Broken pipe" not in done.stderr
+    assert done.stderr == ""
+
+
+def test_config_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(
+        "[atls]\nallow_insecure_test_validators = true\n"
+        '[hosts."h.example"]\nvalidator = "insecure.simulated"\n'
+        f'[hosts."h.example".settings]\nhardware_key = "{HARDWARE.public_key_hex}"\n'
+        '[hosts."h.example".policy.reference_values]\nimage = "ab"\n'
+    )
+    status, out, err = _run(["config", "check", str(good)], capsys)
+    assert (status, err) == (0, "")
+    assert "h.example: insecure.simulated" in out
+    assert "pins image" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.read_text().replace("hardware_key", "hardwre_key"))
+    status, out, err = _run(["config", "check", str(bad)], capsys)
+    assert status == 2
+    line = _one_line(err)
+    assert line.startswith("atls: config.settings:")
+    assert str(bad) in line
+    assert "did you mean 'hardware_key'" in line
+
+
+def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(["--help"], capsys)
+    assert status == 0
+    assert "exit codes:" in out
+    assert "2   usage, configuration or plugin error" in out

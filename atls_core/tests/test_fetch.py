@@ -6,6 +6,7 @@ import base64
 import json
 import socket
 import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -509,6 +510,47 @@ def test_https_goes_through_the_environment_proxy(
         assert len(proxy.tunnels) == 1
     finally:
         proxy.close()
+
+
+# -- a local agent on a Unix socket --------------------------------------------------
+
+
+def test_unix_socket_agent_is_bounded_too() -> None:
+    """dstack's guest agent speaks HTTP over a Unix socket; the same deadline applies."""
+    folder = Path(tempfile.mkdtemp(prefix="atls-"))
+    path = folder / "agent.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        for reply in (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", None):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                if reply is not None:
+                    conn.sendall(reply)
+                else:
+                    stop.wait(10)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        response = fetch(
+            "http://dstack/GetQuote", unix_socket=path, method="POST", body=b"{}", timeout=5
+        )
+        assert response.body == b"{}"
+        started = time.monotonic()
+        error = _unavailable(lambda: fetch("http://dstack/GetQuote", unix_socket=path, timeout=1))
+        assert time.monotonic() - started < 4
+        assert error.phase == "timeout"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
+        path.unlink(missing_ok=True)
+        folder.rmdir()
 
 
 # -- single flight -------------------------------------------------------------------

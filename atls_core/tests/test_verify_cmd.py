@@ -139,4 +139,6 @@ def test_unreachable_server(
         port = s.getsockname()[1]  # bound, not listening: connection refused
         code = run(_args(f"https://127.0.0.1:{port}/", config=_config(tee, tmp_path)))
     assert code == 3
-    assert "Traceback" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"cannot connect to 127.0.0.1:{port}" in err

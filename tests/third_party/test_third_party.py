@@ -368,6 +368,46 @@ def test_certificate_transport_end_to_end() -> None:
         selected.appraise(found, binding=other, clock=FixedClock(ISSUED))
 
 
+def test_the_core_applies_the_pinning_rule_to_a_third_party_validator() -> None:
+    """The plugin only names ``workload_identity``; refusing an unpinned policy is the core's."""
+    spki = _spki()
+    evidence = HmacIssuer({"key": TEST_KEY, "image": IMAGE}, clock=FixedClock(ISSUED)).issue(
+        atls_binding.report_data_for("atls-v1", spki_der=spki, nonce=b"")
+    )
+    context = atls_binding.BindingContext(spki_der=spki)
+
+    def appraise(policy: Policy) -> Any:
+        selected = select_validator(
+            "example.hmac",
+            settings={"key": TEST_KEY},
+            policy=policy,
+            allow_insecure=True,
+            manager=_manager(),
+        )
+        return selected.appraise(evidence, binding=context, clock=FixedClock(ISSUED))
+
+    unpinned = appraise(Policy())
+    assert not unpinned.accepted
+    (failure,) = [f for f in unpinned.failures if f.enforced]
+    assert failure.check == "workload.unpinned"
+    assert "reference_values.image" in failure.message
+    assert IMAGE in failure.message, "the refusal shows the value to pin"
+    with pytest.raises(AppraisalFailed) as info:
+        unpinned.raise_for_status()
+    assert info.value.check == "workload.unpinned"
+
+    explore = appraise(Policy(allow_any_workload=True))
+    assert explore.accepted
+    assert explore.status is Status.WARNING
+    assert any(w.startswith("workload.unpinned") for w in explore.warnings)
+
+    pinned = appraise(Policy(reference_values={"image": IMAGE}))
+    assert pinned.accepted
+    assert not any(w.startswith("workload.unpinned") for w in pinned.warnings)
+    other = appraise(Policy(reference_values={"image": "00" * 32}))
+    assert [f.check for f in other.failures if f.enforced] == ["reference.image"]
+
+
 def test_insecure_example_needs_explicit_permission() -> None:
     with pytest.raises(ConfigurationError) as info:
         select_validator("example.hmac", settings={"key": TEST_KEY}, manager=_manager())
@@ -380,7 +420,7 @@ def test_insecure_example_needs_explicit_permission() -> None:
 @pytest.fixture
 def recorded(tmp_path: Path) -> tuple[Path, Path]:
     """Evidence recorded at ISSUED (valid for an hour) and the key file for --key-file."""
-    issuer = HmacIssuer({"key": TEST_KEY, "image": "ab" * 32}, clock=FixedClock(ISSUED))
+    issuer = HmacIssuer({"key": TEST_KEY, "image": IMAGE}, clock=FixedClock(ISSUED))
     evidence = issuer.issue(atls_binding.report_data_for("atls-v1", spki_der=_spki(), nonce=b""))
     path = tmp_path / "evidence.bin"
     path.write_bytes(evidence.data)
@@ -393,31 +433,53 @@ def _verify(evidence: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return _run(str(ATLS), "verify-evidence", str(evidence), "--validator", "example.hmac", *extra)
 
 
+PIN = ("--reference", f"image={IMAGE}")
+"""Pins the recorded evidence's workload on the command line."""
+
+
 def test_verify_evidence_accepts_at_the_recorded_time(recorded: tuple[Path, Path]) -> None:
     evidence, key = recorded
     at = str(int(ISSUED.timestamp()) + 60)
-    done = _verify(evidence, "--key-file", str(key), "--at", at, "--allow-insecure", "--json")
+    done = _verify(evidence, "--key-file", str(key), "--at", at, "--allow-insecure", *PIN, "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["accepted"] is True
     assert result["verifier"]["validator"] == "example.hmac"
     assert result["binding"]["freshness"] == "unbound"
-    assert result["measurements"] == {"image": "ab" * 32}
+    assert result["measurements"] == {"image": IMAGE}
     assert result["issued_at"] == "2025-06-01T12:01:00Z"
+    assert not [w for w in result["warnings"] if w.startswith("workload.unpinned")]
     text = _verify(
-        evidence, "--key-file", str(key), "--at", "2025-06-01T12:30:00Z", "--allow-insecure"
+        evidence, "--key-file", str(key), "--at", "2025-06-01T12:30:00Z", "--allow-insecure", *PIN
     )
     assert text.returncode == 0, text.stderr
     assert text.stdout.startswith("ACCEPTED (status: warning)")
-    assert "image: " + "ab" * 32 in text.stdout
+    assert "image: " + IMAGE in text.stdout
     assert "offline appraisal" in text.stdout
+
+
+def test_verify_evidence_refuses_an_unpinned_workload(recorded: tuple[Path, Path]) -> None:
+    evidence, key = recorded
+    at = ["--key-file", str(key), "--at", str(int(ISSUED.timestamp()) + 60), "--allow-insecure"]
+    unpinned = _verify(evidence, *at)
+    assert unpinned.returncode == 1
+    _no_traceback(unpinned)
+    assert unpinned.stderr.startswith("atls: workload.unpinned:")
+    assert "reference_values.image" in unpinned.stderr
+    assert IMAGE in unpinned.stderr, "the refusal shows the value to pin"
+    explore = _verify(evidence, *at, "--allow-any-workload", "--json")
+    assert explore.returncode == 0, explore.stderr
+    result = json.loads(explore.stdout)
+    assert result["status"] == "warning"
+    assert [w for w in result["warnings"] if w.startswith("workload.unpinned")]
 
 
 def test_verify_evidence_rejections_are_one_line(
     recorded: tuple[Path, Path], tmp_path: Path
 ) -> None:
     evidence, key = recorded
-    at = ["--at", str(int(ISSUED.timestamp()) + 60), "--allow-insecure"]
+    base = ["--at", str(int(ISSUED.timestamp()) + 60), "--allow-insecure"]
+    at = [*base, *PIN]
     wrong = tmp_path / "wrong.key"
     wrong.write_text("ff" * 32)
     done = _verify(evidence, "--key-file", str(wrong), *at)
@@ -426,7 +488,7 @@ def test_verify_evidence_rejections_are_one_line(
     assert done.stderr.startswith("atls: example.mac:")
 
     late = _verify(
-        evidence, "--key-file", str(key), "--at", "2025-06-01T13:00:00Z", "--allow-insecure"
+        evidence, "--key-file", str(key), "--at", "2025-06-01T13:00:00Z", "--allow-insecure", *PIN
     )
     assert late.returncode == 1
     _no_traceback(late)
@@ -434,7 +496,7 @@ def test_verify_evidence_rejections_are_one_line(
 
     policy = tmp_path / "policy.toml"
     policy.write_text('id = "pinned"\n[reference_values]\nimage = "' + "00" * 32 + '"\n')
-    pinned = _verify(evidence, "--key-file", str(key), "--policy", str(policy), *at)
+    pinned = _verify(evidence, "--key-file", str(key), "--policy", str(policy), *base)
     assert pinned.returncode == 1
     _no_traceback(pinned)
     assert pinned.stderr.startswith("atls: reference.image:")

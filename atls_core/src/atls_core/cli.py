@@ -56,6 +56,8 @@ EXIT_REJECTED = 1
 EXIT_USAGE = 2
 EXIT_UNDECIDED = 3
 EXIT_INTERNAL = 70
+EXIT_BROKEN_PIPE = 141
+"""The shell's status for a writer killed by SIGPIPE: the output was cut short by its reader."""
 
 EXIT_CODES_HELP = """exit codes:
   0   accepted
@@ -360,8 +362,8 @@ def _plugins_json(statuses: Sequence[PluginStatus]) -> dict[str, Any]:
 
 
 def _plugins_text(statuses: Sequence[PluginStatus]) -> str:
-    lines = [f"atls-core {__version__}"]
-    by_distribution: dict[tuple[str, str], list[PluginStatus]] = {}
+    lines: list[str] = []
+    by_distribution: dict[tuple[str, str], list[PluginStatus]] = {("atls-core", __version__): []}
     for status in statuses:
         key = (status.info.distribution, status.info.version)
         by_distribution.setdefault(key, []).append(status)
@@ -384,6 +386,11 @@ def _plugins_text(statuses: Sequence[PluginStatus]) -> str:
                     f"tee {v.tee_type}"
                 )
                 lines.append(f"      media types: {', '.join(v.media_types)}")
+                pins = [f"reference_values.{m}" for m in v.workload_identity]
+                pins += list(v.pinning_options)
+                lines.append(
+                    f"      pin with: {', '.join(pins) or '(nothing: allow_any_workload)'}"
+                )
                 for label, values in (
                     ("oids", v.oids),
                     ("settings", v.settings),
@@ -573,6 +580,26 @@ def _cmd_demo() -> int:
 # -- entry point ----------------------------------------------------------------------------
 
 
+def _culprit(error: BaseException) -> str:
+    """``" in plugin atls-tdx 0.2.0 (atls_tdx.dcap.verifier)"`` for the deepest plugin frame."""
+    import importlib.metadata as md
+
+    plugins: dict[str, tuple[str, str]] = {}
+    for ep in md.entry_points(group="atls"):
+        top = ep.value.partition(":")[0].partition(".")[0]
+        if ep.dist is not None and top != "atls_core":
+            plugins[top] = (ep.dist.metadata["Name"], ep.dist.version)
+    traceback = error.__traceback__
+    found = ""
+    while traceback is not None:
+        module = str(traceback.tb_frame.f_globals.get("__name__", ""))
+        owner = plugins.get(module.partition(".")[0])
+        if owner is not None:
+            found = f" in plugin {owner[0]} {owner[1]} ({module})"
+        traceback = traceback.tb_next
+    return found
+
+
 def _exit_code(error: BaseException) -> int:
     if isinstance(error, _USAGE_ERRORS):
         return EXIT_USAGE
@@ -613,20 +640,37 @@ def main(argv: Sequence[str] | None = None, *, manager: PluginManager | None = N
             return _cmd_demo()
         except _UsageError as usage:
             return usage.status
+        except BrokenPipeError:
+            raise
         except (ATLSError, OSError) as error:
             err.write(render_error(error) + "\n")
             return _exit_code(error)
     except KeyboardInterrupt:
         err.write("atls: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # `atls ... | head -1`: the reader went away; say nothing more, as Unix tools do.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except Exception as error:
         if show_traceback:
             raise
         err.write(
             render_error(error).replace("atls: ", "atls: internal error: ", 1)
+            + _culprit(error)
             + " (rerun with --traceback and report it)\n"
         )
         return EXIT_INTERNAL
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -288,6 +288,17 @@ def _connect(host: str, port: int, deadline: float) -> socket.socket:
     raise last
 
 
+def _connect_unix(path: str, deadline: float) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(_left(deadline, "connecting"))
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _tunnel(wire: _Wire, target: _Target, authorization: str | None) -> None:
     """``CONNECT`` through an HTTP proxy; the proxy's answer must be 2xx."""
     wire.step = "opening the proxy tunnel"
@@ -363,6 +374,7 @@ def _exchange(
     read_body: Callable[[int], bool],
     context: ssl.SSLContext | None,
     proxy: str | None,
+    unix_socket: str | None = None,
 ) -> Response:
     """One request and answer; the body is read only if ``read_body(status)``.
 
@@ -373,7 +385,10 @@ def _exchange(
         proxy_target, proxy_auth = _parse(proxy, "config.proxy", "proxy")
     hop = proxy_target or target
     try:
-        sock = _connect(hop.host, hop.port, deadline)
+        if unix_socket is not None:
+            sock = _connect_unix(unix_socket, deadline)
+        else:
+            sock = _connect(hop.host, hop.port, deadline)
     except Exception as exc:
         step = exc.args[0] if isinstance(exc, _Expired) and exc.args else "connecting"
         raise _Fault(step, exc) from exc
@@ -477,6 +492,7 @@ def fetch(
     cafile: str | os.PathLike[str] | None = None,
     name: str = "service",
     check: str | None = None,
+    unix_socket: str | os.PathLike[str] | None = None,
 ) -> Response:
     """``method`` ``url`` and return the whole answer, all within ``timeout`` seconds.
 
@@ -487,6 +503,8 @@ def fetch(
     redirect raises (phase ``redirect``).  Userinfo in ``url`` is sent as Basic
     authorisation and never shown.  ``name`` starts the error message
     ("keys unavailable from ..."), ``check`` is the errors' check.
+    ``unix_socket``: connect to this Unix socket instead (a local agent such
+    as dstack's); ``url`` then gives only the Host header and the path.
 
     Raises :class:`ServiceUnavailable` for every network fault and
     :class:`ConfigurationError` for a URL that is not http(s).
@@ -513,6 +531,7 @@ def fetch(
             raise ValueError(f"header {key!r} contains a line break")
         request_headers[key] = value
     limits = _Limits(max_bytes=max_bytes, max_header_bytes=max_header_bytes)
+    unix_path = os.fspath(unix_socket) if unix_socket is not None else None
 
     def read_body(status: int) -> bool:
         return status not in REDIRECT_STATUSES and (expect is None or status in expect)
@@ -530,7 +549,8 @@ def fetch(
                 limits=limits,
                 read_body=read_body,
                 context=context if target.scheme == "https" else None,
-                proxy=_proxy_for(target),
+                proxy=None if unix_path is not None else _proxy_for(target),
+                unix_socket=unix_path,
             )
         except _Fault as fault:
             raise failure.classify(fault) from None

@@ -158,7 +158,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         raw = socket.create_connection((host, port), timeout=timeout)
     except OSError as error:
-        return _fail(args, error, EXIT_UNREACHABLE)
+        reason = error.strerror or str(error) or type(error).__name__
+        unreachable = ATLSError(f"cannot connect to {host}:{port}: {reason}", check="network")
+        return _fail(args, unreachable, EXIT_UNREACHABLE)
     try:
         with context.wrap_socket(raw, server_hostname=host) as connection:
             result = connection.attestation_result

@@ -13,7 +13,7 @@ import pytest
 
 from atls_azure.issuer import AciIssuer
 from atls_core.config import Secret
-from atls_core.errors import ServiceUnavailable
+from atls_core.errors import ConfigurationError, ServiceUnavailable
 
 TOKEN = "sidecar-t0ken-41d9"
 
@@ -103,3 +103,9 @@ def test_sidecar_url_credentials_are_not_shown(sidecar: Sidecar) -> None:
     assert info.value.phase == "status"
     for text in (str(info.value), repr(info.value), json.dumps(info.value.to_dict())):
         assert TOKEN not in text
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "soon", True, float("nan")])
+def test_timeout_must_be_positive(timeout: object) -> None:
+    with pytest.raises(ConfigurationError):
+        AciIssuer({"maa_endpoint": "x", "timeout": timeout})

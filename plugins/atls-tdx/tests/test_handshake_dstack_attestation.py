@@ -46,14 +46,6 @@ PINNED = Policy(
     }
 )
 
-NEEDS_REQUIRED_RTMRS = pytest.mark.xfail(
-    strict=True,
-    raises=ATLSVerificationError,
-    reason="tdx.dstack must replay only atls_tdx.dstack_evidence.required_rtmrs(evidence) "
-    "(a certificate's stripped log reproduces RTMR3 alone); remove this mark once it does",
-)
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Settings valid *now*: collateral issued yesterday, next update in 30 days."""
@@ -124,7 +116,6 @@ def _check_accepted(result: Any, data: bytes) -> None:
     assert result.measurements["compose_hash"] == PINNED.options["allowed_compose_hashes"][0]
 
 
-@NEEDS_REQUIRED_RTMRS
 @pytest.mark.parametrize("wire", [0, 1], ids=["V0-scale", "V1-msgpack"])
 def test_dstack_attestation_certificate_handshake(live: dict[str, Any], wire: int) -> None:
     # What dstack really embeds: a stripped log, runtime digests left for the client.

@@ -12,7 +12,7 @@ from atls_core.errors import ConfigurationError
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.registry import PluginManager
 from atls_core.selection import select_validator
-from atls_tdx.oids import ATLS_TDX_QUOTE, DSTACK_QUOTE
+from atls_tdx.oids import ATLS_TDX_QUOTE, DSTACK_ATTESTATION, DSTACK_QUOTE
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def manager() -> PluginManager:
 
 def test_plugin_registers_validators_and_issuers(manager: PluginManager) -> None:
     assert manager.validator_spec("tdx.dcap").oids == (ATLS_TDX_QUOTE,)
-    assert manager.validator_spec("tdx.dstack").oids == (DSTACK_QUOTE,)
+    assert manager.validator_spec("tdx.dstack").oids == (DSTACK_ATTESTATION, DSTACK_QUOTE)
     assert manager.validator_spec("tdx.dstack-challenge").binding_scheme == "challenge-v1"
     configfs, _, _ = manager.issuer_factory("tdx.configfs-tsm")
     assert configfs.validator_id == "tdx.dcap"

@@ -78,7 +78,17 @@ class AciIssuer:
                 "settings.sidecar_url must be an http(s) URL", check="config.settings"
             )
         self._sidecar = sidecar.rstrip("/")
-        self._timeout = float(settings.get("timeout", 30.0))
+        timeout = settings.get("timeout", 30.0)
+        try:
+            self._timeout = float(timeout)
+        except (TypeError, ValueError):
+            self._timeout = 0.0
+        if isinstance(timeout, bool) or not self._timeout > 0:
+            raise ConfigurationError(
+                "settings.timeout must be a positive number of seconds",
+                check="config.settings",
+                actual=timeout,
+            )
 
     def token_for(self, spki_der: bytes, nonce: bytes) -> str:
         """A token from the sidecar; ``timeout`` bounds the whole request, no redirects."""

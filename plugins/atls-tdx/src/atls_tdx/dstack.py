@@ -51,9 +51,11 @@ from atls_core.interfaces import (
 from atls_core.policy import Policy
 from atls_tdx.dcap.settings import DCAP_SETTINGS
 from atls_tdx.dstack_eventlog import DstackFacts, check_replay, dstack_facts, parse_event_log
+from atls_tdx.dstack_attestation import decode_app_info
 from atls_tdx.dstack_evidence import (
     evidence_from_dstack_certificate,
     evidence_from_quote_document,
+    required_rtmrs,
 )
 from atls_tdx.specs import DSTACK_CHALLENGE_PATH, DSTACK_CHALLENGE_SPEC, DSTACK_SPEC
 from atls_tdx.tdx_common import make_verifier, verify_tdx_quote
@@ -193,7 +195,11 @@ class DstackValidator(ValidatorBase):
             if not isinstance(value, bytes):
                 raise MalformedEvidence("the quote has no RTMRs", check="dstack.rtmr")
             quoted.append(value)
-        check_replay(events, quoted)
+        # A certificate's attestation extension carries a stripped log: only RTMR3 replays.
+        # Nothing is read from the others; the quote's RTMR0-2 stay pinnable as measurements.
+        replay = check_replay(events, quoted, required=required_rtmrs(evidence))
+        if replay.not_replayed:
+            appraisal.claim("rtmrs_not_replayed", list(replay.not_replayed))
         facts = dstack_facts(events)
         self._record(appraisal, facts)
         self._check_server_claims(appraisal, evidence, facts, verified.fields.get("mrconfigid"))
@@ -242,6 +248,24 @@ class DstackValidator(ValidatorBase):
                 expected=facts.app_id,
                 actual=app_id,
             )
+        raw_info = evidence.endorsements.get("app_info")
+        if raw_info is not None:
+            info = decode_app_info(raw_info)
+            appraisal.claim("app_info", info.to_claims())
+            for name, claimed, measured in (
+                ("app_id", info.app_id, facts.app_id),
+                ("compose_hash", info.compose_hash, facts.compose_hash),
+            ):
+                if measured is None or not hmac.compare_digest(claimed, measured):
+                    raise UntrustedChain(
+                        f"the certificate's app info names another {name} than RTMR3 measures",
+                        check="dstack.app_info",
+                        expected=measured,
+                        actual=claimed,
+                    )
+        version = evidence.endorsements.get("attestation_version")
+        if version is not None:
+            appraisal.claim("attestation_version", version.decode("ascii", errors="replace"))
         if isinstance(mr_config_id, bytes) and any(mr_config_id):
             if mr_config_id[0] == _MR_CONFIG_ID_COMPOSE:
                 measured = facts.compose_hash

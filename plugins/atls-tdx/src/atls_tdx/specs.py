@@ -15,7 +15,7 @@ from atls_core import measurements
 from atls_core.evidence import Transport
 from atls_core.interfaces import ValidatorSpec
 from atls_tdx.dcap.settings import DCAP_CLI_OPTIONS, DCAP_SETTINGS
-from atls_tdx.oids import ATLS_TDX_QUOTE, DSTACK_QUOTE
+from atls_tdx.oids import ATLS_TDX_QUOTE, DSTACK_ATTESTATION, DSTACK_QUOTE
 
 __all__ = [
     "DSTACK_CHALLENGE_PATH",
@@ -81,9 +81,10 @@ DSTACK_SPEC = ValidatorSpec(
     binding_schemes=("dstack-ratls-cert",),
     transport=Transport.CERTIFICATE,
     tee_type="tdx",
-    oids=(DSTACK_QUOTE,),
-    description="dstack RA-TLS certificate: TDX quote + event log (RTMR replay, app compose, "
-    "OS image, boot chain); report data = SHA-512('ratls-cert:' || SPKI)",
+    oids=(DSTACK_ATTESTATION, DSTACK_QUOTE),
+    description="dstack RA-TLS certificate: attestation extension (.8) or TDX quote + event "
+    "log (RTMR replay, app compose, OS image, boot chain); report data = "
+    "SHA-512('ratls-cert:' || SPKI)",
     measurements=DSTACK_MEASUREMENTS,
     workload_identity=DSTACK_WORKLOAD,
     pinning_options=DSTACK_POLICY_OPTIONS,

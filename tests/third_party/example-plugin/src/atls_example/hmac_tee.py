@@ -140,7 +140,7 @@ class HmacIssuer:
         now = int(self._clock.now().timestamp())
         body = _BODY.pack(MAGIC, report_data, self._image, self._debug, now, now + self._lifetime)
         return Evidence(
-            media_type=MEDIA_TYPE,
+            media_type=self.spec.media_type,
             data=body + hmac.new(self._key, body, hashlib.sha256).digest(),
             source=EvidenceSource(transport=Transport.CERTIFICATE, oid=self.spec.oid),
         )

@@ -75,4 +75,3 @@ def atls_register_validators(registry: ValidatorRegistrar) -> None:
 @hookimpl
 def atls_register_issuers(registry: IssuerRegistrar) -> None:
     registry.register(ISSUER_SPEC, _issuer)
-
