@@ -22,11 +22,11 @@ import jwt
 from atls_azure.issuer import aci_runtime_data
 from atls_azure.specs import ACI_OID, MEDIA_TYPE
 from atls_azure.testing.maa import StandInMaa, new_tls_key
-from atls_azure.validators import AciTokenValidator
 from atls_core.binding import BindingContext, new_nonce
 from atls_core.clock import FixedClock
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.policy import Policy
+from atls_core.selection import select_validator
 
 ROUNDS = 7
 PER_ROUND = 200
@@ -61,15 +61,14 @@ def main() -> None:
         def bare() -> object:
             return jwt.decode(token, public, algorithms=["RS256"], options={"verify_exp": False})
 
-        validator = AciTokenValidator(maa.settings())
+        selected = select_validator("azure.aci", settings=maa.settings(), policy=policy)
 
         def atls() -> object:
-            return validator.appraise(evidence, binding=binding, clock=clock, policy=policy)
+            return selected.appraise(evidence, binding=binding, clock=clock)
 
         def cold() -> object:
-            return AciTokenValidator(maa.settings()).appraise(
-                evidence, binding=binding, clock=clock, policy=policy
-            )
+            fresh = select_validator("azure.aci", settings=maa.settings(), policy=policy)
+            return fresh.appraise(evidence, binding=binding, clock=clock)
 
         assert atls().accepted  # type: ignore[attr-defined]
         bare_us = _median_us(bare)

@@ -4,8 +4,9 @@
 
 Synthetic quote under atls_tdx.testing's PKI (custom root, tests only) with a dstack-shaped event
 log.  Prints per-call medians of (a) DcapVerifier.verify alone (the baseline), (b) the whole
-DstackValidator.appraise (quote + event-log replay + policy), and (c) parsing + replaying a
-1000-event log, with ratios to the baseline.  Finishes in a few seconds.
+tdx.dstack appraisal through select_validator (quote + event-log replay + the policy, which pins
+the compose file), and (c) parsing + replaying a 1000-event log, with ratios to the baseline.
+Finishes in a few seconds.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from atls_core.binding import BindingContext
 from atls_core.clock import FixedClock
 from atls_core.evidence import EvidenceSource, Transport
 from atls_core.policy import Policy
-from atls_tdx.dstack import DstackValidator
+from atls_core.selection import select_validator
 from atls_tdx.dstack_eventlog import parse_event_log, replay
 from atls_tdx.dstack_evidence import evidence_from_quote_document
 from atls_tdx.tdx_common import make_verifier
@@ -31,6 +32,7 @@ from atls_tdx.testing.pki import DcapTestPki
 from atls_tdx.testing.quotes import make_tdx_quote
 
 NOW = dt.datetime(2026, 1, 15, tzinfo=dt.UTC)
+COMPOSE = '{"runner":"docker-compose","docker_compose_file":"services: {}"}'
 
 
 def median_seconds(call: Callable[[], object], rounds: int = 200) -> float:
@@ -62,21 +64,25 @@ def main() -> None:
         "allow_custom_root": True,
         "cache_dir": "none",
     }
-    events = dstack_event_log()
+    events = dstack_event_log(app_compose=COMPOSE)
     quote = make_tdx_quote(pki, bytes(64), rtmr=replay_rtmrs(events))
     document = json.dumps({"quote": quote.hex(), "event_log": json.dumps(events)}).encode()
     evidence = evidence_from_quote_document(
         document, source=EvidenceSource(transport=Transport.FILE, location="bench")
     )
-    validator = DstackValidator(settings)
+    # The policy pins the deployment by its compose file (a dstack pinning option).
+    selected = select_validator(
+        "tdx.dstack", settings=settings, policy=Policy(options={"app_compose": COMPOSE})
+    )
     verifier = make_verifier(settings, tuple(settings))
     offline = BindingContext.offline_context()
     clock = FixedClock(NOW)
 
+    result = selected.appraise(evidence, binding=offline, clock=clock)
+    if not result.accepted:
+        raise SystemExit(f"benchmark input was not accepted: {result.to_json()}")
     baseline = median_seconds(lambda: verifier.verify(quote, now=NOW))
-    full = median_seconds(
-        lambda: validator.appraise(evidence, binding=offline, clock=clock, policy=Policy())
-    )
+    full = median_seconds(lambda: selected.appraise(evidence, binding=offline, clock=clock))
     long_log = json.dumps(
         [*events, *(runtime_event(f"app-{i}", i.to_bytes(4, "big")) for i in range(987))]
     )

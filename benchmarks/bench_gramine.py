@@ -28,11 +28,12 @@ from atls_core.binding import BindingContext
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
 from atls_core.policy import Policy
-from atls_gramine.validator import GramineRatlsValidator
+from atls_core.selection import select_validator
 
 ROUNDS = 7
 PER_ROUND = 200
 KONVERA = "gramine/konvera-gramine-ratls-cert-00606a-outofdate"
+KONVERA_MRENCLAVE = "f94ccbe6a504676b2edbefdcb8781a512913f7d8864c6f88592a843d0f9d4a66"
 KONVERA_ADVISORIES = (
     "INTEL-SA-00828",
     "INTEL-SA-00837",
@@ -53,6 +54,7 @@ def inputs(workdir: Path) -> tuple[bytes, bytes, dict[str, Any], Policy, int, by
         settings = {"collateral_file": str(collateral), "cache_dir": "none"}
         policy = Policy.from_mapping(
             {
+                "reference_values": {"mrenclave": KONVERA_MRENCLAVE},
                 "accepted_tcb_statuses": ["UpToDate", "OutOfDate"],
                 "accepted_advisory_ids": list(KONVERA_ADVISORIES),
             }
@@ -61,6 +63,7 @@ def inputs(workdir: Path) -> tuple[bytes, bytes, dict[str, Any], Policy, int, by
         return der, quote, settings, policy, 1757824605, None, f"recorded {KONVERA}"
     from atls_gramine.testing.certs import INSIDE_WINDOW, make_ratls_credentials, validator_settings
     from atls_tdx.testing.pki import DcapTestPki
+    from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE
 
     pki = DcapTestPki.generate(seed="bench_gramine")
     der = make_ratls_credentials(pki).certificate_der
@@ -74,7 +77,7 @@ def inputs(workdir: Path) -> tuple[bytes, bytes, dict[str, Any], Policy, int, by
         der,
         quote,
         settings,
-        Policy(),
+        Policy(reference_values={"mrenclave": DEFAULT_MRENCLAVE.hex()}),
         int(INSIDE_WINDOW.timestamp()),
         pki.root_ca_der,
         "synthetic (TCG + legacy extensions)",
@@ -103,7 +106,7 @@ def main() -> None:
         der, quote, settings, policy, at, custom_root, label = inputs(Path(tmp))
         collateral_path = Path(settings["collateral_file"])
         collateral = dcap_qvl.QuoteCollateralV3.from_json(collateral_path.read_text())
-        validator = GramineRatlsValidator(settings)
+        selected = select_validator("gramine.ratls", settings=settings, policy=policy)
         clock = FixedClock(dt.datetime.fromtimestamp(at, dt.UTC))
 
         def bare() -> object:
@@ -113,11 +116,10 @@ def main() -> None:
 
         def atls() -> object:
             certificate = PeerCertificate.from_der(der)
-            result = validator.appraise(
-                validator.evidence_from_certificate(certificate),
+            result = selected.appraise(
+                selected.validator.evidence_from_certificate(certificate),
                 binding=BindingContext(spki_der=certificate.spki_der, certificate_der=der),
                 clock=clock,
-                policy=policy,
             )
             if not result.accepted:
                 raise SystemExit(f"benchmark input was not accepted: {result.to_json()}")

@@ -25,7 +25,7 @@ from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 REQUESTS = 600
 
 
-def _rate(fn: Callable[[], None]) -> float:
+def _rate(fn: Callable[[], object]) -> float:
     """Best of three batches (the least disturbed by other load), requests per second."""
     fn()  # connect (and appraise) outside the timed loop: keep-alive throughput
     best = 0.0

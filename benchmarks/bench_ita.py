@@ -25,9 +25,9 @@ import jwt
 from atls_core.binding import new_nonce
 from atls_core.clock import FixedClock
 from atls_core.policy import Policy
-from atls_ita.testing.standin import StandInIta
+from atls_core.selection import select_validator
+from atls_ita.testing.standin import StandInIta, workload_pin
 from atls_ita.testing.tokens import issue_token
-from atls_ita.validator import ItaValidator
 
 ROUNDS = 7
 PER_ROUND = 200
@@ -52,14 +52,12 @@ def main() -> None:
         settings = ita.validator_settings(Path(tmp) / "root.pem")
         issued = issue_token(ita, nonce=new_nonce())
         clock = FixedClock(now + dt.timedelta(seconds=1))
-        policy = Policy()
-        validator = ItaValidator(settings)
+        policy = Policy(reference_values=workload_pin())
+        selected = select_validator("ita.tdx", settings=settings, policy=policy)
         public_key = ita.pki.signers["PS384"].key.public_key()
 
         def atls() -> object:
-            result = validator.appraise(
-                issued.evidence, binding=issued.binding, clock=clock, policy=policy
-            )
+            result = selected.appraise(issued.evidence, binding=issued.binding, clock=clock)
             assert result.accepted
             return result
 
@@ -69,10 +67,8 @@ def main() -> None:
             )
 
         def cold() -> object:
-            fresh = ItaValidator(settings)
-            return fresh.appraise(
-                issued.evidence, binding=issued.binding, clock=clock, policy=policy
-            )
+            fresh = select_validator("ita.tdx", settings=settings, policy=policy)
+            return fresh.appraise(issued.evidence, binding=issued.binding, clock=clock)
 
         atls()  # warm the caches
         before = ita.requests["/certs"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from atls_core import demo
@@ -13,9 +15,13 @@ def test_demo_succeeds(capsys: pytest.CaptureFixture[str]) -> None:
     assert "INSECURE" in out
     for integration in ("http.client", "requests", "httpx"):
         assert integration in out
-    assert "REJECTED as expected" in out
-    assert "binding.report_data" in out
-    assert "received 0 application bytes" in out
+    assert "pins image = " in out
+    assert "policy:        demo-pinned" in out, "the accepted clients' policy pins the image"
+    assert out.count("REJECTED as expected") == 2
+    assert "atls: binding.report_data:" in out
+    assert "atls: workload.unpinned:" in out
+    assert "pin one of reference_values.image" in out, "the refusal says what to pin"
+    assert out.count("received 0 application bytes") == 2
 
 
 def test_demo_fails_loudly_when_rejection_does_not_happen(
@@ -32,3 +38,16 @@ def test_demo_fails_loudly_when_rejection_does_not_happen(
     monkeypatch.setattr(server, "mint_certificate", honest_liar)
     assert demo.run() == 1
     assert "DEMO FAILED" in capsys.readouterr().err
+
+
+def test_demo_fails_loudly_when_an_unpinned_client_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = demo._config
+
+    def exploring(hardware_key: str, policy: dict[str, Any]) -> Any:
+        return real(hardware_key, policy or {"allow_any_workload": True})
+
+    monkeypatch.setattr(demo, "_config", exploring)
+    assert demo.run() == 1
+    assert "a client whose policy pins nothing was accepted" in capsys.readouterr().err

@@ -525,10 +525,13 @@ def test_unix_socket_agent_is_bounded_too() -> None:
     stop = threading.Event()
 
     def serve() -> None:
-        for reply in (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", None):
+        requests = ((b"\r\n\r\n{}", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"),)
+        for end, reply in (*requests, (b"\r\n\r\n", None)):
             conn, _ = listener.accept()
             with conn:
-                conn.recv(65536)
+                received = b""
+                while not received.endswith(end):  # the whole request, body included
+                    received += conn.recv(65536)
                 if reply is not None:
                     conn.sendall(reply)
                 else:

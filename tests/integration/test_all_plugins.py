@@ -39,6 +39,16 @@ def test_all_plugins_load_together_without_clashes() -> None:
     assert len(oids) == len(set(oids)), "two validators claim the same OID"
 
 
+def test_every_validator_names_what_pins_its_workload() -> None:
+    """The core's one pinning rule needs something to pin: no validator may leave it empty."""
+    specs = [spec for s in PluginManager().load_all() for spec in s.validators]
+    assert {spec.id.partition(".")[0] for spec in specs} >= set(EXPECTED)
+    for spec in specs:
+        assert spec.workload_identity, f"{spec.id} names no workload_identity: nothing can pin it"
+        assert set(spec.workload_identity) <= set(spec.measurements), spec.id
+        assert set(spec.pinning_options) <= set(spec.policy_options), spec.id
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_selecting_one_plugin_imports_only_that_plugin(name: str) -> None:
     others = [f"atls_{o}" for o in EXPECTED if o != name]

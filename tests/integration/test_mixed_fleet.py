@@ -13,6 +13,12 @@ Five servers, each built from a plugin's public issuer and test kit:
   Intel Trust Authority (``atls_ita.testing``), ``ita.tdx``;
 * ``sim.test``     - the simulated TEE of ``atls_core.testing``, ``insecure.simulated``.
 
+Every rule's policy pins its workload (the core refuses one that pins nothing):
+``tdx.test`` the synthetic TD's MRTD, ``gramine.test`` the synthetic enclave's
+MRENCLAVE, ``azure.test`` the stand-in's container policy (``cce_policies``, a
+pinning option), ``ita.test`` the stand-in's MRTD and ``sim.test`` the simulated
+image.
+
 ``.test`` is a reserved top-level domain; the tests resolve it to 127.0.0.1
 (``socket.create_connection`` + ``server_hostname`` for raw TLS, a resolver
 fixture for requests; a redirect from one kind to another is appraised by the
@@ -52,11 +58,16 @@ from atls_gramine.issuer import DevAttestationIssuer
 from atls_gramine.testing.certs import validator_settings as gramine_settings
 from atls_gramine.testing.dev_attestation import FakeDevAttestation
 from atls_ita.issuer import ItaIssuer
-from atls_ita.testing.standin import StandInIta
+from atls_ita.testing.standin import StandInIta, workload_pin
 from atls_tdx.issuers import ConfigfsTsmIssuer
 from atls_tdx.testing.dstack import FakeConfigfsTsm
 from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import make_sgx_quote, make_tdx_quote
+from atls_tdx.testing.quotes import (
+    DEFAULT_MRENCLAVE,
+    DEFAULT_MRTD,
+    make_sgx_quote,
+    make_tdx_quote,
+)
 
 ITA_API_KEY = "mixed-fleet-ita-key"
 CCE_POLICY = "package policy"  # what the stand-in MAA reports as host data
@@ -75,10 +86,17 @@ STATUS = {"tdx.test": "affirming", "azure.test": "warning"}
 """azure.aci warns by design: MAA tokens carry SVNs, not a TCB status."""
 
 
+Rules = dict[str, tuple[dict[str, Any], dict[str, Any]]]
+"""Host name -> (validator settings, policy), as the configuration file spells them."""
+PINS = ("reference_values", "cce_policies")
+"""The policy keys the fleet's rules pin their workloads with."""
+
+
 @attrs.frozen
 class Fleet:
     servers: dict[str, HTTPSServer]
     """By kind: tdx, gramine, azure, ita, sim; and tdx-redirect (a TDX server that redirects)."""
+    rules: Rules
     toml: str
     config: ATLSConfig
     config_file: Path
@@ -92,6 +110,8 @@ def _toml_value(value: Any) -> str:
         isinstance(value, list) and all(isinstance(v, str) for v in value)
     ):
         return json.dumps(value)  # TOML's basic strings, booleans and arrays read the same
+    if isinstance(value, dict):  # an inline table, e.g. reference_values = { mrtd = "..." }
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"no TOML rendering for {value!r}")
 
 
@@ -105,7 +125,7 @@ def _rule(name: str, validator: str, settings: dict[str, Any], policy: dict[str,
     return "\n".join(lines)
 
 
-def _fleet_toml(rules: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> str:
+def _fleet_toml(rules: Rules) -> str:
     blocks = ["[atls]\nallow_insecure_test_validators = true  # sim.test only"]
     for name, validator in VALIDATORS.items():
         settings, policy = rules[name]
@@ -121,7 +141,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     work = tmp_path_factory.mktemp("fleet")
     now = dt.datetime.now(dt.UTC)
     pki = DcapTestPki.generate(seed="atls mixed fleet")
-    rules: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    rules: Rules = {}
 
     # tdx.dcap: configfs-tsm issuer (built by id, like a server would) over a fake configfs.
     (work / "tsm").mkdir()
@@ -140,7 +160,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "allow_custom_root": True,
             "cache_dir": "none",
         },
-        {},
+        {"reference_values": {"mrtd": DEFAULT_MRTD.hex()}},
     )
 
     # gramine.ratls: Gramine-format credentials from the issuer over a fake /dev/attestation.
@@ -151,7 +171,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             issue_date=now - dt.timedelta(days=1),
             next_update=now + dt.timedelta(days=30),
         ),
-        {},
+        {"reference_values": {"mrenclave": DEFAULT_MRENCLAVE.hex()}},
     )
 
     # ita.tdx: stand-in ITA; the server's issuer quotes through an emulated configfs.
@@ -159,7 +179,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     ita_fs = FakeConfigfsTsm(work / "ita-tsm", lambda rd: b"EMULATED-TDX-QUOTE:" + rd)
 
     tee = SimulatedTEE()
-    rules["sim.test"] = (tee.hardware.validator_settings(), {})
+    rules["sim.test"] = (
+        tee.hardware.validator_settings(),
+        {"reference_values": {"image": tee.image}},
+    )
 
     with (
         StandInMaa() as maa,
@@ -167,7 +190,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         FakeDevAttestation(work / "attestation", lambda rd: make_sgx_quote(pki, rd)) as device,
     ):
         rules["azure.test"] = (maa.settings(), {"cce_policies": [CCE_POLICY]})
-        rules["ita.test"] = (ita.validator_settings(work / "ita-root.pem"), {})
+        rules["ita.test"] = (
+            ita.validator_settings(work / "ita-root.pem"),
+            {"reference_values": workload_pin()},
+        )
         gramine_key, gramine_cert = DevAttestationIssuer(
             {"attestation_dir": str(device.root)}
         ).write_credentials(work)
@@ -201,7 +227,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             config_file = work / "atls.toml"
             config_file.write_text(toml)
             config = ATLSConfig.from_mapping(tomllib.loads(toml), source="mixed-fleet.toml")
-            yield Fleet(servers=servers, toml=toml, config=config, config_file=config_file)
+            yield Fleet(
+                servers=servers, rules=rules, toml=toml, config=config, config_file=config_file
+            )
         finally:
             for server in servers.values():
                 server.stop()
@@ -271,6 +299,7 @@ def test_one_context_appraises_each_host_with_its_validator(fleet: Fleet) -> Non
         assert result.accepted, result.to_json()
         assert result.verifier.validator == validator
         assert result.binding.verified
+        assert not [w for w in result.warnings if w.startswith("workload.unpinned")], name
         results[name] = result
     assert results["tdx.test"].binding.scheme == "atls-v1"
     assert results["gramine.test"].binding.scheme == "gramine-tcg"
@@ -307,6 +336,24 @@ def test_a_host_without_a_rule_is_refused(fleet: Fleet, resolve_test_names: None
             session.post(f"httpa://unlisted.test:{server.port}/secret", data=b"x", timeout=20)
     assert "config.hosts" in str(refused.value)
     assert server.requests == before
+
+
+def test_a_rule_that_pins_nothing_is_refused_for_every_kind(fleet: Fleet) -> None:
+    """The same fleet under policies without their pins: every kind refuses, before any byte."""
+    unpinned = {
+        name: (settings, {k: v for k, v in policy.items() if k not in PINS})
+        for name, (settings, policy) in fleet.rules.items()
+    }
+    config = ATLSConfig.from_mapping(tomllib.loads(_fleet_toml(unpinned)), source="unpinned.toml")
+    context = ATLSContext(config)
+    for name, validator in VALIDATORS.items():
+        server = fleet.servers[KIND[name]]
+        before = list(server.requests)
+        with pytest.raises(ATLSVerificationError) as caught:
+            _get(context, name, server.port, "/secret")
+        assert caught.value.check == "workload.unpinned", f"{validator}: {caught.value}"
+        assert "allow_any_workload" in str(caught.value), "the refusal says how to explore"
+        assert server.requests == before
 
 
 # (host name asked for, kind of server that answers, the check that refuses it)

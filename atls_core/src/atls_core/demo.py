@@ -2,9 +2,11 @@
 
 It starts a local HTTPS server whose certificates carry evidence from the
 INSECURE simulated TEE (an Ed25519 key in this process: it proves nothing about
-where code runs), connects with ``http.client``, requests and httpx, prints
-each appraisal, then shows a rejection: a server presenting evidence bound to
-another key.  Any deviation from the expected behaviour makes it exit non-zero.
+where code runs), connects with ``http.client``, requests and httpx under a
+policy that pins the simulated image, prints each appraisal, then shows two
+refusals: a server presenting evidence bound to another key, and a client whose
+policy pins no workload (genuine evidence alone proves only that *some* TEE
+answered).  Any deviation from the expected behaviour makes it exit non-zero.
 """
 
 from __future__ import annotations
@@ -48,6 +50,52 @@ def _step(title: str, action: Callable[[], str]) -> None:
     print(action())
 
 
+IMAGE = "ab" * 32
+"""The simulated workload's image measurement: what the demo's policy pins."""
+
+
+def _config(hardware_key: str, policy: dict[str, Any]) -> Any:
+    from atls_core.config import ATLSConfig
+
+    return ATLSConfig.from_mapping(
+        {
+            "atls": {"allow_insecure_test_validators": True},
+            "hosts": {
+                "127.0.0.1": {
+                    "validator": "insecure.simulated",
+                    "settings": {"hardware_key": hardware_key},
+                    "policy": policy,
+                }
+            },
+        },
+        source="<demo>",
+    )
+
+
+def _refused(server: Any, context: Any, check: str, why: str) -> str:
+    """Connect to ``server`` expecting the handshake to be refused with ``check``."""
+    from atls_core.connection import HTTPAConnection
+    from atls_core.errors import ATLSVerificationError
+    from atls_core.report import render_error
+
+    connection = HTTPAConnection("127.0.0.1", server.port, context=context, timeout=10)
+    try:
+        connection.request("GET", "/v1/models")
+    except ATLSVerificationError as error:
+        if error.check != check:
+            raise DemoFailure(f"rejected for the wrong reason: {error.check}") from error
+        return "REJECTED as expected:\n" + render_error(error)
+    finally:
+        connection.close()
+    raise DemoFailure(f"{why} was accepted")
+
+
+def _received_nothing(server: Any) -> None:
+    if server.received or server.requests:
+        raise DemoFailure(f"the rejected server received {server.received} bytes")
+    print("the rejected server received 0 application bytes")
+
+
 def run() -> int:
     """Run the demo; 0 when everything behaved, 1 otherwise."""
     try:
@@ -63,10 +111,8 @@ def run() -> int:
 
 
 def _run() -> None:
-    from atls_core.config import ATLSConfig
     from atls_core.connection import HTTPAConnection
-    from atls_core.errors import ATLSVerificationError
-    from atls_core.report import render_error, render_result
+    from atls_core.report import render_result
     from atls_core.server import AttestedCertificates, mint_certificate
     from atls_core.testing.simulated import SimulatedHardware, SimulatedIssuer
     from atls_core.tls import ATLSContext
@@ -74,23 +120,13 @@ def _run() -> None:
     print(BANNER)
     hardware = SimulatedHardware.generate()
     issuer = SimulatedIssuer(
-        hardware.issuer_settings(measurements={"image": "ab" * 32, "config": "cd" * 32})
+        hardware.issuer_settings(measurements={"image": IMAGE, "config": "cd" * 32})
     )
     certificates = AttestedCertificates(issuer, hostnames=("localhost", "127.0.0.1"))
-    config = ATLSConfig.from_mapping(
-        {
-            "atls": {"allow_insecure_test_validators": True},
-            "hosts": {
-                "127.0.0.1": {
-                    "validator": "insecure.simulated",
-                    "settings": {"hardware_key": hardware.public_key_hex},
-                    "policy": {"reference_values": {"image": ["ab" * 32]}},
-                }
-            },
-        },
-        source="<demo>",
-    )
-    context = ATLSContext(config)
+    # The policy pins the workload: genuine evidence of another image is refused.
+    pinned = {"id": "demo-pinned", "reference_values": {"image": [IMAGE]}}
+    context = ATLSContext(_config(hardware.public_key_hex, pinned))
+    print(f"policy for 127.0.0.1: insecure.simulated, pins image = {IMAGE[:16]}...")
 
     with _serving(certificates.server_context(per_connection=True)) as server:
         port = server.port
@@ -149,23 +185,24 @@ def _run() -> None:
     honest = certificates.static()
     liar = mint_certificate(issuer, hostnames=("127.0.0.1",), evidence=honest.evidence)
     with _serving(liar.server_context()) as server:
-        port = server.port
-
-        def rejection() -> str:
-            connection = HTTPAConnection("127.0.0.1", port, context=context, timeout=10)
-            try:
-                connection.request("GET", "/v1/models")
-            except ATLSVerificationError as error:
-                if error.check != "binding.report_data":
-                    raise DemoFailure(f"rejected for the wrong reason: {error.check}") from error
-                return "REJECTED as expected:\n" + render_error(error)
-            finally:
-                connection.close()
-            raise DemoFailure("a server whose key does not match its evidence was accepted")
-
         _step(
-            f"http.client -> https://127.0.0.1:{port}/ (key does not match its evidence)", rejection
+            f"http.client -> https://127.0.0.1:{server.port}/ (key does not match its evidence)",
+            lambda: _refused(
+                server,
+                context,
+                "binding.report_data",
+                "a server whose key does not match its evidence",
+            ),
         )
-        if server.received or server.requests:
-            raise DemoFailure(f"the rejected server received {server.received} bytes")
-        print("the rejected server received 0 application bytes")
+        _received_nothing(server)
+
+    # An honest server, but a client whose policy pins nothing: the core refuses to guess.
+    unpinned = ATLSContext(_config(hardware.public_key_hex, {}))
+    with _serving(certificates.server_context(per_connection=True)) as server:
+        _step(
+            f"http.client -> https://127.0.0.1:{server.port}/ (the client's policy pins nothing)",
+            lambda: _refused(
+                server, unpinned, "workload.unpinned", "a client whose policy pins nothing"
+            ),
+        )
+        _received_nothing(server)

@@ -34,6 +34,7 @@ __all__ = [
     "MalformedEvidence",
     "PluginLoadError",
     "PluginNotFound",
+    "ServiceUnavailable",
     "StaleEvidence",
     "UntrustedChain",
     "attestation_error",

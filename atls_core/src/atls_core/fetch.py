@@ -16,10 +16,12 @@ A handshake may wait on one of these reads, so each is bounded as a whole:
   service by its redacted URL (``scheme://host:port/path``) and the failing
   phase.
 
-Built on :mod:`http.client` over a socket this module owns: the standard
-library's request formatting and response parser (no new dependency for the
-core), while every send and receive goes through :class:`_Wire`, which applies
-the deadline exactly.  Name resolution, which no socket timeout bounds, runs in
+Built on :mod:`http.client` over a socket this module owns rather than on h11:
+h11 would be a new dependency of the core, and control of the deadline is the
+same either way, because http.client never touches the network itself here:
+every send and receive goes through :class:`_Wire`, which applies the deadline
+exactly, while http.client's well-tried code formats the request and parses
+the answer.  Name resolution, which no socket timeout bounds, runs in
 a helper thread that the caller stops waiting for at the deadline.
 
 Proxies come from the environment (``https_proxy``, ``http_proxy``,
@@ -94,7 +96,7 @@ class _Target:
     port: int
     path: str
     """Path and query, as sent in the request line."""
-    url: str
+    url: str = attrs.field(repr=False)  # may hold credentials
 
     @property
     def origin(self) -> tuple[str, str, int]:

@@ -33,16 +33,49 @@ therefore rewrite the ``Location`` of every redirect they receive:
 Mount a transport on ``httpa://`` in hand-built clients, or such redirects
 fail closed with httpx's ``UnsupportedProtocol``.  The request keeps the URL
 the caller gave (``httpa://`` stays ``httpa://`` in ``response.url``).
+
+Only the configured hosts: ``atls_httpx_client(config, only_configured_hosts=True)``
+sends a host through atls when a rule of ``config`` names it (the same
+matching as the TLS layer: exact names and patterns, any scheme, so
+``http://`` to such a host is refused) and every other host through a plain
+``httpx.HTTPTransport`` built from the client's ``verify``, ``cert``,
+``http1``, ``http2``, ``limits``, ``trust_env`` and ``proxy``.  Routing
+decides per request, not with httpx mount patterns: a pattern misses hosts
+the rule matches (``api.example.com.`` with its trailing dot, ``?`` and
+``[...]`` patterns), and a miss would send a configured host over plain PKI.
+
+``proxy=`` given to the client functions goes to the transports (an httpx
+client would otherwise mount a plain proxy transport in front of atls).
+Proxy environment variables are not read.
+
+Attestation refusals are ``httpx.ConnectError`` by default.  ``refusal=``
+builds another exception instead, e.g. one a retrying SDK does not retry
+(:mod:`atls_core.openai_client`); network faults during appraisal
+(collateral or challenge I/O) stay ``ConnectError``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import httpx
+try:
+    import httpx
+except ModuleNotFoundError as missing:
+    raise ModuleNotFoundError(
+        f"atls_core.httpx_transport needs httpx ({missing.name} is not installed): "
+        'pip install "atls-core[httpx]"',
+        name=missing.name,
+    ) from missing
 
 from atls_core.config import ATLSConfig
-from atls_core.errors import ATLSError, ConfigurationError
+from atls_core.errors import (
+    ATLSError,
+    ATLSVerificationError,
+    CollateralUnavailable,
+    ConfigurationError,
+    attestation_error,
+)
 from atls_core.result import AttestationResult
 from atls_core.selection import AppraiserLike
 from atls_core.tls import ATLSContext, result_of
@@ -51,12 +84,20 @@ __all__ = [
     "EXTENSION",
     "ATLSTransport",
     "AsyncATLSTransport",
+    "AsyncConfiguredHostsTransport",
+    "ConfiguredHostsTransport",
+    "Refusal",
     "atls_async_httpx_client",
     "atls_httpx_client",
     "attestation_result",
+    "configured_for",
+    "refusal_of",
 ]
 
 EXTENSION = "atls.attestation_result"
+
+Refusal = Callable[[httpx.Request, ATLSError], Exception]
+"""Builds the exception raised for an attestation refusal (the request, the atls error)."""
 
 
 def _context(
@@ -135,8 +176,41 @@ def attestation_result(response: httpx.Response) -> AttestationResult | None:
     return result if isinstance(result, AttestationResult) else None
 
 
+# Appraisal could not decide: the network failed, not the server's evidence.
+_FAULT_CHECKS = frozenset({"tls.appraisal.io", "challenge.timeout"})
+
+
+def refusal_of(exc: BaseException) -> ATLSError | None:
+    """The atls error of an attestation *verdict* inside ``exc``, or ``None``.
+
+    ``None`` also for network faults during appraisal (collateral could not be
+    fetched, the connection failed or timed out during a challenge): trying
+    again may help there, never with a refusal.
+    """
+    error = attestation_error(exc)
+    if error is None:
+        return None
+    cause = error.cause if isinstance(error, ATLSVerificationError) else error
+    if isinstance(cause, CollateralUnavailable) or error.check in _FAULT_CHECKS:
+        return None
+    return error
+
+
+def _refused(
+    refusal: Refusal | None, request: httpx.Request, exc: httpx.RequestError
+) -> Exception | None:
+    if refusal is None:
+        return None
+    error = refusal_of(exc)
+    return None if error is None else refusal(request, error)
+
+
 class ATLSTransport(httpx.BaseTransport):
-    """Synchronous httpx transport; keyword arguments go to ``httpx.HTTPTransport``."""
+    """Synchronous httpx transport; keyword arguments go to ``httpx.HTTPTransport``.
+
+    ``refusal`` builds the exception raised when attestation refuses a server
+    (default: httpx's ``ConnectError``); see :func:`refusal_of`.
+    """
 
     def __init__(
         self,
@@ -144,9 +218,11 @@ class ATLSTransport(httpx.BaseTransport):
         *,
         validator: AppraiserLike | None = None,
         context: ATLSContext | None = None,
+        refusal: Refusal | None = None,
         **kwargs: Any,
     ) -> None:
         self.context = _context(config, validator, context)
+        self.refusal = refusal
         kwargs.pop("verify", None)
         self._inner = httpx.HTTPTransport(verify=self.context, **kwargs)
 
@@ -155,6 +231,11 @@ class ATLSTransport(httpx.BaseTransport):
         _to_https(request)
         try:
             response = _attach(self._inner.handle_request(request))
+        except httpx.RequestError as exc:
+            refused = _refused(self.refusal, request, exc)
+            if refused is None:
+                raise
+            raise refused from exc
         finally:
             request.url = requested
         try:
@@ -169,7 +250,7 @@ class ATLSTransport(httpx.BaseTransport):
 
 
 class AsyncATLSTransport(httpx.AsyncBaseTransport):
-    """Asynchronous httpx transport (asyncio or trio through anyio)."""
+    """Asynchronous httpx transport (asyncio or trio through anyio); see :class:`ATLSTransport`."""
 
     def __init__(
         self,
@@ -177,9 +258,11 @@ class AsyncATLSTransport(httpx.AsyncBaseTransport):
         *,
         validator: AppraiserLike | None = None,
         context: ATLSContext | None = None,
+        refusal: Refusal | None = None,
         **kwargs: Any,
     ) -> None:
         self.context = _context(config, validator, context)
+        self.refusal = refusal
         kwargs.pop("verify", None)
         self._inner = httpx.AsyncHTTPTransport(verify=self.context, **kwargs)
 
@@ -188,6 +271,11 @@ class AsyncATLSTransport(httpx.AsyncBaseTransport):
         _to_https(request)
         try:
             response = _attach(await self._inner.handle_async_request(request))
+        except httpx.RequestError as exc:
+            refused = _refused(self.refusal, request, exc)
+            if refused is None:
+                raise
+            raise refused from exc
         finally:
             request.url = requested
         try:
@@ -201,19 +289,132 @@ class AsyncATLSTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+def configured_for(config: ATLSConfig, request: httpx.Request) -> bool:
+    """Whether ``config`` has a rule for the host ``request`` goes to (``httpa://``: always).
+
+    The host is read as the TLS layer reads it (its ASCII form, and the
+    ``sni_hostname`` extension should a caller set one) and also as written
+    (an internationalized name): any match routes to atls, which refuses
+    rather than send a configured host over plain PKI.
+    """
+    if request.url.scheme == "httpa":
+        return True
+    raw = request.url.raw_host
+    hosts = [raw.decode("ascii")]
+    try:
+        hosts.append(raw.decode("idna"))
+    except UnicodeError:
+        pass  # not valid IDNA: the ASCII form is all there is
+    sni = request.extensions.get("sni_hostname")
+    if isinstance(sni, str) and sni:
+        hosts.append(sni)
+    for host in hosts:
+        name = host.strip("[]").rstrip(".").lower()
+        if any(rule.matches(name) for rule in config.hosts):
+            return True
+    return False
+
+
+class ConfiguredHostsTransport(httpx.BaseTransport):
+    """Hosts ``config`` names go through ``attested``; all others through ``other``."""
+
+    def __init__(
+        self, config: ATLSConfig, attested: httpx.BaseTransport, other: httpx.BaseTransport
+    ) -> None:
+        self.config = config
+        self.attested = attested
+        self.other = other
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if configured_for(self.config, request):
+            return self.attested.handle_request(request)
+        return self.other.handle_request(request)
+
+    def close(self) -> None:
+        try:
+            self.attested.close()
+        finally:
+            self.other.close()
+
+
+class AsyncConfiguredHostsTransport(httpx.AsyncBaseTransport):
+    """The asynchronous :class:`ConfiguredHostsTransport`."""
+
+    def __init__(
+        self,
+        config: ATLSConfig,
+        attested: httpx.AsyncBaseTransport,
+        other: httpx.AsyncBaseTransport,
+    ) -> None:
+        self.config = config
+        self.attested = attested
+        self.other = other
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if configured_for(self.config, request):
+            return await self.attested.handle_async_request(request)
+        return await self.other.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        try:
+            await self.attested.aclose()
+        finally:
+            await self.other.aclose()
+
+
+# What httpx.Client hands to the transports it builds itself.
+_PLAIN_KEYS = ("verify", "cert", "http1", "http2", "limits", "trust_env", "proxy")
+
+
+def _split(
+    config: ATLSConfig | None,
+    transport_options: dict[str, Any] | None,
+    only_configured_hosts: bool,
+    client_kwargs: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Options of the atls transport and (for ``only_configured_hosts``) the plain one.
+
+    ``client_kwargs`` loses what the transports take: an httpx client given
+    ``proxy=`` would mount a plain proxy transport in front of atls.
+    """
+    attested = dict(transport_options or {})
+    if "proxy" in client_kwargs:
+        attested.setdefault("proxy", client_kwargs["proxy"])
+    if not only_configured_hosts:
+        client_kwargs.pop("proxy", None)
+        return attested, None
+    if config is None:
+        raise ConfigurationError(
+            "only_configured_hosts needs config=: the configuration names the hosts",
+            check="http.transport",
+        )
+    plain = {key: client_kwargs.pop(key) for key in _PLAIN_KEYS if key in client_kwargs}
+    if "trust_env" in plain:
+        client_kwargs["trust_env"] = plain["trust_env"]
+    return attested, plain
+
+
 def atls_httpx_client(
     config: ATLSConfig | None = None,
     *,
     validator: AppraiserLike | None = None,
     context: ATLSContext | None = None,
     transport_options: dict[str, Any] | None = None,
+    only_configured_hosts: bool = False,
     **client_kwargs: Any,
 ) -> httpx.Client:
-    """An ``httpx.Client`` whose https:// and httpa:// traffic goes through atls."""
-    transport = ATLSTransport(
-        config, validator=validator, context=context, **(transport_options or {})
-    )
-    return httpx.Client(transport=transport, mounts={"httpa://": transport}, **client_kwargs)
+    """An ``httpx.Client`` whose https:// and httpa:// traffic goes through atls.
+
+    With ``only_configured_hosts=True`` only hosts a rule of ``config`` names
+    go through atls; others are plain httpx (see the module docstring).
+    """
+    options, plain = _split(config, transport_options, only_configured_hosts, client_kwargs)
+    attested = ATLSTransport(config, validator=validator, context=context, **options)
+    transport: httpx.BaseTransport = attested
+    if plain is not None:
+        assert config is not None
+        transport = ConfiguredHostsTransport(config, attested, httpx.HTTPTransport(**plain))
+    return httpx.Client(transport=transport, mounts={"httpa://": attested}, **client_kwargs)
 
 
 def atls_async_httpx_client(
@@ -222,10 +423,19 @@ def atls_async_httpx_client(
     validator: AppraiserLike | None = None,
     context: ATLSContext | None = None,
     transport_options: dict[str, Any] | None = None,
+    only_configured_hosts: bool = False,
     **client_kwargs: Any,
 ) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` whose https:// and httpa:// traffic goes through atls."""
-    transport = AsyncATLSTransport(
-        config, validator=validator, context=context, **(transport_options or {})
-    )
-    return httpx.AsyncClient(transport=transport, mounts={"httpa://": transport}, **client_kwargs)
+    """An ``httpx.AsyncClient`` whose https:// and httpa:// traffic goes through atls.
+
+    ``only_configured_hosts`` as for :func:`atls_httpx_client`.
+    """
+    options, plain = _split(config, transport_options, only_configured_hosts, client_kwargs)
+    attested = AsyncATLSTransport(config, validator=validator, context=context, **options)
+    transport: httpx.AsyncBaseTransport = attested
+    if plain is not None:
+        assert config is not None
+        transport = AsyncConfiguredHostsTransport(
+            config, attested, httpx.AsyncHTTPTransport(**plain)
+        )
+    return httpx.AsyncClient(transport=transport, mounts={"httpa://": attested}, **client_kwargs)

@@ -42,11 +42,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from requests.utils import select_proxy
-from urllib3.connection import HTTPSConnection
-from urllib3.connectionpool import HTTPSConnectionPool
+try:
+    import requests
+    from requests.adapters import HTTPAdapter
+    from requests.utils import select_proxy
+    from urllib3.connection import HTTPSConnection
+    from urllib3.connectionpool import HTTPSConnectionPool
+except ModuleNotFoundError as missing:
+    raise ModuleNotFoundError(
+        f"atls_core.requests_adapter needs requests ({missing.name} is not installed): "
+        'pip install "atls-core[requests]"',
+        name=missing.name,
+    ) from missing
 
 from atls_core.config import ATLSConfig
 from atls_core.errors import ATLSError, ConfigurationError

@@ -77,10 +77,7 @@ class Synthetic:
         covers (the configured root is the trust anchor, not the chain's).
         """
         version = int.from_bytes(quote[0:2], "little")
-        if version == 4:
-            body_end = 48 + 584
-        else:
-            body_end = 54 + int.from_bytes(quote[50:54], "little")
+        body_end = 48 + 584 if version == 4 else 54 + int.from_bytes(quote[50:54], "little")
         signature = body_end + 4
         qe_report = signature + 64 + 64 + 6
         auth_end = qe_report + 384 + 64 + 2

@@ -223,20 +223,17 @@ def test_unpinned_deployment_is_refused_naming_what_to_pin(synthetic: Any, mode:
     assert result.binding.verified
     assert [f.check for f in result.failures] == ["workload.unpinned"]
     failure = result.failures[0]
-    for way in (
+    assert failure.expected == [
         "reference_values.compose_hash",
         "reference_values.app_id",
-        "reference_values.os_image_hash",
-        "reference_values.mrtd",
+        "reference_values.rtmr3",
+        "reference_values.mrconfigid",
         "app_compose",
         "allowed_compose_hashes",
         "allowed_app_ids",
-        "allowed_os_image_hashes",
-    ):
-        assert way in failure.expected
+    ]
     assert failure.actual["compose_hash"] == compose_hash(COMPOSE).hex()
     assert failure.actual["app_id"] == compose_hash(COMPOSE)[:20].hex()
-    assert failure.actual["os_image_hash"] == OS_IMAGE.hex()
     assert f'compose_hash = "{compose_hash(COMPOSE).hex()}"' in failure.message
     assert not any(w.startswith("dstack.app:") for w in result.warnings)
 
@@ -260,10 +257,8 @@ def test_allow_any_workload_accepts_with_warnings(synthetic: Any, mode: str) -> 
         {"options": {"app_compose": COMPOSE}},
         {"options": {"allowed_compose_hashes": [compose_hash(COMPOSE).hex()]}},
         {"options": {"allowed_app_ids": [compose_hash(COMPOSE)[:20].hex()]}},
-        {"options": {"allowed_os_image_hashes": [OS_IMAGE.hex()]}},
         {"reference_values": {"compose_hash": compose_hash(COMPOSE).hex()}},
         {"reference_values": {"app_id": compose_hash(COMPOSE)[:20].hex()}},
-        {"reference_values": {"os_image_hash": OS_IMAGE.hex()}},
     ],
     ids=lambda pin: next(iter(next(iter(pin.values())))),
 )
@@ -275,6 +270,26 @@ def test_one_pin_is_enough_and_the_boot_chain_still_warns(
     assert result.accepted, result.to_json()
     assert result.status is Status.WARNING
     assert [w.split(":")[0] for w in result.warnings] == ["dstack.boot_chain"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "platform_only",
+    [
+        {"options": {"allowed_os_image_hashes": [OS_IMAGE.hex()]}},
+        {"reference_values": {"os_image_hash": OS_IMAGE.hex()}},
+        {"reference_values": {"mrtd": DEFAULT_MRTD.hex()}},
+    ],
+    ids=lambda pin: next(iter(next(iter(pin.values())))),
+)
+def test_pinning_only_the_platform_does_not_pin_the_application(
+    synthetic: Any, mode: str, platform_only: dict[str, Any]
+) -> None:
+    # Every dstack app on this OS image and firmware shares these values.
+    built = _built(synthetic, mode, Policy(**platform_only))
+    result = appraise(_validator(synthetic, mode), built.case)
+    assert not result.accepted
+    assert "workload.unpinned" in [f.check for f in result.failures]
 
 
 def test_a_warn_only_boot_chain_is_not_pinned(synthetic: Any) -> None:
@@ -347,11 +362,18 @@ def test_wrong_app_compose_policy_rejects(synthetic: Any) -> None:
 def test_allow_lists(synthetic: Any, option: str, good: str, bad: str) -> None:
     built = certificate_case(synthetic)
     validator = DstackValidator(synthetic.settings())
+    app = {"compose_hash": compose_hash(COMPOSE).hex()}  # the OS allow-list alone does not pin
     accepted = appraise(
-        validator, attrs.evolve(built.case, policy=Policy(options={option: [bad, good]}))
+        validator,
+        attrs.evolve(
+            built.case, policy=Policy(options={option: [bad, good]}, reference_values=app)
+        ),
     )
     assert accepted.accepted, accepted.to_json()
-    rejected = appraise(validator, attrs.evolve(built.case, policy=Policy(options={option: [bad]})))
+    rejected = appraise(
+        validator,
+        attrs.evolve(built.case, policy=Policy(options={option: [bad]}, reference_values=app)),
+    )
     assert not rejected.accepted
     assert rejected.failures[0].check.startswith("dstack.")
 
@@ -418,11 +440,10 @@ def test_certificate_app_info_is_shown_and_must_match_the_log(synthetic: Any) ->
     result = appraise(DstackValidator(synthetic.settings()), honest.case)
     assert result.status is Status.AFFIRMING, result.to_json()
     assert result.claims["app_info"]["compose_hash"] == measured.hex()
-    for lie in (
-        {"app_id": b"\x99" * 20, "compose_hash": measured},
-        {"app_id": measured[:20], "compose_hash": compose_hash("{}")},
-    ):
-        lying = certificate_case(synthetic, app_info=app_info_msgpack(**lie))
+    for app_id, compose in ((b"\x99" * 20, measured), (measured[:20], compose_hash("{}"))):
+        lying = certificate_case(
+            synthetic, app_info=app_info_msgpack(app_id=app_id, compose_hash=compose)
+        )
         with pytest.raises(UntrustedChain) as info:
             appraise(DstackValidator(synthetic.settings()), lying.case)
         assert info.value.check == "dstack.app_info"

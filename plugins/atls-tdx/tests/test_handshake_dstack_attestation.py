@@ -46,6 +46,7 @@ PINNED = Policy(
     }
 )
 
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Settings valid *now*: collateral issued yesterday, next update in 30 days."""

@@ -32,16 +32,12 @@ def test_plugin_registers_validators_and_issuers(manager: PluginManager) -> None
 
 
 @pytest.mark.parametrize("validator_id", ["tdx.dstack", "tdx.dstack-challenge"])
-def test_dstack_pins_by_application_or_td(manager: PluginManager, validator_id: str) -> None:
+def test_dstack_pins_by_application(manager: PluginManager, validator_id: str) -> None:
     spec = manager.validator_spec(validator_id)
-    assert {"compose_hash", "app_id", "os_image_hash", "mrtd"} <= set(spec.workload_identity)
-    assert "instance_id" not in spec.workload_identity
-    assert set(spec.pinning_options) == {
-        "app_compose",
-        "allowed_compose_hashes",
-        "allowed_app_ids",
-        "allowed_os_image_hashes",
-    }
+    assert set(spec.workload_identity) == {"compose_hash", "app_id", "rtmr3", "mrconfigid"}
+    # The OS image and the firmware are shared by every app on the platform: no pin.
+    assert not {"os_image_hash", "mrtd", "instance_id"} & set(spec.workload_identity)
+    assert set(spec.pinning_options) == {"app_compose", "allowed_compose_hashes", "allowed_app_ids"}
 
 
 @pytest.mark.parametrize("validator_id", ["tdx.dcap", "tdx.dstack", "tdx.dstack-challenge"])

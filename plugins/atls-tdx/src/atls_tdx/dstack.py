@@ -50,8 +50,8 @@ from atls_core.interfaces import (
 )
 from atls_core.policy import Policy
 from atls_tdx.dcap.settings import DCAP_SETTINGS
-from atls_tdx.dstack_eventlog import DstackFacts, check_replay, dstack_facts, parse_event_log
 from atls_tdx.dstack_attestation import decode_app_info
+from atls_tdx.dstack_eventlog import DstackFacts, check_replay, dstack_facts, parse_event_log
 from atls_tdx.dstack_evidence import (
     evidence_from_dstack_certificate,
     evidence_from_quote_document,

@@ -22,6 +22,7 @@ __all__ = [
     "DSTACK_CHALLENGE_SPEC",
     "DSTACK_MEASUREMENTS",
     "DSTACK_MEDIA_TYPE",
+    "DSTACK_PINNING_OPTIONS",
     "DSTACK_POLICY_OPTIONS",
     "DSTACK_SPEC",
     "DSTACK_WORKLOAD",
@@ -49,8 +50,14 @@ DSTACK_MEASUREMENTS = (
 )
 """dstack adds what its replayed RTMR3 events measure."""
 
-DSTACK_WORKLOAD = ("compose_hash", "app_id", "os_image_hash", *measurements.TDX_WORKLOAD)
-"""What identifies a dstack deployment: the measured application and OS, and the TD's own."""
+DSTACK_WORKLOAD = ("compose_hash", "app_id", "rtmr3", "mrconfigid")
+"""What identifies a dstack *application*: its compose hash and app id (measured in RTMR3),
+RTMR3 itself and MRCONFIGID (which dstack sets to the compose hash).  The OS image, MRTD and
+RTMR0-2 identify the platform every dstack app shares: pinning only those would accept any
+application deployed on that image, so they are checked when pinned but do not pin."""
+
+DSTACK_PINNING_OPTIONS = ("app_compose", "allowed_compose_hashes", "allowed_app_ids")
+"""Policy options that pin the application (``allowed_os_image_hashes`` pins only the OS)."""
 
 DSTACK_POLICY_OPTIONS = (
     "app_compose",
@@ -87,7 +94,7 @@ DSTACK_SPEC = ValidatorSpec(
     "SHA-512('ratls-cert:' || SPKI)",
     measurements=DSTACK_MEASUREMENTS,
     workload_identity=DSTACK_WORKLOAD,
-    pinning_options=DSTACK_POLICY_OPTIONS,
+    pinning_options=DSTACK_PINNING_OPTIONS,
     policy_options=DSTACK_POLICY_OPTIONS,
     settings=DCAP_SETTINGS,
     cli_options=DCAP_CLI_OPTIONS,
@@ -103,7 +110,7 @@ DSTACK_CHALLENGE_SPEC = ValidatorSpec(
     "certificate is bound by the last 'New TLS Certificate' RTMR3 event",
     measurements=DSTACK_MEASUREMENTS,
     workload_identity=DSTACK_WORKLOAD,
-    pinning_options=DSTACK_POLICY_OPTIONS,
+    pinning_options=DSTACK_PINNING_OPTIONS,
     policy_options=DSTACK_POLICY_OPTIONS,
     settings=(*DCAP_SETTINGS, "quote_path"),
     cli_options=DCAP_CLI_OPTIONS,
