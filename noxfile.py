@@ -9,7 +9,9 @@ tests.  `nox -s demo` runs the demo; `nox -s benchmarks` prints the benchmarks.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import tomllib
 from pathlib import Path
 
 import nox
@@ -58,16 +60,27 @@ def _wheel(distribution: str) -> Path:
     return wheels[0]
 
 
+def _ours(distribution: str, *, with_test: bool = True) -> list[str]:
+    """Our distributions that `distribution` requires (its test extra too), transitively.
+
+    Read from the pyproject files, so a new plugin or a new dependency between plugins needs no
+    edit here, and none of ours is ever resolved from a package index instead of dist/.
+    """
+    project = tomllib.loads((DISTRIBUTIONS[distribution] / "pyproject.toml").read_text())["project"]
+    requirements = list(project.get("dependencies", []))
+    if with_test:
+        requirements += project.get("optional-dependencies", {}).get("test", [])
+    found: list[str] = []
+    for requirement in requirements:
+        name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        if name in DISTRIBUTIONS and name != distribution:
+            found += [d for d in [name, *_ours(name, with_test=False)] if d not in found]
+    return found
+
+
 def _dependencies(distribution: str) -> list[str]:
     """Our own distributions that `distribution` needs, as wheel paths."""
-    order = {
-        "atls-core": [],
-        "atls-tdx": ["atls-core"],
-        "atls-gramine": ["atls-core", "atls-tdx"],
-        "atls-azure": ["atls-core"],
-        "atls-ita": ["atls-core", "atls-tdx"],
-    }
-    return [str(_wheel(d)) for d in order.get(distribution, ["atls-core"])]
+    return [str(_wheel(d)) for d in _ours(distribution)]
 
 
 def _install_wheels(session: nox.Session, *distributions: str, extras: str = "test") -> None:

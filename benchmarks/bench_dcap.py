@@ -3,7 +3,7 @@
     ATLS_VECTORS=/work/shared/vectors python benchmarks/bench_dcap.py
 
 Uses the recorded tdx/dcap-sample quote when $ATLS_VECTORS is set, else a synthetic quote from
-atls_tdx.testing (under its own root).  Collateral is fetched once (per verifier) from a loopback
+atls_dcap.testing (under its own root).  Collateral is fetched once (per verifier) from a loopback
 FakePcs and then served from the cache, as in a long-running client.  Prints per-call medians of
 the bare call, DcapVerifier.verify and the whole offline tdx.dcap appraisal (select_validator, a
 policy pinning the quote's MRTD), the ratio (target < 1.2x) and appraisals/second with 1 and 2 threads (dcap-qvl holds the GIL, so two
@@ -27,8 +27,8 @@ from atls_core.binding import BindingContext
 from atls_core.clock import FixedClock
 from atls_core.policy import Policy
 from atls_core.selection import select_validator
-from atls_tdx.dcap import DcapSettings, DcapVerifier
-from atls_tdx.testing.pccs import FakePcs
+from atls_dcap import DcapSettings, DcapVerifier
+from atls_dcap.testing.pccs import FakePcs
 
 ROUNDS = 15
 PER_ROUND = 200
@@ -46,8 +46,8 @@ def inputs() -> tuple[bytes, str, int, bytes | None, str]:
             None,
             "recorded tdx/dcap-sample",
         )
-    from atls_tdx.testing.pki import DcapTestPki
-    from atls_tdx.testing.quotes import make_tdx_quote
+    from atls_dcap.testing.pki import DcapTestPki
+    from atls_dcap.testing.quotes import make_tdx_quote
 
     issued = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     pki = DcapTestPki.generate(seed=b"bench_dcap")
@@ -133,7 +133,9 @@ def main() -> None:
         def appraisal() -> Any:
             return selected.appraise(evidence, binding=offline, clock=clock)
 
-        appraisal()  # warm its own cache: one more fetch
+        warm = appraisal()  # warm its own cache: one more fetch
+        if not warm.accepted:
+            raise SystemExit(f"benchmark input was not accepted: {warm.to_json()}")
         fetched = pcs.total_requests
 
         times = interleaved({"bare": bare, "ours": ours, "full": appraisal})

@@ -1,4 +1,4 @@
-"""How fast the synthetic DCAP PKI is (atls_tdx.testing): generation, collateral, quotes.
+"""How fast the synthetic DCAP PKI is (atls_dcap.testing): generation, collateral, quotes.
 
 Baseline, measured in the same run: one dcap-qvl verification of the generated TDX quote.
 Run: /work/venv/bin/python benchmarks/bench_dcap_test_pki.py
@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import dcap_qvl
 
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import make_sgx_quote, make_tdx_quote
+from atls_dcap.testing.pki import DcapTestPki
+from atls_dcap.testing.quotes import make_sgx_quote, make_tdx_quote
 
 
 def median_seconds(action: Callable[[], object], repeat: int) -> float:

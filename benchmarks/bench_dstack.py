@@ -2,7 +2,7 @@
 
     python benchmarks/bench_dstack.py
 
-Synthetic quote under atls_tdx.testing's PKI (custom root, tests only) with a dstack-shaped event
+Synthetic quote under atls_dcap.testing's PKI (custom root, tests only) with a dstack-shaped event
 log.  Prints per-call medians of (a) DcapVerifier.verify alone (the baseline), (b) the whole
 tdx.dstack appraisal through select_validator (quote + event-log replay + the policy, which pins
 the compose file), and (c) parsing + replaying a 1000-event log, with ratios to the baseline.
@@ -24,12 +24,12 @@ from atls_core.clock import FixedClock
 from atls_core.evidence import EvidenceSource, Transport
 from atls_core.policy import Policy
 from atls_core.selection import select_validator
+from atls_dcap.testing.pki import DcapTestPki
+from atls_dcap.testing.quotes import make_tdx_quote
 from atls_tdx.dstack_eventlog import parse_event_log, replay
 from atls_tdx.dstack_evidence import evidence_from_quote_document
 from atls_tdx.tdx_common import make_verifier
 from atls_tdx.testing.dstack import dstack_event_log, replay_rtmrs, runtime_event
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import make_tdx_quote
 
 NOW = dt.datetime(2026, 1, 15, tzinfo=dt.UTC)
 COMPOSE = '{"runner":"docker-compose","docker_compose_file":"services: {}"}'

@@ -5,7 +5,7 @@
 With $ATLS_VECTORS set it uses the recorded gramine/konvera-... certificate (legacy extension,
 Intel root, recorded collateral); otherwise a synthetic certificate with both extensions from
 atls_gramine.testing (under a test root).  "atls" is the whole per-connection path: read the
-certificate's extensions, parse, DCAP-verify through atls_tdx.dcap (file collateral, parsed
+certificate's extensions, parse, DCAP-verify through atls_dcap (file collateral, parsed
 once), bind through the core, Gramine's checks, the policy and the result.  "bare" is one
 dcap_qvl verify call on the same quote with pre-parsed collateral.  Prints medians and the
 ratio.  Finishes in well under 60 s.
@@ -61,9 +61,9 @@ def inputs(workdir: Path) -> tuple[bytes, bytes, dict[str, Any], Policy, int, by
         )
         quote = (base / "extracted_quote.bin").read_bytes()
         return der, quote, settings, policy, 1757824605, None, f"recorded {KONVERA}"
+    from atls_dcap.testing.pki import DcapTestPki
+    from atls_dcap.testing.quotes import DEFAULT_MRENCLAVE
     from atls_gramine.testing.certs import INSIDE_WINDOW, make_ratls_credentials, validator_settings
-    from atls_tdx.testing.pki import DcapTestPki
-    from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE
 
     pki = DcapTestPki.generate(seed="bench_gramine")
     der = make_ratls_credentials(pki).certificate_der

@@ -5,9 +5,9 @@ only the server's work differs.  A sends an atls nonce in SNI (the server gets a
 and presents a certificate minted for it); B sends an ordinary server name (the server presents
 its static certificate).  A and B alternate (ABAB) against one server context.
 
-The ratio is (A - the quote generation of that handshake) / B, per pair; quote generation
-(the evidence source, here configfs-tsm over the synthetic DCAP PKI) stays on the critical path
-and is printed separately.  An informational line times a real aTLS client (tdx.dcap appraisal
+Quote generation (the evidence source: configfs-tsm, emulated in memory as the kernel's is,
+over the synthetic DCAP PKI) stays on the critical path and is reported separately: each round
+also times one quote on its own (C), and the ratio is (A - C) / B per round, ABC ABC ...  An informational line times a real aTLS client (tdx.dcap appraisal
 through dcap-qvl) against plain TLS.
 
 Run: python benchmarks/bench_server_issuance.py   (well under a minute)
@@ -15,6 +15,7 @@ Run: python benchmarks/bench_server_issuance.py   (well under a minute)
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import ssl
@@ -27,39 +28,46 @@ from pathlib import Path
 from typing import Any
 
 from atls_core.binding import encode_sni
-from atls_core.evidence import Evidence
-from atls_core.interfaces import IssuerSpec
 from atls_core.policy import Policy
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificates
 from atls_core.tls import ATLSContext
+from atls_dcap.testing.pki import DcapTestPki
+from atls_dcap.testing.quotes import DEFAULT_MRTD, make_tdx_quote
 from atls_tdx.issuers import ConfigfsTsmIssuer
-from atls_tdx.testing.dstack import FakeConfigfsTsm
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import DEFAULT_MRTD, make_tdx_quote
 
-PAIRS = 300
+PAIRS = 500
+DASH = "\u2013"  # en dash, as the report line is read
 WARM_UP = 20
 UNLIMITED = {"issuance_rate": None, "per_client_rate": None}
 """The benchmark measures cost, not the rate limit (which would refuse a tight loop)."""
 
 
-class TimedIssuer:
-    """Wraps an issuer and records how long its last quote took."""
+class MemoryConfigfsTsm:
+    """configfs-tsm report entries in memory: ``generation`` counts ``inblob`` writes and
+    ``outblob`` is a synthetic quote over ``inblob`` (a disk-backed emulation would time
+    the benchmark machine's file system, not the server)."""
 
-    def __init__(self, inner: ConfigfsTsmIssuer) -> None:
-        self.inner = inner
-        self.last = 0.0
+    def __init__(self, pki: DcapTestPki) -> None:
+        self.pki = pki
+        self.entries: dict[Path, dict[str, bytes]] = {}
 
-    @property
-    def spec(self) -> IssuerSpec:
-        return self.inner.spec
+    def mkdir(self, path: Path) -> None:
+        self.entries[path] = {"inblob": b"", "generation": b"0\n", "provider": b"tdx_guest\n"}
 
-    def issue(self, report_data: bytes) -> Evidence:
-        start = time.perf_counter()
-        evidence = self.inner.issue(report_data)
-        self.last = time.perf_counter() - start
-        return evidence
+    def rmdir(self, path: Path) -> None:
+        del self.entries[path]
+
+    def read(self, path: Path) -> bytes:
+        entry = self.entries[path.parent]
+        if path.name == "outblob":
+            return make_tdx_quote(self.pki, entry["inblob"])
+        return entry[path.name]
+
+    def write(self, path: Path, data: bytes) -> None:
+        entry = self.entries[path.parent]
+        entry["inblob"] = data
+        entry["generation"] = f"{int(entry['generation']) + 1}\n".encode()
 
 
 def _serve(context: ssl.SSLContext) -> tuple[int, Callable[[], None]]:
@@ -105,76 +113,88 @@ def _constructor_settings() -> dict[str, Any]:
     return {name: value for name, value in UNLIMITED.items() if name in names}
 
 
-def main() -> None:
-    pki = DcapTestPki.generate(seed=b"bench server issuance")
-    with tempfile.TemporaryDirectory(prefix="atls-bench-") as folder:
-        directory = Path(folder)
-        root = directory / "report"
-        root.mkdir()
-        tsm = FakeConfigfsTsm(root, lambda report_data: make_tdx_quote(pki, report_data))
-        issuer = TimedIssuer(ConfigfsTsmIssuer({"root": str(root)}, fs=tsm))
-        certificates = AttestedCertificates(
-            issuer, hostnames=("localhost",), **_constructor_settings()
-        )
-        port, close = _serve(certificates.server_context(per_connection=True))
+def _quote(issuer: ConfigfsTsmIssuer) -> float:
+    start = time.perf_counter()
+    issuer.issue(os.urandom(64))
+    return time.perf_counter() - start
 
-        client = ssl.create_default_context()
-        client.check_hostname = False
-        client.verify_mode = ssl.CERT_NONE
-        for _ in range(WARM_UP):
-            _handshake(client, port, encode_sni(os.urandom(32), "localhost"))
-            _handshake(client, port, "localhost")
 
-        ratios: list[float] = []
-        fresh: list[float] = []
-        plain: list[float] = []
-        quotes: list[float] = []
-        for _ in range(PAIRS):
-            a = _handshake(client, port, encode_sni(os.urandom(32), "localhost"))
-            quote = issuer.last
-            b = _handshake(client, port, "localhost")
-            fresh.append(a)
-            plain.append(b)
-            quotes.append(quote)
-            ratios.append((a - quote) / b)
-
-        collateral = directory / "collateral.json"
-        collateral.write_text(pki.collateral_json("tdx"))
-        root_ca = directory / "root.pem"
-        root_ca.write_text(pki.root_ca_pem)
-        validator = select_validator(
-            "tdx.dcap",
-            settings={
-                "collateral_file": str(collateral),
-                "root_ca": str(root_ca),
-                "allow_custom_root": True,
-                "cache_dir": "none",
-            },
-            policy=Policy(reference_values={"mrtd": DEFAULT_MRTD.hex()}),
-        )
-        atls_client = ATLSContext.for_validator(validator)
-        end_to_end: list[float] = []
-        for _ in range(PAIRS // 3):
-            a = _handshake(atls_client, port, "127.0.0.1")
-            b = _handshake(client, port, "localhost")
-            end_to_end.append(a / b)
-        close()
-
-    ratio, low, high = _spread(ratios)
+def _server_side(client: ssl.SSLContext, port: int, issuer: ConfigfsTsmIssuer) -> None:
+    for _ in range(WARM_UP):
+        _handshake(client, port, encode_sni(os.urandom(32), "localhost"))
+        _handshake(client, port, "localhost")
+    fresh: list[float] = []
+    plain: list[float] = []
+    quotes: list[float] = []
+    for _ in range(PAIRS):
+        fresh.append(_handshake(client, port, encode_sni(os.urandom(32), "localhost")))
+        plain.append(_handshake(client, port, "localhost"))
+        quotes.append(_quote(issuer))
+    pairs = list(zip(fresh, plain, quotes, strict=True))
+    ratio, low, high = _spread([(a - q) / b for a, b, q in pairs])
+    raw, raw_low, raw_high = _spread([a / b for a, b, _ in pairs])
     quote_ms = statistics.median(quotes) * 1e3
-    a_ms, b_ms = statistics.median(fresh) * 1e3, statistics.median(plain) * 1e3
-    raw_ratio, raw_low, raw_high = _spread([a / b for a, b in zip(fresh, plain, strict=True)])
-    e2e, e2e_low, e2e_high = _spread(end_to_end)
-    print(f"pairs: {PAIRS} (ABAB), per-connection certificates minted: {certificates.minted}")
-    print(f"plain handshake (static certificate)    {b_ms:7.3f} ms")
-    print(f"per-connection handshake (with quote)   {a_ms:7.3f} ms")
-    print(f"quote generation (configfs-tsm, synthetic PKI) {quote_ms:7.3f} ms")
-    print(f"including quote generation: {raw_ratio:.2f} ({raw_low:.2f}–{raw_high:.2f})")
-    print(f"aTLS client end to end (tdx.dcap appraisal) vs plain: {e2e:.2f} ({e2e_low:.2f}–{e2e_high:.2f})")
+    print(f"rounds: {PAIRS} (ABC ABC ...)")
     print(
-        f"server.per_connection_vs_plain: {ratio:.2f} ({low:.2f}–{high:.2f}) target <=2.0 "
+        f"plain handshake (static certificate)           {statistics.median(plain) * 1e3:7.3f} ms"
+    )
+    print(
+        f"per-connection handshake (quote included)      {statistics.median(fresh) * 1e3:7.3f} ms"
+    )
+    print(f"quote generation (configfs-tsm, synthetic PKI) {quote_ms:7.3f} ms")
+    print(f"per-connection vs plain, quote included: {raw:.2f} ({raw_low:.2f}{DASH}{raw_high:.2f})")
+    print(
+        f"server.per_connection_vs_plain: {ratio:.2f} ({low:.2f}{DASH}{high:.2f}) target <=2.0 "
         f"(+ quote generation {quote_ms:.2f} ms)"
     )
+
+
+def _end_to_end(client: ssl.SSLContext, port: int, pki: DcapTestPki, directory: Path) -> None:
+    """Informational: a real aTLS client (tdx.dcap appraisal through dcap-qvl) vs plain."""
+    collateral = directory / "collateral.json"
+    collateral.write_text(pki.collateral_json("tdx"))
+    root_ca = directory / "root.pem"
+    root_ca.write_text(pki.root_ca_pem)
+    validator = select_validator(
+        "tdx.dcap",
+        settings={
+            "collateral_file": str(collateral),
+            "root_ca": str(root_ca),
+            "allow_custom_root": True,
+            "cache_dir": "none",
+        },
+        policy=Policy(reference_values={"mrtd": DEFAULT_MRTD.hex()}),
+        allow_insecure=True,  # the synthetic PKI's root is a tests-only setting
+    )
+    atls_client = ATLSContext.for_validator(validator)
+    logging.getLogger("atls").setLevel(logging.ERROR)  # each result warns of the test root
+    ratios = [
+        _handshake(atls_client, port, "127.0.0.1") / _handshake(client, port, "localhost")
+        for _ in range(PAIRS // 4)
+    ]
+    ratio, low, high = _spread(ratios)
+    print(
+        f"aTLS client end to end (appraisal included) vs plain: {ratio:.2f} ({low:.2f}{DASH}{high:.2f})"
+    )
+
+
+def main() -> None:
+    pki = DcapTestPki.generate(seed=b"bench server issuance")
+    issuer = ConfigfsTsmIssuer({"root": "report"}, fs=MemoryConfigfsTsm(pki))
+    certificates = AttestedCertificates(issuer, hostnames=("localhost",), **_constructor_settings())
+    port, close = _serve(certificates.server_context(per_connection=True))
+    client = ssl.create_default_context()
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    try:
+        _server_side(client, port, issuer)
+        with tempfile.TemporaryDirectory(prefix="atls-bench-") as folder:
+            try:
+                _end_to_end(client, port, pki, Path(folder))
+            except Exception as error:  # the TDX validator is optional here
+                print(f"aTLS client end to end: skipped ({type(error).__name__}: {error})")
+    finally:
+        close()
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ def tee() -> SimulatedTEE:
 
 @pytest.fixture(params=["binding", "policy"])
 def failing(request: pytest.FixtureRequest, tee: SimulatedTEE) -> Iterator[Failing]:
+    cause: type[ATLSError]
     if request.param == "binding":
         liar = mint_certificate(
             tee.issuer, hostnames=("127.0.0.1",), evidence=tee.certificates().static().evidence
@@ -86,7 +87,8 @@ def failing(request: pytest.FixtureRequest, tee: SimulatedTEE) -> Iterator[Faili
         policy = {"reference_values": {"image": OTHER_IMAGE}}
         config = ATLSConfig.from_mapping(tee.config_mapping("127.0.0.1", policy=policy))
         check, cause = "reference.image", AppraisalFailed
-    with CountingServer(context) as server:
+    server = CountingServer(context)
+    with server:
         yield Failing(server, config, check, cause)
         # Whatever the library, no application byte reached the server.
         assert server.wait_finished(server.attempts)
@@ -163,7 +165,7 @@ def test_httpx_async(failing: Failing) -> None:
 def test_openai_client(failing: Failing) -> None:
     client = openai.OpenAI(
         base_url=failing.server.url("https", "/v1"),
-        http_client=atls_httpx_client(failing.config, timeout=10),
+        http_client=atls_httpx_client(failing.config, timeout=10),  # type: ignore[arg-type]
         api_key="x",
         max_retries=0,
     )
@@ -179,7 +181,7 @@ def test_openai_async_client(failing: Failing) -> None:
     async def main() -> None:
         async with openai.AsyncOpenAI(
             base_url=failing.server.url("https", "/v1"),
-            http_client=atls_async_httpx_client(failing.config, timeout=10),
+            http_client=atls_async_httpx_client(failing.config, timeout=10),  # type: ignore[arg-type]
             api_key="x",
             max_retries=0,
         ) as client:

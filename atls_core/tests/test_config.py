@@ -350,3 +350,13 @@ def test_secret_values_stay_out_of_selection_errors(caplog: pytest.LogCaptureFix
     assert SECRET_VALUE not in str(info.value)
     assert SECRET_VALUE not in repr(info.value)
     assert SECRET_VALUE not in caplog.text
+
+
+def test_unicode_host_patterns_become_idna() -> None:
+    config = ATLSConfig.from_mapping(
+        {"hosts": {"*.bücher.example": _host("a.b"), "API.Example.com": _host("a.c")}},
+        check=False,
+    )
+    assert config.rule_for("shop.xn--bcher-kva.example").validator == "a.b"
+    assert config.rule_for("api.example.com").validator == "a.c"
+    assert [r.pattern for r in config.hosts] == ["*.xn--bcher-kva.example", "api.example.com"]

@@ -76,7 +76,8 @@ def liar(tee: SimulatedTEE) -> Any:
     certificate = mint_certificate(
         tee.issuer, hostnames=("127.0.0.1",), evidence=tee.certificates().static().evidence
     )
-    with CountingServer(certificate.server_context()) as server:
+    server = CountingServer(certificate.server_context())
+    with server:
         yield server
         assert server.wait_finished(server.attempts)
         assert server.received == 0
@@ -130,7 +131,8 @@ def test_async_refusal_is_final(config: ATLSConfig, liar: CountingServer) -> Non
 def test_a_policy_refusal_carries_the_result(tee: SimulatedTEE) -> None:
     policy = {"reference_values": {"image": "11" * 32}}
     config = ATLSConfig.from_mapping(tee.config_mapping("127.0.0.1", policy=policy))
-    with CountingServer(tee.certificates().server_context()) as server:
+    server = CountingServer(tee.certificates().server_context())
+    with server:
         with (
             atls_openai_client(config, base_url=server.url("https", "/v1"), api_key="x") as client,
             pytest.raises(AttestationConnectionError) as caught,
@@ -146,25 +148,27 @@ def test_a_policy_refusal_carries_the_result(tee: SimulatedTEE) -> None:
 
 def test_accepted_server(tee: SimulatedTEE, config: ATLSConfig) -> None:
     with HTTPSServer(tee.certificates().server_context()) as server:
-        with atls_openai_client(
+        client = atls_openai_client(
             config,
             base_url=server.url("https", "/v1"),
             api_key="x",
             http_client_options={"timeout": 10},
-        ) as client:
+        )
+        with client:
             raw = client.models.with_raw_response.list()
-            assert [m.id for m in raw.parse().data] == ["demo-model"]
-            result = attestation_result(raw.http_response)  # type: ignore[arg-type]
-            assert result is not None
-            assert result.accepted
+    assert [m.id for m in raw.parse().data] == ["demo-model"]
+    result = attestation_result(raw.http_response)  # type: ignore[arg-type]
+    assert result is not None
+    assert result.accepted
 
 
 def test_a_network_fault_is_still_retried(tee: SimulatedTEE) -> None:
     """A challenge that times out could not decide anything: the client may try again."""
     config = ATLSConfig.from_mapping(tee.config_mapping("127.0.0.1", challenge=True))
     static = tee.certificates().static()
-    with CountingServer(static.server_context()) as server:
-        server.RequestHandlerClass = _Silent
+    server = CountingServer(static.server_context())
+    server.RequestHandlerClass = _Silent
+    with server:
         client = atls_openai_client(
             context=ATLSContext(config, challenge_timeout=0.2),
             base_url=server.url("https", "/v1"),

@@ -37,12 +37,13 @@ from atls_core.registry import PluginManager
 from atls_core.result import AttestationResult, Status
 from atls_core.selection import select_validator
 from atls_core.testing.simulated import DEFAULT_MEASUREMENTS, SimulatedHardware, SimulatedIssuer
+from atls_dcap.testing.pki import DcapTestPki
+from atls_dcap.testing.quotes import DEFAULT_MRENCLAVE, DEFAULT_MRTD, make_tdx_quote
 from atls_gramine.testing.certs import INSIDE_WINDOW, make_ratls_credentials, validator_settings
 from atls_ita.testing.standin import StandInIta, workload_pin
 from atls_ita.testing.tokens import issue_token
+from atls_snp.testing import DEFAULT_MEASUREMENT, SyntheticSnp
 from atls_tdx.testing.dstack import dstack_event_log, replay_rtmrs
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE, DEFAULT_MRTD, make_tdx_quote
 
 DCAP_ISSUED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 DCAP_NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
@@ -72,6 +73,7 @@ class World:
     maa: StandInMaa
     ita_tdx: StandInIta
     ita_sgx: StandInIta
+    snp: SyntheticSnp
 
     def dcap_settings(self) -> dict[str, Any]:
         collateral = self.directory / "tdx-collateral.json"
@@ -93,12 +95,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with ExitStack() as stack:
         ita_sgx = stack.enter_context(StandInIta(api_key="pinning"))
         ita_sgx.tee = "sgx"
+        directory = tmp_path_factory.mktemp("pinning")
         yield World(
-            directory=tmp_path_factory.mktemp("pinning"),
+            directory=directory,
             pki=DcapTestPki.generate(seed="atls one pinning rule"),
             maa=stack.enter_context(StandInMaa()),
             ita_tdx=stack.enter_context(StandInIta(api_key="pinning")),
             ita_sgx=ita_sgx,
+            snp=SyntheticSnp(directory),
         )
 
 
@@ -125,7 +129,7 @@ def _simulated_challenge(world: World) -> Source:
 
 
 def _tdx_dcap(world: World) -> Source:
-    """A TDX quote v4 signed under the synthetic DCAP PKI (atls_tdx.testing.quotes)."""
+    """A TDX quote v4 signed under the synthetic DCAP PKI (atls_dcap.testing.quotes)."""
     return Source(
         settings=world.dcap_settings(),
         data=make_tdx_quote(world.pki, bytes(64)),
@@ -154,12 +158,16 @@ def _tdx_dstack(world: World) -> Source:
 
 
 def _tdx_dstack_challenge(world: World) -> Source:
-    """The same dstack quote document, as the guest agent's challenge answer carries it."""
+    """The same dstack quote document, as the guest agent's challenge answer carries it.
+
+    Pinned by the compose hash the event log measures (a reference value).
+    """
+    compose_hash = hashlib.sha256(COMPOSE.encode()).hexdigest()
     return Source(
         settings=world.dcap_settings(),
         data=_dstack_document(world),
         clock=FixedClock(DCAP_NOW),
-        pin=Policy(reference_values={"mrtd": DEFAULT_MRTD.hex()}),
+        pin=Policy(reference_values={"compose_hash": compose_hash}),
     )
 
 
@@ -232,6 +240,16 @@ def _azure_tdx(world: World) -> Source:
     return _maa(claims, world, Policy(reference_values={"mrtd": "33" * 48}))
 
 
+def _snp_report(world: World) -> Source:
+    """A SEV-SNP report and its VCEK chain in atls's DER envelope, under a synthetic AMD root."""
+    return Source(
+        settings=world.snp.settings(),
+        data=world.snp.envelope(),
+        clock=FixedClock(world.snp.now),
+        pin=Policy(reference_values={"measurement": DEFAULT_MEASUREMENT.hex()}),
+    )
+
+
 PRODUCERS: dict[str, Callable[[World], Source]] = {
     "insecure.simulated": _simulated,
     "insecure.simulated-challenge": _simulated_challenge,
@@ -245,6 +263,8 @@ PRODUCERS: dict[str, Callable[[World], Source]] = {
     "azure.cvm": _azure_cvm,
     "azure.sgx": _azure_sgx,
     "azure.tdx": _azure_tdx,
+    "snp.report": _snp_report,
+    "snp.report-challenge": _snp_report,  # the challenge answer is the same envelope
 }
 
 

@@ -93,6 +93,9 @@ __all__ = [
 # TLS, HTTP and server names are imported on first use so that ``import atls_core``
 # stays light (no requests, httpx or cryptography x509 builders until needed).
 _LAZY = {
+    "atls_openai_client": "atls_core.openai_client",
+    "atls_async_openai_client": "atls_core.openai_client",
+    "AttestationConnectionError": "atls_core.openai_client",
     "verify_evidence": "atls_core.offline",
     "AppraiserLike": "atls_core.selection",
     "select_validator": "atls_core.selection",

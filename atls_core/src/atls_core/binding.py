@@ -30,6 +30,7 @@ from atls_core.errors import BindingMismatch, ConfigurationError
 __all__ = [
     "NONCE_SIZE",
     "SCHEMES",
+    "SNI_FORMS",
     "Binding",
     "BindingContext",
     "Freshness",
@@ -417,14 +418,31 @@ def check_certificate_digest(
 # --- the nonce in SNI --------------------------------------------------------
 
 
-def encode_sni(nonce: bytes, host: str) -> str:
-    """Server name carrying the nonce as one lowercase base32 DNS label.
+SNI_FORMS = ("atls-label", "base64-line")
+"""How a client's nonce can travel in the server name (``ValidatorSpec.sni_form``).
 
-    ``atls-<52 base32 chars>.<host>``: 57 characters, under the 63 limit, and the
-    real host name stays as the suffix for SNI routing.
+``atls-label`` is atls's own; ``base64-line`` exists only because servers written
+for opaque-systems' atls-python read nothing else."""
+
+
+def encode_sni(nonce: bytes, host: str, *, form: str = "atls-label") -> str:
+    """Server name carrying the nonce.
+
+    ``atls-label``: one lowercase base32 DNS label, ``atls-<52 base32
+    chars>.<host>``: 57 characters, under the 63 limit, and the real host name
+    stays as the suffix for SNI routing.  ``base64-line``: the whole name is
+    ``base64.encodebytes(nonce)``, standard base64 with its trailing newline,
+    as atls-python clients sent it; the host name is not sent, so a proxy that
+    routes by SNI cannot route it.
     """
     if len(nonce) != NONCE_SIZE:
         raise ValueError(f"nonce must be {NONCE_SIZE} bytes")
+    if form == "base64-line":
+        return base64.encodebytes(nonce).decode()
+    if form != "atls-label":
+        raise ConfigurationError(
+            "unknown SNI form", check="binding.sni_form", expected=list(SNI_FORMS), actual=form
+        )
     label = _SNI_PREFIX + base64.b32encode(nonce).decode().rstrip("=").lower()
     return f"{label}.{host}" if host else label
 

@@ -114,6 +114,30 @@ class HostRule:
         return host == pattern
 
 
+def _ascii_pattern(pattern: str, where: str) -> str:
+    """A host pattern as the TLS layer sees names: IDNA (``xn--``) labels, lowercase.
+
+    A Unicode pattern would never match the ASCII server name a connection
+    carries, so it is converted here, once, rather than silently never matching.
+    """
+    if pattern.isascii():
+        return pattern.lower()
+    labels = []
+    for label in pattern.split("."):
+        if label.isascii():
+            labels.append(label.lower())
+            continue
+        try:
+            labels.append(label.encode("idna").decode("ascii"))
+        except UnicodeError:
+            raise ConfigurationError(
+                f"{where}: host pattern is not a valid international domain name",
+                check="config.hosts",
+                actual=pattern,
+            ) from None
+    return ".".join(labels)
+
+
 _TOP_KEYS = {"atls", "hosts"}
 _ATLS_KEYS = {"allow_insecure_test_validators", "disable_plugins"}
 _HOST_KEYS = {"validator", "policy", "settings", "pki"}
@@ -305,7 +329,7 @@ class ATLSConfig:
                 raise ConfigurationError(f"{where}.settings must be a table", check="config.keys")
             rules.append(
                 HostRule(
-                    pattern=pattern,
+                    pattern=_ascii_pattern(pattern, where),
                     validator=validator,
                     policy=Policy.from_mapping(body.get("policy", {}), where=f"{where}.policy"),
                     settings=_resolve(settings, f"{where}.settings", base, env),

@@ -6,7 +6,8 @@
     response = client.get("https://tee.example.com/v1/models")
     attestation_result(response).measurements
 
-    openai.OpenAI(base_url="https://tee.example.com/v1", http_client=client)
+    # OpenAI: atls_core.openai_client.atls_openai_client(config, base_url=...)
+    # (refusals are not retried); http_client=client works but retries them.
 
 Each new pooled connection is appraised inside the TLS handshake (httpcore
 wraps the socket, or anyio drives an ``SSLObject``, with our context), so no
@@ -56,6 +57,7 @@ builds another exception instead, e.g. one a retrying SDK does not retry
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -301,10 +303,8 @@ def configured_for(config: ATLSConfig, request: httpx.Request) -> bool:
         return True
     raw = request.url.raw_host
     hosts = [raw.decode("ascii")]
-    try:
+    with contextlib.suppress(UnicodeError):  # not valid IDNA: the ASCII form is all there is
         hosts.append(raw.decode("idna"))
-    except UnicodeError:
-        pass  # not valid IDNA: the ASCII form is all there is
     sni = request.extensions.get("sni_hostname")
     if isinstance(sni, str) and sni:
         hosts.append(sni)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from atls_core.binding import SNI_FORMS
 from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, Transport
 
@@ -154,11 +155,21 @@ class ValidatorSpec:
     appraised with one in force is at best ``warning``, saying which."""
     insecure: bool = False
     """A test validator: refused unless configuration allows insecure validators."""
+    sni_form: str = attrs.field(default="atls-label")
+    """How a certificate-transport client sends its nonce in SNI: a name in
+    :data:`atls_core.binding.SNI_FORMS`.  Another form than the default is for
+    servers that read only that one (a validator instance may set it from its
+    settings)."""
 
     @binding_schemes.validator
     def _check_schemes(self, _attribute: Any, value: tuple[str, ...]) -> None:
         if not value:
             raise ValueError(f"validator {self.id} declares no binding scheme")
+
+    @sni_form.validator
+    def _check_sni_form(self, _attribute: Any, value: str) -> None:
+        if value not in SNI_FORMS:
+            raise ValueError(f"validator {self.id}: unknown sni_form {value!r}, not in {SNI_FORMS}")
 
     @property
     def binding_scheme(self) -> str:
@@ -336,6 +347,35 @@ class ValidatorBase:
             media_type=self.spec.media_types[0],
             data=data,
             source=EvidenceSource(transport=Transport.FILE, location=name),
+        )
+
+    # -- optional: configuration checks and inspection ------------------------
+
+    def check_policy(self, policy: Policy) -> None:
+        """Refuse, when configuration is loaded, a policy this validator could never apply.
+
+        The core calls it once a validator is built for a policy
+        (:func:`atls_core.selection.select_validator`, hence ``ATLSContext(config)``
+        and ``atls config check``), so a policy option with an unusable value is a
+        :class:`~atls_core.errors.ConfigurationError` there rather than a refusal
+        at the first connection.  Names are checked by the core already; this is
+        for values.  Default: nothing to check.
+        """
+
+    def describe(self, evidence: Evidence) -> Mapping[str, Any]:
+        """Decode ``evidence`` for a person, WITHOUT verifying or appraising anything.
+
+        Used by ``atls inspect``, the first thing to run when a server is refused:
+        it shows what the evidence *claims* so the operator can see which value
+        differs from the policy.  Return JSON-ready data (``bytes`` are shown as
+        hex): by convention ``format`` (what was decoded), ``measurements``
+        (``{name: hex}`` for the names of :attr:`ValidatorSpec.measurements`) and
+        any other sections.  Raise :class:`~atls_core.errors.MalformedEvidence`
+        when ``evidence`` is not this validator's format.  Must not need trust
+        settings or the network.  Default: not supported.
+        """
+        raise ConfigurationError(
+            f"{self.spec.id} cannot describe evidence", check="inspect.unsupported"
         )
 
 

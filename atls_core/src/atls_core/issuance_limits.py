@@ -186,12 +186,13 @@ class _Workers:
     """Daemon threads for issuer calls: at most ``size``, started as calls need them.
 
     Daemon threads, unlike ``ThreadPoolExecutor``'s, do not hold up interpreter exit
-    when an evidence source hangs.  Callers hold a slot per call, so no more than
-    ``size`` calls are ever queued or running.
+    when an evidence source hangs; a thread idle for ``idle`` seconds ends.  Callers
+    hold a slot per call, so no more than ``size`` calls are ever queued or running.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, idle: float = 60.0) -> None:
         self.size = size
+        self.idle = idle
         self._tasks: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
@@ -203,19 +204,26 @@ class _Workers:
 
     def submit(self, call: Callable[[], T]) -> Future[T]:
         future: Future[T] = Future()
-        with self._lock:
+        with self._lock:  # a thread decides to end under this lock, seeing the queue
             self._busy += 1
             if self._busy > self._threads and self._threads < self.size:
                 self._threads += 1
                 threading.Thread(
                     target=self._work, name=f"atls-issuer-{self._threads}", daemon=True
                 ).start()
-        self._tasks.put((future, call))
+            self._tasks.put((future, call))
         return future
 
     def _work(self) -> None:
         while True:
-            future, call = self._tasks.get()
+            try:
+                future, call = self._tasks.get(timeout=self.idle)
+            except queue.Empty:
+                with self._lock:
+                    if self._tasks.empty():
+                        self._threads -= 1
+                        return
+                continue
             if future.set_running_or_notify_cancel():
                 try:
                     future.set_result(call())

@@ -25,7 +25,7 @@ try:
 except ModuleNotFoundError as missing:
     raise ModuleNotFoundError(
         f"atls_core.openai_client needs the OpenAI client ({missing.name} is not installed): "
-        'pip install openai "atls-core[httpx]"',
+        'pip install "atls-core[openai]"',
         name=missing.name,
     ) from missing
 

@@ -140,6 +140,9 @@ def select_validator(
             actual=list(knobs),
         )
     validator = factory(settings)
+    check_policy = getattr(validator, "check_policy", None)  # ValidatorBase.check_policy
+    if callable(check_policy):
+        check_policy(policy)
     return SelectedValidator(
         validator=validator,
         policy=policy,

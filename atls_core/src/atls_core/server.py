@@ -1,12 +1,12 @@
 """Server side: certificates that carry attestation evidence, and the challenge endpoint.
 
-An :class:`Issuer` turns report data into evidence.  This module generates a
-TLS key in memory, computes the report data the issuer's binding scheme
-demands for that key (and the client's nonce, when there is one), asks the
-issuer for evidence and writes it into a self-signed (or CA-signed)
-certificate as an unrecognised X.509 extension.  A :class:`KeyBoundIssuer`
-(a service such as MAA that hashes the key and nonce itself) receives the
-key's SubjectPublicKeyInfo and the nonce instead of report data.
+An :class:`Issuer` turns report data into evidence.  This module computes the
+report data the issuer's binding scheme demands for a TLS key (and the
+client's nonce, when there is one), asks the issuer for evidence and writes it
+into a self-signed (or CA-signed) certificate as an unrecognised X.509
+extension.  A :class:`KeyBoundIssuer` (a service such as MAA that hashes the
+key and nonce itself) receives the key's SubjectPublicKeyInfo and the nonce
+instead of report data.
 
 * **Static mode** (:meth:`AttestedCertificates.static`): one key and
   certificate at start-up with nonce-less report data ("key-only"
@@ -14,24 +14,51 @@ key's SubjectPublicKeyInfo and the nonce instead of report data.
   that insist on paths (uvicorn's ``ssl_certfile``/``ssl_keyfile``).
 * **Per-connection mode** (:meth:`AttestedCertificates.server_context` with
   ``per_connection=True``): an ``sni_callback`` reads the client's nonce from
-  the SNI label, mints a fresh certificate bound to it and swaps the
-  connection's context.
+  the SNI label, mints a certificate bound to it and swaps the connection's
+  context, inside the ClientHello processing: no extra round trip.
 
-The standard library loads keys only from files, so each load goes through a
-private 0600 temporary file that is removed at once.
+Per-connection work is only what freshness needs: the evidence and one
+certificate.  The certificates share one key pair, the *session key*, made in
+memory and replaced every ``key_rotation``.  Sharing keeps the binding sound:
+the report data (atls-v1) hashes the SubjectPublicKeyInfo together with the
+nonce, so evidence minted for one nonce fails every other client's binding
+check, and the handshake itself proves possession of the private key the
+evidence names.  What sharing changes is the worth of a stolen key: its holder
+could relay a victim's nonce to the real server and present the certificate
+it gets back, until the key rotates.  So the session key never leaves the
+process: it is not the static certificate's key (which ``write_files`` may
+put on disk), and it reaches OpenSSL only through an anonymous, 0600 memory
+file (``memfd``) closed right after loading; where there is none, a private
+0600 temporary file removed at once (the standard library loads keys only
+from paths).
+
+A client that repeats a nonce within a few seconds gets the context minted for
+that nonce again, without a new issuer call.  That is safe: the evidence was
+produced after the nonce was first sent, binds exactly that nonce and key, and
+is what a new issuance would say; only an identical nonce matches, so no
+certificate ever answers for another nonce.
+
+Issuance is bounded (:mod:`atls_core.issuance_limits`): a cap on issuer calls
+in flight, a global and a per-client rate, and a deadline on every issuer
+call; an excess handshake is refused at once with a TLS alert and a line on
+the ``atls.server`` log.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
+import secrets
 import socket
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -44,9 +71,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from atls_core.binding import NONCE_SIZE, decode_sni, report_data_for
-from atls_core.errors import ConfigurationError, MalformedEvidence
-from atls_core.evidence import Evidence, Transport
+from atls_core.errors import ConfigurationError, MalformedEvidence, ServiceUnavailable
+from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import IssuerSpec, KeyBoundIssuer, refuse_unknown_names
+from atls_core.issuance_limits import IssuanceLimiter, Rate, client_address
 
 __all__ = [
     "AttestedCertificate",
@@ -55,6 +83,7 @@ __all__ = [
     "ChallengeASGIMiddleware",
     "ChallengeEndpoint",
     "ChallengeIssuer",
+    "Rate",
     "handle_challenge",
     "mint_certificate",
 ]
@@ -144,23 +173,69 @@ class AttestedCertificate:
 
     def server_context(self, *, alpn_protocols: Iterable[str] | None = None) -> ssl.SSLContext:
         """A TLS 1.2+ server context presenting this certificate."""
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.options |= ssl.OP_NO_RENEGOTIATION
-        if alpn_protocols:
-            context.set_alpn_protocols(list(alpn_protocols))
+        context = _bare_server_context(alpn_protocols)
         self.load_into(context)
         return context
 
     def load_into(self, context: ssl.SSLContext) -> None:
-        """``context.load_cert_chain`` through one private temporary file, removed at once."""
-        fd, name = tempfile.mkstemp(prefix="atls-", suffix=".pem")  # mode 0600
+        """``context.load_cert_chain`` from memory (see :func:`_load_pem_chain`)."""
+        _load_pem_chain(context, self.private_key_pem() + self.certificate_pem)
+
+
+def _bare_server_context(alpn_protocols: Iterable[str] | None) -> ssl.SSLContext:
+    """TLS 1.2+, no renegotiation, no certificate yet."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_RENEGOTIATION
+    if alpn_protocols:
+        context.set_alpn_protocols(list(alpn_protocols))
+    return context
+
+
+_PROC_FD = "/proc/self/fd"
+
+
+def _memory_file(data: bytes) -> int | None:
+    """An anonymous 0600 memory file holding ``data`` (Linux ``memfd``), or None."""
+    if not hasattr(os, "memfd_create") or not os.path.isdir(_PROC_FD):
+        return None
+    try:
+        fd = os.memfd_create("atls-key", os.MFD_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _load_pem_chain(context: ssl.SSLContext, pem: bytes) -> None:
+    """``context.load_cert_chain`` for a PEM key and chain held in memory.
+
+    The standard library loads keys only from paths.  The bytes go to an
+    anonymous memory file, opened by OpenSSL through ``/proc/self/fd`` and closed
+    at once: no name in any directory, nothing on a persistent disk.  Without
+    ``memfd`` (not Linux), a private 0600 temporary file, removed at once.
+    """
+    fd = _memory_file(pem)
+    if fd is not None:
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(self.private_key_pem() + self.certificate_pem)
-            context.load_cert_chain(name)
+            context.load_cert_chain(f"{_PROC_FD}/{fd}")
         finally:
-            os.unlink(name)
+            os.close(fd)
+        return
+    fd, name = tempfile.mkstemp(prefix="atls-", suffix=".pem")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        context.load_cert_chain(name)
+    finally:
+        os.unlink(name)
 
 
 def _name(common_name: str) -> x509.Name:
@@ -280,6 +355,194 @@ def _atls_sni_nonce(server_name: str | None) -> bytes | None:
     return decode_sni(server_name)[0]
 
 
+DEFAULT_ISSUANCE_RATE = Rate(per_second=50.0, burst=100)
+"""Per-connection issuances for the whole server: 50 a second, bursts of 100."""
+DEFAULT_PER_CLIENT_RATE = Rate(per_second=10.0, burst=100)
+"""Per client address: a fifth of the server's sustained rate, the same burst
+(a client opening a connection pool at once is not refused)."""
+REPEAT_WINDOW = 10.0
+"""Seconds a nonce's context answers a repeat of that nonce."""
+REPEAT_ENTRIES = 32
+
+_REFUSAL_ALERTS: Mapping[str, int] = {
+    "busy": ssl.ALERT_DESCRIPTION_HANDSHAKE_FAILURE,
+    "rate": ssl.ALERT_DESCRIPTION_HANDSHAKE_FAILURE,
+    "timeout": ssl.ALERT_DESCRIPTION_INTERNAL_ERROR,
+}
+
+
+def _der_length(size: int) -> bytes:
+    if size < 0x80:
+        return bytes([size])
+    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    return bytes([tag]) + _der_length(len(content)) + content
+
+
+def _der_children(element: bytes) -> list[bytes]:
+    """The encoded elements inside one constructed DER element (ours, so well formed)."""
+
+    def header(data: bytes, at: int) -> tuple[int, int]:  # (content start, content length)
+        first = data[at + 1]
+        if first < 0x80:
+            return at + 2, first
+        count = first & 0x7F
+        return at + 2 + count, int.from_bytes(data[at + 2 : at + 2 + count], "big")
+
+    start, length = header(element, 0)
+    content, children, at = element[start : start + length], [], 0
+    while at < len(content):
+        begin, size = header(content, at)
+        children.append(content[at : begin + size])
+        at = begin + size
+    return children
+
+
+@attrs.frozen
+class _CertificateTemplate:
+    """A session key's certificate, encoded once.
+
+    Per connection only a random serial and the evidence extension are new, then
+    one signature: cheaper than building the certificate anew, and every other
+    field is exactly what :func:`mint_certificate` wrote.
+    """
+
+    version: bytes
+    between: bytes
+    """The encoded fields from the signature algorithm to the SubjectPublicKeyInfo."""
+    extensions: bytes
+    """The encoded extensions but the evidence, which goes last."""
+    evidence_oid: bytes
+    signature_algorithm: bytes
+    signing_key: ec.EllipticCurvePrivateKey = attrs.field(repr=False)
+    digest: hashes.SHA256 | hashes.SHA384
+
+    @classmethod
+    def of(
+        cls,
+        placeholder: AttestedCertificate,
+        oid: str,
+        signing_key: Any,
+        digest: hashes.SHA256 | hashes.SHA384,
+    ) -> _CertificateTemplate | None:
+        """From a certificate minted with empty evidence; None for a non-EC signer."""
+        if not isinstance(signing_key, ec.EllipticCurvePrivateKey):
+            return None
+        tbs, algorithm, _signature = _der_children(placeholder.certificate_der)
+        fields = _der_children(tbs)
+        extensions = _der_children(_der_children(fields[7])[0])
+        names = [extension.oid.dotted_string for extension in placeholder.certificate.extensions]
+        at = names.index(oid)
+        return cls(
+            version=fields[0],
+            between=b"".join(fields[2:7]),
+            extensions=b"".join(extensions[:at] + extensions[at + 1 :]),
+            evidence_oid=_der_children(extensions[at])[0],
+            signature_algorithm=algorithm,
+            signing_key=signing_key,
+            digest=digest,
+        )
+
+    def certificate_der(self, evidence: bytes) -> bytes:
+        serial = _der(0x02, bytes([0x40 | secrets.randbits(6)]) + secrets.token_bytes(15))
+        extension = _der(0x30, self.evidence_oid + _der(0x04, evidence))
+        tbs = _der(
+            0x30,
+            self.version
+            + serial
+            + self.between
+            + _der(0xA3, _der(0x30, self.extensions + extension)),
+        )
+        signature = self.signing_key.sign(tbs, ec.ECDSA(self.digest))
+        return _der(0x30, tbs + self.signature_algorithm + _der(0x03, b"\x00" + signature))
+
+
+@attrs.frozen
+class _SessionKey:
+    """The key pair per-connection certificates share until ``expires`` (monotonic)."""
+
+    private_key: ec.EllipticCurvePrivateKey = attrs.field(repr=False)
+    spki_der: bytes
+    private_key_pem: bytes = attrs.field(repr=False)
+    expires: float
+    template: _CertificateTemplate | None
+
+
+class _SpareContexts:
+    """Bare server contexts made ahead of need.
+
+    Creating one (``SSL_CTX_new``) is a fair part of a minted handshake's cost
+    with OpenSSL 3 and needs no nonce, so one daemon thread keeps ``keep`` ready,
+    refilling after each take; it ends when idle for ``idle`` seconds.
+    """
+
+    def __init__(
+        self, alpn_protocols: Iterable[str] | None, *, keep: int = 4, idle: float = 60.0
+    ) -> None:
+        self._alpn_protocols = alpn_protocols
+        self.keep = keep
+        self.idle = idle
+        self._ready: collections.deque[ssl.SSLContext] = collections.deque()
+        self._lock = threading.Lock()
+        self._wanted = threading.Event()
+        self._running = False
+
+    def take(self) -> ssl.SSLContext:
+        try:
+            context = self._ready.popleft()
+        except IndexError:
+            context = _bare_server_context(self._alpn_protocols)
+        with self._lock:
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._refill, name="atls-contexts", daemon=True).start()
+        self._wanted.set()
+        return context
+
+    def _refill(self) -> None:
+        while True:
+            while len(self._ready) < self.keep:
+                self._ready.append(_bare_server_context(self._alpn_protocols))
+            if not self._wanted.wait(self.idle):
+                with self._lock:
+                    if not self._wanted.is_set():
+                        self._running = False
+                        return
+            self._wanted.clear()
+
+
+class _RecentNonces:
+    """The last few per-connection contexts by nonce, each for ``window`` seconds."""
+
+    def __init__(self, *, window: float, entries: int) -> None:
+        self.window = window
+        self.entries = entries
+        self._lock = threading.Lock()
+        self._contexts: collections.OrderedDict[bytes, tuple[float, ssl.SSLContext]] = (
+            collections.OrderedDict()
+        )
+
+    def get(self, nonce: bytes) -> ssl.SSLContext | None:
+        with self._lock:
+            found = self._contexts.get(nonce)
+            if found is None:
+                return None
+            if found[0] <= time.monotonic():
+                del self._contexts[nonce]
+                return None
+            return found[1]
+
+    def put(self, nonce: bytes, context: ssl.SSLContext) -> None:
+        with self._lock:
+            self._contexts[nonce] = (time.monotonic() + self.window, context)
+            self._contexts.move_to_end(nonce)
+            while len(self._contexts) > self.entries:
+                self._contexts.popitem(last=False)
+
+
 class AttestedCertificates:
     """Certificates for one issuer: a static one, and per-connection ones on demand.
 
@@ -287,6 +550,22 @@ class AttestedCertificates:
     default understands atls clients, a plugin may accept an older client's
     form too (anything but a :data:`~atls_core.binding.NONCE_SIZE` nonce is
     ignored and answered with the static certificate).
+
+    Bounds on what clients can make the server spend (see
+    :mod:`atls_core.issuance_limits`):
+
+    * ``max_concurrent_issuances`` (8): issuer calls in flight, each on one of as
+      many worker threads;
+    * ``max_pending_issuances`` (64): handshakes (on their own threads) that may
+      wait for a slot; the rest are refused at once;
+    * ``issuance_rate`` (:data:`DEFAULT_ISSUANCE_RATE`) and ``per_client_rate``
+      (:data:`DEFAULT_PER_CLIENT_RATE`, by client address where the connection
+      shows one): a :class:`Rate`, a number per second, or ``None`` for no limit;
+    * ``issuance_timeout`` (10 s): the most a handshake waits for its evidence.
+      In an asyncio server the callback runs on the event loop, which waits too:
+      keep it short there.
+
+    ``key_rotation`` is how long per-connection certificates share a key.
     """
 
     def __init__(
@@ -299,11 +578,28 @@ class AttestedCertificates:
         alpn_protocols: Iterable[str] | None = None,
         signer: tuple[x509.Certificate, Any] | None = None,
         nonce_from_sni: Callable[[str | None], bytes | None] | None = None,
+        max_concurrent_issuances: int = 8,
+        max_pending_issuances: int = 64,
+        issuance_rate: Rate | float | None = DEFAULT_ISSUANCE_RATE,
+        per_client_rate: Rate | float | None = DEFAULT_PER_CLIENT_RATE,
+        issuance_timeout: float = 10.0,
+        key_rotation: dt.timedelta = dt.timedelta(minutes=15),
     ) -> None:
         if not _is_issuer(issuer):
             raise ConfigurationError(
                 "an issuer needs .spec and .issue(report_data) or .issue_for_key(spki_der, nonce)",
                 check="server.issuer",
+            )
+        if key_type not in _CURVES:
+            raise ConfigurationError(
+                "unsupported key type",
+                check="server.key_type",
+                expected=sorted(_CURVES),
+                actual=key_type,
+            )
+        if key_rotation <= dt.timedelta(0):
+            raise ConfigurationError(
+                "key_rotation must be positive", check="server.key_rotation", actual=key_rotation
             )
         self.issuer = issuer
         self.hostnames = tuple(hostnames)
@@ -311,11 +607,26 @@ class AttestedCertificates:
         self.lifetime = lifetime
         self.alpn_protocols = tuple(alpn_protocols) if alpn_protocols else None
         self.signer = signer
+        self.key_rotation = key_rotation
+        self.limiter = IssuanceLimiter(
+            max_concurrent=max_concurrent_issuances,
+            max_pending=max_pending_issuances,
+            rate=issuance_rate,
+            per_client_rate=per_client_rate,
+            timeout=issuance_timeout,
+        )
+        """The bounds, with counters (``calls``, ``in_flight``, ``log.counts``)."""
         self._nonce_from_sni = nonce_from_sni or _atls_sni_nonce
         self._static: AttestedCertificate | None = None
+        self._static_lock = threading.Lock()
         self._lock = threading.Lock()
+        self._session: _SessionKey | None = None
+        self._recent = _RecentNonces(window=REPEAT_WINDOW, entries=REPEAT_ENTRIES)
+        self._spares = _SpareContexts(self.alpn_protocols)
         self.minted = 0
         """Per-connection certificates minted so far (for operators and tests)."""
+        self.repeated = 0
+        """Handshakes that repeated a recent nonce and got its certificate again."""
 
     @property
     def spec(self) -> IssuerSpec:
@@ -324,12 +635,27 @@ class AttestedCertificates:
 
     def static(self) -> AttestedCertificate:
         """The start-up certificate: nonce-less report data, key-only freshness."""
-        with self._lock:
+        with self._static_lock:
             if self._static is None:
                 self._static = self.mint(b"")
             return self._static
 
     def mint(self, nonce: bytes) -> AttestedCertificate:
+        """A certificate with a key of its own, under the issuance deadline (not the rates)."""
+        key = ec.generate_private_key(_CURVES[self.key_type])
+        evidence = None
+        if self.spec.transport is Transport.CERTIFICATE:
+            spki = key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            evidence = self.limiter.call(
+                functools.partial(_issue, self.issuer, spki, nonce), limited=False
+            )
+        return self._certificate(key, nonce, evidence)
+
+    def _certificate(
+        self, key: ec.EllipticCurvePrivateKey, nonce: bytes, evidence: Evidence | None
+    ) -> AttestedCertificate:
         return mint_certificate(
             self.issuer,
             nonce=nonce,
@@ -337,10 +663,9 @@ class AttestedCertificates:
             key_type=self.key_type,
             lifetime=self.lifetime,
             signer=self.signer,
+            private_key=key,
+            evidence=evidence,
         )
-
-    def _base_context(self, certificate: AttestedCertificate) -> ssl.SSLContext:
-        return certificate.server_context(alpn_protocols=self.alpn_protocols)
 
     def server_context(self, *, per_connection: bool = True) -> ssl.SSLContext:
         """A server ``SSLContext`` presenting attested certificates.
@@ -348,7 +673,7 @@ class AttestedCertificates:
         With ``per_connection`` a client that sends a nonce in SNI gets a
         certificate minted for that nonce; other clients get the static one.
         """
-        context = self._base_context(self.static())
+        context = self.static().server_context(alpn_protocols=self.alpn_protocols)
         if per_connection and self.spec.transport is Transport.CERTIFICATE:
             context.sni_callback = self.sni_callback
         return context
@@ -356,22 +681,100 @@ class AttestedCertificates:
     def sni_callback(
         self, connection: ssl.SSLSocket | ssl.SSLObject, server_name: str | None, _ctx: Any
     ) -> int | None:
-        """``SSLContext.sni_callback``: mint a certificate for the nonce in SNI.
+        """``SSLContext.sni_callback``: present a certificate minted for the nonce in SNI.
 
         Attach it to any server context that presents :meth:`static` (uvicorn:
         ``config.load(); config.ssl.sni_callback = certificates.sni_callback``).
+        Returns a TLS alert when the handshake is refused (limits, deadline, a
+        failing issuer); never raises.
         """
-        nonce = self._nonce_from_sni(server_name)
-        if nonce is None or len(nonce) != NONCE_SIZE:
-            return None  # not an atls client: the static certificate answers
+        if self.spec.transport is not Transport.CERTIFICATE:
+            return None  # challenge transport: the certificate carries no evidence
         try:
-            minted = self.mint(nonce)
-            connection.context = self._base_context(minted)
-        except Exception:
+            nonce = self._nonce_from_sni(server_name)
+            if nonce is None or len(nonce) != NONCE_SIZE:
+                return None  # not an atls client: the static certificate answers
+            context = self._recent.get(nonce)
+            if context is None:
+                context = self._fresh_context(nonce, connection)
+            else:
+                with self._lock:
+                    self.repeated += 1
+            connection.context = context
+        except ServiceUnavailable as refusal:  # logged by the limiter
+            return _REFUSAL_ALERTS.get(refusal.phase, ssl.ALERT_DESCRIPTION_INTERNAL_ERROR)
+        except Exception as error:
+            self.limiter.log.refused("error", "per-connection issuance failed", _describe(error))
             return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
+        return None
+
+    def _session_key(self) -> _SessionKey:
+        with self._lock:
+            if self._session is None or self._session.expires <= time.monotonic():
+                self._session = self._new_session_key()
+            return self._session
+
+    def _new_session_key(self) -> _SessionKey:
+        key = ec.generate_private_key(_CURVES[self.key_type])
+        rotation = self.key_rotation.total_seconds()
+        # A certificate minted late in the key's life is valid for ``lifetime`` too.
+        placeholder = mint_certificate(
+            self.issuer,
+            hostnames=self.hostnames,
+            key_type=self.key_type,
+            lifetime=self.lifetime + self.key_rotation,
+            signer=self.signer,
+            private_key=key,
+            evidence=Evidence(
+                media_type=self.spec.media_type,
+                data=b"",
+                source=EvidenceSource(transport=Transport.CERTIFICATE, oid=self.spec.oid),
+            ),
+        )
+        signing_key, digest = (
+            (self.signer[1], hashes.SHA256()) if self.signer else (key, _HASHES[self.key_type])
+        )
+        return _SessionKey(
+            private_key=key,
+            spki_der=placeholder.spki_der,
+            private_key_pem=placeholder.private_key_pem(),
+            expires=time.monotonic() + rotation,
+            template=_CertificateTemplate.of(placeholder, str(self.spec.oid), signing_key, digest),
+        )
+
+    def _fresh_context(
+        self, nonce: bytes, connection: ssl.SSLSocket | ssl.SSLObject
+    ) -> ssl.SSLContext:
+        session = self._session_key()
+        future, deadline = self.limiter.submit(
+            functools.partial(_issue, self.issuer, session.spki_der, nonce),
+            client=client_address(connection),
+            # Only a connection on its own thread may wait for a slot: an SSLObject's
+            # callback runs on an event loop, which a wait would stall.
+            may_wait=isinstance(connection, ssl.SSLSocket),
+        )
+        evidence = self.limiter.wait(future, deadline)
+        context = self._spares.take()
+        if session.template is not None:
+            certificate_pem = ssl.DER_cert_to_PEM_cert(
+                session.template.certificate_der(evidence.data)
+            ).encode()
+        else:
+            certificate_pem = self._certificate(
+                session.private_key, nonce, evidence
+            ).certificate_pem
+        _load_pem_chain(context, session.private_key_pem + certificate_pem)
+        self._recent.put(nonce, context)
         with self._lock:
             self.minted += 1
-        return None
+        return context
+
+
+def _describe(error: BaseException) -> str:
+    """A log detail: the failing check for our errors, the type otherwise (no messages
+    that might carry a service's answer)."""
+    check = getattr(error, "check", None)
+    return f"{type(error).__name__}: {check}" if check else type(error).__name__
 
 
 # --- challenge endpoint ---------------------------------------------------------
@@ -426,14 +829,19 @@ class ChallengeEndpoint:
     def matches(self, method: str, path: str) -> bool:
         return method.upper() == self.method and path.split("?", 1)[0] == self.path
 
-    def answer(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        """(status, headers, body) for one challenge request."""
-        if len(body) > self.max_body:
-            return 413, {"Content-Type": "text/plain"}, b"challenge body too large\n"
-        try:
-            nonce = self._nonce_from_body(body)
-        except MalformedEvidence as error:
-            return 400, {"Content-Type": "text/plain"}, f"{error}\n".encode()
+    def _report_data(self, body: bytes) -> bytes:
+        """What to quote: the issuer's own request form when it reads one, else the nonce's.
+
+        An issuer may define ``report_data_from_request(body) -> bytes | None`` for a
+        protocol whose client sends the report data itself (secureai's
+        ``{"report_data_hex": ...}``, ``tdx.dstack-agent``); ``None`` means "not that
+        form" and the body is read for a nonce.
+        """
+        own = getattr(self.issuer, "report_data_from_request", None)
+        given = own(body) if callable(own) else None
+        if given is not None:
+            return bytes(given)
+        nonce = self._nonce_from_body(body)
         spec: IssuerSpec = self.issuer.spec
         spki = (
             x509.load_der_x509_certificate(self.certificate_der)
@@ -442,7 +850,16 @@ class ChallengeEndpoint:
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         )
-        report_data = report_data_for(spec.binding_scheme, spki_der=spki, nonce=nonce)
+        return report_data_for(spec.binding_scheme, spki_der=spki, nonce=nonce)
+
+    def answer(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, body) for one challenge request."""
+        if len(body) > self.max_body:
+            return 413, {"Content-Type": "text/plain"}, b"challenge body too large\n"
+        try:
+            report_data = self._report_data(body)
+        except MalformedEvidence as error:
+            return 400, {"Content-Type": "text/plain"}, f"{error}\n".encode()
         digest = hashlib.sha256(self.certificate_der).digest()
         evidence: Evidence = self.issuer.issue(report_data, certificate_sha256=digest)
         self.answered += 1

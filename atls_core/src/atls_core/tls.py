@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import ipaddress
+import logging
 import socket
 import ssl
 import threading
@@ -55,6 +56,8 @@ __all__ = [
     "AppraisalCache",
     "result_of",
 ]
+
+log = logging.getLogger("atls.tls")
 
 _BASE: Any = getattr(ssl, "_SSLContext")  # noqa: B009 - the C-level descriptors
 _ENCODING_DER: int = getattr(__import__("_ssl"), "ENCODING_DER", 1)
@@ -580,8 +583,10 @@ class ATLSContext(ssl.SSLContext):
             nonce = new_nonce()
             sni: str | None = host
             if selected.spec.transport is Transport.CERTIFICATE:
-                # The nonce rides in SNI; an IP literal cannot be a DNS suffix.
-                sni = encode_sni(nonce, "" if host is None or _is_ip(host) else host)
+                # The nonce rides in SNI, in the form the validator's servers read;
+                # an IP literal cannot be a DNS suffix.
+                suffix = "" if host is None or _is_ip(host) else host
+                sni = encode_sni(nonce, suffix, form=selected.spec.sni_form)
         except ATLSError as error:
             raise ATLSVerificationError(error, host=host) from error
         return _Plan(host=host, rule=rule, selected=selected, nonce=nonce, sni=sni)
@@ -638,6 +643,13 @@ class ATLSContext(ssl.SSLContext):
         if plan.transport is Transport.CERTIFICATE:
             cached = self.cache.get(plan.rule, cache_key, self._clock, selected=plan.selected)
             if cached is not None:
+                log.debug(
+                    "cache hit host=%s validator=%s status=%s certificate=%s",
+                    plan.host,
+                    plan.selected.spec.id,
+                    cached.status.value,
+                    cache_key[:16],
+                )
                 return cached
             evidence = validator.evidence_from_certificate(certificate)
         elif plan.transport is Transport.CHALLENGE:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from atls_core.testing.vectors import Vector
+from atls_dcap.testing.pki import DcapTestPki
 from atls_gramine.testing.certs import validator_settings
 from atls_gramine.validator import GramineRatlsValidator
-from atls_tdx.testing.pki import DcapTestPki
 
 
 @pytest.fixture(scope="session")

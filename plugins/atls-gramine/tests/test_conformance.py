@@ -11,10 +11,10 @@ from atls_core.clock import FixedClock
 from atls_core.interfaces import Validator
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.testing.conformance import Case, ValidatorConformance
+from atls_dcap.testing.pki import DcapTestPki
+from atls_dcap.testing.quotes import DEFAULT_MRENCLAVE
 from atls_gramine.testing.certs import INSIDE_WINDOW, make_ratls_credentials, validator_settings
 from atls_gramine.validator import GramineRatlsValidator
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE
 
 _PKI = DcapTestPki.generate(seed="atls-gramine conformance")
 _SETTINGS = validator_settings(_PKI, Path(tempfile.mkdtemp(prefix="atls-gramine-conformance-")))

@@ -26,14 +26,14 @@ from atls_core.registry import PluginManager
 from atls_core.result import AttestationResult, Status
 from atls_core.selection import select_validator
 from atls_core.tls import ATLSContext, result_of
+from atls_dcap.testing.pki import DcapTestPki
+from atls_dcap.testing.quotes import DEFAULT_MRENCLAVE, make_sgx_quote
 from atls_gramine.issuer import DevAttestation, DevAttestationIssuer
 from atls_gramine.ratls import LEGACY_OID_DER, parse_tcg_evidence
 from atls_gramine.specs import LEGACY_OID, TCG_OID
 from atls_gramine.testing.certs import INSIDE_WINDOW
 from atls_gramine.testing.dev_attestation import FakeDevAttestation
 from atls_gramine.validator import GramineRatlsValidator
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE, make_sgx_quote
 
 POLICY = Policy(reference_values={"mrenclave": ReferenceValue(accepted=[DEFAULT_MRENCLAVE.hex()])})
 GRAMINE_ENV = {

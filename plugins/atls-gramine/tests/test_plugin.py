@@ -19,12 +19,12 @@ from atls_core.errors import ConfigurationError
 from atls_core.policy import Policy
 from atls_core.registry import PluginManager
 from atls_core.selection import select_validator
+from atls_dcap import DCAP_CLI_OPTIONS, DCAP_SETTINGS
+from atls_dcap.testing.pki import DcapTestPki
 from atls_gramine import plugin
 from atls_gramine.specs import ISSUER_SPEC, LEGACY_OID, TCG_OID, VALIDATOR_SPEC
 from atls_gramine.testing.certs import INSIDE_WINDOW, make_ratls_credentials
 from atls_gramine.validator import GramineRatlsValidator
-from atls_tdx.dcap import DCAP_CLI_OPTIONS, DCAP_SETTINGS
-from atls_tdx.testing.pki import DcapTestPki
 
 
 def test_spec_declares_both_oids_and_the_shared_dcap_settings() -> None:

@@ -18,6 +18,13 @@ from atls_core.errors import BindingMismatch, ConfigurationError, MalformedEvide
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import AttestationResult, Status
+from atls_dcap.testing.pki import DcapTestPki
+from atls_dcap.testing.quotes import (
+    DEFAULT_MRENCLAVE,
+    DEFAULT_MRSIGNER,
+    make_sgx_quote,
+    make_tdx_quote,
+)
 from atls_gramine.issuer import RatlsCredentials, build_ratls_certificate
 from atls_gramine.ratls import encode_claims, encode_tcg_evidence
 from atls_gramine.specs import LEGACY_OID, MEDIA_TYPE_LEGACY, TCG_OID
@@ -29,13 +36,6 @@ from atls_gramine.testing.certs import (
     spki_of,
 )
 from atls_gramine.validator import GramineRatlsValidator
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import (
-    DEFAULT_MRENCLAVE,
-    DEFAULT_MRSIGNER,
-    make_sgx_quote,
-    make_tdx_quote,
-)
 
 CLOCK = FixedClock(INSIDE_WINDOW)
 PINNED = Policy(

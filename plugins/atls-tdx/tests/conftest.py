@@ -12,8 +12,8 @@ import pytest
 
 from atls_core.clock import FixedClock
 from atls_core.testing.vectors import Vector
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import make_tdx_quote
+from atls_dcap.testing.pki import DcapTestPki
+from atls_dcap.testing.quotes import make_tdx_quote
 
 ISSUED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 NEXT_UPDATE = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)

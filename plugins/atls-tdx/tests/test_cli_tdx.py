@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from atls_tdx.dcap.report import parse_report_fields
+from atls_dcap.report import parse_report_fields
 from atls_tdx.tdx_common import quote_from_bytes
 
 pytestmark = pytest.mark.vectors

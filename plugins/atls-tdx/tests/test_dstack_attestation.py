@@ -13,7 +13,7 @@ import msgpack  # type: ignore[import-untyped]
 import pytest
 
 from atls_core.errors import MalformedEvidence, UntrustedChain
-from atls_tdx.dcap.report import parse_report_fields
+from atls_dcap.report import parse_report_fields
 from atls_tdx.dstack_attestation import (
     MAX_ATTESTATION_BYTES,
     AwsNitroTpmPlatform,

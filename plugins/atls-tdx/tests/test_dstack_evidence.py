@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from atls_core.certificate import PeerCertificate
 from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_tdx.dcap.settings import DCAP_SETTINGS
+from atls_dcap.settings import DCAP_SETTINGS
 from atls_tdx.dstack_eventlog import (
     check_replay,
     dstack_facts,

@@ -19,6 +19,7 @@ from atls_core.interfaces import ChallengeResponse
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
 from atls_core.testing.conformance import Case, ValidatorConformance
+from atls_dcap.testing.quotes import DEFAULT_MRTD
 from atls_tdx.dstack import DstackValidator, compose_hash, expected_mr_config_id
 from atls_tdx.dstack_eventlog import CERTIFICATE_EVENT
 from atls_tdx.oids import (
@@ -38,7 +39,6 @@ from atls_tdx.testing.dstack import (
     self_signed_certificate,
     spki_of,
 )
-from atls_tdx.testing.quotes import DEFAULT_MRTD
 
 COMPOSE = '{"manifest_version":2,"name":"demo","runner":"docker-compose"}'
 OS_IMAGE = hashlib.sha256(b"atls synthetic dstack OS").digest()

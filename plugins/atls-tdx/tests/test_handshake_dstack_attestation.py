@@ -21,6 +21,8 @@ from atls_core.policy import Policy
 from atls_core.selection import select_validator
 from atls_core.testing.loopback import HTTPSServer
 from atls_core.tls import ATLSContext
+from atls_dcap.testing.pki import DcapTestPki
+from atls_dcap.testing.quotes import make_tdx_quote
 from atls_tdx.dstack_attestation import DstackAttestation, SevSnpPlatform
 from atls_tdx.oids import DSTACK_ATTESTATION
 from atls_tdx.testing.dstack import (
@@ -33,8 +35,6 @@ from atls_tdx.testing.dstack import (
     spki_of,
     tdx_attestation,
 )
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import make_tdx_quote
 
 COMPOSE = '{"manifest_version":2,"name":"dot8","runner":"docker-compose"}'
 EVENTS = dstack_event_log(app_compose=COMPOSE)

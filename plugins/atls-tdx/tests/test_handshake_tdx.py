@@ -26,6 +26,8 @@ from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificates, ChallengeEndpoint, mint_certificate
 from atls_core.testing.loopback import HTTPSServer
 from atls_core.tls import ATLSContext
+from atls_dcap.testing.pki import DcapTestPki
+from atls_dcap.testing.quotes import DEFAULT_MRTD, make_tdx_quote
 from atls_tdx.issuers import ConfigfsTsmIssuer, DstackAgentIssuer
 from atls_tdx.oids import DSTACK_EVENT_LOG, DSTACK_QUOTE
 from atls_tdx.testing.dstack import (
@@ -37,8 +39,6 @@ from atls_tdx.testing.dstack import (
     self_signed_certificate,
     spki_of,
 )
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import DEFAULT_MRTD, make_tdx_quote
 
 PINNED_TD = Policy(reference_values={"mrtd": DEFAULT_MRTD.hex()})
 """Pins the synthetic TD's MRTD."""

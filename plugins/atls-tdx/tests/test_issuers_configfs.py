@@ -11,11 +11,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from atls_core import binding as b
 from atls_core.errors import ConfigurationError
 from atls_core.policy import Policy
+from atls_dcap.testing.quotes import DEFAULT_MRTD
 from atls_tdx.dcap_validator import TdxDcapValidator
 from atls_tdx.issuers import ConfigfsTsmIssuer, IssuerError, configfs_tsm_quote
 from atls_tdx.oids import ATLS_TDX_QUOTE
 from atls_tdx.testing.dstack import FakeConfigfsTsm, spki_of
-from atls_tdx.testing.quotes import DEFAULT_MRTD
 
 
 @pytest.fixture

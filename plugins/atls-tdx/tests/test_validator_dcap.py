@@ -28,12 +28,12 @@ from atls_core.measurements import TDX_WORKLOAD
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
 from atls_core.testing.conformance import Case, ValidatorConformance
+from atls_dcap.testing.pki import DcapTestPki
+from atls_dcap.testing.quotes import DEFAULT_MRSEAM, DEFAULT_MRTD, make_sgx_quote, make_tdx_quote
 from atls_tdx.dcap_validator import TdxDcapValidator
 from atls_tdx.oids import ATLS_TDX_QUOTE
 from atls_tdx.specs import TDX_DCAP_SPEC, TDX_QUOTE_MEDIA_TYPE
 from atls_tdx.testing.dstack import octet_string, self_signed_certificate, spki_of
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import DEFAULT_MRSEAM, DEFAULT_MRTD, make_sgx_quote, make_tdx_quote
 
 
 def pinned(**kw: Any) -> Policy:

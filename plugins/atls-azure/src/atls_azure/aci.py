@@ -76,7 +76,10 @@ class AciValidator:
     validator (so unknown settings and policy options are refused as for any
     configuration, and appraisals reach the plugins' observers), and
     :meth:`appraise` is the core's appraisal.  Pass it as
-    ``ATLSContext(validator=AciValidator(...))``.
+    ``ATLSContext(validator=AciValidator(...))``.  A server written for
+    opaque-systems atls-python reads the nonce only in that client's SNI form:
+    pass ``settings={"wire": "pyatls"}`` (the ``atls-pyatls`` distribution's
+    ``atls`` module does so by default).
     """
 
     pki = False

@@ -14,6 +14,7 @@ __all__ = [
     "ACI_ISSUER_SPEC",
     "ACI_OID",
     "ACI_SPEC",
+    "ACI_WIRE_FORMS",
     "CVM_OID",
     "CVM_SPEC",
     "CVM_VMID",
@@ -81,6 +82,12 @@ TOKEN_CLI_OPTIONS = (
 )
 """``atls verify-evidence`` inputs of every Azure validator (offline: ``--keys`` + ``--issuer``)."""
 
+ACI_WIRE_FORMS = {"atls": "atls-label", "pyatls": "base64-line"}
+"""``azure.aci`` setting ``wire``: how the client sends its nonce in SNI (an
+``atls_core.binding.SNI_FORMS`` name).  ``pyatls`` is for servers written for
+opaque-systems' atls-python, which read only ``base64.encodebytes(nonce)`` as the
+whole server name; the runtime data and token are the same either way."""
+
 CVM_VMID = "vmid"
 """The CVM measurement that pins one VM: its Azure VM ID, a GUID recorded as 32 hex digits."""
 
@@ -106,7 +113,7 @@ ACI_SPEC = ValidatorSpec(
     workload_identity=("hostdata",),
     pinning_options=("hostdata", "cce_policies"),
     policy_options=("hostdata", "cce_policies", "compliance_statuses"),
-    settings=TOKEN_SETTINGS,
+    settings=(*TOKEN_SETTINGS, "wire"),
     cli_options=TOKEN_CLI_OPTIONS,
 )
 

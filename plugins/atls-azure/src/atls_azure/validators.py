@@ -230,6 +230,18 @@ class AciTokenValidator(MaaValidator):
     attestation_type = "sevsnpvm"
     default_spec = specs.ACI_SPEC
 
+    def __init__(self, settings: Settings, *, spec: ValidatorSpec | None = None) -> None:
+        super().__init__(settings, spec=spec)
+        wire = settings.get("wire", "atls")
+        if not isinstance(wire, str) or wire not in specs.ACI_WIRE_FORMS:
+            raise ConfigurationError(
+                "settings.wire names how the nonce travels in SNI",
+                check="config.settings",
+                expected=sorted(specs.ACI_WIRE_FORMS),
+                actual=wire,
+            )
+        self.spec = attrs.evolve(self.spec, sni_form=specs.ACI_WIRE_FORMS[wire])
+
     def map_claims(self, case: TokenCase) -> ReportData:
         claims, appraisal = case.token.claims, case.appraisal
         _require_compliance(

@@ -1,7 +1,7 @@
 """Entry point of the atls-gramine plugin: registration hooks only.
 
 Imports stay cheap: the validator and issuer modules (cbor2, dcap-qvl through
-``atls_tdx.dcap``) load only when a factory runs.  The ``atls verify-evidence``
+``atls_dcap``) load only when a factory runs.  The ``atls verify-evidence``
 options are data on the spec (``VALIDATOR_SPEC.cli_options``).
 """
 

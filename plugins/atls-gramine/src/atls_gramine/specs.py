@@ -5,8 +5,8 @@ from __future__ import annotations
 from atls_core import measurements
 from atls_core.evidence import Transport
 from atls_core.interfaces import IssuerSpec, ValidatorSpec
+from atls_dcap.settings import DCAP_CLI_OPTIONS, DCAP_SETTINGS, DCAP_TEST_SETTINGS
 from atls_gramine.gramine_policy import POLICY_OPTIONS
-from atls_tdx.dcap.settings import DCAP_CLI_OPTIONS, DCAP_SETTINGS
 
 __all__ = [
     "ISSUER_SETTINGS",
@@ -30,7 +30,7 @@ SCHEME_TCG = "gramine-tcg"
 SCHEME_LEGACY = "gramine-legacy"
 """Binding of the legacy quote extension: report data = SHA-256(SPKI) || 0^32."""
 SGX_MEASUREMENT_NAMES = measurements.SGX
-"""The SGX measurements ``atls_tdx.dcap.record_quote`` records (``SGX_MEASUREMENTS``)."""
+"""The SGX measurements ``atls_dcap.record_quote`` records (``SGX_MEASUREMENTS``)."""
 
 VALIDATOR_SPEC = ValidatorSpec(
     id="gramine.ratls",
@@ -47,6 +47,7 @@ VALIDATOR_SPEC = ValidatorSpec(
     policy_options=POLICY_OPTIONS,
     settings=DCAP_SETTINGS,
     cli_options=DCAP_CLI_OPTIONS,
+    test_settings=DCAP_TEST_SETTINGS,
 )
 
 ISSUER_SETTINGS = ("attestation_dir", "pubkey_hash_alg", "not_before", "not_after")

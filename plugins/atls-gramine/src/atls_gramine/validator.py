@@ -1,7 +1,7 @@
 """``gramine.ratls``: appraise a Gramine RA-TLS certificate's SGX quote.
 
 :meth:`GramineRatlsValidator.verify` parses the extension (strictly), verifies
-the quote with DCAP (signatures, chain, CRLs, TCB: ``atls_tdx.dcap``), records
+the quote with DCAP (signatures, chain, CRLs, TCB: ``atls_dcap``), records
 facts and Gramine's enclave checks, and returns the quote's report data with
 its scheme (``gramine-tcg`` or ``gramine-legacy``); the core binds it to the
 TLS key and applies TCB / advisory / debug / reference-value / pinning policy.
@@ -21,6 +21,7 @@ from atls_core.certificate import PeerCertificate
 from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import ReportData, Settings, ValidatorBase, refuse_unknown_names
+from atls_dcap import DcapSettings, DcapVerifier, VerifiedQuote, record_quote
 from atls_gramine.gramine_policy import policy_option_int
 from atls_gramine.ratls import extension_for, parse_tcg_evidence
 from atls_gramine.specs import (
@@ -32,7 +33,6 @@ from atls_gramine.specs import (
     TCG_OID,
     VALIDATOR_SPEC,
 )
-from atls_tdx.dcap import DcapSettings, DcapVerifier, VerifiedQuote, record_quote
 
 if TYPE_CHECKING:
     from atls_core.registry import PluginManager

@@ -26,7 +26,7 @@ from atls_core.redact import redact_url
 
 __all__ = ["ItaClient", "ItaNonce"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("atls.ita.client")
 
 NONCE_PATH = "/appraisal/v2/nonce"
 ATTEST_PATH = "/appraisal/v2/attest"

@@ -20,7 +20,7 @@ import datetime as dt
 import functools
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "parse_certificate",
     "parse_pss_parameters",
     "split_certificates",
+    "split_pem",
     "verify_pss",
 ]
 
@@ -295,17 +296,20 @@ def parse_certificate(data: bytes) -> AmdCertificate:
     )
 
 
-def _pem_blocks(data: bytes, *, check: str) -> Iterable[bytes]:
+def split_pem(data: bytes, *, label: bytes, check: str) -> list[bytes]:
+    """The decoded ``-----BEGIN <label>-----`` blocks of ``data`` (other blocks are skipped)."""
     import base64
     import binascii
 
+    found: list[bytes] = []
     for match in _PEM.finditer(data):
-        if match.group(1) != b"CERTIFICATE":
+        if match.group(1) != label:
             continue
         try:
-            yield base64.b64decode(b"".join(match.group(2).split()), validate=True)
+            found.append(base64.b64decode(b"".join(match.group(2).split()), validate=True))
         except (binascii.Error, ValueError):
-            raise MalformedEvidence("a PEM certificate is not valid base64", check=check) from None
+            raise MalformedEvidence("a PEM block is not valid base64", check=check) from None
+    return found
 
 
 def split_certificates(data: bytes, *, check: str = "snp.certificates") -> list[bytes]:
@@ -334,7 +338,7 @@ def split_certificates(data: bytes, *, check: str = "snp.certificates") -> list[
             match = _PEM.match(data, start)
             if match is None:
                 raise MalformedEvidence("unterminated PEM block", check=check)
-            found.extend(_pem_blocks(match.group(0), check=check))
+            found.extend(split_pem(match.group(0), label=b"CERTIFICATE", check=check))
             position = match.end()
         else:
             try:

@@ -289,7 +289,10 @@ class Report:
         }
 
     def platform_info_claim(self) -> dict[str, Any]:
-        return {"raw": f"{self.platform_info:016x}", **_bits(self.platform_info, _PLATFORM_INFO_BITS)}
+        return {
+            "raw": f"{self.platform_info:016x}",
+            **_bits(self.platform_info, _PLATFORM_INFO_BITS),
+        }
 
     def tcb(self, offset: int, product: Product) -> TcbVersion:
         return TcbVersion(raw=self.raw[offset : offset + 8], turin=product.turin_layout)

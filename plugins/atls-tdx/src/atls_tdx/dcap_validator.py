@@ -1,7 +1,7 @@
 """``tdx.dcap``: a TDX quote in our own certificate extension, or from a file.
 
 The quote is verified by dcap-qvl against Intel collateral (see
-:mod:`atls_tdx.dcap`); its report data must be the ``atls-v1`` binding of the
+:mod:`atls_dcap`); its report data must be the ``atls-v1`` binding of the
 server's TLS key and the client's nonce.  The core binds it and judges TCB
 status, advisories, debug, reference values and pinning: a genuine quote says
 only that *some* TD produced it, so a policy must pin one of the TD's workload
@@ -13,7 +13,7 @@ from __future__ import annotations
 from atls_core.appraisal import Appraisal
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
-from atls_tdx.dcap.settings import DCAP_SETTINGS
+from atls_dcap.settings import DCAP_SETTINGS
 from atls_tdx.specs import TDX_DCAP_SPEC, TDX_QUOTE_MEDIA_TYPE
 from atls_tdx.tdx_common import make_verifier, quote_from_bytes, verify_tdx_quote
 

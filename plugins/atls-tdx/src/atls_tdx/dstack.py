@@ -49,7 +49,7 @@ from atls_core.interfaces import (
     ValidatorSpec,
 )
 from atls_core.policy import Policy
-from atls_tdx.dcap.settings import DCAP_SETTINGS
+from atls_dcap.settings import DCAP_SETTINGS
 from atls_tdx.dstack_attestation import decode_app_info
 from atls_tdx.dstack_eventlog import DstackFacts, check_replay, dstack_facts, parse_event_log
 from atls_tdx.dstack_evidence import (

@@ -725,7 +725,7 @@ def tdx_parts(attestation: DstackAttestation) -> TdxParts:
     carry is checked, never used.  The stack's report data must be the
     quote's.  Nothing here is trusted yet: the quote is verified afterwards.
     """
-    from atls_tdx.dcap.report import parse_report_fields
+    from atls_dcap.report import parse_report_fields
 
     platform = attestation.platform
     if not isinstance(platform, TdxPlatform):

@@ -7,26 +7,34 @@ entry would change it), remove the entry.  The filesystem operations are an
 argument so tests can emulate configfs, which creates the entry's files itself.
 
 ``DstackGuestAgent`` speaks HTTP over the dstack guest agent's Unix socket
-(``/var/run/dstack.sock``): ``GetQuote`` returns the quote, the event log and the
-VM configuration; ``EmitEvent`` extends RTMR3 with a runtime event.
+(``/var/run/dstack.sock``) through atls' bounded fetch (one deadline, a size
+cap): ``GetQuote`` returns the quote, the event log and the VM configuration;
+``EmitEvent`` extends RTMR3 with a runtime event; ``Info`` returns the TCB info
+(measurements, event log, the app-compose text) that secureai clients read.
+
+``DstackAgentIssuer`` answers ``/tdx_quote`` challenges.  Its own clients
+(``tdx.dstack-challenge``) send a nonce and the server computes the report data
+(``challenge-v1``, domain-separated).  secureai clients send the 64 bytes to
+quote themselves (``{"report_data_hex": ...}``); quoting bytes a client chose
+makes the TD a quote oracle, so that form is answered only with
+``secureai_clients = true`` (see the plugin README).
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import secrets
-import socket
 import threading
 from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
 
-from atls_core.errors import ATLSError, ConfigurationError, MalformedEvidence
+from atls_core.errors import ATLSError, ConfigurationError, MalformedEvidence, ServiceUnavailable
 from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_core.fetch import fetch
 from atls_core.interfaces import IssuerSpec, Settings
 from atls_tdx.oids import ATLS_TDX_QUOTE
 
@@ -35,6 +43,7 @@ __all__ = [
     "DEFAULT_DSTACK_SOCKET",
     "DEFAULT_TSM_ROOT",
     "DSTACK_AGENT_ISSUER_SPEC",
+    "SECUREAI_REPORT_DATA",
     "ConfigfsTsmIssuer",
     "DstackAgentIssuer",
     "DstackGuestAgent",
@@ -186,22 +195,6 @@ class DstackQuote:
         }
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, socket_path: str, timeout: float) -> None:
-        super().__init__("dstack", timeout=timeout)
-        self._socket_path = socket_path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 class DstackGuestAgent:
     """Client of the dstack guest agent (HTTP over a Unix socket)."""
 
@@ -214,27 +207,26 @@ class DstackGuestAgent:
         self.timeout = timeout
 
     def _call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
-        connection = _UnixHTTPConnection(self.socket_path, self.timeout)
         try:
-            connection.request(
-                "POST",
-                f"/{method}",
-                body=json.dumps(body).encode(),
+            response = fetch(
+                f"http://dstack/{method}",
+                unix_socket=self.socket_path,
+                method="POST",
                 headers={"Content-Type": "application/json"},
-            )
-            response = connection.getresponse()
-            raw = response.read(self.max_response_bytes + 1)
-        except OSError as exc:
-            raise IssuerError(
-                f"dstack guest agent at {self.socket_path} is unreachable: {exc}",
+                body=json.dumps(body).encode(),
+                timeout=self.timeout,
+                max_bytes=self.max_response_bytes,
+                name="dstack guest agent",
                 check="dstack_agent.unavailable",
-            ) from None
-        finally:
-            connection.close()
-        if len(raw) > self.max_response_bytes:
-            raise IssuerError(
-                "dstack guest agent answer is too large", check="dstack_agent.response"
             )
+        except ServiceUnavailable as exc:
+            raise IssuerError(
+                f"dstack guest agent at {self.socket_path} failed ({exc.phase}): {exc.reason}",
+                check="dstack_agent.response"
+                if exc.phase in ("too large", "protocol")
+                else "dstack_agent.unavailable",
+            ) from None
+        raw = response.body
         if response.status != 200:
             raise IssuerError(
                 f"dstack guest agent {method} failed",
@@ -246,7 +238,7 @@ class DstackGuestAgent:
             return {}
         try:
             answer = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise IssuerError(
                 f"dstack guest agent {method} answer is not JSON", check="dstack_agent.response"
             ) from None
@@ -279,6 +271,27 @@ class DstackGuestAgent:
         """Extend RTMR3 with a runtime event (dstack >= 0.5)."""
         self._call("EmitEvent", {"event": event, "payload": payload.hex()})
 
+    def tcb_info(self) -> dict[str, Any] | None:
+        """``Info``'s ``tcb_info`` (a JSON text upstream), decoded; ``None`` when the
+        agent hides it (``public_tcbinfo = false`` seen from outside)."""
+        text = self._call("Info", {}).get("tcb_info", "")
+        if not isinstance(text, str):
+            raise IssuerError(
+                "dstack guest agent Info: tcb_info is not a string", check="dstack_agent.response"
+            )
+        if not text.strip():
+            return None
+        try:
+            info = json.loads(text)
+        except (ValueError, RecursionError):
+            info = None
+        if not isinstance(info, dict):
+            raise IssuerError(
+                "dstack guest agent Info: tcb_info is not a JSON object",
+                check="dstack_agent.response",
+            )
+        return info
+
 
 # --- issuers -----------------------------------------------------------------
 
@@ -301,8 +314,10 @@ DSTACK_AGENT_ISSUER_SPEC = IssuerSpec(
     transport=Transport.CHALLENGE,
     description="dstack guest agent quote + event log, answered to a /tdx_quote challenge; "
     "the TLS certificate is measured as a 'New TLS Certificate' RTMR3 event",
-    settings=("socket", "timeout"),
+    settings=("socket", "timeout", "secureai_clients"),
 )
+SECUREAI_REPORT_DATA = "report_data_hex"
+"""secureai's challenge field: the 64 bytes the client wants quoted, hex."""
 
 
 def _str_setting(settings: Settings, name: str, default: str) -> str:
@@ -342,6 +357,15 @@ class DstackAgentIssuer:
     The certificate binding is an RTMR3 event: before the first quote for a
     certificate, its SHA-256 is emitted as a 'New TLS Certificate' event (once
     per certificate, so RTMR3 does not grow per request).
+
+    ``secureai_clients = true`` also serves the secureai client: its request
+    carries the report data itself, quoted as given, and its answer needs the
+    agent's ``tcb_info``.  Off by default: a TD that quotes any 64 bytes a
+    client names lets anyone obtain a genuine quote over report data that binds
+    *their own* key under another scheme (dstack's RA-TLS ``ratls-cert``,
+    ``atls-v1``) and pose as this application to a client that appraises it that
+    way.  atls clients never need it: they send a nonce, and the server computes
+    domain-separated report data from it.
     """
 
     spec = DSTACK_AGENT_ISSUER_SPEC
@@ -355,6 +379,12 @@ class DstackAgentIssuer:
         self._agent = agent or DstackGuestAgent(
             _str_setting(settings, "socket", DEFAULT_DSTACK_SOCKET), timeout=float(timeout)
         )
+        secureai = settings.get("secureai_clients", False)
+        if not isinstance(secureai, bool):
+            raise ConfigurationError(
+                "settings.secureai_clients must be true or false", check="config.settings"
+            )
+        self._secureai = secureai
         self._emitted: set[bytes] = set()
         self._lock = threading.Lock()
 
@@ -371,11 +401,53 @@ class DstackAgentIssuer:
             self._agent.emit_event(CERTIFICATE_EVENT, certificate_sha256.hex().encode())
             self._emitted.add(certificate_sha256)
 
+    def report_data_from_request(self, body: bytes) -> bytes | None:
+        """secureai's request (``{"report_data_hex": <64 bytes>}``, no nonce): the bytes to
+        quote, if this issuer serves secureai clients.  ``None`` for any other body (the
+        core then reads a nonce); refused by name when secureai clients are not served."""
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+        if (
+            not isinstance(document, dict)
+            or "nonce" in document
+            or SECUREAI_REPORT_DATA not in document
+        ):
+            return None
+        if not self._secureai:
+            raise MalformedEvidence(
+                "this server quotes only report data it computes from a nonce; the secureai "
+                "form (report_data_hex without a nonce) needs settings.secureai_clients = true "
+                "on the tdx.dstack-agent issuer",
+                check="challenge.request",
+            )
+        value = document[SECUREAI_REPORT_DATA]
+        try:
+            report_data = bytes.fromhex(value) if isinstance(value, str) else b""
+        except ValueError:
+            report_data = b""
+        if len(report_data) != REPORT_DATA_SIZE:
+            raise MalformedEvidence(
+                f"{SECUREAI_REPORT_DATA} must be {REPORT_DATA_SIZE} bytes of hex",
+                check="challenge.request",
+                expected=REPORT_DATA_SIZE,
+                actual=len(report_data),
+            )
+        return report_data
+
     def issue(self, report_data: bytes, *, certificate_sha256: bytes | None = None) -> Evidence:
+        """The ``/tdx_quote`` answer: ``{"success", "quote": {quote, event_log,
+        report_data, vm_config}}``, plus ``tcb_info`` (the agent's Info) for secureai."""
         if certificate_sha256 is not None:
             self.announce_certificate(certificate_sha256)
         answer = self._agent.get_quote(report_data)
-        body = json.dumps({"success": True, "quote": answer.to_response()}).encode()
+        document: dict[str, Any] = {"success": True, "quote": answer.to_response()}
+        if self._secureai:
+            tcb_info = self._agent.tcb_info()
+            if tcb_info is not None:
+                document["tcb_info"] = tcb_info
+        body = json.dumps(document).encode()
         return Evidence(
             media_type=self.spec.media_type,
             data=body,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from atls_core import measurements
 from atls_core.evidence import Transport
 from atls_core.interfaces import ValidatorSpec
-from atls_tdx.dcap.settings import DCAP_CLI_OPTIONS, DCAP_SETTINGS
+from atls_dcap.settings import DCAP_CLI_OPTIONS, DCAP_SETTINGS, DCAP_TEST_SETTINGS
 from atls_tdx.oids import ATLS_TDX_QUOTE, DSTACK_ATTESTATION, DSTACK_QUOTE
 
 __all__ = [
@@ -80,6 +80,7 @@ TDX_DCAP_SPEC = ValidatorSpec(
     workload_identity=measurements.TDX_WORKLOAD,
     settings=DCAP_SETTINGS,
     cli_options=DCAP_CLI_OPTIONS,
+    test_settings=DCAP_TEST_SETTINGS,
 )
 
 DSTACK_SPEC = ValidatorSpec(
@@ -98,6 +99,7 @@ DSTACK_SPEC = ValidatorSpec(
     policy_options=DSTACK_POLICY_OPTIONS,
     settings=DCAP_SETTINGS,
     cli_options=DCAP_CLI_OPTIONS,
+    test_settings=DCAP_TEST_SETTINGS,
 )
 
 DSTACK_CHALLENGE_SPEC = ValidatorSpec(
@@ -114,4 +116,5 @@ DSTACK_CHALLENGE_SPEC = ValidatorSpec(
     policy_options=DSTACK_POLICY_OPTIONS,
     settings=(*DCAP_SETTINGS, "quote_path"),
     cli_options=DCAP_CLI_OPTIONS,
+    test_settings=DCAP_TEST_SETTINGS,
 )

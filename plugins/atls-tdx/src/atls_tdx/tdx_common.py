@@ -15,7 +15,7 @@ from atls_core.errors import MalformedEvidence
 
 if TYPE_CHECKING:
     from atls_core.appraisal import Appraisal
-    from atls_tdx.dcap import DcapVerifier, VerifiedQuote
+    from atls_dcap import DcapVerifier, VerifiedQuote
 
 __all__ = ["make_verifier", "quote_from_bytes", "verify_tdx_quote"]
 
@@ -24,7 +24,7 @@ _HEX = frozenset(string.hexdigits)
 
 def make_verifier(settings: Mapping[str, Any], keys: tuple[str, ...]) -> DcapVerifier:
     """A DCAP verifier from the DCAP part of a validator's settings."""
-    from atls_tdx.dcap import DcapSettings, DcapVerifier
+    from atls_dcap import DcapSettings, DcapVerifier
 
     dcap = {k: v for k, v in settings.items() if k in keys}
     # Naming a collateral file or a PCCS is choosing that source (``atls verify-evidence
@@ -65,7 +65,7 @@ def verify_tdx_quote(verifier: DcapVerifier, quote: bytes, appraisal: Appraisal)
     verifier refuses it and so do we (no policy knob: Intel's TCB info cannot
     vouch for someone else's module).
     """
-    from atls_tdx.dcap import record_quote
+    from atls_dcap import record_quote
 
     verified = verifier.verify(quote, now=appraisal.now)
     if verified.tee_type != "tdx":

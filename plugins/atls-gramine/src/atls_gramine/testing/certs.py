@@ -1,6 +1,6 @@
 """Synthetic Gramine RA-TLS certificates and the validator settings that accept them.
 
-The quotes are signed under an ``atls_tdx.testing.pki.DcapTestPki`` (a test
+The quotes are signed under an ``atls_dcap.testing.pki.DcapTestPki`` (a test
 root, not Intel's); :func:`validator_settings` writes that root and matching
 collateral to a directory and returns ``gramine.ratls`` settings with
 ``root_ca`` + ``allow_custom_root = true`` and ``collateral = "file"``.
@@ -18,11 +18,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from atls_core.binding import report_data_for
+from atls_dcap.testing.pki import DcapTestPki
+from atls_dcap.testing.quotes import DEFAULT_MRENCLAVE, DEFAULT_MRSIGNER, make_sgx_quote
 from atls_gramine.issuer import RatlsCredentials, build_ratls_certificate
 from atls_gramine.ratls import encode_claims, encode_tcg_evidence
 from atls_gramine.specs import SCHEME_LEGACY, SCHEME_TCG
-from atls_tdx.testing.pki import DcapTestPki
-from atls_tdx.testing.quotes import DEFAULT_MRENCLAVE, DEFAULT_MRSIGNER, make_sgx_quote
 
 __all__ = [
     "COLLATERAL_ISSUED",

@@ -2,8 +2,8 @@
 and RA-TLS certificates carrying dstack's attestation extension (V0 SCALE or V1 msgpack).
 
 For tests only.  Quotes come from a caller-supplied ``quote_maker(report_data,
-rtmrs, mr_config_id)`` -- typically :func:`atls_tdx.testing.quotes.make_tdx_quote`
-under a :class:`~atls_tdx.testing.pki.DcapTestPki` -- so the fakes never invent
+rtmrs, mr_config_id)`` -- typically :func:`atls_dcap.testing.quotes.make_tdx_quote`
+under a :class:`~atls_dcap.testing.pki.DcapTestPki` -- so the fakes never invent
 trust: what they produce verifies only against that test PKI.
 """
 

@@ -1,0 +1,253 @@
+"""DcapVerifier: dcap-qvl over cached collateral, with specific errors.
+
+dcap-qvl's ``QuoteVerifier.verify_with_policy`` (policy ``claims_only``: every
+TCB verdict is reported, the core's policy judges) checks collateral dates,
+the TCB-info and QE-identity signing chains (to Intel's root, or a configured
+test root) and CRLs, the PCK chain in the quote, the QE report signature and
+hash, the quote signature, the QE identity and the TCB level, then the debug
+and TD attribute bits; it returns the report fields, TCB status, advisories,
+TCB levels and dates as claims, which :class:`VerifiedQuote` is made of.
+
+It rejects a debug enclave or TD with "Debug mode is enabled" only after every
+signature has passed (tests tamper with debug quotes to hold it to that), and
+returns no claims then.  atls leaves the debug decision to the core's policy
+(``allow_debug``), so in that one case the fields come from dcap-qvl's parser
+and the TCB verdict is evaluated here from the same, already verified
+collateral (:mod:`atls_dcap.tcb`).
+
+``collateral_source`` is ``pcs``, ``pccs:<url>`` (redacted), ``file:<path>``,
+or ``given`` for :meth:`DcapVerifier.verify_with_collateral`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from atls_core.errors import ATLSError, CollateralUnavailable, MalformedEvidence, UntrustedChain
+from atls_dcap.cache import CollateralCache
+from atls_dcap.collateral import Collateral
+from atls_dcap.errors import DEBUG_MESSAGE, map_qvl_error
+from atls_dcap.report import VerifiedQuote, fields_from_report, is_debug, parse_report_fields
+from atls_dcap.settings import DcapSettings
+from atls_dcap.sources import CollateralKey, FileSource, make_source
+
+__all__ = ["DcapVerifier"]
+
+_KEY_MEMO_SIZE = 1024
+
+
+def _unix(now: dt.datetime) -> int:
+    if now.tzinfo is None:
+        raise ValueError("DcapVerifier needs a timezone-aware 'now'")
+    return int(now.timestamp())
+
+
+class DcapVerifier:
+    """Verifies SGX/TDX DCAP quotes; holds the collateral source and cache (thread-safe)."""
+
+    def __init__(self, settings: DcapSettings, *, cache: CollateralCache | None = None) -> None:
+        import dcap_qvl
+
+        self.settings = settings
+        self._qvl = dcap_qvl
+        # None: Intel's SGX root CA, built into dcap-qvl.
+        self._quote_verifier = dcap_qvl.QuoteVerifier(settings.root_ca_der)
+        self.source = make_source(settings)
+        self.cache = cache if cache is not None else CollateralCache(settings.cache_dir)
+        self._key_memo: dict[tuple[bool, bytes], tuple[str, str, str]] = {}
+        root = settings.root_ca_der
+        # A test root's collateral must never be served to a verifier trusting Intel's root.
+        self._cache_source = settings.source_name + (
+            "" if root is None else f"|root={hashlib.sha256(root).hexdigest()[:16]}"
+        )
+
+    # -- public API ---------------------------------------------------------------
+
+    def verify(self, quote: bytes, *, now: dt.datetime) -> VerifiedQuote:
+        """Fetch collateral through the cache (blocking; safe inside a running loop) and verify."""
+        source = self.source
+        if isinstance(source, FileSource):
+            collateral = source.fetch(quote)  # parsed once, re-read when the file changes
+        else:
+            key = self.key_for(quote)
+            collateral = self.cache.get(key, now=now, fetch=lambda: source.fetch(quote, key))
+        return self._verify(quote, collateral, now, self.settings.source_name)
+
+    def verify_with_collateral(
+        self, quote: bytes, collateral_json: str | bytes, *, now: dt.datetime
+    ) -> VerifiedQuote:
+        """Verify against given collateral (e.g. recorded next to the quote)."""
+        collateral = Collateral.from_json(collateral_json)
+        return self._verify(quote, collateral, now, "given")
+
+    def verify_parsed(
+        self, quote: bytes, collateral: Collateral, *, now: dt.datetime, source: str = "given"
+    ) -> VerifiedQuote:
+        """Verify against collateral parsed once by the caller (hot loops, benchmarks)."""
+        return self._verify(quote, collateral, now, source)
+
+    def key_for(self, quote: bytes) -> CollateralKey:
+        """The cache key of the collateral ``quote`` needs (source, FMSPC, CA, TEE).
+
+        Only quotes that carry their PCK certificate chain (certification data
+        type 5, what TDX and current SGX quoting enclaves write) can be given
+        fetched collateral: fetching a PCK certificate by encrypted PPID is not
+        supported (a collateral file with ``pck_certificate_chain`` still works).
+        """
+        quote = bytes(quote)
+        try:
+            parsed = self._qvl.parse_quote(quote)
+            chain = parsed.cert_chain_pem_bytes()
+            if chain is None:
+                raise CollateralUnavailable(
+                    "the quote does not carry its PCK certificate chain; collateral for it "
+                    "cannot be fetched (give a collateral file with pck_certificate_chain)",
+                    check="collateral.pck_chain",
+                )
+            memo = (bool(parsed.is_tdx()), bytes(chain))
+            known = self._key_memo.get(memo)
+            if known is None:
+                # fmspc() and ca() parse the PCK certificate (~0.25 ms): remember them per chain.
+                known = (parsed.fmspc().upper(), parsed.ca(), "tdx" if parsed.is_tdx() else "sgx")
+                if len(self._key_memo) >= _KEY_MEMO_SIZE:
+                    self._key_memo.clear()
+                self._key_memo[memo] = known
+        except ValueError as exc:
+            raise MalformedEvidence(
+                f"quote cannot be parsed (dcap-qvl: {exc})", check="dcap.quote_format"
+            ) from exc
+        fmspc, ca, tee = known
+        return CollateralKey(source=self._cache_source, fmspc=fmspc, ca=ca, tee=tee)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _verify(
+        self, quote: bytes, collateral: Collateral, now: dt.datetime, source: str
+    ) -> VerifiedQuote:
+        quote = bytes(quote)
+        now_secs = _unix(now)
+        policy = self._qvl.QuotePolicy.claims_only(now_secs)
+        try:
+            claims = self._quote_verifier.verify_with_policy(quote, collateral.qvl, now_secs, policy)
+        except ValueError as exc:
+            failure = self._explained(quote, collateral, now_secs) or exc
+            if DEBUG_MESSAGE in str(failure):
+                tee_type, version, fields = parse_report_fields(quote)
+                if is_debug(tee_type, fields):
+                    return self._verify_debug(quote, collateral, source, tee_type, version, fields)
+            raise map_qvl_error(failure) from exc
+        try:
+            return _from_claims(json.loads(claims.to_json()), collateral, source)
+        except ATLSError:
+            raise
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise UntrustedChain(
+                f"dcap-qvl's claims cannot be read ({type(exc).__name__}: {exc})",
+                check="dcap.claims",
+            ) from exc
+
+    def _explained(self, quote: bytes, collateral: Collateral, now_secs: int) -> ValueError | None:
+        """The same failure with its cause chain ("CertRevoked", "CrlExpired"...).
+
+        dcap-qvl's claims API reports only the outermost error; its one-shot
+        ``verify`` keeps the chain the error mapping needs.  Run on failures only.
+        """
+        try:
+            if self.settings.root_ca_der is None:
+                self._qvl.verify(quote, collateral.qvl, now_secs)
+            else:
+                self._qvl.verify_with_root_ca(
+                    quote, collateral.qvl, self.settings.root_ca_der, now_secs
+                )
+        except ValueError as exc:
+            return exc
+        return None
+
+    def _verify_debug(
+        self,
+        quote: bytes,
+        collateral: Collateral,
+        source: str,
+        tee_type: str,
+        version: int,
+        fields: dict[str, bytes | int],
+    ) -> VerifiedQuote:
+        from atls_dcap import tcb
+
+        fmspc = self._qvl.parse_quote(quote).fmspc().upper()
+        try:
+            verdict = tcb.evaluate(quote, collateral, tee_type=tee_type, fields=fields)
+        except ATLSError:
+            raise
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise UntrustedChain(
+                f"debug quote: TCB could not be evaluated ({exc})", check="dcap.tcb_level"
+            ) from exc
+        return VerifiedQuote(
+            tee_type=tee_type,
+            quote_version=version,
+            tcb_status=verdict.status,
+            advisory_ids=verdict.advisory_ids,
+            fmspc=fmspc,
+            debug=True,
+            report_data=_bytes(fields["report_data"]),
+            fields=fields,
+            collateral_expires_at=collateral.expires_at,
+            tcb_date=verdict.tcb_date,
+            collateral_source=source,
+            tcb_evaluation_data_number=verdict.evaluation_data_number,
+        )
+
+
+def _from_claims(claims: Mapping[str, Any], collateral: Collateral, source: str) -> VerifiedQuote:
+    """A :class:`VerifiedQuote` from dcap-qvl's claims of a quote it has just verified."""
+    ((kind, values),) = claims["report"].items()
+    tee_type, fields = fields_from_report(kind, values)
+    tcb = claims["tcb"]
+    status = tcb["status"]
+    if not isinstance(status, str) or not status or status == "Unknown":
+        raise UntrustedChain("dcap-qvl returned no TCB status", check="dcap.tcb_level")
+    platform, qe = claims["platform"], claims["qe"]
+    dates = [_date(level["tcbDate"]) for level in (platform["tcb_level"], qe["tcb_level"])]
+    expiries = [
+        collateral.expires_at,
+        *(_unix_date(claims[k]) for k in ("earliest_expiration_date", "qe_iden_earliest_expiration_date")),
+    ]
+    evaluation = tcb.get("eval_data_number")
+    return VerifiedQuote(
+        tee_type=tee_type,
+        quote_version=int(claims["header"]["version"]),
+        tcb_status=status,
+        advisory_ids=tuple(str(a).upper() for a in tcb["advisory_ids"]),
+        fmspc=bytes(platform["pck"]["fmspc"]).hex().upper(),
+        debug=is_debug(tee_type, fields),
+        report_data=_bytes(fields["report_data"]),
+        fields=fields,
+        collateral_expires_at=min(expiries),
+        # Intel's convergence: the older of the platform's and the quoting enclave's TCB dates.
+        tcb_date=min(d for d in dates if d is not None) if any(dates) else None,
+        collateral_source=source,
+        tcb_evaluation_data_number=evaluation if isinstance(evaluation, int) else None,
+    )
+
+
+def _date(text: Any) -> dt.datetime | None:
+    if not isinstance(text, str):
+        return None
+    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _unix_date(value: Any) -> dt.datetime:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"not a time: {value!r}")
+    return dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+def _bytes(value: bytes | int) -> bytes:
+    assert isinstance(value, bytes)
+    return value

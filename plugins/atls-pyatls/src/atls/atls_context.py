@@ -1,0 +1,5 @@
+"""pyatls's module path of ``ATLSContext``."""
+
+from atls_pyatls.context import ATLSContext
+
+__all__ = ["ATLSContext"]

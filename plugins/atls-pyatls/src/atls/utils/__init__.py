@@ -1,0 +1,1 @@
+"""pyatls's ``atls.utils``: requests and urllib3 integration."""

@@ -1,0 +1,1 @@
+"""pyatls's ``atls.validators.azure``."""

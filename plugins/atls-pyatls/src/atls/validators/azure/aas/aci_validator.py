@@ -1,0 +1,5 @@
+"""pyatls's module path of ``AciValidator``."""
+
+from atls_pyatls.azure import AciValidator
+
+__all__ = ["AciValidator"]

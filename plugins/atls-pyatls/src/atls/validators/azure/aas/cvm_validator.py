@@ -1,0 +1,5 @@
+"""pyatls's module path of ``CvmValidator``."""
+
+from atls_pyatls.azure import CvmValidator
+
+__all__ = ["CvmValidator"]

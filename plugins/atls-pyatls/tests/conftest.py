@@ -1,0 +1,42 @@
+"""Shared fixtures: a stand-in MAA, a server written as for pyatls, validators that trust both."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from atls_azure.aci import SecurityWarning
+from atls_azure.testing.maa import StandInMaa
+from atls_pyatls.azure import AciValidator
+from atls_pyatls.testing import PyatlsStyleServer
+
+
+@pytest.fixture
+def maa() -> Iterator[StandInMaa]:
+    with StandInMaa() as service:
+        yield service
+
+
+@pytest.fixture
+def server(maa: StandInMaa) -> Iterator[PyatlsStyleServer]:
+    with PyatlsStyleServer(maa) as https:
+        yield https
+
+
+@pytest.fixture
+def aci(maa: StandInMaa) -> Callable[..., AciValidator]:
+    """``AciValidator`` with pyatls's arguments, trusting the stand-in MAA (http on loopback)."""
+
+    def build(policies: list[str] | None = None, **settings: Any) -> AciValidator:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SecurityWarning)
+            return AciValidator(
+                policies=policies,
+                jkus=[f"{maa.url}/certs"],
+                settings={"allow_http_loopback": True, **settings},
+            )
+
+    return build

@@ -1,0 +1,63 @@
+"""``inject_into_urllib3`` / ``extract_from_urllib3``: every urllib3 HTTPS connection attested."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import urllib3
+from urllib3.connectionpool import HTTPSConnectionPool
+
+from atls_azure.testing.maa import StandInMaa
+from atls_pyatls.azure import AciValidator
+from atls_pyatls.testing import PyatlsStyleServer
+from atls_pyatls.urllib3_patch import extract_from_urllib3, inject_into_urllib3
+
+CCE_POLICY = "package policy"
+
+
+@pytest.fixture
+def pristine() -> Iterator[type]:
+    original = HTTPSConnectionPool.ConnectionCls
+    yield original
+    extract_from_urllib3()
+    assert HTTPSConnectionPool.ConnectionCls is original
+
+
+def test_injected_requests_are_appraised(
+    pristine: type, aci: Callable[..., AciValidator], server: PyatlsStyleServer
+) -> None:
+    inject_into_urllib3([aci([CCE_POLICY])])
+    with urllib3.PoolManager() as pool:
+        response = pool.request("GET", f"https://127.0.0.1:{server.port}/index", retries=False)
+        assert response.status == 200
+        assert response.data == b'{"path": "/index"}'
+    assert len(server.server_names) == 1
+    extract_from_urllib3()
+    assert HTTPSConnectionPool.ConnectionCls is pristine
+
+
+def test_injected_refusal_sends_nothing(
+    pristine: type, maa: StandInMaa, server: PyatlsStyleServer
+) -> None:
+    with StandInMaa() as other:
+        untrusting = AciValidator(
+            [CCE_POLICY], [f"{other.url}/certs"], settings={"allow_http_loopback": True}
+        )
+        inject_into_urllib3([untrusting])
+        with urllib3.PoolManager() as pool, pytest.raises(urllib3.exceptions.SSLError) as info:
+            pool.request("GET", f"https://127.0.0.1:{server.port}/index", retries=False)
+    assert "jwt.iss" in str(info.value)
+    assert server.https.received == 0
+
+
+def test_extract_restores_urllib3_after_repeated_injection(
+    pristine: type, aci: Callable[..., AciValidator]
+) -> None:
+    extract_from_urllib3()  # nothing injected: nothing to undo
+    assert HTTPSConnectionPool.ConnectionCls is pristine
+    inject_into_urllib3([aci([CCE_POLICY])])
+    inject_into_urllib3([aci([CCE_POLICY])])
+    assert HTTPSConnectionPool.ConnectionCls is not pristine
+    extract_from_urllib3()
+    assert HTTPSConnectionPool.ConnectionCls is pristine

@@ -1,0 +1,172 @@
+"""AMD's key distribution service (KDS): VCEKs, intermediate chains and CRLs, cached.
+
+The KDS (``https://kdsintf.amd.com``, AMD specification 57230) serves, per
+product family: ``/vcek/v1/<Product>/<hwID>?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..``
+(``&fmcSPL=..`` from Turin on) -- the VCEK of one chip at one TCB, DER;
+``/vcek/v1/<Product>/cert_chain`` and ``/vlek/v1/<Product>/cert_chain`` -- the
+ASK or ASVK and the ARK, PEM; ``/vcek/v1/<Product>/crl`` and
+``/vlek/v1/<Product>/crl`` -- the ARK's CRL, DER.  VLEKs themselves are not
+public: they come with the evidence.
+
+Everything fetched is verified like anything else (the pinned ARK decides), so
+the service is trusted for availability only.  Answers are cached per URL in
+the process: certificates for ``cache_seconds``, a CRL until its next update
+(at most ``cache_seconds``); concurrent appraisals share one fetch.  Every
+request goes through :func:`atls_core.fetch.fetch`: one deadline for the whole
+exchange, a size cap, TLS verified, no redirects.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import attrs
+
+from atls_core.errors import ConfigurationError
+from atls_core.fetch import SingleFlight, fetch
+from atls_snp.report import TcbVersion
+from atls_snp.roots import Product, SigningKey
+
+__all__ = ["AMD_KDS_URL", "KdsCache", "KdsClient", "check_kds_url"]
+
+AMD_KDS_URL = "https://kdsintf.amd.com"
+_MAX_BYTES = 64 * 1024
+_MAX_ENTRIES = 256
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_kds_url(url: str, *, where: str) -> str:
+    """https, or http on loopback only (a local mirror, tests); no trailing slash."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return url.rstrip("/")
+    if parts.scheme == "http" and _loopback(host):
+        return url.rstrip("/")
+    raise ConfigurationError(
+        f"{where}: the key distribution service URL must be https (http only on loopback)",
+        check="config.snp.kds_url",
+        actual=url,
+    )
+
+
+@attrs.define
+class _Entry:
+    body: bytes
+    expires: float
+
+
+class KdsCache:
+    """Answers by URL until they expire (monotonic clock); one fetch per URL at a time."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self._flights: SingleFlight[str, bytes] = SingleFlight()
+        self._clock = clock
+        self.fetches = 0
+
+    def get(self, url: str, load: Callable[[], bytes], lifetime: Callable[[bytes], float]) -> bytes:
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(url)
+            if entry is not None and entry.expires > now:
+                self._entries.move_to_end(url)
+                return entry.body
+        return self._flights.run(url, lambda: self._load(url, load, lifetime))
+
+    def _load(
+        self, url: str, load: Callable[[], bytes], lifetime: Callable[[bytes], float]
+    ) -> bytes:
+        body = load()
+        self.fetches += 1
+        seconds = max(0.0, lifetime(body))
+        with self._lock:
+            self._entries[url] = _Entry(body=body, expires=self._clock() + seconds)
+            while len(self._entries) > _MAX_ENTRIES:
+                self._entries.popitem(last=False)
+        return body
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+DEFAULT_CACHE = KdsCache()
+"""Shared by every validator in the process: AMD rate-limits its service."""
+
+
+def _kind(signing: SigningKey) -> str:
+    return "vcek" if signing is SigningKey.VCEK else "vlek"
+
+
+class KdsClient:
+    """Fetches from one KDS base URL through the bounded fetch helper and a cache."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        cache_seconds: float,
+        cache: KdsCache | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.cache_seconds = cache_seconds
+        self.cache = cache or DEFAULT_CACHE
+
+    def _get(self, path: str, lifetime: Callable[[bytes], float] | None = None) -> bytes:
+        url = self.base_url + path
+
+        def load() -> bytes:
+            response = fetch(
+                url,
+                timeout=self.timeout,
+                expect={200},
+                max_bytes=_MAX_BYTES,
+                name="AMD key distribution service",
+                check="snp.kds",
+            )
+            return response.body
+
+        return self.cache.get(url, load, lifetime or (lambda _body: self.cache_seconds))
+
+    def cert_chain(self, product: Product, signing: SigningKey) -> bytes:
+        """The ASK (or ASVK) and ARK of ``product``, PEM."""
+        return self._get(f"/{_kind(signing)}/v1/{product.value}/cert_chain")
+
+    def vcek(self, product: Product, chip_id: bytes, tcb: TcbVersion) -> bytes:
+        """The VCEK of one chip at the report's REPORTED_TCB, DER."""
+        hw_id = chip_id[:8] if product.turin_layout else chip_id
+        spls = tcb.components()
+        query = (
+            f"blSPL={spls['bootloader']:02d}&teeSPL={spls['tee']:02d}"
+            f"&snpSPL={spls['snp']:02d}&ucodeSPL={spls['microcode']:02d}"
+        )
+        if "fmc" in spls:
+            query += f"&fmcSPL={spls['fmc']:02d}"
+        return self._get(f"/vcek/v1/{product.value}/{hw_id.hex()}?{query}")
+
+    def crl(
+        self, product: Product, signing: SigningKey, lifetime: Callable[[bytes], float]
+    ) -> bytes:
+        """The ARK's CRL for the ASK (or ASVK), DER; cached for ``lifetime(body)`` seconds."""
+        return self._get(
+            f"/{_kind(signing)}/v1/{product.value}/crl",
+            lambda body: min(self.cache_seconds, lifetime(body)),
+        )
