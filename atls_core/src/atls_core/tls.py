@@ -586,7 +586,7 @@ class ATLSContext(ssl.SSLContext):
                 # The nonce rides in SNI, in the form the validator's servers read;
                 # an IP literal cannot be a DNS suffix.
                 suffix = "" if host is None or _is_ip(host) else host
-                sni = encode_sni(nonce, suffix, form=selected.spec.sni_form)
+                sni = encode_sni(nonce, suffix)
         except ATLSError as error:
             raise ATLSVerificationError(error, host=host) from error
         return _Plan(host=host, rule=rule, selected=selected, nonce=nonce, sni=sni)

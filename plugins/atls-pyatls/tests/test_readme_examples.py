@@ -7,6 +7,7 @@ trusts the stand-in MAA instead of Azure's shared instances.
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,32 @@ def test_requests_example_refuses_an_untrusted_service(
 def test_readme_shows_the_example(example: str) -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert f"```python\n{example}```" in readme
+
+
+def _atls_version() -> str:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    start = readme.index("```python\nfrom atls_azure.aci import AciValidator")
+    return readme[start + len("```python\n") : readme.index("```", start + 3)]
+
+
+def test_atls_version_of_the_direct_example(
+    maa: StandInMaa,
+    deployed: PyatlsStyleServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The README's atls version runs, trusting the stand-in MAA instead of Azure's."""
+    code = _atls_version()
+    for azure, stand_in in (
+        ('"https://sharedeus2.eus2.attest.azure.net/certs"', f'"{maa.url}/certs"'),
+        ('{"wire": "pyatls"}', '{"wire": "pyatls", "allow_http_loopback": True}'),
+    ):
+        assert code.count(azure) == 1
+        code = code.replace(azure, stand_in)
+    (tmp_path / "policy.rego").write_text("package policy")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "atls-readme", "exec"), {"__name__": "__main__"})
+    hostdata = hashlib.sha256(b"package policy").hexdigest()
+    assert capsys.readouterr().out == f"{OUTPUT}{hostdata}\n"
+    assert pyatls_nonce(deployed.server_names[0]) is not None

@@ -155,11 +155,13 @@ class SnpReportValidator(ValidatorBase):
     def evidence_from_file(self, data: bytes, *, name: str) -> Evidence:
         """Our DER envelope, a raw 1184-byte report, or the report as hex text."""
         source = EvidenceSource(transport=Transport.FILE, location=name)
-        if data[:1] == b"\x30":
-            report, certificates = decode_envelope(data)
-            return _report_evidence(report, certificates, source)
         if len(data) != REPORT_SIZE:
-            data = _hex_report(data) or data
+            text = _hex_report(data)
+            if text is not None:
+                data = text
+            elif data[:1] == b"\x30":
+                report, certificates = decode_envelope(data)
+                return _report_evidence(report, certificates, source)
         return _report_evidence(data, (), source)
 
     # -- appraisal -------------------------------------------------------------

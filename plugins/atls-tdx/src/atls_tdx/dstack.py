@@ -14,6 +14,16 @@ Order of trust:
    through report data (``challenge-v1``) and the certificate through the last
    'New TLS Certificate' RTMR3 event.
 
+``policy.app_compose`` is the deployed ``app-compose.json`` *text*: dstack
+measures SHA-256 of the file's exact bytes (``dstack-util``'s
+``measure_app_info`` hashes the file; the VMM writes the text it is given
+verbatim), and its own tools write that file differently -- the VMM CLI with
+``json.dumps(indent=4, ensure_ascii=False)`` in insertion order, the VMM web UI
+with ``JSON.stringify`` (compact, insertion order), the dstack SDKs compact with
+keys sorted (:func:`sdk_app_compose`).  No serialisation of a mapping is
+canonical, so a mapping is refused when the configuration is loaded
+(:meth:`DstackValidator.check_policy`), naming the text to pass instead.
+
 Pinning is the core's rule: a policy must pin one of ``spec.workload_identity``
 (compose hash, app id, OS image hash or a TD measurement) or set one of the
 dstack pinning options, or the appraisal is refused.  The boot chain (MRTD,
@@ -27,7 +37,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from atls_core import binding as b
@@ -53,6 +64,7 @@ from atls_dcap.settings import DCAP_SETTINGS
 from atls_tdx.dstack_attestation import decode_app_info
 from atls_tdx.dstack_eventlog import DstackFacts, check_replay, dstack_facts, parse_event_log
 from atls_tdx.dstack_evidence import (
+    evidence_from_attestation,
     evidence_from_dstack_certificate,
     evidence_from_quote_document,
     required_rtmrs,
@@ -60,16 +72,89 @@ from atls_tdx.dstack_evidence import (
 from atls_tdx.specs import DSTACK_CHALLENGE_PATH, DSTACK_CHALLENGE_SPEC, DSTACK_SPEC
 from atls_tdx.tdx_common import make_verifier, verify_tdx_quote
 
-__all__ = ["DstackValidator", "compose_hash", "expected_mr_config_id"]
+__all__ = ["DstackValidator", "compose_hash", "expected_mr_config_id", "sdk_app_compose"]
 
 _BOOT_CHAIN = ("mrtd", "rtmr0", "rtmr1", "rtmr2")
+_ALLOW_LISTS = (
+    ("allowed_compose_hashes", 32, "dstack.compose_hash"),
+    ("allowed_app_ids", 20, "dstack.app_id"),
+    ("allowed_os_image_hashes", 32, "dstack.os_image_hash"),
+)
+"""Allow-list options: value size in bytes and the check that applies them."""
 _MR_CONFIG_ID_COMPOSE = 0x01
 
 
 def compose_hash(app_compose: bytes | str) -> bytes:
-    """dstack's compose hash: SHA-256 of the exact app-compose document."""
+    """dstack's compose hash: SHA-256 of the exact app-compose document (UTF-8)."""
     data = app_compose.encode() if isinstance(app_compose, str) else app_compose
     return hashlib.sha256(data).digest()
+
+
+def _sdk_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        if not all(isinstance(key, str) for key in value):
+            raise TypeError("app-compose keys must be strings")
+        return {key: _sdk_value(value[key]) for key in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [_sdk_value(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def sdk_app_compose(app_compose: Mapping[str, Any]) -> str:
+    """The app-compose text a dstack SDK writes for ``app_compose`` (and hashes).
+
+    As the dstack SDKs' ``get_compose_hash``: top-level members whose value is
+    ``None`` are left out (as are ``None`` members of ``docker_config``), keys
+    are sorted at every level, no whitespace (``separators=(",", ":")``),
+    non-ASCII characters kept as they are (``ensure_ascii=False``), NaN and
+    infinities written as ``null``; the compose hash is SHA-256 of its UTF-8
+    bytes.  Apps deployed through an SDK (Phala Cloud, and what secureai's
+    ``DstackTDXVerifier(app_compose={...})`` assumes) have exactly this text;
+    apps deployed with the VMM CLI or web UI do not -- pass their
+    ``app-compose.json`` text as it is.
+    """
+    top = {key: value for key, value in app_compose.items() if value is not None}
+    docker = top.get("docker_config")
+    if isinstance(docker, Mapping):
+        top["docker_config"] = {k: v for k, v in docker.items() if v is not None}
+    return json.dumps(_sdk_value(top), separators=(",", ":"), ensure_ascii=False)
+
+
+def _app_compose_document(document: Any) -> bytes:
+    """``policy.app_compose`` as the bytes to hash; a mapping is refused with the reason."""
+    if isinstance(document, str):
+        return document.encode()
+    if isinstance(document, (bytes, bytearray)):
+        return bytes(document)
+    if isinstance(document, Mapping):
+        try:
+            text: str | None = sdk_app_compose(document)
+        except (TypeError, ValueError):
+            text = None
+        sdk = (
+            f"; for an app deployed with a dstack SDK (Phala Cloud; what secureai assumes) "
+            f"that text is atls_tdx.dstack.sdk_app_compose(mapping) (compose hash "
+            f"{compose_hash(text).hex()}, the error's expected value)"
+            if text is not None
+            else ""
+        )
+        raise ConfigurationError(
+            "policy.app_compose must be the deployed app-compose.json text, not a mapping: "
+            "dstack hashes the file's exact bytes and its tools serialise it differently "
+            "(VMM CLI: 4-space indents, insertion order; VMM web UI: compact, insertion order; "
+            "dstack SDKs: compact, sorted keys), so no form of a mapping is canonical. Pass the "
+            "file's text, e.g. Path('app-compose.json').read_text()" + sdk + "; or pin "
+            "policy.allowed_compose_hashes",
+            check="config.policy",
+            expected=text,
+        )
+    raise ConfigurationError(
+        "policy.app_compose must be the deployed app-compose.json text (a string)",
+        check="config.policy",
+        actual=type(document).__name__,
+    )
 
 
 def expected_mr_config_id(compose: bytes) -> bytes:
@@ -137,6 +222,20 @@ class DstackValidator(ValidatorBase):
     def challenge_validator(cls, settings: Settings) -> DstackValidator:
         return cls(settings, spec=DSTACK_CHALLENGE_SPEC)
 
+    def check_policy(self, policy: Policy) -> None:
+        """Values of the dstack options, when configuration is loaded (not at a connection)."""
+        document = policy.option("app_compose")
+        if document is not None:
+            _app_compose_document(document)
+        for option, size, _check in _ALLOW_LISTS:
+            _hex_values(policy, option, size)
+
+    def describe(self, evidence: Evidence) -> Mapping[str, Any]:
+        """The quote, the event log replayed against its RTMRs, RTMR3's facts (unverified)."""
+        from atls_tdx.inspection import describe_dstack
+
+        return describe_dstack(evidence, required=required_rtmrs(evidence))
+
     @property
     def _challenge_mode(self) -> bool:
         return self.spec.binding_scheme == "challenge-v1"
@@ -177,9 +276,12 @@ class DstackValidator(ValidatorBase):
         )
 
     def evidence_from_file(self, data: bytes, *, name: str) -> Evidence:
-        return evidence_from_quote_document(
-            data, source=EvidenceSource(transport=Transport.FILE, location=name)
-        )
+        """A quote document (JSON: GetQuote, /tdx_quote or tcb_info) or a raw dstack
+        attestation (what the ``.8`` extension holds; appraised as a certificate's)."""
+        source = EvidenceSource(transport=Transport.FILE, location=name)
+        if data.lstrip()[:1] == b"{":
+            return evidence_from_quote_document(data, source=source)
+        return evidence_from_attestation(data, source=source)
 
     # -- appraisal -----------------------------------------------------------
 
@@ -290,12 +392,7 @@ class DstackValidator(ValidatorBase):
     def _check_policy(self, appraisal: Appraisal, policy: Policy, facts: DstackFacts) -> None:
         document = policy.option("app_compose")
         if document is not None:
-            if not isinstance(document, str):
-                raise ConfigurationError(
-                    "policy.app_compose must be the compose document (a string)",
-                    check="config.policy",
-                )
-            wanted = compose_hash(document)
+            wanted = compose_hash(_app_compose_document(document))
             appraisal.require(
                 "dstack.compose_hash",
                 facts.compose_hash is not None and hmac.compare_digest(wanted, facts.compose_hash),
@@ -303,10 +400,8 @@ class DstackValidator(ValidatorBase):
                 expected=wanted.hex(),
                 actual=facts.compose_hash.hex() if facts.compose_hash else None,
             )
-        for option, value, size, check in (
-            ("allowed_compose_hashes", facts.compose_hash, 32, "dstack.compose_hash"),
-            ("allowed_app_ids", facts.app_id, 20, "dstack.app_id"),
-            ("allowed_os_image_hashes", facts.os_image_hash, 32, "dstack.os_image_hash"),
+        for (option, size, check), value in zip(
+            _ALLOW_LISTS, (facts.compose_hash, facts.app_id, facts.os_image_hash), strict=True
         ):
             allowed = _hex_values(policy, option, size)
             if allowed is None:
