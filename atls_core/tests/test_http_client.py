@@ -83,3 +83,21 @@ def test_needs_exactly_one_source(tee: SimulatedTEE) -> None:
             validator=tee.selected(),
             config=ATLSConfig.from_mapping(tee.config_mapping()),
         )
+
+
+def test_a_context_in_the_port_position_is_taken_as_the_context(tee: SimulatedTEE) -> None:
+    from atls_core.tls import ATLSContext
+
+    context = ATLSContext.for_validator(tee.selected())
+    with HTTPSServer(tee.certificates().server_context()) as server:
+        connection = HTTPAConnection("127.0.0.1", context, timeout=10)  # pyatls's call shape
+        assert connection.port == 443
+        connection.port = server.port
+        try:
+            connection.request("GET", "/")
+            assert connection.getresponse().status == 200
+            assert connection.attestation_result is not None
+        finally:
+            connection.close()
+    with pytest.raises(ConfigurationError):
+        HTTPAConnection("127.0.0.1", "443", context=context)  # type: ignore[arg-type]

@@ -1,14 +1,19 @@
-"""Server-side issuance: attested certificates, files, temporary key files, the challenge endpoint."""
+"""Server-side issuance: attested certificates, files, keys loaded from memory, the challenge endpoint."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import socket
+import ssl
 import stat
 import tempfile
 
 import pytest
+import trustme
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from atls_core.binding import encode_sni, report_data_for
@@ -20,7 +25,7 @@ from atls_core.server import (
     mint_certificate,
     select_issuer,
 )
-from atls_core.testing.loopback import SimulatedTEE
+from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 from atls_core.testing.simulated import CHALLENGE_PATH, OID
 
 
@@ -76,39 +81,131 @@ def test_write_files_for_uvicorn(tee: SimulatedTEE, tmp_path: os.PathLike[str]) 
     assert stat.S_IMODE(os.stat(key_path).st_mode) == 0o600
 
 
-def test_key_temp_file_is_private_and_removed(
-    tee: SimulatedTEE, tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    seen: list[int] = []
-    import ssl
-
+def _spy_on_key_loading(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, str]]:
+    """(path, mode, link target) of every file ``load_cert_chain`` reads, as it reads it."""
+    seen: list[tuple[str, int, str]] = []
     original = ssl.SSLContext.load_cert_chain
 
     def spy(self: ssl.SSLContext, certfile: str, *args: object, **kwargs: object) -> None:
-        seen.append(stat.S_IMODE(os.stat(certfile).st_mode))
+        target = os.readlink(certfile) if os.path.islink(certfile) else certfile
+        seen.append((certfile, stat.S_IMODE(os.stat(certfile).st_mode), target))
         original(self, certfile, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", spy)
-    tee.certificates().server_context()
-    assert seen == [0o600]
+    return seen
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="memfd is Linux-only")
+def test_keys_reach_openssl_through_private_memory_only(
+    tee: SimulatedTEE, tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Static and per-connection keys: an anonymous 0600 memory file, no name on any disk."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen = _spy_on_key_loading(monkeypatch)
+    certificates = tee.certificates()
+    with HTTPSServer(certificates.server_context()) as server:
+        _peer_certificate(server.port, encode_sni(os.urandom(32), "h"))
+    assert len(seen) == 2
+    for path, mode, target in seen:
+        assert path.startswith("/proc/self/fd/")
+        assert target.startswith("/memfd:atls-key")
+        assert mode == 0o600
     assert os.listdir(tmp_path) == []
 
 
-def test_sni_callback_mints_per_nonce_and_falls_back_to_static(tee: SimulatedTEE) -> None:
-    import ssl
+def test_key_temp_file_without_memfd_is_private_and_removed(
+    tee: SimulatedTEE, tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unavailable(*_args: object) -> int:
+        raise OSError(38, "Function not implemented")
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(os, "memfd_create", unavailable, raising=False)
+    seen = _spy_on_key_loading(monkeypatch)
+    tee.certificates().server_context()
+    assert [(os.path.dirname(path), mode) for path, mode, _ in seen] == [(str(tmp_path), 0o600)]
+    assert os.listdir(tmp_path) == []
+
+
+def _peer_certificate(port: int, server_name: str) -> x509.Certificate:
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
+        client.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der)
+
+
+@pytest.mark.parametrize("signer", ["self", "ecdsa-ca", "rsa-ca"])
+def test_per_connection_certificates_are_well_formed(tee: SimulatedTEE, signer: str) -> None:
+    """What the pre-encoded template writes is what ``mint_certificate`` writes, signed."""
+    ca = (
+        None
+        if signer == "self"
+        else trustme.CA(
+            key_type=trustme.KeyType.RSA if signer == "rsa-ca" else trustme.KeyType.ECDSA
+        )
+    )
+    signing = (
+        (
+            x509.load_pem_x509_certificate(ca.cert_pem.bytes()),
+            serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None),
+        )
+        if ca
+        else None
+    )
+    certificates = tee.certificates(hostnames=("localhost", "127.0.0.1"), signer=signing)
+    nonce = os.urandom(32)
+    with HTTPSServer(certificates.server_context()) as server:
+        minted = _peer_certificate(server.port, encode_sni(nonce, "localhost"))
+        static = _peer_certificate(server.port, "localhost")
+    assert certificates.minted == 1
+    minted.verify_directly_issued_by(signing[0] if signing else minted)
+    assert minted.issuer == static.issuer
+    assert minted.subject == static.subject
+    for kind in (
+        x509.BasicConstraints,
+        x509.ExtendedKeyUsage,
+        x509.SubjectAlternativeName,
+        x509.SubjectKeyIdentifier,
+    ):
+        assert minted.extensions.get_extension_for_class(kind) == (
+            static.extensions.get_extension_for_class(kind)
+            if kind is not x509.SubjectKeyIdentifier
+            else x509.Extension(
+                kind.oid,
+                False,
+                x509.SubjectKeyIdentifier.from_public_key(minted.public_key()),
+            )
+        )
+    assert minted.extensions.get_extension_for_class(x509.BasicConstraints).critical
+    peer = PeerCertificate.from_der(minted.public_bytes(serialization.Encoding.DER))
+    evidence = peer.extension(OID)
+    assert evidence is not None
+    assert _report_data(evidence) == report_data_for("atls-v1", spki_der=peer.spki_der, nonce=nonce)
+    assert minted.not_valid_before_utc <= dt.datetime.now(dt.UTC) <= minted.not_valid_after_utc
+    assert minted.serial_number > 0
+
+
+def test_sni_callback_mints_per_nonce_and_falls_back_to_static(tee: SimulatedTEE) -> None:
     certificates = tee.certificates()
 
     class Connection:
         context: ssl.SSLContext | None = None
 
+        def presented(self) -> ssl.SSLContext | None:
+            return self.context
+
     connection = Connection()
     assert certificates.sni_callback(connection, "localhost", None) is None  # type: ignore[arg-type]
-    assert connection.context is None
+    assert connection.presented() is None
     assert certificates.minted == 0
     assert certificates.sni_callback(connection, encode_sni(os.urandom(32), "h"), None) is None  # type: ignore[arg-type]
-    assert isinstance(connection.context, ssl.SSLContext)
+    assert isinstance(connection.presented(), ssl.SSLContext)
     assert certificates.minted == 1
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,14 +13,20 @@ import pytest
 
 from atls_core.binding import Freshness
 from atls_core.httpx_transport import atls_httpx_client, attestation_result
-from atls_core.server import AttestedCertificates, ChallengeASGIMiddleware, ChallengeEndpoint
+from atls_core.server import (
+    AttestedCertificates,
+    ChallengeASGIMiddleware,
+    ChallengeEndpoint,
+    Rate,
+)
 from atls_core.testing.loopback import SimulatedTEE
 from atls_core.testing.simulated import CHALLENGE_PATH
 
 uvicorn = pytest.importorskip("uvicorn")
+httpx = pytest.importorskip("httpx")
 
 
-async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
     assert scope["type"] == "http"
     body = b'{"hello": "from uvicorn"}'
     await send(
@@ -84,6 +90,29 @@ def test_static_files_and_per_connection_sni(tee: SimulatedTEE, tmp_path: Path) 
         assert result is not None
         assert result.binding.freshness is Freshness.NONCE
         assert certificates.minted == 1
+
+
+def test_limits_hold_on_the_event_loop(tee: SimulatedTEE, tmp_path: Path) -> None:
+    """uvicorn hands the callback an SSLObject: no peer address, but the global rate holds."""
+    certificates = tee.certificates(
+        issuance_rate=Rate(per_second=1e-9, burst=1),
+        per_client_rate=Rate(per_second=1e-9, burst=1),
+    )
+    cert, key = certificates.static().write_files(tmp_path)
+    with _uvicorn(app, cert, key, sni=certificates.sni_callback) as port:
+        with atls_httpx_client(validator=tee.selected(), timeout=10) as client:
+            result = attestation_result(client.get(f"https://127.0.0.1:{port}/"))
+        assert result is not None
+        assert result.binding.freshness is Freshness.NONCE
+        # The callback answers with an alert; asyncio drops unsent bytes when a handshake
+        # fails, so the client may see the connection end instead.
+        with (
+            atls_httpx_client(validator=tee.selected(), timeout=10) as client,
+            pytest.raises(httpx.ConnectError, match=r"HANDSHAKE_FAILURE|EOF"),
+        ):
+            client.get(f"https://127.0.0.1:{port}/")
+    assert certificates.minted == 1
+    assert certificates.limiter.log.counts == {"rate": 1}
 
 
 def test_asgi_challenge_middleware(tee: SimulatedTEE, tmp_path: Path) -> None:

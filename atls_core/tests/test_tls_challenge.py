@@ -6,6 +6,8 @@ import asyncio
 import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -13,7 +15,7 @@ from contextlib import contextmanager, suppress
 import pytest
 
 from atls_core.binding import Freshness
-from atls_core.challenge import ResponseReader, encode_request
+from atls_core.challenge import MAX_HEADER_BYTES, ResponseReader, encode_request
 from atls_core.errors import ATLSVerificationError, MalformedEvidence
 from atls_core.interfaces import ChallengeRequest
 from atls_core.server import ChallengeEndpoint, mint_certificate
@@ -209,7 +211,7 @@ def test_response_reader_handles_chunked_and_split_input() -> None:
 def test_response_reader_bounds() -> None:
     reader = ResponseReader(max_body_bytes=4)
     with pytest.raises(MalformedEvidence, match="larger"):
-        reader.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n")
+        reader.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde")
     reader = ResponseReader(max_body_bytes=4)
     with pytest.raises(MalformedEvidence, match="too large"):
         reader.feed(b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 20000)
@@ -252,3 +254,136 @@ def test_request_encoding_refuses_injection() -> None:
         encode_request(ChallengeRequest(path="/e", headers={"X": "a\r\nB: c"}), "h")
     with pytest.raises(MalformedEvidence):
         encode_request(ChallengeRequest(method="GE T", path="/e"), "h")
+
+
+_OK = b"HTTP/1.1 200 OK\r\n"
+_CHUNKED = _OK + b"Transfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("wire", "check", "reason"),
+    [
+        (_CHUNKED + b"zz\r\n", "challenge.framing", "chunk header"),  # not hex
+        (_CHUNKED + b"3 abc\r\n", "challenge.framing", "chunk header"),
+        (_CHUNKED + b"3\r\nabcXY", "challenge.framing", "chunk footer"),  # chunk not terminated
+        (_CHUNKED + b"123456789012345678901\r\n", "challenge.framing", "chunk header"),
+        (_OK + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nx", "challenge.framing", "Content"),
+        (_OK + b"Content-Length: 1\r\ncontent-length: 1\r\n\r\nx", "challenge.framing", "repeats"),
+        (_OK + b"Content-Length: 1, 1\r\n\r\nx", "challenge.framing", "invalid Content-Length"),
+        (_OK + b"Content-Length: +1\r\n\r\nx", "challenge.framing", "Content-Length"),
+        (_OK + b"X-A: a\r\n b\r\nContent-Length: 0\r\n\r\n", "challenge.framing", "obs-fold"),
+        (_OK + b"X-A: a\r\n\tb\r\nContent-Length: 0\r\n\r\n", "challenge.framing", "obs-fold"),
+        (_OK + b"Content-Length: 0\nX-A: b\r\n\r\n", "challenge.framing", "bare LF"),
+        (_OK + b"X-A : b\r\nContent-Length: 0\r\n\r\n", "challenge.framing", "header line"),
+        (_OK + b"X-A: a\0b\r\nContent-Length: 0\r\n\r\n", "challenge.framing", "header line"),
+        (
+            _OK + b"Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "challenge.framing",
+            "transfer encoding",
+        ),
+        (_OK + b"Transfer-Encoding: gzip, chunked\r\n\r\n", "challenge.framing", "Encoding"),
+        (
+            _OK + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "challenge.framing",
+            "Transfer-Encoding",
+        ),
+        (b"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", "challenge.framing", "status line"),
+        (b"HTTP/1.1 100 Continue\r\n\r\n", "challenge.status", "not final"),
+        (b"HTTP/1.1 700 Odd\r\nContent-Length: 0\r\n\r\n", "challenge.status", "not final"),
+        (
+            _OK + b"Connection: keep-alive, Close\r\nContent-Length: 0\r\n\r\n",
+            "challenge.framing",
+            "closes",
+        ),
+        (_OK + b"X: " + b"y" * MAX_HEADER_BYTES + b"\r\n\r\n", "challenge.framing", "too large"),
+        (_OK + b"Content-Length: 5\r\n\r\nabcde", "challenge.size", "larger"),
+        (_CHUNKED + b"3\r\nabc\r\n2\r\nde", "challenge.size", "larger"),
+        (_CHUNKED + b"ffffffff\r\nabcde", "challenge.size", "larger"),  # refused on arrival
+    ],
+)
+def test_response_reader_refuses_malformed_answers(wire: bytes, check: str, reason: str) -> None:
+    """Each malformed answer is refused, whether it arrives at once or byte by byte."""
+    for pieces in ([wire], [wire[i : i + 1] for i in range(len(wire))]):
+        reader = ResponseReader(max_body_bytes=4)
+        with pytest.raises(MalformedEvidence, match=reason) as info:
+            _feed_all(reader, pieces)
+        assert info.value.check == check
+
+
+def _feed_all(reader: ResponseReader, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        assert reader.feed(piece) is None
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        _OK + b"Content-Length: 4\r\n\r\nab",
+        _CHUNKED + b"4\r\nab",
+        _CHUNKED + b"2\r\nab\r\n0\r\n",  # trailers never end
+        _OK + b"Content-Length: 4\r\n",  # inside the head
+    ],
+)
+def test_response_reader_refuses_eof_mid_answer(wire: bytes) -> None:
+    reader = ResponseReader(max_body_bytes=4)
+    assert reader.feed(wire) is None
+    assert reader.feed(b"") is None  # an empty read is not taken for the end of the stream
+    with pytest.raises(MalformedEvidence, match="closed") as info:
+        reader.eof()
+    assert info.value.check == "challenge.framing"
+
+
+def test_response_reader_refuses_bytes_after_the_answer_in_a_later_read() -> None:
+    reader = ResponseReader(max_body_bytes=4)
+    response = reader.feed(_OK + b"Content-Length: 2\r\nX-A: 1\r\nX-A: 2\r\n\r\n{}")
+    assert response is not None
+    assert response.headers["x-a"] == "1, 2"
+    assert reader.complete
+    reader.eof()  # the answer was complete: a close now is not the challenge's problem
+    assert reader.feed(b"") is response
+    with pytest.raises(MalformedEvidence, match="after") as info:
+        reader.feed(b"H")
+    assert info.value.check == "challenge.framing"
+
+
+@pytest.mark.parametrize(
+    ("method", "wire"),
+    [
+        ("HEAD", _OK + b"Content-Length: 99999\r\n\r\n"),  # the length a GET would have
+        ("POST", b"HTTP/1.1 204 No Content\r\n\r\n"),
+        ("POST", b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ],
+)
+def test_response_reader_accepts_bodiless_answers(method: str, wire: bytes) -> None:
+    response = ResponseReader(max_body_bytes=4, request_method=method).feed(wire)
+    assert response is not None
+    assert response.body == b""
+
+
+def test_request_encoding_refuses_non_ascii_and_relative_paths() -> None:
+    for request in (
+        ChallengeRequest(path="e"),
+        ChallengeRequest(path="/\u00e9"),
+        ChallengeRequest(path="/e", headers={"X": "\u2603"}),
+        ChallengeRequest(path="/e", headers={"X Y": "1"}),
+    ):
+        with pytest.raises(MalformedEvidence) as info:
+            encode_request(request, "h")
+        assert info.value.check == "challenge.request"
+    wire = encode_request(ChallengeRequest(method="get", path="/e?x=1"), "::1")
+    assert wire.startswith(b"GET /e?x=1 HTTP/1.1\r\nHost: [::1]\r\n")
+    assert wire.endswith(b"Content-Length: 0\r\nConnection: keep-alive\r\n\r\n")
+
+
+def test_http_parser_is_loaded_only_when_a_challenge_runs() -> None:
+    probe = (
+        "import sys, atls_core, atls_core.tls, atls_core.challenge\n"
+        "assert 'h11' not in sys.modules, 'h11 imported early'\n"
+        "from atls_core.challenge import ResponseReader\n"
+        "ResponseReader(max_body_bytes=1)\n"
+        "assert 'h11' in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -2,45 +2,47 @@
 
 A challenge-style validator describes a request (:class:`ChallengeRequest`)
 and parses the answer (:class:`ChallengeResponse`); this module is the
-generic, sans-I/O part in between: it encodes the request and parses the
-response incrementally with hard bounds (header size, body size, framing).
-The TLS layer drives it over a blocking socket or a memory-BIO ``SSLObject``.
-
-Everything the server sends here is untrusted: a malformed, oversized,
-close-delimited or over-long answer is rejected rather than interpreted,
-because the same connection must afterwards carry the application's HTTP.
+generic, sans-I/O part in between.  The HTTP/1.1 framing is h11's, which
+refuses malformed input by design (bad chunk sizes, conflicting lengths,
+illegal header lines, over-long heads, a body cut short); on top of it a few
+things h11 tolerates are refused here, because the same connection must
+afterwards carry the application's HTTP and an ambiguous answer is a
+request-smuggling risk: folded header lines, bare LF line ends, a repeated
+Content-Length, Content-Length next to Transfer-Encoding, close-delimited
+bodies, ``Connection: close``, interim (1xx) answers and bytes after the
+response.  The TLS layer drives it over a blocking socket or a memory-BIO
+``SSLObject``.  h11 is imported when a challenge runs, not with ``atls_core``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from atls_core.errors import MalformedEvidence
 from atls_core.interfaces import ChallengeRequest, ChallengeResponse
 
+if TYPE_CHECKING:
+    import h11
+
 __all__ = ["MAX_HEADER_BYTES", "ResponseReader", "encode_request", "exchange"]
 
 MAX_HEADER_BYTES = 64 * 1024
-"""Status line plus headers; more is refused."""
+"""Status line plus headers (and a chunk header or trailers); more is refused."""
 
-_TOKEN_CHARS = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
-
-
-def _is_decimal(text: str) -> bool:
-    """ASCII digits only: ``str.isdigit`` also accepts other scripts' digits."""
-    return bool(text) and text.isascii() and text.isdigit()
+_RESERVED = frozenset({"host", "content-length", "connection", "transfer-encoding"})
+"""Request headers the transport writes itself; a validator's values are dropped."""
+_HEADERS_TOO_LARGE = 431
+"""h11's status hint when its receive buffer outgrows ``max_incomplete_event_size``."""
 
 
 def _refuse(message: str, check: str = "challenge.framing") -> MalformedEvidence:
     return MalformedEvidence(message, check=check)
 
 
-def _safe_field(value: str, what: str) -> str:
-    if any(ch in value for ch in "\r\n\0"):
-        raise _refuse(f"challenge request {what} contains a line break", "challenge.request")
-    return value
+def _h11_reason(error: Exception) -> str:
+    """h11's reason without the echoed server bytes (they may be long or hostile)."""
+    return str(error).split(":", 1)[0][:100]
 
 
 def _host_header(host: str | None) -> str:
@@ -51,27 +53,46 @@ def _host_header(host: str | None) -> str:
 
 def encode_request(request: ChallengeRequest, host: str | None) -> bytes:
     """The request bytes: HTTP/1.1, keep-alive, explicit Content-Length."""
-    method = request.method.upper()
-    if not method or not set(method) <= _TOKEN_CHARS:
-        raise _refuse("challenge request method is not an HTTP token", "challenge.request")
-    path = _safe_field(request.path, "path")
-    if not path.startswith("/") or " " in path:
+    import h11
+
+    if not request.path.startswith("/"):
         raise _refuse("challenge request path must be an absolute path", "challenge.request")
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {_host_header(host)}"]
-    reserved = {"host", "content-length", "connection", "transfer-encoding"}
-    for name, value in request.headers.items():
-        if not name or not set(name) <= _TOKEN_CHARS:
-            raise _refuse("challenge request header name is not a token", "challenge.request")
-        if name.lower() in reserved:
-            continue
-        lines.append(f"{name}: {_safe_field(value, 'header')}")
-    lines.append(f"Content-Length: {len(request.body)}")
-    lines.append("Connection: keep-alive")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body
+    headers = [("Host", _host_header(host))]
+    headers += [(n, v) for n, v in request.headers.items() if n.lower() not in _RESERVED]
+    headers += [("Content-Length", str(len(request.body))), ("Connection", "keep-alive")]
+    client = h11.Connection(h11.CLIENT)
+    try:
+        wire = client.send(
+            h11.Request(method=request.method.upper(), target=request.path, headers=headers)
+        )
+        wire += client.send(h11.Data(data=request.body)) if request.body else b""
+        return wire + client.send(h11.EndOfMessage())
+    except (h11.LocalProtocolError, UnicodeEncodeError) as error:
+        raise _refuse(
+            f"challenge request is not valid HTTP/1.1: {_h11_reason(error)}", "challenge.request"
+        ) from None
+
+
+def _check_head(head: bytes) -> None:
+    """Refuse what h11 accepts but a challenge answer must not contain."""
+    if b"\n" in head.replace(b"\r\n", b""):
+        raise _refuse("challenge response has a bare LF line end")
+    seen: set[bytes] = set()
+    for line in head.split(b"\r\n")[1:]:
+        if line[:1] in (b" ", b"\t"):
+            raise _refuse("challenge response has a folded header line (obs-fold)")
+        name, _, value = line.partition(b":")
+        key = name.lower()
+        if key in seen:
+            raise _refuse(f"challenge response repeats {name.decode('latin-1')}")
+        if key in (b"content-length", b"transfer-encoding"):
+            seen.add(key)
+        if key == b"content-length" and not value.strip().isdigit():  # bytes: ASCII digits
+            raise _refuse("challenge response has an invalid Content-Length")
 
 
 class ResponseReader:
-    """Incremental HTTP/1.1 response parser with bounds.
+    """Incremental HTTP/1.1 response parser with bounds, on h11.
 
     ``feed(data)`` returns the response once complete, else ``None``.  Bytes
     after the response are a protocol violation (the server must not speak
@@ -79,13 +100,21 @@ class ResponseReader:
     """
 
     def __init__(self, *, max_body_bytes: int, request_method: str = "POST") -> None:
+        import h11
+
+        self._h11 = h11
         self._max_body = max_body_bytes
-        self._head_only = request_method.upper() == "HEAD"
-        self._buffer = bytearray()
-        self._status: int | None = None
-        self._headers: dict[str, str] = {}
-        self._length: int | None = None
-        self._chunked = False
+        self._connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
+        # The request itself travels elsewhere (encode_request); h11 only needs its method
+        # to know the response framing (HEAD answers have no body).
+        method = request_method.upper()
+        self._connection.send(
+            h11.Request(method=method, target="/", headers=[("Host", "x"), ("Content-Length", "0")])
+        )
+        self._connection.send(h11.EndOfMessage())
+        self._head_only = method == "HEAD"
+        self._received = bytearray()  # kept until the head is parsed, for _check_head
+        self._response: h11.Response | None = None
         self._body = bytearray()
         self._done: ChallengeResponse | None = None
 
@@ -98,119 +127,87 @@ class ResponseReader:
             if data:
                 raise _refuse("the server sent bytes after the challenge response")
             return self._done
-        self._buffer += data
-        if self._status is None and not self._parse_head():
+        if not data:  # h11 reads b"" as end of stream; that is eof()'s job
             return None
-        finished = self._parse_chunks() if self._chunked else self._parse_fixed()
-        if not finished:
-            return None
-        if self._buffer:
-            raise _refuse("the server sent bytes after the challenge response")
-        self._done = ChallengeResponse(
-            status=self._status or 0, headers=self._headers, body=bytes(self._body)
-        )
-        return self._done
+        if self._response is None:
+            self._received += data
+        self._connection.receive_data(data)
+        try:
+            return self._drain()
+        except self._h11.RemoteProtocolError as error:
+            if error.error_status_hint == _HEADERS_TOO_LARGE:
+                raise _refuse("challenge response headers are too large") from None
+            raise _refuse(
+                f"challenge response is not valid HTTP/1.1: {_h11_reason(error)}"
+            ) from None
 
     def eof(self) -> None:
         """The connection closed before a complete response."""
         if self._done is None:
             raise _refuse("the server closed the connection during the challenge")
 
-    # -- parsing -------------------------------------------------------------
-
-    def _parse_head(self) -> bool:
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._buffer) > MAX_HEADER_BYTES:
-                raise _refuse("challenge response headers are too large")
-            return False
-        if end > MAX_HEADER_BYTES:
-            raise _refuse("challenge response headers are too large")
-        head = bytes(self._buffer[:end]).decode("latin-1")
-        del self._buffer[: end + 4]
-        status_line, *header_lines = head.split("\r\n")
-        parts = status_line.split(" ", 2)
-        if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or not _is_decimal(parts[1]):
-            raise _refuse("challenge response has no valid HTTP status line")
-        status = int(parts[1])
-        if not 200 <= status <= 599:
-            raise _refuse("challenge response status is not final", "challenge.status")
-        headers: dict[str, str] = {}
-        for line in header_lines:
-            name, colon, value = line.partition(":")
-            if not colon or not name or name != name.strip() or not set(name) <= _TOKEN_CHARS:
-                raise _refuse("challenge response has a malformed header line")
-            key = name.lower()
-            value = value.strip()
-            if key in headers and key in ("content-length", "transfer-encoding"):
-                raise _refuse(f"challenge response repeats {name}")
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        encoding = headers.get("transfer-encoding")
-        length = headers.get("content-length")
-        if encoding is not None:
-            if encoding.lower() != "chunked" or length is not None:
-                raise _refuse("challenge response has an unsupported transfer encoding")
-            self._chunked = True
-        elif self._head_only or status in (204, 304):
-            self._length = 0
-        elif length is not None:
-            if not _is_decimal(length):
-                raise _refuse("challenge response has an invalid Content-Length")
-            self._length = int(length)
-            if self._length > self._max_body:
-                raise _refuse("challenge response is larger than allowed", "challenge.size")
-        else:
-            raise _refuse("challenge response is not length-delimited")
-        if headers.get("connection", "").lower() == "close":
-            raise _refuse("the server closes the connection after the challenge")
-        self._status = status
-        self._headers = headers
-        return True
-
-    def _parse_fixed(self) -> bool:
-        assert self._length is not None
-        missing = self._length - len(self._body)
-        self._body += self._buffer[:missing]
-        del self._buffer[:missing]
-        return len(self._body) == self._length
-
-    def _parse_chunks(self) -> bool:
+    def _drain(self) -> ChallengeResponse | None:
+        h11 = self._h11
         while True:
-            if self._length is None:  # expecting a size line
-                end = self._buffer.find(b"\r\n")
-                if end < 0:
-                    if len(self._buffer) > 1024:
-                        raise _refuse("challenge response chunk header is too long")
-                    return False
-                size_text = bytes(self._buffer[:end]).split(b";", 1)[0].strip()
-                if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
-                    raise _refuse("challenge response has a bad chunk size")
-                size = int(size_text, 16)
-                if size < 0 or len(self._body) + size > self._max_body:
+            event = self._connection.next_event()
+            if event is h11.NEED_DATA:
+                return None
+            if isinstance(event, h11.InformationalResponse):
+                raise _refuse("challenge response status is not final", "challenge.status")
+            if isinstance(event, h11.Response):
+                self._start(event)
+            elif isinstance(event, h11.Data):
+                self._body += event.data
+                if len(self._body) > self._max_body:
                     raise _refuse("challenge response is larger than allowed", "challenge.size")
-                del self._buffer[: end + 2]
-                if size == 0:
-                    self._length = -1  # trailers follow
-                else:
-                    self._length = size
-            if self._length == -1:
-                end = self._buffer.find(b"\r\n\r\n")
-                if self._buffer[:2] == b"\r\n":
-                    del self._buffer[:2]
-                    return True
-                if end < 0:
-                    if len(self._buffer) > MAX_HEADER_BYTES:
-                        raise _refuse("challenge response trailers are too large")
-                    return False
-                del self._buffer[: end + 4]
-                return True
-            if len(self._buffer) < self._length + 2:
-                return False
-            if self._buffer[self._length : self._length + 2] != b"\r\n":
-                raise _refuse("challenge response chunk is not terminated")
-            self._body += self._buffer[: self._length]
-            del self._buffer[: self._length + 2]
-            self._length = None
+            elif isinstance(event, h11.EndOfMessage):
+                return self._finish()
+            else:  # pragma: no cover - a client connection yields no other event here
+                raise _refuse(f"unexpected HTTP event {type(event).__name__}")
+
+    def _start(self, response: h11.Response) -> None:
+        unread = len(self._connection.trailing_data[0])
+        head = bytes(self._received[: len(self._received) - unread])
+        self._received = bytearray()
+        if len(head) > MAX_HEADER_BYTES:
+            raise _refuse("challenge response headers are too large")
+        _check_head(head)
+        if response.http_version not in (b"1.1", b"1.0"):
+            raise _refuse("challenge response has no valid HTTP status line")
+        if not 200 <= response.status_code <= 599:
+            raise _refuse("challenge response status is not final", "challenge.status")
+        headers = dict(response.headers)  # lower-case names; CL and TE appear at most once
+        if b"transfer-encoding" in headers and b"content-length" in headers:
+            raise _refuse("challenge response has an unsupported transfer encoding")
+        connection = [
+            t.strip().lower()
+            for n, v in response.headers
+            if n == b"connection"
+            for t in v.split(b",")
+        ]
+        if b"close" in connection:
+            raise _refuse("the server closes the connection after the challenge")
+        has_body = not self._head_only and response.status_code not in (204, 304)
+        if has_body and b"transfer-encoding" not in headers:
+            length = headers.get(b"content-length")
+            if length is None:
+                raise _refuse("challenge response is not length-delimited")
+            if int(length) > self._max_body:
+                raise _refuse("challenge response is larger than allowed", "challenge.size")
+        self._response = response
+
+    def _finish(self) -> ChallengeResponse:
+        if self._connection.trailing_data[0]:
+            raise _refuse("the server sent bytes after the challenge response")
+        assert self._response is not None
+        headers: dict[str, str] = {}
+        for name, value in self._response.headers:
+            key, text = name.decode("latin-1"), value.decode("latin-1").strip()
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        self._done = ChallengeResponse(
+            status=self._response.status_code, headers=headers, body=bytes(self._body)
+        )
+        return self._done
 
 
 def exchange(

@@ -3,6 +3,7 @@
 ``atls plugins``          what is installed and whether it loads;
 ``atls verify-evidence``  offline appraisal of recorded evidence at a fixed time;
 ``atls verify``           connect to a server and appraise it (``verify_command``);
+``atls inspect``          decode evidence, unverified, to see what a refused server sent;
 ``atls config check``     check a configuration file against the installed plugins;
 ``atls demo``             the local end-to-end demo (``demo``).
 
@@ -214,6 +215,27 @@ def _build_parser(plugin_options: Sequence[CliOption] = ()) -> tuple[_Parser, di
         "--timeout", type=_positive_seconds, default=10.0, metavar="S", help="seconds (10)"
     )
     _add_pinning_arguments(verify)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="decode evidence (UNVERIFIED): what a server's certificate, quote or token says",
+        description=(
+            "Decode FILE ('-' for stdin) with every installed validator that can: a "
+            "certificate (PEM or DER) by the extensions it carries, or a quote, attestation, "
+            "event log or token. Prints structure and measurements, replays event logs; "
+            "verifies NOTHING and appraises nothing. Run it first when a server is refused."
+        ),
+        allow_abbrev=False,
+    )
+    inspect.add_argument("file", metavar="FILE", help="evidence or certificate, '-' for stdin")
+    inspect.add_argument("--validator", metavar="ID", help="decode with this validator only")
+    inspect.add_argument(
+        "--config",
+        metavar="FILE",
+        help="atls configuration: validators that need settings to be built take them "
+        "from the first host rule that names them",
+    )
+    inspect.add_argument("--json", action="store_true", help="print JSON")
 
     config = commands.add_parser(
         "config",
@@ -511,6 +533,168 @@ def _error_json(error: ATLSError) -> dict[str, Any]:
     }
 
 
+# -- atls inspect ------------------------------------------------------------------------------
+
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----", re.DOTALL
+)
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z")
+
+
+def _certificate_der(data: bytes) -> bytes | None:
+    """The first certificate of a PEM file, the file itself if it may be DER, else None."""
+    import base64
+    import binascii
+
+    match = _PEM_CERTIFICATE.match(data.lstrip())  # quotes embed PEM chains: not a file of one
+    if match is not None:
+        try:
+            return base64.b64decode(b"".join(match.group(1).split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigurationError(
+                "the PEM certificate is not valid base64", check="inspect.certificate"
+            ) from None
+    return data if data[:1] == b"\x30" else None
+
+
+def _certificate_facts(certificate: Any, readers: dict[str, list[str]]) -> dict[str, Any]:
+    """What the certificate itself says, and which installed validator reads each extension."""
+    from cryptography import x509
+
+    from atls_core.binding import key_digest
+
+    facts: dict[str, Any] = {
+        "sha256": certificate.digest,
+        "key_sha256": key_digest(certificate.spki_der),
+        "not_before": certificate.not_before.isoformat(),
+        "not_after": certificate.not_after.isoformat(),
+    }
+    try:
+        parsed = x509.load_der_x509_certificate(certificate.der)
+        facts["subject"] = parsed.subject.rfc4514_string()
+        facts["issuer"] = parsed.issuer.rfc4514_string()
+    except ValueError:
+        pass  # atls' own reader parsed it; cryptography refuses some TEE certificates
+    facts["extensions"] = [
+        {
+            "oid": oid,
+            "critical": extension.critical,
+            "bytes": len(extension.value),
+            "read_by": ", ".join(readers.get(oid, ())) or "-",
+        }
+        for oid, extension in certificate.extensions.items()
+    ]
+    return facts
+
+
+def _token_view(data: bytes) -> dict[str, Any] | None:
+    """A compact JWS's header and claims, decoded only (for tokens no built validator read)."""
+    from atls_core.jose import b64url_decode
+
+    try:
+        text = data.strip().decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if not _COMPACT_JWS.match(text):
+        return None
+    head, body, _signature = text.split(".")
+    try:
+        header = json.loads(b64url_decode(head, check="inspect.token"))
+        claims = json.loads(b64url_decode(body, check="inspect.token"))
+    except (ATLSError, ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return {
+        "format": "compact JWS: signature NOT verified, issuer NOT checked",
+        "header": header,
+        "claims": claims,
+    }
+
+
+def _inspect_settings(path: str | None) -> dict[str, Any]:
+    """Settings per validator id from a configuration file (first rule naming it wins)."""
+    if path is None:
+        return {}
+    from atls_core.config import ATLSConfig
+
+    found: dict[str, Any] = {}
+    for rule in ATLSConfig.load(path, check=False).hosts:
+        found.setdefault(rule.validator, rule.settings)
+    return found
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    return str(value)
+
+
+def _cmd_inspect(args: argparse.Namespace, manager: PluginManager, out: TextIO, err: TextIO) -> int:
+    from atls_core.certificate import PeerCertificate
+    from atls_core.report import UNVERIFIED_NOTICE, render_inspection
+
+    data = _read_evidence(args.file)
+    name = "<stdin>" if args.file == "-" else args.file
+    settings = _inspect_settings(args.config)
+    not_decoded: list[dict[str, str]] = []
+    specs = []
+    for status in manager.load_all():
+        if not status.loaded and not status.disabled:
+            not_decoded.append({"validator": f"plugin {status.info.name}", "reason": "broken"})
+        specs += list(status.validators)
+    readers: dict[str, list[str]] = {}
+    for spec in specs:
+        for oid in spec.oids:
+            readers.setdefault(oid, []).append(spec.id)
+    der = _certificate_der(data)
+    certificate = PeerCertificate.from_der(der) if der is not None else None
+    if args.validator is not None:
+        specs = [manager.validator_spec(args.validator)]
+    elif certificate is not None:
+        specs = [s for s in specs if set(s.oids) & set(certificate.extensions)]
+    decoded: list[dict[str, Any]] = []
+    for spec in specs:
+        try:
+            _spec, factory, _plugin = manager.validator_factory(spec.id)
+            validator = factory(settings.get(spec.id, {}))
+        except ATLSError as error:
+            reason = f"not built ({error.reason}); give its settings with --config"
+            not_decoded.append({"validator": spec.id, "reason": reason})
+            continue
+        describe = getattr(validator, "describe", None)
+        try:
+            if not callable(describe):
+                raise ConfigurationError("cannot describe evidence", check="inspect.unsupported")
+            evidence = (
+                validator.evidence_from_certificate(certificate)
+                if certificate is not None
+                else validator.evidence_from_file(data, name=name)
+            )
+            description = dict(describe(evidence))
+        except ATLSError as error:
+            not_decoded.append({"validator": spec.id, "reason": f"{error.check}: {error.reason}"})
+            continue
+        same = next((d for d in decoded if d["description"] == description), None)
+        if same is not None:
+            same["validators"].append(spec.id)
+        else:
+            decoded.append({"validators": [spec.id], "description": description})
+    document: dict[str, Any] = {"file": name, "unverified": True, "notice": UNVERIFIED_NOTICE}
+    if certificate is not None:
+        document["certificate"] = _certificate_facts(certificate, readers)
+    elif not decoded and (token := _token_view(data)) is not None:
+        document["token"] = token
+    document["decoded"] = decoded
+    document["not_decoded"] = not_decoded
+    if args.json:
+        out.write(json.dumps(document, indent=2, default=_json_ready) + "\n")
+    else:
+        out.write(render_inspection(document) + "\n")
+    if decoded or certificate is not None or "token" in document:
+        return EXIT_ACCEPTED
+    err.write(f"atls: inspect: no installed validator decodes {safe_text(name)}\n")
+    return EXIT_USAGE
+
+
 # -- commands owned elsewhere --------------------------------------------------------------
 
 
@@ -637,6 +821,8 @@ def main(argv: Sequence[str] | None = None, *, manager: PluginManager | None = N
                 return _cmd_verify(args)
             if args.command == "config":
                 return _cmd_config(args, out, err)
+            if args.command == "inspect":
+                return _cmd_inspect(args, manager or default_manager(), out, err)
             return _cmd_demo()
         except _UsageError as usage:
             return usage.status

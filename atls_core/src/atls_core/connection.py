@@ -30,13 +30,21 @@ class HTTPAConnection(http.client.HTTPSConnection):
     def __init__(
         self,
         host: str,
-        port: int | None = None,
+        port: int | ATLSContext | None = None,
         *,
         context: ATLSContext | None = None,
         config: ATLSConfig | None = None,
         validator: AppraiserLike | None = None,
         **kwargs: Any,
     ) -> None:
+        if isinstance(port, ATLSContext) and context is None:
+            # pyatls's call shape, HTTPAConnection(host, context): never read a context as a port.
+            context, port = port, None
+        elif port is not None and not isinstance(port, int):
+            raise ConfigurationError(
+                f"HTTPAConnection port must be an int, not {type(port).__name__}",
+                check="http.connection",
+            )
         given = sum(x is not None for x in (context, config, validator))
         if given != 1:
             raise ConfigurationError(

@@ -16,12 +16,13 @@ happens and how many calls hang at once.  :class:`IssuanceLimiter` bounds it:
   /64).  A refused handshake costs no issuer call.
 * **Deadline**: a handshake gets ``timeout`` seconds in all for its slot and its
   evidence; then it is refused.  The slot stays taken until the call really returns, so
-  a hung evidence source ends with every slot taken and every further nonce handshake
-  refused at once, never with a growing pile of threads.
+  a hung evidence source ends with every slot taken, at most ``max_pending`` handshakes
+  waiting out their deadline and the rest refused at once: never a growing pile of
+  threads or queued calls.
 
 Refusals are :class:`~atls_core.errors.ServiceUnavailable` with ``phase`` ``busy``,
 ``rate`` or ``timeout``; :class:`RefusalLog` reports them on ``atls.server`` at most
-once per interval and reason, with a count, so a flood cannot flood the log too.
+once per interval and message, with a count, so a flood cannot flood the log too.
 """
 
 from __future__ import annotations

@@ -9,12 +9,13 @@ server cannot rewrite the operator's terminal or forge extra report lines.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from atls_core.errors import ATLSError, _shown
 from atls_core.result import AttestationResult
 
-__all__ = ["render_error", "render_result", "safe_text"]
+__all__ = ["render_error", "render_inspection", "render_result", "safe_text"]
 
 _WIDTH = 14
 
@@ -119,3 +120,88 @@ def render_error(error: BaseException) -> str:
         detail = str(error)
         text = f"error: {type(error).__name__}" + (f": {detail}" if detail else "")
     return "atls: " + safe_text(" ".join(text.split()))
+
+
+# -- atls inspect ------------------------------------------------------------------------------
+
+_LONG_TEXT = 240
+"""Text values longer than this are cut in the human form (``--json`` shows them whole)."""
+UNVERIFIED_NOTICE = (
+    "UNVERIFIED: decoded without checking any signature, certificate chain, binding or "
+    "policy; nothing below is attested until `atls verify` or `atls verify-evidence` accepts it"
+)
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).hex()
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = safe_text(value)
+    if len(text) > _LONG_TEXT:
+        text = f"{text[:_LONG_TEXT]}... ({len(text)} chars; --json shows all)"
+    return text
+
+
+def _is_scalar(value: object) -> bool:
+    return not isinstance(value, (Mapping, list, tuple))
+
+
+def _tree(value: object, indent: int) -> list[str]:
+    pad = "  " * indent
+    lines: list[str] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if _is_scalar(item):
+                lines.append(f"{pad}{safe_text(key)}: {_scalar(item)}")
+            elif not item:
+                lines.append(f"{pad}{safe_text(key)}: (none)")
+            else:
+                lines.append(f"{pad}{safe_text(key)}:")
+                lines += _tree(item, indent + 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, Mapping) and all(_is_scalar(v) for v in item.values()):
+                lines.append(
+                    pad + "- " + ", ".join(f"{safe_text(k)}={_scalar(v)}" for k, v in item.items())
+                )
+            elif _is_scalar(item):
+                lines.append(f"{pad}- {_scalar(item)}")
+            else:
+                lines.append(f"{pad}-")
+                lines += _tree(item, indent + 1)
+    else:
+        lines.append(pad + _scalar(value))
+    return lines
+
+
+def render_inspection(document: Mapping[str, Any]) -> str:
+    """``atls inspect``'s human form: the notice first, then what each validator decoded.
+
+    ``document`` is the command's JSON form: ``file``, optional ``certificate`` and
+    ``token``, ``decoded`` (``[{"validators": [...], "description": {...}}]``) and
+    ``not_decoded`` (``[{"validator", "reason"}]``).  Every value may come from a
+    hostile server: everything is escaped and long values are cut.
+    """
+    lines = [UNVERIFIED_NOTICE, f"file: {_scalar(document.get('file'))}"]
+    for section in ("certificate", "token"):
+        if document.get(section):
+            lines.append(f"{section}:")
+            lines += _tree(document[section], 1)
+    for entry in document.get("decoded", ()):
+        description = dict(entry["description"])
+        title = description.pop("format", "evidence")
+        lines.append(f"{', '.join(safe_text(v) for v in entry['validators'])}: {_scalar(title)}")
+        lines += _tree(description, 1)
+    reasons: dict[str, list[str]] = {}
+    for item in document.get("not_decoded", ()):
+        reasons.setdefault(" ".join(str(item["reason"]).split()), []).append(item["validator"])
+    if reasons:
+        lines.append("not decoded by:")
+        lines += [
+            f"  {', '.join(safe_text(v) for v in validators)}: {_scalar(reason)}"
+            for reason, validators in reasons.items()
+        ]
+    return "\n".join(lines)

@@ -40,8 +40,8 @@ certificate ever answers for another nonce.
 
 Issuance is bounded (:mod:`atls_core.issuance_limits`): a cap on issuer calls
 in flight, a global and a per-client rate, and a deadline on every issuer
-call; an excess handshake is refused at once with a TLS alert and a line on
-the ``atls.server`` log.
+call; a handshake over a limit is refused with a TLS alert (at once, or when
+its deadline passes) and a line on the ``atls.server`` log.
 """
 
 from __future__ import annotations
@@ -83,6 +83,8 @@ __all__ = [
     "ChallengeASGIMiddleware",
     "ChallengeEndpoint",
     "ChallengeIssuer",
+    "DEFAULT_ISSUANCE_RATE",
+    "DEFAULT_PER_CLIENT_RATE",
     "Rate",
     "handle_challenge",
     "mint_certificate",

@@ -445,7 +445,8 @@ class ATLSContext(ssl.SSLContext):
         if isinstance(config, (list, tuple)):
             raise ConfigurationError(
                 "ATLSContext takes one ATLSConfig (or validator=); for pyatls's "
-                "ATLSContext([validators]) use the `atls` compatibility module",
+                "ATLSContext([validators]) use `from atls import ATLSContext` "
+                "(pip install atls-pyatls)",
                 check="tls.context",
                 actual=type(config).__name__,
             )
@@ -586,7 +587,7 @@ class ATLSContext(ssl.SSLContext):
                 # The nonce rides in SNI, in the form the validator's servers read;
                 # an IP literal cannot be a DNS suffix.
                 suffix = "" if host is None or _is_ip(host) else host
-                sni = encode_sni(nonce, suffix)
+                sni = encode_sni(nonce, suffix, form=selected.spec.sni_form)
         except ATLSError as error:
             raise ATLSVerificationError(error, host=host) from error
         return _Plan(host=host, rule=rule, selected=selected, nonce=nonce, sni=sni)

@@ -1,6 +1,6 @@
 """Collateral sources, cache and timeouts, over a real loopback FakePcs and the synthetic PKI.
 
-Every fetch here goes through dcap-qvl's own ``get_collateral`` to FakePcs on 127.0.0.1;
+Every fetch here goes through atls_dcap.pcs (atls-core's bounded fetch) to FakePcs on 127.0.0.1;
 every verification is dcap-qvl's, under the synthetic root (``allow_custom_root``).
 """
 
@@ -449,35 +449,6 @@ def test_symlinked_cache_directory_is_not_used(
     pcs.reset_counters()
     assert verifier.verify(tdx_quote, now=NOW).tcb_status == "UpToDate"
     assert pcs.total_requests == 0  # memory still serves it
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_child_fails_closed(pki: DcapTestPki, pcs: FakePcs, tdx_quote: bytes) -> None:
-    """dcap-qvl's tokio runtime does not survive fork(): a child that must fetch gets
-    CollateralUnavailable within the timeout (never a hang, never an acceptance).  A child
-    whose collateral is already cached (inherited memory, disk) is unaffected."""
-    verifier = pccs_verifier(pki, pcs, "none", collateral_timeout=1)
-    verifier.verify(tdx_quote, now=NOW)  # starts the private loop and tokio in the parent
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        answers = []
-        for clear in (False, True):
-            if clear:
-                verifier.cache.clear_memory()
-            try:
-                answers.append(verifier.verify(tdx_quote, now=NOW).tcb_status)
-            except BaseException as exc:
-                answers.append(type(exc).__name__)
-        os.write(write_end, ",".join(answers).encode())
-        os._exit(0)
-    os.close(write_end)
-    answer = os.read(read_end, 200).decode()
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    cached, refetched = answer.split(",")
-    assert cached == "UpToDate"
-    assert refetched in {"UpToDate", "CollateralUnavailable"}
 
 
 def test_deeply_nested_collateral_is_malformed_not_a_recursion_error() -> None:

@@ -201,7 +201,11 @@ def test_uvicorn_serves_the_certificate_and_an_atls_client_accepts_it(
 
     def get(port: int, policy: Policy) -> tuple[int, bytes, AttestationResult | None]:
         selected = select_validator(
-            "gramine.ratls", settings=settings_for(), policy=policy, manager=PluginManager()
+            "gramine.ratls",
+            settings=settings_for(),
+            policy=policy,
+            manager=PluginManager(),
+            allow_insecure=True,
         )
         context = ATLSContext.for_validator(selected, clock=FixedClock(INSIDE_WINDOW))
         connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
@@ -244,7 +248,10 @@ def test_from_gramine_env_is_usable_directly_with_httpa_connection(
 
     def get(**environ: str) -> tuple[int, bytes, AttestationResult | None]:
         selected = GramineRatlsValidator.from_gramine_env(
-            {**GRAMINE_ENV, **environ}, settings=settings, manager=PluginManager()
+            {**GRAMINE_ENV, **environ},
+            settings=settings,
+            manager=PluginManager(),
+            allow_insecure=True,
         )
         connection = HTTPAConnection("127.0.0.1", port, validator=selected, timeout=10)
         try:
@@ -258,7 +265,9 @@ def test_from_gramine_env_is_usable_directly_with_httpa_connection(
         status, body, result = get()
         assert (status, body) == (200, b"attested hello")
         assert result is not None
-        assert result.status is Status.AFFIRMING, result.to_json()
+        # The synthetic DCAP root is a tests-only setting: a warning, for that reason only.
+        assert result.status is Status.WARNING, result.to_json()
+        assert [w.split(":")[0] for w in result.warnings] == ["insecure.test_knob"]
         assert result.policy_id == "gramine-env"
         assert result.measurements["mrenclave"] == DEFAULT_MRENCLAVE.hex()
 

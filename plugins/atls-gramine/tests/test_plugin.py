@@ -55,6 +55,7 @@ def test_plugin_version_comes_from_distribution_metadata(
         settings=settings_for(),
         policy=Policy(allow_any_workload=True),
         manager=PluginManager(),
+        allow_insecure=True,
     )
     certificate = PeerCertificate.from_der(make_ratls_credentials(pki).certificate_der)
     result = selected.appraise(
@@ -105,6 +106,7 @@ def test_select_validator_refuses_unknown_names(
         settings=settings_for(),
         policy=Policy(options={"min_isv_svn": 1}),
         manager=PluginManager(),
+        allow_insecure=True,
     )
     assert isinstance(selected.validator, GramineRatlsValidator)
     with pytest.raises(ConfigurationError):

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from atls_pyatls.azure import AciValidator
+from atls_pyatls.testing import PyatlsStyleServer
 
 from atls_azure.aci import SecurityWarning
 from atls_azure.testing.maa import StandInMaa
-from atls_pyatls.azure import AciValidator
-from atls_pyatls.testing import PyatlsStyleServer
 
 
 @pytest.fixture

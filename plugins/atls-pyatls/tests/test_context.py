@@ -7,6 +7,10 @@ import ssl
 from collections.abc import Callable
 
 import pytest
+from atls_pyatls import ATLSContext, CvmValidator, HTTPAConnection, Validator, ValidatorList
+from atls_pyatls.azure import AciValidator
+from atls_pyatls.context import CERTIFICATE_MEDIA_TYPE
+from atls_pyatls.testing import PyatlsStyleServer, pyatls_runtime_data
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ObjectIdentifier
@@ -23,10 +27,6 @@ from atls_core.policy import Policy
 from atls_core.result import AttestationResult
 from atls_core.selection import select_validator
 from atls_core.testing.loopback import SimulatedTEE
-from atls_pyatls import ATLSContext, CvmValidator, HTTPAConnection, Validator, ValidatorList
-from atls_pyatls.azure import AciValidator
-from atls_pyatls.context import CERTIFICATE_MEDIA_TYPE
-from atls_pyatls.testing import PyatlsStyleServer, pyatls_runtime_data
 
 ValidatorFactory = Callable[..., AciValidator]
 
@@ -120,7 +120,7 @@ def test_validators_must_send_the_nonce_the_same_way(aci: ValidatorFactory) -> N
     assert "sni_form" in str(info.value)
 
 
-def test_challenge_validators_cannot_be_tried_in_order(aci: ValidatorFactory) -> None:
+def test_challenge_validators_cannot_be_tried_in_order() -> None:
     tee = SimulatedTEE()
     challenge = tee.selected(challenge=True)
     with pytest.raises(ConfigurationError) as info:
@@ -230,3 +230,13 @@ def test_the_list_appraises_only_whole_certificates(maa: StandInMaa, aci: Valida
     with pytest.raises(ConfigurationError) as info:
         validators.appraise(evidence, binding=b.BindingContext(spki_der=certificate.spki_der))
     assert info.value.check == "pyatls.validators"
+
+
+def test_atls_core_context_points_list_users_here(aci: ValidatorFactory) -> None:
+    from atls_core.tls import ATLSContext as CoreATLSContext
+
+    with pytest.raises(ConfigurationError) as info:
+        CoreATLSContext([aci([CCE_POLICY])])  # type: ignore[arg-type]
+    assert info.value.check == "tls.context"
+    assert "from atls import ATLSContext" in str(info.value)
+    assert "pip install atls-pyatls" in str(info.value)

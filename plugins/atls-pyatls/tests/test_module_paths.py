@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-import pytest
-
 import atls_pyatls
+import pytest
 from atls_pyatls.requests_adapter import HTTPAAdapter
 
 NAMES = {

@@ -12,15 +12,15 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import atls_pyatls.azure
 import pytest
 import requests
+from atls_pyatls.testing import PyatlsStyleServer, pyatls_nonce
 
-import atls_pyatls.azure
 from atls_azure.aci import SecurityWarning
 from atls_azure.testing.maa import StandInMaa
 from atls_core.errors import ATLSVerificationError
 from atls_core.result import AttestationResult, Status
-from atls_pyatls.testing import PyatlsStyleServer, pyatls_nonce
 
 SERVICE = "my.confidential.service.net"
 

@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 import pytest
 import requests
-
-from atls_azure.testing.maa import StandInMaa
-from atls_core.requests_adapter import ATLSAdapter
 from atls_pyatls.azure import AciValidator
 from atls_pyatls.requests_adapter import HTTPAAdapter
 from atls_pyatls.testing import PyatlsStyleServer
+
+from atls_azure.testing.maa import StandInMaa
+from atls_core.requests_adapter import ATLSAdapter
 
 CCE_POLICY = "package policy"
 

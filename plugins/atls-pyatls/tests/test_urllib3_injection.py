@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import urllib3
-from urllib3.connectionpool import HTTPSConnectionPool
-
-from atls_azure.testing.maa import StandInMaa
 from atls_pyatls.azure import AciValidator
 from atls_pyatls.testing import PyatlsStyleServer
 from atls_pyatls.urllib3_patch import extract_from_urllib3, inject_into_urllib3
+from urllib3.connectionpool import HTTPSConnectionPool
+
+from atls_azure.testing.maa import StandInMaa
 
 CCE_POLICY = "package policy"
 

@@ -6,6 +6,8 @@ import warnings
 from collections.abc import Callable
 
 import pytest
+from atls_pyatls import PUBLIC_JKUS, AciValidator, CvmValidator, Validator
+from atls_pyatls.testing import pyatls_runtime_data
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ObjectIdentifier
@@ -14,8 +16,6 @@ from atls_azure.aci import SecurityWarning
 from atls_azure.testing.maa import StandInMaa
 from atls_core import binding as b
 from atls_core.selection import AppraiserLike
-from atls_pyatls import PUBLIC_JKUS, AciValidator, CvmValidator, Validator
-from atls_pyatls.testing import pyatls_runtime_data
 
 CCE_POLICY = "package policy"
 

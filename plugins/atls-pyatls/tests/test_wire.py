@@ -9,6 +9,9 @@ from collections.abc import Callable, Iterator
 
 import jwt
 import pytest
+from atls_pyatls import ATLSContext, HTTPAConnection
+from atls_pyatls.azure import AciValidator
+from atls_pyatls.testing import PyatlsStyleServer, pyatls_nonce, pyatls_runtime_data
 
 from atls_azure.issuer import AciIssuer
 from atls_azure.testing.maa import StandInMaa
@@ -20,9 +23,6 @@ from atls_core.server import AttestedCertificates
 from atls_core.testing.loopback import HTTPSServer
 from atls_core.tls import ATLSContext as CoreATLSContext
 from atls_core.tls import result_of
-from atls_pyatls import ATLSContext, HTTPAConnection
-from atls_pyatls.azure import AciValidator
-from atls_pyatls.testing import PyatlsStyleServer, pyatls_nonce, pyatls_runtime_data
 
 CCE_POLICY = "package policy"
 POLICY = Policy(options={"hostdata": [cce_policy_hash(CCE_POLICY)]})

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from atls_core.binding import Freshness, report_data_for
 from atls_core.errors import ATLSVerificationError, ConfigurationError
 from atls_core.policy import Policy
+from atls_core.result import Status
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificates, ChallengeEndpoint, mint_certificate
 from atls_core.testing.loopback import HTTPSServer
@@ -94,7 +95,7 @@ def test_tdx_dcap_handshake_is_nonce_fresh(
     live: dict[str, Any], configfs_server: HTTPSServer
 ) -> None:
     context = ATLSContext.for_validator(
-        select_validator("tdx.dcap", settings=live["settings"], policy=PINNED_TD)
+        select_validator("tdx.dcap", settings=live["settings"], policy=PINNED_TD, allow_insecure=True)
     )
     for _ in range(2):
         result, data = _request(context, configfs_server.port)
@@ -103,15 +104,31 @@ def test_tdx_dcap_handshake_is_nonce_fresh(
         assert result.binding.scheme == "atls-v1"
         assert result.binding.freshness is Freshness.NONCE
         assert result.tcb.status == "UpToDate"
+        # The synthetic root is a tests-only setting: at best a warning, saying so.
+        assert result.status is Status.WARNING
+        assert list(result.claims["test_knobs"]) == ["allow_custom_root", "root_ca"]
+        assert any(w.startswith("insecure.test_knob") for w in result.warnings), result.warnings
         assert b'"/hello"' in data
     assert configfs_server.certificates.minted == 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("validator_id", ["tdx.dcap", "tdx.dstack", "tdx.dstack-challenge"])
+def test_a_custom_dcap_root_is_refused_unless_insecure_tests_are_allowed(
+    live: dict[str, Any], validator_id: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        select_validator(validator_id, settings=live["settings"], policy=PINNED_TD)
+    assert info.value.check == "config.test_settings"
+    assert "root_ca" in str(info.value)
 
 
 def test_unpinned_tdx_dcap_policy_refuses_a_genuine_td_before_any_byte(
     live: dict[str, Any], configfs_server: HTTPSServer
 ) -> None:
     # The attacker's own VM: a genuine TD, a genuine quote, bound to the attacker's key.
-    context = ATLSContext.for_validator(select_validator("tdx.dcap", settings=live["settings"]))
+    context = ATLSContext.for_validator(
+        select_validator("tdx.dcap", settings=live["settings"], allow_insecure=True)
+    )
     with pytest.raises(ATLSVerificationError) as info:
         _request(context, configfs_server.port)
     assert info.value.check == "workload.unpinned"
@@ -128,7 +145,7 @@ def test_unpinned_tdx_dcap_policy_refuses_a_genuine_td_before_any_byte(
 def test_custom_root_is_refused_without_explicit_permission(live: dict[str, Any]) -> None:
     settings = {k: v for k, v in live["settings"].items() if k != "allow_custom_root"}
     with pytest.raises(ConfigurationError) as info:
-        select_validator("tdx.dcap", settings=settings)
+        select_validator("tdx.dcap", settings=settings, allow_insecure=True)
     assert info.value.check == "config.dcap.root_ca"
 
 
@@ -157,7 +174,7 @@ def test_quote_for_another_key_is_rejected(live: dict[str, Any], tmp_path: Path)
     stolen = mint_certificate(issuer, hostnames=("127.0.0.1",))  # evidence for another key
     lying = mint_certificate(issuer, hostnames=("127.0.0.1",), evidence=stolen.evidence)
     context = ATLSContext.for_validator(
-        select_validator("tdx.dcap", settings=live["settings"], policy=PINNED_TD)
+        select_validator("tdx.dcap", settings=live["settings"], policy=PINNED_TD, allow_insecure=True)
     )
     with HTTPSServer(lying.server_context()) as server:
         with pytest.raises(ATLSVerificationError) as info:
@@ -183,7 +200,10 @@ def test_dstack_challenge_handshake(live: dict[str, Any], socket_path: Path) -> 
             issuer, certificate_der=certificate.certificate_der, path="/tdx_quote"
         )
         selected = select_validator(
-            "tdx.dstack-challenge", settings=live["settings"], policy=pinned_compose(agent.events)
+            "tdx.dstack-challenge",
+            settings=live["settings"],
+            policy=pinned_compose(agent.events),
+            allow_insecure=True,
         )
         context = ATLSContext.for_validator(selected)
         with HTTPSServer(certificate.server_context(), challenge=endpoint) as server:
@@ -217,6 +237,7 @@ def test_dstack_challenge_for_another_certificate_is_rejected(
                 "tdx.dstack-challenge",
                 settings=live["settings"],
                 policy=pinned_compose(agent.events),
+                allow_insecure=True,
             )
         )
         with HTTPSServer(presented.server_context(), challenge=endpoint) as server:
@@ -261,7 +282,10 @@ def _ratls_server_context(
 def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
     context = ATLSContext.for_validator(
         select_validator(
-            "tdx.dstack", settings=live["settings"], policy=pinned_compose(dstack_event_log())
+            "tdx.dstack",
+            settings=live["settings"],
+            policy=pinned_compose(dstack_event_log()),
+            allow_insecure=True,
         )
     )
     with HTTPSServer(_ratls_server_context(live)) as server:
@@ -277,6 +301,7 @@ def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
             "tdx.dstack",
             settings=live["settings"],
             policy=pinned_compose(dstack_event_log(), require_nonce=True),
+            allow_insecure=True,
         )
     )
     with (
@@ -291,7 +316,10 @@ def test_dstack_ratls_certificate_for_another_key_is_rejected(live: dict[str, An
     other = spki_of(ec.generate_private_key(ec.SECP256R1()))
     context = ATLSContext.for_validator(
         select_validator(
-            "tdx.dstack", settings=live["settings"], policy=pinned_compose(dstack_event_log())
+            "tdx.dstack",
+            settings=live["settings"],
+            policy=pinned_compose(dstack_event_log()),
+            allow_insecure=True,
         )
     )
     with HTTPSServer(_ratls_server_context(live, spki_for_report=other)) as server:

@@ -49,7 +49,7 @@ def test_collateral_cli_option(manager: PluginManager, validator_id: str) -> Non
 def test_selection_builds_validators(manager: PluginManager, synthetic: Any) -> None:
     policy = Policy(reference_values={"mrtd": ReferenceValue(accepted=["00" * 48])})
     selected = select_validator(
-        "tdx.dcap", settings=synthetic.settings(), policy=policy, manager=manager
+        "tdx.dcap", settings=synthetic.settings(), policy=policy, manager=manager, allow_insecure=True
     )
     assert selected.spec.id == "tdx.dcap"
     dstack_policy = Policy(
@@ -57,7 +57,11 @@ def test_selection_builds_validators(manager: PluginManager, synthetic: Any) -> 
         options={"allowed_app_ids": ["00" * 20]},
     )
     select_validator(
-        "tdx.dstack", settings=synthetic.settings(), policy=dstack_policy, manager=manager
+        "tdx.dstack",
+        settings=synthetic.settings(),
+        policy=dstack_policy,
+        manager=manager,
+        allow_insecure=True,
     )
 
 
@@ -66,7 +70,10 @@ def test_selection_refuses_what_a_validator_does_not_know(
 ) -> None:
     with pytest.raises(ConfigurationError):
         select_validator(
-            "tdx.dcap", settings={**synthetic.settings(), "colateral": "x"}, manager=manager
+            "tdx.dcap",
+            settings={**synthetic.settings(), "colateral": "x"},
+            manager=manager,
+            allow_insecure=True,
         )
     with pytest.raises(ConfigurationError):
         select_validator(
@@ -74,6 +81,7 @@ def test_selection_refuses_what_a_validator_does_not_know(
             settings=synthetic.settings(),
             policy=Policy(options={"app_compose": "{}"}),
             manager=manager,
+            allow_insecure=True,
         )
     with pytest.raises(ConfigurationError):
         select_validator(
@@ -81,6 +89,7 @@ def test_selection_refuses_what_a_validator_does_not_know(
             settings=synthetic.settings(),
             policy=Policy(reference_values={"compose_hash": ReferenceValue(accepted=["00"])}),
             manager=manager,
+            allow_insecure=True,
         )
     with pytest.raises(ConfigurationError):
         select_validator("tdx.dcap", settings={"collateral": "ftp"}, manager=manager)

@@ -270,6 +270,27 @@ class SimulatedValidator(ValidatorBase):
             ) from None
         return payload
 
+    def describe(self, evidence: Evidence) -> Mapping[str, Any]:
+        """The payload as it reads, signature NOT checked (``atls inspect``)."""
+        try:
+            payload = json.loads(base64.b64decode(json.loads(evidence.data)["payload"]))
+            if not isinstance(payload, dict):
+                raise TypeError
+        except (ValueError, KeyError, TypeError, RecursionError):
+            raise MalformedEvidence(
+                "not a simulated-TEE envelope", check="simulated.format"
+            ) from None
+        return {
+            "format": "INSECURE simulated-TEE evidence (proves nothing)",
+            "measurements": dict(payload.get("measurements") or {}),
+            "report_data": payload.get("report_data"),
+            "tcb_status": payload.get("tcb_status"),
+            "debug": payload.get("debug"),
+            "not_before": payload.get("not_before"),
+            "not_after": payload.get("not_after"),
+            "certificate_sha256": payload.get("certificate_sha256"),
+        }
+
     def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
         payload = self._payload(evidence)
         now = appraisal.now

@@ -198,6 +198,27 @@ class MaaValidator(ValidatorBase):
             source=EvidenceSource(transport=Transport.FILE, location=name),
         )
 
+    def describe(self, evidence: Evidence) -> Mapping[str, Any]:
+        """The token's header and claims, signature NOT verified (``atls inspect``)."""
+        try:
+            header, body, _signature = evidence.data.decode("ascii").split(".")
+            parts = [json.loads(b64url_decode(part, check="jwt.format")) for part in (header, body)]
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise MalformedEvidence("not a compact JWS", check="jwt.format") from None
+        kind = parts[1].get("x-ms-attestation-type") if isinstance(parts[1], dict) else None
+        if kind != self.attestation_type:
+            raise MalformedEvidence(
+                f"not an {self.spec.id} token",
+                check="azure.attestation_type",
+                expected=self.attestation_type,
+                actual=kind,
+            )
+        return {
+            "format": f"Microsoft Azure Attestation token ({kind}): signature NOT verified",
+            "header": parts[0],
+            "claims": parts[1],
+        }
+
     def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
         token = verify_token(evidence.data, self._trust, now=appraisal.now)
         kind = token.claims.get("x-ms-attestation-type")

@@ -49,6 +49,7 @@ def validator_from_gramine_env(
     settings: Settings | None = None,
     accepted_advisory_ids: Iterable[str] = (),
     manager: PluginManager | None = None,
+    allow_insecure: bool = False,
 ) -> GramineEnvValidator:
     """``gramine.ratls`` with the policy Gramine's ``RA_TLS_*`` variables describe.
 
@@ -56,6 +57,8 @@ def validator_from_gramine_env(
     are the DCAP collateral settings (Gramine takes those from the host's DCAP
     library configuration, not from its environment).  ``manager`` defaults to
     the process's plugin manager (its result observers see every appraisal).
+    ``allow_insecure`` admits tests-only settings (a custom DCAP root); results
+    are then at best ``warning``.
     """
     policy = policy_from_gramine_env(environ, accepted_advisory_ids=accepted_advisory_ids)
     selected = select_validator(
@@ -64,6 +67,7 @@ def validator_from_gramine_env(
         settings=settings or {},
         manager=manager,
         where="gramine environment",
+        allow_insecure=allow_insecure,
     )
     fields = {
         field.name: getattr(selected, field.name) for field in attrs.fields(SelectedValidator)

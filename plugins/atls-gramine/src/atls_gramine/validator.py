@@ -141,6 +141,7 @@ class GramineRatlsValidator(ValidatorBase):
         settings: Settings | None = None,
         accepted_advisory_ids: Iterable[str] = (),
         manager: PluginManager | None = None,
+        allow_insecure: bool = False,
     ) -> GramineEnvValidator:
         """``gramine.ratls`` with the policy Gramine's ``RA_TLS_*`` variables describe.
 
@@ -155,6 +156,7 @@ class GramineRatlsValidator(ValidatorBase):
             settings=settings,
             accepted_advisory_ids=accepted_advisory_ids,
             manager=manager,
+            allow_insecure=allow_insecure,
         )
 
     # -- evidence ------------------------------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from atls_core.appraisal import Appraisal
@@ -29,6 +30,7 @@ from atls_core.binding import constant_time_equal
 from atls_core.errors import BindingMismatch, ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence
 from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
+from atls_core.jose import b64url_decode
 from atls_core.policy import Policy
 from atls_ita.claims import ItaClaims, map_claims
 from atls_ita.settings import ItaValidatorSettings
@@ -97,6 +99,25 @@ class ItaValidator(ValidatorBase):
                 ) from None
             text = token.encode()
         return super().evidence_from_file(text, name=name)
+
+    def describe(self, evidence: Evidence) -> Mapping[str, Any]:
+        """Header, claims and the measurements this validator would read; signature NOT
+        verified (``atls inspect``)."""
+        try:
+            header, body, _signature = evidence.data.decode("ascii").split(".")
+            parts = [json.loads(b64url_decode(part, check="jwt.format")) for part in (header, body)]
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise MalformedEvidence("not a compact JWS", check="jwt.format") from None
+        if not isinstance(parts[1], dict):
+            raise MalformedEvidence("the token's claims are not an object", check="jwt.claims")
+        mapped = map_claims(parts[1], tee=self.spec.tee_type)
+        return {
+            "format": f"Intel Trust Authority token ({mapped.shape}): signature NOT verified",
+            "header": parts[0],
+            "measurements": dict(mapped.measurements),
+            "tcb_status": mapped.tcb_status,
+            "claims": parts[1],
+        }
 
     def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
         """The token's signature, then its claims; the held data is what the core binds."""

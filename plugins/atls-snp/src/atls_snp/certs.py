@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 import attrs
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
@@ -172,7 +172,7 @@ class AmdCertificate:
     def public_key(self) -> Any:
         try:
             return serialization.load_der_public_key(self.spki)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise MalformedEvidence(
                 f"the public key of {self.subject_cn or 'a certificate'} cannot be read",
                 check=_CHECK,

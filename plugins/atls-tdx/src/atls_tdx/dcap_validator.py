@@ -10,6 +10,9 @@ measurements (``spec.workload_identity``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from atls_core.appraisal import Appraisal
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
@@ -31,6 +34,12 @@ class TdxDcapValidator(ValidatorBase):
             data=quote_from_bytes(data, name=name),
             source=EvidenceSource(transport=Transport.FILE, location=name),
         )
+
+    def describe(self, evidence: Evidence) -> Mapping[str, Any]:
+        """The quote's header and TD report, signature NOT verified (``atls inspect``)."""
+        from atls_tdx.inspection import describe_tdx_quote
+
+        return describe_tdx_quote(evidence.data)
 
     def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
         verified = verify_tdx_quote(self._verifier, evidence.data, appraisal)

@@ -113,14 +113,13 @@ def _event_rows(events: Sequence[Event]) -> tuple[list[dict[str, Any]], list[byt
 
 
 def _replay(
-    events: Sequence[Event], digests: Sequence[bytes], quote: dict[str, Any]
+    events: Sequence[Event], digests: Sequence[bytes], measurements: dict[str, Any]
 ) -> dict[str, Any]:
     registers = [bytes(DIGEST_SIZE)] * RTMR_COUNT
     counts = [0] * RTMR_COUNT
     for event, digest in zip(events, digests, strict=True):
         registers[event.imr] = hashlib.sha384(registers[event.imr] + digest).digest()
         counts[event.imr] += 1
-    measurements = quote.get("measurements", {})
     table = {}
     for index in range(RTMR_COUNT):
         quoted = measurements.get(f"rtmr{index}")
@@ -136,6 +135,7 @@ def _replay(
 def describe_dstack(evidence: Evidence, *, required: Sequence[int]) -> dict[str, Any]:
     """Quote, event log, replay against the quote, RTMR3 facts and the server's claims."""
     quote = describe_tdx_quote(evidence.data)
+    measurements = quote.pop("measurements")
     version = evidence.endorsements.get("attestation_version")
     where = evidence.source.oid or evidence.source.location or evidence.source.transport.value
     description: dict[str, Any] = {
@@ -146,7 +146,7 @@ def describe_dstack(evidence: Evidence, *, required: Sequence[int]) -> dict[str,
         )
         + f" from {where}",
         "quote": quote,
-        "measurements": dict(quote["measurements"]),
+        "measurements": measurements,
     }
     raw_log = evidence.endorsements.get("event_log")
     if raw_log is None:
@@ -158,12 +158,12 @@ def describe_dstack(evidence: Evidence, *, required: Sequence[int]) -> dict[str,
         description["event_log"] = f"unreadable: {error}"
         return description
     rows, digests = _event_rows(events)
-    description["replay"] = _replay(events, digests, quote)
+    description["replay"] = _replay(events, digests, measurements)
     description["replay_required"] = [f"rtmr{i}" for i in required]
     if list(required) != list(range(RTMR_COUNT)):
         description["replay_note"] = (
-            "a certificate carries a stripped log (upstream keeps the RTMR3 events): "
-            "only the required registers can replay"
+            "appraisal requires only these to replay: dstack strips the log it puts in a "
+            "certificate to the RTMR3 events, and an attestation file is appraised as one"
         )
     try:
         facts = dstack_facts(events)

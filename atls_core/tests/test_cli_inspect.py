@@ -1,0 +1,250 @@
+"""``atls inspect``: decode evidence with the installed validators, verify nothing.
+
+In-process through ``main(argv, manager=...)`` with the simulated TEE and a
+fake plugin, as the other CLI tests.  Also the two optional validator methods
+behind it and behind configuration-time checks: ``describe`` and
+``check_policy``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import types
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from atls_core import cli
+from atls_core.appraisal import Appraisal
+from atls_core.errors import ConfigurationError, MalformedEvidence
+from atls_core.evidence import Evidence, Transport
+from atls_core.hookspecs import hookimpl
+from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
+from atls_core.policy import Policy
+from atls_core.registry import PluginManager
+from atls_core.report import render_inspection
+from atls_core.selection import select_validator
+from atls_core.server import mint_certificate
+from atls_core.testing.plugins import manager_with
+from atls_core.testing.simulated import (
+    CHALLENGE_ISSUER_SPEC,
+    OID,
+    SimulatedHardware,
+    SimulatedIssuer,
+)
+
+HARDWARE = SimulatedHardware.generate()
+IMAGE = "ab" * 32
+
+
+def _run(
+    argv: list[str], capsys: pytest.CaptureFixture[str], manager: PluginManager | None = None
+) -> tuple[int, Any, str]:
+    status = cli.main(["inspect", *argv], manager=manager or manager_with())
+    out, err = capsys.readouterr()
+    return status, json.loads(out) if "--json" in argv and out else out, err
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """A configuration that gives the simulated validators their hardware key."""
+    path = tmp_path / "atls.toml"
+    path.write_text(
+        "[atls]\nallow_insecure_test_validators = true\n"
+        '[hosts."a.example"]\nvalidator = "insecure.simulated"\n'
+        f'settings = {{ hardware_key = "{HARDWARE.public_key_hex}" }}\n'
+        '[hosts."b.example"]\nvalidator = "insecure.simulated-challenge"\n'
+        f'settings = {{ hardware_key = "{HARDWARE.public_key_hex}" }}\n'
+    )
+    return path
+
+
+def _issuer(**settings: Any) -> SimulatedIssuer:
+    return SimulatedIssuer(HARDWARE.issuer_settings(measurements={"image": IMAGE}, **settings))
+
+
+def test_a_certificate_is_decoded_by_the_validator_of_its_extension(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, config: Path
+) -> None:
+    certificate = mint_certificate(_issuer(), nonce=b"n" * 32)
+    path = tmp_path / "server.pem"
+    path.write_bytes(certificate.certificate_pem)
+    status, document, _err = _run([str(path), "--config", str(config), "--json"], capsys)
+    assert status == 0
+    assert document["unverified"] is True
+    assert document["certificate"]["sha256"] == certificate.sha256.hex()
+    readers = {e["oid"]: e["read_by"] for e in document["certificate"]["extensions"]}
+    assert readers[OID] == "insecure.simulated"
+    ((entry),) = document["decoded"]
+    assert entry["validators"] == ["insecure.simulated"]
+    assert entry["description"]["measurements"]["image"] == IMAGE
+    assert entry["description"]["format"].startswith("INSECURE")
+
+
+def test_der_and_text_forms(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    certificate = mint_certificate(_issuer())
+    path = tmp_path / "server.der"
+    path.write_bytes(certificate.certificate_der)
+    status, text, _err = _run([str(path)], capsys)
+    assert status == 0  # the certificate itself is shown, though no validator was built
+    assert text.splitlines()[0].startswith("UNVERIFIED")
+    assert certificate.sha256.hex() in text
+    assert "insecure.simulated: not built" in text
+    assert "--config" in text
+
+
+def test_a_challenge_answer_is_decoded_once_for_both_validators(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, config: Path
+) -> None:
+    issuer = SimulatedIssuer(
+        HARDWARE.issuer_settings(measurements={"image": IMAGE}), spec=CHALLENGE_ISSUER_SPEC
+    )
+    path = tmp_path / "answer.json"
+    path.write_bytes(issuer.issue(bytes(64), certificate_sha256=b"\x01" * 32).data)
+    status, document, _err = _run([str(path), "--config", str(config), "--json"], capsys)
+    assert status == 0
+    ((entry),) = document["decoded"]
+    assert entry["validators"] == ["insecure.simulated", "insecure.simulated-challenge"]
+    assert entry["description"]["certificate_sha256"] == "01" * 32
+    status, document, _err = _run(
+        [str(path), "--config", str(config), "--validator", "insecure.simulated", "--json"],
+        capsys,
+    )
+    assert [e["validators"] for e in document["decoded"]] == [["insecure.simulated"]]
+
+
+def test_what_a_hostile_server_wrote_cannot_rewrite_the_terminal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, config: Path
+) -> None:
+    issuer = SimulatedIssuer(
+        HARDWARE.issuer_settings(measurements={"image": "\x1b[2J\nACCEPTED" + "x" * 400})
+    )
+    path = tmp_path / "evidence.json"
+    path.write_bytes(issuer.issue(bytes(64)).data)
+    status, text, _err = _run([str(path), "--config", str(config)], capsys)
+    assert status == 0
+    assert "\x1b" not in text
+    assert "\nACCEPTED" not in text
+    assert "--json shows all" in text
+
+
+def _token(claims: dict[str, Any]) -> bytes:
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256', 'kid': 'k1'})}.{part(claims)}.c2ln".encode()
+
+
+def test_a_token_no_validator_could_read_is_still_shown_unverified(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "token.jwt"
+    path.write_bytes(_token({"iss": "https://attest.example", "x-ms-attestation-type": "sgx"}))
+    status, document, _err = _run([str(path), "--json"], capsys)
+    assert status == 0
+    assert document["token"]["header"] == {"alg": "RS256", "kid": "k1"}
+    assert document["token"]["claims"]["iss"] == "https://attest.example"
+    assert "NOT verified" in document["token"]["format"]
+
+
+def test_nothing_decodes_an_unknown_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\n")
+    status, _text, err = _run([str(path)], capsys)
+    assert status == 2
+    assert err.strip() == f"atls: inspect: no installed validator decodes {path}"
+
+
+# -- a plugin whose validator cannot describe ----------------------------------------------------
+
+MUTE_SPEC = ValidatorSpec(
+    id="mute.v",
+    media_types=("x/mute",),
+    binding_schemes=("atls-v1",),
+    transport=Transport.CERTIFICATE,
+    tee_type="mute",
+    policy_options=("level",),
+)
+
+
+class _Mute(ValidatorBase):
+    spec = MUTE_SPEC
+    policies_checked: ClassVar[list[Policy]] = []
+
+    def __init__(self, settings: Settings) -> None:
+        pass
+
+    def check_policy(self, policy: Policy) -> None:
+        _Mute.policies_checked.append(policy)
+        if not isinstance(policy.option("level", 0), int):
+            raise ConfigurationError("policy.level must be a number", check="config.policy")
+
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
+        raise MalformedEvidence("never", check="mute.format")
+
+
+def _mute_module() -> types.ModuleType:
+    module = types.ModuleType("mute")
+
+    @hookimpl
+    def atls_register_validators(registry: Any) -> None:
+        registry.register(MUTE_SPEC, _Mute)
+
+    module.atls_register_validators = atls_register_validators  # type: ignore[attr-defined]
+    return module
+
+
+def test_a_validator_without_describe_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "blob.bin"
+    path.write_bytes(b"\x00\x01")
+    manager = manager_with(_mute_module())
+    status, document, _err = _run([str(path), "--validator", "mute.v", "--json"], capsys, manager)
+    assert status == 2
+    assert document["not_decoded"] == [
+        {"validator": "mute.v", "reason": "inspect.unsupported: mute.v cannot describe evidence"}
+    ]
+
+
+def test_check_policy_runs_when_the_validator_is_selected() -> None:
+    _Mute.policies_checked = []
+    manager = manager_with(_mute_module())
+    good = Policy(options={"level": 2})
+    select_validator("mute.v", policy=good, manager=manager)
+    assert _Mute.policies_checked == [good]
+    with pytest.raises(ConfigurationError) as info:
+        select_validator("mute.v", policy=Policy(options={"level": "high"}), manager=manager)
+    assert info.value.reason == "policy.level must be a number"
+
+
+def test_render_inspection_groups_reasons_and_shows_nested_values() -> None:
+    text = render_inspection(
+        {
+            "file": "x",
+            "decoded": [
+                {
+                    "validators": ["a.v", "b.v"],
+                    "description": {
+                        "format": "thing",
+                        "measurements": {"m": "00"},
+                        "rows": [{"i": 1, "ok": True}],
+                        "empty": {},
+                    },
+                }
+            ],
+            "not_decoded": [
+                {"validator": "c.v", "reason": "same"},
+                {"validator": "d.v", "reason": "same"},
+            ],
+        }
+    )
+    assert "a.v, b.v: thing" in text
+    assert "    m: 00" in text
+    assert "- i=1, ok=yes" in text
+    assert "empty: (none)" in text
+    assert "  c.v, d.v: same" in text
