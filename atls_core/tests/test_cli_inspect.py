@@ -218,8 +218,10 @@ def test_check_policy_runs_when_the_validator_is_selected() -> None:
     select_validator("mute.v", policy=good, manager=manager)
     assert _Mute.policies_checked == [good]
     with pytest.raises(ConfigurationError) as info:
-        select_validator("mute.v", policy=Policy(options={"level": "high"}), manager=manager)
-    assert info.value.reason == "policy.level must be a number"
+        select_validator(
+            "mute.v", policy=Policy(options={"level": "high"}), manager=manager, where="rule x"
+        )
+    assert info.value.reason == "rule x: policy.level must be a number"
 
 
 def test_render_inspection_groups_reasons_and_shows_nested_values() -> None:

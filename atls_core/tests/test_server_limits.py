@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import functools
 import gc
@@ -40,7 +41,7 @@ from atls_core.issuance_limits import (
 )
 from atls_core.policy import Policy
 from atls_core.selection import select_validator
-from atls_core.server import AttestedCertificates
+from atls_core.server import AttestedCertificates, _on_own_thread
 from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 from atls_core.testing.simulated import OID
 from atls_core.tls import ATLSContext, result_of
@@ -232,6 +233,20 @@ def test_limiter_cap_pending_and_deadline() -> None:
     assert limiter.log.counts == {"timeout": 2, "busy": 1}
 
 
+def test_only_a_connection_on_its_own_thread_waits_for_a_slot(tee: SimulatedTEE) -> None:
+    context = tee.certificates().static().server_context()
+    one, other = socket.socketpair()
+    with (
+        one,
+        other,
+        context.wrap_socket(one, server_side=True, do_handshake_on_connect=False) as tls,
+    ):
+        assert _on_own_thread(tls)
+        tls.setblocking(False)  # driven by an event loop
+        assert not _on_own_thread(tls)
+    assert not _on_own_thread(context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_side=True))
+
+
 def test_an_issuer_error_is_handed_to_the_handshake() -> None:
     limiter = IssuanceLimiter()
 
@@ -419,7 +434,11 @@ class PooledServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the threads blocked in accept()
         self.listener.close()
+        for thread in self.threads:
+            thread.join(10)
 
 
 @pytest.mark.slow

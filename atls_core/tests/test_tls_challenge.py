@@ -44,7 +44,7 @@ def test_challenge_then_application_traffic_on_same_connection(tee: SimulatedTEE
     with tee.challenge_server() as server:
         s, data = _get(context, server.port)
         with s:
-            result = s.attestation_result
+            result = result_of(s)
         assert result is not None
         assert result.accepted
         assert result.binding.scheme == "challenge-v1"

@@ -1,47 +1,68 @@
 """atls: attested TLS.
 
 Connect only to services whose hardware attestation evidence, bound to the
-server's TLS key, satisfies your policy.  Importing this package is light: it
-imports no plugin, no dcap-qvl, no requests and no httpx.
+server's TLS key, satisfies your policy.  Importing this package costs next to
+nothing: each public name imports its module on first use (a command-line tool
+that only needs the version, or one name, does not pay for the rest).
 """
 
 from atls_core._version import __version__
-from atls_core.binding import Binding, BindingContext, Freshness
-from atls_core.clock import Clock, FixedClock, SystemClock
-from atls_core.config import ATLSConfig, HostRule, Secret
-from atls_core.errors import (
-    AppraisalFailed,
-    ATLSError,
-    ATLSVerificationError,
-    BindingMismatch,
-    CollateralUnavailable,
-    ConfigurationError,
-    DuplicateRegistration,
-    IncompatiblePlugin,
-    MalformedEvidence,
-    PluginLoadError,
-    PluginNotFound,
-    ServiceUnavailable,
-    StaleEvidence,
-    UntrustedChain,
-    attestation_error,
-)
-from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.hookspecs import hookimpl
-from atls_core.interfaces import (
-    ChallengeRequest,
-    ChallengeResponse,
-    CliOption,
-    Issuer,
-    IssuerSpec,
-    KeyBoundIssuer,
-    ReportData,
-    Validator,
-    ValidatorBase,
-    ValidatorSpec,
-)
-from atls_core.policy import Policy, ReferenceValue
-from atls_core.result import AttestationResult, Status
+
+TYPE_CHECKING = False  # not typing's: importing typing alone costs a cold start more than this
+if TYPE_CHECKING:  # what the names below are; at run time each is imported on first use
+    from atls_core.binding import Binding, BindingContext, Freshness
+    from atls_core.clock import Clock, FixedClock, SystemClock
+    from atls_core.config import ATLSConfig, HostRule, Secret
+    from atls_core.connection import HTTPAConnection as HTTPAConnection
+    from atls_core.errors import (
+        AppraisalFailed,
+        ATLSError,
+        ATLSVerificationError,
+        BindingMismatch,
+        CollateralUnavailable,
+        ConfigurationError,
+        DuplicateRegistration,
+        IncompatiblePlugin,
+        MalformedEvidence,
+        PluginLoadError,
+        PluginNotFound,
+        ServiceUnavailable,
+        StaleEvidence,
+        UntrustedChain,
+        attestation_error,
+    )
+    from atls_core.evidence import Evidence, EvidenceSource, Transport
+    from atls_core.hookspecs import hookimpl
+    from atls_core.httpx_transport import AsyncATLSTransport as AsyncATLSTransport
+    from atls_core.httpx_transport import ATLSTransport as ATLSTransport
+    from atls_core.httpx_transport import atls_async_httpx_client as atls_async_httpx_client
+    from atls_core.httpx_transport import atls_httpx_client as atls_httpx_client
+    from atls_core.interfaces import (
+        ChallengeRequest,
+        ChallengeResponse,
+        CliOption,
+        Issuer,
+        IssuerSpec,
+        KeyBoundIssuer,
+        ReportData,
+        Validator,
+        ValidatorBase,
+        ValidatorSpec,
+    )
+    from atls_core.offline import verify_evidence
+    from atls_core.openai_client import AttestationConnectionError as AttestationConnectionError
+    from atls_core.openai_client import atls_async_openai_client as atls_async_openai_client
+    from atls_core.openai_client import atls_openai_client as atls_openai_client
+    from atls_core.policy import Policy, ReferenceValue
+    from atls_core.requests_adapter import ATLSAdapter as ATLSAdapter
+    from atls_core.result import AttestationResult, Status
+    from atls_core.selection import AppraiserLike as AppraiserLike
+    from atls_core.selection import select_validator as select_validator
+    from atls_core.server import AttestedCertificates as AttestedCertificates
+    from atls_core.server import ChallengeEndpoint as ChallengeEndpoint
+    from atls_core.server import mint_certificate as mint_certificate
+    from atls_core.tls import ATLSContext as ATLSContext
+    from atls_core.tls import result_of as result_of
 
 __all__ = [
     "ATLSConfig",
@@ -90,9 +111,51 @@ __all__ = [
     "verify_evidence",
 ]
 
-# TLS, HTTP and server names are imported on first use so that ``import atls_core``
-# stays light (no requests, httpx or cryptography x509 builders until needed).
+# Every name is imported on first use, so ``import atls_core`` costs next to nothing
+# (no attrs, ssl, pluggy, requests, httpx or cryptography until a name needs them).
 _LAZY = {
+    **dict.fromkeys(("Binding", "BindingContext", "Freshness"), "atls_core.binding"),
+    **dict.fromkeys(("Clock", "FixedClock", "SystemClock"), "atls_core.clock"),
+    **dict.fromkeys(("ATLSConfig", "HostRule", "Secret"), "atls_core.config"),
+    **dict.fromkeys(
+        (
+            "AppraisalFailed",
+            "ATLSError",
+            "ATLSVerificationError",
+            "BindingMismatch",
+            "CollateralUnavailable",
+            "ConfigurationError",
+            "DuplicateRegistration",
+            "IncompatiblePlugin",
+            "MalformedEvidence",
+            "PluginLoadError",
+            "PluginNotFound",
+            "ServiceUnavailable",
+            "StaleEvidence",
+            "UntrustedChain",
+            "attestation_error",
+        ),
+        "atls_core.errors",
+    ),
+    **dict.fromkeys(("Evidence", "EvidenceSource", "Transport"), "atls_core.evidence"),
+    "hookimpl": "atls_core.hookspecs",
+    **dict.fromkeys(
+        (
+            "ChallengeRequest",
+            "ChallengeResponse",
+            "CliOption",
+            "Issuer",
+            "IssuerSpec",
+            "KeyBoundIssuer",
+            "ReportData",
+            "Validator",
+            "ValidatorBase",
+            "ValidatorSpec",
+        ),
+        "atls_core.interfaces",
+    ),
+    **dict.fromkeys(("Policy", "ReferenceValue"), "atls_core.policy"),
+    **dict.fromkeys(("AttestationResult", "Status"), "atls_core.result"),
     "atls_openai_client": "atls_core.openai_client",
     "atls_async_openai_client": "atls_core.openai_client",
     "AttestationConnectionError": "atls_core.openai_client",

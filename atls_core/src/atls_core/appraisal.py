@@ -123,34 +123,42 @@ def appraise(
         appraisal._binding = bind(scheme, binding, report.value, material=report.material)
         result = appraisal.finish()
     except ATLSError as error:
-        log.info(
-            "refused host=%s validator=%s check=%s: %s", host, spec.id, error.check, error.reason
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "refused host=%s validator=%s check=%s: %s",
+                host,
+                spec.id,
+                error.check,
+                error.reason,
+            )
         raise
     _log_result(result, host)
     return result
 
 
 def _log_result(result: r.AttestationResult, host: str | None) -> None:
+    # Every appraisal passes here: build a message only for a level that is enabled.
     validator = result.verifier.validator
     if not result.accepted:
-        failed = ",".join(f.check for f in result.failures if f.enforced)
-        log.info(
-            "refused host=%s validator=%s status=%s failed=%s",
-            host,
-            validator,
-            result.status.value,
-            failed,
-        )
+        if log.isEnabledFor(logging.INFO):
+            failed = ",".join(f.check for f in result.failures if f.enforced)
+            log.info(
+                "refused host=%s validator=%s status=%s failed=%s",
+                host,
+                validator,
+                result.status.value,
+                failed,
+            )
     elif result.warnings:
-        log.warning(
-            "accepted with warnings host=%s validator=%s status=%s warnings=%s",
-            host,
-            validator,
-            result.status.value,
-            "; ".join(result.warnings),
-        )
-    else:
+        if log.isEnabledFor(logging.WARNING):
+            log.warning(
+                "accepted with warnings host=%s validator=%s status=%s warnings=%s",
+                host,
+                validator,
+                result.status.value,
+                "; ".join(result.warnings),
+            )
+    elif log.isEnabledFor(logging.INFO):
         log.info("accepted host=%s validator=%s status=%s", host, validator, result.status.value)
     if log.isEnabledFor(logging.DEBUG):
         log.debug(

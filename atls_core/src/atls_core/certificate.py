@@ -14,6 +14,7 @@ extensions) and leaves everything else to the validators.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -65,6 +66,12 @@ def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, in
 
 def decode_oid(body: bytes) -> str:
     """Dotted form of an OID's content octets, exactly as on the wire."""
+    return _decode_oid(bytes(body))
+
+
+@functools.lru_cache(maxsize=256)
+def _decode_oid(body: bytes) -> str:
+    """Memoised: a server sends the same few extension OIDs on every connection."""
     if not body:
         raise MalformedEvidence("empty OID", check="certificate.der")
     arcs: list[int] = []
@@ -83,22 +90,38 @@ def decode_oid(body: bytes) -> str:
 
 def _time(data: bytes, tlv: tuple[int, int, int, int]) -> dt.datetime:
     tag, _, start, end = tlv
-    text = data[start:end].decode("ascii", errors="replace")
-    try:
-        if tag == 0x17:  # UTCTime YYMMDDHHMMSSZ; RFC 5280: YY >= 50 is 19YY, else 20YY
-            if len(text) != 13 or not text[:2].isdigit() or not text[:2].isascii():
-                raise ValueError(text)
-            century = "19" if int(text[:2]) >= 50 else "20"
-            value = dt.datetime.strptime(century + text, "%Y%m%d%H%M%SZ")
-        elif tag == 0x18:  # GeneralizedTime YYYYMMDDHHMMSSZ
-            value = dt.datetime.strptime(text, "%Y%m%d%H%M%SZ")
+    raw = data[start:end]
+    # UTCTime YYMMDDHHMMSSZ (RFC 5280: YY >= 50 is 19YY, else 20YY) or GeneralizedTime
+    # YYYYMMDDHHMMSSZ; read by hand: strptime costs more than the rest of the certificate.
+    digits = raw[:-1]
+    if (
+        (tag, len(raw)) in ((0x17, 13), (0x18, 15))
+        and raw[-1:] == b"Z"
+        and digits.isdigit()  # bytes.isdigit: ASCII digits only
+    ):
+        if tag == 0x17:
+            year = int(digits[:2])
+            year += 1900 if year >= 50 else 2000
+            rest = digits[2:]
         else:
-            raise ValueError(tag)
-    except ValueError:
-        raise MalformedEvidence(
-            "bad certificate validity time", check="certificate.der", actual=text
-        ) from None
-    return value.replace(tzinfo=dt.UTC)
+            year, rest = int(digits[:4]), digits[4:]
+        try:
+            return dt.datetime(
+                year,
+                int(rest[0:2]),
+                int(rest[2:4]),
+                int(rest[4:6]),
+                int(rest[6:8]),
+                int(rest[8:10]),
+                tzinfo=dt.UTC,
+            )
+        except ValueError:
+            pass
+    raise MalformedEvidence(
+        "bad certificate validity time",
+        check="certificate.der",
+        actual=raw.decode("ascii", errors="replace"),
+    )
 
 
 @attrs.frozen(kw_only=True)

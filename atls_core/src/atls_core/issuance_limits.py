@@ -9,8 +9,8 @@ happens and how many calls hang at once.  :class:`IssuanceLimiter` bounds it:
   daemon worker threads (so the pool never grows with the number of handshakes).  A
   handshake that finds every slot taken waits for one only if it runs on its own
   thread and fewer than ``max_pending`` handshakes are already waiting; otherwise it is
-  refused at once.  An ``SSLObject`` (asyncio, uvicorn) never waits: its callback runs
-  on the event loop, where a wait would stall every connection.
+  refused at once.  A connection an event loop drives (an ``SSLObject`` under asyncio or
+  uvicorn, a non-blocking socket) never waits: a wait would stall every connection.
 * **Rate**: token buckets, one for the whole server and one per client address where
   the server sees one (an IPv4 address, an IPv6 /64, since one host often holds a whole
   /64).  A refused handshake costs no issuer call.

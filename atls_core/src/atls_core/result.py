@@ -156,7 +156,12 @@ class Failure:
         }
 
 
+_PLAIN = (str, int, float, bool, bytes, type(None))
+
+
 def _freeze(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most claims: skip the ABC checks below (every appraisal)
+        return value
     if isinstance(value, Mapping):
         return MappingProxyType({k: _freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):

@@ -142,7 +142,15 @@ def select_validator(
     validator = factory(settings)
     check_policy = getattr(validator, "check_policy", None)  # ValidatorBase.check_policy
     if callable(check_policy):
-        check_policy(policy)
+        try:
+            check_policy(policy)
+        except ConfigurationError as error:  # name the host rule, as the checks above do
+            raise ConfigurationError(
+                f"{where}: {error.reason}",
+                check=error.check,
+                expected=error.expected,
+                actual=error.actual,
+            ) from None
     return SelectedValidator(
         validator=validator,
         policy=policy,

@@ -751,9 +751,7 @@ class AttestedCertificates:
         future, deadline = self.limiter.submit(
             functools.partial(_issue, self.issuer, session.spki_der, nonce),
             client=client_address(connection),
-            # Only a connection on its own thread may wait for a slot: an SSLObject's
-            # callback runs on an event loop, which a wait would stall.
-            may_wait=isinstance(connection, ssl.SSLSocket),
+            may_wait=_on_own_thread(connection),
         )
         evidence = self.limiter.wait(future, deadline)
         context = self._spares.take()
@@ -770,6 +768,15 @@ class AttestedCertificates:
         with self._lock:
             self.minted += 1
         return context
+
+
+def _on_own_thread(connection: ssl.SSLSocket | ssl.SSLObject) -> bool:
+    """Whether a handshake may wait for an issuance slot.
+
+    An ``SSLObject`` (asyncio, uvicorn) or a non-blocking ``SSLSocket`` is
+    driven by an event loop, which a wait would stall for every connection.
+    """
+    return isinstance(connection, ssl.SSLSocket) and connection.gettimeout() != 0.0
 
 
 def _describe(error: BaseException) -> str:

@@ -638,20 +638,23 @@ class ATLSContext(ssl.SSLContext):
             raise UntrustedChain("the server presented no certificate", check="tls.certificate")
         if plan.selected.pki:
             _verify_pki(chain, plan.host, self._roots(), self._clock)
-        certificate = PeerCertificate.from_der(der)
         validator = plan.selected.validator
         cache_key = hashlib.sha256(der).hexdigest()
         if plan.transport is Transport.CERTIFICATE:
+            # Before parsing: a hit is a byte-identical certificate, parsed when it was stored.
             cached = self.cache.get(plan.rule, cache_key, self._clock, selected=plan.selected)
             if cached is not None:
-                log.debug(
-                    "cache hit host=%s validator=%s status=%s certificate=%s",
-                    plan.host,
-                    plan.selected.spec.id,
-                    cached.status.value,
-                    cache_key[:16],
-                )
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "cache hit host=%s validator=%s status=%s certificate=%s",
+                        plan.host,
+                        plan.selected.spec.id,
+                        cached.status.value,
+                        cache_key[:16],
+                    )
                 return cached
+        certificate = PeerCertificate.from_der(der)
+        if plan.transport is Transport.CERTIFICATE:
             evidence = validator.evidence_from_certificate(certificate)
         elif plan.transport is Transport.CHALLENGE:
             evidence = validator.evidence_from_challenge(response)
@@ -679,6 +682,8 @@ class ATLSContext(ssl.SSLContext):
 
 
 def _is_ip(host: str) -> bool:
+    if ":" not in host and not host.replace(".", "").isdigit():
+        return False  # a DNS name (has a letter or a hyphen): skip ipaddress's raising path
     try:
         ipaddress.ip_address(host)
     except ValueError:

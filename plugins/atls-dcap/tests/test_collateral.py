@@ -460,3 +460,20 @@ def test_deeply_nested_collateral_is_malformed_not_a_recursion_error() -> None:
         Collateral.from_json(b"[" * 100_000)
     with pytest.raises(MalformedEvidence):
         Collateral.from_json(json.dumps({"tcb_info": "[" * 100_000, "qe_identity": "{}"}))
+
+
+def test_a_quote_without_its_pck_chain_is_not_sent_to_the_pccs(
+    pki: DcapTestPki, pcs: FakePcs, tdx_quote: bytes, tmp_path: Path
+) -> None:
+    """Certification data type 3 (encrypted PPID) instead of 5: fetching its PCK certificate is
+    not supported, so no request is made and the appraisal is undecided, never accepted."""
+    import struct
+
+    quote = bytearray(tdx_quote)
+    at = quote.find(b"-----BEGIN CERTIFICATE-----") - 6  # the inner certification data header
+    assert struct.unpack_from("<H", quote, at) == (5,)
+    struct.pack_into("<H", quote, at, 3)
+    with pytest.raises(CollateralUnavailable) as info:
+        pccs_verifier(pki, pcs, tmp_path / "cache").verify(bytes(quote), now=NOW)
+    assert info.value.check == "collateral.pck_chain"
+    assert pcs.total_requests == 0

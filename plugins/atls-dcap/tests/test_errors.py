@@ -197,3 +197,58 @@ def test_debug_evaluator_checks_the_quoting_enclave_identity() -> None:
     with pytest.raises(UntrustedChain) as info:
         tcb_eval.evaluate(quote, collateral, tee_type=tee_type, fields=fields)
     assert info.value.check == "dcap.qe_identity"
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_every_sgx_field_comes_through_verified_or_parsed(debug: bool) -> None:
+    """dcap-qvl names most SGX fields; the KSS ones are cut from its reserved ranges."""
+    values: dict[str, Any] = {
+        "isv_prod_id": 0x1234,
+        "isv_svn": 0x0102,
+        "misc_select": 0x0A0B0C0D,
+        "config_id": bytes(range(64)),
+        "config_svn": 0x0304,
+        "isv_family_id": bytes(range(100, 116)),
+        "isv_ext_prod_id": bytes(range(200, 216)),
+    }
+    quote = make_sgx_quote(_PKI, REPORT_DATA, debug=debug, **values)
+    verified = _VERIFIER.verify_with_collateral(quote, _COLLATERAL["sgx"], now=NOW)
+    assert verified.debug is debug
+    fields = dict(verified.fields)
+    assert fields["isv_prod_id"] == 0x1234
+    assert fields["isv_svn"] == 0x0102
+    assert fields["misc_select"] == (0x0A0B0C0D).to_bytes(4, "little")
+    assert fields["config_id"] == bytes(range(64))
+    assert fields["config_svn"] == (0x0304).to_bytes(2, "little")
+    assert fields["isv_family_id"] == bytes(range(100, 116))
+    assert fields["isv_ext_prod_id"] == bytes(range(200, 216))
+    assert fields["report_data"] == REPORT_DATA
+    from atls_dcap import parse_report_fields
+
+    assert parse_report_fields(quote) == ("sgx", 3, fields)
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_every_td_field_comes_through_verified_or_parsed(version: int) -> None:
+    rtmrs = [bytes([i]) * 48 for i in range(1, 5)]
+    quote = make_tdx_quote(
+        _PKI,
+        REPORT_DATA,
+        version=version,
+        rtmr=rtmrs,
+        mr_config_id=b"\x05" * 48,
+        mr_owner=b"\x06" * 48,
+        mr_owner_config=b"\x07" * 48,
+    )
+    verified = _VERIFIER.verify_with_collateral(quote, _COLLATERAL["tdx"], now=NOW)
+    fields = dict(verified.fields)
+    assert [fields[f"rtmr{i}"] for i in range(4)] == rtmrs
+    assert (fields["mrconfigid"], fields["mrowner"], fields["mrownerconfig"]) == (
+        b"\x05" * 48,
+        b"\x06" * 48,
+        b"\x07" * 48,
+    )
+    assert ("mr_servicetd" in fields) is (version == 5)
+    from atls_dcap import parse_report_fields
+
+    assert parse_report_fields(quote) == ("tdx", version, fields)

@@ -246,6 +246,25 @@ def test_fields_match_the_recorded_report(verifier: DcapVerifier, quote: str) ->
     assert verified.report_data.hex() == body["report_data"]
 
 
+@pytest.mark.parametrize(
+    ("quote", "collateral", "when", "status", "advisories"), POSITIVE, ids=POSITIVE_IDS
+)
+def test_verified_fields_are_what_dcap_qvls_parser_reads(
+    verifier: DcapVerifier,
+    quote: str,
+    collateral: str,
+    when: int,
+    status: str,
+    advisories: tuple[str, ...],
+) -> None:
+    """Fields from dcap-qvl's verified claims and from its parser (debug quotes) agree."""
+    raw = read_quote(quote)
+    verified = verifier.verify_with_collateral(raw, read_text(collateral), now=at(when))
+    tee_type, version, fields = parse_report_fields(raw)
+    assert (tee_type, version) == (verified.tee_type, verified.quote_version)
+    assert fields == dict(verified.fields)
+
+
 def test_file_source_verifies_and_names_the_file(verifier: DcapVerifier) -> None:
     quote, collateral, when, status, _ = POSITIVE[0]
     settings = DcapSettings.from_settings(

@@ -19,7 +19,7 @@ from atls_core.errors import ConfigurationError
 from atls_core.policy import Policy
 from atls_core.registry import PluginManager
 from atls_core.selection import select_validator
-from atls_dcap import DCAP_CLI_OPTIONS, DCAP_SETTINGS
+from atls_dcap import DCAP_CLI_OPTIONS, DCAP_SETTINGS, DCAP_TEST_SETTINGS
 from atls_dcap.testing.pki import DcapTestPki
 from atls_gramine import plugin
 from atls_gramine.specs import ISSUER_SPEC, LEGACY_OID, TCG_OID, VALIDATOR_SPEC
@@ -44,6 +44,31 @@ def test_spec_declares_its_schemes_identity_and_cli_options() -> None:
     assert VALIDATOR_SPEC.pinning_options == ()
     assert VALIDATOR_SPEC.cli_options == tuple(DCAP_CLI_OPTIONS)
     assert not hasattr(plugin, "atls_verify_evidence_options")
+
+
+def test_a_custom_dcap_root_is_a_fenced_test_setting(
+    settings_for: Callable[..., dict[str, Any]],
+) -> None:
+    """The synthetic root is refused unless insecure test settings are allowed."""
+    assert VALIDATOR_SPEC.test_settings == DCAP_TEST_SETTINGS == ("root_ca", "allow_custom_root")
+    pinned = Policy(allow_any_workload=True)
+    with pytest.raises(ConfigurationError) as info:
+        select_validator(
+            "gramine.ratls", settings=settings_for(), policy=pinned, manager=PluginManager()
+        )
+    assert info.value.check == "config.test_settings"
+    with pytest.raises(ConfigurationError) as info:
+        GramineRatlsValidator.from_gramine_env(
+            {
+                "RA_TLS_MRENCLAVE": "any",
+                "RA_TLS_MRSIGNER": "any",
+                "RA_TLS_ISV_PROD_ID": "any",
+                "RA_TLS_ISV_SVN": "any",
+            },
+            settings=settings_for(),
+            manager=PluginManager(),
+        )
+    assert info.value.check == "config.test_settings"
 
 
 def test_plugin_version_comes_from_distribution_metadata(

@@ -103,7 +103,11 @@ def test_client_trusting_another_root_refuses_the_server(
     manager = PluginManager(environ={})
     selected = select_validator(
         "ita.tdx",
-        settings={"jwks_url": ita.jwks_url, "root_ca": str(tmp_path / "other.pem")},
+        settings={
+            "jwks_url": ita.jwks_url,
+            "root_ca": str(tmp_path / "other.pem"),
+            "allow_http_loopback": True,
+        },
         manager=manager,
     )
     context = ATLSContext.for_validator(selected)

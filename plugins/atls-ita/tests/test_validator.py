@@ -218,7 +218,13 @@ def test_a_lookalike_root_is_not_the_configured_root(
     """Same names, other keys: the chain must lead to the configured root's key."""
     lookalike = StandInPki.generate(algorithms=("PS384",))
     (tmp_path / "other.pem").write_bytes(lookalike.root_pem)
-    validator = ItaValidator({"jwks_url": ita.jwks_url, "root_ca": str(tmp_path / "other.pem")})
+    validator = ItaValidator(
+        {
+            "jwks_url": ita.jwks_url,
+            "root_ca": str(tmp_path / "other.pem"),
+            "allow_http_loopback": True,
+        }
+    )
     with pytest.raises(UntrustedChain) as info:
         _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
     assert info.value.check == "ita.x5c.root"
@@ -487,7 +493,11 @@ def test_bad_settings_are_refused(bad: dict[str, Any], tmp_path: Path, ita: Stan
 
 def test_portal_url_means_portal_certs(ita: StandInIta, tmp_path: Path, clock: FixedClock) -> None:
     validator = ItaValidator(
-        {"portal_url": ita.url, "root_ca": str(ita.write_root(tmp_path / "root.pem"))}
+        {
+            "portal_url": ita.url,
+            "root_ca": str(ita.write_root(tmp_path / "root.pem")),
+            "allow_http_loopback": True,
+        }
     )
     assert _appraise(validator, issue_token(ita, nonce=new_nonce()), clock).accepted
     assert ita.requests["/certs"] == 1

@@ -107,7 +107,9 @@ def _appraise(
     now: dt.datetime,
     policy: Policy,
     manager: PluginManager | None = None,
+    test_knobs: tuple[str, ...] = ("snp_test_ark",),
 ) -> AttestationResult:
+    """``test_knobs``: as when the container's selection passed the core's tests-only gate."""
     return appraise(
         ContainerValidator({"snp": settings}),
         evidence,
@@ -115,6 +117,7 @@ def _appraise(
         clock=FixedClock(now),
         policy=policy,
         manager=manager or _manager(),
+        test_knobs=test_knobs,
     )
 
 
@@ -136,8 +139,19 @@ def test_hand_over_verifies_the_report_and_returns_its_report_data(milan: Synthe
     assert result.measurements["measurement"] == DEFAULT_MEASUREMENT.hex()
     assert result.claims["product"] == "Milan"
     assert result.claims["handed_over_to"][0].startswith("snp.report (")
-    # The test root's warning travels with the hand-over: no core gate applies to it there.
     assert any(w.startswith("snp.test_root") for w in result.warnings)
+
+
+def test_a_test_root_needs_the_containers_tests_only_gate(milan: SyntheticSnp) -> None:
+    result = _appraise(
+        _container(milan.report(), milan.chain()),
+        milan.settings(),
+        binding=BindingContext.offline_context(),
+        now=milan.now,
+        policy=Policy(reference_values={"measurement": DEFAULT_MEASUREMENT.hex()}),
+        test_knobs=(),
+    )
+    assert [f.check for f in result.failures if f.enforced] == ["snp.test_root"]
 
 
 def test_hand_over_applies_snp_defaults_and_the_core_policy(milan: SyntheticSnp) -> None:
@@ -205,6 +219,7 @@ def test_recorded_dstack_sev_snp_report_handed_over(vectors: Vector) -> None:
         binding=BindingContext.offline_context(),
         now=dt.datetime.fromtimestamp(1786113623, dt.UTC),
         policy=Policy(reference_values={"measurement": parse_report(report).measurement.hex()}),
+        test_knobs=(),
     )
     assert result.accepted, result.to_json()
     assert result.claims["certificates"]["ark"]["pinned"] is True

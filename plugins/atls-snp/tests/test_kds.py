@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import socket
 from collections.abc import Iterator
@@ -69,11 +70,10 @@ def test_missing_certificates_are_fetched_once_and_cached(
     client = Client(milan, kds)
     result = client.appraise()
     assert result.accepted, result.to_json()
-    assert result.claims["certificates"]["sources"] == {
-        "ark": "file",  # the configured test root
-        "intermediate": "kds",
-        "vek": "kds",
-    }
+    certificates = result.claims["certificates"]
+    assert certificates["ark"]["source"] == "file"  # the configured test root
+    assert certificates["intermediate"]["source"] == "kds"
+    assert certificates["vek"]["source"] == "kds"
     assert result.claims["crl"]["checked"] is True
     assert result.claims["crl"]["source"] == "kds"
     assert kds.requests["/vcek/v1/Milan/cert_chain"] == 1
@@ -146,8 +146,9 @@ def test_no_crl_means_could_not_decide(milan: SyntheticSnp, kds: FakeKds) -> Non
 
 
 def test_a_configured_crl_file_is_used_offline(milan: SyntheticSnp, tmp_path: Any) -> None:
-    crl = tmp_path / "crl.der"
-    crl.write_bytes(milan.pki.crl(revoked={0x10001: milan.issued}))
+    crl = tmp_path / "crl.pem"
+    body = base64.encodebytes(milan.pki.crl(revoked={0x10001: milan.issued})).decode()
+    crl.write_text(f"-----BEGIN X509 CRL-----\n{body}-----END X509 CRL-----\n")
     validator = SnpReportValidator(milan.settings(crl=str(crl)))
     evidence = validator.evidence_from_file(milan.envelope(), name="e")
     with pytest.raises(UntrustedChain) as info:
@@ -159,6 +160,18 @@ def test_a_configured_crl_file_is_used_offline(milan: SyntheticSnp, tmp_path: An
             policy=PINNED,
         )
     assert info.value.check == "snp.crl.revoked"
+    unrevoked = tmp_path / "crl.der"
+    unrevoked.write_bytes(milan.pki.crl())
+    validator = SnpReportValidator(milan.settings(crl=str(unrevoked)))
+    result = appraise(
+        validator,
+        validator.evidence_from_file(milan.envelope(), name="e"),
+        binding=BindingContext.offline_context(),
+        clock=FixedClock(milan.now),
+        policy=PINNED,
+    )
+    assert result.claims["crl"]["checked"] is True
+    assert result.claims["crl"]["source"] == f"file:{unrevoked}"
 
 
 def test_host_supplied_vcek_for_the_wrong_tcb_is_replaced_from_the_service(
@@ -169,7 +182,7 @@ def test_host_supplied_vcek_for_the_wrong_tcb_is_replaced_from_the_service(
     client = Client(milan, kds)
     result = client.appraise([current.certificate, milan.pki.ask, milan.pki.ark])
     assert result.accepted, result.to_json()
-    assert result.claims["certificates"]["sources"]["vek"] == "kds"
+    assert result.claims["certificates"]["vek"]["source"] == "kds"
 
 
 def test_vleks_cannot_be_fetched(milan: SyntheticSnp, kds: FakeKds) -> None:
@@ -230,7 +243,7 @@ def test_turin_vcek_urls_carry_the_fmc_spl_and_an_eight_byte_hwid(turin: Synthet
         kds.add_vcek(turin.vcek)  # served only for the exact hwID and SPLs, fmcSPL included
         result = Client(turin, kds).appraise()
         assert result.accepted, result.to_json()
-        assert result.claims["certificates"]["sources"]["vek"] == "kds"
+        assert result.claims["certificates"]["vek"]["source"] == "kds"
         assert kds.requests[f"/vcek/v1/Turin/{turin.chip_id[:8].hex()}"] == 1
 
 

@@ -38,8 +38,8 @@ def test_the_installed_entry_point_registers_both_validators_and_issuers() -> No
         assert plugin.distribution == "atls-snp"
         assert plugin.version == __version__
     for issuer_id in ("snp.configfs-tsm", "snp.configfs-tsm-challenge"):
-        spec, _factory, _plugin = manager.issuer_factory(issuer_id)
-        assert spec.validator_id.startswith("snp.report")
+        issuer_spec, _issuer_factory, _ = manager.issuer_factory(issuer_id)
+        assert issuer_spec.validator_id.startswith("snp.report")
     flags = [option.flag for option in manager.cli_options("snp.report")]
     assert flags == ["--vcek", "--ask", "--ark", "--crl", "--kds", "--kds-url", "--product"]
 

@@ -92,7 +92,7 @@ def test_a_genuine_report_is_accepted_with_everything_recorded(milan: SyntheticS
     assert claims["guest_policy"]["debug"] is False
     assert claims["certificates"]["vek"]["serial"] == 0
     assert claims["certificates"]["ark"]["pinned"] is False
-    assert claims["certificates"]["sources"]["vek"] == "evidence"
+    assert claims["certificates"]["vek"]["source"] == "evidence"
     assert claims["crl"]["checked"] is False
     assert result.expires_at == parse_certificate(milan.vcek.certificate).not_after
     # Status: a test root and an unchecked CRL and no TCB verdict are all warnings.
@@ -308,11 +308,8 @@ def test_raw_and_hex_report_files_with_configured_certificates(
             policy=Policy(reference_values=PINNED),
         )
         assert result.accepted
-        assert result.claims["certificates"]["sources"] == {
-            "ark": "file",
-            "intermediate": "file",
-            "vek": "file",
-        }
+        certificates = result.claims["certificates"]
+        assert [certificates[c]["source"] for c in ("ark", "intermediate", "vek")] == ["file"] * 3
 
 
 def test_settings_are_checked_when_the_validator_is_built(
@@ -332,6 +329,7 @@ def test_settings_are_checked_when_the_validator_is_built(
         ({"kds_timeout": 0}, "config.snp.kds_timeout"),
         ({"product": "Naples"}, "config.snp.product"),
         ({"crl": b"\x30\x00"}, "config.snp.crl"),
+        ({"vcek_file": str(vcek)}, "config.settings"),  # also when a hand-over builds it
     ]
     for settings, check in cases:
         with pytest.raises(ConfigurationError) as info:

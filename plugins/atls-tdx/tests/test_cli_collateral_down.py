@@ -9,8 +9,8 @@ A crash shows only across many runs.  A fresh interpreter per run costs about
 half a second of CPU here (imports compile: no bytecode cache), so most runs
 are forked from a helper that has imported everything once, exactly as the CLI
 would: each child runs ``atls_core.cli.main`` and then exits through the
-interpreter's normal shutdown (``sys.exit``), where the crash happened.  A few
-dozen real ``python -m atls_core.cli`` processes run the command as a user does.
+interpreter's normal shutdown (``sys.exit``), where the crash happened.  Sixteen
+real ``python -m atls_core.cli`` processes run the command as a user does.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 EXIT_UNDECIDED = 3
 FORKED_RUNS = 200
-FRESH_RUNS = 24
+FRESH_RUNS = 16
 
 HELPER = r"""
 import encodings.idna, json, os, sys

@@ -104,7 +104,9 @@ def _request(context: ssl.SSLContext, port: int) -> tuple[Any, bytes]:
 
 def _client(live: dict[str, Any], policy: Policy = PINNED) -> ssl.SSLContext:
     return ATLSContext.for_validator(
-        select_validator("tdx.dstack", settings=live["settings"], policy=policy, allow_insecure=True)
+        select_validator(
+            "tdx.dstack", settings=live["settings"], policy=policy, allow_insecure=True
+        )
     )
 
 

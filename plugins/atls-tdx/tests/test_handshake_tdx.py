@@ -95,7 +95,9 @@ def test_tdx_dcap_handshake_is_nonce_fresh(
     live: dict[str, Any], configfs_server: HTTPSServer
 ) -> None:
     context = ATLSContext.for_validator(
-        select_validator("tdx.dcap", settings=live["settings"], policy=PINNED_TD, allow_insecure=True)
+        select_validator(
+            "tdx.dcap", settings=live["settings"], policy=PINNED_TD, allow_insecure=True
+        )
     )
     for _ in range(2):
         result, data = _request(context, configfs_server.port)
@@ -174,7 +176,9 @@ def test_quote_for_another_key_is_rejected(live: dict[str, Any], tmp_path: Path)
     stolen = mint_certificate(issuer, hostnames=("127.0.0.1",))  # evidence for another key
     lying = mint_certificate(issuer, hostnames=("127.0.0.1",), evidence=stolen.evidence)
     context = ATLSContext.for_validator(
-        select_validator("tdx.dcap", settings=live["settings"], policy=PINNED_TD, allow_insecure=True)
+        select_validator(
+            "tdx.dcap", settings=live["settings"], policy=PINNED_TD, allow_insecure=True
+        )
     )
     with HTTPSServer(lying.server_context()) as server:
         with pytest.raises(ATLSVerificationError) as info:

@@ -97,6 +97,7 @@ def test_a_dstack_certificate_is_read_through_its_extension(
     assert dstack["replay_required"] == ["rtmr3"]
     assert dstack["measurements"]["compose_hash"] == compose_hash(COMPOSE).hex()
     assert dstack["facts"]["system_ready"] is True
+    assert "facts_note" not in dstack
 
 
 def test_a_forged_payload_shows_where_the_log_lies(
@@ -118,6 +119,7 @@ def test_a_forged_payload_shows_where_the_log_lies(
     dstack = decoded_by(shown, "tdx.dstack")
     assert [dstack["replay"][f"rtmr{i}"]["match"] for i in range(4)] == [True, True, True, False]
     assert dstack["events"][index]["digest"].startswith("MISMATCH")
+    assert "RTMR3 does not replay" in dstack["facts_note"]
     assert dstack["replay_required"] == ["rtmr0", "rtmr1", "rtmr2", "rtmr3"]
 
 

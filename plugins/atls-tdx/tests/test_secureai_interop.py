@@ -454,6 +454,7 @@ def test_atls_client_pins_the_mapping_a_secureai_user_configured(synthetic: Any)
         {"runner": "docker-compose", "name": "ünïcode ✓", "docker_compose_file": 'a: "b"\n'},
         {"runner": "bash", "z": {"b": 1, "a": [{"y": None, "x": 2.5}]}, "key_provider": None},
         {"runner": "docker-compose", "docker_config": {"registry": "r", "username": None}},
+        {"runner": 3, "_comment": "dropped", "n": float("nan"), "m": [float("inf")]},
     ],
 )
 def test_sdk_app_compose_hashes_as_the_dstack_sdk(mapping: dict[str, Any]) -> None:

@@ -49,7 +49,11 @@ def test_collateral_cli_option(manager: PluginManager, validator_id: str) -> Non
 def test_selection_builds_validators(manager: PluginManager, synthetic: Any) -> None:
     policy = Policy(reference_values={"mrtd": ReferenceValue(accepted=["00" * 48])})
     selected = select_validator(
-        "tdx.dcap", settings=synthetic.settings(), policy=policy, manager=manager, allow_insecure=True
+        "tdx.dcap",
+        settings=synthetic.settings(),
+        policy=policy,
+        manager=manager,
+        allow_insecure=True,
     )
     assert selected.spec.id == "tdx.dcap"
     dstack_policy = Policy(

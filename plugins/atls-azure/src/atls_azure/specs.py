@@ -6,9 +6,11 @@ the specs without importing pyjwt.
 
 from __future__ import annotations
 
+from atls_azure.settings import MaaTokenSettings
 from atls_core import measurements
 from atls_core.evidence import Transport
 from atls_core.interfaces import CliOption, IssuerSpec, ValidatorSpec
+from atls_core.settings import setting_names
 
 __all__ = [
     "ACI_ISSUER_SPEC",
@@ -40,17 +42,8 @@ TDX_OID = "1.3.9999.2.1.4"
 RUNTIME_DATA_OID = "1.3.9999.2.1.5"
 """The raw runtime data (enclave-held data) sent to MAA, when the token lacks it."""
 
-TOKEN_SETTINGS = (
-    "instances",
-    "issuers",
-    "keys_file",
-    "keys",
-    "leeway",
-    "timeout",
-    "min_refresh_interval",
-    "allow_http_loopback",
-)
-"""Settings of the one token-validation path (see ``atls_azure.trust``)."""
+TOKEN_SETTINGS = setting_names(MaaTokenSettings)
+"""Settings of the one token-validation path, as :class:`MaaTokenSettings` declares them."""
 
 TOKEN_CLI_OPTIONS = (
     CliOption(

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import ipaddress
 import json
 import urllib.parse
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -30,51 +28,16 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from atls_core.config import reveal
+from atls_azure.settings import MaaTokenSettings
 from atls_core.errors import CollateralUnavailable, ConfigurationError, UntrustedChain
 from atls_core.interfaces import Settings
+from atls_core.jose import jwk_public_key
 from atls_core.jwks import JwksCache, fetch_json
+from atls_core.settings import load
 
-__all__ = ["TokenTrust", "build_trust", "normalise_issuer", "public_key_from_jwk"]
+__all__ = ["TokenTrust", "build_trust", "public_key_from_jwk"]
 
 MIN_RSA_BITS = 2048
-DEFAULT_LEEWAY = 30.0
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def normalise_issuer(url: str, *, allow_http_loopback: bool, where: str) -> str:
-    """An issuer is an origin: ``https://host[:port]`` without path, query or fragment."""
-    if not isinstance(url, str):
-        raise ConfigurationError(f"{where} must be a URL string", check="config.settings")
-    parts = urllib.parse.urlsplit(url.strip())
-    if parts.query or parts.fragment or parts.path not in ("", "/") or not parts.hostname:
-        raise ConfigurationError(
-            f"{where}: an MAA instance is an origin like https://x.attest.azure.net",
-            check="config.settings",
-            actual=url,
-        )
-    scheme = parts.scheme.lower()
-    if scheme == "http":
-        if not (allow_http_loopback and _is_loopback(parts.hostname)):
-            raise ConfigurationError(
-                f"{where}: MAA instances must use https (plain http only on loopback, "
-                "with allow_http_loopback, for tests)",
-                check="config.settings",
-                actual=url,
-            )
-    elif scheme != "https":
-        raise ConfigurationError(
-            f"{where}: MAA instances must use https", check="config.settings", actual=url
-        )
-    return f"{scheme}://{parts.netloc.lower()}"
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -137,19 +100,16 @@ def _parse_jwk(jwk: Mapping[str, Any]) -> _ParsedKey:
         )
     from_numbers: rsa.RSAPublicKey | None = None
     if "n" in jwk or "e" in jwk:
-        try:
-            n = int.from_bytes(base64.urlsafe_b64decode(_pad(str(jwk["n"]))), "big")
-            e = int.from_bytes(base64.urlsafe_b64decode(_pad(str(jwk["e"]))), "big")
-            from_numbers = rsa.RSAPublicNumbers(e, n).public_key()
-        except (KeyError, ValueError):
-            raise UntrustedChain(f"signing key {kid!r} is malformed", check="azure.key") from None
+        key = jwk_public_key(jwk, check="azure.key", algorithm="RS256", error=UntrustedChain)
+        assert isinstance(key, rsa.RSAPublicKey)  # kty was checked above
+        from_numbers = key
     parsed = _ParsedKey(key=from_numbers, not_before=None, not_after=None) if from_numbers else None
     chain = jwk.get("x5c")
     if chain is not None:
         if not isinstance(chain, (list, tuple)) or not chain or not isinstance(chain[0], str):
             raise UntrustedChain(f"signing key {kid!r}: bad x5c", check="azure.key")
         try:
-            certificate = x509.load_der_x509_certificate(base64.b64decode(chain[0]))
+            certificate = x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True))
         except ValueError:
             raise UntrustedChain(
                 f"signing key {kid!r}: x5c is not a certificate", check="azure.key"
@@ -199,10 +159,6 @@ def public_key_from_jwk(jwk: Mapping[str, Any], *, now: dt.datetime) -> rsa.RSAP
     return _usable(_parse_jwk(jwk), now)
 
 
-def _pad(text: str) -> str:
-    return text + "=" * (-len(text) % 4)
-
-
 @attrs.frozen(kw_only=True)
 class TokenTrust:
     """Accepted issuers, each with the key cache that may sign for it."""
@@ -228,57 +184,14 @@ class TokenTrust:
         return _usable(hit[1], now)
 
 
-def _number(settings: Settings, name: str, default: float, *, minimum: float = 0.0) -> float:
-    value = settings.get(name, default)
+def _pinned(settings: MaaTokenSettings) -> Mapping[str, Any] | None:
+    if settings.keys is not None or settings.keys_file is None:
+        return settings.keys
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(
-            f"settings.{name} must be a number", check="config.settings"
-        ) from None
-    if isinstance(value, bool) or number < minimum:
-        raise ConfigurationError(
-            f"settings.{name} must be a number >= {minimum}", check="config.settings"
-        )
-    return number
-
-
-def _strings(settings: Settings, name: str) -> list[str]:
-    value = settings.get(name, [])
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise ConfigurationError(f"settings.{name} must be a list of URLs", check="config.settings")
-    return list(value)
-
-
-def _flag(settings: Settings, name: str) -> bool:
-    value = settings.get(name, False)
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if not isinstance(value, bool):
-        raise ConfigurationError(f"settings.{name} must be true or false", check="config.settings")
-    return value
-
-
-def _pinned(settings: Settings) -> Mapping[str, Any] | None:
-    inline = settings.get("keys")
-    path = settings.get("keys_file")
-    if inline is not None and path is not None:
-        raise ConfigurationError(
-            "settings: give keys or keys_file, not both", check="config.settings"
-        )
-    if inline is not None:
-        if not isinstance(inline, Mapping):
-            raise ConfigurationError("settings.keys must be a JWK set", check="config.settings")
-        return inline
-    if path is None:
-        return None
-    try:
-        document = json.loads(Path(reveal(path)).expanduser().read_bytes())
+        document = json.loads(settings.keys_file.read_bytes())
     except (OSError, ValueError) as error:
         raise ConfigurationError(
-            f"settings.keys_file: cannot read a JWK set from {reveal(path)}: "
+            f"settings.keys_file: cannot read a JWK set from {settings.keys_file}: "
             f"{type(error).__name__}",
             check="config.settings",
         ) from None
@@ -288,52 +201,22 @@ def _pinned(settings: Settings) -> Mapping[str, Any] | None:
 
 
 def build_trust(settings: Settings) -> TokenTrust:
-    """Settings -> :class:`TokenTrust`; every mistake is a :class:`ConfigurationError`."""
-    allow_http = _flag(settings, "allow_http_loopback")
-    timeout = _number(settings, "timeout", 5.0, minimum=0.1)
-    min_refresh = _number(settings, "min_refresh_interval", 60.0)
-    leeway = _number(settings, "leeway", DEFAULT_LEEWAY)
-    if leeway > 600:
-        raise ConfigurationError(
-            "settings.leeway is a small clock-skew allowance (<= 600 s)",
-            check="config.settings",
-            actual=leeway,
-        )
-    instances = [
-        normalise_issuer(u, allow_http_loopback=allow_http, where="settings.instances")
-        for u in _strings(settings, "instances")
-    ]
-    pinned_issuers = [
-        normalise_issuer(u, allow_http_loopback=True, where="settings.issuers")
-        for u in _strings(settings, "issuers")
-    ]
-    pinned = _pinned(settings)
-    if pinned is not None and not pinned_issuers:
-        raise ConfigurationError(
-            "settings: pinned keys need the issuers they sign for (settings.issuers, CLI --issuer)",
-            check="config.settings",
-        )
-    if pinned_issuers and pinned is None:
-        raise ConfigurationError(
-            "settings.issuers lists issuers for pinned keys, but no keys_file/keys is given",
-            check="config.settings",
-        )
-    if not instances and pinned is None:
-        raise ConfigurationError(
-            "settings: configure MAA instances (instances = [...]) or a pinned key set "
-            "(keys_file + issuers); keys are never taken from the token",
-            check="config.settings",
-        )
+    """Settings -> :class:`TokenTrust`; every mistake is a :class:`ConfigurationError`.
+
+    Other keys (a validator's own, such as ``wire``) are the spec's to check.
+    """
+    read = load(MaaTokenSettings, settings, partial=True)
+    pinned = _pinned(read)
     caches: dict[str, JwksCache] = {}
     shared_pinned = JwksCache(pinned=pinned) if pinned is not None else None
-    for issuer in pinned_issuers:
-        assert shared_pinned is not None
+    for issuer in read.issuers:
+        assert shared_pinned is not None  # the settings refuse issuers without keys
         caches[issuer] = shared_pinned
-    for instance in instances:
+    for instance in read.instances:
         caches[instance] = JwksCache(
-            fetch=discovery_fetch(instance, timeout=timeout),
-            pinned=pinned if instance in pinned_issuers else None,
-            timeout=timeout,
-            min_refresh_interval=min_refresh,
+            fetch=discovery_fetch(instance, timeout=read.timeout),
+            pinned=pinned if instance in read.issuers else None,
+            timeout=read.timeout,
+            min_refresh_interval=read.min_refresh_interval,
         )
-    return TokenTrust(issuers=MappingProxyType(caches), leeway=dt.timedelta(seconds=leeway))
+    return TokenTrust(issuers=MappingProxyType(caches), leeway=read.leeway)

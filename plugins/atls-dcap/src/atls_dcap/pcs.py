@@ -165,9 +165,17 @@ def _chain(response: Response, headers: tuple[str, ...], what: str) -> str:
     raise _unusable(what, f"the answer lacks header {headers[0]}")
 
 
+def _looks_like_der(data: bytes) -> bool:
+    """A DER SEQUENCE with a long-form length, as any CRL (over 127 bytes) starts.
+
+    Hex text never does: its second byte is an ASCII digit or letter.
+    """
+    return len(data) > 2 and data[0] == 0x30 and 0x81 <= data[1] <= 0x84
+
+
 def _crl_der(body: bytes, what: str) -> bytes:
     """A CRL as DER: given as DER, PEM, or the hex of the DER (PCCS)."""
-    if body[:1] == b"\x30":
+    if _looks_like_der(body):
         return body
     text = body.strip()
     if text.startswith(b"-----BEGIN X509 CRL-----"):
@@ -182,7 +190,7 @@ def _crl_der(body: bytes, what: str) -> bytes:
         der = bytes.fromhex(text.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
         raise _unusable(what, "neither DER, PEM nor hex") from None
-    if der[:1] != b"\x30":
+    if not _looks_like_der(der):
         raise _unusable(what, "not a DER CRL")
     return der
 

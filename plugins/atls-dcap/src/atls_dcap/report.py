@@ -169,9 +169,11 @@ def parse_report_fields(quote: bytes) -> tuple[str, int, dict[str, bytes | int]]
     if parsed.is_tdx():
         names = (*_TD10, *_TD15) if hasattr(report, "mr_service_td") else tuple(_TD10)
         kind = "TD15" if hasattr(report, "mr_service_td") else "TD10"
-        return "tdx", version, fields_from_report(
-            kind, {n: bytes(getattr(report, n)) for n in names}
-        )[1]
+        return (
+            "tdx",
+            version,
+            fields_from_report(kind, {n: bytes(getattr(report, n)) for n in names})[1],
+        )
     values: dict[str, Any] = {n: bytes(getattr(report, n)) for n in _SGX}
     body = quote[_HEADER_LEN + (_V5_BODY_DESCRIPTOR if version == 5 else 0) :]
     for name, (start, size) in _SGX_BODY_GAPS.items():

@@ -135,7 +135,10 @@ class DcapSettings:
 
     collateral: str = "pcs"
     """``pcs`` (Intel PCS), ``pccs`` (``pccs_url``) or ``file`` (``collateral_file``)."""
-    pccs_url: str | None = None
+    pccs_url: str | None = attrs.field(
+        default=None, repr=lambda url: repr(None if url is None else redact_url(url))
+    )
+    """May carry credentials (userinfo, a query token): shown redacted, sent as given."""
     collateral_file: Path | None = None
     cache_dir: Path | None = None
     """On-disk cache directory; ``None`` disables the disk cache."""

@@ -132,7 +132,9 @@ class DcapVerifier:
         now_secs = _unix(now)
         policy = self._qvl.QuotePolicy.claims_only(now_secs)
         try:
-            claims = self._quote_verifier.verify_with_policy(quote, collateral.qvl, now_secs, policy)
+            claims = self._quote_verifier.verify_with_policy(
+                quote, collateral.qvl, now_secs, policy
+            )
         except ValueError as exc:
             failure = self._explained(quote, collateral, now_secs) or exc
             if DEBUG_MESSAGE in str(failure):
@@ -215,7 +217,10 @@ def _from_claims(claims: Mapping[str, Any], collateral: Collateral, source: str)
     dates = [_date(level["tcbDate"]) for level in (platform["tcb_level"], qe["tcb_level"])]
     expiries = [
         collateral.expires_at,
-        *(_unix_date(claims[k]) for k in ("earliest_expiration_date", "qe_iden_earliest_expiration_date")),
+        *(
+            _unix_date(claims[k])
+            for k in ("earliest_expiration_date", "qe_iden_earliest_expiration_date")
+        ),
     ]
     evaluation = tcb.get("eval_data_number")
     return VerifiedQuote(

@@ -28,6 +28,7 @@ from typing import Any
 import attrs
 
 from atls_core.errors import MalformedEvidence
+from atls_core.jose import b64url_decode
 from atls_core.policy import TCB_STATUSES
 from atls_ita.specs import SGX_MEASUREMENTS, TDX_MEASUREMENTS
 
@@ -131,9 +132,9 @@ def _b64(name: str, value: Any) -> bytes:
     text = value.strip()
     try:
         if "-" in text or "_" in text:
-            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            return b64url_decode(text, check=f"ita.claims.{name}")
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, MalformedEvidence):
         raise _bad(name, "is not base64") from None
 
 

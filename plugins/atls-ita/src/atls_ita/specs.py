@@ -8,6 +8,7 @@ from atls_core import measurements
 from atls_core.evidence import Transport
 from atls_core.interfaces import CliOption, IssuerSpec, ValidatorSpec
 from atls_ita.oids import ITA_SGX_TOKEN_OID, ITA_TOKEN_MEDIA_TYPE, ITA_TOKEN_OID
+from atls_ita.settings import VALIDATOR_SETTINGS
 
 __all__ = [
     "CLI_OPTIONS",
@@ -30,19 +31,6 @@ TDX_WORKLOAD = tuple(n for n in measurements.TDX_WORKLOAD if n in TDX_MEASUREMEN
 """What a policy pins for ``ita.tdx``: the core's TDX workload names that tokens carry."""
 SGX_WORKLOAD = tuple(n for n in measurements.SGX_WORKLOAD if n in SGX_MEASUREMENTS)
 
-VALIDATOR_SETTINGS = (
-    "jwks_url",
-    "portal_url",
-    "jwks_file",
-    "root_ca",
-    "issuer",
-    "algorithms",
-    "leeway",
-    "check_crl",
-    "crl_timeout",
-    "jwks_timeout",
-    "jwks_min_refresh",
-)
 POLICY_OPTIONS = ("required_policy_ids",)
 """Not a pinning option: atls cannot see what an ITA policy checks (it may accept anything)."""
 ISSUER_SETTINGS = (

@@ -39,6 +39,7 @@ from atls_core.errors import (
     UntrustedChain,
 )
 from atls_core.fetch import SingleFlight, fetch
+from atls_core.jose import jwk_public_key
 
 __all__ = [
     "MAX_CHAIN",
@@ -383,18 +384,9 @@ def check_jwk_matches(jwk: Mapping[str, Any], leaf: x509.Certificate) -> rsa.RSA
             expected=f">= {MIN_RSA_BITS}",
             actual=key.key_size,
         )
-    numbers = key.public_numbers()
-    try:
-        n = int.from_bytes(_b64url(jwk["n"]), "big")
-        e = int.from_bytes(_b64url(jwk["e"]), "big")
-    except (KeyError, TypeError, ValueError, binascii.Error):
-        raise UntrustedChain("the JWK has no valid RSA n/e", check="ita.key.jwk") from None
-    if n != numbers.n or e != numbers.e:
+    published = jwk_public_key(jwk, check="ita.key.jwk", error=UntrustedChain)
+    if not isinstance(published, rsa.RSAPublicKey) or (
+        published.public_numbers() != key.public_numbers()
+    ):
         raise UntrustedChain("the JWK is not the key of its x5c certificate", check="ita.key.jwk")
     return key
-
-
-def _b64url(value: Any) -> bytes:
-    if not isinstance(value, str):
-        raise TypeError
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))

@@ -214,9 +214,7 @@ class AmdCertificate:
     def describe(self) -> dict[str, Any]:
         return {
             "subject": self.subject_cn,
-            "issuer": self.issuer_cn,
             "serial": self.serial,
-            "not_before": self.not_before.isoformat(),
             "not_after": self.not_after.isoformat(),
             "sha256": self.digest.hex(),
         }

@@ -112,18 +112,20 @@ class VerifiedChain:
         return min(self.ark.not_after, self.intermediate.not_after, self.vek.not_after)
 
     def describe(self) -> dict[str, Any]:
+        """Who endorsed the report (the VEK's TCB and hwID equal the report's: not repeated)."""
         vek = self.vek.vek
         return {
-            "ark": {**self.ark.describe(), "pinned": self.pinned},
-            "intermediate": self.intermediate.describe(),
+            "ark": {**self.ark.describe(), "pinned": self.pinned, "source": self.sources["ark"]},
+            "intermediate": {
+                **self.intermediate.describe(),
+                "source": self.sources["intermediate"],
+            },
             "vek": {
                 **self.vek.describe(),
                 "product_name": vek.product_name,
-                "struct_version": vek.struct_version,
                 "csp_id": vek.csp_id,
-                "tcb": dict(vek.spls),
+                "source": self.sources["vek"],
             },
-            "sources": dict(self.sources),
         }
 
 

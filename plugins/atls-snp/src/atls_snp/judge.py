@@ -25,7 +25,10 @@ guest policy is the TEE's debug flag: the core refuses it unless
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -35,7 +38,7 @@ from atls_core.errors import ConfigurationError
 from atls_core.policy import Policy
 from atls_snp.chain import VerifiedChain
 from atls_snp.crl import CrlCheck
-from atls_snp.report import FirmwareVersion, Report
+from atls_snp.report import SIGNED_SIZE, FirmwareVersion, Report
 from atls_snp.roots import Product
 
 __all__ = ["SnpOptions", "record_report"]
@@ -89,6 +92,11 @@ def _per_product(value: Any, option: str) -> Mapping[Product, Any] | None:
     return {products[name]: item for name, item in value.items()}  # type: ignore[misc]
 
 
+_OPTIONS: dict[str, SnpOptions] = {}
+_OPTIONS_LOCK = threading.Lock()
+_MAX_OPTIONS = 64
+
+
 @attrs.frozen(kw_only=True)
 class SnpOptions:
     max_vmpl: int = 0
@@ -99,6 +107,20 @@ class SnpOptions:
 
     @classmethod
     def from_policy(cls, policy: Policy) -> SnpOptions:
+        """The options of ``policy``, checked once per policy (policies are immutable)."""
+        digest = policy.digest
+        with _OPTIONS_LOCK:
+            known = _OPTIONS.get(digest)
+        if known is None:
+            known = cls._parse(policy)
+            with _OPTIONS_LOCK:
+                if len(_OPTIONS) >= _MAX_OPTIONS:
+                    _OPTIONS.clear()
+                _OPTIONS[digest] = known
+        return known
+
+    @classmethod
+    def _parse(cls, policy: Policy) -> SnpOptions:
         max_vmpl = policy.options.get("max_vmpl", 0)
         if isinstance(max_vmpl, bool) or not isinstance(max_vmpl, int) or not 0 <= max_vmpl <= 3:
             raise _bad("max_vmpl", "must be an integer 0..3", max_vmpl)
@@ -180,18 +202,29 @@ def _judge_tcb(appraisal: Appraisal, report: Report, product: Product, options: 
     appraisal.set_tcb("OutOfDate" if below else "UpToDate")
 
 
-def _measure(appraisal: Appraisal, report: Report) -> None:
-    appraisal.measure("measurement", report.measurement)
-    appraisal.measure("host_data", report.host_data)
-    appraisal.measure("id_key_digest", report.id_key_digest)
-    appraisal.measure("author_key_digest", report.author_key_digest)
-    appraisal.measure("family_id", report.family_id)
-    appraisal.measure("image_id", report.image_id)
-    appraisal.measure("guest_svn", str(report.guest_svn))
-    appraisal.measure("chip_id", report.chip_id)
+def _measurements(report: Report) -> dict[str, str]:
+    return {
+        "measurement": report.measurement.hex(),
+        "host_data": report.host_data.hex(),
+        "id_key_digest": report.id_key_digest.hex(),
+        "author_key_digest": report.author_key_digest.hex(),
+        "family_id": report.family_id.hex(),
+        "image_id": report.image_id.hex(),
+        "guest_svn": str(report.guest_svn),
+        "chip_id": report.chip_id.hex(),
+    }
 
 
-def _claims(appraisal: Appraisal, report: Report, chain: VerifiedChain) -> None:
+def _frozen(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    return value
+
+
+def _report_facts(
+    report: Report, chain: VerifiedChain
+) -> tuple[Mapping[str, str], Mapping[str, Any]]:
+    """(measurements, claims): every field but the report data (immutable: they are cached)."""
     product = chain.product
     cpuid = report.cpuid
     vectors = report.mitigation_vectors
@@ -206,7 +239,6 @@ def _claims(appraisal: Appraisal, report: Report, chain: VerifiedChain) -> None:
         "platform_info": report.platform_info_claim(),
         "author_key_en": report.author_key_en,
         "mask_chip_key": report.mask_chip_key,
-        "report_data": report.report_data.hex(),
         "report_id": report.report_id.hex(),
         "report_id_ma": report.report_id_ma.hex(),
         "current_tcb": report.current_tcb(product).to_claim(),
@@ -223,8 +255,46 @@ def _claims(appraisal: Appraisal, report: Report, chain: VerifiedChain) -> None:
         else {"launch": f"{vectors[0]:016x}", "current": f"{vectors[1]:016x}"},
         "certificates": chain.describe(),
     }
-    for name, value in facts.items():
+    frozen: Mapping[str, Any] = _frozen(facts)
+    return MappingProxyType(_measurements(report)), frozen
+
+
+_FACTS: OrderedDict[tuple[Any, ...], tuple[Mapping[str, str], Mapping[str, Any]]] = OrderedDict()
+_FACTS_LOCK = threading.Lock()
+_MAX_FACTS = 256
+
+
+def _record_fields(appraisal: Appraisal, report: Report, chain: VerifiedChain) -> None:
+    """Record the report's fields: identity fields as measurements, the rest as claims.
+
+    A guest's reports differ only in their report data (and signature), and a
+    long-running client sees the same guests again and again: the rest is kept,
+    keyed by every other signed byte and the chain that verified them.
+    """
+    key = (
+        report.raw[:0x50],
+        report.raw[0x90:SIGNED_SIZE],
+        chain.ark.digest,
+        chain.intermediate.digest,
+        chain.vek.digest,
+        tuple(sorted(chain.sources.items())),
+    )
+    with _FACTS_LOCK:
+        facts = _FACTS.get(key)
+        if facts is not None:
+            _FACTS.move_to_end(key)
+    if facts is None:
+        facts = _report_facts(report, chain)
+        with _FACTS_LOCK:
+            _FACTS[key] = facts
+            while len(_FACTS) > _MAX_FACTS:
+                _FACTS.popitem(last=False)
+    measurements, claims = facts
+    for name, text in measurements.items():
+        appraisal.measure(name, text)
+    for name, value in claims.items():
         appraisal.claim(name, value)
+    appraisal.claim("report_data", report.report_data.hex())
 
 
 def _check_options(appraisal: Appraisal, report: Report, options: SnpOptions) -> None:
@@ -275,6 +345,28 @@ def _check_zero_key_pin(appraisal: Appraisal, report: Report) -> None:
         )
 
 
+def _test_root(appraisal: Appraisal, *, own_spec: bool) -> None:
+    """A chain ending at a configured test root: a warning, or a refusal through a hand-over.
+
+    The core admits ``test_ark`` only past its tests-only gate when it selects
+    snp.report; a container validator builds snp.report itself, so there the
+    test root counts only if the container's own selection passed that gate
+    (the core then records ``test_knobs``).
+    """
+    if not own_spec and not appraisal.claims.get("test_knobs"):
+        appraisal.fail(
+            "snp.test_root",
+            "the SEV-SNP chain handed over ends at a test root, and the handing validator "
+            "was not selected with tests-only settings allowed",
+        )
+        return
+    appraisal.warn(
+        "snp.test_root",
+        "the chain ends at a configured test root, not one of AMD's ARKs: this result "
+        "proves nothing about real hardware",
+    )
+
+
 def record_report(
     appraisal: Appraisal,
     report: Report,
@@ -290,8 +382,7 @@ def record_report(
     """
     appraisal.set_tee_type("sev-snp")
     appraisal.set_debug(report.debug)
-    _measure(appraisal, report)
-    _claims(appraisal, report, chain)
+    _record_fields(appraisal, report, chain)
     appraisal.claim("crl", crl.to_claim())
     options = SnpOptions.from_policy(appraisal.policy) if own_spec else SnpOptions()
     _check_options(appraisal, report, options)
@@ -310,8 +401,4 @@ def record_report(
     elif crl.stale:
         appraisal.warn("snp.crl", "the ARK's revocation list is past its next update")
     if not chain.pinned:
-        appraisal.warn(
-            "snp.test_root",
-            "the chain ends at a configured test root, not one of AMD's ARKs: this result "
-            "proves nothing about real hardware",
-        )
+        _test_root(appraisal, own_spec=own_spec)

@@ -18,10 +18,12 @@ import attrs
 
 from atls_core.config import Secret, reveal
 from atls_core.errors import ATLSError, ConfigurationError
+from atls_core.interfaces import refuse_unknown_names
 from atls_snp.certs import AmdCertificate, parse_certificate, split_certificates
 from atls_snp.crl import Crl, parse_crl
 from atls_snp.kds import AMD_KDS_URL, check_kds_url
 from atls_snp.roots import PINNED_ARKS, Product
+from atls_snp.specs import SETTINGS
 
 __all__ = ["KDS_MODES", "SnpSettings"]
 
@@ -116,6 +118,9 @@ class SnpSettings:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], *, where: str = "settings") -> SnpSettings:
+        # The core refuses unknown names when it selects a validator; a hand-over builds this
+        # validator directly, so a typo there must not be ignored either.
+        refuse_unknown_names("settings", settings, SETTINGS, where=where)
         get = settings.get
         kwargs: dict[str, Any] = {}
         anchors = dict(PINNED_ARKS)

@@ -173,8 +173,10 @@ class SnpReportValidator(ValidatorBase):
             raw = evidence.data
             carried = split_certificates(evidence.endorsements.get(CERT_CHAIN, b""))
         report = parse_report(raw)
-        pool = Pool().plus((parse_certificate(c) for c in carried), "evidence")
-        pool = pool.plus((cert for cert, _ in self._configured.entries), "file")
+        pool = self._configured
+        if carried:
+            pool = Pool().plus((parse_certificate(c) for c in carried), "evidence")
+            pool = pool.plus((cert for cert, _ in self._configured.entries), "file")
         if self._kds is not None:
             pool = self._fetch_missing(self._kds, report, pool)
         chain = verify_chain(report, pool, anchors=self.settings.anchors, now=appraisal.now)

@@ -102,20 +102,33 @@ def _sdk_value(value: Any) -> Any:
     return value
 
 
+def _sdk_top_level(key: str, value: Any) -> bool:
+    """Members the SDKs' ``AppCompose`` round trip keeps: not private, not null or NaN."""
+    if key.startswith("_") or value is None:
+        return False
+    return not (isinstance(value, float) and not math.isfinite(value))
+
+
 def sdk_app_compose(app_compose: Mapping[str, Any]) -> str:
     """The app-compose text a dstack SDK writes for ``app_compose`` (and hashes).
 
-    As the dstack SDKs' ``get_compose_hash``: top-level members whose value is
-    ``None`` are left out (as are ``None`` members of ``docker_config``), keys
-    are sorted at every level, no whitespace (``separators=(",", ":")``),
-    non-ASCII characters kept as they are (``ensure_ascii=False``), NaN and
+    As the dstack SDKs' ``get_compose_hash`` (its ``AppCompose`` round trip and
+    ``to_deterministic_json``): top-level members that are ``None``, NaN or
+    infinite, or whose name starts with ``_``, are left out (as are ``None``
+    members of ``docker_config``), ``runner`` is written as a string, keys are
+    sorted at every level, no whitespace (``separators=(",", ":")``), non-ASCII
+    characters kept as they are (``ensure_ascii=False``), deeper NaN and
     infinities written as ``null``; the compose hash is SHA-256 of its UTF-8
     bytes.  Apps deployed through an SDK (Phala Cloud, and what secureai's
     ``DstackTDXVerifier(app_compose={...})`` assumes) have exactly this text;
     apps deployed with the VMM CLI or web UI do not -- pass their
     ``app-compose.json`` text as it is.
     """
-    top = {key: value for key, value in app_compose.items() if value is not None}
+    if not all(isinstance(key, str) for key in app_compose):
+        raise TypeError("app-compose keys must be strings")
+    top = {key: value for key, value in app_compose.items() if _sdk_top_level(key, value)}
+    if "runner" in top:
+        top["runner"] = str(top["runner"])
     docker = top.get("docker_config")
     if isinstance(docker, Mapping):
         top["docker_config"] = {k: v for k, v in docker.items() if v is not None}

@@ -181,6 +181,11 @@ def describe_dstack(evidence: Evidence, *, required: Sequence[int]) -> dict[str,
             value = getattr(facts, name)
             if value is not None:
                 description["measurements"][name] = value.hex()
+        if not description["replay"]["rtmr3"]["match"]:
+            description["facts_note"] = (
+                "RTMR3 does not replay: these facts and measurements are the log's claims, "
+                "not what the quote measures"
+            )
     description["events"] = rows
     claims = _server_claims(evidence)
     if claims:

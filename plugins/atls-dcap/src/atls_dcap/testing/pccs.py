@@ -39,9 +39,7 @@ _ROOT_CRL_PATH = "/IntelSGXRootCA.der"
 class FakePcs:
     """A PCS/PCCS look-alike serving one collateral (see module doc)."""
 
-    def __init__(
-        self, collateral_json: str, *, delay: float = 0.0, flavour: str = "pccs"
-    ) -> None:
+    def __init__(self, collateral_json: str, *, delay: float = 0.0, flavour: str = "pccs") -> None:
         if flavour not in ("pccs", "pcs"):
             raise ValueError(f"flavour must be 'pccs' or 'pcs', got {flavour!r}")
         self.flavour = flavour

@@ -3,5 +3,5 @@
 :mod:`atls_gramine.testing.dev_attestation` is a fake ``/dev/attestation``
 directory backed by synthetic SGX quotes; :mod:`atls_gramine.testing.certs`
 makes synthetic Gramine RA-TLS certificates and matching validator settings.
-Both build on ``atls_tdx.testing`` (a synthetic, NOT Intel, DCAP PKI).
+Both build on ``atls_dcap.testing`` (a synthetic, NOT Intel, DCAP PKI).
 """

@@ -144,8 +144,14 @@ class StandInIta:
         return path
 
     def validator_settings(self, root_path: Path, **extra: Any) -> dict[str, Any]:
-        """Settings that trust this stand-in (explicitly: its root and its key URL)."""
-        return {"jwks_url": self.jwks_url, "root_ca": str(self.write_root(root_path)), **extra}
+        """Settings that trust this stand-in (explicitly: its root and its key URL, which is
+        plain http on loopback: the tests-only ``allow_http_loopback``)."""
+        return {
+            "jwks_url": self.jwks_url,
+            "root_ca": str(self.write_root(root_path)),
+            "allow_http_loopback": True,
+            **extra,
+        }
 
     def sign(
         self,

@@ -1,0 +1,428 @@
+"""Validator settings declared once, as a class, and read by one set of rules.
+
+A plugin writes its settings as a :func:`settings_class` (a frozen,
+keyword-only attrs class) whose fields come from :func:`setting`;
+:func:`load` turns a ``[hosts."x".settings]`` mapping into
+an instance, and :func:`setting_names` is what the ``ValidatorSpec`` accepts
+(``settings=setting_names(MySettings)``), so every name is written once.
+
+Plugins used to read settings with their own small functions, which
+disagreed (``"5"`` was a number in one plugin and not in another, a bare
+string was a list in one and refused in another).  The rules, for all:
+
+* ``None`` means "not given": the field's default applies, or the setting is
+  required;
+* seconds are a TOML number (int or float: not a bool, not text such as
+  ``"5"``) and finite; :func:`seconds` is positive unless told otherwise;
+* a flag is a TOML boolean: ``"true"`` and ``1`` are refused;
+* a list is a TOML array: a bare string is refused, as the core's policy
+  lists refuse it, so ``"x"`` never silently means ``["x"]``;
+* text is a non-blank string or a :class:`~atls_core.config.Secret`
+  (``{ "$env" = ... }``, ``{ "$file" = ... }``); an error shows a secret
+  only by where it came from, never its value;
+* a URL is ``https`` with a host and no fragment; plain ``http`` only to a
+  loopback host, and only when the class's tests-only flag named by
+  ``url(http_knob=...)`` is true; errors show a URL by :func:`redact_url`;
+* a path is expanded (``~``) and must exist.
+
+Every refusal is a :class:`ConfigurationError` with check ``config.settings``
+that names the setting (``settings.timeout is out of range ...``).  Rules
+across settings go in the class's ``__attrs_post_init__`` and raise
+:class:`Invalid`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import ipaddress
+import math
+import os
+import re
+import urllib.parse
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeAlias, TypeVar, cast, dataclass_transform
+
+import attrs
+
+from atls_core.config import Secret
+from atls_core.errors import ConfigurationError
+from atls_core.interfaces import refuse_unknown_names
+from atls_core.redact import redact_url
+
+__all__ = [
+    "Coerce",
+    "Invalid",
+    "Reading",
+    "check_url",
+    "duration",
+    "existing_path",
+    "flag",
+    "hex_bytes",
+    "is_loopback",
+    "list_of",
+    "load",
+    "secret",
+    "secret_or_text",
+    "seconds",
+    "setting",
+    "setting_names",
+    "settings_class",
+    "table",
+    "text",
+    "url",
+]
+
+T = TypeVar("T")
+V = TypeVar("V")
+Coerce: TypeAlias = Callable[[Any, "Reading"], V]
+"""Reads one raw value into its typed form, or raises :class:`Invalid`."""
+
+_METADATA = "atls_core.settings"
+_HEX = re.compile(r"[0-9a-fA-F]*")
+
+
+class Invalid(ValueError):
+    """A value is refused; :func:`load` turns it into a ``ConfigurationError`` naming the setting.
+
+    ``setting`` names it when the rule spans settings (raised from a class's
+    ``__attrs_post_init__``); inside a coercer the setting being read is known.
+    """
+
+    def __init__(
+        self, why: str, *, actual: Any = None, expected: Any = None, setting: str | None = None
+    ) -> None:
+        super().__init__(why)
+        self.why = why
+        self.actual = actual
+        self.expected = expected
+        self.setting = setting
+        self.at = ""
+        """Where inside the value (``[2]`` for a list item)."""
+
+
+@attrs.frozen
+class _Declared:
+    coerce: Coerce[Any]
+    test_only: bool
+    hint: str
+
+
+def setting(
+    coerce: Coerce[Any], *, default: Any = attrs.NOTHING, test_only: bool = False, hint: str = ""
+) -> Any:
+    """A settings field read by ``coerce``; without ``default`` it is required.
+
+    ``test_only`` marks a tests-only knob (``setting_names(cls, tests_only=True)``);
+    ``hint`` ends every refusal of the setting (how to write it right).
+    """
+    return attrs.field(default=default, metadata={_METADATA: _Declared(coerce, test_only, hint)})
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(setting,))
+def settings_class(cls: type[T]) -> type[T]:
+    """A frozen, keyword-only attrs class of :func:`setting` fields (type checkers see the
+    defaults: a field without one is required)."""
+    return attrs.frozen(kw_only=True)(cls)
+
+
+def _declared(cls: type) -> dict[str, tuple[attrs.Attribute[Any], _Declared]]:
+    fields: dict[str, tuple[attrs.Attribute[Any], _Declared]] = {}
+    for field in attrs.fields(cast(Any, cls)):
+        declared = field.metadata.get(_METADATA)
+        if not isinstance(declared, _Declared):
+            raise TypeError(f"{cls.__name__}.{field.name} is not declared with setting()")
+        fields[field.name] = (field, declared)
+    return fields
+
+
+def setting_names(cls: type, *, tests_only: bool = False) -> tuple[str, ...]:
+    """The keys a settings class accepts, for ``ValidatorSpec(settings=...)``; with
+    ``tests_only``, its tests-only knobs, for ``ValidatorSpec(test_settings=...)``."""
+    declared = _declared(cls)
+    return tuple(name for name, (_, d) in declared.items() if d.test_only or not tests_only)
+
+
+def _error(subject: str, problem: Invalid, hint: str = "") -> ConfigurationError:
+    message = f"{subject}{problem.at} {problem.why}" + (f": {hint}" if hint else "")
+    return ConfigurationError(
+        message, check="config.settings", expected=problem.expected, actual=problem.actual
+    )
+
+
+class Reading:
+    """What a coercer may ask while one setting is read."""
+
+    def __init__(self, loader: _Loader, name: str) -> None:
+        self._loader = loader
+        self.name = name
+
+    def knob(self, name: str) -> bool:
+        """The value of the class's tests-only flag ``name`` (read now if not yet)."""
+        _, declared = self._loader.fields[name]
+        value = self._loader.value(name)
+        if not declared.test_only or not isinstance(value, bool):
+            raise TypeError(f"{name} is not a tests-only flag (setting(flag(), test_only=True))")
+        return value
+
+
+class _Loader:
+    def __init__(self, cls: type, settings: Mapping[str, Any], where: str) -> None:
+        self.fields = _declared(cls)
+        self.settings = settings
+        self.where = where
+        self.values: dict[str, Any] = {}
+
+    def value(self, name: str) -> Any:
+        if name in self.values:
+            return self.values[name]
+        field, declared = self.fields[name]
+        raw = self.settings.get(name)
+        try:
+            default: Any = field.default
+            if raw is not None:
+                value = declared.coerce(raw, Reading(self, name))
+            elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                value = default.factory()
+            elif default is attrs.NOTHING:
+                raise Invalid("is required")
+            else:
+                value = default
+        except Invalid as problem:
+            raise self.error(name, problem) from None
+        self.values[name] = value
+        return value
+
+    def error(self, name: str | None, problem: Invalid) -> ConfigurationError:
+        name = problem.setting or name
+        if name is None:
+            return _error(f"{self.where}:", problem)
+        hint = self.fields[name][1].hint if name in self.fields else ""
+        return _error(f"{self.where}.{name}", problem, hint)
+
+
+def load(
+    cls: type[T], settings: Mapping[str, Any], *, where: str = "settings", partial: bool = False
+) -> T:
+    """Read ``settings`` into ``cls``; every mistake is ``ConfigurationError("config.settings")``.
+
+    Unknown keys are refused unless ``partial`` (the class reads its part of
+    a larger mapping whose other keys someone else checks).
+    """
+    loader = _Loader(cls, settings, where)
+    if not partial:
+        refuse_unknown_names("settings", settings, tuple(loader.fields), where=where)
+    values = {str(loader.fields[name][0].alias): loader.value(name) for name in loader.fields}
+    try:
+        return cls(**values)
+    except Invalid as problem:
+        raise loader.error(None, problem) from None
+
+
+# -- the rules ---------------------------------------------------------------------
+
+
+def _shown(value: Any) -> Any:
+    """What an error may show of a value: a secret only by where it came from."""
+    if isinstance(value, Secret):
+        return repr(value)
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return type(value).__name__
+
+
+def _text(value: Any) -> str:
+    plain = value.reveal() if isinstance(value, Secret) else value
+    if not isinstance(plain, str) or not plain.strip():
+        raise Invalid("must be a non-empty string", actual=_shown(value))
+    return plain
+
+
+def text(*, choices: Collection[str] | None = None) -> Coerce[str]:
+    """A non-blank string, or a :class:`Secret` revealed; one of ``choices`` if given."""
+
+    def coerce(value: Any, _reading: Reading) -> str:
+        result = _text(value)
+        if choices is not None and result not in choices:
+            raise Invalid("is not a known choice", expected=sorted(choices), actual=_shown(value))
+        return result
+
+    return coerce
+
+
+def secret() -> Coerce[Secret]:
+    """A :class:`Secret` only: plain text is refused, so it never sits in a config file."""
+
+    def coerce(value: Any, _reading: Reading) -> Secret:
+        if not isinstance(value, Secret):
+            raise Invalid("must not be plain text", actual=type(value).__name__)
+        _text(value)
+        return value
+
+    return coerce
+
+
+def secret_or_text() -> Coerce[str | Secret]:
+    """A non-blank string or a :class:`Secret`, kept wrapped so it stays masked downstream."""
+
+    def coerce(value: Any, _reading: Reading) -> str | Secret:
+        _text(value)
+        return cast("str | Secret", value)
+
+    return coerce
+
+
+def flag() -> Coerce[bool]:
+    """A TOML boolean; text (``"true"``) and numbers are refused."""
+
+    def coerce(value: Any, _reading: Reading) -> bool:
+        if not isinstance(value, bool):
+            raise Invalid("must be true or false (a boolean, not text)", actual=_shown(value))
+        return value
+
+    return coerce
+
+
+def seconds(*, positive: bool = True, at_most: float | None = None) -> Coerce[float]:
+    """A finite number of seconds, ``> 0`` (``>= 0`` unless ``positive``), at most ``at_most``."""
+    low = "> 0" if positive else ">= 0"
+    bounds = f"{low} s" if at_most is None else f"{low} and <= {at_most:g} s"
+
+    def coerce(value: Any, _reading: Reading) -> float:
+        number = math.nan
+        if not isinstance(value, bool) and isinstance(value, (int, float)):
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+        if not math.isfinite(number):
+            raise Invalid("must be a number of seconds (a number, not text)", actual=_shown(value))
+        if number < 0 or (positive and number == 0) or (at_most is not None and number > at_most):
+            raise Invalid("is out of range", expected=bounds, actual=value)
+        return number
+
+    return coerce
+
+
+def duration(*, positive: bool = False, at_most: float | None = None) -> Coerce[dt.timedelta]:
+    """:func:`seconds` as a ``timedelta`` (a leeway: zero allowed by default)."""
+    read = seconds(positive=positive, at_most=at_most)
+    return lambda value, reading: dt.timedelta(seconds=read(value, reading))
+
+
+def hex_bytes(size: int) -> Coerce[bytes]:
+    """Exactly ``size`` bytes written as ``2 * size`` hex digits (no prefix, no spaces)."""
+
+    def coerce(value: Any, _reading: Reading) -> bytes:
+        digits = _text(value)
+        if len(digits) != 2 * size or not _HEX.fullmatch(digits):
+            raise Invalid(
+                f"must be {size} bytes written as {2 * size} hex digits", actual=_shown(value)
+            )
+        return bytes.fromhex(digits)
+
+    return coerce
+
+
+def list_of(item: Coerce[V], *, non_empty: bool = False) -> Coerce[tuple[V, ...]]:
+    """A TOML array, each element read by ``item``; a bare string is refused."""
+
+    def coerce(value: Any, reading: Reading) -> tuple[V, ...]:
+        if not isinstance(value, (list, tuple)):
+            raise Invalid('must be a list (one value is written ["..."])', actual=_shown(value))
+        if non_empty and not value:
+            raise Invalid("must not be empty")
+        result = []
+        for index, element in enumerate(value):
+            try:
+                result.append(item(element, reading))
+            except Invalid as problem:
+                problem.at = f"[{index}]{problem.at}"
+                raise
+        return tuple(result)
+
+    return coerce
+
+
+def table() -> Coerce[Mapping[str, Any]]:
+    """A TOML table (an inline JSON object in code), read-only."""
+
+    def coerce(value: Any, _reading: Reading) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise Invalid("must be a table", actual=_shown(value))
+        return MappingProxyType(dict(value))
+
+    return coerce
+
+
+def existing_path(*, directory: bool = False) -> Coerce[Path]:
+    """A path (``~`` expanded) to an existing file, or directory."""
+    kind = "directory" if directory else "file"
+
+    def coerce(value: Any, _reading: Reading) -> Path:
+        raw = os.fsdecode(value) if isinstance(value, os.PathLike) else _text(value)
+        path = Path(raw).expanduser()
+        if not (path.is_dir() if directory else path.is_file()):
+            shown = _shown(value) if isinstance(value, Secret) else str(path)
+            raise Invalid(f"must name an existing {kind}", actual=shown)
+        return path
+
+    return coerce
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address literal (names are not resolved: DNS may lie)."""
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    return host.lower() == "localhost"
+
+
+def _url(value: Any, *, http_knob: str | None, allow_http: bool, origin: bool) -> str:
+    raw = _text(value).strip()
+    shown = _shown(value) if isinstance(value, Secret) else redact_url(raw)
+    try:
+        parts = urllib.parse.urlsplit(raw)
+        host = parts.hostname
+        _ = parts.port  # a port that is not a number raises
+    except ValueError:
+        raise Invalid("is not a URL", actual=shown) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not host or parts.fragment:
+        raise Invalid("must be an https URL with a host and no fragment", actual=shown)
+    if scheme == "http" and not (allow_http and is_loopback(host)):
+        how = f" (plain http only to loopback, with {http_knob} = true, for tests)"
+        raise Invalid("must be an https URL" + (how if http_knob else ""), actual=shown)
+    if origin:
+        if parts.path not in ("", "/") or parts.query or "@" in parts.netloc:
+            raise Invalid(
+                "must be an origin like https://host[:port] (no path, query or credentials)",
+                actual=shown,
+            )
+        return f"{scheme}://{parts.netloc.lower()}"
+    return raw
+
+
+def url(*, http_knob: str | None = None, origin: bool = False) -> Coerce[str]:
+    """An https URL (revealed if a :class:`Secret`); with ``origin``, ``scheme://host[:port]``.
+
+    ``http_knob`` names the class's tests-only flag that allows plain http to
+    a loopback host (a stand-in service); without it http is always refused.
+    """
+
+    def coerce(value: Any, reading: Reading) -> str:
+        allow_http = http_knob is not None and reading.knob(http_knob)
+        return _url(value, http_knob=http_knob, allow_http=allow_http, origin=origin)
+
+    return coerce
+
+
+def check_url(
+    value: Any, *, name: str, where: str = "settings", allow_http_loopback: bool = False
+) -> str:
+    """:func:`url`'s rule for one value outside a settings class."""
+    try:
+        return _url(value, http_knob=None, allow_http=allow_http_loopback, origin=False)
+    except Invalid as problem:
+        raise _error(f"{where}.{name}", problem) from None

@@ -1,0 +1,70 @@
+"""The settings of the one MAA token path, declared once (:mod:`atls_core.settings`).
+
+The specs accept exactly these keys (``setting_names(MaaTokenSettings)``);
+:func:`atls_azure.trust.build_trust` turns them into key caches.  Cheap to
+import: the specs read the names at plugin registration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from atls_core.settings import (
+    Invalid,
+    duration,
+    existing_path,
+    flag,
+    list_of,
+    seconds,
+    setting,
+    settings_class,
+    table,
+    url,
+)
+
+__all__ = ["DEFAULT_LEEWAY", "MAX_LEEWAY", "MaaTokenSettings"]
+
+DEFAULT_LEEWAY = dt.timedelta(seconds=30)
+MAX_LEEWAY = 600.0
+"""A clock-skew allowance, not a validity extension: larger is refused."""
+
+_ORIGIN = url(origin=True, http_knob="allow_http_loopback")
+
+
+@settings_class
+class MaaTokenSettings:
+    """Whom to trust for MAA tokens: instances (keys fetched) or pinned keys for issuers."""
+
+    instances: tuple[str, ...] = setting(list_of(_ORIGIN), default=())
+    """MAA instances (``https://x.attest.azure.net``) whose published keys are trusted."""
+    issuers: tuple[str, ...] = setting(list_of(_ORIGIN), default=())
+    """The issuers pinned keys (``keys_file``/``keys``) sign for."""
+    keys_file: Path | None = setting(existing_path(), default=None)
+    keys: Mapping[str, Any] | None = setting(table(), default=None)
+    """An inline JWK set (instead of ``keys_file``)."""
+    leeway: dt.timedelta = setting(duration(at_most=MAX_LEEWAY), default=DEFAULT_LEEWAY)
+    timeout: float = setting(seconds(), default=5.0)
+    min_refresh_interval: float = setting(seconds(positive=False), default=60.0)
+    allow_http_loopback: bool = setting(flag(), default=False, test_only=True)
+    """Tests only: plain http to a loopback stand-in instance."""
+
+    def __attrs_post_init__(self) -> None:
+        pinned = self.keys is not None or self.keys_file is not None
+        if self.keys is not None and self.keys_file is not None:
+            raise Invalid("give keys or keys_file, not both")
+        if pinned and not self.issuers:
+            raise Invalid(
+                "pinned keys need the issuers they sign for (settings.issuers, CLI --issuer)"
+            )
+        if self.issuers and not pinned:
+            raise Invalid(
+                "is for pinned keys, but no keys_file or keys is given", setting="issuers"
+            )
+        if not self.instances and not pinned:
+            raise Invalid(
+                "configure MAA instances (instances = [...]) or a pinned key set "
+                "(keys_file + issuers); keys are never taken from the token"
+            )
