@@ -375,6 +375,13 @@ def test_request_encoding_refuses_non_ascii_and_relative_paths() -> None:
     assert wire.endswith(b"Content-Length: 0\r\nConnection: keep-alive\r\n\r\n")
 
 
+@pytest.mark.parametrize("method", ["GE T", "G\u00c9T", ""])
+def test_response_reader_refuses_a_method_that_is_not_a_token(method: str) -> None:
+    with pytest.raises(MalformedEvidence) as info:
+        ResponseReader(max_body_bytes=1, request_method=method)
+    assert info.value.check == "challenge.request"
+
+
 def test_http_parser_is_loaded_only_when_a_challenge_runs() -> None:
     probe = (
         "import sys, atls_core, atls_core.tls, atls_core.challenge\n"

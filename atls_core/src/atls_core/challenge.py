@@ -108,9 +108,16 @@ class ResponseReader:
         # The request itself travels elsewhere (encode_request); h11 only needs its method
         # to know the response framing (HEAD answers have no body).
         method = request_method.upper()
-        self._connection.send(
-            h11.Request(method=method, target="/", headers=[("Host", "x"), ("Content-Length", "0")])
-        )
+        try:
+            self._connection.send(
+                h11.Request(
+                    method=method, target="/", headers=[("Host", "x"), ("Content-Length", "0")]
+                )
+            )
+        except (h11.LocalProtocolError, UnicodeEncodeError):
+            raise _refuse(
+                "challenge request method is not an HTTP token", "challenge.request"
+            ) from None
         self._connection.send(h11.EndOfMessage())
         self._head_only = method == "HEAD"
         self._received = bytearray()  # kept until the head is parsed, for _check_head

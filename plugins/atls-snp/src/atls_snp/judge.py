@@ -377,14 +377,15 @@ def record_report(
 ) -> None:
     """Record a verified report and apply the SEV-SNP options (see the module doc).
 
-    ``own_spec`` is False when another validator handed the report over (its
-    policy's options and pins are its own, so only the core's rules apply).
+    ``own_spec`` is False when another validator handed the report over: its
+    policy's options apply when that validator declares them under the same
+    names (defaults otherwise), and its pins are its own business.
     """
     appraisal.set_tee_type("sev-snp")
     appraisal.set_debug(report.debug)
     _record_fields(appraisal, report, chain)
     appraisal.claim("crl", crl.to_claim())
-    options = SnpOptions.from_policy(appraisal.policy) if own_spec else SnpOptions()
+    options = SnpOptions.from_policy(appraisal.policy)
     _check_options(appraisal, report, options)
     _judge_tcb(appraisal, report, chain.product, options)
     if own_spec:

@@ -155,13 +155,12 @@ class SnpReportValidator(ValidatorBase):
     def evidence_from_file(self, data: bytes, *, name: str) -> Evidence:
         """Our DER envelope, a raw 1184-byte report, or the report as hex text."""
         source = EvidenceSource(transport=Transport.FILE, location=name)
-        if len(data) != REPORT_SIZE:
-            text = _hex_report(data)
-            if text is not None:
-                data = text
-            elif data[:1] == b"\x30":
-                report, certificates = decode_envelope(data)
-                return _report_evidence(report, certificates, source)
+        text = _hex_report(data) if len(data) >= 2 * REPORT_SIZE else None
+        if text is not None:
+            data = text
+        elif data[:1] == b"\x30":  # a DER SEQUENCE; a report starts with its version (2..5)
+            report, certificates = decode_envelope(data)
+            return _report_evidence(report, certificates, source)
         return _report_evidence(data, (), source)
 
     # -- appraisal -------------------------------------------------------------
