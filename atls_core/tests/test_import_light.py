@@ -20,6 +20,8 @@ HEAVY = (
     "atls_gramine",
     "atls_azure",
     "atls_ita",
+    "atls_dcap",
+    "atls_snp",
     "atls_core.testing",
 )
 

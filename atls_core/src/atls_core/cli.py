@@ -773,6 +773,9 @@ def _culprit(error: BaseException) -> str:
         top = ep.value.partition(":")[0].partition(".")[0]
         if ep.dist is not None and top != "atls_core":
             plugins[top] = (ep.dist.metadata["Name"], ep.dist.version)
+    for top, names in md.packages_distributions().items():
+        if top.startswith("atls_") and top != "atls_core" and top not in plugins and names:
+            plugins[top] = (names[0], md.version(names[0]))  # support distributions (atls-dcap)
     traceback = error.__traceback__
     found = ""
     while traceback is not None:

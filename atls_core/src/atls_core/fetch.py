@@ -519,7 +519,8 @@ def fetch(
     check = check or ServiceUnavailable.default_check
     deadline = time.monotonic() + timeout
     target, authorization = _parse(url, check, name)
-    context = _tls_context(tls, cafile)
+    # Loading the system roots costs ~100 ms: only https needs them.
+    context = _tls_context(tls, cafile) if target.scheme == "https" else None
     request_headers = {
         "Host": target.host_header,
         "User-Agent": _USER_AGENT,

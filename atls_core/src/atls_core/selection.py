@@ -8,7 +8,7 @@ selected without ``allow_insecure_test_validators``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -20,8 +20,10 @@ from atls_core.errors import ConfigurationError
 from atls_core.evidence import Evidence
 from atls_core.interfaces import Validator, ValidatorSpec, refuse_unknown_names
 from atls_core.policy import Policy
-from atls_core.registry import PluginInfo, PluginManager, default_manager
 from atls_core.result import AttestationResult
+
+if TYPE_CHECKING:  # the registry (importlib.metadata, packaging) loads when a validator is chosen
+    from atls_core.registry import PluginInfo, PluginManager
 
 __all__ = [
     "AppraiserLike",
@@ -114,6 +116,8 @@ def select_validator(
     where: str = "configuration",
     pki: bool = False,
 ) -> SelectedValidator:
+    from atls_core.registry import default_manager
+
     manager = manager or default_manager()
     policy = policy or Policy()
     settings = settings or {}
@@ -165,6 +169,8 @@ def validator_for_rule(
     config: ATLSConfig, rule: HostRule, *, manager: PluginManager | None = None
 ) -> SelectedValidator:
     """The validator one host rule of ``config`` describes, built now."""
+    from atls_core.registry import default_manager
+
     manager = manager or default_manager()
     if rule.validator.partition(".")[0] in config.disable_plugins:
         raise ConfigurationError(

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import ipaddress
 import logging
 import socket
 import ssl
@@ -34,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
@@ -45,9 +44,11 @@ from atls_core.clock import Clock, SystemClock
 from atls_core.config import ATLSConfig
 from atls_core.errors import ATLSError, ATLSVerificationError, ConfigurationError, UntrustedChain
 from atls_core.evidence import Transport
-from atls_core.registry import PluginManager
 from atls_core.result import AttestationResult
 from atls_core.selection import AppraiserLike, validator_for_rule
+
+if TYPE_CHECKING:  # the registry (importlib.metadata, packaging) loads with a validator
+    from atls_core.registry import PluginManager
 
 __all__ = [
     "ATLSContext",
@@ -206,6 +207,8 @@ def _load_roots(cafile: str | None, cadata: str | bytes | None) -> list[Any]:
 
 def _verify_pki(chain_der: list[bytes], host: str | None, roots: list[Any], clock: Clock) -> None:
     """Web-PKI path validation and host name check with ``cryptography``."""
+    from ipaddress import ip_address
+
     from cryptography import x509
     from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
@@ -220,7 +223,7 @@ def _verify_pki(chain_der: list[bytes], host: str | None, roots: list[Any], cloc
         raise UntrustedChain(f"unreadable certificate: {exc}", check="tls.pki.chain") from None
     subject: Any
     try:
-        subject = x509.IPAddress(ipaddress.ip_address(host))
+        subject = x509.IPAddress(ip_address(host))
     except ValueError:
         subject = x509.DNSName(host)
     verifier = PolicyBuilder().store(Store(roots)).time(clock.now()).build_server_verifier(subject)
@@ -684,8 +687,10 @@ class ATLSContext(ssl.SSLContext):
 def _is_ip(host: str) -> bool:
     if ":" not in host and not host.replace(".", "").isdigit():
         return False  # a DNS name (has a letter or a hyphen): skip ipaddress's raising path
+    from ipaddress import ip_address
+
     try:
-        ipaddress.ip_address(host)
+        ip_address(host)
     except ValueError:
         return False
     return True
