@@ -8,15 +8,14 @@ key lookup in the JWKS cache, the x5c certificate, the signature, iss/exp/nbf/ia
 claim mapping, the azure-aci binding and x-ms-runtime checks, the policy and the result.
 "bare" is one ``jwt.decode`` with the key in hand and claim checks off.  "cold" is the
 first appraisal by a fresh validator (OpenID discovery + one JWKS fetch over loopback).
-Prints medians and ratios.  Finishes in a few seconds.
+The three are interleaved; warm is compared in CPU time of the calling thread (all of its
+work is in this thread), cold in elapsed time (it waits for the loopback service).
+Finishes in well under a minute.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
-
+import harness
 import jwt
 
 from atls_azure.issuer import aci_runtime_data
@@ -28,21 +27,13 @@ from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.policy import Policy
 from atls_core.selection import select_validator
 
-ROUNDS = 7
-PER_ROUND = 200
-
-
-def _median_us(work: Callable[[], object], per_round: int = PER_ROUND) -> float:
-    samples = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for _ in range(per_round):
-            work()
-        samples.append((time.perf_counter() - start) / per_round * 1e6)
-    return statistics.median(samples)
+ROUNDS = 30
+PER_ROUND = 20
 
 
 def main() -> None:
+    harness.quiet_logs()
+    harness.header("azure.aci appraisal vs a bare pyjwt decode")
     with StandInMaa() as maa:
         _key, spki = new_tls_key()
         nonce = new_nonce()
@@ -70,15 +61,25 @@ def main() -> None:
             fresh = select_validator("azure.aci", settings=maa.settings(), policy=policy)
             return fresh.appraise(evidence, binding=binding, clock=clock)
 
-        assert atls().accepted  # type: ignore[attr-defined]
-        bare_us = _median_us(bare)
-        atls_us = _median_us(atls)
-        cold_us = _median_us(cold, per_round=20)
+        if not atls().accepted:  # type: ignore[attr-defined]
+            raise SystemExit("benchmark input was not accepted")
+        times = harness.interleave(
+            {"bare": bare, "atls": atls, "cold": cold}, rounds=ROUNDS, per_round=PER_ROUND
+        )
         fetches = maa.requests.get("/certs", 0)
-    print(f"bare pyjwt RS256 decode      {bare_us:9.1f} us")
-    print(f"azure.aci appraisal (warm)   {atls_us:9.1f} us   x{atls_us / bare_us:.2f} of bare")
-    print(f"azure.aci appraisal (cold)   {cold_us:9.1f} us   x{cold_us / bare_us:.2f} of bare")
+    print("per call, CPU time of the calling thread (cold: elapsed):")
+    harness.time_line("bare pyjwt RS256 decode", times.cpu["bare"], "us")
+    harness.time_line("azure.aci appraisal (warm caches)", times.cpu["atls"], "us")
+    harness.time_line("azure.aci appraisal (cold, elapsed)", times.wall["cold"], "us")
     print(f"JWKS fetches: {fetches} (one per cold validator; warm appraisals fetch nothing)")
+    harness.report(
+        "azure.aci_warm_vs_bare_jwt", harness.ratios(times.cpu["atls"], times.cpu["bare"]), "none"
+    )
+    harness.report(
+        "azure.aci_cold_vs_bare_jwt",
+        harness.ratios(times.wall["cold"], times.wall["bare"]),
+        "none",
+    )
 
 
 if __name__ == "__main__":

@@ -169,5 +169,6 @@ def main() -> None:
         "dcap.appraisal_vs_bare_verify", harness.ratios(cpu["appraisal"], cpu["bare"]), "<=1.10"
     )
 
+
 if __name__ == "__main__":
     main()

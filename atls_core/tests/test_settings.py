@@ -193,43 +193,34 @@ def test_a_secret_setting_refuses_plain_text_with_its_hint() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "allowed"),
+    ("value", "plain", "with_knob"),
     [
-        ("https://svc.example:8443/a?b=c", True),
-        ("https://svc.example/#", True),
-        ("http://svc.example/", False),
-        ("http://127.0.0.1:1/", False),  # loopback, but the knob is off
-        ("https://svc.example/#frag", False),
-        ("ftp://svc.example/", False),
-        ("https:///path", False),
-        ("https://svc.example:port/", False),
-        ("https://[::1/", False),
-        ("svc.example", False),
+        ("https://svc.example:8443/a?b=c", True, True),
+        ("https://svc.example/#", True, True),
+        ("http://127.0.0.1:8080/x", False, True),  # loopback: only with the test knob
+        ("http://[::1]:8080/x", False, True),
+        ("http://localhost/x", False, True),
+        ("http://svc.example/", False, False),
+        ("http://10.0.0.1/x", False, False),
+        ("http://localhost.example/x", False, False),
+        ("https://svc.example/#frag", False, False),
+        ("ftp://svc.example/", False, False),
+        ("https:///path", False, False),
+        ("https://svc.example:port/", False, False),
+        ("https://[::1/", False, False),
+        ("svc.example", False, False),
     ],
 )
-def test_urls_are_https(value: str, allowed: bool) -> None:
-    if allowed:
-        assert _read(endpoint=value).endpoint == value
-    else:
-        _refused(endpoint=value)
-
-
-@pytest.mark.parametrize(
-    ("value", "allowed"),
-    [
-        ("http://127.0.0.1:8080/x", True),
-        ("http://[::1]:8080/x", True),
-        ("http://localhost/x", True),
-        ("http://10.0.0.1/x", False),
-        ("http://localhost.example/x", False),
-    ],
-)
-def test_http_only_to_loopback_and_only_with_the_test_knob(value: str, allowed: bool) -> None:
-    if allowed:
-        assert _read(endpoint=value, allow_http_loopback=True).endpoint == value
+def test_urls_are_https_and_http_only_to_loopback_with_the_test_knob(
+    value: str, plain: bool, with_knob: bool
+) -> None:
+    for knob, allowed in ((False, plain), (True, with_knob)):
+        if allowed:
+            assert _read(endpoint=value, allow_http_loopback=knob).endpoint == value
+        else:
+            assert "settings.endpoint" in str(_refused(endpoint=value, allow_http_loopback=knob))
+    if with_knob and not plain:
         assert "allow_http_loopback = true" in str(_refused(endpoint=value))
-    else:
-        assert "loopback" in str(_refused(endpoint=value, allow_http_loopback=True))
     assert "allow_http_loopback" in str(_refused(endpoint=value, allow_http_loopback="true"))
 
 

@@ -77,6 +77,7 @@ def appraise(
     host: str | None = None,
     manager: PluginManager | None = None,
     test_knobs: Sequence[str] = (),
+    allow_insecure: bool = False,
 ) -> r.AttestationResult:
     """Appraise ``evidence`` with ``validator``: the one skeleton (see the module docstring).
 
@@ -99,6 +100,7 @@ def appraise(
         )
         appraisal._plugin_version = version
         appraisal._manager = manager
+        appraisal._allow_insecure = allow_insecure
         if test_knobs:
             appraisal.claim("test_knobs", sorted(test_knobs))
             appraisal.warn(
@@ -198,6 +200,7 @@ class Appraisal:
         self._context = context if context is not None else BindingContext.offline_context()
         self._plugin_version = "unknown"
         self._manager: PluginManager | None = None
+        self._allow_insecure = False
         self._handed_over: list[str] = []
         self._tee_type = spec.tee_type
         self._debug: bool | None = None
@@ -300,7 +303,23 @@ class Appraisal:
                 actual=evidence.media_type,
             ) from error
         evidence.require_media_type(*spec.media_types)
-        delegate = factory(settings or {})
+        from atls_core.errors import ConfigurationError
+        from atls_core.interfaces import refuse_unknown_names
+
+        given = dict(settings or {})
+        where = f"{self._spec.id} hand-over to {validator}"
+        refuse_unknown_names("settings", given, spec.settings, where=where)
+        knobs = [n for n in spec.test_settings if given.get(n) not in (None, False, "", ())]
+        if (knobs and not self._allow_insecure) or (spec.insecure and not self._allow_insecure):
+            raise ConfigurationError(
+                f"{where}: tests-only settings or validators are refused unless configuration "
+                "allows insecure test validators",
+                check="config.test_settings",
+                actual=knobs or validator,
+            )
+        if knobs:
+            self.warn("insecure.test_knob", f"tests-only settings in the hand-over: {knobs}")
+        delegate = factory(given)
         self._handed_over.append(f"{validator} ({plugin.distribution} {plugin.version})")
         self._claims["handed_over_to"] = list(self._handed_over)
         report = delegate.verify(evidence, self)

@@ -78,6 +78,8 @@ class SelectedValidator:
     pki: bool = False
     test_knobs: tuple[str, ...] = ()
     """Tests-only settings in force (see ``ValidatorSpec.test_settings``)."""
+    allow_insecure: bool = False
+    """Configuration allows insecure test validators (hand-overs inherit it)."""
 
     @property
     def spec(self) -> ValidatorSpec:
@@ -101,6 +103,7 @@ class SelectedValidator:
             host=host,
             manager=self.manager,
             test_knobs=self.test_knobs,
+            allow_insecure=self.allow_insecure,
         )
         self.manager.notify(result, host)
         return result
@@ -162,6 +165,7 @@ def select_validator(
         manager=manager,
         pki=pki,
         test_knobs=knobs,
+        allow_insecure=allow_insecure,
     )
 
 

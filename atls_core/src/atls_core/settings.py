@@ -226,9 +226,9 @@ def load(
 
 def _shown(value: Any) -> Any:
     """What an error may show of a value: a secret only by where it came from."""
-    if isinstance(value, Secret):
-        return repr(value)
-    if value is None or isinstance(value, (str, bool, int, float)):
+    if isinstance(value, (Secret, str)):
+        return repr(value)  # quoted: "30" must not read as the number 30
+    if value is None or isinstance(value, (bool, int, float)):
         return value
     return type(value).__name__
 
@@ -279,7 +279,7 @@ def flag() -> Coerce[bool]:
 
     def coerce(value: Any, _reading: Reading) -> bool:
         if not isinstance(value, bool):
-            raise Invalid("must be true or false (a boolean, not text)", actual=_shown(value))
+            raise Invalid("must be true or false", actual=_shown(value))
         return value
 
     return coerce
@@ -298,7 +298,7 @@ def seconds(*, positive: bool = True, at_most: float | None = None) -> Coerce[fl
             except OverflowError:
                 number = math.inf
         if not math.isfinite(number):
-            raise Invalid("must be a number of seconds (a number, not text)", actual=_shown(value))
+            raise Invalid("must be a number of seconds", actual=_shown(value))
         if number < 0 or (positive and number == 0) or (at_most is not None and number > at_most):
             raise Invalid("is out of range", expected=bounds, actual=value)
         return number

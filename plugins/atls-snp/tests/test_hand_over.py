@@ -21,7 +21,7 @@ import pytest
 from atls_core.appraisal import Appraisal, appraise
 from atls_core.binding import BindingContext, Freshness, new_nonce, report_data_for
 from atls_core.clock import FixedClock
-from atls_core.errors import MalformedEvidence, UntrustedChain
+from atls_core.errors import ConfigurationError, MalformedEvidence, UntrustedChain
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.hookspecs import hookimpl
 from atls_core.interfaces import ReportData, ValidatorBase, ValidatorSpec
@@ -118,6 +118,7 @@ def _appraise(
         policy=policy,
         manager=manager or _manager(),
         test_knobs=test_knobs,
+        allow_insecure=bool(test_knobs),
     )
 
 
@@ -143,15 +144,18 @@ def test_hand_over_verifies_the_report_and_returns_its_report_data(milan: Synthe
 
 
 def test_a_test_root_needs_the_containers_tests_only_gate(milan: SyntheticSnp) -> None:
-    result = _appraise(
-        _container(milan.report(), milan.chain()),
-        milan.settings(),
-        binding=BindingContext.offline_context(),
-        now=milan.now,
-        policy=Policy(reference_values={"measurement": DEFAULT_MEASUREMENT.hex()}),
-        test_knobs=(),
-    )
-    assert [f.check for f in result.failures if f.enforced] == ["snp.test_root"]
+    # The core's hand-over refuses tests-only settings unless the container's selection
+    # allowed insecure test validators.
+    with pytest.raises(ConfigurationError) as info:
+        _appraise(
+            _container(milan.report(), milan.chain()),
+            milan.settings(),
+            binding=BindingContext.offline_context(),
+            now=milan.now,
+            policy=Policy(reference_values={"measurement": DEFAULT_MEASUREMENT.hex()}),
+            test_knobs=(),
+        )
+    assert info.value.check == "config.test_settings"
 
 
 def test_hand_over_applies_snp_defaults_and_the_core_policy(milan: SyntheticSnp) -> None:
