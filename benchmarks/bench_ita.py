@@ -7,19 +7,18 @@ Tokens are signed by the stand-in ITA service (atls_ita.testing, on 127.0.0.1) w
 JWKS cache, the cached x5c-chain verdict, the signature, iss/exp/nbf/iat, the claim mapping,
 ITA's report-data rule, the atls-v1 binding, the policy and the result.  "bare" is one
 ``jwt.decode`` with the key in hand and claim checks off.  "cold" is the first appraisal of a
-fresh validator (one JWKS fetch over loopback + the chain verification).  Prints medians and
-ratios.  Finishes in a few seconds.
+fresh validator (one JWKS fetch over loopback + the chain verification).  The three are
+interleaved; warm is compared in CPU time of the calling thread, cold in elapsed time (it
+waits for the loopback service).  Finishes in well under a minute.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+import harness
 import jwt
 
 from atls_core.binding import new_nonce
@@ -29,21 +28,13 @@ from atls_core.selection import select_validator
 from atls_ita.testing.standin import StandInIta, workload_pin
 from atls_ita.testing.tokens import issue_token
 
-ROUNDS = 7
-PER_ROUND = 200
-
-
-def _median_us(work: Callable[[], object], per_round: int = PER_ROUND) -> float:
-    samples = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for _ in range(per_round):
-            work()
-        samples.append((time.perf_counter() - start) / per_round * 1e6)
-    return statistics.median(samples)
+ROUNDS = 30
+PER_ROUND = 10
 
 
 def main() -> None:
+    harness.quiet_logs()
+    harness.header("ita.tdx appraisal vs a bare pyjwt decode")
     now = dt.datetime.now(dt.UTC)
     with (
         StandInIta(api_key="bench", clock=FixedClock(now)) as ita,
@@ -72,15 +63,23 @@ def main() -> None:
 
         atls()  # warm the caches
         before = ita.requests["/certs"]
-        warm_us = _median_us(atls)
+        for _ in range(100):
+            atls()
         warm_requests = ita.requests["/certs"] - before
-        bare_us = _median_us(bare)
-        cold_us = _median_us(cold, per_round=10)
-        print(f"ita.tdx appraisal (warm caches): {warm_us:8.1f} us median")
-        print(f"bare pyjwt PS384 decode:         {bare_us:8.1f} us median")
-        print(f"ita.tdx appraisal (cold, fresh validator, JWKS fetch + chain): {cold_us:8.1f} us")
-        print(f"ratio warm/bare: {warm_us / bare_us:.2f}x   cold/warm: {cold_us / warm_us:.1f}x")
-        print(f"JWKS requests during {ROUNDS * PER_ROUND} warm appraisals: {warm_requests}")
+        times = harness.interleave(
+            {"bare": bare, "atls": atls, "cold": cold}, rounds=ROUNDS, per_round=PER_ROUND
+        )
+    print("per call, CPU time of the calling thread (cold: elapsed):")
+    harness.time_line("bare pyjwt PS384 decode", times.cpu["bare"], "us")
+    harness.time_line("ita.tdx appraisal (warm caches)", times.cpu["atls"], "us")
+    harness.time_line("ita.tdx appraisal (cold, elapsed)", times.wall["cold"], "us")
+    print(f"JWKS requests during 100 warm appraisals: {warm_requests}")
+    harness.report(
+        "ita.tdx_warm_vs_bare_jwt", harness.ratios(times.cpu["atls"], times.cpu["bare"]), "none"
+    )
+    harness.report(
+        "ita.tdx_cold_vs_bare_jwt", harness.ratios(times.wall["cold"], times.wall["bare"]), "none"
+    )
 
 
 if __name__ == "__main__":
