@@ -1,7 +1,13 @@
-"""Requests per second over keep-alive: each atls integration vs plain https.
+"""Keep-alive requests through each atls HTTP integration vs the same library over plain https.
 
-Appraisal happens once per connection, so over keep-alive the ratios should be
-close to 1.  Run: python benchmarks/bench_http.py
+    python benchmarks/bench_http.py
+
+Appraisal happens once per connection, so over keep-alive the ratios should be close to 1.
+Every pair (library with atls, the same library with a plain TLS context built like
+ATLSContext minus appraisal) talks to the same loopback server (simulated TEE, static
+certificate); the connection is made (and appraised) before timing, then GET requests are
+timed in interleaved rounds.  Ratios are time per request, atls over plain (elapsed: the
+server answers from a thread of this process).  Finishes in well under a minute.
 """
 
 from __future__ import annotations
@@ -9,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import http.client
 import ssl
-import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 
+import harness
 import httpx
 import requests
 import urllib3
@@ -22,79 +29,86 @@ from atls_core.httpx_transport import atls_async_httpx_client, atls_httpx_client
 from atls_core.requests_adapter import ATLSAdapter
 from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 
-REQUESTS = 600
+ROUNDS = 30
+PER_ROUND = 10
 
 
-def _rate(fn: Callable[[], object]) -> float:
-    """Best of three batches (the least disturbed by other load), requests per second."""
-    fn()  # connect (and appraise) outside the timed loop: keep-alive throughput
-    best = 0.0
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(REQUESTS // 3):
-            fn()
-        best = max(best, (REQUESTS // 3) / (time.perf_counter() - start))
-    return best
+def plain_context() -> ssl.SSLContext:
+    """What ATLSContext sets up, minus appraisal."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.options |= ssl.OP_NO_RENEGOTIATION | ssl.OP_NO_COMPRESSION
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+class PlainAdapter(requests.adapters.HTTPAdapter):
+    """requests over the same plain context (not its default, which loads the trust store)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = plain_context()
+        super().init_poolmanager(*args, **kwargs)
+
+
+def http_client_get(connection: http.client.HTTPSConnection) -> Callable[[], None]:
+    def get() -> None:
+        connection.request("GET", "/")
+        connection.getresponse().read()
+
+    return get
 
 
 def main() -> None:
+    harness.quiet_logs()
+    harness.header("keep-alive requests: atls integrations vs plain https")
     warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
     tee = SimulatedTEE()
-    plain = ssl.create_default_context()
-    plain.check_hostname = False
-    plain.verify_mode = ssl.CERT_NONE
+    plain = plain_context()
+    loop = asyncio.new_event_loop()
     with HTTPSServer(tee.certificates().server_context()) as server:
         port = server.port
-
-        def http_client(connection: http.client.HTTPSConnection) -> Callable[[], None]:
-            def fn() -> None:
-                connection.request("GET", "/")
-                connection.getresponse().read()
-
-            return fn
-
-        rows: list[tuple[str, float, float]] = []
-        base = _rate(http_client(http.client.HTTPSConnection("127.0.0.1", port, context=plain)))
-        atls = _rate(http_client(HTTPAConnection("127.0.0.1", port, validator=tee.selected())))
-        rows.append(("http.client / HTTPAConnection", base, atls))
-
         plain_session = requests.Session()
+        plain_session.mount("https://", PlainAdapter())
         atls_session = requests.Session()
         atls_session.mount("httpa://", ATLSAdapter(validator=tee.selected()))
-        base = _rate(lambda: plain_session.get(server.url("https"), verify=False).content and None)
-        atls = _rate(lambda: atls_session.get(server.url("httpa")).content and None)
-        rows.append(("requests / ATLSAdapter", base, atls))
-
         plain_httpx = httpx.Client(verify=plain)
         atls_httpx = atls_httpx_client(validator=tee.selected())
-        base = _rate(lambda: plain_httpx.get(server.url("https")).content and None)
-        atls = _rate(lambda: atls_httpx.get(server.url("https")).content and None)
-        rows.append(("httpx sync / ATLSTransport", base, atls))
-
-        async def async_rate(client: httpx.AsyncClient) -> float:
-            await client.get(server.url("https"))
-            best = 0.0
-            for _ in range(3):
-                start = time.perf_counter()
-                for _ in range(REQUESTS // 3):
-                    await client.get(server.url("https"))
-                best = max(best, (REQUESTS // 3) / (time.perf_counter() - start))
-            return best
-
-        async def both() -> tuple[float, float]:
-            async with httpx.AsyncClient(verify=plain) as a:
-                base = await async_rate(a)
-            async with atls_async_httpx_client(validator=tee.selected()) as b:
-                atls = await async_rate(b)
-            return base, atls
-
-        base, atls = asyncio.run(both())
-        rows.append(("httpx async / AsyncATLSTransport", base, atls))
-
-    print(f"keep-alive GET requests per case: {REQUESTS}")
-    print(f"{'integration':<34}{'plain req/s':>12}{'atls req/s':>12}{'ratio':>8}")
-    for name, base, atls in rows:
-        print(f"{name:<34}{base:>12.0f}{atls:>12.0f}{atls / base:>8.2f}")
+        plain_async = httpx.AsyncClient(verify=plain)
+        atls_async = atls_async_httpx_client(validator=tee.selected())
+        https, httpa = server.url("https"), server.url("httpa")
+        cases: dict[str, Callable[[], object]] = {
+            "http.client": http_client_get(
+                http.client.HTTPSConnection("127.0.0.1", port, context=plain)
+            ),
+            "HTTPAConnection": http_client_get(
+                HTTPAConnection("127.0.0.1", port, validator=tee.selected())
+            ),
+            "requests": lambda: plain_session.get(https, verify=False).content,
+            "ATLSAdapter": lambda: atls_session.get(httpa).content,
+            "httpx": lambda: plain_httpx.get(https).content,
+            "ATLSTransport": lambda: atls_httpx.get(https).content,
+            "httpx async": lambda: loop.run_until_complete(plain_async.get(https)).content,
+            "AsyncATLSTransport": lambda: loop.run_until_complete(atls_async.get(https)).content,
+        }
+        try:
+            times = harness.interleave(cases, rounds=ROUNDS, per_round=PER_ROUND)
+        finally:
+            loop.run_until_complete(plain_async.aclose())
+            loop.run_until_complete(atls_async.aclose())
+            loop.close()
+            plain_httpx.close()
+            atls_httpx.close()
+    print("per request (elapsed):")
+    for name, seconds in times.wall.items():
+        harness.time_line(name, seconds)
+    for ours, theirs, label in (
+        ("HTTPAConnection", "http.client", "http.httpa_connection_vs_http_client"),
+        ("ATLSAdapter", "requests", "http.requests_adapter_vs_requests"),
+        ("ATLSTransport", "httpx", "http.httpx_transport_vs_httpx"),
+        ("AsyncATLSTransport", "httpx async", "http.httpx_async_transport_vs_httpx_async"),
+    ):
+        harness.report(label, harness.ratios(times.wall[ours], times.wall[theirs]), "none")
 
 
 if __name__ == "__main__":

@@ -477,8 +477,10 @@ class _SpareContexts:
     """Bare server contexts made ahead of need.
 
     Creating one (``SSL_CTX_new``) is a fair part of a minted handshake's cost
-    with OpenSSL 3 and needs no nonce, so one daemon thread keeps ``keep`` ready,
-    refilling after each take; it ends when idle for ``idle`` seconds.
+    with OpenSSL 3 and needs no nonce, so one daemon thread keeps ``keep`` ready.
+    It refills when asked (:meth:`replenish`, once the callback's own Python work
+    is done, so the two do not take turns at the interpreter lock) and ends when
+    idle for ``idle`` seconds.
     """
 
     def __init__(
@@ -494,15 +496,16 @@ class _SpareContexts:
 
     def take(self) -> ssl.SSLContext:
         try:
-            context = self._ready.popleft()
+            return self._ready.popleft()
         except IndexError:
-            context = _bare_server_context(self._alpn_protocols)
+            return _bare_server_context(self._alpn_protocols)
+
+    def replenish(self) -> None:
         with self._lock:
             if not self._running:
                 self._running = True
                 threading.Thread(target=self._refill, name="atls-contexts", daemon=True).start()
         self._wanted.set()
-        return context
 
     def _refill(self) -> None:
         while True:
@@ -767,6 +770,7 @@ class AttestedCertificates:
         self._recent.put(nonce, context)
         with self._lock:
             self.minted += 1
+        self._spares.replenish()
         return context
 
 
