@@ -249,7 +249,21 @@ def _wheel_or_build(session: nox.Session, distribution: str) -> Path:
 
 @nox.session(python=PYTHON)
 def benchmarks(session: nox.Session) -> None:
-    """Speed and memory ratios against baselines measured in the same run."""
+    """Speed and memory ratios against baselines measured in the same run.
+
+    Each script prints its ratios as ``name: median (p10-p90) target X``; they are
+    repeated together at the end.  The soak runs 5,000 connections here (10,000 take
+    over two minutes on two shared cores): ``python benchmarks/bench_soak.py`` for 10,000.
+    """
     _install_wheels(session, *DISTRIBUTIONS)
+    arguments = {"bench_soak.py": ["--connections", "5000"]}
+    ratio = re.compile(r"^\S+: \d+\.\d+ \(.*\) target .*$")
+    summary: list[str] = []
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-        session.run("python", str(script), *session.posargs, env=_env())
+        output = session.run(
+            "python", str(script), *arguments.get(script.name, []), env=_env(), silent=True
+        )
+        print(output, end="", flush=True)
+        summary += [line for line in str(output).splitlines() if ratio.match(line)]
+    print("== every ratio (median, p10-p90, target)")
+    print("\n".join(summary))

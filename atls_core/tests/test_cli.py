@@ -671,3 +671,17 @@ def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 0
     assert "exit codes:" in out
     assert "2   usage, configuration or plugin error" in out
+
+
+def test_numeric_plugin_options_arrive_as_numbers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    options = [CliOption(flag="--mode", setting="mode", help="seconds", kind="number")]
+    path = tmp_path / "e"
+    path.write_bytes(b"x")
+    argv = ["verify-evidence", str(path), "--validator", "probe.v", "--mode", "2.5"]
+    _run(argv, capsys, manager=_manager(_probe_module(options)))
+    assert _Probe.settings_seen[-1] == {"mode": 2.5}
+    status, _, err = _run([*argv[:-1], "soon"], capsys, manager=_manager(_probe_module(options)))
+    assert status == 2
+    assert "'soon' is not a number" in err

@@ -36,7 +36,7 @@ def _fresh(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
         ("atls_core.requests_adapter", "requests", 'pip install "atls-core[requests]"'),
         ("atls_core.requests_adapter", "urllib3", 'pip install "atls-core[requests]"'),
         ("atls_core.httpx_transport", "httpx", 'pip install "atls-core[httpx]"'),
-        ("atls_core.openai_client", "openai", "pip install \"atls-core[openai]\""),
+        ("atls_core.openai_client", "openai", 'pip install "atls-core[openai]"'),
     ],
 )
 def test_the_error_names_the_extra(

@@ -187,6 +187,7 @@ def _build_parser(plugin_options: Sequence[CliOption] = ()) -> tuple[_Parser, di
                     metavar=option.metavar,
                     help=option.help,
                     action="append" if option.multiple else "store",
+                    type=_OPTION_TYPES[option.kind],
                 )
             except argparse.ArgumentError as exc:
                 raise PluginLoadError(
@@ -267,6 +268,26 @@ def _build_parser(plugin_options: Sequence[CliOption] = ()) -> tuple[_Parser, di
         allow_abbrev=False,
     )
     return parser, dests
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+_OPTION_TYPES: dict[str, Any] = {"text": str, "number": _number, "integer": _integer}
 
 
 def _add_pinning_arguments(parser: argparse.ArgumentParser) -> None:

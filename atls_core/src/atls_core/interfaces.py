@@ -111,6 +111,14 @@ class CliOption:
     help: str
     metavar: str = "VALUE"
     multiple: bool = False
+    kind: str = attrs.field(default="text")
+    """``text``, ``number`` or ``integer``: the command line converts the value, so a
+    numeric setting gets a number (settings refuse numbers written as text)."""
+
+    @kind.validator
+    def _check_kind(self, _attribute: Any, value: str) -> None:
+        if value not in ("text", "number", "integer"):
+            raise ValueError(f"CliOption.kind must be text, number or integer, not {value!r}")
 
 
 @attrs.frozen(kw_only=True)

@@ -71,6 +71,7 @@ TOKEN_CLI_OPTIONS = (
         setting="leeway",
         help="clock-skew allowance for nbf/iat in the future, in seconds (default 30)",
         metavar="SECONDS",
+        kind="number",
     ),
 )
 """``atls verify-evidence`` inputs of every Azure validator (offline: ``--keys`` + ``--issuer``)."""
