@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from atls_core.certificate import PeerCertificate, decode_oid, read_tlv
+from atls_core.der import encode_oid
 from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Transport
 from atls_core.interfaces import ValidatorBase, ValidatorSpec
@@ -95,7 +96,7 @@ def test_trailing_bytes_are_refused() -> None:
 
 
 def test_duplicate_extensions_are_refused() -> None:
-    encoded = {oid: _encode_oid(oid) for oid in (EVIDENCE_OID, SECOND_OID)}
+    encoded = {oid: encode_oid(oid) for oid in (EVIDENCE_OID, SECOND_OID)}
     assert len(encoded[EVIDENCE_OID]) == len(encoded[SECOND_OID])
     assert DER.count(encoded[SECOND_OID]) == 1
     duplicated = DER.replace(encoded[SECOND_OID], encoded[EVIDENCE_OID])
@@ -105,22 +106,9 @@ def test_duplicate_extensions_are_refused() -> None:
     assert info.value.actual == EVIDENCE_OID
 
 
-def _encode_oid(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.split(".")]
-    body = bytearray([arcs[0] * 40 + arcs[1]])
-    for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        body += bytes(reversed(chunk))
-    return bytes([0x06, len(body)]) + bytes(body)
-
-
 def test_decode_oid() -> None:
     for dotted in (EVIDENCE_OID, "2.5.29.17", TCG_DICE_OID, "1.2.840.113741.1337.6"):
-        assert decode_oid(_encode_oid(dotted)[2:]) == dotted
+        assert decode_oid(encode_oid(dotted)[2:]) == dotted
     assert decode_oid(bytes([0x00, 0x01])) == "0.0.1"
     assert decode_oid(bytes([0x88, 0x37])) == "2.999"
     with pytest.raises(MalformedEvidence):
@@ -185,7 +173,7 @@ def test_validator_base_reads_its_oids() -> None:
     assert evidence.media_type == "application/x-unit"
     der, _ = _certificate()
     stripped = PeerCertificate.from_der(
-        der.replace(_encode_oid(SECOND_OID), _encode_oid("1.3.9999.255.3"))
+        der.replace(encode_oid(SECOND_OID), encode_oid("1.3.9999.255.3"))
     )
     with pytest.raises(MalformedEvidence) as info:
         _Reader().evidence_from_certificate(stripped)

@@ -360,3 +360,18 @@ def test_unicode_host_patterns_become_idna() -> None:
     assert config.rule_for("shop.xn--bcher-kva.example").validator == "a.b"
     assert config.rule_for("api.example.com").validator == "a.c"
     assert [r.pattern for r in config.hosts] == ["*.xn--bcher-kva.example", "api.example.com"]
+
+
+def test_a_mistyped_common_policy_key_names_the_common_keys() -> None:
+    from atls_core.policy import Policy
+
+    with pytest.raises(ConfigurationError) as info:
+        select_validator(
+            "insecure.simulated",
+            policy=Policy.from_mapping({"alow_debug": True}),
+            settings=HARDWARE.validator_settings(),
+            allow_insecure=True,
+            manager=_manager(),
+        )
+    assert "did you mean 'allow_debug'" in str(info.value)
+    assert "allow_any_workload" in info.value.expected

@@ -36,10 +36,11 @@ from atls_core.httpx_transport import (
     attestation_result as httpx_result,
 )
 from atls_core.requests_adapter import ATLSAdapter, attestation_result, attested_location
+from atls_core.testing.httpd import QuietHandler
 from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 
 
-class _RedirectingHandler(http.server.BaseHTTPRequestHandler):
+class _RedirectingHandler(QuietHandler):
     """``/to?<quoted location>[&status]`` redirects; anything else echoes path and auth."""
 
     protocol_version = "HTTP/1.1"
@@ -47,14 +48,10 @@ class _RedirectingHandler(http.server.BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         self.server.note_request(self)
-        length = int(self.headers.get("Content-Length", "0"))
-        body = self.rfile.read(length) if length else b""
+        body = self.read_body()
         if self.path.startswith("/to?"):
             location, _, status = self.path[len("/to?") :].partition("&")
-            self.send_response(int(status or "302"))
-            self.send_header("Location", unquote(location))
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.send_body(int(status or "302"), b"", headers={"Location": unquote(location)})
             return
         answer = {
             "path": self.path,
@@ -62,17 +59,9 @@ class _RedirectingHandler(http.server.BaseHTTPRequestHandler):
             "body": body.decode(),
             "authorization": self.headers.get("Authorization"),
         }
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_json(200, answer)
 
     do_GET = do_POST = _answer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
 
 class _CleartextServer(http.server.ThreadingHTTPServer):

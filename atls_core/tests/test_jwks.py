@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import threading
 import time
@@ -18,76 +17,25 @@ from atls_core.errors import (
     UntrustedChain,
 )
 from atls_core.jwks import JwksCache, fetch_json, parse_jwks
+from atls_core.testing.httpd import ScriptedServer
 
 
 def _jwk(kid: str, n: str = "AQAB") -> dict[str, Any]:
     return {"kty": "RSA", "kid": kid, "n": n, "e": "AQAB"}
 
 
-class KeyServer:
+class KeyServer(ScriptedServer):
     """A real HTTP server whose responses the test controls; counts requests."""
 
     def __init__(self) -> None:
-        self.document: Any = {"keys": [_jwk("k1")]}
-        self.status = 200
-        self.body: bytes | None = None
-        self.redirect_to: str | None = None
-        self.requests = 0
-        self.gate: threading.Event | None = None
-        self.drip = False
-        self.stop = threading.Event()
-        self.dripping = threading.Event()
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests += 1
-                if server.gate is not None:
-                    server.gate.wait(5)
-                if server.drip:  # headers at once, then a byte a second: never done
-                    self.send_response(200)
-                    self.send_header("Content-Length", "100000")
-                    self.end_headers()
-                    self.wfile.flush()
-                    server.dripping.set()
-                    while not server.stop.wait(1):
-                        self.wfile.write(b" ")
-                        self.wfile.flush()
-                    return
-                if server.redirect_to is not None:
-                    self.send_response(302)
-                    self.send_header("Location", server.redirect_to)
-                    self.end_headers()
-                    return
-                body = server.body if server.body is not None else json.dumps(server.document)
-                data = body if isinstance(body, bytes) else body.encode()
-                self.send_response(server.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/certs"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(path="/certs", document={"keys": [_jwk("k1")]})
+        self.redirect_status = 302
 
 
 @pytest.fixture
 def server() -> Iterator[KeyServer]:
-    s = KeyServer()
-    yield s
-    s.close()
+    with KeyServer() as s:
+        yield s
 
 
 class FakeMonotonic:

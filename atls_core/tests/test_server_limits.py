@@ -212,25 +212,45 @@ def test_refusal_log_reports_once_per_interval_with_a_count(
     assert log.counts == {"rate": 4}
 
 
+def _nothing() -> None:
+    return None
+
+
+def _refusal(action: Callable[[], object]) -> str:
+    try:
+        action()
+    except ServiceUnavailable as error:
+        return error.phase
+    return "admitted"
+
+
 def test_limiter_cap_pending_and_deadline() -> None:
-    limiter = IssuanceLimiter(max_concurrent=1, max_pending=1, timeout=0.2)
+    limiter = IssuanceLimiter(max_concurrent=1, max_pending=1, timeout=1.5)
     release = threading.Event()
     hung, deadline = limiter.submit(lambda: release.wait(60), limited=False)
-    with pytest.raises(ServiceUnavailable) as caught:
-        limiter.wait(hung, deadline)
-    assert caught.value.phase == "timeout"
+    assert _refusal(lambda: limiter.wait(hung, deadline)) == "timeout"
     assert limiter.in_flight == 1, "the hung call keeps its slot"
-    with pytest.raises(ServiceUnavailable) as caught:  # an event loop never waits
-        limiter.submit(lambda: None, may_wait=False)
-    assert caught.value.phase == "busy"
-    with pytest.raises(ServiceUnavailable) as caught:  # a thread waits, up to the deadline
-        limiter.submit(lambda: None)
-    assert caught.value.check == "server.issuance_timeout"
+    # An event loop never waits for a slot; a thread waits in line, up to its deadline.
+    assert _refusal(lambda: limiter.submit(lambda: None, may_wait=False)) == "busy"
+    waiter: list[str] = []
+    thread = threading.Thread(
+        target=lambda: waiter.append(_refusal(lambda: limiter.submit(_nothing)))
+    )
+    thread.start()
+    for _ in range(1000):  # until the thread is in line (bounded)
+        if limiter.waiting:
+            break
+        time.sleep(0.01)
+    assert limiter.waiting == 1
+    assert _refusal(lambda: limiter.submit(_nothing)) == "busy", "the line is full"
+    thread.join(30)
+    assert waiter == ["timeout"]
+    assert limiter.waiting == 0
     release.set()
     assert limiter.idle(30)
     assert limiter.call(lambda: "evidence") == "evidence"
     assert limiter.worker_threads == 1
-    assert limiter.log.counts == {"timeout": 2, "busy": 1}
+    assert limiter.log.counts == {"timeout": 2, "busy": 2}
 
 
 def test_only_a_connection_on_its_own_thread_waits_for_a_slot(tee: SimulatedTEE) -> None:

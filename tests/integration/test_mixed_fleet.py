@@ -50,9 +50,8 @@ from atls_azure.testing.maa import StandInMaa
 from atls_core.config import ATLSConfig, Secret
 from atls_core.errors import ATLSVerificationError
 from atls_core.requests_adapter import ATLSAdapter, attestation_result
-from atls_core.result import AttestationResult
 from atls_core.server import AttestedCertificates, select_issuer
-from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
+from atls_core.testing.loopback import HTTPSServer, SimulatedTEE, attested_get
 from atls_core.tls import ATLSContext
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import (
@@ -268,21 +267,6 @@ class _Redirect(http.server.BaseHTTPRequestHandler):
         return
 
 
-def _get(
-    context: ssl.SSLContext, name: str, port: int, path: str = "/hello"
-) -> tuple[AttestationResult | None, bytes]:
-    """``GET path`` over raw TLS to 127.0.0.1:port, presenting ``name`` to the context."""
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=20) as raw,
-        context.wrap_socket(raw, server_hostname=name) as tls,
-    ):
-        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := tls.recv(65536):
-            data += chunk
-        return tls.attestation_result, data  # type: ignore[attr-defined]
-
-
 def test_the_config_maps_every_host_to_its_plugin(fleet: Fleet) -> None:
     for name, validator in VALIDATORS.items():
         assert fleet.config.rule_for(name).validator == validator
@@ -294,7 +278,7 @@ def test_one_context_appraises_each_host_with_its_validator(fleet: Fleet) -> Non
     context = ATLSContext(fleet.config)
     results = {}
     for name, validator in VALIDATORS.items():
-        result, data = _get(context, name, fleet.port(name), f"/{KIND[name]}")
+        result, data = attested_get(context, fleet.port(name), f"/{KIND[name]}", name=name)
         assert data.startswith(b"HTTP/1.1 200 ")
         assert f'"/{KIND[name]}"'.encode() in data
         assert result is not None
@@ -329,7 +313,7 @@ def test_a_host_without_a_rule_is_refused(fleet: Fleet, resolve_test_names: None
     before = list(server.requests)
     context = ATLSContext(fleet.config)
     with pytest.raises(ATLSVerificationError) as caught:
-        _get(context, "unlisted.test", server.port, "/secret")
+        attested_get(context, server.port, "/secret", name="unlisted.test")
     assert caught.value.check == "config.hosts"
     with requests.Session() as session:
         session.trust_env = False
@@ -352,7 +336,7 @@ def test_a_rule_that_pins_nothing_is_refused_for_every_kind(fleet: Fleet) -> Non
         server = fleet.servers[KIND[name]]
         before = list(server.requests)
         with pytest.raises(ATLSVerificationError) as caught:
-            _get(context, name, server.port, "/secret")
+            attested_get(context, server.port, "/secret", name=name)
         assert caught.value.check == "workload.unpinned", f"{validator}: {caught.value}"
         assert "allow_any_workload" in str(caught.value), "the refusal says how to explore"
         assert server.requests == before
@@ -376,7 +360,7 @@ def test_a_server_of_another_kind_is_refused(
     server = fleet.servers[kind]
     before = list(server.requests)
     with pytest.raises(ATLSVerificationError) as caught:
-        _get(ATLSContext(fleet.config), name, server.port, "/secret")
+        attested_get(ATLSContext(fleet.config), server.port, "/secret", name=name)
     assert caught.value.check == check, str(caught.value)
     assert isinstance(caught.value, ssl.SSLCertVerificationError)
     assert server.requests == before

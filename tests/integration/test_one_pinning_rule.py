@@ -76,18 +76,9 @@ class World:
     snp: SyntheticSnp
 
     def dcap_settings(self) -> dict[str, Any]:
-        collateral = self.directory / "tdx-collateral.json"
-        collateral.write_text(
-            self.pki.collateral_json("tdx", issue_date=DCAP_ISSUED, next_update=DCAP_NEXT_UPDATE)
+        return self.pki.file_settings(
+            self.directory, "tdx", issue_date=DCAP_ISSUED, next_update=DCAP_NEXT_UPDATE
         )
-        root = self.directory / "root.der"
-        root.write_bytes(self.pki.root_ca_der)
-        return {
-            "collateral_file": str(collateral),
-            "root_ca": str(root),
-            "allow_custom_root": True,
-            "cache_dir": "none",
-        }
 
 
 @pytest.fixture(scope="module")

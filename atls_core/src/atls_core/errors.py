@@ -31,6 +31,7 @@ __all__ = [
     "ConfigurationError",
     "DuplicateRegistration",
     "IncompatiblePlugin",
+    "IssuerError",
     "MalformedEvidence",
     "PluginLoadError",
     "PluginNotFound",
@@ -215,6 +216,12 @@ class ServiceUnavailable(CollateralUnavailable):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "service": self.service, "phase": self.phase}
+
+
+class IssuerError(ATLSError):
+    """The TEE could not produce evidence (not such a guest, agent down, kernel refused)."""
+
+    default_check = "issuer"
 
 
 class AppraisalFailed(ATLSError):

@@ -273,9 +273,9 @@ class IssuanceLimiter:
         self.per_client_rate = Rate.of(per_client_rate)
         self._clock = clock
         self._lock = threading.Lock()
-        self._finished = threading.Condition(self._lock)
-        self._slots = threading.Semaphore(max_concurrent)
-        self._pending = 0
+        self._changed = threading.Condition(self._lock)
+        self._free = max_concurrent
+        self._waiting: collections.deque[object] = collections.deque()
         self._global = TokenBucket(self.rate, clock()) if self.rate else None
         self._clients = (
             ClientBuckets(self.per_client_rate, max_clients=max_clients)
@@ -292,6 +292,11 @@ class IssuanceLimiter:
     @property
     def worker_threads(self) -> int:
         return self._workers.threads
+
+    @property
+    def waiting(self) -> int:
+        """Handshakes waiting in line for a slot now."""
+        return len(self._waiting)
 
     def submit(
         self,
@@ -310,9 +315,6 @@ class IssuanceLimiter:
         if limited:
             self._admit(client)
         self._take_slot(deadline, may_wait=may_wait)
-        with self._lock:
-            self.calls += 1
-            self.in_flight += 1
         try:
             future = self._workers.submit(call)
         except BaseException:
@@ -340,8 +342,8 @@ class IssuanceLimiter:
 
     def idle(self, timeout: float) -> bool:
         """Wait until no issuer call runs (tests, orderly shutdown); False on timeout."""
-        with self._finished:
-            return self._finished.wait_for(lambda: self.in_flight == 0, timeout)
+        with self._changed:
+            return self._changed.wait_for(lambda: self.in_flight == 0, timeout)
 
     def _admit(self, client: str | None) -> None:
         now = self._clock()
@@ -354,27 +356,45 @@ class IssuanceLimiter:
             self._refuse("rate", "issuance rate exceeded")
 
     def _take_slot(self, deadline: float, *, may_wait: bool) -> None:
-        if self._slots.acquire(blocking=False):
-            return
-        with self._lock:
-            waiting = may_wait and self._pending < self.max_pending
-            if waiting:
-                self._pending += 1
-        if not waiting:
+        """A free slot, first come first served: a newcomer never overtakes a waiter."""
+        with self._changed:
+            if self._free and not self._waiting:
+                self._claim()
+                return
+            may_queue = may_wait and len(self._waiting) < self.max_pending
+            taken = self._wait_for_slot(deadline) if may_queue else None
+        if taken is None:
             self._refuse("busy", "every issuance slot is taken")
-        try:
-            taken = self._slots.acquire(timeout=max(0.0, deadline - time.monotonic()))
-        finally:
-            with self._lock:
-                self._pending -= 1
         if not taken:
             self._refuse("timeout", "no issuance slot freed in time")
 
+    def _wait_for_slot(self, deadline: float) -> bool:
+        """In line until first with a free slot, or until ``deadline``; holds the lock."""
+        ticket = object()
+        self._waiting.append(ticket)
+        try:
+            while not (self._free and self._waiting[0] is ticket):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            self._claim()
+            return True
+        finally:
+            self._waiting.remove(ticket)
+            self._changed.notify_all()
+
+    def _claim(self) -> None:
+        """Take a free slot for a call about to start; holds the lock."""
+        self._free -= 1
+        self.in_flight += 1
+        self.calls += 1
+
     def _release(self, _future: Future[Any] | None) -> None:
-        self._slots.release()
-        with self._finished:
+        with self._changed:
+            self._free += 1
             self.in_flight -= 1
-            self._finished.notify_all()
+            self._changed.notify_all()
 
     def _refuse(self, phase: str, message: str, *, client: str | None = None) -> NoReturn:
         self.log.refused(phase, message, f"client {client}" if client else "")

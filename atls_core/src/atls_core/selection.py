@@ -19,7 +19,7 @@ from atls_core.config import ATLSConfig, HostRule
 from atls_core.errors import ConfigurationError
 from atls_core.evidence import Evidence
 from atls_core.interfaces import Validator, ValidatorSpec, refuse_unknown_names
-from atls_core.policy import Policy
+from atls_core.policy import COMMON_KEYS, Policy
 from atls_core.result import AttestationResult
 
 if TYPE_CHECKING:  # the registry (importlib.metadata, packaging) loads when a validator is chosen
@@ -132,7 +132,9 @@ def select_validator(
             check="config.insecure",
         )
     refuse_unknown_names("settings", settings, spec.settings, where=where)
-    refuse_unknown_names("policy options", policy.options, spec.policy_options, where=where)
+    refuse_unknown_names(
+        "policy options", policy.options, spec.policy_options, where=where, common=COMMON_KEYS
+    )
     refuse_unknown_names(
         "reference values", policy.reference_values, spec.measurements, where=where
     )

@@ -23,7 +23,9 @@ memory and replaced every ``key_rotation``.  Sharing keeps the binding sound:
 the report data (atls-v1) hashes the SubjectPublicKeyInfo together with the
 nonce, so evidence minted for one nonce fails every other client's binding
 check, and the handshake itself proves possession of the private key the
-evidence names.  What sharing changes is the worth of a stolen key: its holder
+evidence names.  (A scheme that binds the key alone gives key-only freshness
+with a shared key as with a fresh one, and the client reports it so.)  What
+sharing changes is the worth of a stolen key: its holder
 could relay a victim's nonce to the real server and present the certificate
 it gets back, until the key rotates.  So the session key never leaves the
 process: it is not the static certificate's key (which ``write_files`` may

@@ -33,9 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
-
-import attrs
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from atls_core import challenge as _challenge
 from atls_core.binding import BindingContext, Freshness, encode_sni, new_nonce
@@ -70,19 +68,15 @@ _SSLCONTEXT_OPTIONS: Any = ssl.SSLContext.__dict__["options"]
 # --- per-connection plan -------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class _Plan:
-    """What one connection will be appraised against."""
+class _Plan(NamedTuple):
+    """What one connection will be appraised against (a tuple: built on every connection)."""
 
     host: str | None
     rule: str
     selected: AppraiserLike
     nonce: bytes
     sni: str | None
-
-    @property
-    def transport(self) -> Transport:
-        return self.selected.spec.transport
+    transport: Transport
 
 
 class _State:
@@ -586,14 +580,15 @@ class ATLSContext(ssl.SSLContext):
             rule, selected = self._select(host)
             nonce = new_nonce()
             sni: str | None = host
-            if selected.spec.transport is Transport.CERTIFICATE:
+            transport = selected.spec.transport
+            if transport is Transport.CERTIFICATE:
                 # The nonce rides in SNI, in the form the validator's servers read;
                 # an IP literal cannot be a DNS suffix.
                 suffix = "" if host is None or _is_ip(host) else host
                 sni = encode_sni(nonce, suffix, form=selected.spec.sni_form)
         except ATLSError as error:
             raise ATLSVerificationError(error, host=host) from error
-        return _Plan(host=host, rule=rule, selected=selected, nonce=nonce, sni=sni)
+        return _Plan(host, rule, selected, nonce, sni, transport)
 
     def _run(self, state: _State, step: Callable[[], Any]) -> Any:
         """Run one appraisal step; any failure becomes a recorded verification error."""
@@ -697,6 +692,9 @@ def _is_ip(host: str) -> bool:
 
 
 def _connected(sock: socket.socket) -> bool:
+    known = getattr(sock, "_connected", None)  # SSLSocket._create has asked the kernel already
+    if isinstance(known, bool):
+        return known
     try:
         sock.getpeername()
     except OSError:

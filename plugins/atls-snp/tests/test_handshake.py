@@ -9,8 +9,6 @@ policy is the production one.
 
 from __future__ import annotations
 
-import socket
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from atls_core.policy import Policy
 from atls_core.result import Status
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificates, ChallengeEndpoint, mint_certificate
-from atls_core.testing.loopback import HTTPSServer
+from atls_core.testing.loopback import HTTPSServer, attested_get
 from atls_core.tls import ATLSContext
 from atls_snp.issuer import ConfigfsSnpIssuer
 from atls_snp.specs import CHALLENGE_PATH
@@ -32,16 +30,6 @@ from atls_snp.testing import DEFAULT_MEASUREMENT, SyntheticSnp
 from atls_snp.testing.configfs import FakeConfigfsTsm, certificate_table
 
 PINNED = Policy(reference_values={"measurement": DEFAULT_MEASUREMENT.hex()}, require_nonce=True)
-
-
-def _request(context: ssl.SSLContext, port: int, path: str = "/hello") -> tuple[Any, bytes]:
-    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
-    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := tls.recv(65536):
-            data += chunk
-        return tls.attestation_result, data  # type: ignore[attr-defined]
 
 
 def _tsm(directory: Path, world: SyntheticSnp) -> FakeConfigfsTsm:
@@ -77,7 +65,7 @@ def test_certificate_handshake_is_nonce_fresh(
 ) -> None:
     context = _context(milan)
     for _ in range(2):
-        result, data = _request(context, certificate_server.port)
+        result, data = attested_get(context, certificate_server.port)
         assert result is not None
         assert result.accepted, result.to_json()
         assert result.status is Status.WARNING  # the test root caps it
@@ -93,7 +81,7 @@ def test_unpinned_policy_refuses_a_genuine_guest_before_any_byte(
 ) -> None:
     context = _context(milan, policy=Policy())
     with pytest.raises(ATLSVerificationError) as info:
-        _request(context, certificate_server.port)
+        attested_get(context, certificate_server.port)
     assert info.value.check == "workload.unpinned"
     assert certificate_server.requests == []
 
@@ -103,7 +91,7 @@ def test_amds_roots_alone_do_not_trust_the_synthetic_pki(
 ) -> None:
     selected = select_validator("snp.report", settings={"kds": "never"}, policy=PINNED)
     with pytest.raises(ATLSVerificationError) as info:
-        _request(ATLSContext.for_validator(selected), certificate_server.port)
+        attested_get(ATLSContext.for_validator(selected), certificate_server.port)
     assert info.value.check == "snp.chain"
     assert certificate_server.requests == []
 
@@ -115,7 +103,7 @@ def test_report_for_another_key_is_refused(milan: SyntheticSnp, tmp_path: Path) 
     lying = mint_certificate(issuer, hostnames=("127.0.0.1",), evidence=stolen.evidence)
     with HTTPSServer(lying.server_context()) as server:
         with pytest.raises(ATLSVerificationError) as info:
-            _request(_context(milan), server.port)
+            attested_get(_context(milan), server.port)
         assert server.requests == []
     assert info.value.check == "binding.report_data"
 
@@ -130,7 +118,7 @@ def test_challenge_handshake(milan: SyntheticSnp, tmp_path: Path) -> None:
     context = _context(milan, "snp.report-challenge")
     with HTTPSServer(certificate.server_context(), challenge=endpoint) as server:
         for _ in range(2):
-            result, data = _request(context, server.port, "/after")
+            result, data = attested_get(context, server.port, "/after")
             assert result is not None
             assert result.accepted, result.to_json()
             assert result.binding.scheme == "atls-v1"
@@ -153,7 +141,7 @@ def test_challenge_answer_from_another_server_is_refused(
     )
     with HTTPSServer(relay.server_context(), challenge=endpoint) as server:
         with pytest.raises(ATLSVerificationError) as info:
-            _request(_context(milan, "snp.report-challenge"), server.port)
+            attested_get(_context(milan, "snp.report-challenge"), server.port)
         assert server.requests == []
     assert info.value.check == "binding.report_data"
 
@@ -170,6 +158,6 @@ def test_configuration_file_path(milan: SyntheticSnp, certificate_server: HTTPSS
     assert info.value.check == "config.test_settings"
     allowed = {"atls": {"allow_insecure_test_validators": True}, "hosts": {"127.0.0.1": rule}}
     context = ATLSContext(ATLSConfig.from_mapping(allowed))
-    result, _ = _request(context, certificate_server.port)
+    result, _ = attested_get(context, certificate_server.port)
     assert result.accepted, result.to_json()
     assert "insecure.test_knob" in {w.split(":", 1)[0] for w in result.warnings}

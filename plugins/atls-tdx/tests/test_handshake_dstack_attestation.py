@@ -4,7 +4,7 @@ the synthetic Intel PKI (a custom root, trusted only with ``allow_custom_root``)
 
 from __future__ import annotations
 
-import socket
+import json
 import ssl
 import tempfile
 from pathlib import Path
@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from atls_core.binding import Freshness
 from atls_core.errors import ATLSVerificationError
 from atls_core.policy import Policy
+from atls_core.registry import PluginManager
 from atls_core.selection import select_validator
-from atls_core.testing.loopback import HTTPSServer
+from atls_core.testing.loopback import HTTPSServer, attested_get
 from atls_core.tls import ATLSContext
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import make_tdx_quote
@@ -52,17 +53,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Settings valid *now*: collateral issued yesterday, next update in 30 days."""
     pki = DcapTestPki.generate(seed="atls-tdx dstack attestation handshakes")
     directory = tmp_path_factory.mktemp("live-dot8")
-    collateral = directory / "collateral.json"
-    collateral.write_text(pki.collateral_json("tdx"))
-    root = directory / "root.pem"
-    root.write_text(pki.root_ca_pem)
-    settings = {
-        "collateral_file": str(collateral),
-        "root_ca": str(root),
-        "allow_custom_root": True,
-        "cache_dir": "none",
-    }
-    return {"pki": pki, "settings": settings, "directory": directory}
+    return {"pki": pki, "settings": pki.file_settings(directory), "directory": directory}
 
 
 def _server_context(live: dict[str, Any], key: Any, der: bytes) -> ssl.SSLContext:
@@ -92,16 +83,6 @@ def _dot8_server(live: dict[str, Any], **kw: Any) -> HTTPSServer:
     return HTTPSServer(_server_context(live, key, der))
 
 
-def _request(context: ssl.SSLContext, port: int) -> tuple[Any, bytes]:
-    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
-    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-        tls.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while chunk := tls.recv(65536):
-            data += chunk
-        return tls.attestation_result, data  # type: ignore[attr-defined]
-
-
 def _client(live: dict[str, Any], policy: Policy = PINNED) -> ssl.SSLContext:
     return ATLSContext.for_validator(
         select_validator(
@@ -123,14 +104,14 @@ def _check_accepted(result: Any, data: bytes) -> None:
 def test_dstack_attestation_certificate_handshake(live: dict[str, Any], wire: int) -> None:
     # What dstack really embeds: a stripped log, runtime digests left for the client.
     with _dot8_server(live, wire_version=wire) as server:
-        result, data = _request(_client(live), server.port)
+        result, data = attested_get(_client(live), server.port)
     _check_accepted(result, data)
 
 
 @pytest.mark.parametrize("wire", [0, 1], ids=["V0-scale", "V1-msgpack"])
 def test_dstack_attestation_with_a_full_log_handshake(live: dict[str, Any], wire: int) -> None:
     with _dot8_server(live, wire_version=wire, stripped=False) as server:
-        result, data = _request(_client(live), server.port)
+        result, data = attested_get(_client(live), server.port)
     _check_accepted(result, data)
 
 
@@ -139,7 +120,7 @@ def test_dstack_attestation_for_another_key_is_rejected(live: dict[str, Any], wi
     other = ratls_report_data(spki_of(ec.generate_private_key(ec.SECP256R1())))
     with _dot8_server(live, wire_version=wire, stripped=False, report_data=other) as server:
         with pytest.raises(ATLSVerificationError) as info:
-            _request(_client(live), server.port)
+            attested_get(_client(live), server.port)
         assert server.requests == []
     assert info.value.check == "binding.report_data"
 
@@ -147,17 +128,28 @@ def test_dstack_attestation_for_another_key_is_rejected(live: dict[str, Any], wi
 def test_sev_snp_attestation_names_the_plugin_to_install(live: dict[str, Any]) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     tdx = tdx_attestation(b"", EVENTS, report_data=ratls_report_data(spki_of(key)))
+    mr_config = json.dumps({"compose_hash": "00" * 32, "key_provider": "none"})
     snp = attrs.evolve(
         tdx,
-        platform=SevSnpPlatform(report=bytes(1184), cert_chain=(), mr_config="{}"),
+        platform=SevSnpPlatform(report=bytes(1184), cert_chain=(), mr_config=mr_config),
     )
     assert isinstance(snp, DstackAttestation)
     der = self_signed_certificate(
         key, [(DSTACK_ATTESTATION, octet_string(encode_attestation(snp)))]
     )
+    # Whether or not atls-snp is installed here, a manager without it must name it.
+    client = ATLSContext.for_validator(
+        select_validator(
+            "tdx.dstack",
+            settings=live["settings"],
+            policy=PINNED,
+            allow_insecure=True,
+            manager=PluginManager(disabled={"snp"}),
+        )
+    )
     with HTTPSServer(_server_context(live, key, der)) as server:
         with pytest.raises(ATLSVerificationError) as info:
-            _request(_client(live), server.port)
+            attested_get(client, server.port)
         assert server.requests == []
     assert info.value.check == "dstack.platform_plugin_missing"
     assert "atls-snp" in str(info.value)

@@ -9,7 +9,6 @@ hash): an unpinned policy is refused before any application byte.
 from __future__ import annotations
 
 import json
-import socket
 import ssl
 import tempfile
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from atls_core.policy import Policy
 from atls_core.result import Status
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificates, ChallengeEndpoint, mint_certificate
-from atls_core.testing.loopback import HTTPSServer
+from atls_core.testing.loopback import HTTPSServer, attested_get
 from atls_core.tls import ATLSContext
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import DEFAULT_MRTD, make_tdx_quote
@@ -56,27 +55,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Settings valid *now*: collateral issued yesterday, next update in 30 days."""
     pki = DcapTestPki.generate(seed="atls-tdx live handshakes")
     directory = tmp_path_factory.mktemp("live")
-    collateral = directory / "collateral.json"
-    collateral.write_text(pki.collateral_json("tdx"))
-    root = directory / "root.pem"
-    root.write_text(pki.root_ca_pem)
-    settings = {
-        "collateral_file": str(collateral),
-        "root_ca": str(root),
-        "allow_custom_root": True,
-        "cache_dir": "none",
-    }
-    return {"pki": pki, "settings": settings, "directory": directory}
-
-
-def _request(context: ssl.SSLContext, port: int, path: str = "/hello") -> tuple[Any, bytes]:
-    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
-    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := tls.recv(65536):
-            data += chunk
-        return tls.attestation_result, data  # type: ignore[attr-defined]
+    return {"pki": pki, "settings": pki.file_settings(directory), "directory": directory}
 
 
 @pytest.fixture
@@ -100,7 +79,7 @@ def test_tdx_dcap_handshake_is_nonce_fresh(
         )
     )
     for _ in range(2):
-        result, data = _request(context, configfs_server.port)
+        result, data = attested_get(context, configfs_server.port)
         assert result is not None
         assert result.accepted, result.to_json()
         assert result.binding.scheme == "atls-v1"
@@ -132,7 +111,7 @@ def test_unpinned_tdx_dcap_policy_refuses_a_genuine_td_before_any_byte(
         select_validator("tdx.dcap", settings=live["settings"], allow_insecure=True)
     )
     with pytest.raises(ATLSVerificationError) as info:
-        _request(context, configfs_server.port)
+        attested_get(context, configfs_server.port)
     assert info.value.check == "workload.unpinned"
     result = info.value.result
     assert result is not None
@@ -161,7 +140,7 @@ def test_intel_root_does_not_trust_the_synthetic_pki(
         select_validator("tdx.dcap", settings=settings, policy=PINNED_TD)
     )
     with pytest.raises(ATLSVerificationError) as info:
-        _request(context, configfs_server.port)
+        attested_get(context, configfs_server.port)
     assert info.value.check.startswith("dcap.")
     assert configfs_server.requests == []
 
@@ -182,7 +161,7 @@ def test_quote_for_another_key_is_rejected(live: dict[str, Any], tmp_path: Path)
     )
     with HTTPSServer(lying.server_context()) as server:
         with pytest.raises(ATLSVerificationError) as info:
-            _request(context, server.port)
+            attested_get(context, server.port)
         assert server.requests == []
     assert info.value.check == "binding.report_data"
 
@@ -212,7 +191,7 @@ def test_dstack_challenge_handshake(live: dict[str, Any], socket_path: Path) -> 
         context = ATLSContext.for_validator(selected)
         with HTTPSServer(certificate.server_context(), challenge=endpoint) as server:
             for _ in range(2):
-                result, data = _request(context, server.port, "/after")
+                result, data = attested_get(context, server.port, "/after")
                 assert result is not None
                 assert result.accepted, result.to_json()
                 assert result.binding.scheme == "challenge-v1"
@@ -246,7 +225,7 @@ def test_dstack_challenge_for_another_certificate_is_rejected(
         )
         with HTTPSServer(presented.server_context(), challenge=endpoint) as server:
             with pytest.raises(ATLSVerificationError) as info:
-                _request(context, server.port)
+                attested_get(context, server.port)
             assert server.requests == []
     assert info.value.check == "binding.certificate"
 
@@ -293,7 +272,7 @@ def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
         )
     )
     with HTTPSServer(_ratls_server_context(live)) as server:
-        result, data = _request(context, server.port)
+        result, data = attested_get(context, server.port)
     assert b'"/hello"' in data
     assert result is not None
     assert result.accepted, result.to_json()
@@ -312,7 +291,7 @@ def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
         HTTPSServer(_ratls_server_context(live)) as server,
         pytest.raises(ATLSVerificationError) as info,
     ):
-        _request(strict, server.port)
+        attested_get(strict, server.port)
     assert info.value.check == "freshness.nonce"
 
 
@@ -328,6 +307,6 @@ def test_dstack_ratls_certificate_for_another_key_is_rejected(live: dict[str, An
     )
     with HTTPSServer(_ratls_server_context(live, spki_for_report=other)) as server:
         with pytest.raises(ATLSVerificationError) as info:
-            _request(context, server.port)
+            attested_get(context, server.port)
         assert server.requests == []
     assert info.value.check == "binding.report_data"

@@ -73,11 +73,11 @@ def test_kernel_refusal_is_an_issuer_error(tsm: FakeConfigfsTsm) -> None:
     def refuse(_report_data: bytes) -> bytes:
         raise OSError(5, "Input/output error")
 
-    tsm._quote_maker = refuse
+    refusing = FakeConfigfsTsm(tsm.root, refuse)
     with pytest.raises(IssuerError) as info:
-        configfs_tsm_quote(bytes(64), root=tsm.root, fs=tsm)
+        configfs_tsm_quote(bytes(64), root=refusing.root, fs=refusing)
     assert info.value.check == "tsm.io"
-    assert tsm.removed == tsm.created
+    assert refusing.removed == refusing.created
 
 
 @pytest.mark.parametrize("size", [0, 32, 63, 65])

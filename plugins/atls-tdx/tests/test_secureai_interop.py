@@ -18,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import socket
 import socketserver
-import ssl
 import tempfile
 import threading
 import types
@@ -44,7 +42,7 @@ from atls_core.errors import ATLSVerificationError, ConfigurationError
 from atls_core.policy import Policy
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificate, ChallengeEndpoint, mint_certificate
-from atls_core.testing.loopback import HTTPSServer
+from atls_core.testing.loopback import HTTPSServer, attested_get
 from atls_core.tls import ATLSContext
 from atls_dcap.testing.quotes import DEFAULT_MRTD, make_tdx_quote
 from atls_tdx.dstack import DstackValidator, compose_hash, sdk_app_compose
@@ -91,47 +89,11 @@ def _tcb_info(events: list[dict[str, Any]], app_compose: str) -> dict[str, Any]:
 # --- a guest agent with Info ------------------------------------------------------------
 
 
-class _AgentHandler(http.server.BaseHTTPRequestHandler):
-    server: _AgentSocket
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_POST(self) -> None:
-        fake = self.server.fake
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
-        answer: dict[str, Any]
-        if self.path == "/GetQuote":
-            answer = fake.get_quote(bytes.fromhex(body["report_data"]))
-        elif self.path == "/EmitEvent":
-            fake.emit_event(body["event"], bytes.fromhex(body["payload"]))
-            answer = {}
-        elif self.path == "/Info":
-            answer = {"tcb_info": json.dumps(_tcb_info(fake.events, self.server.app_compose))}
-        else:
-            self.send_error(404)
-            return
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class _AgentSocket(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+class _AgentWithInfo(FakeGuestAgent):
     """GetQuote and EmitEvent by a FakeGuestAgent's own logic, plus Info."""
 
-    daemon_threads = True
-
-    def __init__(self, path: Path, fake: FakeGuestAgent, app_compose: str) -> None:
-        super().__init__(str(path), _AgentHandler)
-        self.fake = fake
-        self.app_compose = app_compose
-
-    def get_request(self) -> tuple[Any, Any]:
-        request, _ = super().get_request()
-        return request, ("local", 0)
+    def info(self) -> dict[str, Any]:
+        return {"tcb_info": json.dumps(_tcb_info(self.events, DEPLOYED))}
 
 
 @pytest.fixture
@@ -142,16 +104,8 @@ def agent(synthetic: Any) -> Iterator[FakeGuestAgent]:
 
     with tempfile.TemporaryDirectory(prefix="atls-") as directory:
         path = Path(directory) / "dstack.sock"
-        fake = FakeGuestAgent(path, quote, events=dstack_event_log(app_compose=DEPLOYED))
-        server = _AgentSocket(path, fake, DEPLOYED)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with _AgentWithInfo(path, quote, events=dstack_event_log(app_compose=DEPLOYED)) as fake:
             yield fake
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join()
 
 
 # --- 1. the real secureai client against an atls server ------------------------------------
@@ -315,7 +269,7 @@ def test_an_atls_client_keeps_its_nonce_form_on_a_secureai_enabled_server(
     )
     context = ATLSContext.for_validator(selected, clock=synthetic.clock)
     with server:
-        result = _get(context, server.port)
+        result, _ = attested_get(context, server.port)
     assert result.accepted, result.to_json()
     assert result.binding.freshness is Freshness.NONCE
     assert result.claims["app_compose_sha256"] == compose_hash(DEPLOYED).hex()
@@ -399,15 +353,6 @@ class SecureaiStyleServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         return int(self.server_address[1])
 
 
-def _get(context: ssl.SSLContext, port: int) -> Any:
-    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
-    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-        tls.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        while tls.recv(65536):
-            pass
-        return tls.attestation_result  # type: ignore[attr-defined]
-
-
 def _challenge_context(synthetic: Any, policy: Policy) -> ATLSContext:
     selected = select_validator(
         "tdx.dstack-challenge", settings=synthetic.settings(), policy=policy, allow_insecure=True
@@ -418,7 +363,7 @@ def _challenge_context(synthetic: Any, policy: Policy) -> ATLSContext:
 def test_atls_client_appraises_a_secureai_shaped_server(synthetic: Any) -> None:
     with SecureaiStyleServer(synthetic) as server:
         context = _challenge_context(synthetic, Policy(options={"app_compose": DEPLOYED}))
-        result = _get(context, server.port)
+        result, _ = attested_get(context, server.port)
         assert result.accepted, result.to_json()
         assert result.binding.scheme == "challenge-v1"
         assert result.binding.freshness is Freshness.NONCE
@@ -431,7 +376,7 @@ def test_a_secureai_shaped_server_that_replays_a_quote_is_refused(synthetic: Any
     with SecureaiStyleServer(synthetic, fixed_report_data=b"\x42" * 64) as server:
         context = _challenge_context(synthetic, Policy(options={"app_compose": DEPLOYED}))
         with pytest.raises(ATLSVerificationError) as info:
-            _get(context, server.port)
+            attested_get(context, server.port)
         assert info.value.check == "binding.report_data"
         assert server.paths == []
 
@@ -440,7 +385,7 @@ def test_atls_client_pins_the_mapping_a_secureai_user_configured(synthetic: Any)
     """The secureai user's ``app_compose`` dict, through ``sdk_app_compose``: same hash."""
     with SecureaiStyleServer(synthetic) as server:
         policy = Policy(options={"app_compose": sdk_app_compose(APP_COMPOSE)})
-        result = _get(_challenge_context(synthetic, policy), server.port)
+        result, _ = attested_get(_challenge_context(synthetic, policy), server.port)
         assert result.accepted, result.to_json()
 
 

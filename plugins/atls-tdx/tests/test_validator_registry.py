@@ -34,9 +34,13 @@ def test_plugin_registers_validators_and_issuers(manager: PluginManager) -> None
 @pytest.mark.parametrize("validator_id", ["tdx.dstack", "tdx.dstack-challenge"])
 def test_dstack_pins_by_application(manager: PluginManager, validator_id: str) -> None:
     spec = manager.validator_spec(validator_id)
-    assert set(spec.workload_identity) == {"compose_hash", "app_id", "rtmr3", "mrconfigid"}
+    # tdx.dstack reads SEV-SNP attestations too: their HOST_DATA commits to the app.
+    sev_snp = {"host_data"} if validator_id == "tdx.dstack" else set()
+    assert (
+        set(spec.workload_identity) == {"compose_hash", "app_id", "rtmr3", "mrconfigid"} | sev_snp
+    )
     # The OS image and the firmware are shared by every app on the platform: no pin.
-    assert not {"os_image_hash", "mrtd", "instance_id"} & set(spec.workload_identity)
+    assert not {"os_image_hash", "mrtd", "instance_id", "measurement"} & set(spec.workload_identity)
     assert set(spec.pinning_options) == {"app_compose", "allowed_compose_hashes", "allowed_app_ids"}
 
 

@@ -21,8 +21,10 @@ from typing import Any, cast
 import attrs
 
 from atls_core.policy import Policy
+from atls_core.result import AttestationResult
 from atls_core.selection import SelectedValidator, select_validator
 from atls_core.server import AttestedCertificates, ChallengeEndpoint, handle_challenge
+from atls_core.testing.httpd import QuietHandler
 from atls_core.testing.simulated import (
     CHALLENGE_ISSUER_SPEC,
     CHALLENGE_PATH,
@@ -30,8 +32,9 @@ from atls_core.testing.simulated import (
     SimulatedHardware,
     SimulatedIssuer,
 )
+from atls_core.tls import result_of
 
-__all__ = ["ConnectProxy", "HTTPSServer", "SimulatedTEE"]
+__all__ = ["ConnectProxy", "HTTPSServer", "SimulatedTEE", "attested_get"]
 
 
 class SimulatedTEE:
@@ -129,23 +132,16 @@ class SimulatedTEE:
 MODELS = {"object": "list", "data": [{"id": "demo-model", "object": "model", "owned_by": "atls"}]}
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
     server: HTTPSServer
-
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:
         self.server.note_request(self)
         if self.path.startswith("/v1/models"):
-            self._send(200, json.dumps(MODELS).encode())
+            self.send_body(200, json.dumps(MODELS).encode())
         else:
-            self._send(200, json.dumps({"path": self.path}).encode())
+            self.send_body(200, json.dumps({"path": self.path}).encode())
 
     def do_POST(self) -> None:
         endpoint = self.server.challenge
@@ -153,10 +149,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self.server.note_request(self)
         length = int(self.headers.get("Content-Length", "0"))
-        self._send(200, self.rfile.read(length), "application/octet-stream")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+        self.send_body(200, self.rfile.read(length), "application/octet-stream")
 
 
 class _CountingSocket:
@@ -323,6 +316,25 @@ class ConnectProxy:
             with socket.create_connection((host, int(port))) as upstream:
                 client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
                 _pump(client, upstream, self._stop.is_set)
+
+
+def attested_get(
+    context: ssl.SSLContext, port: int, path: str = "/hello", *, name: str = "127.0.0.1"
+) -> tuple[AttestationResult, bytes]:
+    """``GET path`` over attested TLS to 127.0.0.1:port (``name`` as SNI and Host) until
+    the server closes: the connection's attestation result and the raw response."""
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=20) as raw,
+        context.wrap_socket(raw, server_hostname=name) as tls,
+    ):
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+        result = result_of(tls)
+    if result is None:
+        raise AssertionError("the connection was not appraised: not an atls context")
+    return result, data
 
 
 def _pump(a: socket.socket, b: socket.socket, stopped: Callable[[], bool]) -> None:

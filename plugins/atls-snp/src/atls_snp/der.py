@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 
 from atls_core.certificate import decode_oid, read_tlv
+from atls_core.der import encode_integer, encode_oid, tlv
 from atls_core.errors import MalformedEvidence
 
 __all__ = [
@@ -161,40 +162,6 @@ def time(data: bytes, element: Tlv, *, check: str) -> dt.datetime:
 
 
 # -- writing ------------------------------------------------------------------
-
-
-def _length(size: int) -> bytes:
-    if size < 0x80:
-        return bytes([size])
-    body = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def tlv(tag: int, value: bytes) -> bytes:
-    """One DER element."""
-    return bytes([tag]) + _length(len(value)) + value
-
-
-def encode_integer(value: int) -> bytes:
-    if value < 0:
-        raise ValueError("only non-negative integers are written")
-    body = value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
-    if body[0] & 0x80:
-        body = b"\x00" + body
-    return tlv(INTEGER, body)
-
-
-def encode_oid(dotted: str) -> bytes:
-    arcs = [int(arc) for arc in dotted.split(".")]
-    body = bytearray([40 * arcs[0] + arcs[1]])
-    for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        body.extend(reversed(chunk))
-    return tlv(OID, bytes(body))
 
 
 def encode_time(when: dt.datetime) -> bytes:

@@ -1,12 +1,9 @@
 """Server side: SEV-SNP reports from the kernel's configfs-tsm interface (provider ``sev_guest``).
 
-configfs-tsm (Linux >= 6.7) gives a guest a report for 64 bytes of report
-data: make a report entry, optionally write ``privlevel`` (the VMPL to request
-at), write ``inblob``, read ``outblob`` (the 1184-byte report) and ``auxblob``
-(the host's certificate table, empty when the host has none), check that
-``generation`` moved by exactly our writes (another writer on the same entry
-would change it), remove the entry.  The filesystem is an argument so tests
-can emulate configfs, which creates an entry's files itself.
+:func:`atls_core.tsm.tsm_report` makes the report entry (with ``privlevel``, the
+VMPL to request at) and reads ``outblob`` (the 1184-byte report) and ``auxblob``
+(the host's certificate table, empty when the host has none); this module checks
+that the report is one over our report data.
 
 The issued evidence is our envelope: the report and whatever certificates the
 host supplied (or ``certificates`` from the settings, e.g. a VCEK fetched at
@@ -15,15 +12,13 @@ deployment), so a client can verify without calling AMD's service.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 from pathlib import Path
-from typing import Protocol
 
-from atls_core.errors import ATLSError, ConfigurationError
+from atls_core.errors import ConfigurationError, IssuerError
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import IssuerSpec, Settings
+from atls_core.tsm import DEFAULT_TSM_ROOT, OsTsmFilesystem, TsmBlobs, TsmFilesystem, tsm_report
 from atls_snp.certs import split_certificates
 from atls_snp.envelope import encode_envelope, parse_certificate_table
 from atls_snp.report import REPORT_SIZE
@@ -40,70 +35,8 @@ __all__ = [
     "IssuerError",
     "OsTsmFilesystem",
     "TsmFilesystem",
-    "TsmReport",
     "configfs_snp_report",
 ]
-
-DEFAULT_TSM_ROOT = Path("/sys/kernel/config/tsm/report")
-REPORT_DATA_SIZE = 64
-
-
-class IssuerError(ATLSError):
-    """The guest could not produce a report (no SEV-SNP guest, kernel refused...)."""
-
-    default_check = "issuer"
-
-
-class TsmFilesystem(Protocol):
-    """The few filesystem operations configfs-tsm needs."""
-
-    def mkdir(self, path: Path) -> None: ...
-    def rmdir(self, path: Path) -> None: ...
-    def read(self, path: Path) -> bytes: ...
-    def write(self, path: Path, data: bytes) -> None: ...
-
-
-class OsTsmFilesystem:
-    """The real thing: configfs under /sys/kernel/config."""
-
-    def mkdir(self, path: Path) -> None:
-        os.mkdir(path, 0o700)
-
-    def rmdir(self, path: Path) -> None:
-        os.rmdir(path)
-
-    def read(self, path: Path) -> bytes:
-        with open(path, "rb") as handle:
-            return handle.read()
-
-    def write(self, path: Path, data: bytes) -> None:
-        with open(path, "wb", buffering=0) as handle:
-            handle.write(data)
-
-
-class TsmReport:
-    """A report and the certificate table the host returned with it."""
-
-    def __init__(self, report: bytes, auxblob: bytes) -> None:
-        self.report = report
-        self.auxblob = auxblob
-
-
-def _generation(fs: TsmFilesystem, entry: Path) -> int:
-    text = fs.read(entry / "generation").decode("ascii", errors="replace").strip()
-    try:
-        return int(text)
-    except ValueError:
-        raise IssuerError(
-            "configfs-tsm generation is not a number", check="tsm.generation", actual=text
-        ) from None
-
-
-def _auxblob(fs: TsmFilesystem, entry: Path) -> bytes:
-    try:
-        return fs.read(entry / "auxblob")
-    except FileNotFoundError:
-        return b""  # kernels before auxblob, or a provider without it
 
 
 def configfs_snp_report(
@@ -113,58 +46,18 @@ def configfs_snp_report(
     fs: TsmFilesystem | None = None,
     provider: str = "sev_guest",
     privlevel: int | None = None,
-) -> TsmReport:
-    """An SEV-SNP report over ``report_data`` and the host's certificate table."""
-    if len(report_data) != REPORT_DATA_SIZE:
-        raise ConfigurationError(
-            "report data must be exactly 64 bytes",
-            check="issuer.report_data",
-            expected=REPORT_DATA_SIZE,
-            actual=len(report_data),
-        )
-    fs = fs or OsTsmFilesystem()
-    entry = Path(root) / f"atls-{os.getpid()}-{secrets.token_hex(8)}"
-    try:
-        fs.mkdir(entry)
-    except FileNotFoundError:
-        raise IssuerError(
-            f"{root} does not exist: not an SEV-SNP guest with configfs-tsm (Linux >= 6.7)",
-            check="tsm.unavailable",
-        ) from None
-    except OSError as exc:
-        raise IssuerError(
-            f"cannot create a configfs-tsm report entry: {exc.strerror}", check="tsm.unavailable"
-        ) from None
-    try:
-        found = fs.read(entry / "provider").decode("ascii", errors="replace").strip()
-        if found != provider:
-            raise IssuerError(
-                "configfs-tsm provider is not the expected one",
-                check="tsm.provider",
-                expected=provider,
-                actual=found,
-            )
-        before = _generation(fs, entry)
-        writes = 1
-        if privlevel is not None:
-            fs.write(entry / "privlevel", str(privlevel).encode())
-            writes += 1
-        fs.write(entry / "inblob", report_data)
-        report = fs.read(entry / "outblob")
-        auxblob = _auxblob(fs, entry)
-        after = _generation(fs, entry)
-        if after != before + writes:
-            raise IssuerError(
-                "configfs-tsm report entry was written concurrently; the report may not be ours",
-                check="tsm.generation",
-                expected=before + writes,
-                actual=after,
-            )
-    except OSError as exc:
-        raise IssuerError(f"configfs-tsm failed: {exc.strerror or exc}", check="tsm.io") from None
-    finally:
-        with contextlib.suppress(OSError):
-            fs.rmdir(entry)
+) -> TsmBlobs:
+    """An SEV-SNP report (``outblob``) over ``report_data`` and the host's certificate table."""
+    answer = tsm_report(
+        report_data,
+        guest="an SEV-SNP",
+        provider=provider,
+        root=root,
+        fs=fs,
+        privlevel=privlevel,
+        auxblob=True,
+    )
+    report = answer.outblob
     if len(report) != REPORT_SIZE or report[0x50:0x90] != report_data:
         raise IssuerError(
             "configfs-tsm returned something other than a report over our report data",
@@ -172,7 +65,7 @@ def configfs_snp_report(
             expected=f"{REPORT_SIZE} bytes with our report data",
             actual=len(report),
         )
-    return TsmReport(report, auxblob)
+    return answer
 
 
 def _privlevel(settings: Settings) -> int | None:
@@ -250,6 +143,6 @@ class ConfigfsSnpIssuer:
             source = EvidenceSource(transport=Transport.CHALLENGE, location=CHALLENGE_PATH)
         return Evidence(
             media_type=SNP_EVIDENCE_MEDIA_TYPE,
-            data=encode_envelope(answer.report, certificates),
+            data=encode_envelope(answer.outblob, certificates),
             source=source,
         )

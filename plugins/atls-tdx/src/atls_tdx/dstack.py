@@ -30,6 +30,13 @@ dstack pinning options, or the appraisal is refused.  The boot chain (MRTD,
 RTMR0-2) is pinned with enforced ``policy.reference_values``; while it is not,
 the result says so with a ``dstack.boot_chain`` warning: any firmware, kernel
 and kernel command line would pass.
+
+AMD SEV-SNP (``.8`` attestations whose platform is SEV-SNP): the report is
+handed to atls-snp's ``snp.report`` through the registry (this plugin does not
+import atls-snp; the ``snp_*`` settings are passed on as its settings), the
+application is read from the MrConfig document once the verified HOST_DATA
+equals its hash, and the report data is bound as above (see
+:mod:`atls_tdx.dstack_snp`).  There the boot chain is the launch MEASUREMENT.
 """
 
 from __future__ import annotations
@@ -69,7 +76,15 @@ from atls_tdx.dstack_evidence import (
     evidence_from_quote_document,
     required_rtmrs,
 )
-from atls_tdx.specs import DSTACK_CHALLENGE_PATH, DSTACK_CHALLENGE_SPEC, DSTACK_SPEC
+from atls_tdx.dstack_snp import describe_sev_snp, snp_settings, verify_sev_snp
+from atls_tdx.specs import (
+    DSTACK_CHALLENGE_PATH,
+    DSTACK_CHALLENGE_SPEC,
+    DSTACK_SNP_BOOT_CHAIN,
+    DSTACK_SNP_MEDIA_TYPE,
+    DSTACK_SNP_POLICY_OPTIONS,
+    DSTACK_SPEC,
+)
 from atls_tdx.tdx_common import make_verifier, verify_tdx_quote
 
 __all__ = ["DstackValidator", "compose_hash", "expected_mr_config_id", "sdk_app_compose"]
@@ -230,6 +245,7 @@ class DstackValidator(ValidatorBase):
                 "settings.quote_path must be an absolute HTTP path", check="config.settings"
             )
         self._quote_path = path
+        self._snp_settings = snp_settings(settings)
 
     @classmethod
     def challenge_validator(cls, settings: Settings) -> DstackValidator:
@@ -245,6 +261,8 @@ class DstackValidator(ValidatorBase):
 
     def describe(self, evidence: Evidence) -> Mapping[str, Any]:
         """The quote, the event log replayed against its RTMRs, RTMR3's facts (unverified)."""
+        if evidence.media_type == DSTACK_SNP_MEDIA_TYPE:
+            return describe_sev_snp(evidence)
         from atls_tdx.inspection import describe_dstack
 
         return describe_dstack(evidence, required=required_rtmrs(evidence))
@@ -299,6 +317,14 @@ class DstackValidator(ValidatorBase):
     # -- appraisal -----------------------------------------------------------
 
     def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
+        if evidence.media_type == DSTACK_SNP_MEDIA_TYPE:
+            return self._verify_sev_snp(evidence, appraisal)
+        snp_only = [name for name in DSTACK_SNP_POLICY_OPTIONS if name in appraisal.policy.options]
+        if snp_only:
+            appraisal.warn(
+                "dstack.snp_options",
+                f"policy options {snp_only} apply to SEV-SNP only; this evidence is TDX",
+            )
         event_log = evidence.endorsements.get("event_log")
         if event_log is None:
             raise MalformedEvidence("dstack evidence needs its event log", check="dstack.event_log")
@@ -321,6 +347,20 @@ class DstackValidator(ValidatorBase):
         self._check_policy(appraisal, appraisal.policy, facts)
         return self._report_data(appraisal.context, facts, verified.report_data)
 
+    def _verify_sev_snp(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
+        """snp.report verifies the report; the MrConfig document HOST_DATA binds is the app."""
+        facts, report_data = verify_sev_snp(evidence, appraisal, settings=self._snp_settings)
+        where = "the MrConfig document (HOST_DATA)"
+        self._check_server_claims(appraisal, evidence, facts, None, measured_in=where)
+        self._check_policy(
+            appraisal,
+            appraisal.policy,
+            facts,
+            boot_chain=DSTACK_SNP_BOOT_CHAIN,
+            measured_by="the MrConfig document",
+        )
+        return self._report_data(appraisal.context, facts, report_data)
+
     def _record(self, appraisal: Appraisal, facts: DstackFacts) -> None:
         for name in ("compose_hash", "app_id", "os_image_hash", "instance_id"):
             value = getattr(facts, name)
@@ -338,7 +378,13 @@ class DstackValidator(ValidatorBase):
             appraisal.warn("dstack.system_ready", "the event log has no system-ready event")
 
     def _check_server_claims(
-        self, appraisal: Appraisal, evidence: Evidence, facts: DstackFacts, mr_config_id: Any
+        self,
+        appraisal: Appraisal,
+        evidence: Evidence,
+        facts: DstackFacts,
+        mr_config_id: Any,
+        *,
+        measured_in: str = "RTMR3",
     ) -> None:
         """What the server supplied besides the quote must agree with the measured log."""
         document = evidence.endorsements.get("app_compose")
@@ -347,7 +393,7 @@ class DstackValidator(ValidatorBase):
                 compose_hash(document), facts.compose_hash
             ):
                 raise UntrustedChain(
-                    "the app_compose the server sent is not the one measured in RTMR3",
+                    f"the app_compose the server sent is not the one measured in {measured_in}",
                     check="dstack.app_compose",
                     expected=facts.compose_hash,
                     actual=compose_hash(document),
@@ -358,7 +404,7 @@ class DstackValidator(ValidatorBase):
             facts.app_id is None or not hmac.compare_digest(app_id, facts.app_id)
         ):
             raise UntrustedChain(
-                "the certificate's app id is not the one measured in RTMR3",
+                f"the certificate's app id is not the one measured in {measured_in}",
                 check="dstack.app_id",
                 expected=facts.app_id,
                 actual=app_id,
@@ -373,7 +419,8 @@ class DstackValidator(ValidatorBase):
             ):
                 if measured is None or not hmac.compare_digest(claimed, measured):
                     raise UntrustedChain(
-                        f"the certificate's app info names another {name} than RTMR3 measures",
+                        f"the certificate's app info names another {name} than {measured_in} "
+                        "measures",
                         check="dstack.app_info",
                         expected=measured,
                         actual=claimed,
@@ -402,7 +449,15 @@ class DstackValidator(ValidatorBase):
                     "dstack.mr_config_id", "MRCONFIGID has a format atls does not interpret"
                 )
 
-    def _check_policy(self, appraisal: Appraisal, policy: Policy, facts: DstackFacts) -> None:
+    def _check_policy(
+        self,
+        appraisal: Appraisal,
+        policy: Policy,
+        facts: DstackFacts,
+        *,
+        boot_chain: Sequence[str] = _BOOT_CHAIN,
+        measured_by: str = "the event log",
+    ) -> None:
         document = policy.option("app_compose")
         if document is not None:
             wanted = compose_hash(_app_compose_document(document))
@@ -424,18 +479,18 @@ class DstackValidator(ValidatorBase):
                 value is not None and value in allowed,
                 f"not in policy.{option}"
                 if value is not None
-                else f"the event log measures no {check.split('.')[1]}",
+                else f"{measured_by} measures no {check.split('.')[1]}",
                 expected=sorted(v.hex() for v in allowed),
                 actual=value.hex() if value is not None else None,
             )
         # Whether the workload is pinned at all is the core's rule (spec.workload_identity).
         if not all(
             name in policy.reference_values and policy.reference_values[name].enforce
-            for name in _BOOT_CHAIN
+            for name in boot_chain
         ):
             appraisal.warn(
                 "dstack.boot_chain",
-                "the boot chain is not pinned (reference values for mrtd, rtmr0, rtmr1, rtmr2)",
+                f"the boot chain is not pinned (reference values for {', '.join(boot_chain)})",
             )
 
     def _report_data(

@@ -19,9 +19,10 @@ whichever of the two wire formats carried it:
   ``bin`` map keys, trailing bytes and over-long or over-deep values are refused.
 
 Both are capped at 10 MiB as upstream.  Decoding trusts nothing: it only gives
-the bytes names.  Only TDX evidence is appraised by this plugin
-(:func:`tdx_parts`); the other platforms decode to typed variants so the
-refusal can say which plugin would appraise them.  App info (``.9``) is decoded
+the bytes names.  TDX evidence is appraised by this plugin
+(:func:`tdx_parts`), SEV-SNP evidence by atls-snp's ``snp.report`` through a
+hand-over (:mod:`atls_tdx.dstack_snp`); the other platforms decode to typed
+variants so the refusal can say what they are.  App info (``.9``) is decoded
 by :func:`decode_app_info`: an issuer's claims, never evidence.
 """
 
@@ -676,9 +677,9 @@ class TdxParts:
 def _refuse_platform(platform: Platform) -> MalformedEvidence:
     if isinstance(platform, SevSnpPlatform):
         return MalformedEvidence(
-            "this dstack attestation carries AMD SEV-SNP evidence, which atls-tdx does not "
-            "appraise: install a SEV-SNP plugin (atls-snp) and select its validator",
-            check="dstack.platform_plugin_missing",
+            "this dstack attestation carries AMD SEV-SNP evidence, which has no TDX parts: "
+            "tdx.dstack hands its report to snp.report (atls_tdx.dstack_snp)",
+            check="dstack.unsupported_platform",
             expected="tdx",
             actual=platform.kind,
         )

@@ -7,7 +7,9 @@ endorsements={"event_log": <JSON>, ...})`` with optional endorsements
 extension -- ``replay_rtmrs`` (the registers the log must reproduce, see
 :func:`required_rtmrs`) and ``attestation_version`` (``0`` or ``1``).  None of
 these is trusted here: the validator checks each against the quote-endorsed
-event log.
+event log.  An attestation extension carrying AMD SEV-SNP becomes evidence of
+:data:`~atls_tdx.specs.DSTACK_SNP_MEDIA_TYPE` instead (the report, its
+certificates and the MrConfig document, see :mod:`atls_tdx.dstack_snp`).
 
 - RA-TLS certificate, current form: the attestation extension ``.8`` (a
   ``VersionedAttestation``, see :mod:`atls_tdx.dstack_attestation`) is the
@@ -34,6 +36,7 @@ from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_tdx.dstack_attestation import (
     DstackAttestation,
+    SevSnpPlatform,
     decode_app_info,
     decode_attestation,
     tdx_parts,
@@ -45,6 +48,7 @@ from atls_tdx.dstack_eventlog import (
     parse_event_log,
     stripped_event_log,
 )
+from atls_tdx.dstack_snp import sev_snp_evidence
 from atls_tdx.oids import (
     DSTACK_APP_ID,
     DSTACK_APP_INFO,
@@ -106,7 +110,8 @@ def evidence_from_attestation(
     source: EvidenceSource,
     replay_rtmrs: Collection[int] = CERTIFICATE_REPLAY,
 ) -> Evidence:
-    """Evidence from a ``VersionedAttestation`` (V0 or V1); TDX only, refusing the rest by name."""
+    """Evidence from a ``VersionedAttestation`` (V0 or V1): TDX, or SEV-SNP (for
+    ``snp.report`` to verify, see :mod:`atls_tdx.dstack_snp`); the rest refused by name."""
     return _evidence(decode_attestation(data), source=source, replay_rtmrs=replay_rtmrs)
 
 
@@ -115,6 +120,8 @@ def _evidence(
 ) -> Evidence:
     if 3 not in replay_rtmrs or not set(replay_rtmrs) <= set(ALL_RTMRS):
         raise ValueError("replay_rtmrs must include RTMR3 and name only RTMR0-3")
+    if isinstance(attestation.platform, SevSnpPlatform):
+        return sev_snp_evidence(attestation, source=source)
     parts = tdx_parts(attestation)
     endorsements = {
         "event_log": event_log_json(parts.events),

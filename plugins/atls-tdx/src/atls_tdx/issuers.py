@@ -22,20 +22,31 @@ makes the TD a quote oracle, so that form is answered only with
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
-from atls_core.errors import ATLSError, ConfigurationError, MalformedEvidence, ServiceUnavailable
+from atls_core.errors import (
+    ConfigurationError,
+    IssuerError,
+    MalformedEvidence,
+    ServiceUnavailable,
+)
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.fetch import fetch
 from atls_core.interfaces import IssuerSpec, Settings
+from atls_core.tsm import (
+    DEFAULT_TSM_ROOT,
+    REPORT_DATA_SIZE,
+    OsTsmFilesystem,
+    TsmFilesystem,
+    check_report_data,
+    tsm_report,
+)
 from atls_tdx.oids import ATLS_TDX_QUOTE
 
 __all__ = [
@@ -54,67 +65,12 @@ __all__ = [
     "configfs_tsm_quote",
 ]
 
-DEFAULT_TSM_ROOT = Path("/sys/kernel/config/tsm/report")
 DEFAULT_DSTACK_SOCKET = "/var/run/dstack.sock"
-REPORT_DATA_SIZE = 64
 TDX_QUOTE_MEDIA_TYPE = "application/vnd.atls.tdx-quote"
 DSTACK_RESPONSE_MEDIA_TYPE = "application/vnd.atls.dstack-quote-response+json"
 
 
-class IssuerError(ATLSError):
-    """The TEE could not produce evidence (no TDX guest, agent down, kernel refused)."""
-
-    default_check = "issuer"
-
-
-def _check_report_data(report_data: bytes) -> None:
-    if len(report_data) != REPORT_DATA_SIZE:
-        raise ConfigurationError(
-            "report data must be exactly 64 bytes",
-            check="issuer.report_data",
-            expected=REPORT_DATA_SIZE,
-            actual=len(report_data),
-        )
-
-
 # --- configfs-tsm ------------------------------------------------------------
-
-
-class TsmFilesystem(Protocol):
-    """The few filesystem operations configfs-tsm needs."""
-
-    def mkdir(self, path: Path) -> None: ...
-    def rmdir(self, path: Path) -> None: ...
-    def read(self, path: Path) -> bytes: ...
-    def write(self, path: Path, data: bytes) -> None: ...
-
-
-class OsTsmFilesystem:
-    """The real thing: configfs under /sys/kernel/config."""
-
-    def mkdir(self, path: Path) -> None:
-        os.mkdir(path, 0o700)
-
-    def rmdir(self, path: Path) -> None:
-        os.rmdir(path)
-
-    def read(self, path: Path) -> bytes:
-        with open(path, "rb") as handle:
-            return handle.read()
-
-    def write(self, path: Path, data: bytes) -> None:
-        with open(path, "wb", buffering=0) as handle:
-            handle.write(data)
-
-
-def _generation(fs: TsmFilesystem, entry: Path) -> int:
-    text = fs.read(entry / "generation").decode("ascii", errors="replace").strip()
-    try:
-        return int(text)
-    except ValueError:
-        raise IssuerError(
-            "configfs-tsm generation is not a number", check="tsm.generation", actual=text
-        ) from None
 
 
 def configfs_tsm_quote(
@@ -129,49 +85,10 @@ def configfs_tsm_quote(
     ``provider`` (when not ``None``) must match the entry's ``provider`` file, so a
     quote from another TEE's provider is never passed off as TDX.
     """
-    _check_report_data(report_data)
-    fs = fs or OsTsmFilesystem()
-    entry = Path(root) / f"atls-{os.getpid()}-{secrets.token_hex(8)}"
-    try:
-        fs.mkdir(entry)
-    except FileNotFoundError:
-        raise IssuerError(
-            f"{root} does not exist: not a TDX guest with configfs-tsm (Linux >= 6.7)",
-            check="tsm.unavailable",
-        ) from None
-    except OSError as exc:
-        raise IssuerError(
-            f"cannot create a configfs-tsm report entry: {exc}", check="tsm.unavailable"
-        ) from None
-    try:
-        if provider is not None:
-            found = fs.read(entry / "provider").decode("ascii", errors="replace").strip()
-            if found != provider:
-                raise IssuerError(
-                    "configfs-tsm provider is not the expected one",
-                    check="tsm.provider",
-                    expected=provider,
-                    actual=found,
-                )
-        before = _generation(fs, entry)
-        fs.write(entry / "inblob", report_data)
-        quote = fs.read(entry / "outblob")
-        after = _generation(fs, entry)
-        if after != before + 1:
-            raise IssuerError(
-                "configfs-tsm report entry was written concurrently; the quote may not be ours",
-                check="tsm.generation",
-                expected=before + 1,
-                actual=after,
-            )
-        if not quote:
-            raise IssuerError("configfs-tsm returned an empty quote", check="tsm.outblob")
-        return quote
-    except OSError as exc:
-        raise IssuerError(f"configfs-tsm failed: {exc}", check="tsm.io") from None
-    finally:
-        with contextlib.suppress(OSError):
-            fs.rmdir(entry)
+    quote = tsm_report(report_data, guest="a TDX", provider=provider, root=root, fs=fs).outblob
+    if not quote:
+        raise IssuerError("configfs-tsm returned an empty quote", check="tsm.outblob")
+    return quote
 
 
 # --- the dstack guest agent ----------------------------------------------------
@@ -250,7 +167,7 @@ class DstackGuestAgent:
         return answer
 
     def get_quote(self, report_data: bytes) -> DstackQuote:
-        _check_report_data(report_data)
+        check_report_data(report_data)
         answer = self._call("GetQuote", {"report_data": report_data.hex()})
         try:
             quote = bytes.fromhex(answer["quote"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from atls_core import measurements
 from atls_core.evidence import Transport
-from atls_core.interfaces import ValidatorSpec
+from atls_core.interfaces import CliOption, ValidatorSpec
 from atls_dcap.settings import DCAP_CLI_OPTIONS, DCAP_SETTINGS, DCAP_TEST_SETTINGS
 from atls_tdx.oids import ATLS_TDX_QUOTE, DSTACK_ATTESTATION, DSTACK_QUOTE
 
@@ -24,6 +24,14 @@ __all__ = [
     "DSTACK_MEDIA_TYPE",
     "DSTACK_PINNING_OPTIONS",
     "DSTACK_POLICY_OPTIONS",
+    "DSTACK_SNP_BOOT_CHAIN",
+    "DSTACK_SNP_CLI_OPTIONS",
+    "DSTACK_SNP_MEASUREMENTS",
+    "DSTACK_SNP_MEDIA_TYPE",
+    "DSTACK_SNP_POLICY_OPTIONS",
+    "DSTACK_SNP_SETTINGS",
+    "DSTACK_SNP_TEST_SETTINGS",
+    "DSTACK_SNP_WORKLOAD",
     "DSTACK_SPEC",
     "DSTACK_WORKLOAD",
     "TDX_DCAP_SPEC",
@@ -35,6 +43,10 @@ TDX_QUOTE_MEDIA_TYPE = "application/vnd.atls.tdx-quote"
 """A raw Intel TDX quote (v4 or v5)."""
 DSTACK_MEDIA_TYPE = "application/vnd.atls.dstack-tdx"
 """A TDX quote (``data``) with dstack's event log (endorsement ``event_log``)."""
+DSTACK_SNP_MEDIA_TYPE = "application/vnd.atls.dstack-sev-snp"
+"""dstack on AMD SEV-SNP: ``data`` = the raw SEV-SNP report; endorsements ``mr_config``
+(the MrConfigV3 document its HOST_DATA commits to), ``report_data`` (the stack's),
+optional ``cert_chain`` (the guest's certificates), ``attestation_version``."""
 DSTACK_CHALLENGE_PATH = "/tdx_quote"
 
 TDX_REFERENCE_MEASUREMENTS = tuple(m for m in measurements.TDX if m != "mrsignerseam")
@@ -50,11 +62,31 @@ DSTACK_MEASUREMENTS = (
 )
 """dstack adds what its replayed RTMR3 events measure."""
 
+DSTACK_SNP_MEASUREMENTS = (
+    "measurement",
+    "host_data",
+    "id_key_digest",
+    "author_key_digest",
+    "family_id",
+    "image_id",
+    "guest_svn",
+    "chip_id",
+)
+"""A SEV-SNP report's fields, as atls-snp names them (``snp.report`` records them)."""
+
+DSTACK_SNP_BOOT_CHAIN = ("measurement",)
+"""On SEV-SNP, the launch MEASUREMENT covers firmware, kernel, initrd and command line."""
+
 DSTACK_WORKLOAD = ("compose_hash", "app_id", "rtmr3", "mrconfigid")
 """What identifies a dstack *application*: its compose hash and app id (measured in RTMR3),
 RTMR3 itself and MRCONFIGID (which dstack sets to the compose hash).  The OS image, MRTD and
 RTMR0-2 identify the platform every dstack app shares: pinning only those would accept any
 application deployed on that image, so they are checked when pinned but do not pin."""
+
+DSTACK_SNP_WORKLOAD = ("host_data",)
+"""On SEV-SNP, HOST_DATA commits to the MrConfig document (compose hash, app id, instance
+id, key provider): it pins the application as MRCONFIGID does on TDX.  The launch
+MEASUREMENT is the OS image's, shared by every app on it, so it does not pin."""
 
 DSTACK_PINNING_OPTIONS = ("app_compose", "allowed_compose_hashes", "allowed_app_ids")
 """Policy options that pin the application (``allowed_os_image_hashes`` pins only the OS)."""
@@ -66,6 +98,59 @@ DSTACK_POLICY_OPTIONS = (
     "allowed_os_image_hashes",
 )
 """Each of them pins the workload as well as a reference value does."""
+
+DSTACK_SNP_POLICY_OPTIONS = (
+    "max_vmpl",
+    "allow_migration_agent",
+    "allow_smt",
+    "min_tcb",
+    "min_firmware",
+)
+"""atls-snp's options, applied by ``snp.report`` to a dstack SEV-SNP report (same names)."""
+
+DSTACK_SNP_SETTINGS = (
+    "snp_vcek",
+    "snp_ask",
+    "snp_ark",
+    "snp_crl",
+    "snp_kds",
+    "snp_kds_url",
+    "snp_kds_timeout",
+    "snp_kds_cache_seconds",
+    "snp_product",
+    "snp_test_ark",
+)
+"""atls-snp's settings, prefixed: ``snp_kds`` reaches ``snp.report`` as ``kds``.  The prefix
+keeps AMD's roots and revocation lists apart from the Intel (DCAP) settings beside them."""
+DSTACK_SNP_TEST_SETTINGS = ("snp_test_ark",)
+
+DSTACK_SNP_CLI_OPTIONS = (
+    CliOption(
+        flag="--snp-vcek",
+        setting="snp_vcek",
+        help="SEV-SNP: the VCEK (or VLEK) certificate that signed the report, PEM or DER",
+        metavar="FILE",
+    ),
+    CliOption(
+        flag="--snp-ask",
+        setting="snp_ask",
+        help="SEV-SNP: the ASK (or ASVK) certificate; may also hold the ARK",
+        metavar="FILE",
+    ),
+    CliOption(
+        flag="--snp-ark",
+        setting="snp_ark",
+        help="SEV-SNP: the ARK certificate (must be one of AMD's pinned roots)",
+        metavar="FILE",
+    ),
+    CliOption(flag="--snp-crl", setting="snp_crl", help="SEV-SNP: the ARK's CRL", metavar="FILE"),
+    CliOption(
+        flag="--snp-kds",
+        setting="snp_kds",
+        help="SEV-SNP: 'auto' (fetch missing certificates from AMD) or 'never'",
+        metavar="MODE",
+    ),
+)
 
 TDX_DCAP_SPEC = ValidatorSpec(
     id="tdx.dcap",
@@ -85,21 +170,22 @@ TDX_DCAP_SPEC = ValidatorSpec(
 
 DSTACK_SPEC = ValidatorSpec(
     id="tdx.dstack",
-    media_types=(DSTACK_MEDIA_TYPE,),
     binding_schemes=("dstack-ratls-cert",),
     transport=Transport.CERTIFICATE,
     tee_type="tdx",
     oids=(DSTACK_ATTESTATION, DSTACK_QUOTE),
     description="dstack RA-TLS certificate: attestation extension (.8) or TDX quote + event "
-    "log (RTMR replay, app compose, OS image, boot chain); report data = "
-    "SHA-512('ratls-cert:' || SPKI)",
-    measurements=DSTACK_MEASUREMENTS,
-    workload_identity=DSTACK_WORKLOAD,
+    "log (RTMR replay, app compose, OS image, boot chain); SEV-SNP attestations are "
+    "verified by snp.report (atls-snp) and the app read from the MrConfig document their "
+    "HOST_DATA commits to; report data = SHA-512('ratls-cert:' || SPKI)",
+    media_types=(DSTACK_MEDIA_TYPE, DSTACK_SNP_MEDIA_TYPE),
+    measurements=(*DSTACK_MEASUREMENTS, *DSTACK_SNP_MEASUREMENTS),
+    workload_identity=(*DSTACK_WORKLOAD, *DSTACK_SNP_WORKLOAD),
     pinning_options=DSTACK_PINNING_OPTIONS,
-    policy_options=DSTACK_POLICY_OPTIONS,
-    settings=DCAP_SETTINGS,
-    cli_options=DCAP_CLI_OPTIONS,
-    test_settings=DCAP_TEST_SETTINGS,
+    policy_options=(*DSTACK_POLICY_OPTIONS, *DSTACK_SNP_POLICY_OPTIONS),
+    settings=(*DCAP_SETTINGS, *DSTACK_SNP_SETTINGS),
+    cli_options=(*DCAP_CLI_OPTIONS, *DSTACK_SNP_CLI_OPTIONS),
+    test_settings=(*DCAP_TEST_SETTINGS, *DSTACK_SNP_TEST_SETTINGS),
 )
 
 DSTACK_CHALLENGE_SPEC = ValidatorSpec(

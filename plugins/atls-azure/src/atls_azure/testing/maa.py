@@ -15,9 +15,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import http.server
 import json
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +28,7 @@ from cryptography.x509.oid import NameOID
 from atls_azure import specs
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import IssuerSpec
+from atls_core.testing.httpd import LoopbackHTTPServer, QuietHandler
 
 __all__ = [
     "STAND_IN_VM_ID",
@@ -107,35 +106,26 @@ class StandInMaa:
         self.lifetime = 8 * 3600
         service = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _send(self, status: int, document: Any) -> None:
-                data = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 service.requests[self.path] = service.requests.get(self.path, 0) + 1
                 if service.down:
-                    self._send(503, {"error": "down"})
+                    self.send_json(503, {"error": "down"})
                 elif self.path == "/.well-known/openid-configuration":
-                    self._send(200, service.openid_configuration())
+                    self.send_json(200, service.openid_configuration())
                 elif self.path == "/certs":
-                    self._send(200, service.jwks())
+                    self.send_json(200, service.jwks())
                 else:
-                    self._send(404, {"error": "not found"})
+                    self.send_json(404, {"error": "not found"})
 
             def do_POST(self) -> None:
                 service.requests[self.path] = service.requests.get(self.path, 0) + 1
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(min(length, 1 << 20))
+                body = self.read_body()
                 if service.down:
-                    self._send(503, {"error": "down"})
+                    self.send_json(503, {"error": "down"})
                     return
                 if self.path != "/attest/maa":
-                    self._send(404, {"error": "not found"})
+                    self.send_json(404, {"error": "not found"})
                     return
                 try:
                     request = json.loads(body)
@@ -143,26 +133,18 @@ class StandInMaa:
                     if not isinstance(request["maa_endpoint"], str):
                         raise TypeError
                 except (ValueError, KeyError, TypeError):
-                    self._send(400, {"error": "bad request"})
+                    self.send_json(400, {"error": "bad request"})
                     return
-                self._send(200, {"token": service.aci_token(runtime, **service.aci_overrides)})
+                self.send_json(200, {"token": service.aci_token(runtime, **service.aci_overrides)})
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._server = LoopbackHTTPServer(Handler)
+        self.url = self._server.url
         self.keys: list[SigningKey] = [SigningKey(self.url)]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
 
     # -- lifecycle ----------------------------------------------------------------
 
     def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._server.close()
 
     def __enter__(self) -> StandInMaa:
         return self

@@ -1,4 +1,4 @@
-"""A minimal DER encoder: just what the SGX PCK certificate extension needs.
+"""DER elements for the SGX PCK certificate extension, over :mod:`atls_core.der`.
 
 `cryptography` has no generic ASN.1 writer, and the Intel SGX extension (OID 1.2.840.113741.1.13.1) is
 a nested SEQUENCE of (OID, value) pairs that must be written by hand.
@@ -6,52 +6,16 @@ a nested SEQUENCE of (OID, value) pairs that must be written by hand.
 
 from __future__ import annotations
 
+from atls_core.der import encode_integer as integer
+from atls_core.der import encode_oid as oid
+from atls_core.der import tlv, unsigned_content
 
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def tlv(tag: int, content: bytes) -> bytes:
-    """One tag-length-value element."""
-    return bytes([tag]) + _length(len(content)) + content
-
-
-def oid(dotted: str) -> bytes:
-    """OBJECT IDENTIFIER from its dotted form."""
-    arcs = [int(a) for a in dotted.split(".")]
-    if len(arcs) < 2:
-        raise ValueError(f"OID needs at least two arcs: {dotted!r}")
-    out = bytearray([40 * arcs[0] + arcs[1]])
-    for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        out.extend(reversed(chunk))
-    return tlv(0x06, bytes(out))
-
-
-def _unsigned_content(value: int) -> bytes:
-    if value < 0:
-        raise ValueError("only non-negative integers are needed here")
-    body = value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
-    if body[0] & 0x80:
-        body = b"\x00" + body
-    return body
-
-
-def integer(value: int) -> bytes:
-    """INTEGER (non-negative)."""
-    return tlv(0x02, _unsigned_content(value))
+__all__ = ["boolean", "enumerated", "integer", "octet_string", "oid", "sequence", "tlv"]
 
 
 def enumerated(value: int) -> bytes:
     """ENUMERATED (non-negative)."""
-    return tlv(0x0A, _unsigned_content(value))
+    return tlv(0x0A, unsigned_content(value))
 
 
 def octet_string(value: bytes) -> bytes:

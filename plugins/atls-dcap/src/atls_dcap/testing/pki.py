@@ -26,6 +26,7 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import attrs
@@ -271,6 +272,24 @@ class DcapTestPki:
     @property
     def root_ca_sha256(self) -> str:
         return hashlib.sha256(self.root_ca_der).hexdigest()
+
+    def file_settings(self, directory: Path, tee: str = "tdx", **collateral: Any) -> dict[str, Any]:
+        """Validator settings trusting this PKI: its root and its collateral (``collateral``
+        as for :meth:`collateral_json`) written to ``directory``, no cache.  A custom
+        root is trusted only with ``allow_custom_root``, as in production."""
+        directory.mkdir(parents=True, exist_ok=True)
+        root = directory / "root.pem"
+        root.write_text(self.root_ca_pem)
+        text = self.collateral_json(tee, **collateral)
+        name = hashlib.sha256(text.encode()).hexdigest()[:16]
+        collateral_file = directory / f"{tee}-collateral-{name}.json"
+        collateral_file.write_text(text)
+        return {
+            "collateral_file": str(collateral_file),
+            "root_ca": str(root),
+            "allow_custom_root": True,
+            "cache_dir": "none",
+        }
 
     @property
     def pck_ca_common_name(self) -> str:

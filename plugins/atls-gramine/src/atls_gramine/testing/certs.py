@@ -112,23 +112,14 @@ def validator_settings(
     next_update: dt.datetime = COLLATERAL_NEXT_UPDATE,
 ) -> dict[str, Any]:
     """``gramine.ratls`` settings trusting ``pki``'s root with file collateral in ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    root = directory / "synthetic-root.der"
-    root.write_bytes(pki.root_ca_der)
-    collateral = directory / f"collateral-{tcb_status}.json"
-    collateral.write_text(
-        pki.collateral_json(
+    return {
+        "collateral": "file",
+        **pki.file_settings(
+            directory,
             "sgx",
             tcb_status=tcb_status,
             advisory_ids=tuple(advisory_ids),
             issue_date=issue_date,
             next_update=next_update,
-        )
-    )
-    return {
-        "collateral": "file",
-        "collateral_file": str(collateral),
-        "root_ca": str(root),
-        "allow_custom_root": True,
-        "cache_dir": "none",
+        ),
     }

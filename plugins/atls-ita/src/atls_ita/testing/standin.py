@@ -30,7 +30,6 @@ import secrets
 import threading
 import uuid
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from atls_core.clock import Clock, SystemClock
+from atls_core.testing.httpd import LoopbackHTTPServer, QuietHandler
 from atls_ita.testing.pki import StandInPki
 
 __all__ = ["SGX_MRENCLAVE", "SGX_MRSIGNER", "StandInIta", "default_measurements", "workload_pin"]
@@ -107,11 +107,9 @@ class StandInIta:
         self.last_attest_body: dict[str, Any] | None = None
         self._nonces: set[bytes] = set()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server = LoopbackHTTPServer(_handler(self))
+        self.url = self._server.url
         self.pki = StandInPki.generate(crl_base_url=self.url, not_before=pki_not_before)
-        self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"StandInIta(url={self.url!r})"
@@ -119,15 +117,10 @@ class StandInIta:
     # -- lifecycle -----------------------------------------------------------
 
     def __enter__(self) -> StandInIta:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.close()
 
     # -- helpers for tests ---------------------------------------------------
 
@@ -283,50 +276,37 @@ class StandInIta:
         return self.pki.crl(which, revoked=revoked, now=self.clock.now())
 
 
-def _handler(service: StandInIta) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler(service: StandInIta) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         server_version = "StandInITA/0"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return  # quiet: tests check behaviour, not logs
-
-        def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _json(self, status: int, value: Any) -> None:
-            self._send(status, json.dumps(value).encode())
 
         def do_GET(self) -> None:
             service.requests[self.path] += 1
             if self.path == "/certs":
                 if service.fail_certs:
-                    self._json(503, {"error": "unavailable"})
+                    self.send_json(503, {"error": "unavailable"})
                 else:
-                    self._json(200, service.pki.jwks())
+                    self.send_json(200, service.pki.jwks())
             elif self.path == "/appraisal/v2/nonce":
                 if not service._authorised(self.headers.get("x-api-key")):
-                    self._json(401, {"error": "unauthorized"})
+                    self.send_json(401, {"error": "unauthorized"})
                 else:
-                    self._json(200, service.new_nonce())
+                    self.send_json(200, service.new_nonce())
             elif self.path in ("/crl/root.crl", "/crl/signing-ca.crl") and service.fail_crls:
-                self._json(503, {"error": "unavailable"})
+                self.send_json(503, {"error": "unavailable"})
             elif self.path in ("/crl/root.crl", "/crl/signing-ca.crl"):
                 which = "root" if self.path.endswith("root.crl") else "signing-ca"
-                self._send(200, service.crl(which), "application/pkix-crl")
+                self.send_body(200, service.crl(which), "application/pkix-crl")
             else:
-                self._json(404, {"error": "not found"})
+                self.send_json(404, {"error": "not found"})
 
         def do_POST(self) -> None:
             service.requests[self.path] += 1
             if self.path != "/appraisal/v2/attest":
-                self._json(404, {"error": "not found"})
+                self.send_json(404, {"error": "not found"})
                 return
             if not service._authorised(self.headers.get("x-api-key")):
-                self._json(401, {"error": "unauthorized"})
+                self.send_json(401, {"error": "unauthorized"})
                 return
             length = int(self.headers.get("Content-Length") or 0)
             try:
@@ -334,8 +314,8 @@ def _handler(service: StandInIta) -> type[BaseHTTPRequestHandler]:
                 service.last_attest_body = body
                 token = service._attest(body)
             except (ValueError, KeyError, TypeError, InvalidSignature):
-                self._json(400, {"error": "bad request"})
+                self.send_json(400, {"error": "bad request"})
                 return
-            self._json(200, {"token": token})
+            self.send_json(200, {"token": token})
 
     return Handler

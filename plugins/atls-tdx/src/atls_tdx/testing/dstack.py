@@ -15,10 +15,11 @@ import os
 import socketserver
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from atls_core.testing.httpd import QuietHandler
+from atls_core.testing.tsm import EmulatedConfigfsTsm
 from atls_tdx.dstack_attestation import (
     DstackAttestation,
     DstackStack,
@@ -138,34 +139,28 @@ def dstack_event_log(
 # --- the guest agent -------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _AgentServer
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        return
 
     def do_POST(self) -> None:
         agent = self.server.agent
-        length = int(self.headers.get("Content-Length", "0"))
         try:
-            body = json.loads(self.rfile.read(length) or b"{}")
+            body = json.loads(self.read_body() or b"{}")
+            answer: dict[str, Any] | None
             if self.path == "/GetQuote":
-                answer: dict[str, Any] = agent.get_quote(bytes.fromhex(body["report_data"]))
+                answer = agent.get_quote(bytes.fromhex(body["report_data"]))
             elif self.path == "/EmitEvent":
                 agent.emit_event(body["event"], bytes.fromhex(body["payload"]))
                 answer = {}
             else:
-                self.send_error(404)
-                return
+                answer = agent.info() if self.path == "/Info" else None
         except (KeyError, ValueError, TypeError) as exc:
             self.send_error(400, str(exc))
             return
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        if answer is None:
+            self.send_error(404)
+        else:
+            self.send_json(200, answer)
 
 
 class _AgentServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -225,6 +220,10 @@ class FakeGuestAgent:
             self.requests.append("EmitEvent")
             self.events.append(runtime_event(name, payload))
 
+    def info(self) -> dict[str, Any] | None:
+        """``Info``'s answer; ``None``: this agent has no Info (subclasses add one)."""
+        return None
+
     def __enter__(self) -> FakeGuestAgent:
         server = _AgentServer(self.socket_path, _Handler)
         server.agent = self
@@ -245,67 +244,17 @@ class FakeGuestAgent:
 # --- configfs-tsm ------------------------------------------------------------------
 
 
-class FakeConfigfsTsm:
-    """Emulates configfs-tsm's report entries over a real directory.
+class FakeConfigfsTsm(EmulatedConfigfsTsm):
+    """configfs-tsm emulated with the ``tdx_guest`` provider (see the core's emulator).
 
-    A real configfs creates ``inblob``, ``outblob``, ``generation`` and
-    ``provider`` when userspace makes an entry, bumps ``generation`` on every
-    ``inblob`` write and produces the quote when ``outblob`` is read.  Pass an
-    instance as ``fs=`` to :func:`atls_tdx.issuers.configfs_tsm_quote`.
-    ``interfere`` simulates another process writing the same entry.
+    ``quote_maker(report_data)`` makes the quote.  Pass an instance as ``fs=`` to
+    :func:`atls_tdx.issuers.configfs_tsm_quote`.
     """
 
-    def __init__(
-        self,
-        root: Path,
-        quote_maker: Callable[[bytes], bytes],
-        *,
-        provider: str = "tdx_guest",
-        interfere: bool = False,
-    ) -> None:
-        self.root = root
-        self._quote_maker = quote_maker
-        self.provider = provider
-        self.interfere = interfere
-        self.created: list[Path] = []
-        self.removed: list[Path] = []
+    default_provider = "tdx_guest"
 
-    def mkdir(self, path: Path) -> None:
-        if path.parent != self.root or not self.root.is_dir():
-            raise FileNotFoundError(str(path.parent))
-        path.mkdir(mode=0o700)
-        (path / "inblob").write_bytes(b"")
-        (path / "outblob").write_bytes(b"")
-        (path / "generation").write_text("0\n")
-        (path / "provider").write_text(self.provider + "\n")
-        self.created.append(path)
-
-    def rmdir(self, path: Path) -> None:
-        for child in path.iterdir():
-            child.unlink()
-        path.rmdir()
-        self.removed.append(path)
-
-    def read(self, path: Path) -> bytes:
-        if path.name == "outblob":
-            inblob = (path.parent / "inblob").read_bytes()
-            if len(inblob) != 64:
-                raise OSError(22, "Invalid argument")
-            if self.interfere:
-                self._bump(path.parent)
-            return self._quote_maker(inblob)
-        return path.read_bytes()
-
-    def write(self, path: Path, data: bytes) -> None:
-        if path.name != "inblob":
-            raise PermissionError(str(path))
-        path.write_bytes(data)
-        self._bump(path.parent)
-
-    @staticmethod
-    def _bump(entry: Path) -> None:
-        generation = int((entry / "generation").read_text())
-        (entry / "generation").write_text(f"{generation + 1}\n")
+    def __init__(self, root: Path, quote_maker: Callable[[bytes], bytes], **options: Any) -> None:
+        super().__init__(root, lambda report_data, _privlevel: quote_maker(report_data), **options)
 
 
 # --- certificates ------------------------------------------------------------------
