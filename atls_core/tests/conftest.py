@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import pytest
+import trustme
+
+from atls_core.testing.loopback import SimulatedTEE
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Vector tests skip without $ATLS_VECTORS (one summary line) and must run under CI=true."""
     config.pluginmanager.import_plugin("atls_core.testing.vectors")
+
+
+@pytest.fixture(scope="module")
+def tee() -> SimulatedTEE:
+    """The INSECURE simulated TEE, one per test module."""
+    return SimulatedTEE()
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    """An ordinary PKI certificate authority, for the PKI side of mixed tests."""
+    return trustme.CA()

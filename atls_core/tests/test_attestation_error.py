@@ -67,11 +67,6 @@ class Failing:
         return ATLSContext(self.config)
 
 
-@pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
 @pytest.fixture(params=["binding", "policy"])
 def failing(request: pytest.FixtureRequest, tee: SimulatedTEE) -> Iterator[Failing]:
     cause: type[ATLSError]

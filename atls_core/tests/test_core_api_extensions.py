@@ -22,11 +22,6 @@ from atls_core.testing.simulated import MEDIA_TYPE, SimulatedIssuer
 from atls_core.tls import ATLSContext, result_of
 
 
-@pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
 class KeyBoundSimulatedIssuer:
     """Like MAA: receives the key and nonce and computes the report data itself."""
 

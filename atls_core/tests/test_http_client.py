@@ -13,11 +13,6 @@ from atls_core.server import mint_certificate
 from atls_core.testing.loopback import ConnectProxy, HTTPSServer, SimulatedTEE
 
 
-@pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
 def test_keep_alive_requests_share_one_appraised_connection(tee: SimulatedTEE) -> None:
     with HTTPSServer(tee.certificates().server_context()) as server:
         connection = HTTPAConnection("127.0.0.1", server.port, validator=tee.selected(), timeout=10)

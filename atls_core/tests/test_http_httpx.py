@@ -22,11 +22,6 @@ from atls_core.server import mint_certificate
 from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 
 
-@pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
 def test_sync_client_pooling_and_result(tee: SimulatedTEE) -> None:
     with HTTPSServer(tee.certificates().server_context()) as server:
         with atls_httpx_client(validator=tee.selected(), timeout=10) as client:

@@ -102,18 +102,8 @@ def _to(server: HTTPSServer, location: str, *, scheme: str = "httpa", status: in
 
 
 @pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
-@pytest.fixture(scope="module")
 def other_tee() -> SimulatedTEE:
     return SimulatedTEE()
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
 
 
 @pytest.fixture

@@ -11,11 +11,6 @@ from atls_core.server import mint_certificate
 from atls_core.testing.loopback import ConnectProxy, HTTPSServer, SimulatedTEE
 
 
-@pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
 def _session(adapter: ATLSAdapter, prefix: str = "httpa://") -> requests.Session:
     session = requests.Session()
     session.trust_env = False

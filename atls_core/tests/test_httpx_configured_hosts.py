@@ -27,16 +27,6 @@ from atls_core.server import mint_certificate
 from atls_core.testing.loopback import ConnectProxy, HTTPSServer, SimulatedTEE
 
 
-@pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 @pytest.fixture
 def attested(tee: SimulatedTEE) -> Iterator[HTTPSServer]:
     with HTTPSServer(tee.certificates().server_context()) as server:

@@ -227,11 +227,6 @@ def test_silent_above_warning(caplog: pytest.LogCaptureFixture) -> None:
 # -- the whole stack: TLS, the registry, the configuration's secrets ----------
 
 
-@pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
 def _config(tee: SimulatedTEE, monkeypatch: pytest.MonkeyPatch) -> ATLSConfig:
     """The simulated TEE's rule, with its hardware key read from the environment (a Secret)."""
     mapping = tee.config_mapping("127.0.0.1")

@@ -61,11 +61,6 @@ class _Silent(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
-@pytest.fixture(scope="module")
 def config(tee: SimulatedTEE) -> ATLSConfig:
     return ATLSConfig.from_mapping(tee.config_mapping("127.0.0.1"))
 

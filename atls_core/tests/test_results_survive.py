@@ -72,11 +72,6 @@ class ClosingServer(HTTPSServer):
         self.RequestHandlerClass = _HTTP10Handler if style == "http/1.0" else _HTTP11Handler
 
 
-@pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
 @pytest.fixture(params=STYLES)
 def server(request: pytest.FixtureRequest, tee: SimulatedTEE) -> Any:
     with ClosingServer(tee.certificates().server_context(), request.param) as running:

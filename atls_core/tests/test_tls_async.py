@@ -19,11 +19,6 @@ from atls_core.tls import ATLSContext, ATLSObject, result_of
 CONNECTIONS = 100
 
 
-@pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     line = await reader.readline()
     writer.write(b"echo " + line)

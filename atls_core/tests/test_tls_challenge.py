@@ -24,11 +24,6 @@ from atls_core.testing.simulated import CHALLENGE_PATH
 from atls_core.tls import ATLSContext, result_of
 
 
-@pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
 def _get(context: ssl.SSLContext, port: int) -> tuple[ssl.SSLSocket, bytes]:
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)
     s = context.wrap_socket(raw, server_hostname="127.0.0.1")

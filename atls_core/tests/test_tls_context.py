@@ -24,11 +24,6 @@ from atls_core.tls import AppraisalCache, ATLSContext, result_of
 REQUEST = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 
-@pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
 def _connect(context: ssl.SSLContext, port: int, host: str = "127.0.0.1") -> ssl.SSLSocket:
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:

@@ -17,16 +17,6 @@ from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 from atls_core.tls import ATLSContext
 
 
-@pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 def _signer(ca: trustme.CA) -> tuple[x509.Certificate, object]:
     certificate = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
     key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)

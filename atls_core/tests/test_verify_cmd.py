@@ -14,11 +14,6 @@ from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 from atls_core.verify_command import run
 
 
-@pytest.fixture(scope="module")
-def tee() -> SimulatedTEE:
-    return SimulatedTEE()
-
-
 def _config(tee: SimulatedTEE, tmp_path: Path, *, insecure: bool = True, pin: bool = True) -> str:
     settings = tee.hardware.validator_settings()
     text = (

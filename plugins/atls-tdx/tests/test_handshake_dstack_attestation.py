@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import json
 import ssl
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from atls_core.binding import Freshness
@@ -20,7 +17,7 @@ from atls_core.errors import ATLSVerificationError
 from atls_core.policy import Policy
 from atls_core.registry import PluginManager
 from atls_core.selection import select_validator
-from atls_core.testing.loopback import HTTPSServer, attested_get
+from atls_core.testing.loopback import HTTPSServer, attested_get, tls_server_context
 from atls_core.tls import ATLSContext
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import make_tdx_quote
@@ -56,21 +53,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"pki": pki, "settings": pki.file_settings(directory), "directory": directory}
 
 
-def _server_context(live: dict[str, Any], key: Any, der: bytes) -> ssl.SSLContext:
-    directory = Path(tempfile.mkdtemp(dir=live["directory"]))
-    (directory / "cert.pem").write_text(ssl.DER_cert_to_PEM_cert(der))
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
-    return context
-
-
 def _dot8_server(live: dict[str, Any], **kw: Any) -> HTTPSServer:
     def quote(report_data: bytes, rtmrs: Any, mr_config_id: bytes) -> bytes:
         made: bytes = make_tdx_quote(
@@ -80,7 +62,7 @@ def _dot8_server(live: dict[str, Any], **kw: Any) -> HTTPSServer:
 
     key = ec.generate_private_key(ec.SECP256R1())
     der = attestation_certificate(key, quote, events=EVENTS, **kw)
-    return HTTPSServer(_server_context(live, key, der))
+    return HTTPSServer(tls_server_context(key, der))
 
 
 def _client(live: dict[str, Any], policy: Policy = PINNED) -> ssl.SSLContext:
@@ -93,7 +75,6 @@ def _client(live: dict[str, Any], policy: Policy = PINNED) -> ssl.SSLContext:
 
 def _check_accepted(result: Any, data: bytes) -> None:
     assert b'"/hello"' in data
-    assert result is not None
     assert result.accepted, result.to_json()
     assert result.binding.scheme == "dstack-ratls-cert"
     assert result.binding.freshness is Freshness.KEY_ONLY
@@ -147,7 +128,7 @@ def test_sev_snp_attestation_names_the_plugin_to_install(live: dict[str, Any]) -
             manager=PluginManager(disabled={"snp"}),
         )
     )
-    with HTTPSServer(_server_context(live, key, der)) as server:
+    with HTTPSServer(tls_server_context(key, der)) as server:
         with pytest.raises(ATLSVerificationError) as info:
             attested_get(client, server.port)
         assert server.requests == []

@@ -24,7 +24,7 @@ from atls_core.policy import Policy
 from atls_core.result import Status
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificates, ChallengeEndpoint, mint_certificate
-from atls_core.testing.loopback import HTTPSServer, attested_get
+from atls_core.testing.loopback import HTTPSServer, attested_get, tls_server_context
 from atls_core.tls import ATLSContext
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import DEFAULT_MRTD, make_tdx_quote
@@ -80,7 +80,6 @@ def test_tdx_dcap_handshake_is_nonce_fresh(
     )
     for _ in range(2):
         result, data = attested_get(context, configfs_server.port)
-        assert result is not None
         assert result.accepted, result.to_json()
         assert result.binding.scheme == "atls-v1"
         assert result.binding.freshness is Freshness.NONCE
@@ -192,7 +191,6 @@ def test_dstack_challenge_handshake(live: dict[str, Any], socket_path: Path) -> 
         with HTTPSServer(certificate.server_context(), challenge=endpoint) as server:
             for _ in range(2):
                 result, data = attested_get(context, server.port, "/after")
-                assert result is not None
                 assert result.accepted, result.to_json()
                 assert result.binding.scheme == "challenge-v1"
                 assert result.binding.freshness is Freshness.NONCE
@@ -233,8 +231,6 @@ def test_dstack_challenge_for_another_certificate_is_rejected(
 def _ratls_server_context(
     live: dict[str, Any], *, spki_for_report: bytes | None = None
 ) -> ssl.SSLContext:
-    from cryptography.hazmat.primitives import serialization
-
     key = ec.generate_private_key(ec.SECP256R1())
     events = dstack_event_log()
     report_data = report_data_for("dstack-ratls-cert", spki_der=spki_for_report or spki_of(key))
@@ -246,20 +242,7 @@ def _ratls_server_context(
             (DSTACK_EVENT_LOG, octet_string(json.dumps(events).encode())),
         ],
     )
-    directory = Path(tempfile.mkdtemp(dir=live["directory"]))
-    (directory / "cert.der").write_bytes(der)
-    cert_pem = ssl.DER_cert_to_PEM_cert(der)
-    (directory / "cert.pem").write_text(cert_pem)
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
-    return context
+    return tls_server_context(key, der)
 
 
 def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
@@ -274,7 +257,6 @@ def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
     with HTTPSServer(_ratls_server_context(live)) as server:
         result, data = attested_get(context, server.port)
     assert b'"/hello"' in data
-    assert result is not None
     assert result.accepted, result.to_json()
     assert result.binding.scheme == "dstack-ratls-cert"
     assert result.binding.freshness is Freshness.KEY_ONLY

@@ -14,11 +14,15 @@ import json
 import select
 import socket
 import ssl
+import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import attrs
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
@@ -34,7 +38,13 @@ from atls_core.testing.simulated import (
 )
 from atls_core.tls import result_of
 
-__all__ = ["ConnectProxy", "HTTPSServer", "SimulatedTEE", "attested_get"]
+__all__ = [
+    "ConnectProxy",
+    "HTTPSServer",
+    "SimulatedTEE",
+    "attested_get",
+    "tls_server_context",
+]
 
 
 class SimulatedTEE:
@@ -316,6 +326,24 @@ class ConnectProxy:
             with socket.create_connection((host, int(port))) as upstream:
                 client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
                 _pump(client, upstream, self._stop.is_set)
+
+
+def tls_server_context(key: PrivateKeyTypes, certificate_der: bytes) -> ssl.SSLContext:
+    """A TLS server context presenting ``certificate_der`` with ``key`` (e.g. a RA-TLS
+    certificate a test made by hand); ``ssl`` loads both from files, deleted at once."""
+    with tempfile.TemporaryDirectory(prefix="atls-") as folder:
+        directory = Path(folder)
+        (directory / "cert.pem").write_text(ssl.DER_cert_to_PEM_cert(certificate_der))
+        (directory / "key.pem").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context
 
 
 def attested_get(
