@@ -178,22 +178,6 @@ def _expected_report(rel_quote: str) -> dict[str, Any] | None:
     return report
 
 
-_REPORT_NAMES = {
-    "mr_td": "mrtd",
-    "rt_mr0": "rtmr0",
-    "rt_mr1": "rtmr1",
-    "rt_mr2": "rtmr2",
-    "rt_mr3": "rtmr3",
-    "mr_seam": "mrseam",
-    "mr_signer_seam": "mrsignerseam",
-    "mr_config_id": "mrconfigid",
-    "mr_owner": "mrowner",
-    "mr_owner_config": "mrownerconfig",
-    "mr_enclave": "mrenclave",
-    "mr_signer": "mrsigner",
-}
-
-
 @pytest.mark.parametrize(
     ("quote", "collateral", "when", "status", "advisories"), POSITIVE, ids=POSITIVE_IDS
 )
@@ -235,7 +219,7 @@ def test_fields_match_the_recorded_report(verifier: DcapVerifier, quote: str) ->
     body = next(iter(expected.values()))
     compared = 0
     for name, value in body.items():
-        ours = verified.fields.get(_REPORT_NAMES.get(name, name))
+        ours = verified.fields.get(OUR_NAMES.get(name, name))
         if ours is None:
             continue  # reserved fields dcap-qvl prints and we skip
         compared += 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from atls_core import measurements
 from atls_core.errors import MalformedEvidence
 from atls_ita.claims import map_claims, normalise_tcb_status
 from atls_ita.testing.tokens import unverified_claims
@@ -31,18 +32,7 @@ def test_real_tdx_v1_token_maps_every_tdx_claim(vectors: Callable[[str], Path]) 
     mapped = map_claims(claims, tee="tdx")
     assert mapped.shape == "v1"
     assert mapped.tee == "tdx"
-    assert set(mapped.measurements) == {
-        "mrtd",
-        "rtmr0",
-        "rtmr1",
-        "rtmr2",
-        "rtmr3",
-        "mrseam",
-        "mrsignerseam",
-        "mrconfigid",
-        "mrowner",
-        "mrownerconfig",
-    }
+    assert set(mapped.measurements) == set(measurements.TDX)
     assert mapped.measurements["mrtd"] == claims["tdx_mrtd"]
     assert mapped.measurements["rtmr2"] == claims["tdx_rtmr2"]
     assert mapped.measurements["mrseam"] == claims["tdx_mrseam"]

@@ -26,21 +26,6 @@ pytestmark = pytest.mark.vectors
 Vectors = Callable[[str], Path]
 OFFLINE = BindingContext.offline_context()
 
-# expected.json's names for the TD report fields -> ours
-_NAMES = {
-    "mr_td": "mrtd",
-    "rt_mr0": "rtmr0",
-    "rt_mr1": "rtmr1",
-    "rt_mr2": "rtmr2",
-    "rt_mr3": "rtmr3",
-    "mr_seam": "mrseam",
-    "mr_signer_seam": "mrsignerseam",
-    "mr_config_id": "mrconfigid",
-    "mr_owner": "mrowner",
-    "mr_owner_config": "mrownerconfig",
-}
-
-
 def _dcap(collateral: Path) -> TdxDcapValidator:
     return TdxDcapValidator({"collateral_file": str(collateral), "cache_dir": "none"})
 
@@ -64,7 +49,7 @@ def _check_expected(result: Any, expected: dict[str, Any]) -> None:
     assert result.tcb.status == expected["status"]
     assert list(result.tcb.advisory_ids) == expected["advisory_ids"]
     for name, value in expected["report"]["TD10"].items():
-        ours = _NAMES.get(name, name)
+        ours = OUR_NAMES.get(name, name)
         recorded = result.measurements.get(ours, result.claims.get(ours))
         assert recorded == value, name
 

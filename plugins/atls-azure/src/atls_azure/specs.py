@@ -154,7 +154,7 @@ TDX_SPEC = ValidatorSpec(
     oids=(TDX_OID,),
     description="TDX VMs via Microsoft Azure Attestation; the TLS key is the key the "
     "runtime data carries",
-    measurements=tuple(m for m in measurements.TDX if m != "mrsignerseam"),
+    measurements=measurements.TDX,
     workload_identity=measurements.TDX_WORKLOAD,
     settings=TOKEN_SETTINGS,
     cli_options=TOKEN_CLI_OPTIONS,

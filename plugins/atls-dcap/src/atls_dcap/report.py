@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from atls_core.appraisal import Appraisal
 
 __all__ = [
+    "OUR_NAMES",
     "SGX_MEASUREMENTS",
     "TDX_MEASUREMENTS",
     "VerifiedQuote",
@@ -71,6 +72,10 @@ _SGX = {
     "mr_signer": ("mrsigner", 32),
     "report_data": ("report_data", 64),
 }
+OUR_NAMES: Mapping[str, str] = MappingProxyType(
+    {qvl: ours for table in (_TD10, _TD15, _SGX) for qvl, (ours, _size) in table.items()}
+)
+"""dcap-qvl's name of each report field -> ours (its printed reports use its names)."""
 _SGX_RESERVED = {"reserved1": 28, "reserved3": 96, "reserved4": 60}
 # (our name, dcap-qvl's reserved field, start, length): the SGX SDK's sgx_report_body_t.
 _SGX_KSS = (

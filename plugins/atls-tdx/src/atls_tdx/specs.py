@@ -49,9 +49,10 @@ DSTACK_SNP_MEDIA_TYPE = "application/vnd.atls.dstack-sev-snp"
 optional ``cert_chain`` (the guest's certificates), ``attestation_version``."""
 DSTACK_CHALLENGE_PATH = "/tdx_quote"
 
-TDX_REFERENCE_MEASUREMENTS = tuple(m for m in measurements.TDX if m != "mrsignerseam")
-"""Report fields usable in ``policy.reference_values`` (hex, any case, optional 0x);
-MRSIGNERSEAM is not among them because any non-zero value is always rejected."""
+TDX_REFERENCE_MEASUREMENTS = measurements.TDX
+"""Report fields usable in ``policy.reference_values`` (hex, any case, optional 0x): every field
+a result reports can be pinned.  MRSIGNERSEAM may be pinned too (to zeros: a non-zero value,
+a TDX module not signed by Intel, is refused whatever the policy says)."""
 
 DSTACK_MEASUREMENTS = (
     *TDX_REFERENCE_MEASUREMENTS,

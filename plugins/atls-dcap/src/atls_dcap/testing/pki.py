@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from atls_core import policy
 from atls_dcap.testing import _der
 
 __all__ = [
@@ -53,17 +54,8 @@ __all__ = [
 
 SGX_EXTENSION_OID: Final = "1.2.840.113741.1.13.1"
 DEFAULT_FMSPC: Final = "00906ED50000"
-TCB_STATUSES: Final = frozenset(
-    {
-        "UpToDate",
-        "SWHardeningNeeded",
-        "ConfigurationNeeded",
-        "ConfigurationAndSWHardeningNeeded",
-        "OutOfDate",
-        "OutOfDateConfigurationNeeded",
-        "Revoked",
-    }
-)
+TCB_STATUSES: Final = frozenset(policy.TCB_STATUSES) - {"TDRelaunchAdvised"}
+"""The statuses a synthetic TCB level can carry (the synthetic TDX module has no relaunch)."""
 DEFAULT_OUTOFDATE_ADVISORIES: Final = ("INTEL-SA-00837", "INTEL-SA-00960")
 # MRSIGNER of the synthetic quoting enclaves (QE for SGX, TD_QE for TDX); the QE identity pins it.
 QE_MRSIGNER: Final = hashlib.sha256(b"atls synthetic quoting enclave signer").digest()
