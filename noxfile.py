@@ -255,15 +255,24 @@ def benchmarks(session: nox.Session) -> None:
     repeated together at the end.  The soak runs 5,000 connections here (10,000 take
     over two minutes on two shared cores): ``python benchmarks/bench_soak.py`` for 10,000.
     """
+    from nox.command import CommandFailed
+
     _install_wheels(session, *DISTRIBUTIONS)
     arguments = {"bench_soak.py": ["--connections", "5000"]}
     ratio = re.compile(r"^\S+: \d+\.\d+ \(.*\) target .*$")
     summary: list[str] = []
+    failed: list[str] = []
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-        output = session.run(
-            "python", str(script), *arguments.get(script.name, []), env=_env(), silent=True
-        )
+        try:
+            output = session.run(
+                "python", str(script), *arguments.get(script.name, []), env=_env(), silent=True
+            )
+        except CommandFailed:  # nox has printed its output; the others still run
+            failed.append(script.name)
+            continue
         print(output, end="", flush=True)
         summary += [line for line in str(output).splitlines() if ratio.match(line)]
     print("== every ratio (median, p10-p90, target)")
     print("\n".join(summary))
+    if failed:
+        session.error(f"benchmarks that failed: {', '.join(failed)}")

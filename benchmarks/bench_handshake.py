@@ -81,6 +81,9 @@ def in_child(start: Callable[[], int]) -> tuple[int, Callable[[], None]]:
 
     process = multiprocessing.get_context("fork").Process(target=run, daemon=True)
     process.start()
+    if not parent_end.poll(120):
+        process.terminate()
+        raise SystemExit(f"the server process did not start (exit code {process.exitcode})")
     port = int(parent_end.recv())
 
     def stop() -> None:

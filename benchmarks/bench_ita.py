@@ -44,7 +44,9 @@ def main() -> None:
         issued = issue_token(ita, nonce=new_nonce())
         clock = FixedClock(now + dt.timedelta(seconds=1))
         policy = Policy(reference_values=workload_pin())
-        selected = select_validator("ita.tdx", settings=settings, policy=policy)
+        selected = select_validator(
+            "ita.tdx", settings=settings, policy=policy, allow_insecure=True
+        )
         public_key = ita.pki.signers["PS384"].key.public_key()
 
         def atls() -> object:
@@ -58,7 +60,9 @@ def main() -> None:
             )
 
         def cold() -> object:
-            fresh = select_validator("ita.tdx", settings=settings, policy=policy)
+            fresh = select_validator(
+                "ita.tdx", settings=settings, policy=policy, allow_insecure=True
+            )
             return fresh.appraise(issued.evidence, binding=issued.binding, clock=clock)
 
         atls()  # warm the caches

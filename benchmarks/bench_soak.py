@@ -127,6 +127,9 @@ def start_server() -> tuple[int, int, dict[str, Any], Callable[[], None]]:
         target=serve, args=(child_end,), daemon=True
     )
     process.start()
+    if not parent_end.poll(120):
+        process.terminate()
+        raise SystemExit(f"the server process did not start (exit code {process.exitcode})")
     port, settings = parent_end.recv()
     assert process.pid is not None
 

@@ -16,18 +16,23 @@ from atls_core.binding import Binding, BindingContext, Freshness, report_data_fo
 from atls_core.clock import FixedClock
 from atls_core.errors import AppraisalFailed, ATLSError, BindingMismatch, StaleEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.interfaces import ReportData, ValidatorBase, ValidatorSpec
+from atls_core.interfaces import ReportData
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.registry import PluginInfo
 from atls_core.result import AttestationResult, Status
+from atls_core.testing.facts import (
+    TEST_KEY_DIGEST,
+    TEST_NONCE,
+    TEST_SPKI,
+    Facts,
+    ReplayingValidator,
+    unit_spec,
+)
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
-SPEC = ValidatorSpec(
-    id="unit.box",
-    media_types=("application/x-unit",),
-    binding_schemes=("atls-v1",),
-    transport=Transport.CERTIFICATE,
-    tee_type="unit",
+SPEC = unit_spec(
+    "unit.box",
+    media_type="application/x-unit",
     oids=("1.3.9999.1",),
     measurements=("image", "config"),
     workload_identity=("image", "config"),
@@ -39,9 +44,9 @@ EVIDENCE = Evidence(
     source=EvidenceSource(transport=Transport.FILE, location="x"),
     endorsements={"log": b"events"},
 )
-SPKI = b"unit test SubjectPublicKeyInfo"
-NONCE = bytes(32)
-KEY_DIGEST = hashlib.sha256(SPKI).hexdigest()
+SPKI = TEST_SPKI
+NONCE = TEST_NONCE
+KEY_DIGEST = TEST_KEY_DIGEST
 NONCE_BINDING = Binding(
     scheme="atls-v1", freshness=Freshness.NONCE, verified=True, nonce="00" * 32, key_digest="ab"
 )
@@ -58,54 +63,38 @@ def pinned(policy: Policy | None = None) -> Policy:
     return attrs.evolve(policy, reference_values={**policy.reference_values, **PIN})
 
 
-class _Recorded(ValidatorBase):
+class _Recorded(ReplayingValidator):
     """A validator whose ``verify`` replays the facts a test recorded."""
 
     spec = SPEC
 
     def __init__(self, calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]], report: bytes):
-        self.calls = calls
-        self.report = report
-
-    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
-        for name, args, kwargs in self.calls:
-            getattr(appraisal, name)(*args, **kwargs)
-        return ReportData(value=self.report)
+        super().__init__(type(self).spec, calls, report)
 
 
-class _Pending:
+class _Pending(Facts):
     """What a validator would record, replayed through the core's :func:`appraise`."""
 
     def __init__(self, policy: Policy, freshness: Binding | None) -> None:
+        super().__init__()
         self.policy = policy
-        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-        self.freshness = freshness
-
-    def __getattr__(self, name: str) -> Any:
-        def record(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append((name, args, kwargs))
-            if name == "require":
-                return bool(args[1])
-            return None
-
-        return record
+        self.freshness = freshness.freshness if freshness else Freshness.NONCE
 
     def finish(self) -> AttestationResult:
-        freshness = self.freshness.freshness if self.freshness else Freshness.NONCE
-        if freshness is Freshness.UNBOUND:
-            context = BindingContext.offline_context()
-        else:
-            context = BindingContext(spki_der=SPKI, nonce=NONCE)
-        nonce = NONCE if freshness is Freshness.NONCE else b""
-        report = report_data_for("atls-v1", spki_der=SPKI, nonce=nonce)
-        return appraise(
-            _Recorded(list(self.calls), report),
-            EVIDENCE,
-            binding=context,
-            clock=FixedClock(NOW),
-            policy=self.policy,
-            plugin=PLUGIN,
+        return self.appraise(
+            SPEC, EVIDENCE, policy=self.policy, now=NOW, freshness=self.freshness, plugin=PLUGIN
         )
+
+
+def _appraised(validator: ReplayingValidator, evidence: Evidence = EVIDENCE) -> AttestationResult:
+    """``validator``'s appraisal of ``evidence`` on a nonce-fresh connection, pinned."""
+    return appraise(
+        validator,
+        evidence,
+        binding=BindingContext(spki_der=SPKI, nonce=NONCE),
+        clock=FixedClock(NOW),
+        policy=pinned(),
+    )
 
 
 def _appraisal(policy: Policy | None = None, **facts: Any) -> _Pending:
@@ -164,13 +153,7 @@ def test_verify_must_return_report_data() -> None:
             return b"report data"  # type: ignore[return-value]
 
     with pytest.raises(ATLSError) as info:
-        appraise(
-            Sloppy([], b""),
-            EVIDENCE,
-            binding=BindingContext(spki_der=SPKI, nonce=NONCE),
-            clock=FixedClock(NOW),
-            policy=pinned(),
-        )
+        _appraised(Sloppy([], b""))
     assert info.value.check == "plugins.contract"
 
 
@@ -181,13 +164,7 @@ def test_a_scheme_the_spec_does_not_declare_is_refused() -> None:
 
     report = hashlib.sha512(b"ratls-cert:" + SPKI).digest()
     with pytest.raises(BindingMismatch) as info:
-        appraise(
-            Drifting([], report),
-            EVIDENCE,
-            binding=BindingContext(spki_der=SPKI, nonce=NONCE),
-            clock=FixedClock(NOW),
-            policy=pinned(),
-        )
+        _appraised(Drifting([], report))
     assert info.value.check == "binding.scheme"
     assert info.value.actual == "dstack-ratls-cert"
 
@@ -199,13 +176,7 @@ def test_the_media_type_is_checked_before_the_plugin_runs() -> None:
 
     other = attrs.evolve(EVIDENCE, media_type="application/x-other")
     with pytest.raises(ATLSError) as info:
-        appraise(
-            Exploding([], b""),
-            other,
-            binding=BindingContext(spki_der=SPKI, nonce=NONCE),
-            clock=FixedClock(NOW),
-            policy=pinned(),
-        )
+        _appraised(Exploding([], b""), other)
     assert info.value.check == "evidence.media_type"
 
 
@@ -535,7 +506,7 @@ def test_json_export() -> None:
         "scheme": "atls-v1",
         "freshness": "nonce",
         "verified": True,
-        "nonce": "00" * 32,
+        "nonce": NONCE.hex(),
         "key_digest": KEY_DIGEST,
     }
     assert data["tcb"] == {

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import openai
@@ -35,30 +32,11 @@ from atls_core.tls import ATLSContext
 OTHER_IMAGE = "11" * 32
 
 
-class CountingServer(HTTPSServer):
-    """Counts connections as their thread starts.
-
-    That is before the server sends its first TLS byte, so before any client
-    can finish (or fail) a handshake: when the client call returns, every
-    attempt it made is counted.
-    """
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__(context)
-        self.attempts = 0
-        self._count = threading.Lock()
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        with self._count:
-            self.attempts += 1
-        super().process_request_thread(request, client_address)
-
-
 @dataclass
 class Failing:
     """A running server whose appraisal fails, and what the failure must say."""
 
-    server: CountingServer
+    server: HTTPSServer
     config: ATLSConfig
     check: str
     cause: type[ATLSError]
@@ -82,7 +60,7 @@ def failing(request: pytest.FixtureRequest, tee: SimulatedTEE) -> Iterator[Faili
         policy = {"reference_values": {"image": OTHER_IMAGE}}
         config = ATLSConfig.from_mapping(tee.config_mapping("127.0.0.1", policy=policy))
         check, cause = "reference.image", AppraisalFailed
-    server = CountingServer(context)
+    server = HTTPSServer(context)
     with server:
         yield Failing(server, config, check, cause)
         # Whatever the library, no application byte reached the server.

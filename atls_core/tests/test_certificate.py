@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from atls_core.certificate import PeerCertificate, decode_oid, read_tlv
 from atls_core.der import encode_oid
 from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Transport
-from atls_core.interfaces import ValidatorBase, ValidatorSpec
+from atls_core.interfaces import ValidatorBase
+from atls_core.testing.certs import self_signed_certificate
+from atls_core.testing.facts import unit_spec
 from atls_core.testing.vectors import vectors_root as _vectors
 
 EVIDENCE_OID = "1.3.9999.255.1"
@@ -33,30 +34,20 @@ def _certificate(
     not_after: dt.datetime = dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
 ) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unit.test")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(7)
-        .not_valid_before(not_before or NOT_BEFORE)
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("unit.test")]), critical=False)
-        .add_extension(
-            x509.UnrecognizedExtension(x509.ObjectIdentifier(EVIDENCE_OID), b"E" * 300),
-            critical=True,
-        )
-        .add_extension(
-            x509.UnrecognizedExtension(x509.ObjectIdentifier(SECOND_OID), b"F" * 300),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
+    der = self_signed_certificate(
+        key,
+        [(EVIDENCE_OID, b"E" * 300), (SECOND_OID, b"F" * 300)],
+        common_name="unit.test",
+        not_before=not_before or NOT_BEFORE,
+        not_after=not_after,
+        serial=7,
+        critical=(EVIDENCE_OID,),
+        dns_names=("unit.test",),
     )
     spki = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return cert.public_bytes(serialization.Encoding.DER), spki
+    return der, spki
 
 
 DER, SPKI = _certificate()
@@ -155,14 +146,7 @@ def test_bad_validity_time() -> None:
 
 
 class _Reader(ValidatorBase):
-    spec = ValidatorSpec(
-        id="unit.reader",
-        media_types=("application/x-unit",),
-        binding_schemes=("atls-v1",),
-        transport=Transport.CERTIFICATE,
-        tee_type="unit",
-        oids=("1.2.3.4", SECOND_OID),
-    )
+    spec = unit_spec("unit.reader", media_type="application/x-unit", oids=("1.2.3.4", SECOND_OID))
 
 
 def test_validator_base_reads_its_oids() -> None:

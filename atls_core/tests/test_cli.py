@@ -28,9 +28,10 @@ from atls_core.clock import FixedClock
 from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Evidence, Transport
 from atls_core.hookspecs import hookimpl
-from atls_core.interfaces import CliOption, ReportData, Settings, ValidatorBase, ValidatorSpec
+from atls_core.interfaces import CliOption, ReportData, Settings, ValidatorBase
 from atls_core.registry import PluginManager
 from atls_core.testing import simulated
+from atls_core.testing.facts import unit_spec
 from atls_core.testing.plugins import manager_with
 from atls_core.testing.simulated import SimulatedHardware, SimulatedIssuer
 
@@ -79,13 +80,8 @@ def evidence_file(tmp_path: Path) -> Callable[..., Path]:
 # -- a fake plugin whose validator records what it was given -------------------------------------
 
 
-PROBE_SPEC = ValidatorSpec(
-    id="probe.v",
-    media_types=("x/probe",),
-    binding_schemes=("atls-v1",),
-    transport=Transport.CHALLENGE,
-    tee_type="probe",
-    settings=("paths", "mode"),
+PROBE_SPEC = unit_spec(
+    "probe.v", transport=Transport.CHALLENGE, media_type="x/probe", settings=("paths", "mode")
 )
 
 

@@ -19,14 +19,15 @@ import pytest
 from atls_core import cli
 from atls_core.appraisal import Appraisal
 from atls_core.errors import ConfigurationError, MalformedEvidence
-from atls_core.evidence import Evidence, Transport
+from atls_core.evidence import Evidence
 from atls_core.hookspecs import hookimpl
-from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
+from atls_core.interfaces import ReportData, Settings, ValidatorBase
 from atls_core.policy import Policy
 from atls_core.registry import PluginManager
 from atls_core.report import render_inspection
 from atls_core.selection import select_validator
 from atls_core.server import mint_certificate
+from atls_core.testing.facts import unit_spec
 from atls_core.testing.plugins import manager_with
 from atls_core.testing.simulated import (
     CHALLENGE_ISSUER_SPEC,
@@ -161,14 +162,7 @@ def test_nothing_decodes_an_unknown_file(
 
 # -- a plugin whose validator cannot describe ----------------------------------------------------
 
-MUTE_SPEC = ValidatorSpec(
-    id="mute.v",
-    media_types=("x/mute",),
-    binding_schemes=("atls-v1",),
-    transport=Transport.CERTIFICATE,
-    tee_type="mute",
-    policy_options=("level",),
-)
+MUTE_SPEC = unit_spec("mute.v", media_type="x/mute", policy_options=("level",))
 
 
 class _Mute(ValidatorBase):

@@ -8,19 +8,16 @@ from typing import Any
 from atls_core.binding import Freshness
 from atls_core.errors import AppraisalFailed, BindingMismatch, ConfigurationError
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.interfaces import ValidatorSpec
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.registry import PluginInfo
 from atls_core.report import render_error, render_result, safe_text
 from atls_core.result import AttestationResult
-from atls_core.testing.facts import TEST_KEY_DIGEST, TEST_NONCE, Facts
+from atls_core.testing.facts import TEST_KEY_DIGEST, TEST_NONCE, Facts, unit_spec
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
-SPEC = ValidatorSpec(
-    id="unit.box",
-    media_types=("x/y",),
-    binding_schemes=("atls-v1",),
-    transport=Transport.CERTIFICATE,
+SPEC = unit_spec(
+    "unit.box",
+    media_type="x/y",
     tee_type="tdx",
     oids=("1.3.9999.1",),
     measurements=("mrtd", "rtmr0"),

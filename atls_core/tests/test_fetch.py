@@ -17,6 +17,7 @@ import trustme
 
 from atls_core.errors import CollateralUnavailable, ConfigurationError, ServiceUnavailable
 from atls_core.fetch import Response, SingleFlight, fetch
+from atls_core.testing.loopback import ConnectProxy, serve_connections
 
 SECRET = "s3cr3t-t0ken"
 QUERY_SECRET = "q-s3cr3t"
@@ -39,7 +40,9 @@ class Server:
         self.started = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread = threading.Thread(
+            target=serve_connections, args=(self._listener, self._one), daemon=True
+        )
         self._thread.start()
 
     @property
@@ -49,14 +52,6 @@ class Server:
     def close(self) -> None:
         self.stop.set()
         self._listener.close()
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
 
     def _one(self, conn: socket.socket) -> None:
         try:
@@ -424,71 +419,11 @@ def test_unreadable_ca_file_is_a_configuration_error(tmp_path: Path) -> None:
 # -- proxies from the environment ----------------------------------------------------
 
 
-class TunnelProxy:
-    """A CONNECT proxy on loopback that sends every tunnel to one loopback port."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.tunnels: list[str] = []
-        self.auth: list[str | None] = []
-        self.stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self._listener.close()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
-
-    def _tunnel(self, client: socket.socket) -> None:
-        with client:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = client.recv(1)
-                if not chunk:
-                    return
-                head += chunk
-            lines = head.decode("latin-1").split("\r\n")
-            self.tunnels.append(lines[0])
-            self.auth.append(
-                next(
-                    (
-                        v
-                        for k, _, v in (line.partition(": ") for line in lines)
-                        if k.lower() == "proxy-authorization"
-                    ),
-                    None,
-                )
-            )
-            with socket.create_connection(("127.0.0.1", self.upstream_port)) as upstream:
-                client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
-                client.settimeout(0.2)
-                upstream.settimeout(0.2)
-                while not self.stop.is_set():
-                    for a, b in ((client, upstream), (upstream, client)):
-                        try:
-                            data = a.recv(65536)
-                        except TimeoutError:
-                            continue
-                        if not data:
-                            return
-                        b.sendall(data)
-
-
 def test_https_goes_through_the_environment_proxy(
     serve: Callable[..., Server], ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = serve(answer(200, b"tunnelled"), tls=_tls_server(ca, "keys.test"))
-    proxy = TunnelProxy(server.port)
-    try:
+    with ConnectProxy(server.port) as proxy:
         monkeypatch.setenv("https_proxy", proxy.url.replace("://", "://pu:pw@"))
         monkeypatch.delenv("no_proxy", raising=False)
         monkeypatch.delenv("NO_PROXY", raising=False)
@@ -496,15 +431,13 @@ def test_https_goes_through_the_environment_proxy(
         ca.cert_pem.write_to_path(str(ca_file))
         response = fetch("https://keys.test/certs", timeout=5, cafile=ca_file)
         assert response.body == b"tunnelled"
-        assert proxy.tunnels == ["CONNECT keys.test:443 HTTP/1.1"]
+        assert proxy.tunnels == ["keys.test:443"]
         assert proxy.auth == ["Basic " + base64.b64encode(b"pu:pw").decode()]
         assert server.header(0, "host") == "keys.test", "TLS and HTTP are end to end"
         # Loopback never goes through a proxy, whatever the environment says.
         local = serve(answer(200, b"direct"))
         assert fetch(local.url, timeout=5).body == b"direct"
         assert len(proxy.tunnels) == 1
-    finally:
-        proxy.close()
 
 
 # -- a local agent on a Unix socket --------------------------------------------------

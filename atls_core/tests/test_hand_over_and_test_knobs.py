@@ -18,6 +18,7 @@ from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorS
 from atls_core.policy import Policy
 from atls_core.result import Status
 from atls_core.selection import select_validator
+from atls_core.testing.facts import unit_spec
 from atls_core.testing.plugins import manager_with
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -31,11 +32,10 @@ def _evidence(media_type: str, data: bytes = b"x") -> Evidence:
     )
 
 
-INNER_SPEC = ValidatorSpec(
-    id="inner.report",
-    media_types=(INNER_TYPE,),
-    binding_schemes=("atls-v1",),
+INNER_SPEC = unit_spec(
+    "inner.report",
     transport=Transport.FILE,
+    media_type=INNER_TYPE,
     tee_type="inner-tee",
     measurements=("digest",),
     workload_identity=("digest",),
@@ -56,12 +56,10 @@ class _Inner(ValidatorBase):
         return ReportData(value=report_data_for("atls-v1", spki_der=SPKI, nonce=b""))
 
 
-OUTER_SPEC = ValidatorSpec(
-    id="outer.box",
-    media_types=("application/x-outer",),
-    binding_schemes=("atls-v1",),
+OUTER_SPEC = unit_spec(
+    "outer.box",
     transport=Transport.FILE,
-    tee_type="outer",
+    media_type="application/x-outer",
     measurements=("digest",),
     workload_identity=("digest",),
     settings=("root", "custom_root"),

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
+
+from atls_core.testing.plugins import modules_loaded_by
 
 HEAVY = (
     "dcap_qvl",
@@ -26,16 +24,6 @@ HEAVY = (
 )
 
 
-def _loaded_after(code: str) -> list[str]:
-    probe = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    modules: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
-    return modules
-
-
 def _heavy(modules: list[str]) -> list[str]:
     return [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
 
@@ -50,11 +38,11 @@ def _heavy(modules: list[str]) -> list[str]:
     ],
 )
 def test_import_is_light(code: str) -> None:
-    modules = _loaded_after(code)
+    modules = modules_loaded_by(code)
     assert "atls_core" in modules
     assert _heavy(modules) == []
 
 
 def test_the_probe_can_see_heavy_imports() -> None:
     """The check above is real: importing the simulated TEE does show up."""
-    assert _heavy(_loaded_after("import atls_core.testing.simulated")) != []
+    assert _heavy(modules_loaded_by("import atls_core.testing.simulated")) != []

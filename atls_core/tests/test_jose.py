@@ -14,10 +14,8 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.x509.oid import NameOID
 from jwt.algorithms import get_default_algorithms
 
 from atls_core.errors import (
@@ -35,6 +33,7 @@ from atls_core.jose import (
     b64url_decode,
     jwk_public_key,
 )
+from atls_core.testing.certs import self_signed_certificate
 
 NOW = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
 T = int(NOW.timestamp())
@@ -313,18 +312,12 @@ def test_keys_in_the_token_header_are_never_used(
     rsa_key: rsa.RSAPrivateKey, attacker_key: rsa.RSAPrivateKey, own_kid: bool
 ) -> None:
     """A token signed by an attacker key that it carries itself (jwk, x5c, jku, x5u)."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "attacker")])
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(attacker_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=1))
-        .sign(attacker_key, hashes.SHA256())
+    der = self_signed_certificate(
+        attacker_key,
+        common_name="attacker",
+        not_before=NOW - dt.timedelta(days=1),
+        not_after=NOW + dt.timedelta(days=1),
     )
-    der = certificate.public_bytes(serialization.Encoding.DER)
     token = _sign(
         attacker_key,
         kid="attacker" if own_kid else "k1",

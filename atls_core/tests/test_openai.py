@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import http.server
-import ssl
-import threading
 from typing import Any
 
 import httpx
@@ -39,20 +37,6 @@ from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 from atls_core.tls import ATLSContext
 
 
-class CountingServer(HTTPSServer):
-    """Counts connection attempts as their thread starts (see the module docstring)."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__(context)
-        self.attempts = 0
-        self._count = threading.Lock()
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        with self._count:
-            self.attempts += 1
-        super().process_request_thread(request, client_address)
-
-
 class _Silent(http.server.BaseHTTPRequestHandler):
     """Never answers: reads until the client gives up and closes."""
 
@@ -71,14 +55,14 @@ def liar(tee: SimulatedTEE) -> Any:
     certificate = mint_certificate(
         tee.issuer, hostnames=("127.0.0.1",), evidence=tee.certificates().static().evidence
     )
-    server = CountingServer(certificate.server_context())
+    server = HTTPSServer(certificate.server_context())
     with server:
         yield server
         assert server.wait_finished(server.attempts)
         assert server.received == 0
 
 
-def test_the_plain_recipe_retries_a_refusal(config: ATLSConfig, liar: CountingServer) -> None:
+def test_the_plain_recipe_retries_a_refusal(config: ATLSConfig, liar: HTTPSServer) -> None:
     """Why the helper exists: each retry is another handshake and appraisal."""
     client = openai.OpenAI(
         base_url=liar.url("https", "/v1"),
@@ -92,7 +76,7 @@ def test_the_plain_recipe_retries_a_refusal(config: ATLSConfig, liar: CountingSe
     assert liar.attempts == 2
 
 
-def test_a_refusal_is_final_and_specific(config: ATLSConfig, liar: CountingServer) -> None:
+def test_a_refusal_is_final_and_specific(config: ATLSConfig, liar: HTTPSServer) -> None:
     client = atls_openai_client(config, base_url=liar.url("https", "/v1"), api_key="x")
     assert client.max_retries == 2  # the OpenAI default: retries stay on for other errors
     with client, pytest.raises(openai.APIConnectionError) as caught:
@@ -110,7 +94,7 @@ def test_a_refusal_is_final_and_specific(config: ATLSConfig, liar: CountingServe
     assert isinstance(error.cause, BindingMismatch)
 
 
-def test_async_refusal_is_final(config: ATLSConfig, liar: CountingServer) -> None:
+def test_async_refusal_is_final(config: ATLSConfig, liar: HTTPSServer) -> None:
     async def main() -> None:
         async with atls_async_openai_client(
             config, base_url=liar.url("https", "/v1"), api_key="x"
@@ -126,7 +110,7 @@ def test_async_refusal_is_final(config: ATLSConfig, liar: CountingServer) -> Non
 def test_a_policy_refusal_carries_the_result(tee: SimulatedTEE) -> None:
     policy = {"reference_values": {"image": "11" * 32}}
     config = ATLSConfig.from_mapping(tee.config_mapping("127.0.0.1", policy=policy))
-    server = CountingServer(tee.certificates().server_context())
+    server = HTTPSServer(tee.certificates().server_context())
     with server:
         with (
             atls_openai_client(config, base_url=server.url("https", "/v1"), api_key="x") as client,
@@ -161,7 +145,7 @@ def test_a_network_fault_is_still_retried(tee: SimulatedTEE) -> None:
     """A challenge that times out could not decide anything: the client may try again."""
     config = ATLSConfig.from_mapping(tee.config_mapping("127.0.0.1", challenge=True))
     static = tee.certificates().static()
-    server = CountingServer(static.server_context())
+    server = HTTPSServer(static.server_context())
     server.RequestHandlerClass = _Silent
     with server:
         client = atls_openai_client(

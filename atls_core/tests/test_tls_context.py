@@ -18,19 +18,10 @@ from atls_core.config import ATLSConfig
 from atls_core.errors import ATLSVerificationError, ConfigurationError
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.server import mint_certificate
-from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
+from atls_core.testing.loopback import HTTPSServer, SimulatedTEE, tls_connect
 from atls_core.tls import AppraisalCache, ATLSContext, result_of
 
 REQUEST = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-
-
-def _connect(context: ssl.SSLContext, port: int, host: str = "127.0.0.1") -> ssl.SSLSocket:
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        return context.wrap_socket(raw, server_hostname=host)
-    except BaseException:
-        raw.close()
-        raise
 
 
 def _exchange(sock: ssl.SSLSocket) -> bytes:
@@ -44,7 +35,10 @@ def _exchange(sock: ssl.SSLSocket) -> bytes:
 def test_accepts_fresh_certificate_and_exposes_result(tee: SimulatedTEE) -> None:
     certificates = tee.certificates()
     context = ATLSContext.for_validator(tee.selected())
-    with HTTPSServer(certificates.server_context()) as server, _connect(context, server.port) as s:
+    with (
+        HTTPSServer(certificates.server_context()) as server,
+        tls_connect(context, server.port) as s,
+    ):
         result = s.attestation_result
         assert result is not None
         assert result.accepted
@@ -66,7 +60,7 @@ def test_each_connection_gets_its_own_nonce(tee: SimulatedTEE) -> None:
     with HTTPSServer(tee.certificates().server_context()) as server:
         nonces = set()
         for _ in range(3):
-            with _connect(context, server.port) as s:
+            with tls_connect(context, server.port) as s:
                 result = s.attestation_result
                 assert result is not None
                 nonces.add(result.binding.nonce)
@@ -79,7 +73,7 @@ def test_evidence_bound_to_another_key_is_rejected_with_zero_bytes(tee: Simulate
     context = ATLSContext.for_validator(tee.selected())
     with HTTPSServer(liar.server_context()) as server:
         with pytest.raises(ATLSVerificationError) as caught:
-            _connect(context, server.port)
+            tls_connect(context, server.port)
         assert caught.value.check == "binding.report_data"
         assert isinstance(caught.value, ssl.SSLCertVerificationError)
         assert server.wait_finished(1)
@@ -87,7 +81,7 @@ def test_evidence_bound_to_another_key_is_rejected_with_zero_bytes(tee: Simulate
         assert server.received == 0  # ...and not one application byte followed
     # Control: the same counter does see bytes from an accepted client.
     with HTTPSServer(tee.certificates().server_context()) as server:
-        with _connect(context, server.port) as s:
+        with tls_connect(context, server.port) as s:
             _exchange(s)
         assert server.wait_finished(1)
         assert server.received == len(REQUEST)
@@ -100,19 +94,19 @@ def test_evidence_replayed_with_an_old_nonce_is_rejected(tee: SimulatedTEE) -> N
         HTTPSServer(old.server_context()) as server,
         pytest.raises(ATLSVerificationError) as caught,
     ):
-        _connect(context, server.port)
+        tls_connect(context, server.port)
     assert caught.value.check == "binding.report_data"
 
 
 def test_static_certificate_is_key_only_and_refused_when_nonce_required(tee: SimulatedTEE) -> None:
     certificates = tee.certificates()
     with HTTPSServer(certificates.server_context(per_connection=False)) as server:
-        with _connect(ATLSContext.for_validator(tee.selected()), server.port) as s:
+        with tls_connect(ATLSContext.for_validator(tee.selected()), server.port) as s:
             assert s.attestation_result is not None
             assert s.attestation_result.binding.freshness is Freshness.KEY_ONLY
         strict = ATLSContext.for_validator(tee.selected(policy=Policy(require_nonce=True)))
         with pytest.raises(ATLSVerificationError) as caught:
-            _connect(strict, server.port)
+            tls_connect(strict, server.port)
     assert "nonce" in caught.value.check
 
 
@@ -154,7 +148,7 @@ def test_deferred_handshake_failure_sends_nothing(tee: SimulatedTEE) -> None:
         assert server.received == 0
 
 
-def test_wrapping_an_unconnected_socket_appraises_on_connect(tee: SimulatedTEE) -> None:
+def test_wrapping_an_unconnected_socket_appraises_ontls_connect(tee: SimulatedTEE) -> None:
     context = ATLSContext.for_validator(tee.selected())
     with HTTPSServer(tee.certificates().server_context()) as server:
         raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -177,7 +171,7 @@ def test_callers_cannot_switch_appraisal_off(tee: SimulatedTEE) -> None:
         tee.issuer, hostnames=("127.0.0.1",), evidence=tee.certificates().static().evidence
     )
     with HTTPSServer(liar.server_context()) as server, pytest.raises(ATLSVerificationError):
-        _connect(context, server.port)
+        tls_connect(context, server.port)
 
 
 def test_certificate_changed_between_connections_is_reappraised(tee: SimulatedTEE) -> None:
@@ -186,15 +180,15 @@ def test_certificate_changed_between_connections_is_reappraised(tee: SimulatedTE
     original = certificates.static()
     context = ATLSContext.for_validator(tee.selected())
     with HTTPSServer(original.server_context()) as server:
-        with _connect(context, server.port) as s:
+        with tls_connect(context, server.port) as s:
             assert s.attestation_result is not None
-        with _connect(context, server.port) as s:
+        with tls_connect(context, server.port) as s:
             assert context.cache.hits == 1  # identical static certificate: cache hit
         # The server rotates to a new key but keeps presenting the old evidence.
         swapped = mint_certificate(tee.issuer, hostnames=("127.0.0.1",), evidence=original.evidence)
         server.context = swapped.server_context()
         with pytest.raises(ATLSVerificationError) as caught:
-            _connect(context, server.port)
+            tls_connect(context, server.port)
     assert caught.value.check == "binding.report_data"
     assert context.cache.hits == 1
 
@@ -212,17 +206,17 @@ def test_cache_honours_expiry_and_nonce_policy(tee: SimulatedTEE) -> None:
     clock = MovableClock(dt.datetime.now(dt.UTC))
     context = ATLSContext.for_validator(tee.selected(), clock=clock)
     with HTTPSServer(static.server_context()) as server:
-        with _connect(context, server.port):
+        with tls_connect(context, server.port):
             pass
-        with _connect(context, server.port):
+        with tls_connect(context, server.port):
             assert context.cache.hits == 1
         clock.at += dt.timedelta(hours=2)  # past the evidence's not_after
         with pytest.raises(ATLSVerificationError) as caught:
-            _connect(context, server.port)
+            tls_connect(context, server.port)
         assert caught.value.check == "simulated.validity"
         no_cache = ATLSContext.for_validator(tee.selected(), cache=AppraisalCache(max_entries=0))
         for _ in range(2):
-            with _connect(no_cache, server.port):
+            with tls_connect(no_cache, server.port):
                 pass
         assert no_cache.cache.hits == 0
 
@@ -231,7 +225,7 @@ def test_nonce_fresh_results_are_never_cached(tee: SimulatedTEE) -> None:
     context = ATLSContext.for_validator(tee.selected())
     with HTTPSServer(tee.certificates().server_context()) as server:
         for _ in range(2):
-            with _connect(context, server.port):
+            with tls_connect(context, server.port):
                 pass
     assert len(context.cache) == 0
     assert context.cache.hits == 0
@@ -241,11 +235,11 @@ def test_config_selects_validator_per_host(tee: SimulatedTEE) -> None:
     config = ATLSConfig.from_mapping(tee.config_mapping("127.0.0.1"))
     context = ATLSContext(config)
     with HTTPSServer(tee.certificates().server_context()) as server:
-        with _connect(context, server.port) as s:
+        with tls_connect(context, server.port) as s:
             assert s.attestation_result is not None
             assert s.attestation_result.verifier.validator == "insecure.simulated"
         with pytest.raises(ATLSVerificationError) as caught:
-            _connect(context, server.port, host="other.example")
+            tls_connect(context, server.port, host="other.example")
     assert caught.value.check == "config.hosts"
 
 
@@ -267,7 +261,7 @@ def test_other_hardware_key_is_untrusted(tee: SimulatedTEE) -> None:
         HTTPSServer(stranger.certificates().server_context()) as server,
         pytest.raises(ATLSVerificationError) as caught,
     ):
-        _connect(context, server.port)
+        tls_connect(context, server.port)
     assert caught.value.check == "simulated.signature"
 
 
@@ -278,7 +272,7 @@ def test_policy_rejection_carries_the_result(tee: SimulatedTEE) -> None:
         HTTPSServer(debug_tee.certificates().server_context()) as server,
         pytest.raises(ATLSVerificationError) as caught,
     ):
-        _connect(context, server.port)
+        tls_connect(context, server.port)
     assert caught.value.result is not None
     assert not caught.value.result.accepted
     assert "debug" in caught.value.check
@@ -288,7 +282,7 @@ def test_plain_certificate_without_evidence_is_rejected(tee: SimulatedTEE) -> No
     plain = tee.challenge_server()  # a plain certificate, no evidence extension
     context = ATLSContext.for_validator(tee.selected())
     with plain as server, pytest.raises(ATLSVerificationError) as caught:
-        _connect(context, server.port)
+        tls_connect(context, server.port)
     assert caught.value.check == "evidence.extension"
 
 
@@ -303,7 +297,7 @@ def test_validator_bug_fails_closed(tee: SimulatedTEE) -> None:
     context = ATLSContext.for_validator(selected)
     with HTTPSServer(tee.certificates().server_context()) as server:
         with pytest.raises(ATLSVerificationError) as caught:
-            _connect(context, server.port)
+            tls_connect(context, server.port)
         assert server.wait_finished(1)
         assert server.received == 0
     assert caught.value.check == "tls.appraisal.internal"
@@ -327,7 +321,7 @@ def test_recorded_clock_is_used(tee: SimulatedTEE) -> None:
         HTTPSServer(tee.certificates().server_context()) as server,
         pytest.raises(ATLSVerificationError) as caught,
     ):
-        _connect(context, server.port)
+        tls_connect(context, server.port)
     assert caught.value.check == "simulated.validity"
 
 
@@ -343,11 +337,11 @@ def test_a_shared_cache_never_serves_a_result_appraised_under_another_policy(
     strict_policy = Policy(reference_values={"image": ReferenceValue(accepted=["11" * 32])})
     strict = ATLSContext.for_validator(tee.selected(policy=strict_policy), cache=shared)
     with HTTPSServer(static.server_context()) as server:
-        with _connect(lenient, server.port) as s:
+        with tls_connect(lenient, server.port) as s:
             assert s.attestation_result is not None
         assert len(shared) == 1
         with pytest.raises(ATLSVerificationError) as caught:
-            _connect(strict, server.port)
+            tls_connect(strict, server.port)
         assert caught.value.check == "reference.image"
-        with _connect(lenient, server.port):
+        with tls_connect(lenient, server.port):
             assert shared.hits == 1  # the lenient context still hits its own entry

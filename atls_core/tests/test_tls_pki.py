@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 
 import pytest
@@ -13,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from atls_core.config import ATLSConfig
 from atls_core.errors import ATLSVerificationError
 from atls_core.server import AttestedCertificates
-from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
+from atls_core.testing.loopback import HTTPSServer, SimulatedTEE, tls_connect
 from atls_core.tls import ATLSContext
 
 
@@ -28,20 +27,11 @@ def _context(tee: SimulatedTEE, ca: trustme.CA, host: str = "localhost") -> ATLS
     return ATLSContext(config, pki_cadata=ca.cert_pem.bytes())
 
 
-def _connect(context: ssl.SSLContext, port: int, host: str) -> ssl.SSLSocket:
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        return context.wrap_socket(raw, server_hostname=host)
-    except BaseException:
-        raw.close()
-        raise
-
-
 def test_ca_signed_attested_certificate_passes_both(tee: SimulatedTEE, ca: trustme.CA) -> None:
     certificates = AttestedCertificates(tee.issuer, hostnames=("localhost",), signer=_signer(ca))
     with (
         HTTPSServer(certificates.server_context()) as server,
-        _connect(_context(tee, ca), server.port, "localhost") as s,
+        tls_connect(_context(tee, ca), server.port, "localhost") as s,
     ):
         assert s.attestation_result is not None
         assert s.attestation_result.accepted
@@ -53,7 +43,7 @@ def test_self_signed_attested_certificate_fails_pki(tee: SimulatedTEE, ca: trust
         HTTPSServer(certificates.server_context()) as server,
         pytest.raises(ATLSVerificationError) as caught,
     ):
-        _connect(_context(tee, ca), server.port, "localhost")
+        tls_connect(_context(tee, ca), server.port, "localhost")
     assert caught.value.check == "tls.pki"
 
 
@@ -63,7 +53,7 @@ def test_trustme_leaf_is_held_to_the_web_pki_profile(tee: SimulatedTEE, ca: trus
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     leaf.configure_cert(server_context)
     with HTTPSServer(server_context) as server, pytest.raises(ATLSVerificationError) as caught:
-        _connect(_context(tee, ca), server.port, "localhost")
+        tls_connect(_context(tee, ca), server.port, "localhost")
     assert caught.value.check == "tls.pki"
 
 
@@ -73,7 +63,7 @@ def test_wrong_host_name_fails_pki(tee: SimulatedTEE, ca: trustme.CA) -> None:
         HTTPSServer(certificates.server_context()) as server,
         pytest.raises(ATLSVerificationError) as caught,
     ):
-        _connect(_context(tee, ca), server.port, "localhost")
+        tls_connect(_context(tee, ca), server.port, "localhost")
     assert caught.value.check == "tls.pki"
 
 
@@ -86,7 +76,7 @@ def test_pki_valid_certificate_without_evidence_fails_appraisal(
         HTTPSServer(plain.static().server_context()) as server,
         pytest.raises(ATLSVerificationError) as caught,
     ):
-        _connect(_context(tee, ca), server.port, "localhost")
+        tls_connect(_context(tee, ca), server.port, "localhost")
     assert caught.value.check == "evidence.extension"
 
 
@@ -104,7 +94,7 @@ def test_pki_with_challenge_transport(tee: SimulatedTEE, ca: trustme.CA) -> None
     context = ATLSContext(config, pki_cadata=ca.cert_pem.bytes())
     with (
         HTTPSServer(server_context, challenge=endpoint) as server,
-        _connect(context, server.port, "localhost") as s,
+        tls_connect(context, server.port, "localhost") as s,
     ):
         assert s.attestation_result is not None
         assert s.attestation_result.binding.scheme == "challenge-v1"

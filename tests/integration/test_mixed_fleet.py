@@ -127,7 +127,7 @@ def _rule(name: str, validator: str, settings: dict[str, Any], policy: dict[str,
 
 
 def _fleet_toml(rules: Rules) -> str:
-    blocks = ["[atls]\nallow_insecure_test_validators = true  # sim.test only"]
+    blocks = ["[atls]\nallow_insecure_test_validators = true  # sim.test; tests-only settings"]
     for name, validator in VALIDATORS.items():
         settings, policy = rules[name]
         blocks.append(_rule(name, validator, settings, policy))
@@ -205,6 +205,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             ItaIssuer(
                 {
                     "api_url": ita.url,
+                    "allow_http_loopback": True,  # the stand-in ITA speaks plain http
                     "api_key": Secret(ITA_API_KEY, "test"),
                     "configfs_root": str(work / "ita-tsm"),
                 },
@@ -290,6 +291,9 @@ def test_one_context_appraises_each_host_with_its_validator(fleet: Fleet) -> Non
     assert results["tdx.test"].binding.scheme == "atls-v1"
     assert results["gramine.test"].binding.scheme == "gramine-tcg"
     assert results["azure.test"].tee_type != results["tdx.test"].tee_type
+    # The stand-in MAA and ITA serve their keys over http on loopback: tests only, and said so.
+    for name in ("azure.test", "ita.test"):
+        assert list(results[name].claims["test_knobs"]) == ["allow_http_loopback"], name
     # Every server saw exactly the one request it was sent.
     for name in VALIDATORS:
         assert fleet.servers[KIND[name]].requests.count(f"/{KIND[name]}") == 1

@@ -198,21 +198,17 @@ def refusal_of(exc: BaseException) -> ATLSError | None:
     return error
 
 
-def _refused(
+def _raise_refusal(
     refusal: Refusal | None, request: httpx.Request, exc: httpx.RequestError
-) -> Exception | None:
-    if refusal is None:
-        return None
-    error = refusal_of(exc)
-    return None if error is None else refusal(request, error)
+) -> None:
+    """Raise ``refusal``'s exception when ``exc`` is an attestation refusal (else return)."""
+    error = refusal_of(exc) if refusal is not None else None
+    if refusal is not None and error is not None:
+        raise refusal(request, error) from exc
 
 
-class ATLSTransport(httpx.BaseTransport):
-    """Synchronous httpx transport; keyword arguments go to ``httpx.HTTPTransport``.
-
-    ``refusal`` builds the exception raised when attestation refuses a server
-    (default: httpx's ``ConnectError``); see :func:`refusal_of`.
-    """
+class _Configured:
+    """What both transports are made of: one atls context, the refusal, httpx's transport."""
 
     def __init__(
         self,
@@ -226,7 +222,21 @@ class ATLSTransport(httpx.BaseTransport):
         self.context = _context(config, validator, context)
         self.refusal = refusal
         kwargs.pop("verify", None)
-        self._inner = httpx.HTTPTransport(verify=self.context, **kwargs)
+        self._open(kwargs)
+
+    def _open(self, options: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class ATLSTransport(_Configured, httpx.BaseTransport):
+    """Synchronous httpx transport; keyword arguments go to ``httpx.HTTPTransport``.
+
+    ``refusal`` builds the exception raised when attestation refuses a server
+    (default: httpx's ``ConnectError``); see :func:`refusal_of`.
+    """
+
+    def _open(self, options: dict[str, Any]) -> None:
+        self._inner = httpx.HTTPTransport(verify=self.context, **options)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         requested = request.url
@@ -234,10 +244,8 @@ class ATLSTransport(httpx.BaseTransport):
         try:
             response = _attach(self._inner.handle_request(request))
         except httpx.RequestError as exc:
-            refused = _refused(self.refusal, request, exc)
-            if refused is None:
-                raise
-            raise refused from exc
+            _raise_refusal(self.refusal, request, exc)
+            raise
         finally:
             request.url = requested
         try:
@@ -251,22 +259,11 @@ class ATLSTransport(httpx.BaseTransport):
         self._inner.close()
 
 
-class AsyncATLSTransport(httpx.AsyncBaseTransport):
+class AsyncATLSTransport(_Configured, httpx.AsyncBaseTransport):
     """Asynchronous httpx transport (asyncio or trio through anyio); see :class:`ATLSTransport`."""
 
-    def __init__(
-        self,
-        config: ATLSConfig | None = None,
-        *,
-        validator: AppraiserLike | None = None,
-        context: ATLSContext | None = None,
-        refusal: Refusal | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.context = _context(config, validator, context)
-        self.refusal = refusal
-        kwargs.pop("verify", None)
-        self._inner = httpx.AsyncHTTPTransport(verify=self.context, **kwargs)
+    def _open(self, options: dict[str, Any]) -> None:
+        self._inner = httpx.AsyncHTTPTransport(verify=self.context, **options)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         requested = request.url
@@ -274,10 +271,8 @@ class AsyncATLSTransport(httpx.AsyncBaseTransport):
         try:
             response = _attach(await self._inner.handle_async_request(request))
         except httpx.RequestError as exc:
-            refused = _refused(self.refusal, request, exc)
-            if refused is None:
-                raise
-            raise refused from exc
+            _raise_refusal(self.refusal, request, exc)
+            raise
         finally:
             request.url = requested
         try:

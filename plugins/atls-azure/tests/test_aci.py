@@ -90,6 +90,7 @@ class TestAciValidatorShimConformance(ValidatorConformance):
             policies=["package policy"],
             jkus=[f"{self.maa.url}/certs"],
             settings={"allow_http_loopback": True},
+            allow_insecure=True,
         )
 
     def make_validator(self) -> AciTokenValidator:
@@ -228,12 +229,16 @@ def test_seed_constructor_shape(maa: StandInMaa) -> None:
         policies=["package policy"],
         jkus=[f"{maa.url}/certs"],
         settings={"allow_http_loopback": True},
+        allow_insecure=True,
     )
     assert validator.jkus == [f"{maa.url}/certs"]
     assert validator.policies == ["package policy"]
     case = _case(maa)
     result = validator.appraise(case.evidence, binding=case.binding, clock=case.clock)
     assert result.accepted
+    # A pinned workload, but keys fetched over http on loopback: tests only, and it says so.
+    assert result.status is Status.WARNING
+    assert list(result.claims["test_knobs"]) == ["allow_http_loopback"]
     assert result.policy_digest == validator.policy.digest
     assert isinstance(validator, AppraiserLike)
     assert isinstance(validator.validator, AciTokenValidator)
@@ -244,10 +249,15 @@ def test_seed_constructor_shape(maa: StandInMaa) -> None:
 
 def test_seed_shim_refuses_unknown_settings_and_options(maa: StandInMaa) -> None:
     with pytest.raises(ConfigurationError) as info:
-        AciValidator(policies=["p"], settings={"allow_http_loopback": True, "jku": "x"})
+        AciValidator(
+            policies=["p"], settings={"allow_http_loopback": True, "jku": "x"}, allow_insecure=True
+        )
     assert info.value.check == "config.settings"
     validator = AciValidator(
-        policies=["p"], jkus=[f"{maa.url}/certs"], settings={"allow_http_loopback": True}
+        policies=["p"],
+        jkus=[f"{maa.url}/certs"],
+        settings={"allow_http_loopback": True},
+        allow_insecure=True,
     )
     case = _case(maa)
     with pytest.raises(ConfigurationError) as info:
@@ -262,7 +272,9 @@ def test_seed_shim_refuses_unknown_settings_and_options(maa: StandInMaa) -> None
 
 def test_seed_without_policies_warns(maa: StandInMaa) -> None:
     with pytest.warns(SecurityWarning):
-        validator = AciValidator(jkus=[f"{maa.url}/certs"], settings={"allow_http_loopback": True})
+        validator = AciValidator(
+            jkus=[f"{maa.url}/certs"], settings={"allow_http_loopback": True}, allow_insecure=True
+        )
     assert validator.policy.allow_any_workload
     case = _case(maa)
     result = validator.appraise(case.evidence, binding=case.binding, clock=case.clock)
@@ -278,10 +290,23 @@ def test_seed_with_a_pinning_policy_does_not_warn(maa: StandInMaa) -> None:
             jkus=[f"{maa.url}/certs"],
             policy=Policy(reference_values={"hostdata": HOSTDATA}),
             settings={"allow_http_loopback": True},
+            allow_insecure=True,
         )
     assert not validator.policy.allow_any_workload
     case = _case(maa)
     assert validator.appraise(case.evidence, binding=case.binding, clock=case.clock).accepted
+
+
+def test_seed_shim_refuses_http_loopback_unless_insecure_is_allowed(maa: StandInMaa) -> None:
+    """The stand-in's http key endpoint is a tests-only knob, as in configuration."""
+    with pytest.raises(ConfigurationError) as info:
+        AciValidator(
+            policies=["package policy"],
+            jkus=[f"{maa.url}/certs"],
+            settings={"allow_http_loopback": True},
+        )
+    assert info.value.check == "config.test_settings"
+    assert "allow_http_loopback" in str(info.value)
 
 
 def test_seed_default_trusts_public_instances_only() -> None:

@@ -60,20 +60,23 @@ def test_wire_sets_the_sni_form(maa: StandInMaa) -> None:
 @pytest.mark.parametrize("wire", ["seed", "", ["pyatls"]])
 def test_unknown_wire_is_refused(maa: StandInMaa, wire: object) -> None:
     with pytest.raises(ConfigurationError) as info:
-        select_validator("azure.aci", settings=maa.settings(wire=wire), policy=POLICY)
+        select_validator(
+            "azure.aci", settings=maa.settings(wire=wire), policy=POLICY, allow_insecure=True
+        )
     assert info.value.check == "config.settings"
 
 
 def test_pyatls_wire_reaches_a_seed_only_server(maa: StandInMaa, seed_server: HTTPSServer) -> None:
     config = ATLSConfig.from_mapping(
         {
+            "atls": {"allow_insecure_test_validators": True},
             "hosts": {
                 "svc.example": {
                     "validator": "azure.aci",
                     "settings": maa.settings(wire="pyatls"),
                     "policy": {"hostdata": [cce_policy_hash("package policy")]},
                 }
-            }
+            },
         }
     )
     server_name, result = _handshake(ATLSContext(config), seed_server.port)
@@ -86,7 +89,9 @@ def test_pyatls_wire_reaches_a_seed_only_server(maa: StandInMaa, seed_server: HT
 def test_atls_wire_is_refused_by_a_seed_only_server(
     maa: StandInMaa, seed_server: HTTPSServer
 ) -> None:
-    selected = select_validator("azure.aci", settings=maa.settings(), policy=POLICY)
+    selected = select_validator(
+        "azure.aci", settings=maa.settings(), policy=POLICY, allow_insecure=True
+    )
     with pytest.raises(ATLSVerificationError) as info:
         _handshake(ATLSContext.for_validator(selected), seed_server.port)
     # The server read no nonce and answered with its static certificate (empty nonce).

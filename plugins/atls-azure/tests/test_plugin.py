@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import io
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,18 +14,15 @@ import pytest
 from atls_azure import plugin, specs
 from atls_core.errors import ConfigurationError
 from atls_core.selection import select_validator
+from atls_core.testing.plugins import heavy_modules_loaded_by
 
 SGX_DIR = "azure/azsdk-py-1.0.0-sgx-enclave-2021-07-01"
 MRENCLAVE = "b779202618becb636768e5d902f28d524222735fafb539ea9ba07c3fc171a1c2"
 
 
 def test_plugin_imports_cheaply() -> None:
-    code = (
-        "import sys, atls_azure.plugin; "
-        "print(sorted(m for m in ('jwt', 'atls_azure.validators') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    heavy = ("jwt", "atls_azure.validators")
+    assert heavy_modules_loaded_by("import atls_azure.plugin", heavy) == []
 
 
 @pytest.mark.parametrize("validator_id", ["azure.aci", "azure.cvm", "azure.sgx", "azure.tdx"])
@@ -69,27 +65,21 @@ def recorded(vectors: Path) -> tuple[Path, Path, str, int]:
     return token, keys, claims["iss"], claims["iat"] + 60
 
 
+def _verify(
+    validator: str, token: Path, keys: Path, issuer: str, at: int, *options: str
+) -> tuple[int, str, str]:
+    """``atls verify-evidence`` of a recorded token with a recorded key set, at ``at``."""
+    arguments = ["--keys", str(keys), "--issuer", issuer, "--at", str(at), *options]
+    return _cli(["verify-evidence", "--validator", validator, *arguments, str(token)])
+
+
 @pytest.mark.vectors
 def test_cli_accepts_recorded_token(recorded: tuple[Path, Path, str, int], tmp_path: Path) -> None:
     token, keys, issuer, at = recorded
     policy = tmp_path / "policy.toml"
     policy.write_text(f'[reference_values]\nmrenclave = "{MRENCLAVE}"\n')
-    code, out, err = _cli(
-        [
-            "verify-evidence",
-            "--validator",
-            "azure.sgx",
-            "--keys",
-            str(keys),
-            "--issuer",
-            issuer,
-            "--at",
-            str(at),
-            "--policy",
-            str(policy),
-            "--json",
-            str(token),
-        ]
+    code, out, err = _verify(
+        "azure.sgx", token, keys, issuer, at, "--policy", str(policy), "--json"
     )
     assert code == 0, err
     result = json.loads(out)
@@ -100,20 +90,7 @@ def test_cli_accepts_recorded_token(recorded: tuple[Path, Path, str, int], tmp_p
 @pytest.mark.vectors
 def test_cli_rejects_wrong_issuer(recorded: tuple[Path, Path, str, int]) -> None:
     token, keys, _issuer, at = recorded
-    code, _out, err = _cli(
-        [
-            "verify-evidence",
-            "--validator",
-            "azure.sgx",
-            "--keys",
-            str(keys),
-            "--issuer",
-            "https://other.attest.azure.net",
-            "--at",
-            str(at),
-            str(token),
-        ]
-    )
+    code, _out, err = _verify("azure.sgx", token, keys, "https://other.attest.azure.net", at)
     assert code != 0
     assert "jwt.iss" in err
     assert len(err.strip().splitlines()) == 1
@@ -122,20 +99,7 @@ def test_cli_rejects_wrong_issuer(recorded: tuple[Path, Path, str, int]) -> None
 @pytest.mark.vectors
 def test_cli_rejects_unpinned_workload(recorded: tuple[Path, Path, str, int]) -> None:
     token, keys, issuer, at = recorded
-    code, _out, err = _cli(
-        [
-            "verify-evidence",
-            "--validator",
-            "azure.sgx",
-            "--keys",
-            str(keys),
-            "--issuer",
-            issuer,
-            "--at",
-            str(at),
-            str(token),
-        ]
-    )
+    code, _out, err = _verify("azure.sgx", token, keys, issuer, at)
     assert code != 0
     assert "workload.unpinned" in err
     assert MRENCLAVE in err, "the refusal names the value to pin"
@@ -146,20 +110,7 @@ def test_cli_aci_recorded_token_unknown_key(vectors: Path) -> None:
     token = vectors / "azure/aci-sevsnp-token-no-jwks/sev-snp-jwt.txt"
     claims = jwt.decode(token.read_text().strip(), options={"verify_signature": False})
     keys = vectors / SGX_DIR / "jwks_recorded_for_sharedwus.wus.attest.azure.net.json"
-    code, _out, err = _cli(
-        [
-            "verify-evidence",
-            "--validator",
-            "azure.aci",
-            "--keys",
-            str(keys),
-            "--issuer",
-            claims["iss"],
-            "--at",
-            str(claims["iat"] + 60),
-            str(token),
-        ]
-    )
+    code, _out, err = _verify("azure.aci", token, keys, claims["iss"], claims["iat"] + 60)
     assert code != 0
     assert "unknown signing key" in err
     assert len(err.strip().splitlines()) == 1

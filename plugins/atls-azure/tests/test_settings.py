@@ -14,8 +14,9 @@ from atls_azure.settings import MaaTokenSettings
 from atls_azure.specs import SPECS
 from atls_azure.testing.maa import SigningKey
 from atls_azure.trust import build_trust, public_key_from_jwk
-from atls_core.config import Secret
+from atls_core.config import ATLSConfig, Secret
 from atls_core.errors import ConfigurationError, UntrustedChain
+from atls_core.selection import select_validator, validator_for_host
 from atls_core.settings import setting_names
 
 INSTANCE = "https://x.attest.azure.net"
@@ -33,6 +34,32 @@ def test_every_spec_accepts_exactly_the_declared_token_settings() -> None:
     for spec in SPECS:
         assert set(setting_names(MaaTokenSettings)) <= set(spec.settings)
     assert "allow_http_loopback" in setting_names(MaaTokenSettings)
+
+
+STAND_IN = {"instances": ["http://127.0.0.1:1"], "allow_http_loopback": True}
+"""Keys of a loopback stand-in over plain http: what only tests may configure."""
+
+
+@pytest.mark.parametrize("validator_id", [spec.id for spec in SPECS])
+def test_http_on_loopback_is_a_fenced_test_setting(validator_id: str) -> None:
+    """One flag must not let a production configuration trust an http key endpoint."""
+    spec = next(s for s in SPECS if s.id == validator_id)
+    assert spec.test_settings == ("allow_http_loopback",)
+    with pytest.raises(ConfigurationError) as info:
+        select_validator(validator_id, settings=STAND_IN)
+    assert info.value.check == "config.test_settings"
+    assert "allow_http_loopback" in str(info.value)
+    hosts = {"svc.example": {"validator": validator_id, "settings": STAND_IN}}
+    with pytest.raises(ConfigurationError) as info:
+        ATLSConfig.from_mapping({"hosts": hosts})
+    assert info.value.check == "config.test_settings"
+    allowed = ATLSConfig.from_mapping(
+        {"atls": {"allow_insecure_test_validators": True}, "hosts": hosts}
+    )
+    assert validator_for_host(allowed, "svc.example").test_knobs == ("allow_http_loopback",)
+    production = {**STAND_IN, "instances": ["https://x.attest.azure.net"]}
+    production["allow_http_loopback"] = False
+    assert select_validator(validator_id, settings=production).test_knobs == ()
 
 
 @pytest.mark.parametrize(

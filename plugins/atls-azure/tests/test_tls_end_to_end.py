@@ -23,6 +23,7 @@ from atls_core.certificate import PeerCertificate
 from atls_core.clock import SystemClock
 from atls_core.errors import ATLSVerificationError
 from atls_core.policy import Policy, ReferenceValue
+from atls_core.result import Status
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificates
 from atls_core.testing.loopback import HTTPSServer
@@ -59,11 +60,15 @@ def test_handshake_with_selected_validator(
         "azure.aci",
         settings=maa.settings(),
         policy=Policy(options={"cce_policies": [CCE_POLICY]}),
+        allow_insecure=True,
     )
     data, result = _get(ATLSContext.for_validator(selected), https.port)
     assert data.split(b"\r\n", 1)[0].endswith(b" 200 OK")
     assert result is not None
     assert result.accepted
+    # The stand-in's keys came over http on loopback: a tests-only knob, named in the result.
+    assert result.status is Status.WARNING
+    assert list(result.claims["test_knobs"]) == ["allow_http_loopback"]
     assert result.binding.freshness.value == "nonce"
     assert result.measurements["hostdata"] == cce_policy_hash(CCE_POLICY)
     assert certificates.minted >= 1, "the nonce in SNI got its own certificate and token"
@@ -74,7 +79,10 @@ def test_handshake_with_seed_style_validator(
 ) -> None:
     https, _certificates = server
     validator = AciValidator(
-        policies=[CCE_POLICY], jkus=[f"{maa.url}/certs"], settings={"allow_http_loopback": True}
+        policies=[CCE_POLICY],
+        jkus=[f"{maa.url}/certs"],
+        settings={"allow_http_loopback": True},
+        allow_insecure=True,
     )
     data, result = _get(ATLSContext(validator=validator), https.port)
     assert data.split(b"\r\n", 1)[0].endswith(b" 200 OK")
@@ -91,6 +99,7 @@ def test_handshake_refused_for_debuggable_container(
         "azure.aci",
         settings=maa.settings(),
         policy=Policy(options={"hostdata": [cce_policy_hash(CCE_POLICY)]}),
+        allow_insecure=True,
     )
     with pytest.raises(ssl.SSLCertVerificationError) as info:
         _get(ATLSContext.for_validator(selected), https.port)
@@ -106,7 +115,9 @@ def test_handshake_refused_for_untrusted_maa(
     with StandInMaa() as trusted, warnings.catch_warnings():
         warnings.simplefilter("ignore", SecurityWarning)
         validator = AciValidator(
-            jkus=[f"{trusted.url}/certs"], settings={"allow_http_loopback": True}
+            jkus=[f"{trusted.url}/certs"],
+            settings={"allow_http_loopback": True},
+            allow_insecure=True,
         )
         with pytest.raises(ATLSVerificationError) as info:
             _get(ATLSContext(validator=validator), https.port)
@@ -122,7 +133,10 @@ def test_requests_adapter_with_seed_style_validator(
 
     https, _certificates = server
     validator = AciValidator(
-        policies=[CCE_POLICY], jkus=[f"{maa.url}/certs"], settings={"allow_http_loopback": True}
+        policies=[CCE_POLICY],
+        jkus=[f"{maa.url}/certs"],
+        settings={"allow_http_loopback": True},
+        allow_insecure=True,
     )
     with requests.Session() as session:
         session.mount("https://", ATLSAdapter(validator=validator))
@@ -143,6 +157,7 @@ def test_core_attested_certificates_serve_aci_directly(maa: StandInMaa) -> None:
         "azure.aci",
         settings=maa.settings(),
         policy=Policy(options={"cce_policies": [CCE_POLICY]}),
+        allow_insecure=True,
     )
     with HTTPSServer(certificates.server_context()) as https:
         _data, result = _get(ATLSContext.for_validator(selected), https.port)
@@ -216,7 +231,9 @@ def test_attackers_own_cvm_is_refused_before_any_application_byte(
     0.1 accepted it with nothing pinned; the core's pinning rule refuses it, and
     a pin of the intended VM refuses it too.  Not one application byte leaves.
     """
-    selected = select_validator("azure.cvm", settings=maa.settings(), policy=policy)
+    selected = select_validator(
+        "azure.cvm", settings=maa.settings(), policy=policy, allow_insecure=True
+    )
     with _cvm_server(maa, ATTACKER_VM_ID) as https:
         with pytest.raises(ATLSVerificationError) as info:
             _get(ATLSContext.for_validator(selected), https.port)
@@ -235,7 +252,10 @@ def test_attackers_own_cvm_is_refused_before_any_application_byte(
 def test_pinned_cvm_is_served(maa: StandInMaa) -> None:
     vm_id = uuid.UUID(STAND_IN_VM_ID).hex
     selected = select_validator(
-        "azure.cvm", settings=maa.settings(), policy=Policy(reference_values={"vmid": vm_id})
+        "azure.cvm",
+        settings=maa.settings(),
+        policy=Policy(reference_values={"vmid": vm_id}),
+        allow_insecure=True,
     )
     with _cvm_server(maa, STAND_IN_VM_ID) as https:
         data, result = _get(ATLSContext.for_validator(selected), https.port)

@@ -34,6 +34,7 @@ from atls_dcap import (
     record_quote,
 )
 from atls_dcap import tcb as tcb_eval
+from atls_dcap.report import OUR_NAMES
 from atls_dcap.sources import FileSource
 
 pytestmark = pytest.mark.vectors

@@ -38,8 +38,13 @@ def tsm(tmp_path: Path) -> FakeConfigfsTsm:
     return FakeConfigfsTsm(root, lambda report_data: b"EMULATED-TDX-QUOTE:" + report_data)
 
 
+STAND_IN = {"allow_http_loopback": True}
+"""The stand-in ITA answers plain http on loopback: a tests-only issuer setting."""
+
+
 def _issuer(ita: StandInIta, tsm: FakeConfigfsTsm, **extra: Any) -> ItaIssuer:
     settings = {
+        **STAND_IN,
         "api_url": ita.url,
         "api_key": Secret(API_KEY, "test"),
         "configfs_root": str(tsm.root),
@@ -85,7 +90,12 @@ def test_wrong_report_data_rule_is_refused_by_the_service(ita: StandInIta, tmp_p
     root.mkdir()
     wrong = FakeConfigfsTsm(root, lambda _rd: b"EMULATED-TDX-QUOTE:" + bytes(64))
     issuer = ItaIssuer(
-        {"api_url": ita.url, "api_key": Secret(API_KEY, "test"), "configfs_root": str(root)},
+        {
+            **STAND_IN,
+            "api_url": ita.url,
+            "api_key": Secret(API_KEY, "test"),
+            "configfs_root": str(root),
+        },
         fs=wrong,
     )
     with pytest.raises(CollateralUnavailable) as info:
@@ -123,12 +133,14 @@ def test_the_api_key_never_leaks(
         secret = config.rule_for(host).settings["api_key"]
         assert isinstance(secret, Secret)
         issuer = ItaIssuer(
-            {"api_url": ita.url, "api_key": secret, "configfs_root": str(tsm.root)}, fs=tsm
+            {**STAND_IN, "api_url": ita.url, "api_key": secret, "configfs_root": str(tsm.root)},
+            fs=tsm,
         )
         assert API_KEY not in repr(issuer)
         issuer.issue(bytes(64))
     wrong = ItaIssuer(
         {
+            **STAND_IN,
             "api_url": ita.url,
             "api_key": Secret(API_KEY + "-wrong", "test"),
             "configfs_root": str(tsm.root),
@@ -150,7 +162,7 @@ def test_the_api_key_never_leaks(
 def test_api_key_must_come_by_indirection_and_the_refusal_says_how(
     ita: StandInIta, tsm: FakeConfigfsTsm, given: str | None
 ) -> None:
-    settings: dict[str, Any] = {"api_url": ita.url}
+    settings: dict[str, Any] = {**STAND_IN, "api_url": ita.url}
     if given is not None:
         settings["api_key"] = given
     with pytest.raises(ConfigurationError) as info:
@@ -167,6 +179,7 @@ def test_api_key_must_come_by_indirection_and_the_refusal_says_how(
     "bad",
     [
         {"api_url": "http://ita.example"},
+        {"api_url": "http://ita.example", **STAND_IN},  # the knob is for loopback only
         {"token_signing_alg": "HS256"},
         {"policy_ids": "p-1"},
         {"timeout": 0},
@@ -175,14 +188,33 @@ def test_api_key_must_come_by_indirection_and_the_refusal_says_how(
 )
 def test_bad_issuer_settings(ita: StandInIta, bad: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
-        ItaIssuer({"api_url": ita.url, "api_key": Secret(API_KEY, "test"), **bad})
+        ItaIssuer({**STAND_IN, "api_url": ita.url, "api_key": Secret(API_KEY, "test"), **bad})
+
+
+def test_http_on_loopback_needs_the_tests_only_setting(ita: StandInIta) -> None:
+    """The API key travels on api_url: plain http only when a test says so, as for validators."""
+    with pytest.raises(ConfigurationError) as info:
+        ItaIssuer({"api_url": ita.url, "api_key": Secret(API_KEY, "test")})
+    assert info.value.check == "config.settings"
+    assert "settings.api_url" in str(info.value)
+    assert "allow_http_loopback = true" in str(info.value)
+    with pytest.raises(ConfigurationError) as info:
+        ItaIssuer(
+            {"api_url": ita.url, "api_key": Secret(API_KEY, "test"), "allow_http_loopback": "yes"}
+        )
+    assert "settings.allow_http_loopback" in str(info.value)
 
 
 def test_service_down_is_collateral_unavailable(tsm: FakeConfigfsTsm) -> None:
     with StandInIta(api_key=API_KEY) as gone:
         url = gone.url
     issuer = ItaIssuer(
-        {"api_url": url, "api_key": Secret(API_KEY, "t"), "configfs_root": str(tsm.root)},
+        {
+            **STAND_IN,
+            "api_url": url,
+            "api_key": Secret(API_KEY, "t"),
+            "configfs_root": str(tsm.root),
+        },
         fs=tsm,
     )
     with pytest.raises(CollateralUnavailable) as info:

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from atls_core.binding import BindingContext, new_nonce
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
+from atls_core.config import ATLSConfig
 from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.policy import Policy
 from atls_core.registry import PluginManager
-from atls_core.selection import select_validator
+from atls_core.selection import select_validator, validator_for_host
+from atls_core.testing.certs import self_signed_certificate
+from atls_core.testing.plugins import heavy_modules_loaded_by
 from atls_ita.oids import ITA_TOKEN_OID
+from atls_ita.testing.pki import StandInPki
 from atls_ita.testing.standin import StandInIta
 from atls_ita.testing.tokens import issue_token
 
@@ -34,12 +33,8 @@ def manager() -> PluginManager:
 
 
 def test_plugin_module_imports_cheaply() -> None:
-    code = (
-        "import sys, atls_ita.plugin\n"
-        "heavy = [m for m in ('jwt', 'atls_ita.validator', 'atls_tdx') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    heavy = ("jwt", "atls_ita.validator", "atls_tdx")
+    assert heavy_modules_loaded_by("import atls_ita.plugin", heavy) == []
 
 
 def test_validators_and_issuer_are_registered(manager: PluginManager) -> None:
@@ -61,37 +56,56 @@ def test_selection_refuses_unknown_names(
     manager: PluginManager, ita: StandInIta, tmp_path: Path
 ) -> None:
     settings = ita.validator_settings(tmp_path / "root.pem")
-    selected = select_validator("ita.tdx", settings=settings, manager=manager)
+    selected = select_validator("ita.tdx", settings=settings, manager=manager, allow_insecure=True)
     assert selected.spec.id == "ita.tdx"
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError) as info:
         select_validator(
             "ita.tdx",
             settings=settings,
             policy=Policy(options={"required_policy_idz": ["x"]}),
             manager=manager,
+            allow_insecure=True,
         )
-    with pytest.raises(ConfigurationError):
-        select_validator("ita.tdx", settings={**settings, "jku": "x"}, manager=manager)
+    assert info.value.check == "config.policy_options"
+    with pytest.raises(ConfigurationError) as info:
+        select_validator(
+            "ita.tdx", settings={**settings, "jku": "x"}, manager=manager, allow_insecure=True
+        )
+    assert info.value.check == "config.settings"
+
+
+@pytest.mark.parametrize("validator_id", ["ita.tdx", "ita.sgx"])
+def test_http_on_loopback_is_a_fenced_test_setting(
+    manager: PluginManager, tmp_path: Path, validator_id: str
+) -> None:
+    """One flag must not let a production configuration trust an http key endpoint."""
+    assert manager.validator_spec(validator_id).test_settings == ("allow_http_loopback",)
+    (tmp_path / "root.pem").write_bytes(StandInPki.generate(algorithms=()).root_pem)
+    settings = {
+        "jwks_url": "http://127.0.0.1:1/certs",
+        "root_ca": str(tmp_path / "root.pem"),
+        "allow_http_loopback": True,
+    }
+    with pytest.raises(ConfigurationError) as info:
+        select_validator(validator_id, settings=settings, manager=manager)
+    assert info.value.check == "config.test_settings"
+    assert "allow_http_loopback" in str(info.value)
+    hosts = {"svc.example": {"validator": validator_id, "settings": settings}}
+    with pytest.raises(ConfigurationError) as info:
+        ATLSConfig.from_mapping({"hosts": hosts})
+    assert info.value.check == "config.test_settings"
+    allowed = ATLSConfig.from_mapping(
+        {"atls": {"allow_insecure_test_validators": True}, "hosts": hosts}
+    )
+    selected = validator_for_host(allowed, "svc.example", manager=manager)
+    assert selected.test_knobs == ("allow_http_loopback",)
+    production = {**settings, "jwks_url": "https://ita.example/certs", "allow_http_loopback": False}
+    assert select_validator(validator_id, settings=production, manager=manager).test_knobs == ()
 
 
 def _certificate(spki_key: ec.EllipticCurvePrivateKey, token: str | None) -> bytes:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ita-attested.example")])
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(spki_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-    )
-    if token is not None:
-        builder = builder.add_extension(
-            x509.UnrecognizedExtension(x509.ObjectIdentifier(ITA_TOKEN_OID), token.encode()),
-            critical=False,
-        )
-    return builder.sign(spki_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    extensions = [(ITA_TOKEN_OID, token.encode())] if token is not None else []
+    return self_signed_certificate(spki_key, extensions, common_name="ita-attested.example")
 
 
 def test_token_travels_in_the_certificate(
@@ -105,7 +119,10 @@ def test_token_travels_in_the_certificate(
     issued = issue_token(ita, nonce=nonce, spki=spki)
     der = _certificate(key, issued.token)
     selected: Any = select_validator(
-        "ita.tdx", settings=ita.validator_settings(tmp_path / "root.pem"), manager=manager
+        "ita.tdx",
+        settings=ita.validator_settings(tmp_path / "root.pem"),
+        manager=manager,
+        allow_insecure=True,
     )
     certificate = PeerCertificate.from_der(der)
     evidence = selected.validator.evidence_from_certificate(certificate)

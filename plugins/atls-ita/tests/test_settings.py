@@ -16,7 +16,7 @@ from atls_ita.settings import (
     VALIDATOR_SETTINGS,
     ItaValidatorSettings,
     api_key_setting,
-    check_service_url,
+    api_url_setting,
 )
 from atls_ita.specs import SGX_SPEC, TDX_SPEC
 from atls_ita.testing.pki import StandInPki
@@ -96,15 +96,33 @@ def test_a_missing_root_says_why_it_is_required() -> None:
 
 def test_service_urls_are_named_without_their_credentials(root: str) -> None:
     with pytest.raises(ConfigurationError) as info:
-        check_service_url(f"http://reader:{TOKEN}@ita.example/v1?sig={TOKEN}", "api_url")
+        api_url_setting({"api_url": f"http://reader:{TOKEN}@ita.example/v1?sig={TOKEN}"})
     assert TOKEN not in str(info.value)
     assert info.value.actual == "http://ita.example:80/v1"
-    assert check_service_url("http://127.0.0.1:8/x", "api_url") == "http://127.0.0.1:8/x"
     error = _refusal(
         {"root_ca": root, "jwks_url": Secret(f"https://{TOKEN}@ita.example#f", "$env URL")}
     )
     assert TOKEN not in str(error)
     assert "$env URL" in str(error)
+
+
+def test_the_issuer_api_url_is_https_unless_a_test_allows_loopback_http() -> None:
+    """The API key travels on this URL: http only to a loopback stand-in, and only when asked."""
+    assert api_url_setting({}) == "https://api.trustauthority.intel.com"
+    stand_in = "http://127.0.0.1:8/x"
+    with pytest.raises(ConfigurationError) as info:
+        api_url_setting({"api_url": stand_in})
+    assert info.value.check == "config.settings"
+    assert "allow_http_loopback = true" in str(info.value)
+    assert api_url_setting({"api_url": stand_in, "allow_http_loopback": True}) == stand_in
+    for refused in (
+        {"api_url": "http://ita.example/x", "allow_http_loopback": True},  # not loopback
+        {"api_url": stand_in, "allow_http_loopback": "true"},  # text is not a flag
+        {"api_url": 5},
+    ):
+        with pytest.raises(ConfigurationError) as info:
+            api_url_setting(refused)
+        assert info.value.check == "config.settings"
 
 
 def test_the_api_key_is_a_secret_only() -> None:

@@ -8,7 +8,6 @@ travels in SNI, the server gets a fresh token for it, the client appraises it.
 
 from __future__ import annotations
 
-import socket
 import ssl
 from pathlib import Path
 
@@ -20,9 +19,10 @@ from atls_core.config import Secret
 from atls_core.errors import ATLSVerificationError
 from atls_core.policy import Policy
 from atls_core.registry import PluginManager
+from atls_core.result import Status
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificates
-from atls_core.testing.loopback import HTTPSServer
+from atls_core.testing.loopback import HTTPSServer, tls_connect
 from atls_core.tls import ATLSContext
 from atls_ita.issuer import ItaIssuer
 from atls_ita.testing.pki import StandInPki
@@ -32,15 +32,6 @@ from atls_tdx.testing.dstack import FakeConfigfsTsm
 API_KEY = "ita-test-api-key-6f1d"
 
 
-def _connect(context: ssl.SSLContext, port: int) -> ssl.SSLSocket:
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        return context.wrap_socket(raw, server_hostname="127.0.0.1")
-    except BaseException:
-        raw.close()
-        raise
-
-
 @pytest.fixture
 def certificates(ita: StandInIta, tmp_path: Path) -> AttestedCertificates:
     ita.clock = SystemClock()
@@ -48,7 +39,12 @@ def certificates(ita: StandInIta, tmp_path: Path) -> AttestedCertificates:
     root.mkdir()
     tsm = FakeConfigfsTsm(root, lambda report_data: b"EMULATED-TDX-QUOTE:" + report_data)
     issuer = ItaIssuer(
-        {"api_url": ita.url, "api_key": Secret(API_KEY, "test"), "configfs_root": str(root)},
+        {
+            "api_url": ita.url,
+            "allow_http_loopback": True,  # the stand-in answers plain http (tests only)
+            "api_key": Secret(API_KEY, "test"),
+            "configfs_root": str(root),
+        },
         fs=tsm,
     )
     return AttestedCertificates(issuer)
@@ -63,14 +59,18 @@ def test_fresh_token_per_connection(
         settings=ita.validator_settings(tmp_path / "root.pem"),
         policy=pinned,
         manager=manager,
+        allow_insecure=True,
     )
     context = ATLSContext.for_validator(selected)
     with HTTPSServer(certificates.server_context()) as server:
         for _ in range(2):
-            with _connect(context, server.port) as tls:
+            with tls_connect(context, server.port) as tls:
                 result = tls.attestation_result  # type: ignore[attr-defined]
                 assert result is not None
                 assert result.accepted, result.to_json()
+                # Keys from the stand-in over http on loopback: tests only, and it says so.
+                assert result.status is Status.WARNING
+                assert list(result.claims["test_knobs"]) == ["allow_http_loopback"]
                 assert result.binding.freshness is Freshness.NONCE
                 assert result.verifier.validator == "ita.tdx"
     assert certificates.minted == 2
@@ -84,14 +84,17 @@ def test_client_that_pins_nothing_refuses_a_genuine_server(
     """A genuine TD with a genuine ITA token, but any TD anyone rents would have one."""
     manager = PluginManager(environ={})
     selected = select_validator(
-        "ita.tdx", settings=ita.validator_settings(tmp_path / "root.pem"), manager=manager
+        "ita.tdx",
+        settings=ita.validator_settings(tmp_path / "root.pem"),
+        manager=manager,
+        allow_insecure=True,
     )
     context = ATLSContext.for_validator(selected)
     with (
         HTTPSServer(certificates.server_context()) as server,
         pytest.raises(ATLSVerificationError) as info,
     ):
-        _connect(context, server.port)
+        tls_connect(context, server.port)
     assert info.value.check == "workload.unpinned"
     assert ita.measurements["mrtd"] in str(info.value), "the refusal shows what to pin"
 
@@ -109,12 +112,13 @@ def test_client_trusting_another_root_refuses_the_server(
             "allow_http_loopback": True,
         },
         manager=manager,
+        allow_insecure=True,
     )
     context = ATLSContext.for_validator(selected)
     with (
         HTTPSServer(certificates.server_context()) as server,
         pytest.raises(ATLSVerificationError) as info,
     ):
-        _connect(context, server.port)
+        tls_connect(context, server.port)
     assert info.value.check == "ita.x5c.root"
     assert isinstance(info.value, ssl.SSLCertVerificationError)

@@ -29,9 +29,13 @@ def test_a_pinned_token_is_accepted_offline_and_says_unbound(
     ita: StandInIta, settings: dict[str, Any], clock: FixedClock, pinned: Policy
 ) -> None:
     token = issue_token(ita).token
-    result = verify_token(token, policy=pinned, settings=settings, at=_at(clock))
+    result = verify_token(
+        token, policy=pinned, settings=settings, at=_at(clock), allow_insecure=True
+    )
     assert result.accepted
     assert result.status is Status.WARNING, "an offline token is bound to no connection"
+    # and the stand-in's keys came over http on loopback, which only tests may do:
+    assert list(result.claims["test_knobs"]) == ["allow_http_loopback"]
     assert result.binding.freshness is Freshness.UNBOUND
     assert [w for w in result.warnings if w.startswith("binding.offline")]
     assert not [w for w in result.warnings if w.startswith("workload.unpinned")]
@@ -70,7 +74,13 @@ def test_nothing_pinned_raises_workload_unpinned(
     ita: StandInIta, settings: dict[str, Any], clock: FixedClock
 ) -> None:
     with pytest.raises(AppraisalFailed) as info:
-        verify_token(issue_token(ita).token, policy=Policy(), settings=settings, at=_at(clock))
+        verify_token(
+            issue_token(ita).token,
+            policy=Policy(),
+            settings=settings,
+            at=_at(clock),
+            allow_insecure=True,
+        )
     assert info.value.check == "workload.unpinned"
     assert ita.measurements["mrtd"] in str(info.value), "the refusal shows what to pin"
     assert not info.value.result.accepted
@@ -84,6 +94,7 @@ def test_allow_any_workload_returns_a_warning(
         policy=Policy(allow_any_workload=True),
         settings=settings,
         at=_at(clock),
+        allow_insecure=True,
     )
     assert result.status is Status.WARNING
     assert [w for w in result.warnings if w.startswith("workload.unpinned")]
@@ -94,7 +105,13 @@ def test_another_workload_raises_its_reference_check(
 ) -> None:
     policy = Policy(reference_values={"mrtd": "00" * 48})
     with pytest.raises(AppraisalFailed) as info:
-        verify_token(issue_token(ita).token, policy=policy, settings=settings, at=_at(clock))
+        verify_token(
+            issue_token(ita).token,
+            policy=policy,
+            settings=settings,
+            at=_at(clock),
+            allow_insecure=True,
+        )
     assert info.value.check == "reference.mrtd"
 
 
@@ -104,7 +121,12 @@ def test_sgx_tokens_with_ita_sgx(
     ita.tee = "sgx"
     policy = Policy(reference_values={"mrenclave": SGX_MRENCLAVE})
     result = verify_token(
-        issue_token(ita).token, policy=policy, settings=settings, at=_at(clock), validator="ita.sgx"
+        issue_token(ita).token,
+        policy=policy,
+        settings=settings,
+        at=_at(clock),
+        validator="ita.sgx",
+        allow_insecure=True,
     )
     assert result.accepted
     assert result.tee_type == "sgx"
@@ -120,7 +142,13 @@ def test_a_token_with_forged_claims_raises_untrusted_chain(
     claims["tdx"]["tdx_mrtd"] = workload_pin()["mrtd"]
     body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     with pytest.raises(UntrustedChain) as info:
-        verify_token(f"{head}.{body}.{signature}", policy=pinned, settings=settings, at=_at(clock))
+        verify_token(
+            f"{head}.{body}.{signature}",
+            policy=pinned,
+            settings=settings,
+            at=_at(clock),
+            allow_insecure=True,
+        )
     assert info.value.check == "jwt.signature"
 
 
@@ -129,14 +157,28 @@ def test_an_expired_token_raises_stale_evidence(
 ) -> None:
     later = clock.now() + ita.lifetime
     with pytest.raises(StaleEvidence) as info:
-        verify_token(issue_token(ita).token, policy=pinned, settings=settings, at=later)
+        verify_token(
+            issue_token(ita).token, policy=pinned, settings=settings, at=later, allow_insecure=True
+        )
     assert info.value.check == "jwt.exp"
 
 
 def test_at_defaults_to_now(ita: StandInIta, settings: dict[str, Any], pinned: Policy) -> None:
     ita.clock = SystemClock()
     ita.lifetime = dt.timedelta(hours=1)
-    assert verify_token(issue_token(ita).token, policy=pinned, settings=settings).accepted
+    token = issue_token(ita).token
+    assert verify_token(token, policy=pinned, settings=settings, allow_insecure=True).accepted
+
+
+def test_http_on_loopback_needs_allow_insecure(
+    ita: StandInIta, settings: dict[str, Any], clock: FixedClock, pinned: Policy
+) -> None:
+    """The stand-in's http key endpoint is a tests-only setting, refused by default."""
+    assert settings["allow_http_loopback"] is True
+    with pytest.raises(ConfigurationError) as info:
+        verify_token(issue_token(ita).token, policy=pinned, settings=settings, at=_at(clock))
+    assert info.value.check == "config.test_settings"
+    assert ita.requests["/certs"] == 0, "refused before any key was fetched"
 
 
 @pytest.mark.parametrize(
@@ -151,7 +193,12 @@ def test_at_defaults_to_now(ita: StandInIta, settings: dict[str, Any], pinned: P
 def test_configuration_mistakes_are_refused(
     ita: StandInIta, settings: dict[str, Any], pinned: Policy, kwargs: dict[str, Any], check: str
 ) -> None:
-    arguments: dict[str, Any] = {"policy": pinned, "settings": settings, **kwargs}
+    arguments: dict[str, Any] = {
+        "policy": pinned,
+        "settings": settings,
+        "allow_insecure": True,
+        **kwargs,
+    }
     with pytest.raises(ConfigurationError) as info:
         verify_token(issue_token(ita).token, **arguments)
     assert info.value.check == check

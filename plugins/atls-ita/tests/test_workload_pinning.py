@@ -158,5 +158,6 @@ def test_selection_refuses_a_pin_the_validator_cannot_see(ita: StandInIta, tmp_p
             settings=ita.validator_settings(tmp_path / "root.pem"),
             policy=Policy(reference_values={"mrenclave": SGX_MRENCLAVE}),
             manager=PluginManager(environ={}),
+            allow_insecure=True,  # the stand-in's http keys; the pin is what is refused
         )
     assert info.value.check == "config.reference_values"

@@ -28,7 +28,8 @@ def server(maa: StandInMaa) -> Iterator[PyatlsStyleServer]:
 
 @pytest.fixture
 def aci(maa: StandInMaa) -> Callable[..., AciValidator]:
-    """``AciValidator`` with pyatls's arguments, trusting the stand-in MAA (http on loopback)."""
+    """``AciValidator`` with pyatls's arguments, trusting the stand-in MAA (http on loopback,
+    a tests-only setting: ``allow_insecure``)."""
 
     def build(policies: list[str] | None = None, **settings: Any) -> AciValidator:
         with warnings.catch_warnings():
@@ -37,6 +38,7 @@ def aci(maa: StandInMaa) -> Callable[..., AciValidator]:
                 policies=policies,
                 jkus=[f"{maa.url}/certs"],
                 settings={"allow_http_loopback": True, **settings},
+                allow_insecure=True,
             )
 
     return build

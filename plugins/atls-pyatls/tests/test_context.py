@@ -73,7 +73,10 @@ def test_none_accepts_refused_with_the_first_ones_outcome(
 ) -> None:
     with StandInMaa() as other:
         untrusting = AciValidator(
-            [CCE_POLICY], [f"{other.url}/certs"], settings={"allow_http_loopback": True}
+            [CCE_POLICY],
+            [f"{other.url}/certs"],
+            settings={"allow_http_loopback": True},
+            allow_insecure=True,
         )
         refusing = aci([OTHER_POLICY])
         with pytest.raises(ATLSVerificationError) as info:
@@ -102,11 +105,13 @@ def test_atls_validators_may_be_listed(maa: StandInMaa, server: PyatlsStyleServe
         "azure.aci",
         settings=maa.settings(wire="pyatls"),
         policy=Policy(options={"cce_policies": [CCE_POLICY]}),
+        allow_insecure=True,
     )
     atls_shim = AtlsAciValidator(
         [CCE_POLICY],
         [f"{maa.url}/certs"],
         settings={"allow_http_loopback": True, "wire": "pyatls"},
+        allow_insecure=True,
     )
     assert _get(ATLSContext([selected, atls_shim]), server).policy_digest == (
         selected.policy.digest

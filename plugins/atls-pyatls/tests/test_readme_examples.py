@@ -2,7 +2,9 @@
 
 Only the environment is the test's: the service's name resolves to the
 loopback server (port 443 to its port), and a no-argument ``AciValidator()``
-trusts the stand-in MAA instead of Azure's shared instances.
+trusts the stand-in MAA instead of Azure's shared instances (over http on
+loopback, a tests-only setting the selection admits as a configuration with
+``allow_insecure_test_validators`` would).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import pytest
 import requests
 from atls_pyatls.testing import PyatlsStyleServer, pyatls_nonce
 
+import atls_azure.aci
 from atls_azure.aci import SecurityWarning
 from atls_azure.testing.maa import StandInMaa
 from atls_core.errors import ATLSVerificationError
 from atls_core.result import AttestationResult, Status
+from atls_core.selection import SelectedValidator, select_validator
 
 SERVICE = "my.confidential.service.net"
 
@@ -78,6 +82,11 @@ def deployed(
     monkeypatch.setattr(
         atls_pyatls.azure, "DEFAULT_SETTINGS", {"wire": "pyatls", "allow_http_loopback": True}
     )
+
+    def select_for_tests(*args: Any, **kwargs: Any) -> SelectedValidator:
+        return select_validator(*args, **{**kwargs, "allow_insecure": True})
+
+    monkeypatch.setattr(atls_azure.aci, "select_validator", select_for_tests)
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
     return server
@@ -95,6 +104,7 @@ def _check(result: Any, server: PyatlsStyleServer) -> None:
     assert isinstance(result, AttestationResult)
     assert result.status is Status.WARNING
     assert any(w.startswith("workload.unpinned") for w in result.warnings)
+    assert list(result.claims["test_knobs"]) == ["allow_http_loopback"]
     assert result.binding.freshness.value == "nonce"
     (name,) = server.server_names
     assert name is not None
@@ -161,7 +171,10 @@ def test_atls_version_of_the_direct_example(
     code = _atls_version()
     for azure, stand_in in (
         ('"https://sharedeus2.eus2.attest.azure.net/certs"', f'"{maa.url}/certs"'),
-        ('{"wire": "pyatls"}', '{"wire": "pyatls", "allow_http_loopback": True}'),
+        (
+            '{"wire": "pyatls"}',
+            '{"wire": "pyatls", "allow_http_loopback": True}, allow_insecure=True',
+        ),
     ):
         assert code.count(azure) == 1
         code = code.replace(azure, stand_in)

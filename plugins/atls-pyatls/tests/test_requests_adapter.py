@@ -39,7 +39,10 @@ def test_adapter_result_and_pooling(
 def test_adapter_refusal(maa: StandInMaa, server: PyatlsStyleServer) -> None:
     with StandInMaa() as other, requests.Session() as session:
         untrusting = AciValidator(
-            [CCE_POLICY], [f"{other.url}/certs"], settings={"allow_http_loopback": True}
+            [CCE_POLICY],
+            [f"{other.url}/certs"],
+            settings={"allow_http_loopback": True},
+            allow_insecure=True,
         )
         session.mount("httpa://", HTTPAAdapter([untrusting], max_retries=0))
         with pytest.raises(requests.exceptions.SSLError, match=r"jwt\.iss"):

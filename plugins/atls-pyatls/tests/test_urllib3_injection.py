@@ -42,7 +42,10 @@ def test_injected_refusal_sends_nothing(
 ) -> None:
     with StandInMaa() as other:
         untrusting = AciValidator(
-            [CCE_POLICY], [f"{other.url}/certs"], settings={"allow_http_loopback": True}
+            [CCE_POLICY],
+            [f"{other.url}/certs"],
+            settings={"allow_http_loopback": True},
+            allow_insecure=True,
         )
         inject_into_urllib3([untrusting])
         with urllib3.PoolManager() as pool, pytest.raises(urllib3.exceptions.SSLError) as info:

@@ -79,13 +79,17 @@ def test_the_runtime_data_is_pyatls_s(maa: StandInMaa) -> None:
 
 def test_core_client_needs_the_wire_setting(maa: StandInMaa, server: PyatlsStyleServer) -> None:
     """A plain atls configuration reaches a pyatls server with ``wire = "pyatls"`` only."""
-    default = select_validator("azure.aci", settings=maa.settings(), policy=POLICY)
+    default = select_validator(
+        "azure.aci", settings=maa.settings(), policy=POLICY, allow_insecure=True
+    )
     with pytest.raises(ATLSVerificationError) as info:
         _handshake(CoreATLSContext.for_validator(default), server.port)
     # The server cannot read atls's label and answers with its start-up token (empty nonce).
     assert info.value.check == "azure.runtime.nonce"
     assert server.https.received == 0
-    pyatls = select_validator("azure.aci", settings=maa.settings(wire="pyatls"), policy=POLICY)
+    pyatls = select_validator(
+        "azure.aci", settings=maa.settings(wire="pyatls"), policy=POLICY, allow_insecure=True
+    )
     _handshake(CoreATLSContext.for_validator(pyatls), server.port)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ from atls_core.errors import ConfigurationError
 from atls_core.registry import default_manager
 from atls_core.selection import select_validator
 from atls_core.server import select_issuer
-from atls_core.testing.plugins import manager_with
+from atls_core.testing.plugins import heavy_modules_loaded_by, manager_with
 from atls_snp import __version__
 from atls_snp.issuer import ConfigfsSnpIssuer
 from atls_snp.oids import ATLS_SNP_EVIDENCE
@@ -21,13 +19,13 @@ from atls_snp.validator import SnpReportValidator
 
 
 def test_plugin_imports_cheaply() -> None:
-    code = (
-        "import sys, atls_snp.plugin; "
-        "print(sorted(m for m in ('atls_snp.validator', 'atls_snp.chain', 'atls_snp.issuer',"
-        " 'cryptography.hazmat.primitives.asymmetric.ec') if m in sys.modules))"
+    heavy = (
+        "atls_snp.validator",
+        "atls_snp.chain",
+        "atls_snp.issuer",
+        "cryptography.hazmat.primitives.asymmetric.ec",
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert heavy_modules_loaded_by("import atls_snp.plugin", heavy) == []
 
 
 def test_the_installed_entry_point_registers_both_validators_and_issuers() -> None:

@@ -15,7 +15,7 @@ from atls_core.clock import FixedClock
 from atls_core.errors import StaleEvidence, UntrustedChain
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
-from atls_dcap.report import parse_report_fields
+from atls_dcap.report import OUR_NAMES, parse_report_fields
 from atls_tdx.dcap_validator import TdxDcapValidator
 from atls_tdx.dstack import DstackValidator, expected_mr_config_id
 from atls_tdx.dstack_eventlog import check_replay, dstack_facts, parse_event_log
@@ -25,6 +25,7 @@ pytestmark = pytest.mark.vectors
 
 Vectors = Callable[[str], Path]
 OFFLINE = BindingContext.offline_context()
+
 
 def _dcap(collateral: Path) -> TdxDcapValidator:
     return TdxDcapValidator({"collateral_file": str(collateral), "cache_dir": "none"})

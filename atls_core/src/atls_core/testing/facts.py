@@ -16,13 +16,20 @@ from typing import Any
 from atls_core.appraisal import Appraisal, appraise
 from atls_core.binding import BindingContext, Freshness, report_data_for
 from atls_core.clock import FixedClock
-from atls_core.evidence import Evidence
+from atls_core.evidence import Evidence, Transport
 from atls_core.interfaces import ReportData, ValidatorBase, ValidatorSpec
 from atls_core.policy import Policy
 from atls_core.registry import PluginInfo
 from atls_core.result import AttestationResult
 
-__all__ = ["TEST_KEY_DIGEST", "TEST_NONCE", "TEST_SPKI", "Facts"]
+__all__ = [
+    "TEST_KEY_DIGEST",
+    "TEST_NONCE",
+    "TEST_SPKI",
+    "Facts",
+    "ReplayingValidator",
+    "unit_spec",
+]
 
 TEST_SPKI = b"atls test SubjectPublicKeyInfo"
 """The "TLS key" facts are bound to (its SHA-256 is the result's key digest)."""
@@ -32,16 +39,40 @@ TEST_KEY_DIGEST = hashlib.sha256(TEST_SPKI).hexdigest()
 _Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 
 
-class _Replaying(ValidatorBase):
+def unit_spec(
+    validator_id: str,
+    *,
+    transport: Transport = Transport.CERTIFICATE,
+    media_type: str | None = None,
+    **fields: Any,
+) -> ValidatorSpec:
+    """A test validator's spec: what only matters to a test is named, the rest defaults.
+
+    One media type (``application/x-<id>`` unless given), the ``atls-v1`` binding
+    and the id's first part as TEE type; ``fields`` go to :class:`ValidatorSpec`.
+    """
+    fields.setdefault("tee_type", validator_id.partition(".")[0])
+    fields.setdefault("binding_schemes", ("atls-v1",))
+    return ValidatorSpec(
+        id=validator_id,
+        media_types=(media_type or f"application/x-{validator_id}",),
+        transport=transport,
+        **fields,
+    )
+
+
+class ReplayingValidator(ValidatorBase):
+    """A validator whose ``verify`` replays recorded setter calls and returns ``report``."""
+
     def __init__(self, spec: ValidatorSpec, calls: list[_Call], report: bytes) -> None:
         self.spec = spec
-        self._calls = calls
-        self._report = report
+        self.calls = calls
+        self.report = report
 
     def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
-        for name, args, kwargs in self._calls:
+        for name, args, kwargs in self.calls:
             getattr(appraisal, name)(*args, **kwargs)
-        return ReportData(value=self._report)
+        return ReportData(value=self.report)
 
 
 class Facts:
@@ -78,7 +109,7 @@ class Facts:
         nonce = TEST_NONCE if freshness is Freshness.NONCE else b""
         report = report_data_for("atls-v1", spki_der=TEST_SPKI, nonce=nonce)
         return appraise(
-            _Replaying(spec, list(self.calls), report),
+            ReplayingValidator(spec, list(self.calls), report),
             evidence,
             binding=context,
             clock=FixedClock(now),

@@ -43,6 +43,8 @@ __all__ = [
     "HTTPSServer",
     "SimulatedTEE",
     "attested_get",
+    "serve_connections",
+    "tls_connect",
     "tls_server_context",
 ]
 
@@ -197,6 +199,8 @@ class HTTPSServer(http.server.ThreadingHTTPServer):
     path, ``POST`` echoes the body; ``challenge`` (a :class:`ChallengeEndpoint`)
     answers a challenge-style validator first.  The TLS handshake runs in the
     connection's thread, so a slow or failing client never blocks others.
+    ``attempts`` counts connections as their thread starts, before the server
+    sends a TLS byte: when a client call returns, every attempt it made is counted.
     """
 
     daemon_threads = True
@@ -209,6 +213,7 @@ class HTTPSServer(http.server.ThreadingHTTPServer):
         self.context = context
         self.challenge = challenge
         self.received = 0
+        self.attempts = 0
         self.handshakes = 0
         self.handshake_errors: list[BaseException] = []
         self.requests: list[str] = []
@@ -233,6 +238,8 @@ class HTTPSServer(http.server.ThreadingHTTPServer):
             self.requests.append(handler.path)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self.attempts += 1
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             tls = self.context.wrap_socket(request, server_side=True)
@@ -277,14 +284,24 @@ class HTTPSServer(http.server.ThreadingHTTPServer):
 
 
 class ConnectProxy:
-    """A minimal HTTP CONNECT proxy on 127.0.0.1 that records tunnels."""
+    """A minimal HTTP CONNECT proxy on 127.0.0.1 that records tunnels.
 
-    def __init__(self) -> None:
+    ``tunnels`` holds each tunnel's ``host:port`` and ``auth`` its
+    ``Proxy-Authorization`` (``None`` without one).  Only loopback targets are
+    tunnelled, unless ``upstream_port`` sends every tunnel to that loopback port
+    (for names that do not resolve, such as ``keys.test``).
+    """
+
+    def __init__(self, upstream_port: int | None = None) -> None:
+        self.upstream_port = upstream_port
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self.tunnels: list[str] = []
+        self.auth: list[str | None] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread = threading.Thread(
+            target=serve_connections, args=(self._listener, self._tunnel), daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -298,14 +315,6 @@ class ConnectProxy:
         self._stop.set()
         self._listener.close()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
-
     def _tunnel(self, client: socket.socket) -> None:
         with client:
             head = b""
@@ -314,18 +323,35 @@ class ConnectProxy:
                 if not chunk:
                     return
                 head += chunk
-            line = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+            lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+            line = lines[0].split()
             if len(line) < 2 or line[0] != "CONNECT":
                 client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
                 return
             host, _, port = line[1].rpartition(":")
-            if host not in ("127.0.0.1", "localhost"):
+            if self.upstream_port is not None:
+                host, port = "127.0.0.1", str(self.upstream_port)
+            elif host not in ("127.0.0.1", "localhost"):
                 client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
                 return
             self.tunnels.append(line[1])
+            headers = dict(item.partition(": ")[::2] for item in lines[1:])
+            self.auth.append(
+                next((v for k, v in headers.items() if k.lower() == "proxy-authorization"), None)
+            )
             with socket.create_connection((host, int(port))) as upstream:
                 client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
                 _pump(client, upstream, self._stop.is_set)
+
+
+def serve_connections(listener: socket.socket, handle: Callable[[socket.socket], None]) -> None:
+    """Accept on ``listener`` until it is closed, each connection handled in its own thread."""
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except OSError:
+            return
+        threading.Thread(target=handle, args=(connection,), daemon=True).start()
 
 
 def tls_server_context(key: PrivateKeyTypes, certificate_der: bytes) -> ssl.SSLContext:
@@ -344,6 +370,17 @@ def tls_server_context(key: PrivateKeyTypes, certificate_der: bytes) -> ssl.SSLC
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
     return context
+
+
+def tls_connect(context: ssl.SSLContext, port: int, host: str = "127.0.0.1") -> ssl.SSLSocket:
+    """A TLS connection to 127.0.0.1:port presenting ``host`` (the handshake, and so an
+    atls appraisal, has happened when it returns); the caller closes it."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        return context.wrap_socket(raw, server_hostname=host)
+    except BaseException:
+        raw.close()
+        raise
 
 
 def attested_get(

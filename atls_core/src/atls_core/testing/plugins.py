@@ -9,13 +9,21 @@ named after the module's last dotted part (or as given in ``named``).
 from __future__ import annotations
 
 import importlib.metadata as md
+import json
+import subprocess
 import sys
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from atls_core.registry import ENTRY_POINT_GROUP, PluginManager
 
-__all__ = ["SIMULATED_ENTRY_POINT", "entry_point", "manager_with"]
+__all__ = [
+    "SIMULATED_ENTRY_POINT",
+    "entry_point",
+    "heavy_modules_loaded_by",
+    "manager_with",
+    "modules_loaded_by",
+]
 
 
 def _simulated_entry_point() -> md.EntryPoint:
@@ -54,3 +62,28 @@ def manager_with(
     eps += [entry_point(m.__name__.rpartition(".")[2], m) for m in modules]
     eps += [entry_point(n, t) for n, t in (named or {}).items()]
     return PluginManager(environ=environ or {}, entry_points=eps)
+
+
+def modules_loaded_by(code: str) -> list[str]:
+    """The modules a fresh interpreter holds after running ``code``.
+
+    How a test proves that importing a plugin (or the core) stays cheap: the
+    registry imports every installed plugin module to list what it offers.
+    """
+    probe = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    command = [sys.executable, "-c", probe]
+    done = subprocess.run(  # noqa: S603 - the test's own code, in this interpreter
+        command, capture_output=True, text=True, timeout=60, check=False
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"{code!r} failed: {done.stderr}")
+    modules: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return modules
+
+
+def heavy_modules_loaded_by(code: str, heavy: Iterable[str]) -> list[str]:
+    """Which modules of the packages or modules ``heavy`` running ``code`` has loaded."""
+    names = tuple(heavy)
+    return [
+        m for m in modules_loaded_by(code) if any(m == h or m.startswith(h + ".") for h in names)
+    ]

@@ -79,7 +79,9 @@ class AciValidator:
     ``ATLSContext(validator=AciValidator(...))``.  A server written for
     opaque-systems atls-python reads the nonce only in that client's SNI form:
     pass ``settings={"wire": "pyatls"}`` (the ``atls-pyatls`` distribution's
-    ``atls`` module does so by default).
+    ``atls`` module does so by default).  ``allow_insecure`` is configuration's
+    ``atls.allow_insecure_test_validators``: tests-only settings such as
+    ``allow_http_loopback`` (a stand-in MAA) are refused without it.
     """
 
     pki = False
@@ -92,6 +94,7 @@ class AciValidator:
         hostdata: Sequence[str] | None = None,
         policy: Policy | None = None,
         settings: Mapping[str, Any] | None = None,
+        allow_insecure: bool = False,
     ) -> None:
         merged: dict[str, Any] = dict(settings or {})
         if "instances" not in merged and "keys" not in merged and "keys_file" not in merged:
@@ -112,7 +115,11 @@ class AciValidator:
             )
             base = attrs.evolve(base, allow_any_workload=True)
         self._selected = select_validator(
-            specs.ACI_SPEC.id, policy=base, settings=merged, where="AciValidator"
+            specs.ACI_SPEC.id,
+            policy=base,
+            settings=merged,
+            allow_insecure=allow_insecure,
+            where="AciValidator",
         )
 
     @property

@@ -29,6 +29,7 @@ __all__ = [
     "TDX_SPEC",
     "TOKEN_CLI_OPTIONS",
     "TOKEN_SETTINGS",
+    "TOKEN_TEST_SETTINGS",
 ]
 
 MEDIA_TYPE = "application/vnd.microsoft.maa+jwt"
@@ -44,6 +45,9 @@ RUNTIME_DATA_OID = "1.3.9999.2.1.5"
 
 TOKEN_SETTINGS = setting_names(MaaTokenSettings)
 """Settings of the one token-validation path, as :class:`MaaTokenSettings` declares them."""
+TOKEN_TEST_SETTINGS = setting_names(MaaTokenSettings, tests_only=True)
+"""Its tests-only knobs (``allow_http_loopback``): refused unless configuration allows
+insecure test validators, and a result appraised with one is at best ``warning``."""
 
 TOKEN_CLI_OPTIONS = (
     CliOption(
@@ -109,6 +113,7 @@ ACI_SPEC = ValidatorSpec(
     policy_options=("hostdata", "cce_policies", "compliance_statuses"),
     settings=(*TOKEN_SETTINGS, "wire"),
     cli_options=TOKEN_CLI_OPTIONS,
+    test_settings=TOKEN_TEST_SETTINGS,
 )
 
 CVM_SPEC = ValidatorSpec(
@@ -128,6 +133,7 @@ CVM_SPEC = ValidatorSpec(
     policy_options=("compliance_statuses",),
     settings=TOKEN_SETTINGS,
     cli_options=TOKEN_CLI_OPTIONS,
+    test_settings=TOKEN_TEST_SETTINGS,
 )
 
 SGX_SPEC = ValidatorSpec(
@@ -143,6 +149,7 @@ SGX_SPEC = ValidatorSpec(
     workload_identity=measurements.SGX_WORKLOAD,
     settings=TOKEN_SETTINGS,
     cli_options=TOKEN_CLI_OPTIONS,
+    test_settings=TOKEN_TEST_SETTINGS,
 )
 
 TDX_SPEC = ValidatorSpec(
@@ -158,6 +165,7 @@ TDX_SPEC = ValidatorSpec(
     workload_identity=measurements.TDX_WORKLOAD,
     settings=TOKEN_SETTINGS,
     cli_options=TOKEN_CLI_OPTIONS,
+    test_settings=TOKEN_TEST_SETTINGS,
 )
 
 SPECS = (ACI_SPEC, CVM_SPEC, SGX_SPEC, TDX_SPEC)

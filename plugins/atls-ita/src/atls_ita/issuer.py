@@ -25,13 +25,11 @@ from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Settings
 from atls_ita.client import ItaClient
 from atls_ita.oids import ITA_TOKEN_MEDIA_TYPE, ITA_TOKEN_OID
-from atls_ita.settings import api_key_setting, check_service_url
+from atls_ita.settings import DEFAULT_API_URL, api_key_setting, api_url_setting
 from atls_ita.specs import ISSUER_SETTINGS, ISSUER_SPEC
 from atls_ita.token import ALGORITHMS
 
 __all__ = ["DEFAULT_API_URL", "ISSUER_SPEC", "ItaIssuer"]
-
-DEFAULT_API_URL = "https://api.trustauthority.intel.com"
 
 
 class ItaIssuer:
@@ -53,16 +51,13 @@ class ItaIssuer:
                 check="config.issuer",
             ) from None
         self._quote = configfs_tsm_quote
-        api_url = settings.get("api_url", DEFAULT_API_URL)
-        if not isinstance(api_url, str):
-            raise ConfigurationError("settings.api_url must be a URL", check="config.settings")
         timeout = settings.get("timeout", 30.0)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ConfigurationError(
                 "settings.timeout must be a positive number", check="config.settings"
             )
         self._client = ItaClient(
-            api_url=check_service_url(api_url, "api_url"),
+            api_url=api_url_setting(settings),
             api_key=api_key_setting(settings),
             timeout=float(timeout),
         )

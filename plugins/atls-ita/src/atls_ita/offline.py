@@ -43,13 +43,16 @@ def verify_token(
     settings: Mapping[str, Any],
     at: dt.datetime | None = None,
     validator: str = "ita.tdx",
+    allow_insecure: bool = False,
 ) -> AttestationResult:
     """Appraise ``token`` offline under ``policy``; return the accepted result or raise.
 
     ``policy`` is a :class:`Policy` or its TOML-shaped mapping; ``settings`` are
     the validator's (``root_ca`` and one of ``jwks_file``, ``jwks_url``,
     ``portal_url``...); ``at`` is the appraisal time (default now);
-    ``validator`` is ``ita.tdx`` or ``ita.sgx``.  Raises
+    ``validator`` is ``ita.tdx`` or ``ita.sgx``; ``allow_insecure`` (configuration's
+    ``atls.allow_insecure_test_validators``) admits tests-only settings such as
+    ``allow_http_loopback``, and the result then says so (``test_knobs``).  Raises
     :class:`~atls_core.errors.AppraisalFailed` (naming the failed check, e.g.
     ``workload.unpinned``) when the token is genuine but the policy refuses it.
     """
@@ -64,6 +67,12 @@ def verify_token(
         )
     _check_time(at)
     result = verify_evidence(
-        token, validator=validator, policy=policy, settings=settings, at=at, name="<token>"
+        token,
+        validator=validator,
+        policy=policy,
+        settings=settings,
+        at=at,
+        name="<token>",
+        allow_insecure=allow_insecure,
     )
     return result.raise_for_status()

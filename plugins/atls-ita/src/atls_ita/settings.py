@@ -23,7 +23,6 @@ from atls_core.config import Secret
 from atls_core.errors import ConfigurationError
 from atls_core.settings import (
     Invalid,
-    check_url,
     duration,
     existing_path,
     flag,
@@ -43,12 +42,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_KEY_HOWTO",
+    "DEFAULT_API_URL",
     "DEFAULT_ISSUER",
+    "ISSUER_URL_SETTINGS",
     "MAX_LEEWAY",
     "VALIDATOR_SETTINGS",
+    "VALIDATOR_TEST_SETTINGS",
     "ItaValidatorSettings",
     "api_key_setting",
-    "check_service_url",
+    "api_url_setting",
 ]
 
 DEFAULT_ISSUER = "Intel Trust Authority"
@@ -61,14 +63,24 @@ _ROOT_HINT = (
 )
 _SERVICE = url(http_knob="allow_http_loopback")
 
+DEFAULT_API_URL = "https://api.trustauthority.intel.com"
 
-def check_service_url(url: str, name: str) -> str:
-    """The issuer's service URL: https, or plain http to a loopback address (a stand-in).
 
-    The issuer's settings are not yet declared as a class with the test knob
-    the validator's URLs need; until then it keeps this allowance.
-    """
-    return check_url(url, name=name, allow_http_loopback=True)
+@settings_class
+class _IssuerService:
+    api_url: str = setting(_SERVICE, default=DEFAULT_API_URL)
+    allow_http_loopback: bool = setting(flag(), default=False, test_only=True)
+    """Tests only: plain http to a loopback stand-in service, as for the validators."""
+
+
+ISSUER_URL_SETTINGS = setting_names(_IssuerService)
+"""The issuer's service settings; ``allow_http_loopback`` is its tests-only knob."""
+
+
+def api_url_setting(settings: Mapping[str, Any]) -> str:
+    """The issuer's ``api_url``: https, or plain http to loopback only with the
+    tests-only ``allow_http_loopback = true`` (the API key travels on this URL)."""
+    return load(_IssuerService, settings, partial=True).api_url
 
 
 API_KEY_HOWTO = (
@@ -184,3 +196,6 @@ class ItaValidatorSettings:
 
 VALIDATOR_SETTINGS = setting_names(ItaValidatorSettings)
 """The keys ``ita.tdx``/``ita.sgx`` accept, as :class:`ItaValidatorSettings` declares them."""
+VALIDATOR_TEST_SETTINGS = setting_names(ItaValidatorSettings, tests_only=True)
+"""Its tests-only knobs (``allow_http_loopback``): refused unless configuration allows
+insecure test validators, and a result appraised with one is at best ``warning``."""

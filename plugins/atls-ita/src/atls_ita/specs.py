@@ -8,7 +8,7 @@ from atls_core import measurements
 from atls_core.evidence import Transport
 from atls_core.interfaces import CliOption, IssuerSpec, ValidatorSpec
 from atls_ita.oids import ITA_SGX_TOKEN_OID, ITA_TOKEN_MEDIA_TYPE, ITA_TOKEN_OID
-from atls_ita.settings import VALIDATOR_SETTINGS
+from atls_ita.settings import ISSUER_URL_SETTINGS, VALIDATOR_SETTINGS, VALIDATOR_TEST_SETTINGS
 
 __all__ = [
     "CLI_OPTIONS",
@@ -22,6 +22,7 @@ __all__ = [
     "TDX_SPEC",
     "TDX_WORKLOAD",
     "VALIDATOR_SETTINGS",
+    "VALIDATOR_TEST_SETTINGS",
 ]
 
 TDX_MEASUREMENTS = measurements.TDX
@@ -34,7 +35,7 @@ SGX_WORKLOAD = tuple(n for n in measurements.SGX_WORKLOAD if n in SGX_MEASUREMEN
 POLICY_OPTIONS = ("required_policy_ids",)
 """Not a pinning option: atls cannot see what an ITA policy checks (it may accept anything)."""
 ISSUER_SETTINGS = (
-    "api_url",
+    *ISSUER_URL_SETTINGS,
     "api_key",
     "policy_ids",
     "policy_must_match",
@@ -82,6 +83,7 @@ TDX_SPEC = ValidatorSpec(
     workload_identity=TDX_WORKLOAD,
     policy_options=POLICY_OPTIONS,
     settings=VALIDATOR_SETTINGS,
+    test_settings=VALIDATOR_TEST_SETTINGS,
     cli_options=CLI_OPTIONS,
 )
 SGX_SPEC = attrs.evolve(

@@ -39,7 +39,9 @@ class AciValidator(aci.AciValidator, Validator):
     Keyword-only arguments are atls's: ``hostdata`` (allowed hostdata hashes),
     ``policy`` (a full :class:`~atls_core.policy.Policy`) and ``settings``
     (``azure.aci`` settings over :data:`DEFAULT_SETTINGS`; ``{"wire": "atls"}``
-    for a server that reads atls's SNI form).
+    for a server that reads atls's SNI form), and ``allow_insecure`` (tests-only
+    settings such as ``allow_http_loopback``, as configuration's
+    ``atls.allow_insecure_test_validators``).
     """
 
     def __init__(
@@ -50,11 +52,13 @@ class AciValidator(aci.AciValidator, Validator):
         hostdata: Sequence[str] | None = None,
         policy: Policy | None = None,
         settings: Mapping[str, Any] | None = None,
+        allow_insecure: bool = False,
     ) -> None:
         self._arguments: dict[str, Any] = {
             "hostdata": hostdata,
             "policy": policy,
             "settings": {**DEFAULT_SETTINGS, **(settings or {})},
+            "allow_insecure": allow_insecure,
         }
         self._given_jkus = list(jkus) if jkus is not None else None
         self._configure(policies)

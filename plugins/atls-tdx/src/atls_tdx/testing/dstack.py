@@ -279,26 +279,15 @@ def self_signed_certificate(
     extension values, e.g. ``[(DSTACK_QUOTE, octet_string(quote)), ...]``."""
     import datetime as dt
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
+    from atls_core.testing.certs import self_signed_certificate as make
 
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
-        .not_valid_after(dt.datetime(2035, 1, 1, tzinfo=dt.UTC))
+    return make(
+        key,
+        extensions,
+        common_name=common_name,
+        not_before=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+        not_after=dt.datetime(2035, 1, 1, tzinfo=dt.UTC),
     )
-    for oid, value in extensions:
-        builder = builder.add_extension(
-            x509.UnrecognizedExtension(x509.ObjectIdentifier(oid), value), critical=False
-        )
-    der: bytes = builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
-    return der
 
 
 def spki_of(key: Any) -> bytes:
