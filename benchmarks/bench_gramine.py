@@ -1,6 +1,6 @@
 """Benchmark: appraising a Gramine RA-TLS certificate vs bare dcap-qvl on its quote, same run.
 
-    ATLS_VECTORS=/work/shared/vectors python benchmarks/bench_gramine.py
+    ATLS_VECTORS=/path/to/vectors python benchmarks/bench_gramine.py
 
 With $ATLS_VECTORS set it uses the recorded gramine/konvera-... certificate (legacy extension,
 Intel root, recorded collateral); otherwise a synthetic certificate with both extensions from

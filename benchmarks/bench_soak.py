@@ -186,6 +186,8 @@ def client_memory(port: int, settings: dict[str, Any], pairs: int) -> None:
 def soak(server_pid: int, port: int, settings: dict[str, Any], connections: int) -> None:
     import time
 
+    import harness
+
     every = max(1, connections // 20)
     started = time.perf_counter()
     client_samples: list[dict[str, int]] = []
@@ -215,7 +217,7 @@ def soak(server_pid: int, port: int, settings: dict[str, Any], connections: int)
         )
     print(f"  plain client after {connections} connections: {plain_end / 1024:.1f} MiB")
     end_ratio = client_samples[-1]["rss_kib"] / plain_end
-    print(f"soak.client_rss_at_end_vs_plain: {end_ratio:.2f} target none")
+    harness.report("soak.client_rss_at_end_vs_plain", [end_ratio], "none")  # one pair: no spread
 
 
 def main() -> None:

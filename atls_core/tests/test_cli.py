@@ -32,7 +32,7 @@ from atls_core.interfaces import CliOption, ReportData, Settings, ValidatorBase
 from atls_core.registry import PluginManager
 from atls_core.testing import simulated
 from atls_core.testing.facts import unit_spec
-from atls_core.testing.plugins import manager_with
+from atls_core.testing.plugins import manager_with, run_atls
 from atls_core.testing.simulated import SimulatedHardware, SimulatedIssuer
 
 HARDWARE = SimulatedHardware.generate()
@@ -609,13 +609,7 @@ def test_console_script(evidence_file: Callable[..., Path]) -> None:
     assert listed.returncode == 0, listed.stderr
     assert "insecure" in {p["name"] for p in json.loads(listed.stdout)["plugins"]}
     path = evidence_file()
-    done = subprocess.run(
-        [sys.executable, "-m", "atls_core.cli", "verify-evidence", str(path), *SIM, "--at", "1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_atls("verify-evidence", path, *SIM, "--at", "1")
     assert done.returncode == 2
     assert done.stderr.startswith("atls: config.insecure:")
     assert "Traceback" not in done.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import types
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,7 +19,6 @@ from atls_core import cli
 from atls_core.appraisal import Appraisal
 from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence
-from atls_core.hookspecs import hookimpl
 from atls_core.interfaces import ReportData, Settings, ValidatorBase
 from atls_core.policy import Policy
 from atls_core.registry import PluginManager
@@ -28,7 +26,7 @@ from atls_core.report import render_inspection
 from atls_core.selection import select_validator
 from atls_core.server import mint_certificate
 from atls_core.testing.facts import unit_spec
-from atls_core.testing.plugins import manager_with
+from atls_core.testing.plugins import manager_with, plugin_module
 from atls_core.testing.simulated import (
     CHALLENGE_ISSUER_SPEC,
     OID,
@@ -181,23 +179,12 @@ class _Mute(ValidatorBase):
         raise MalformedEvidence("never", check="mute.format")
 
 
-def _mute_module() -> types.ModuleType:
-    module = types.ModuleType("mute")
-
-    @hookimpl
-    def atls_register_validators(registry: Any) -> None:
-        registry.register(MUTE_SPEC, _Mute)
-
-    module.atls_register_validators = atls_register_validators  # type: ignore[attr-defined]
-    return module
-
-
 def test_a_validator_without_describe_says_so(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = tmp_path / "blob.bin"
     path.write_bytes(b"\x00\x01")
-    manager = manager_with(_mute_module())
+    manager = manager_with(plugin_module("mute", (MUTE_SPEC, _Mute)))
     status, document, _err = _run([str(path), "--validator", "mute.v", "--json"], capsys, manager)
     assert status == 2
     assert document["not_decoded"] == [
@@ -207,7 +194,7 @@ def test_a_validator_without_describe_says_so(
 
 def test_check_policy_runs_when_the_validator_is_selected() -> None:
     _Mute.policies_checked = []
-    manager = manager_with(_mute_module())
+    manager = manager_with(plugin_module("mute", (MUTE_SPEC, _Mute)))
     good = Policy(options={"level": 2})
     select_validator("mute.v", policy=good, manager=manager)
     assert _Mute.policies_checked == [good]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import types
 from typing import Any
 
 import pytest
@@ -13,13 +12,12 @@ from atls_core.binding import BindingContext, report_data_for
 from atls_core.clock import FixedClock
 from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.hookspecs import hookimpl
-from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
+from atls_core.interfaces import ReportData, Settings, ValidatorBase
 from atls_core.policy import Policy
 from atls_core.result import Status
 from atls_core.selection import select_validator
 from atls_core.testing.facts import unit_spec
-from atls_core.testing.plugins import manager_with
+from atls_core.testing.plugins import manager_with, plugin_module
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 SPKI = b"spki"
@@ -78,17 +76,6 @@ class _Outer(ValidatorBase):
         return appraisal.hand_over(inner, validator="inner.report")
 
 
-def _module(name: str, spec: ValidatorSpec, factory: Any) -> types.ModuleType:
-    module = types.ModuleType(f"atls_test_{name}")
-
-    @hookimpl
-    def atls_register_validators(registry: Any) -> None:
-        registry.register(spec, factory)
-
-    module.atls_register_validators = atls_register_validators  # type: ignore[attr-defined]
-    return module
-
-
 def _appraise(manager: Any, knobs: tuple[str, ...] = ()) -> Any:
     return appraise(
         _Outer({}),
@@ -102,7 +89,7 @@ def _appraise(manager: Any, knobs: tuple[str, ...] = ()) -> Any:
 
 
 def test_hand_over_records_the_other_validators_facts() -> None:
-    manager = manager_with(named={"inner": _module("inner", INNER_SPEC, _Inner)})
+    manager = manager_with(named={"inner": plugin_module("atls_test_inner", (INNER_SPEC, _Inner))})
     result = _appraise(manager)
     assert result.status is Status.AFFIRMING, result.to_json()
     assert result.tee_type == "inner-tee"
@@ -120,8 +107,8 @@ def test_hand_over_to_a_missing_plugin_says_what_to_install() -> None:
 def test_test_knobs_need_the_insecure_opt_in_and_cap_the_result() -> None:
     manager = manager_with(
         named={
-            "outer": _module("outer", OUTER_SPEC, _Outer),
-            "inner": _module("inner", INNER_SPEC, _Inner),
+            "outer": plugin_module("atls_test_outer", (OUTER_SPEC, _Outer)),
+            "inner": plugin_module("atls_test_inner", (INNER_SPEC, _Inner)),
         }
     )
     with pytest.raises(ConfigurationError) as info:

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from atls_core.registry import PluginManager
+from atls_core.testing.plugins import run_atls
 
 EXPECTED = {
     "tdx": "atls-tdx",
@@ -81,12 +82,9 @@ def test_importing_the_core_imports_no_plugin_or_heavy_dependency() -> None:
 
 
 def test_atls_plugins_command_lists_every_distribution() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "atls_core.cli", "plugins", "--json"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    done = run_atls("plugins", "--json")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
     listed = json.dumps(json.loads(out))
     for distribution in EXPECTED.values():
         assert distribution in listed

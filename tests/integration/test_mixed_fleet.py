@@ -34,7 +34,6 @@ import json
 import socket
 import ssl
 import subprocess
-import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +51,7 @@ from atls_core.errors import ATLSVerificationError
 from atls_core.requests_adapter import ATLSAdapter, attestation_result
 from atls_core.server import AttestedCertificates, select_issuer
 from atls_core.testing.loopback import HTTPSServer, SimulatedTEE, attested_get
+from atls_core.testing.plugins import run_atls
 from atls_core.tls import ATLSContext
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import (
@@ -371,22 +371,7 @@ def test_a_server_of_another_kind_is_refused(
 
 
 def _cli(fleet: Fleet, url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "atls_core.cli",
-            "verify",
-            url,
-            "--config",
-            str(fleet.config_file),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_atls("verify", url, "--config", fleet.config_file, "--json")
 
 
 def test_atls_verify_cli_against_two_kinds(fleet: Fleet) -> None:

@@ -20,6 +20,7 @@ import enum
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
@@ -138,9 +139,8 @@ def constant_time_equal(expected: bytes, actual: bytes) -> bool:
 
 
 def new_nonce() -> bytes:
-    import secrets
-
-    return secrets.token_bytes(NONCE_SIZE)
+    """Fresh client randomness (the kernel's CSPRNG, as ``secrets.token_bytes``)."""
+    return os.urandom(NONCE_SIZE)
 
 
 # --- schemes -----------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 
 from atls_azure.aci import AciValidator, SecurityWarning, nonce_from_server_name
 from atls_azure.issuer import AciIssuer, aci_runtime_data
-from atls_azure.testing.maa import StandInMaa
+from atls_azure.testing.maa import StandInMaa, token_evidence
 from atls_azure.testing.maa import new_tls_key as tls_key
 from atls_azure.validators import AciTokenValidator, cce_policy_hash
 from atls_core import binding as b
@@ -26,7 +26,6 @@ from atls_core.errors import (
     ConfigurationError,
     MalformedEvidence,
 )
-from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Issuer, KeyBoundIssuer
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import AttestationResult, Status
@@ -38,22 +37,19 @@ HOSTDATA = hashlib.sha256(b"package policy").hexdigest()
 POLICY = Policy(options={"hostdata": [HOSTDATA]})
 
 
-def _evidence(token: str) -> Evidence:
-    return Evidence(
-        media_type="application/vnd.microsoft.maa+jwt",
-        data=token.encode(),
-        source=EvidenceSource(transport=Transport.CERTIFICATE, oid="1.3.9999.2.1.2"),
-    )
-
-
 def _case(
-    maa: StandInMaa, policy: Policy = POLICY, overrides: dict[str, Any] | None = None
+    maa: StandInMaa,
+    policy: Policy = POLICY,
+    overrides: dict[str, Any] | None = None,
+    runtime: dict[str, Any] | None = None,
 ) -> Case:
+    """A good case; ``overrides`` change top-level claims, ``runtime`` x-ms-runtime's."""
     _key, spki = tls_key()
     nonce = b.new_nonce()
     claims = maa.aci_claims(aci_runtime_data(spki, nonce), **(overrides or {}))
+    claims["x-ms-runtime"].update(runtime or {})
     return Case(
-        evidence=_evidence(maa.sign(claims)),
+        evidence=token_evidence(maa.sign(claims)),
         binding=b.BindingContext(spki_der=spki, nonce=nonce),
         clock=FixedClock.from_unix(claims["iat"] + 5),
         policy=policy,
@@ -61,37 +57,25 @@ def _case(
 
 
 def _appraise(maa: StandInMaa, case: Case) -> Any:
-    return AciTokenValidator(maa.settings()).appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-    )
+    return case.appraised_by(AciTokenValidator(maa.settings()))
 
 
 class TestAciConformance(ValidatorConformance):
-    @pytest.fixture(autouse=True)
-    def _service(self, module_maa: StandInMaa) -> None:
-        self.maa = module_maa
-
-    def make_validator(self) -> AciTokenValidator:
-        return AciTokenValidator(self.maa.settings())
+    world_fixture = "module_maa"
+    validator_class = AciTokenValidator
 
     def good_case(self) -> Case:
-        return _case(self.maa)
+        return _case(self.world)
 
 
 class TestAciValidatorShimConformance(ValidatorConformance):
     """Every conformance check, appraised through the seed-shaped class."""
 
-    @pytest.fixture(autouse=True)
-    def _service(self, module_maa: StandInMaa) -> None:
-        self.maa = module_maa
+    world_fixture = "module_maa"
+    world: StandInMaa
 
     def shim(self) -> AciValidator:
-        return AciValidator(
-            policies=["package policy"],
-            jkus=[f"{self.maa.url}/certs"],
-            settings={"allow_http_loopback": True},
-            allow_insecure=True,
-        )
+        return self.world.aci_validator(["package policy"])
 
     def make_validator(self) -> AciTokenValidator:
         return self.shim().validator
@@ -102,7 +86,7 @@ class TestAciValidatorShimConformance(ValidatorConformance):
         )
 
     def good_case(self) -> Case:
-        return _case(self.maa)
+        return _case(self.world)
 
 
 def test_bad_policy_option_is_configuration_error(maa: StandInMaa) -> None:
@@ -171,34 +155,15 @@ def test_missing_debug_claim_is_malformed(maa: StandInMaa) -> None:
 
 def test_runtime_public_key_must_be_the_tls_key(maa: StandInMaa) -> None:
     """Report data right, but x-ms-runtime names another key: refused."""
-    _key, spki = tls_key()
     _other, other_spki = tls_key()
-    nonce = b.new_nonce()
-    runtime = aci_runtime_data(spki, nonce)
-    claims = maa.aci_claims(runtime)
-    claims["x-ms-runtime"]["publicKey"] = base64.b64encode(other_spki).decode()
-    case = Case(
-        evidence=_evidence(maa.sign(claims)),
-        binding=b.BindingContext(spki_der=spki, nonce=nonce),
-        clock=FixedClock.from_unix(claims["iat"] + 5),
-        policy=POLICY,
-    )
+    case = _case(maa, runtime={"publicKey": base64.b64encode(other_spki).decode()})
     with pytest.raises(BindingMismatch) as info:
         _appraise(maa, case)
     assert info.value.check == "azure.runtime.publicKey"
 
 
 def test_runtime_nonce_must_be_the_connection_nonce(maa: StandInMaa) -> None:
-    _key, spki = tls_key()
-    nonce = b.new_nonce()
-    claims = maa.aci_claims(aci_runtime_data(spki, nonce))
-    claims["x-ms-runtime"]["nonce"] = base64.b64encode(b.new_nonce()).decode()
-    case = Case(
-        evidence=_evidence(maa.sign(claims)),
-        binding=b.BindingContext(spki_der=spki, nonce=nonce),
-        clock=FixedClock.from_unix(claims["iat"] + 5),
-        policy=POLICY,
-    )
+    case = _case(maa, runtime={"nonce": base64.b64encode(b.new_nonce()).decode()})
     with pytest.raises(BindingMismatch) as info:
         _appraise(maa, case)
     assert info.value.check == "azure.runtime.nonce"
@@ -225,12 +190,7 @@ def test_max_age_uses_iat(maa: StandInMaa) -> None:
 
 
 def test_seed_constructor_shape(maa: StandInMaa) -> None:
-    validator = AciValidator(
-        policies=["package policy"],
-        jkus=[f"{maa.url}/certs"],
-        settings={"allow_http_loopback": True},
-        allow_insecure=True,
-    )
+    validator = maa.aci_validator(["package policy"])
     assert validator.jkus == [f"{maa.url}/certs"]
     assert validator.policies == ["package policy"]
     case = _case(maa)
@@ -253,12 +213,7 @@ def test_seed_shim_refuses_unknown_settings_and_options(maa: StandInMaa) -> None
             policies=["p"], settings={"allow_http_loopback": True, "jku": "x"}, allow_insecure=True
         )
     assert info.value.check == "config.settings"
-    validator = AciValidator(
-        policies=["p"],
-        jkus=[f"{maa.url}/certs"],
-        settings={"allow_http_loopback": True},
-        allow_insecure=True,
-    )
+    validator = maa.aci_validator(["p"])
     case = _case(maa)
     with pytest.raises(ConfigurationError) as info:
         validator.appraise(
@@ -272,9 +227,7 @@ def test_seed_shim_refuses_unknown_settings_and_options(maa: StandInMaa) -> None
 
 def test_seed_without_policies_warns(maa: StandInMaa) -> None:
     with pytest.warns(SecurityWarning):
-        validator = AciValidator(
-            jkus=[f"{maa.url}/certs"], settings={"allow_http_loopback": True}, allow_insecure=True
-        )
+        validator = maa.aci_validator()
     assert validator.policy.allow_any_workload
     case = _case(maa)
     result = validator.appraise(case.evidence, binding=case.binding, clock=case.clock)
@@ -286,12 +239,7 @@ def test_seed_without_policies_warns(maa: StandInMaa) -> None:
 def test_seed_with_a_pinning_policy_does_not_warn(maa: StandInMaa) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", SecurityWarning)
-        validator = AciValidator(
-            jkus=[f"{maa.url}/certs"],
-            policy=Policy(reference_values={"hostdata": HOSTDATA}),
-            settings={"allow_http_loopback": True},
-            allow_insecure=True,
-        )
+        validator = maa.aci_validator(policy=Policy(reference_values={"hostdata": HOSTDATA}))
     assert not validator.policy.allow_any_workload
     case = _case(maa)
     assert validator.appraise(case.evidence, binding=case.binding, clock=case.clock).accepted

@@ -18,12 +18,17 @@ import pytest
 
 from atls_azure import specs
 from atls_azure.issuer import aci_runtime_data
-from atls_azure.testing.maa import STAND_IN_VM_ID, StandInMaa, held_data_for, new_tls_key
+from atls_azure.testing.maa import (
+    STAND_IN_VM_ID,
+    StandInMaa,
+    held_data_for,
+    new_tls_key,
+    token_evidence,
+)
 from atls_azure.validators import FACTORIES
 from atls_core import binding as b
 from atls_core.clock import FixedClock
 from atls_core.errors import ConfigurationError
-from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import AttestationResult, Status
 from atls_core.selection import select_validator
@@ -34,19 +39,10 @@ VM_ID = uuid.UUID(STAND_IN_VM_ID).hex
 OTHER_VM_ID = uuid.UUID("0F0E0D0C-0B0A-4908-8706-050403020100").hex
 
 
-def _evidence(token: str, oid: str, runtime: bytes | None = None) -> Evidence:
-    return Evidence(
-        media_type=specs.MEDIA_TYPE,
-        data=token.encode(),
-        source=EvidenceSource(transport=Transport.CERTIFICATE, oid=oid),
-        endorsements={"runtime_data": runtime} if runtime is not None else {},
-    )
-
-
 def _case(maa: StandInMaa, claims: dict[str, Any], oid: str, **binding: Any) -> Case:
     runtime = binding.pop("runtime", None)
     return Case(
-        evidence=_evidence(maa.sign(claims), oid, runtime),
+        evidence=token_evidence(maa.sign(claims), oid, runtime),
         binding=b.BindingContext(**binding),
         clock=FixedClock.from_unix(claims["iat"] + 5),
     )

@@ -14,10 +14,11 @@ from atls_azure.settings import MaaTokenSettings
 from atls_azure.specs import SPECS
 from atls_azure.testing.maa import SigningKey
 from atls_azure.trust import build_trust, public_key_from_jwk
-from atls_core.config import ATLSConfig, Secret
+from atls_core.config import Secret
 from atls_core.errors import ConfigurationError, UntrustedChain
-from atls_core.selection import select_validator, validator_for_host
+from atls_core.selection import select_validator
 from atls_core.settings import setting_names
+from atls_core.testing.plugins import assert_tests_only
 
 INSTANCE = "https://x.attest.azure.net"
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
@@ -45,18 +46,7 @@ def test_http_on_loopback_is_a_fenced_test_setting(validator_id: str) -> None:
     """One flag must not let a production configuration trust an http key endpoint."""
     spec = next(s for s in SPECS if s.id == validator_id)
     assert spec.test_settings == ("allow_http_loopback",)
-    with pytest.raises(ConfigurationError) as info:
-        select_validator(validator_id, settings=STAND_IN)
-    assert info.value.check == "config.test_settings"
-    assert "allow_http_loopback" in str(info.value)
-    hosts = {"svc.example": {"validator": validator_id, "settings": STAND_IN}}
-    with pytest.raises(ConfigurationError) as info:
-        ATLSConfig.from_mapping({"hosts": hosts})
-    assert info.value.check == "config.test_settings"
-    allowed = ATLSConfig.from_mapping(
-        {"atls": {"allow_insecure_test_validators": True}, "hosts": hosts}
-    )
-    assert validator_for_host(allowed, "svc.example").test_knobs == ("allow_http_loopback",)
+    assert_tests_only(validator_id, STAND_IN, ("allow_http_loopback",))
     production = {**STAND_IN, "instances": ["https://x.attest.azure.net"]}
     production["allow_http_loopback"] = False
     assert select_validator(validator_id, settings=production).test_knobs == ()

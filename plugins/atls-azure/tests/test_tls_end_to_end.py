@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from atls_azure.aci import AciValidator, SecurityWarning
+from atls_azure.aci import SecurityWarning
 from atls_azure.issuer import AciIssuer
 from atls_azure.server import AciCertificates
 from atls_azure.testing.maa import STAND_IN_VM_ID, StandInMaa
@@ -78,12 +78,7 @@ def test_handshake_with_seed_style_validator(
     maa: StandInMaa, server: tuple[HTTPSServer, AciCertificates]
 ) -> None:
     https, _certificates = server
-    validator = AciValidator(
-        policies=[CCE_POLICY],
-        jkus=[f"{maa.url}/certs"],
-        settings={"allow_http_loopback": True},
-        allow_insecure=True,
-    )
+    validator = maa.aci_validator([CCE_POLICY])
     data, result = _get(ATLSContext(validator=validator), https.port)
     assert data.split(b"\r\n", 1)[0].endswith(b" 200 OK")
     assert result is not None
@@ -114,11 +109,7 @@ def test_handshake_refused_for_untrusted_maa(
     https, _certificates = server
     with StandInMaa() as trusted, warnings.catch_warnings():
         warnings.simplefilter("ignore", SecurityWarning)
-        validator = AciValidator(
-            jkus=[f"{trusted.url}/certs"],
-            settings={"allow_http_loopback": True},
-            allow_insecure=True,
-        )
+        validator = trusted.aci_validator()
         with pytest.raises(ATLSVerificationError) as info:
             _get(ATLSContext(validator=validator), https.port)
         assert info.value.check == "jwt.iss"
@@ -132,12 +123,7 @@ def test_requests_adapter_with_seed_style_validator(
     from atls_core.requests_adapter import ATLSAdapter, attestation_result
 
     https, _certificates = server
-    validator = AciValidator(
-        policies=[CCE_POLICY],
-        jkus=[f"{maa.url}/certs"],
-        settings={"allow_http_loopback": True},
-        allow_insecure=True,
-    )
+    validator = maa.aci_validator([CCE_POLICY])
     with requests.Session() as session:
         session.mount("https://", ATLSAdapter(validator=validator))
         response = session.get(https.url(path="/hello"), timeout=10)

@@ -16,7 +16,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from atls_azure import specs
 from atls_azure.issuer import certificate_with_token
-from atls_azure.testing.maa import STAND_IN_VM_ID, StandInMaa, held_data_for, new_tls_key
+from atls_azure.testing.maa import (
+    STAND_IN_VM_ID,
+    StandInMaa,
+    held_data_for,
+    new_tls_key,
+    token_evidence,
+)
 from atls_azure.validators import (
     CvmTokenValidator,
     SgxTokenValidator,
@@ -27,19 +33,9 @@ from atls_core import binding as b
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
 from atls_core.errors import BindingMismatch, MalformedEvidence
-from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
 from atls_core.testing.conformance import Case, ValidatorConformance
-
-
-def _evidence(token: str, oid: str, runtime: bytes | None = None) -> Evidence:
-    return Evidence(
-        media_type=specs.MEDIA_TYPE,
-        data=token.encode(),
-        source=EvidenceSource(transport=Transport.CERTIFICATE, oid=oid),
-        endorsements={"runtime_data": runtime} if runtime is not None else {},
-    )
 
 
 def _clock(claims: dict[str, Any]) -> FixedClock:
@@ -58,7 +54,7 @@ def cvm_case(maa: StandInMaa, *, tee: str = "sevsnpvm", **overrides: Any) -> Cas
     user_data = b.report_data_for("atls-v1", spki_der=spki, nonce=nonce)
     claims = maa.cvm_claims(user_data, tee=tee, **overrides)
     return Case(
-        evidence=_evidence(maa.sign(claims), specs.CVM_OID),
+        evidence=token_evidence(maa.sign(claims), specs.CVM_OID),
         binding=b.BindingContext(spki_der=spki, nonce=nonce),
         clock=_clock(claims),
         policy=CVM_POLICY,
@@ -66,21 +62,15 @@ def cvm_case(maa: StandInMaa, *, tee: str = "sevsnpvm", **overrides: Any) -> Cas
 
 
 class TestCvmConformance(ValidatorConformance):
-    @pytest.fixture(autouse=True)
-    def _service(self, module_maa: StandInMaa) -> None:
-        self.maa = module_maa
-
-    def make_validator(self) -> CvmTokenValidator:
-        return CvmTokenValidator(self.maa.settings())
+    world_fixture = "module_maa"
+    validator_class = CvmTokenValidator
 
     def good_case(self) -> Case:
-        return cvm_case(self.maa)
+        return cvm_case(self.world)
 
 
 def _cvm(maa: StandInMaa, case: Case) -> Any:
-    return CvmTokenValidator(maa.settings()).appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-    )
+    return case.appraised_by(CvmTokenValidator(maa.settings()))
 
 
 @pytest.mark.parametrize("tee", ["sevsnpvm", "tdxvm"])
@@ -120,7 +110,7 @@ def test_cvm_vm_id_from_either_claim(
         else:
             claims[name] = value
     case = Case(
-        evidence=_evidence(maa.sign(claims), specs.CVM_OID),
+        evidence=token_evidence(maa.sign(claims), specs.CVM_OID),
         binding=b.BindingContext(spki_der=spki, nonce=nonce),
         clock=_clock(claims),
         policy=CVM_POLICY,
@@ -153,7 +143,7 @@ def test_cvm_key_only_user_data(maa: StandInMaa) -> None:
     _key, spki = new_tls_key()
     claims = maa.cvm_claims(b.report_data_for("atls-v1", spki_der=spki, nonce=b""))
     case = Case(
-        evidence=_evidence(maa.sign(claims), specs.CVM_OID),
+        evidence=token_evidence(maa.sign(claims), specs.CVM_OID),
         binding=b.BindingContext(spki_der=spki, nonce=b.new_nonce()),
         clock=_clock(claims),
         policy=CVM_POLICY,
@@ -200,7 +190,7 @@ def sgx_case(
     held = held_data_for(key)
     claims = maa.sgx_claims(held, in_token=in_token, **(overrides or {}))
     return Case(
-        evidence=_evidence(maa.sign(claims), specs.SGX_OID, None if in_token else held),
+        evidence=token_evidence(maa.sign(claims), specs.SGX_OID, None if in_token else held),
         binding=b.BindingContext(spki_der=spki),
         clock=_clock(claims),
         policy=SGX_POLICY,
@@ -208,21 +198,15 @@ def sgx_case(
 
 
 class TestSgxConformance(ValidatorConformance):
-    @pytest.fixture(autouse=True)
-    def _service(self, module_maa: StandInMaa) -> None:
-        self.maa = module_maa
-
-    def make_validator(self) -> SgxTokenValidator:
-        return SgxTokenValidator(self.maa.settings())
+    world_fixture = "module_maa"
+    validator_class = SgxTokenValidator
 
     def good_case(self) -> Case:
-        return sgx_case(self.maa)
+        return sgx_case(self.world)
 
 
 def _sgx(maa: StandInMaa, case: Case) -> Any:
-    return SgxTokenValidator(maa.settings()).appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-    )
+    return case.appraised_by(SgxTokenValidator(maa.settings()))
 
 
 def test_sgx_runtime_json_with_held_data_endorsement(maa: StandInMaa) -> None:
@@ -304,7 +288,7 @@ def tdx_case(maa: StandInMaa, **overrides: Any) -> Case:
     held = held_data_for(key)
     claims = maa.tdx_claims(held, **overrides)
     return Case(
-        evidence=_evidence(maa.sign(claims), specs.TDX_OID, held),
+        evidence=token_evidence(maa.sign(claims), specs.TDX_OID, held),
         binding=b.BindingContext(spki_der=spki),
         clock=_clock(claims),
         policy=TDX_POLICY,
@@ -312,21 +296,15 @@ def tdx_case(maa: StandInMaa, **overrides: Any) -> Case:
 
 
 class TestTdxConformance(ValidatorConformance):
-    @pytest.fixture(autouse=True)
-    def _service(self, module_maa: StandInMaa) -> None:
-        self.maa = module_maa
-
-    def make_validator(self) -> TdxTokenValidator:
-        return TdxTokenValidator(self.maa.settings())
+    world_fixture = "module_maa"
+    validator_class = TdxTokenValidator
 
     def good_case(self) -> Case:
-        return tdx_case(self.maa)
+        return tdx_case(self.world)
 
 
 def _tdx(maa: StandInMaa, case: Case) -> Any:
-    return TdxTokenValidator(maa.settings()).appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-    )
+    return case.appraised_by(TdxTokenValidator(maa.settings()))
 
 
 def test_tdx_result(maa: StandInMaa) -> None:

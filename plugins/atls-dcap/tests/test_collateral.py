@@ -37,11 +37,6 @@ REPORT_DATA = hashlib.sha512(b"dcap collateral tests").digest()
 
 
 @pytest.fixture(scope="module")
-def pki() -> DcapTestPki:
-    return DcapTestPki.generate(seed=b"test_dcap_collateral")
-
-
-@pytest.fixture(scope="module")
 def tdx_quote(pki: DcapTestPki) -> bytes:
     return make_tdx_quote(pki, REPORT_DATA)
 

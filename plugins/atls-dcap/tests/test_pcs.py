@@ -37,11 +37,6 @@ REPORT_DATA = hashlib.sha512(b"pcs tests").digest()
 
 
 @pytest.fixture(scope="module")
-def pki() -> DcapTestPki:
-    return DcapTestPki.generate(seed=b"test_pcs")
-
-
-@pytest.fixture(scope="module")
 def served(pki: DcapTestPki) -> str:
     return pki.collateral_json("tdx", issue_date=ISSUED)
 

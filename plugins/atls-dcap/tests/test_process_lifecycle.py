@@ -79,11 +79,6 @@ print(json.dumps({"parent": parent, "child": child}))
 """
 
 
-@pytest.fixture(scope="module")
-def pki() -> DcapTestPki:
-    return DcapTestPki.generate(seed=b"test_process_lifecycle")
-
-
 @pytest.fixture
 def pcs(pki: DcapTestPki) -> Iterator[FakePcs]:
     with FakePcs(pki.collateral_json("tdx", issue_date=ISSUED)) as server:

@@ -44,11 +44,6 @@ SGX_BODY = 384
 SIG_LEN = 4
 
 
-@pytest.fixture(scope="module")
-def pki() -> DcapTestPki:
-    return DcapTestPki.generate(seed=b"test_testing_pki")
-
-
 def collateral(pki: DcapTestPki, tee: str = "tdx", **kwargs: Any) -> Any:
     kwargs.setdefault("issue_date", ISSUED)
     return dcap_qvl.QuoteCollateralV3.from_json(pki.collateral_json(tee, **kwargs))
@@ -414,7 +409,7 @@ def test_unknown_qe_vendor_is_rejected(pki: DcapTestPki) -> None:
 
 
 def test_fmspc_mismatch_is_rejected(pki: DcapTestPki) -> None:
-    other = DcapTestPki.generate("11223344AABB", seed=b"test_testing_pki")
+    other = DcapTestPki.generate("11223344AABB", seed=__name__.encode())  # the fixture's seed
     assert other.root_ca_der == pki.root_ca_der  # same keys, different platform
     quote = make_tdx_quote(other, REPORT_DATA)
     rejected(pki, quote, "(?i)fmspc")

@@ -88,14 +88,21 @@ def test_certificate_has_gramines_shape_and_passes_the_validator(
     assert len(device.report_data_seen) == 2  # one quote per extension
     assert parse_tcg_evidence(tcg).pubkey_hash_alg == "sha256"
 
-    result = validator.appraise(
+    result = _appraised(validator, peer, BindingContext(spki_der=spki, certificate_der=peer.der))
+    assert result.accepted, result.to_json()
+    assert result.binding.scheme == "gramine-tcg"
+
+
+def _appraised(
+    validator: GramineRatlsValidator, peer: PeerCertificate, binding: BindingContext | None = None
+) -> AttestationResult:
+    """The certificate's evidence appraised inside the collateral window (key-bound)."""
+    return validator.appraise(
         validator.evidence_from_certificate(peer),
-        binding=BindingContext(spki_der=spki, certificate_der=peer.der),
+        binding=binding or BindingContext(spki_der=peer.spki_der),
         clock=FixedClock(INSIDE_WINDOW),
         policy=POLICY,
     )
-    assert result.accepted, result.to_json()
-    assert result.binding.scheme == "gramine-tcg"
 
 
 def test_sha512_pubkey_hash_setting(
@@ -106,12 +113,7 @@ def test_sha512_pubkey_hash_setting(
     tcg = peer.extension(TCG_OID)
     assert tcg is not None
     assert parse_tcg_evidence(tcg).pubkey_hash_alg == "sha512"
-    result = validator.appraise(
-        validator.evidence_from_certificate(peer),
-        binding=BindingContext(spki_der=peer.spki_der),
-        clock=FixedClock(INSIDE_WINDOW),
-        policy=POLICY,
-    )
+    result = _appraised(validator, peer)
     assert result.accepted
 
 
@@ -347,11 +349,6 @@ def test_the_cores_certificate_minting_works_with_this_issuer(
     minted = mint_certificate(_issuer(device), hostnames=("enclave.test",), key_type="p384")
     peer = PeerCertificate.from_der(minted.certificate_der)
     assert peer.extension(TCG_OID) is None
-    result = validator.appraise(
-        validator.evidence_from_certificate(peer),
-        binding=BindingContext(spki_der=peer.spki_der),
-        clock=FixedClock(INSIDE_WINDOW),
-        policy=POLICY,
-    )
+    result = _appraised(validator, peer)
     assert result.accepted
     assert result.binding.scheme == "gramine-legacy"

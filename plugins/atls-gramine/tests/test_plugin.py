@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +17,7 @@ from atls_core.errors import ConfigurationError
 from atls_core.policy import Policy
 from atls_core.registry import PluginManager
 from atls_core.selection import select_validator
-from atls_core.testing.plugins import heavy_modules_loaded_by
+from atls_core.testing.plugins import heavy_modules_loaded_by, run_atls
 from atls_dcap import DCAP_CLI_OPTIONS, DCAP_SETTINGS, DCAP_TEST_SETTINGS
 from atls_dcap.testing.pki import DcapTestPki
 from atls_gramine import plugin
@@ -96,21 +94,8 @@ def test_plugin_version_comes_from_distribution_metadata(
 
 
 def test_verify_evidence_lists_the_dcap_options() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "atls_core.cli",
-            "verify-evidence",
-            "--validator",
-            "gramine.ratls",
-            "--help",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = run_atls("verify-evidence", "--validator", "gramine.ratls", "--help")
+    assert out.returncode == 0, out.stderr
     for option in DCAP_CLI_OPTIONS:
         assert option.flag in out.stdout
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from atls_core.evidence import Transport
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.registry import PluginManager
 from atls_core.result import Status
+from atls_core.testing.plugins import run_atls
 from atls_gramine.gramine_env import GramineEnvValidator
 from atls_gramine.ratls import encode_tcg_evidence, parse_tcg_evidence
 from atls_gramine.specs import LEGACY_OID, MEDIA_TYPE_LEGACY, MEDIA_TYPE_TCG, TCG_OID
@@ -450,24 +450,17 @@ def _ccc_advisories() -> tuple[str, ...]:
 def _cli(
     vector: Vector, *extra: str, evidence: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "atls_core.cli",
-            "verify-evidence",
-            "--validator",
-            "gramine.ratls",
-            "--collateral",
-            str(vector("gramine", KONVERA, "collateral_sgx_00606A_2025-08.json")),
-            "--at",
-            "1757824605",
-            *extra,
-            str(evidence or vector("gramine", KONVERA, "tlscert.pem")),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    collateral = vector("gramine", KONVERA, "collateral_sgx_00606A_2025-08.json")
+    return run_atls(
+        "verify-evidence",
+        "--validator",
+        "gramine.ratls",
+        "--collateral",
+        collateral,
+        "--at",
+        "1757824605",
+        *extra,
+        evidence or vector("gramine", KONVERA, "tlscert.pem"),
     )
 
 

@@ -12,13 +12,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from atls_core.binding import BindingContext, new_nonce
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
-from atls_core.config import ATLSConfig
 from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.policy import Policy
 from atls_core.registry import PluginManager
-from atls_core.selection import select_validator, validator_for_host
+from atls_core.selection import select_validator
 from atls_core.testing.certs import self_signed_certificate
-from atls_core.testing.plugins import heavy_modules_loaded_by
+from atls_core.testing.plugins import assert_tests_only, heavy_modules_loaded_by
 from atls_ita.oids import ITA_TOKEN_OID
 from atls_ita.testing.pki import StandInPki
 from atls_ita.testing.standin import StandInIta
@@ -86,19 +85,7 @@ def test_http_on_loopback_is_a_fenced_test_setting(
         "root_ca": str(tmp_path / "root.pem"),
         "allow_http_loopback": True,
     }
-    with pytest.raises(ConfigurationError) as info:
-        select_validator(validator_id, settings=settings, manager=manager)
-    assert info.value.check == "config.test_settings"
-    assert "allow_http_loopback" in str(info.value)
-    hosts = {"svc.example": {"validator": validator_id, "settings": settings}}
-    with pytest.raises(ConfigurationError) as info:
-        ATLSConfig.from_mapping({"hosts": hosts})
-    assert info.value.check == "config.test_settings"
-    allowed = ATLSConfig.from_mapping(
-        {"atls": {"allow_insecure_test_validators": True}, "hosts": hosts}
-    )
-    selected = validator_for_host(allowed, "svc.example", manager=manager)
-    assert selected.test_knobs == ("allow_http_loopback",)
+    assert_tests_only(validator_id, settings, ("allow_http_loopback",), manager=manager)
     production = {**settings, "jwks_url": "https://ita.example/certs", "allow_http_loopback": False}
     assert select_validator(validator_id, settings=production, manager=manager).test_knobs == ()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,47 +79,37 @@ def test_fresh_token_per_connection(
     assert ita.requests["/certs"] == 1
 
 
-def test_client_that_pins_nothing_refuses_a_genuine_server(
-    ita: StandInIta, certificates: AttestedCertificates, tmp_path: Path
-) -> None:
-    """A genuine TD with a genuine ITA token, but any TD anyone rents would have one."""
-    manager = PluginManager(environ={})
+def _refusal(certificates: AttestedCertificates, settings: dict[str, Any]) -> ATLSVerificationError:
+    """How a client selecting ``ita.tdx`` with ``settings`` (and no pin) refuses the server."""
     selected = select_validator(
-        "ita.tdx",
-        settings=ita.validator_settings(tmp_path / "root.pem"),
-        manager=manager,
-        allow_insecure=True,
+        "ita.tdx", settings=settings, manager=PluginManager(environ={}), allow_insecure=True
     )
-    context = ATLSContext.for_validator(selected)
     with (
         HTTPSServer(certificates.server_context()) as server,
         pytest.raises(ATLSVerificationError) as info,
     ):
-        tls_connect(context, server.port)
-    assert info.value.check == "workload.unpinned"
-    assert ita.measurements["mrtd"] in str(info.value), "the refusal shows what to pin"
+        tls_connect(ATLSContext.for_validator(selected), server.port)
+    return info.value
+
+
+def test_client_that_pins_nothing_refuses_a_genuine_server(
+    ita: StandInIta, certificates: AttestedCertificates, tmp_path: Path
+) -> None:
+    """A genuine TD with a genuine ITA token, but any TD anyone rents would have one."""
+    refusal = _refusal(certificates, ita.validator_settings(tmp_path / "root.pem"))
+    assert refusal.check == "workload.unpinned"
+    assert ita.measurements["mrtd"] in str(refusal), "the refusal shows what to pin"
 
 
 def test_client_trusting_another_root_refuses_the_server(
     ita: StandInIta, certificates: AttestedCertificates, tmp_path: Path
 ) -> None:
     (tmp_path / "other.pem").write_bytes(StandInPki.generate(algorithms=()).root_pem)
-    manager = PluginManager(environ={})
-    selected = select_validator(
-        "ita.tdx",
-        settings={
-            "jwks_url": ita.jwks_url,
-            "root_ca": str(tmp_path / "other.pem"),
-            "allow_http_loopback": True,
-        },
-        manager=manager,
-        allow_insecure=True,
-    )
-    context = ATLSContext.for_validator(selected)
-    with (
-        HTTPSServer(certificates.server_context()) as server,
-        pytest.raises(ATLSVerificationError) as info,
-    ):
-        tls_connect(context, server.port)
-    assert info.value.check == "ita.x5c.root"
-    assert isinstance(info.value, ssl.SSLCertVerificationError)
+    settings = {
+        "jwks_url": ita.jwks_url,
+        "root_ca": str(tmp_path / "other.pem"),
+        "allow_http_loopback": True,
+    }
+    refusal = _refusal(certificates, settings)
+    assert refusal.check == "ita.x5c.root"
+    assert isinstance(refusal, ssl.SSLCertVerificationError)

@@ -23,12 +23,11 @@ from atls_core.binding import BindingContext, Freshness, new_nonce, report_data_
 from atls_core.clock import FixedClock
 from atls_core.errors import ConfigurationError, MalformedEvidence, UntrustedChain
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.hookspecs import hookimpl
-from atls_core.interfaces import ReportData, ValidatorBase, ValidatorSpec
+from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
 from atls_core.policy import Policy
-from atls_core.registry import PluginManager, ValidatorRegistrar
+from atls_core.registry import PluginManager
 from atls_core.result import AttestationResult
-from atls_core.testing.plugins import manager_with
+from atls_core.testing.plugins import manager_with, plugin_module
 from atls_core.testing.vectors import Vector
 from atls_snp.report import parse_report
 from atls_snp.specs import MEASUREMENTS, SNP_REPORT_MEDIA_TYPE
@@ -52,7 +51,7 @@ SPKI = b"the TLS key"
 class ContainerValidator(ValidatorBase):
     spec = CONTAINER_SPEC
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.snp_settings = dict(settings.get("snp", {}))
 
     def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
@@ -67,19 +66,12 @@ class ContainerValidator(ValidatorBase):
         return ReportData(value=verified.value)
 
 
-def _container_plugin() -> types.ModuleType:
-    module = types.ModuleType("atls_snp_test_container_plugin")
-
-    @hookimpl
-    def atls_register_validators(registry: ValidatorRegistrar) -> None:
-        registry.register(CONTAINER_SPEC, ContainerValidator)  # type: ignore[arg-type]
-
-    module.atls_register_validators = atls_register_validators  # type: ignore[attr-defined]
-    return module
-
-
 def _manager(*, with_snp: bool = True) -> PluginManager:
-    named: dict[str, str | types.ModuleType] = {"container": _container_plugin()}
+    named: dict[str, str | types.ModuleType] = {
+        "container": plugin_module(
+            "atls_snp_test_container_plugin", (CONTAINER_SPEC, ContainerValidator)
+        )
+    }
     if with_snp:
         named["snp"] = "atls_snp.plugin"
     return manager_with(named=named)

@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 
-from atls_core.appraisal import appraise
 from atls_core.binding import BindingContext, new_nonce, report_data_for
-from atls_core.clock import FixedClock
 from atls_core.errors import ATLSError, CollateralUnavailable, UntrustedChain
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
@@ -55,13 +53,7 @@ class Client:
         binding = (
             BindingContext(spki_der=SPKI, nonce=nonce) if live else BindingContext.offline_context()
         )
-        return appraise(
-            self.validator,
-            evidence,
-            binding=binding,
-            clock=FixedClock(self.world.now),
-            policy=PINNED,
-        )
+        return self.world.appraise(self.validator, evidence, PINNED, binding=binding)
 
 
 def test_missing_certificates_are_fetched_once_and_cached(
@@ -152,23 +144,13 @@ def test_a_configured_crl_file_is_used_offline(milan: SyntheticSnp, tmp_path: An
     validator = SnpReportValidator(milan.settings(crl=str(crl)))
     evidence = validator.evidence_from_file(milan.envelope(), name="e")
     with pytest.raises(UntrustedChain) as info:
-        appraise(
-            validator,
-            evidence,
-            binding=BindingContext.offline_context(),
-            clock=FixedClock(milan.now),
-            policy=PINNED,
-        )
+        milan.appraise(validator, evidence, PINNED)
     assert info.value.check == "snp.crl.revoked"
     unrevoked = tmp_path / "crl.der"
     unrevoked.write_bytes(milan.pki.crl())
     validator = SnpReportValidator(milan.settings(crl=str(unrevoked)))
-    result = appraise(
-        validator,
-        validator.evidence_from_file(milan.envelope(), name="e"),
-        binding=BindingContext.offline_context(),
-        clock=FixedClock(milan.now),
-        policy=PINNED,
+    result = milan.appraise(
+        validator, validator.evidence_from_file(milan.envelope(), name="e"), PINNED
     )
     assert result.claims["crl"]["checked"] is True
     assert result.claims["crl"]["source"] == f"file:{unrevoked}"
@@ -205,13 +187,7 @@ def test_version_2_reports_need_the_product_to_fetch(milan: SyntheticSnp, kds: F
     validator = SnpReportValidator({"kds": "auto", "kds_url": kds.url}, kds_cache=KdsCache())
     evidence = validator.evidence_from_file(milan.report(version=2), name="report")
     with pytest.raises(UntrustedChain) as info:
-        appraise(
-            validator,
-            evidence,
-            binding=BindingContext.offline_context(),
-            clock=FixedClock(milan.now),
-            policy=PINNED,
-        )
+        milan.appraise(validator, evidence, PINNED)
     assert "settings.product" in info.value.reason
     assert kds.total() == 0
     # Told the product (or given a root), it fetches the rest.
@@ -228,12 +204,8 @@ def test_the_service_being_down_is_could_not_decide(milan: SyntheticSnp) -> None
     )
     evidence = validator.evidence_from_file(encode_envelope(milan.report(), []), name="e")
     with pytest.raises(CollateralUnavailable) as info:
-        appraise(
-            validator,
-            evidence,
-            binding=BindingContext(spki_der=SPKI, nonce=None),
-            clock=FixedClock(milan.now),
-            policy=PINNED,
+        milan.appraise(
+            validator, evidence, PINNED, binding=BindingContext(spki_der=SPKI, nonce=None)
         )
     assert info.value.check == "snp.kds"
 
@@ -251,12 +223,6 @@ def test_kds_never_does_not_touch_the_network(milan: SyntheticSnp, kds: FakeKds)
     validator = SnpReportValidator(milan.settings(kds="never", kds_url=kds.url))
     evidence = validator.evidence_from_file(encode_envelope(milan.report(), []), name="e")
     with pytest.raises(ATLSError) as info:
-        appraise(
-            validator,
-            evidence,
-            binding=BindingContext.offline_context(),
-            clock=FixedClock(milan.now),
-            policy=PINNED,
-        )
+        milan.appraise(validator, evidence, PINNED)
     assert info.value.check == "snp.chain"
     assert kds.total() == 0

@@ -9,7 +9,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from atls_core.appraisal import appraise
 from atls_core.binding import BindingContext, Freshness, new_nonce, report_data_for
 from atls_core.clock import FixedClock
 from atls_core.errors import ConfigurationError, MalformedEvidence
@@ -52,12 +51,9 @@ def appraised(
     evidence = validator.evidence_from_file(
         world.envelope(report_data, vlek=vlek, **fields), name="evidence.der"
     )
-    return appraise(
-        validator,
-        evidence,
-        binding=BindingContext(spki_der=spki, nonce=nonce),
-        clock=FixedClock(world.now),
-        policy=policy if policy is not None else Policy(reference_values=PINNED),
+    pinned = policy if policy is not None else Policy(reference_values=PINNED)
+    return world.appraise(
+        validator, evidence, pinned, binding=BindingContext(spki_der=spki, nonce=nonce)
     )
 
 
@@ -278,13 +274,7 @@ def test_the_envelope_media_type_is_accepted_as_is(milan: SyntheticSnp) -> None:
         data=milan.envelope(),
         source=EvidenceSource(transport=Transport.FILE),
     )
-    result = appraise(
-        validator,
-        evidence,
-        binding=BindingContext.offline_context(),
-        clock=FixedClock(milan.now),
-        policy=Policy(reference_values=PINNED),
-    )
+    result = milan.appraise(validator, evidence, Policy(reference_values=PINNED))
     assert result.accepted
 
 
@@ -300,13 +290,7 @@ def test_raw_and_hex_report_files_with_configured_certificates(
         evidence = validator.evidence_from_file(data, name="report")
         assert evidence.media_type == SNP_REPORT_MEDIA_TYPE
         assert evidence.data == report
-        result = appraise(
-            validator,
-            evidence,
-            binding=BindingContext.offline_context(),
-            clock=FixedClock(milan.now),
-            policy=Policy(reference_values=PINNED),
-        )
+        result = milan.appraise(validator, evidence, Policy(reference_values=PINNED))
         assert result.accepted
         certificates = result.claims["certificates"]
         assert [certificates[c]["source"] for c in ("ark", "intermediate", "vek")] == ["file"] * 3

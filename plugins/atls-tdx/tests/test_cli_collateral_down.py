@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from atls_core.testing.plugins import run_atls
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import make_tdx_quote
 
@@ -115,14 +116,7 @@ def test_forked_runs_never_crash_at_exit(closed_url: str, quote_file: Path) -> N
 
 def test_the_command_exits_undecided_every_time(closed_url: str, quote_file: Path) -> None:
     def run(_: int) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "atls_core.cli", *command(closed_url, quote_file)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=_env(),
-            check=False,
-        )
+        return run_atls(*command(closed_url, quote_file), env=_env())
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(run, range(FRESH_RUNS)))

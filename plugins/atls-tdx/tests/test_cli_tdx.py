@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from atls_core.testing.plugins import run_atls
 from atls_dcap.report import parse_report_fields
 from atls_tdx.tdx_common import quote_from_bytes
 
@@ -24,15 +24,7 @@ Vectors = Callable[[str], Path]
 
 def atls(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "ATLS_DISABLE_PLUGINS"}
-    return subprocess.run(
-        [sys.executable, "-m", "atls_core.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=cwd,
-        check=False,
-    )
+    return run_atls(*args, env=env, cwd=cwd)
 
 
 def pinned_policy(tmp_path: Path, quote: Path, top: str = "") -> Path:

@@ -32,13 +32,12 @@ from atls_core.errors import (
     UntrustedChain,
 )
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.hookspecs import hookimpl
 from atls_core.interfaces import ReportData, ValidatorBase, ValidatorSpec
 from atls_core.policy import Policy
-from atls_core.registry import PluginManager, ValidatorRegistrar
+from atls_core.registry import PluginManager
 from atls_core.result import AttestationResult
 from atls_core.selection import SelectedValidator, select_validator
-from atls_core.testing.plugins import manager_with
+from atls_core.testing.plugins import manager_with, plugin_module
 from atls_core.testing.vectors import Vector
 from atls_tdx.dstack import DstackValidator, compose_hash
 from atls_tdx.dstack_attestation import (
@@ -131,21 +130,12 @@ class FakeSnpReport(ValidatorBase):
         return ReportData(value=raw[0x50:0x90])
 
 
-def _fake_snp_plugin() -> types.ModuleType:
-    module = types.ModuleType("atls_tdx_test_fake_snp_plugin")
-
-    @hookimpl
-    def atls_register_validators(registry: ValidatorRegistrar) -> None:
-        registry.register(FAKE_SNP_SPEC, FakeSnpReport)
-
-    module.atls_register_validators = atls_register_validators  # type: ignore[attr-defined]
-    return module
-
-
 def _manager(*, with_snp: bool = True) -> PluginManager:
     named: dict[str, str | types.ModuleType] = {"tdx": "atls_tdx.plugin"}
     if with_snp:
-        named["snp"] = _fake_snp_plugin()
+        named["snp"] = plugin_module(
+            "atls_tdx_test_fake_snp_plugin", (FAKE_SNP_SPEC, FakeSnpReport)
+        )
     return manager_with(named=named)
 
 
@@ -474,7 +464,10 @@ def test_without_snp_report_the_error_names_the_plugin_to_install() -> None:
 
 
 def test_a_disabled_snp_plugin_is_missing_too() -> None:
-    named: dict[str, str | types.ModuleType] = {"tdx": "atls_tdx.plugin", "snp": _fake_snp_plugin()}
+    named: dict[str, str | types.ModuleType] = {
+        "tdx": "atls_tdx.plugin",
+        "snp": plugin_module("atls_tdx_test_fake_snp_plugin", (FAKE_SNP_SPEC, FakeSnpReport)),
+    }
     manager = manager_with(named=named, environ={"ATLS_DISABLE_PLUGINS": "snp"})
     with pytest.raises(MalformedEvidence) as info:
         _appraise(_server(), manager=manager)

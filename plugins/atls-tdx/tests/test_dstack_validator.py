@@ -147,18 +147,12 @@ def challenge_case(
 
 
 def appraise(validator: DstackValidator, case: Case) -> Any:
-    return validator.appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-    )
+    return case.appraised_by(validator)
 
 
 class TestDstackCertificateConformance(ValidatorConformance):
-    @pytest.fixture(autouse=True)
-    def _world(self, synthetic: Any) -> None:
-        self.world = synthetic
-
-    def make_validator(self) -> DstackValidator:
-        return DstackValidator(self.world.settings())
+    world_fixture = "synthetic"
+    validator_class = DstackValidator
 
     def good_case(self) -> Case:
         return certificate_case(self.world).case
@@ -168,9 +162,7 @@ class TestDstackCertificateConformance(ValidatorConformance):
 
 
 class TestDstackChallengeConformance(ValidatorConformance):
-    @pytest.fixture(autouse=True)
-    def _world(self, synthetic: Any) -> None:
-        self.world = synthetic
+    world_fixture = "synthetic"
 
     def make_validator(self) -> DstackValidator:
         return DstackValidator.challenge_validator(self.world.settings())

@@ -71,12 +71,8 @@ def _case(
 
 
 class TestTdxDcapConformance(ValidatorConformance):
-    @pytest.fixture(autouse=True)
-    def _world(self, synthetic: Any) -> None:
-        self.world = synthetic
-
-    def make_validator(self) -> TdxDcapValidator:
-        return TdxDcapValidator(self.world.settings())
+    world_fixture = "synthetic"
+    validator_class = TdxDcapValidator
 
     def good_case(self) -> Case:
         return _case(self.world)
@@ -87,9 +83,7 @@ class TestTdxDcapConformance(ValidatorConformance):
 
 def test_accepted_quote_records_every_report_field(world: Any) -> None:
     case = _case(world, rtmr=(b"\x01" * 48, b"\x02" * 48, b"\x03" * 48, b"\x04" * 48))
-    result = TdxDcapValidator(world.settings()).appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-    )
+    result = case.appraised_by(TdxDcapValidator(world.settings()))
     assert result.status is Status.AFFIRMING, result.to_json()
     assert result.binding.freshness is b.Freshness.NONCE
     assert result.tcb.status == "UpToDate"
@@ -105,9 +99,7 @@ def test_accepted_quote_records_every_report_field(world: Any) -> None:
 
 def test_quote_v5_is_accepted(world: Any) -> None:
     case = _case(world, version=5)
-    result = TdxDcapValidator(world.settings()).appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-    )
+    result = case.appraised_by(TdxDcapValidator(world.settings()))
     assert result.accepted, result.to_json()
     assert result.claims["quote_version"] == 5
     assert "tee_tcb_svn2" in result.claims
@@ -116,9 +108,7 @@ def test_quote_v5_is_accepted(world: Any) -> None:
 def test_static_certificate_quote_is_key_only(world: Any) -> None:
     case = _case(world, nonce=b"")
     validator = TdxDcapValidator(world.settings())
-    result = validator.appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-    )
+    result = case.appraised_by(validator)
     assert result.binding.freshness is b.Freshness.KEY_ONLY
     strict = validator.appraise(
         case.evidence, binding=case.binding, clock=case.clock, policy=pinned(require_nonce=True)
@@ -149,9 +139,7 @@ def test_non_intel_tdx_module_is_rejected(world: Any) -> None:
     case = _case(world, mr_signer_seam=b"\x5a" * 48)
     checks: list[str]
     try:
-        result = TdxDcapValidator(world.settings()).appraise(
-            case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-        )
+        result = case.appraised_by(TdxDcapValidator(world.settings()))
     except UntrustedChain as error:
         checks = [error.check]
     else:
@@ -215,9 +203,7 @@ def test_out_of_date_platform_needs_policy(world: Any) -> None:
 def test_unmatched_tcb_level_is_a_specific_error(world: Any) -> None:
     case = _case(world, tcb="unmatched")
     with pytest.raises(UntrustedChain) as info:
-        TdxDcapValidator(world.settings()).appraise(
-            case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-        )
+        case.appraised_by(TdxDcapValidator(world.settings()))
     assert info.value.check == "dcap.tcb_level"
 
 
@@ -281,9 +267,7 @@ def test_without_custom_root_synthetic_quotes_do_not_verify(world: Any) -> None:
     del settings["root_ca"]
     case = _case(world)
     with pytest.raises(UntrustedChain):
-        TdxDcapValidator(settings).appraise(
-            case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-        )
+        case.appraised_by(TdxDcapValidator(settings))
 
 
 def test_media_type_is_checked(world: Any) -> None:
@@ -365,9 +349,7 @@ def test_report_data_of_another_key_is_a_binding_mismatch(world: Any) -> None:
 def test_nothing_pinned_is_refused_naming_what_to_pin(world: Any) -> None:
     # Anyone who rents a TDX VM gets a genuine quote bound to their own key.
     case = _case(world, policy=Policy())
-    result = TdxDcapValidator(world.settings()).appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-    )
+    result = case.appraised_by(TdxDcapValidator(world.settings()))
     assert result.status is Status.CONTRAINDICATED
     assert result.tcb.status == "UpToDate"
     assert result.binding.verified
@@ -382,9 +364,7 @@ def test_nothing_pinned_is_refused_naming_what_to_pin(world: Any) -> None:
 
 def test_allow_any_workload_accepts_with_a_warning(world: Any) -> None:
     case = _case(world, policy=Policy(allow_any_workload=True))
-    result = TdxDcapValidator(world.settings()).appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-    )
+    result = case.appraised_by(TdxDcapValidator(world.settings()))
     assert result.accepted, result.to_json()
     assert result.status is Status.WARNING
     assert [w.split(":")[0] for w in result.warnings] == ["workload.unpinned"]
@@ -421,9 +401,7 @@ def test_each_workload_measurement_pins(world: Any, name: str) -> None:
 def test_what_does_not_pin_the_workload(world: Any, references: dict[str, Any]) -> None:
     # MRSEAM identifies Intel's TDX module, not the TD; a warn-only value enforces nothing.
     case = _case(world, policy=Policy(reference_values=references))
-    result = TdxDcapValidator(world.settings()).appraise(
-        case.evidence, binding=case.binding, clock=case.clock, policy=case.policy
-    )
+    result = case.appraised_by(TdxDcapValidator(world.settings()))
     assert not result.accepted
     assert [f.check for f in result.failures if f.enforced] == ["workload.unpinned"]
 

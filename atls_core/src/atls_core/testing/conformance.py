@@ -27,6 +27,11 @@ where flipping a bit yields an invalid character, and :meth:`expired_clock` to
 give a time at which your evidence is expired (return ``None`` only if your
 evidence truly never expires, and say why in :attr:`never_expires_reason`).
 
+A suite whose evidence comes from a fixture (a stand-in service, a synthetic
+TEE with a ``settings()`` method) names it in :attr:`world_fixture` and the
+validator class in :attr:`validator_class` instead of writing
+:meth:`make_validator`; :meth:`good_case` reads ``self.world``.
+
 The good case's policy must pin the workload (the core's pinning rule); the
 kit checks that the same evidence is refused with ``workload.unpinned`` when
 nothing is pinned, and accepted as ``warning`` with ``allow_any_workload``.
@@ -37,6 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
 
 import attrs
 import pytest
@@ -54,7 +60,7 @@ from atls_core.errors import (
     UntrustedChain,
 )
 from atls_core.evidence import Evidence, Transport
-from atls_core.interfaces import Validator
+from atls_core.interfaces import Settings, Validator
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult, Status
 
@@ -70,6 +76,12 @@ class Case:
     clock: Clock
     policy: Policy = attrs.field(factory=Policy)
 
+    def appraised_by(self, validator: Validator) -> AttestationResult:
+        """The core's appraisal of this case's evidence by ``validator``."""
+        return appraise(
+            validator, self.evidence, binding=self.binding, clock=self.clock, policy=self.policy
+        )
+
 
 def other_spki() -> bytes:
     """A fresh, unrelated SubjectPublicKeyInfo."""
@@ -79,15 +91,34 @@ def other_spki() -> bytes:
     )
 
 
+class _FromSettings(Protocol):
+    def __call__(self, settings: Settings, /) -> Validator: ...
+
+
 class ValidatorConformance:
     """Generic checks every validator must pass."""
 
     never_expires_reason: str | None = None
 
+    world_fixture: ClassVar[str | None] = None
+    """A fixture whose value is ``self.world`` in every check: the stand-in service or
+    synthetic TEE the good case comes from."""
+    validator_class: ClassVar[_FromSettings | None] = None
+    """With :attr:`world_fixture`: the default :meth:`make_validator` is
+    ``validator_class(self.world.settings())``."""
+    world: Any
+
+    @pytest.fixture(autouse=True)
+    def _conformance_world(self, request: pytest.FixtureRequest) -> None:
+        if self.world_fixture is not None:
+            self.world = request.getfixturevalue(self.world_fixture)
+
     # -- to implement ------------------------------------------------------
 
     def make_validator(self) -> Validator:
-        raise NotImplementedError
+        if self.validator_class is None:
+            raise NotImplementedError
+        return self.validator_class(self.world.settings())
 
     def good_case(self) -> Case:
         raise NotImplementedError
@@ -128,13 +159,7 @@ class ValidatorConformance:
     # -- helpers -----------------------------------------------------------
 
     def appraise(self, case: Case) -> AttestationResult:
-        return appraise(
-            self.make_validator(),
-            case.evidence,
-            binding=case.binding,
-            clock=case.clock,
-            policy=case.policy,
-        )
+        return case.appraised_by(self.make_validator())
 
     def unpinned(self, policy: Policy) -> Policy:
         """``policy`` with every workload pin removed."""

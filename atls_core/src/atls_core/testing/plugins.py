@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import json
+import os
 import subprocess
 import sys
 import types
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
-from atls_core.registry import ENTRY_POINT_GROUP, PluginManager
+from atls_core.hookspecs import hookimpl
+from atls_core.interfaces import ValidatorFactory, ValidatorSpec
+from atls_core.registry import ENTRY_POINT_GROUP, PluginManager, ValidatorRegistrar
 
 __all__ = [
     "SIMULATED_ENTRY_POINT",
+    "assert_tests_only",
     "entry_point",
     "heavy_modules_loaded_by",
     "manager_with",
     "modules_loaded_by",
+    "plugin_module",
+    "run_atls",
 ]
 
 
@@ -49,6 +56,21 @@ def entry_point(name: str, target: str | types.ModuleType) -> md.EntryPoint:
         sys.modules[target.__name__] = target
         target = target.__name__
     return md.EntryPoint(name=name, value=target, group=ENTRY_POINT_GROUP)
+
+
+def plugin_module(
+    name: str, *validators: tuple[ValidatorSpec, ValidatorFactory]
+) -> types.ModuleType:
+    """A plugin module made in a test: its hook registers each (spec, factory) pair."""
+    module = types.ModuleType(name)
+
+    @hookimpl
+    def atls_register_validators(registry: ValidatorRegistrar) -> None:
+        for spec, factory in validators:
+            registry.register(spec, factory)
+
+    module.atls_register_validators = atls_register_validators  # type: ignore[attr-defined]
+    return module
 
 
 def manager_with(
@@ -87,3 +109,47 @@ def heavy_modules_loaded_by(code: str, heavy: Iterable[str]) -> list[str]:
     return [
         m for m in modules_loaded_by(code) if any(m == h or m.startswith(h + ".") for h in names)
     ]
+
+
+def run_atls(
+    *arguments: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """The ``atls`` command in a fresh interpreter, as a user runs it: plugins come from
+    the installed entry points.  Never raises for the exit code: tests check it."""
+    command = [sys.executable, "-m", "atls_core.cli", *(os.fspath(a) for a in arguments)]
+    return subprocess.run(  # noqa: S603 - this interpreter running atls' own CLI
+        command, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, check=False
+    )
+
+
+def assert_tests_only(
+    validator_id: str,
+    settings: Mapping[str, object],
+    knobs: tuple[str, ...],
+    *,
+    manager: PluginManager | None = None,
+) -> None:
+    """``settings`` use tests-only ``knobs``: refused without the tests-only gate, both when
+    selected directly and through a configuration, and marked when the gate is open."""
+    import pytest
+
+    from atls_core.config import ATLSConfig
+    from atls_core.errors import ConfigurationError
+    from atls_core.selection import select_validator, validator_for_host
+
+    hosts = {"svc.example": {"validator": validator_id, "settings": dict(settings)}}
+    for refused in (
+        lambda: select_validator(validator_id, settings=settings, manager=manager),
+        lambda: ATLSConfig.from_mapping({"hosts": hosts}),
+    ):
+        with pytest.raises(ConfigurationError) as info:
+            refused()
+        assert info.value.check == "config.test_settings", info.value
+        assert all(knob in str(info.value) for knob in knobs), info.value
+    allowed = ATLSConfig.from_mapping(
+        {"atls": {"allow_insecure_test_validators": True}, "hosts": hosts}
+    )
+    assert validator_for_host(allowed, "svc.example", manager=manager).test_knobs == knobs

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from atls_azure._version import __version__
+from atls_core.lazy import lazy_attribute
 
 if TYPE_CHECKING:
     from atls_azure.aci import AciValidator
@@ -17,13 +18,8 @@ if TYPE_CHECKING:
 __all__ = ["AciIssuer", "AciValidator", "__version__"]
 
 
+_WHERE = {"AciValidator": "atls_azure.aci", "AciIssuer": "atls_azure.issuer"}
+
+
 def __getattr__(name: str) -> Any:
-    if name == "AciValidator":
-        from atls_azure.aci import AciValidator
-
-        return AciValidator
-    if name == "AciIssuer":
-        from atls_azure.issuer import AciIssuer
-
-        return AciIssuer
-    raise AttributeError(f"module 'atls_azure' has no attribute {name!r}")
+    return lazy_attribute(__name__, _WHERE, globals(), name)

@@ -14,9 +14,9 @@ plugins' specs at registration time) stays cheap to import.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from atls_core.lazy import lazy_attribute
 from atls_dcap._version import __version__
 
 if TYPE_CHECKING:
@@ -59,31 +59,26 @@ __all__ = [
 ]
 
 _WHERE = {
-    "CollateralCache": "cache",
-    "CollateralKey": "cache",
-    "Collateral": "collateral",
-    "map_qvl_error": "errors",
-    "SGX_MEASUREMENTS": "report",
-    "TDX_MEASUREMENTS": "report",
-    "VerifiedQuote": "report",
-    "parse_report_fields": "report",
-    "record_quote": "report",
-    "DCAP_CLI_OPTIONS": "settings",
-    "DCAP_SETTINGS": "settings",
-    "DCAP_TEST_SETTINGS": "settings",
-    "INTEL_PCS_URL": "settings",
-    "DcapSettings": "settings",
-    "DcapVerifier": "verifier",
+    "CollateralCache": ".cache",
+    "CollateralKey": ".cache",
+    "Collateral": ".collateral",
+    "map_qvl_error": ".errors",
+    "SGX_MEASUREMENTS": ".report",
+    "TDX_MEASUREMENTS": ".report",
+    "VerifiedQuote": ".report",
+    "parse_report_fields": ".report",
+    "record_quote": ".report",
+    "DCAP_CLI_OPTIONS": ".settings",
+    "DCAP_SETTINGS": ".settings",
+    "DCAP_TEST_SETTINGS": ".settings",
+    "INTEL_PCS_URL": ".settings",
+    "DcapSettings": ".settings",
+    "DcapVerifier": ".verifier",
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _WHERE, globals(), name)
 
 
 def __dir__() -> list[str]:

@@ -248,20 +248,45 @@ def _extensions(data: bytes, block: der.Tlv) -> dict[str, bytes]:
     return found
 
 
+@attrs.frozen
+class Signed:
+    """A signed DER structure's parts: certificates and CRLs are both built this way."""
+
+    tbs: bytes
+    """The signed bytes (the whole to-be-signed element)."""
+    algorithm: bytes
+    """The signature algorithm element (RSASSA-PSS, its parameters checked)."""
+    signature: bytes
+    fields: list[der.Tlv]
+    """The to-be-signed element's children."""
+
+
+def split_signed(data: bytes, *, what: str, check: str) -> Signed:
+    """``SEQUENCE { tbs, signatureAlgorithm, BIT STRING signature }`` taken apart."""
+    top = der.one(data, check=check, tag=der.SEQUENCE)
+    parts = der.children(data, top, check=check)
+    if len(parts) != 3 or parts[0][0] != der.SEQUENCE or parts[2][0] != der.BIT_STRING:
+        raise MalformedEvidence(f"not {what}", check=check)
+    algorithm = der.whole(data, parts[1])
+    parse_pss_parameters(algorithm)
+    bits = der.content(data, parts[2])
+    if not bits or bits[0] != 0:
+        raise MalformedEvidence("bad signature BIT STRING", check=check)
+    return Signed(
+        tbs=der.whole(data, parts[0]),
+        algorithm=algorithm,
+        signature=bits[1:],
+        fields=der.children(data, parts[0], check=check),
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def parse_certificate(data: bytes) -> AmdCertificate:
     """Read one DER certificate (serial 0 allowed; nothing else relaxed)."""
     data = bytes(data)
-    top = der.one(data, check=_CHECK, tag=der.SEQUENCE)
-    parts = der.children(data, top, check=_CHECK)
-    if len(parts) != 3 or parts[0][0] != der.SEQUENCE or parts[2][0] != der.BIT_STRING:
-        raise MalformedEvidence("not an X.509 certificate", check=_CHECK)
-    outer_algorithm = der.whole(data, parts[1])
-    parse_pss_parameters(outer_algorithm)
-    bits = der.content(data, parts[2])
-    if not bits or bits[0] != 0:
-        raise MalformedEvidence("bad signature BIT STRING", check=_CHECK)
-    fields = der.children(data, parts[0], check=_CHECK)
+    signed = split_signed(data, what="an X.509 certificate", check=_CHECK)
+    outer_algorithm = signed.algorithm
+    fields = signed.fields
     if not fields or fields[0][0] != der.CONTEXT_0:
         raise MalformedEvidence("not an X.509 v3 certificate", check=_CHECK)
     fields = fields[1:]
@@ -280,8 +305,8 @@ def parse_certificate(data: bytes) -> AmdCertificate:
     return AmdCertificate(
         der=data,
         digest=hashlib.sha256(data).digest(),
-        tbs=der.whole(data, parts[0]),
-        signature=bits[1:],
+        tbs=signed.tbs,
+        signature=signed.signature,
         serial=der.integer(data, serial, check=_CHECK),
         issuer=der.whole(data, issuer),
         subject=der.whole(data, subject),

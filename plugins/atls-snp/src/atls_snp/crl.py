@@ -20,7 +20,7 @@ import attrs
 
 from atls_core.errors import MalformedEvidence, UntrustedChain
 from atls_snp import der
-from atls_snp.certs import AmdCertificate, parse_pss_parameters, split_pem, verify_pss
+from atls_snp.certs import AmdCertificate, split_pem, split_signed, verify_pss
 
 __all__ = ["Crl", "CrlCheck", "check_crl", "parse_crl"]
 
@@ -71,16 +71,8 @@ def parse_crl(data: bytes) -> Crl:
         if len(blocks) != 1:
             raise MalformedEvidence("expected one PEM CRL", check=_CHECK, actual=len(blocks))
         data = blocks[0]
-    top = der.one(data, check=_CHECK, tag=der.SEQUENCE)
-    parts = der.children(data, top, check=_CHECK)
-    if len(parts) != 3 or parts[0][0] != der.SEQUENCE or parts[2][0] != der.BIT_STRING:
-        raise MalformedEvidence("not a certificate revocation list", check=_CHECK)
-    algorithm = der.whole(data, parts[1])
-    parse_pss_parameters(algorithm)
-    bits = der.content(data, parts[2])
-    if not bits or bits[0] != 0:
-        raise MalformedEvidence("bad signature BIT STRING", check=_CHECK)
-    fields = der.children(data, parts[0], check=_CHECK)
+    signed = split_signed(data, what="a certificate revocation list", check=_CHECK)
+    algorithm, fields = signed.algorithm, signed.fields
     if fields and fields[0][0] == der.INTEGER:
         fields = fields[1:]
     if len(fields) < 3 or der.whole(data, fields[0]) != algorithm or not _is_time(fields[2][0]):
@@ -102,8 +94,8 @@ def parse_crl(data: bytes) -> Crl:
     return Crl(
         der=data,
         digest=hashlib.sha256(data).digest(),
-        tbs=der.whole(data, parts[0]),
-        signature=bits[1:],
+        tbs=signed.tbs,
+        signature=signed.signature,
         issuer=der.whole(data, issuer),
         this_update=this_update,
         next_update=next_update,

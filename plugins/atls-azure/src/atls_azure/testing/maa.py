@@ -16,8 +16,8 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography import x509
@@ -30,6 +30,9 @@ from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import IssuerSpec
 from atls_core.testing.httpd import LoopbackHTTPServer, QuietHandler
 
+if TYPE_CHECKING:
+    import atls_azure.aci
+
 __all__ = [
     "STAND_IN_VM_ID",
     "SigningKey",
@@ -37,6 +40,7 @@ __all__ = [
     "StandInMaa",
     "held_data_for",
     "new_tls_key",
+    "token_evidence",
 ]
 
 
@@ -88,6 +92,16 @@ def held_data_for(private_key: ec.EllipticCurvePrivateKey, **extra: Any) -> byte
 
 STAND_IN_VM_ID = "A80B7FE7-5B93-4027-9971-6CCEE468C2B3"
 """The VM ID (``x-ms-azurevm-vmid``) of the stand-in's confidential VM unless a test names another."""
+
+
+def token_evidence(token: str, oid: str = specs.ACI_OID, runtime: bytes | None = None) -> Evidence:
+    """An MAA token as certificate-borne evidence (``runtime``: the held data beside it)."""
+    return Evidence(
+        media_type=specs.MEDIA_TYPE,
+        data=token.encode(),
+        source=EvidenceSource(transport=Transport.CERTIFICATE, oid=oid),
+        endorsements={"runtime_data": runtime} if runtime is not None else {},
+    )
 
 
 def _now() -> int:
@@ -177,6 +191,18 @@ class StandInMaa:
     def settings(self, **extra: Any) -> dict[str, Any]:
         """Validator settings that trust this instance (test-only http allowance)."""
         return {"instances": [self.url], "allow_http_loopback": True, **extra}
+
+    def aci_validator(
+        self, policies: Sequence[str] | None = None, **options: Any
+    ) -> atls_azure.aci.AciValidator:
+        """The opaque-systems-shaped ``AciValidator`` trusting this instance's keys (over
+        loopback http: the tests-only ``allow_http_loopback``, so ``allow_insecure``)."""
+        from atls_azure.aci import AciValidator
+
+        settings = {"allow_http_loopback": True, **options.pop("settings", {})}
+        return AciValidator(
+            policies, [f"{self.url}/certs"], settings=settings, allow_insecure=True, **options
+        )
 
     # -- tokens --------------------------------------------------------------------
 

@@ -14,6 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from atls_core.appraisal import appraise
+from atls_core.binding import BindingContext
+from atls_core.clock import FixedClock
+from atls_core.evidence import Evidence
+from atls_core.interfaces import Validator
+from atls_core.policy import Policy
+from atls_core.result import AttestationResult
 from atls_snp.envelope import encode_envelope
 from atls_snp.roots import Product
 from atls_snp.testing.pki import Endorsement, SnpTestPki, shared_pki
@@ -73,6 +80,23 @@ class SyntheticSnp:
     ) -> bytes:
         """Our DER envelope: a report and its full chain."""
         return encode_envelope(self.report(report_data, vlek=vlek, **fields), self.chain(vlek=vlek))
+
+    def appraise(
+        self,
+        validator: Validator,
+        evidence: Evidence,
+        policy: Policy,
+        *,
+        binding: BindingContext | None = None,
+    ) -> AttestationResult:
+        """The core's appraisal of ``evidence`` at :attr:`now`, offline unless ``binding``."""
+        return appraise(
+            validator,
+            evidence,
+            binding=binding or BindingContext.offline_context(),
+            clock=FixedClock(self.now),
+            policy=policy,
+        )
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         """Validator settings trusting this synthetic root, offline unless ``extra`` says."""
