@@ -17,7 +17,7 @@ import trustme
 
 from atls_core.errors import CollateralUnavailable, ConfigurationError, ServiceUnavailable
 from atls_core.fetch import Response, SingleFlight, fetch
-from atls_core.testing.loopback import ConnectProxy, serve_connections
+from atls_core.testing.loopback import ConnectProxy, read_head, serve_connections
 
 SECRET = "s3cr3t-t0ken"
 QUERY_SECRET = "q-s3cr3t"
@@ -58,13 +58,10 @@ class Server:
             conn.settimeout(10)
             if self.tls is not None:
                 conn = self.tls.wrap_socket(conn, server_side=True)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
-            head, _, body = head.partition(b"\r\n\r\n")
+            received = read_head(conn)
+            if received is None:
+                return
+            head, _, body = received.partition(b"\r\n\r\n")
             for line in head.split(b"\r\n"):
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"content-length":

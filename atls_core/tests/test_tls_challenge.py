@@ -19,7 +19,7 @@ from atls_core.challenge import MAX_HEADER_BYTES, ResponseReader, encode_request
 from atls_core.errors import ATLSVerificationError, MalformedEvidence
 from atls_core.interfaces import ChallengeRequest
 from atls_core.server import ChallengeEndpoint, mint_certificate
-from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
+from atls_core.testing.loopback import HTTPSServer, SimulatedTEE, read_head
 from atls_core.testing.simulated import CHALLENGE_PATH
 from atls_core.tls import ATLSContext, result_of
 
@@ -111,12 +111,8 @@ def _raw_server(context: ssl.SSLContext, answer: bytes) -> Iterator[int]:
         except OSError:
             return
         with context.wrap_socket(raw, server_side=True) as s:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = s.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
+            if read_head(s) is None:
+                return
             s.sendall(answer)
             with suppress(OSError):
                 s.recv(1)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from atls_pyatls.azure import AciValidator
-from atls_pyatls.testing import PyatlsStyleServer
+from atls_pyatls.testing import PyatlsStyleServer, aci_validator_for
 
-from atls_azure.aci import SecurityWarning
 from atls_azure.testing.maa import StandInMaa
 
 
@@ -32,13 +30,6 @@ def aci(maa: StandInMaa) -> Callable[..., AciValidator]:
     a tests-only setting: ``allow_insecure``)."""
 
     def build(policies: list[str] | None = None, **settings: Any) -> AciValidator:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SecurityWarning)
-            return AciValidator(
-                policies=policies,
-                jkus=[f"{maa.url}/certs"],
-                settings={"allow_http_loopback": True, **settings},
-                allow_insecure=True,
-            )
+        return aci_validator_for(maa, policies, **settings)
 
     return build

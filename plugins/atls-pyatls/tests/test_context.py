@@ -10,7 +10,7 @@ import pytest
 from atls_pyatls import ATLSContext, CvmValidator, HTTPAConnection, Validator, ValidatorList
 from atls_pyatls.azure import AciValidator
 from atls_pyatls.context import CERTIFICATE_MEDIA_TYPE
-from atls_pyatls.testing import PyatlsStyleServer, pyatls_runtime_data
+from atls_pyatls.testing import PyatlsStyleServer, aci_validator_for, pyatls_runtime_data
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ObjectIdentifier
@@ -72,12 +72,7 @@ def test_none_accepts_refused_with_the_first_ones_outcome(
     maa: StandInMaa, aci: ValidatorFactory, server: PyatlsStyleServer
 ) -> None:
     with StandInMaa() as other:
-        untrusting = AciValidator(
-            [CCE_POLICY],
-            [f"{other.url}/certs"],
-            settings={"allow_http_loopback": True},
-            allow_insecure=True,
-        )
+        untrusting = aci_validator_for(other, [CCE_POLICY])
         refusing = aci([OTHER_POLICY])
         with pytest.raises(ATLSVerificationError) as info:
             _get(ATLSContext([refusing, untrusting]), server)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import urllib3
 from atls_pyatls.azure import AciValidator
-from atls_pyatls.testing import PyatlsStyleServer
+from atls_pyatls.testing import PyatlsStyleServer, aci_validator_for
 from atls_pyatls.urllib3_patch import extract_from_urllib3, inject_into_urllib3
 from urllib3.connectionpool import HTTPSConnectionPool
 
@@ -41,12 +41,7 @@ def test_injected_refusal_sends_nothing(
     pristine: type, maa: StandInMaa, server: PyatlsStyleServer
 ) -> None:
     with StandInMaa() as other:
-        untrusting = AciValidator(
-            [CCE_POLICY],
-            [f"{other.url}/certs"],
-            settings={"allow_http_loopback": True},
-            allow_insecure=True,
-        )
+        untrusting = aci_validator_for(other, [CCE_POLICY])
         inject_into_urllib3([untrusting])
         with urllib3.PoolManager() as pool, pytest.raises(urllib3.exceptions.SSLError) as info:
             pool.request("GET", f"https://127.0.0.1:{server.port}/index", retries=False)

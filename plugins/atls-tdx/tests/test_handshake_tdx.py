@@ -245,15 +245,16 @@ def _ratls_server_context(
     return tls_server_context(key, der)
 
 
-def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
-    context = ATLSContext.for_validator(
-        select_validator(
-            "tdx.dstack",
-            settings=live["settings"],
-            policy=pinned_compose(dstack_event_log()),
-            allow_insecure=True,
-        )
+def _dstack_client(live: dict[str, Any], policy: Policy) -> ATLSContext:
+    """A client appraising ``tdx.dstack`` certificates under the live synthetic PKI."""
+    selected = select_validator(
+        "tdx.dstack", settings=live["settings"], policy=policy, allow_insecure=True
     )
+    return ATLSContext.for_validator(selected)
+
+
+def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
+    context = _dstack_client(live, pinned_compose(dstack_event_log()))
     with HTTPSServer(_ratls_server_context(live)) as server:
         result, data = attested_get(context, server.port)
     assert b'"/hello"' in data
@@ -261,14 +262,7 @@ def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
     assert result.binding.scheme == "dstack-ratls-cert"
     assert result.binding.freshness is Freshness.KEY_ONLY
     assert "compose_hash" in result.measurements
-    strict = ATLSContext.for_validator(
-        select_validator(
-            "tdx.dstack",
-            settings=live["settings"],
-            policy=pinned_compose(dstack_event_log(), require_nonce=True),
-            allow_insecure=True,
-        )
-    )
+    strict = _dstack_client(live, pinned_compose(dstack_event_log(), require_nonce=True))
     with (
         HTTPSServer(_ratls_server_context(live)) as server,
         pytest.raises(ATLSVerificationError) as info,
@@ -279,14 +273,7 @@ def test_dstack_ratls_certificate_handshake(live: dict[str, Any]) -> None:
 
 def test_dstack_ratls_certificate_for_another_key_is_rejected(live: dict[str, Any]) -> None:
     other = spki_of(ec.generate_private_key(ec.SECP256R1()))
-    context = ATLSContext.for_validator(
-        select_validator(
-            "tdx.dstack",
-            settings=live["settings"],
-            policy=pinned_compose(dstack_event_log()),
-            allow_insecure=True,
-        )
-    )
+    context = _dstack_client(live, pinned_compose(dstack_event_log()))
     with HTTPSServer(_ratls_server_context(live, spki_for_report=other)) as server:
         with pytest.raises(ATLSVerificationError) as info:
             attested_get(context, server.port)

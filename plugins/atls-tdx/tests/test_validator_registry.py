@@ -72,32 +72,29 @@ def test_selection_builds_validators(manager: PluginManager, synthetic: Any) -> 
     )
 
 
+@pytest.mark.parametrize(
+    ("settings", "policy"),
+    [
+        ({"colateral": "x"}, Policy()),
+        ({}, Policy(options={"app_compose": "{}"})),
+        ({}, Policy(reference_values={"compose_hash": ReferenceValue(accepted=["00"])})),
+    ],
+    ids=["unknown setting", "dstack policy option", "dstack measurement"],
+)
 def test_selection_refuses_what_a_validator_does_not_know(
-    manager: PluginManager, synthetic: Any
+    manager: PluginManager, synthetic: Any, settings: dict[str, Any], policy: Policy
 ) -> None:
     with pytest.raises(ConfigurationError):
         select_validator(
             "tdx.dcap",
-            settings={**synthetic.settings(), "colateral": "x"},
+            settings={**synthetic.settings(), **settings},
+            policy=policy,
             manager=manager,
             allow_insecure=True,
         )
-    with pytest.raises(ConfigurationError):
-        select_validator(
-            "tdx.dcap",
-            settings=synthetic.settings(),
-            policy=Policy(options={"app_compose": "{}"}),
-            manager=manager,
-            allow_insecure=True,
-        )
-    with pytest.raises(ConfigurationError):
-        select_validator(
-            "tdx.dcap",
-            settings=synthetic.settings(),
-            policy=Policy(reference_values={"compose_hash": ReferenceValue(accepted=["00"])}),
-            manager=manager,
-            allow_insecure=True,
-        )
+
+
+def test_selection_refuses_an_unknown_collateral_source(manager: PluginManager) -> None:
     with pytest.raises(ConfigurationError):
         select_validator("tdx.dcap", settings={"collateral": "ftp"}, manager=manager)
 

@@ -43,6 +43,7 @@ __all__ = [
     "HTTPSServer",
     "SimulatedTEE",
     "attested_get",
+    "read_head",
     "serve_connections",
     "tls_connect",
     "tls_server_context",
@@ -317,12 +318,9 @@ class ConnectProxy:
 
     def _tunnel(self, client: socket.socket) -> None:
         with client:
-            head = b""
-            while b"\r\n\r\n" not in head and len(head) < 8192:
-                chunk = client.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
+            head = read_head(client)
+            if head is None:
+                return
             lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
             line = lines[0].split()
             if len(line) < 2 or line[0] != "CONNECT":
@@ -342,6 +340,18 @@ class ConnectProxy:
             with socket.create_connection((host, int(port))) as upstream:
                 client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
                 _pump(client, upstream, self._stop.is_set)
+
+
+def read_head(connection: socket.socket | ssl.SSLSocket, limit: int = 65536) -> bytes | None:
+    """What a client sent up to the end of its request head (maybe some body after it);
+    ``None`` when it closed first.  Stops at ``limit`` bytes: a test never waits forever."""
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < limit:
+        chunk = connection.recv(4096)
+        if not chunk:
+            return None
+        head += chunk
+    return head
 
 
 def serve_connections(listener: socket.socket, handle: Callable[[socket.socket], None]) -> None:

@@ -17,7 +17,9 @@ import base64
 import binascii
 import json
 import ssl
-from typing import Any
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -28,7 +30,10 @@ from atls_azure.testing.maa import StandInMaa
 from atls_core.server import AttestedCertificate
 from atls_core.testing.loopback import HTTPSServer
 
-__all__ = ["PyatlsStyleServer", "pyatls_nonce", "pyatls_runtime_data"]
+if TYPE_CHECKING:
+    from atls_pyatls.azure import AciValidator
+
+__all__ = ["PyatlsStyleServer", "aci_validator_for", "pyatls_nonce", "pyatls_runtime_data"]
 
 
 def pyatls_nonce(server_name: str | None) -> bytes | None:
@@ -92,3 +97,21 @@ class PyatlsStyleServer:
 
     def __exit__(self, *exc: object) -> None:
         self.https.stop()
+
+
+def aci_validator_for(
+    maa: StandInMaa, policies: Sequence[str] | None = None, **settings: Any
+) -> AciValidator:
+    """pyatls's ``AciValidator`` trusting ``maa`` (http on loopback: a tests-only setting,
+    so ``allow_insecure``); without policies pyatls's SecurityWarning is expected and muted."""
+    from atls_azure.aci import SecurityWarning
+    from atls_pyatls.azure import AciValidator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        return AciValidator(
+            policies=policies,
+            jkus=[f"{maa.url}/certs"],
+            settings={"allow_http_loopback": True, **settings},
+            allow_insecure=True,
+        )
