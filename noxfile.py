@@ -224,7 +224,7 @@ def third_party(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """The main job: a local attested server, three clients, and a rejection."""
+    """The main job: a local attested server, three clients, and two refusals."""
     session.install(str(_wheel_or_build(session, "atls-core")) + "[requests,httpx]")
     session.run("atls", "demo", env=_env())
 

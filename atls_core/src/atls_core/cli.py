@@ -263,8 +263,8 @@ def _build_parser(plugin_options: Sequence[CliOption] = ()) -> tuple[_Parser, di
 
     commands.add_parser(
         "demo",
-        help="run the local demo (simulated TEE, three clients, a rejection)",
-        description="A local attested server, three HTTP clients and a rejection.",
+        help="run the local demo (simulated TEE, three clients, two refusals)",
+        description="A local attested server, three HTTP clients and two refusals.",
         allow_abbrev=False,
     )
     return parser, dests
