@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["Appraisal", "appraise"]
 
 log = logging.getLogger("atls.appraisal")
+if not logging.getLogger("atls").handlers:
+    # a library stays silent until the application configures logging (see the README)
+    logging.getLogger("atls").addHandler(logging.NullHandler())
 
 
 def _hex(value: bytes | str) -> str:

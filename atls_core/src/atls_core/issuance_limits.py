@@ -54,6 +54,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("atls.server")
+if not logging.getLogger("atls").handlers:
+    # a library stays silent until the application configures logging (see the README)
+    logging.getLogger("atls").addHandler(logging.NullHandler())
 
 T = TypeVar("T")
 Clock = Callable[[], float]

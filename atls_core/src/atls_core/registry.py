@@ -57,6 +57,9 @@ ENTRY_POINT_GROUP = "atls"
 DISABLE_ENV = "ATLS_DISABLE_PLUGINS"
 
 log = logging.getLogger("atls.plugins")
+if not logging.getLogger("atls").handlers:
+    # a library stays silent until the application configures logging (see the README)
+    logging.getLogger("atls").addHandler(logging.NullHandler())
 
 
 @attrs.frozen(kw_only=True)

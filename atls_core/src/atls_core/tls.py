@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("atls.tls")
+if not logging.getLogger("atls").handlers:
+    # a library stays silent until the application configures logging (see the README)
+    logging.getLogger("atls").addHandler(logging.NullHandler())
 
 _BASE: Any = getattr(ssl, "_SSLContext")  # noqa: B009 - the C-level descriptors
 _ENCODING_DER: int = getattr(__import__("_ssl"), "ENCODING_DER", 1)
