@@ -306,20 +306,16 @@ class Appraisal:
                 actual=evidence.media_type,
             ) from error
         evidence.require_media_type(*spec.media_types)
-        from atls_core.errors import ConfigurationError
-        from atls_core.interfaces import refuse_unknown_names
+        from atls_core.selection import check_against_spec
 
         given = dict(settings or {})
-        where = f"{self._spec.id} hand-over to {validator}"
-        refuse_unknown_names("settings", given, spec.settings, where=where)
-        knobs = [n for n in spec.test_settings if given.get(n) not in (None, False, "", ())]
-        if (knobs and not self._allow_insecure) or (spec.insecure and not self._allow_insecure):
-            raise ConfigurationError(
-                f"{where}: tests-only settings or validators are refused unless configuration "
-                "allows insecure test validators",
-                check="config.test_settings",
-                actual=knobs or validator,
-            )
+        knobs = check_against_spec(
+            spec,
+            settings=given,
+            policy=None,
+            allow_insecure=self._allow_insecure,
+            where=f"{self._spec.id} hand-over to {validator}",
+        )
         if knobs:
             self.warn("insecure.test_knob", f"tests-only settings in the hand-over: {knobs}")
         delegate = factory(given)

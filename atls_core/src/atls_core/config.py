@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from atls_core.errors import ConfigurationError
-from atls_core.policy import COMMON_KEYS, Policy
+from atls_core.policy import Policy
 
 if TYPE_CHECKING:
     from atls_core.registry import PluginManager
@@ -180,8 +180,8 @@ class ATLSConfig:
         Returns ``self``.
         """
         from atls_core.errors import ATLSError
-        from atls_core.interfaces import refuse_unknown_names
         from atls_core.registry import default_manager
+        from atls_core.selection import check_against_spec
 
         manager = manager or default_manager()
         for rule in self.hosts:
@@ -202,37 +202,12 @@ class ATLSConfig:
                     expected=error.expected,
                     actual=error.actual,
                 ) from error
-            if spec.insecure and not self.allow_insecure_test_validators:
-                raise ConfigurationError(
-                    f"{rule.where}: {rule.validator} is an insecure test validator; it is "
-                    "refused unless configuration sets atls.allow_insecure_test_validators = true",
-                    check="config.insecure",
-                )
-            refuse_unknown_names(
-                "settings", rule.settings, spec.settings, where=f"{rule.where}.settings"
-            )
-            knobs = [
-                n for n in spec.test_settings if rule.settings.get(n) not in (None, False, "", ())
-            ]
-            if knobs and not self.allow_insecure_test_validators:
-                raise ConfigurationError(
-                    f"{rule.where}.settings: {knobs} are for tests only; they are refused "
-                    "unless atls.allow_insecure_test_validators = true",
-                    check="config.test_settings",
-                    actual=knobs,
-                )
-            refuse_unknown_names(
-                "policy options",
-                rule.policy.options,
-                spec.policy_options,
-                where=f"{rule.where}.policy",
-                common=COMMON_KEYS,
-            )
-            refuse_unknown_names(
-                "reference values",
-                rule.policy.reference_values,
-                spec.measurements,
-                where=f"{rule.where}.policy.reference_values",
+            check_against_spec(
+                spec,
+                settings=rule.settings,
+                policy=rule.policy,
+                allow_insecure=self.allow_insecure_test_validators,
+                where=rule.where,
             )
         return self
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the registry (importlib.metadata, packaging) loads when a v
 __all__ = [
     "AppraiserLike",
     "SelectedValidator",
+    "check_against_spec",
     "select_validator",
     "validator_for_host",
     "validator_for_rule",
@@ -109,6 +110,55 @@ class SelectedValidator:
         return result
 
 
+def check_against_spec(
+    spec: ValidatorSpec,
+    *,
+    settings: Mapping[str, Any],
+    policy: Policy | None,
+    allow_insecure: bool,
+    where: str,
+) -> tuple[str, ...]:
+    """Refuse what configuration may not ask of ``spec``; return the tests-only settings in force.
+
+    The one check behind :func:`select_validator`, ``ATLSConfig.check`` and
+    ``Appraisal.hand_over``: an insecure validator or a tests-only setting needs
+    ``allow_insecure``; settings, policy options and reference values must be
+    names the spec declares (``policy=None``: no policy to check).
+    """
+    if spec.insecure and not allow_insecure:
+        raise ConfigurationError(
+            f"{where}: {spec.id} is an insecure test validator; it is refused unless "
+            "configuration sets atls.allow_insecure_test_validators = true",
+            check="config.insecure",
+        )
+    refuse_unknown_names("settings", settings, spec.settings, where=f"{where}.settings")
+    if policy is not None:
+        refuse_unknown_names(
+            "policy options",
+            policy.options,
+            spec.policy_options,
+            where=f"{where}.policy",
+            common=COMMON_KEYS,
+        )
+        refuse_unknown_names(
+            "reference values",
+            policy.reference_values,
+            spec.measurements,
+            where=f"{where}.policy.reference_values",
+        )
+    knobs = tuple(
+        name for name in spec.test_settings if settings.get(name) not in (None, False, "", ())
+    )
+    if knobs and not allow_insecure:
+        raise ConfigurationError(
+            f"{where}.settings: {list(knobs)} are for tests only; they are refused unless "
+            "configuration sets atls.allow_insecure_test_validators = true",
+            check="config.test_settings",
+            actual=list(knobs),
+        )
+    return knobs
+
+
 def select_validator(
     validator_id: str,
     *,
@@ -125,29 +175,9 @@ def select_validator(
     policy = policy or Policy()
     settings = settings or {}
     spec, factory, plugin = manager.validator_factory(validator_id)
-    if spec.insecure and not allow_insecure:
-        raise ConfigurationError(
-            f"{where}: {validator_id} is an insecure test validator; it is refused unless "
-            "configuration sets atls.allow_insecure_test_validators = true",
-            check="config.insecure",
-        )
-    refuse_unknown_names("settings", settings, spec.settings, where=where)
-    refuse_unknown_names(
-        "policy options", policy.options, spec.policy_options, where=where, common=COMMON_KEYS
+    knobs = check_against_spec(
+        spec, settings=settings, policy=policy, allow_insecure=allow_insecure, where=where
     )
-    refuse_unknown_names(
-        "reference values", policy.reference_values, spec.measurements, where=where
-    )
-    knobs = tuple(
-        name for name in spec.test_settings if settings.get(name) not in (None, False, "", ())
-    )
-    if knobs and not allow_insecure:
-        raise ConfigurationError(
-            f"{where}: settings {list(knobs)} are for tests only; they are refused unless "
-            "configuration sets atls.allow_insecure_test_validators = true",
-            check="config.test_settings",
-            actual=list(knobs),
-        )
     validator = factory(settings)
     check_policy = getattr(validator, "check_policy", None)  # ValidatorBase.check_policy
     if callable(check_policy):
