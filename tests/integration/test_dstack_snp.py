@@ -15,14 +15,12 @@ import re
 import ssl
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from atls_core.binding import BindingContext, Freshness
@@ -34,7 +32,7 @@ from atls_core.policy import Policy
 from atls_core.registry import PluginManager
 from atls_core.result import AttestationResult, Status
 from atls_core.selection import SelectedValidator, select_validator
-from atls_core.testing.loopback import HTTPSServer, attested_get
+from atls_core.testing.loopback import HTTPSServer, attested_get, tls_server_context
 from atls_core.testing.vectors import Vector
 from atls_core.tls import ATLSContext
 from atls_snp import specs as snp_specs
@@ -329,21 +327,6 @@ def guest(tmp_path_factory: pytest.TempPathFactory) -> SyntheticSnp:
     return SyntheticSnp(tmp_path_factory.mktemp("dstack-snp"), product=Product.MILAN)
 
 
-def _server_context(key: Any, der: bytes) -> ssl.SSLContext:
-    directory = Path(tempfile.mkdtemp())
-    (directory / "cert.pem").write_text(ssl.DER_cert_to_PEM_cert(der))
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
-    return context
-
-
 def _dstack_snp_server(
     guest: SyntheticSnp,
     *,
@@ -374,7 +357,7 @@ def _dstack_snp_server(
     der = self_signed_certificate(
         key, [(DSTACK_ATTESTATION, octet_string(encode_attestation(attestation)))]
     )
-    return HTTPSServer(_server_context(key, der))
+    return HTTPSServer(tls_server_context(key, der))
 
 
 def _client(

@@ -47,6 +47,7 @@ from atls_tdx.dstack_eventlog import (
 from atls_tdx.scale import ScaleReader
 
 __all__ = [
+    "require_dstack_stack",
     "ATTESTATION_V1",
     "MAX_ATTESTATION_BYTES",
     "AwsNitroTpmPlatform",
@@ -674,6 +675,24 @@ class TdxParts:
     vm_config: str | None = attrs.field(default=None, repr=False)
 
 
+def require_dstack_stack(attestation: DstackAttestation) -> DstackStack:
+    """The attestation's stack, which must be plain dstack (whatever the platform).
+
+    A dstack-pod stack commits its report data to an application payload, not to
+    the certificate key, so the RA-TLS binding cannot hold.
+    """
+    stack = attestation.stack
+    if stack.kind != "dstack":
+        raise MalformedEvidence(
+            "a dstack-pod attestation commits its report data to an application payload, "
+            "not to the certificate key",
+            check="dstack.unsupported_stack",
+            expected="dstack",
+            actual=stack.kind,
+        )
+    return stack
+
+
 def _refuse_platform(platform: Platform) -> MalformedEvidence:
     if isinstance(platform, SevSnpPlatform):
         return MalformedEvidence(
@@ -731,15 +750,7 @@ def tdx_parts(attestation: DstackAttestation) -> TdxParts:
     platform = attestation.platform
     if not isinstance(platform, TdxPlatform):
         raise _refuse_platform(platform)
-    stack = attestation.stack
-    if stack.kind != "dstack":
-        raise MalformedEvidence(
-            "a dstack-pod attestation commits its report data to an application payload, "
-            "not to the certificate key",
-            check="dstack.unsupported_stack",
-            expected="dstack",
-            actual=stack.kind,
-        )
+    stack = require_dstack_stack(attestation)
     tee, _version, fields = parse_report_fields(platform.quote)
     if tee != "tdx":
         raise MalformedEvidence("the platform quote is not a TDX quote", check="tdx.tee_type")

@@ -35,7 +35,7 @@ import attrs
 from atls_core.appraisal import Appraisal
 from atls_core.errors import MalformedEvidence, UntrustedChain
 from atls_core.evidence import Evidence, EvidenceSource
-from atls_tdx.dstack_attestation import DstackAttestation, SevSnpPlatform
+from atls_tdx.dstack_attestation import DstackAttestation, SevSnpPlatform, require_dstack_stack
 from atls_tdx.dstack_eventlog import DstackFacts
 from atls_tdx.specs import DSTACK_SNP_MEDIA_TYPE, DSTACK_SNP_SETTINGS
 
@@ -264,15 +264,7 @@ def sev_snp_evidence(attestation: DstackAttestation, *, source: EvidenceSource) 
     platform = attestation.platform
     if not isinstance(platform, SevSnpPlatform):
         raise ValueError("not a SEV-SNP attestation")
-    stack = attestation.stack
-    if stack.kind != "dstack":
-        raise MalformedEvidence(
-            "a dstack-pod attestation commits its report data to an application payload, "
-            "not to the certificate key",
-            check="dstack.unsupported_stack",
-            expected="dstack",
-            actual=stack.kind,
-        )
+    stack = require_dstack_stack(attestation)
     endorsements = {
         "mr_config": platform.mr_config.encode(),
         "report_data": stack.report_data,
