@@ -17,7 +17,7 @@ import attrs
 
 from atls_core.errors import MalformedEvidence
 
-__all__ = ["Collateral"]
+__all__ = ["Collateral", "TcbFacts"]
 
 _CHECK = "dcap.collateral_format"
 
@@ -48,6 +48,19 @@ def _crl_next_update(hex_or_der: Any, what: str) -> dt.datetime:
     return when
 
 
+@attrs.frozen(kw_only=True)
+class TcbFacts:
+    """What dcap-qvl's claims say of one platform under one collateral, beyond its verdict."""
+
+    status: str
+    advisory_ids: tuple[str, ...]
+    fmspc: str
+    expires_at: dt.datetime
+    """Earliest of the collateral's next updates and the certificates' expiries."""
+    tcb_date: dt.datetime | None
+    evaluation_data_number: int | None
+
+
 @attrs.frozen(kw_only=True, eq=False)
 class Collateral:
     """One parsed QuoteCollateralV3 and its validity window (unverified facts)."""
@@ -64,8 +77,8 @@ class Collateral:
     """Earliest next update of TCB info, QE identity, root CA CRL and PCK CRL."""
     tcb_info: dict[str, Any] = attrs.field(repr=False)
     qe_identity: dict[str, Any] = attrs.field(repr=False)
-    tcb_dates: dict[Any, dt.datetime | None] = attrs.field(factory=dict, repr=False)
-    """Memo of TCB-level dates per platform, filled by the verifier."""
+    tcb_facts: dict[Any, TcbFacts] = attrs.field(factory=dict, repr=False)
+    """Memo of dcap-qvl's TCB facts per platform and quoting enclave, filled by the verifier."""
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Collateral:

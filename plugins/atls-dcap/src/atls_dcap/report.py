@@ -1,8 +1,8 @@
 """What a verified quote says, and how it is recorded into an appraisal.
 
-Report fields come from dcap-qvl: the claims ``QuoteVerifier.verify_with_policy``
-returns for the quote it has just verified (:func:`fields_from_report`), or for
-a quote not verified yet, dcap-qvl's parser (:func:`parse_report_fields`).
+Report fields come from dcap-qvl's parser (:func:`report_fields`), read
+after dcap-qvl has verified the quote's signature over them; :func:`fields_from_report`
+maps dcap-qvl's names and checks each length.
 Hand-read bytes are left only where dcap-qvl names nothing:
 
 * the SGX KSS fields ``isv_ext_prod_id``, ``config_id``, ``config_svn`` and
@@ -39,6 +39,7 @@ __all__ = [
     "is_debug",
     "parse_report_fields",
     "record_quote",
+    "report_fields",
 ]
 
 TDX_MEASUREMENTS: tuple[str, ...] = measurements.TDX
@@ -72,6 +73,8 @@ _SGX = {
     "mr_signer": ("mrsigner", 32),
     "report_data": ("report_data", 64),
 }
+_TD10_TYPED = tuple((theirs, ours, size) for theirs, (ours, size) in _TD10.items())
+_TD15_TYPED = _TD10_TYPED + tuple((theirs, ours, size) for theirs, (ours, size) in _TD15.items())
 OUR_NAMES: Mapping[str, str] = MappingProxyType(
     {qvl: ours for table in (_TD10, _TD15, _SGX) for qvl, (ours, _size) in table.items()}
 )
@@ -167,18 +170,29 @@ def parse_report_fields(quote: bytes) -> tuple[str, int, dict[str, bytes | int]]
     quote = bytes(quote)
     try:
         parsed = dcap_qvl.parse_quote(quote)
+    except ValueError as exc:
+        raise MalformedEvidence(f"quote cannot be parsed (dcap-qvl: {exc})", check=_CHECK) from exc
+    return report_fields(parsed, quote)
+
+
+def report_fields(parsed: Any, quote: bytes) -> tuple[str, int, dict[str, bytes | int]]:
+    """:func:`parse_report_fields` of a quote dcap-qvl has parsed already (``parse_quote``)."""
+    try:
         report = parsed.report
         version = int(parsed.header.version)
     except ValueError as exc:
         raise MalformedEvidence(f"quote cannot be parsed (dcap-qvl: {exc})", check=_CHECK) from exc
     if parsed.is_tdx():
-        names = (*_TD10, *_TD15) if hasattr(report, "mr_service_td") else tuple(_TD10)
-        kind = "TD15" if hasattr(report, "mr_service_td") else "TD10"
-        return (
-            "tdx",
-            version,
-            fields_from_report(kind, {n: bytes(getattr(report, n)) for n in names})[1],
-        )
+        table = _TD15_TYPED if hasattr(report, "mr_service_td") else _TD10_TYPED
+        # Every appraisal of a TDX quote passes here: one pass, each length checked.
+        fields: dict[str, bytes | int] = {}
+        for theirs, ours, size in table:
+            value = getattr(report, theirs)
+            if type(value) is not bytes or len(value) != size:
+                fields[ours] = _as_bytes(value, theirs, size)
+            else:
+                fields[ours] = value
+        return "tdx", version, fields
     values: dict[str, Any] = {n: bytes(getattr(report, n)) for n in _SGX}
     body = quote[_HEADER_LEN + (_V5_BODY_DESCRIPTOR if version == 5 else 0) :]
     for name, (start, size) in _SGX_BODY_GAPS.items():

@@ -1,12 +1,16 @@
 """DcapVerifier: dcap-qvl over cached collateral, with specific errors.
 
-dcap-qvl's ``QuoteVerifier.verify_with_policy`` (policy ``claims_only``: every
-TCB verdict is reported, the core's policy judges) checks collateral dates,
-the TCB-info and QE-identity signing chains (to Intel's root, or a configured
-test root) and CRLs, the PCK chain in the quote, the QE report signature and
-hash, the quote signature, the QE identity and the TCB level, then the debug
-and TD attribute bits; it returns the report fields, TCB status, advisories,
-TCB levels and dates as claims, which :class:`VerifiedQuote` is made of.
+Every quote goes through dcap-qvl's one-shot ``verify`` (or ``verify_with_root_ca``
+for a configured test root), which checks collateral dates, the TCB-info and
+QE-identity signing chains and CRLs, the PCK chain in the quote, the QE report
+signature and hash, the quote signature, the QE identity and the TCB level, then
+the debug and TD attribute bits, and returns the TCB status and advisories (the
+core's policy judges them).  The report fields come from dcap-qvl's parser.
+The TCB date, the TCB evaluation data number, the FMSPC and the certificates'
+expiry come from dcap-qvl's claims API (``QuoteVerifier.verify_with_policy``,
+policy ``claims_only``), which is dearer: it runs once per collateral, PCK chain,
+TEE TCB SVN and QE report (:meth:`DcapVerifier._tcb_facts`), and its verdict must
+equal the one-shot verdict of every quote the memo serves.
 
 It rejects a debug enclave or TD with "Debug mode is enabled" only after every
 signature has passed (tests tamper with debug quotes to hold it to that), and
@@ -29,15 +33,17 @@ from typing import Any
 
 from atls_core.errors import ATLSError, CollateralUnavailable, MalformedEvidence, UntrustedChain
 from atls_dcap.cache import CollateralCache
-from atls_dcap.collateral import Collateral
+from atls_dcap.collateral import Collateral, TcbFacts
 from atls_dcap.errors import DEBUG_MESSAGE, map_qvl_error
-from atls_dcap.report import VerifiedQuote, fields_from_report, is_debug, parse_report_fields
+from atls_dcap.report import VerifiedQuote, is_debug, parse_report_fields, report_fields
 from atls_dcap.settings import DcapSettings
 from atls_dcap.sources import CollateralKey, FileSource, make_source
+from atls_dcap.tcb import qe_report_of
 
 __all__ = ["DcapVerifier"]
 
 _KEY_MEMO_SIZE = 1024
+_FACTS_MEMO_SIZE = 256
 
 
 def _unix(now: dt.datetime) -> int:
@@ -59,6 +65,7 @@ class DcapVerifier:
         self.source = make_source(settings)
         self.cache = cache if cache is not None else CollateralCache(settings.cache_dir)
         self._key_memo: dict[tuple[bool, bytes], tuple[str, str, str]] = {}
+        self._source_name = settings.source_name  # redacted once, recorded in every result
         root = settings.root_ca_der
         # A test root's collateral must never be served to a verifier trusting Intel's root.
         self._cache_source = settings.source_name + (
@@ -75,7 +82,7 @@ class DcapVerifier:
         else:
             key = self.key_for(quote)
             collateral = self.cache.get(key, now=now, fetch=lambda: source.fetch(quote, key))
-        return self._verify(quote, collateral, now, self.settings.source_name)
+        return self._verify(quote, collateral, now, self._source_name)
 
     def verify_with_collateral(
         self, quote: bytes, collateral_json: str | bytes, *, now: dt.datetime
@@ -130,44 +137,87 @@ class DcapVerifier:
     ) -> VerifiedQuote:
         quote = bytes(quote)
         now_secs = _unix(now)
-        policy = self._qvl.QuotePolicy.claims_only(now_secs)
         try:
-            claims = self._quote_verifier.verify_with_policy(
-                quote, collateral.qvl, now_secs, policy
-            )
+            report = self._bare_verify(quote, collateral, now_secs)
         except ValueError as exc:
-            failure = self._explained(quote, collateral, now_secs) or exc
-            if DEBUG_MESSAGE in str(failure):
+            if DEBUG_MESSAGE in str(exc):
                 tee_type, version, fields = parse_report_fields(quote)
                 if is_debug(tee_type, fields):
                     return self._verify_debug(quote, collateral, source, tee_type, version, fields)
-            raise map_qvl_error(failure) from exc
-        try:
-            return _from_claims(json.loads(claims.to_json()), collateral, source)
-        except ATLSError:
-            raise
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise map_qvl_error(exc) from exc
+        status = report.status
+        if not isinstance(status, str) or not status or status == "Unknown":
+            raise UntrustedChain("dcap-qvl returned no TCB status", check="dcap.tcb_level")
+        advisories = tuple(str(a).upper() for a in report.advisory_ids)
+        parsed = self._qvl.parse_quote(quote)
+        tee_type, version, fields = report_fields(parsed, quote)
+        facts = self._tcb_facts(quote, parsed, collateral, now_secs, fields)
+        if (facts.status, facts.advisory_ids) != (status, advisories):
             raise UntrustedChain(
-                f"dcap-qvl's claims cannot be read ({type(exc).__name__}: {exc})",
-                check="dcap.claims",
-            ) from exc
+                "dcap-qvl's verdict and its claims for the same quote disagree",
+                check="dcap.tcb_level",
+                actual=f"{status} {advisories} / {facts.status} {facts.advisory_ids}",
+            )
+        return VerifiedQuote(
+            tee_type=tee_type,
+            quote_version=version,
+            tcb_status=status,
+            advisory_ids=advisories,
+            fmspc=facts.fmspc,
+            debug=is_debug(tee_type, fields),
+            report_data=_bytes(fields["report_data"]),
+            fields=fields,
+            collateral_expires_at=facts.expires_at,
+            tcb_date=facts.tcb_date,
+            collateral_source=source,
+            tcb_evaluation_data_number=facts.evaluation_data_number,
+        )
 
-    def _explained(self, quote: bytes, collateral: Collateral, now_secs: int) -> ValueError | None:
-        """The same failure with its cause chain ("CertRevoked", "CrlExpired"...).
+    def _bare_verify(self, quote: bytes, collateral: Collateral, now_secs: int) -> Any:
+        """dcap-qvl's one-shot verification: the fast path, and its errors keep their causes."""
+        if self.settings.root_ca_der is None:
+            return self._qvl.verify(quote, collateral.qvl, now_secs)
+        return self._qvl.verify_with_root_ca(
+            quote, collateral.qvl, self.settings.root_ca_der, now_secs
+        )
 
-        dcap-qvl's claims API reports only the outermost error; its one-shot
-        ``verify`` keeps the chain the error mapping needs.  Run on failures only.
+    def _tcb_facts(
+        self,
+        quote: bytes,
+        parsed: Any,
+        collateral: Collateral,
+        now_secs: int,
+        fields: Mapping[str, bytes | int],
+    ) -> TcbFacts:
+        """TCB date, evaluation number, FMSPC and expiry from dcap-qvl's claims, memoised.
+
+        They are a function of the collateral, the PCK chain (CPU SVN, PCE SVN,
+        FMSPC), the TEE TCB SVN and the QE report, so the claims API (about 12 %
+        dearer than the one-shot verify, plus a JSON round trip) runs once per
+        such combination and collateral instead of once per quote.
         """
-        try:
-            if self.settings.root_ca_der is None:
-                self._qvl.verify(quote, collateral.qvl, now_secs)
-            else:
-                self._qvl.verify_with_root_ca(
-                    quote, collateral.qvl, self.settings.root_ca_der, now_secs
+        tee_tcb_svn = fields.get("tee_tcb_svn", b"")
+        key = (parsed.cert_chain_pem_bytes(), tee_tcb_svn, qe_report_of(quote))
+        memo = collateral.tcb_facts
+        facts = memo.get(key)
+        if facts is None:
+            policy = self._qvl.QuotePolicy.claims_only(now_secs)
+            try:
+                claims = self._quote_verifier.verify_with_policy(
+                    quote, collateral.qvl, now_secs, policy
                 )
-        except ValueError as exc:
-            return exc
-        return None
+                facts = _facts_from_claims(json.loads(claims.to_json()), collateral)
+            except ATLSError:
+                raise
+            except (ValueError, KeyError, TypeError, IndexError) as exc:
+                raise UntrustedChain(
+                    f"dcap-qvl's claims cannot be read ({type(exc).__name__}: {exc})",
+                    check="dcap.claims",
+                ) from exc
+            if len(memo) >= _FACTS_MEMO_SIZE:
+                memo.clear()
+            memo[key] = facts
+        return facts
 
     def _verify_debug(
         self,
@@ -205,14 +255,9 @@ class DcapVerifier:
         )
 
 
-def _from_claims(claims: Mapping[str, Any], collateral: Collateral, source: str) -> VerifiedQuote:
-    """A :class:`VerifiedQuote` from dcap-qvl's claims of a quote it has just verified."""
-    ((kind, values),) = claims["report"].items()
-    tee_type, fields = fields_from_report(kind, values)
+def _facts_from_claims(claims: Mapping[str, Any], collateral: Collateral) -> TcbFacts:
+    """The TCB facts in dcap-qvl's claims of a quote it has just verified."""
     tcb = claims["tcb"]
-    status = tcb["status"]
-    if not isinstance(status, str) or not status or status == "Unknown":
-        raise UntrustedChain("dcap-qvl returned no TCB status", check="dcap.tcb_level")
     platform, qe = claims["platform"], claims["qe"]
     dates = [_date(level["tcbDate"]) for level in (platform["tcb_level"], qe["tcb_level"])]
     expiries = [
@@ -223,20 +268,14 @@ def _from_claims(claims: Mapping[str, Any], collateral: Collateral, source: str)
         ),
     ]
     evaluation = tcb.get("eval_data_number")
-    return VerifiedQuote(
-        tee_type=tee_type,
-        quote_version=int(claims["header"]["version"]),
-        tcb_status=status,
+    return TcbFacts(
+        status=str(tcb["status"]),
         advisory_ids=tuple(str(a).upper() for a in tcb["advisory_ids"]),
         fmspc=bytes(platform["pck"]["fmspc"]).hex().upper(),
-        debug=is_debug(tee_type, fields),
-        report_data=_bytes(fields["report_data"]),
-        fields=fields,
-        collateral_expires_at=min(expiries),
+        expires_at=min(expiries),
         # Intel's convergence: the older of the platform's and the quoting enclave's TCB dates.
         tcb_date=min(d for d in dates if d is not None) if any(dates) else None,
-        collateral_source=source,
-        tcb_evaluation_data_number=evaluation if isinstance(evaluation, int) else None,
+        evaluation_data_number=evaluation if isinstance(evaluation, int) else None,
     )
 
 

@@ -1,0 +1,98 @@
+"""The TCB facts memo: one claims call per platform, never a platform's facts for another.
+
+The verifier takes the TCB date, evaluation number, FMSPC and expiry from dcap-qvl's
+claims once per (collateral, PCK chain, TEE TCB SVN, QE report).  These tests verify
+quotes of different platforms, TDX modules and quoting enclaves interleaved through one
+verifier and one parsed collateral, and hold every answer to what a fresh verifier says
+of that quote alone, so a memo keyed on too little fails here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+
+import pytest
+
+from atls_dcap import DcapSettings, DcapVerifier
+from atls_dcap.collateral import Collateral
+from atls_dcap.report import VerifiedQuote
+from atls_dcap.testing.pki import TCB_PROFILES, DcapTestPki
+from atls_dcap.testing.quotes import make_sgx_quote, make_tdx_quote
+
+ISSUED = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+NOW = ISSUED + dt.timedelta(days=2)
+
+
+def _report_data(label: str) -> bytes:
+    return hashlib.sha512(label.encode()).digest()
+
+
+def _verifier(pki: DcapTestPki) -> DcapVerifier:
+    return DcapVerifier(
+        DcapSettings.from_settings(
+            {"root_ca": pki.root_ca_der, "allow_custom_root": True, "cache_dir": "none"}
+        )
+    )
+
+
+def _facts(verified: VerifiedQuote) -> tuple[object, ...]:
+    return (
+        verified.tcb_status,
+        verified.advisory_ids,
+        verified.tcb_date,
+        verified.tcb_evaluation_data_number,
+        verified.fmspc,
+        verified.collateral_expires_at,
+    )
+
+
+QuoteMaker = Callable[[DcapTestPki, str], bytes]
+
+TDX_QUOTES: dict[str, QuoteMaker] = {
+    "up to date": lambda pki, label: make_tdx_quote(pki, _report_data(label)),
+    "platform out of date": lambda pki, label: make_tdx_quote(
+        pki, _report_data(label), tcb="outofdate"
+    ),
+    "TDX module out of date": lambda pki, label: make_tdx_quote(
+        pki, _report_data(label), tee_tcb_svn=TCB_PROFILES["outofdate"].tee_tcb_svn
+    ),
+    "quoting enclave out of date": lambda pki, label: make_tdx_quote(
+        pki, _report_data(label), qe_svn=3
+    ),
+}
+SGX_QUOTES: dict[str, QuoteMaker] = {
+    "up to date": lambda pki, label: make_sgx_quote(pki, _report_data(label)),
+    "platform out of date": lambda pki, label: make_sgx_quote(
+        pki, _report_data(label), tcb="outofdate"
+    ),
+    "quoting enclave out of date": lambda pki, label: make_sgx_quote(
+        pki, _report_data(label), qe_svn=6
+    ),
+}
+
+
+@pytest.mark.parametrize(("tee", "makers"), [("tdx", TDX_QUOTES), ("sgx", SGX_QUOTES)])
+def test_interleaved_platforms_each_get_their_own_facts(
+    pki: DcapTestPki, tee: str, makers: dict[str, QuoteMaker]
+) -> None:
+    text = pki.collateral_json(tee, issue_date=ISSUED)
+    alone = {
+        name: _facts(
+            _verifier(pki).verify_parsed(make(pki, "alone"), Collateral.from_json(text), now=NOW)
+        )
+        for name, make in makers.items()
+    }
+    collateral = Collateral.from_json(text)
+    # Each case differs from "up to date" in one part of the memo key only (PCK chain, TEE
+    # TCB SVN, QE report) and in its facts, so a key missing that part fails below.
+    baseline = alone["up to date"]
+    assert all(facts != baseline for name, facts in alone.items() if name != "up to date")
+    shared = _verifier(pki)
+    for round_number in range(2):
+        for name, make in makers.items():
+            quote = make(pki, f"{name} {round_number}")
+            assert _facts(shared.verify_parsed(quote, collateral, now=NOW)) == alone[name], name
+    # One claims call per platform, not per quote: two rounds, fresh report data each time.
+    assert len(collateral.tcb_facts) == len(makers)
