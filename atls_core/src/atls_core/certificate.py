@@ -154,7 +154,11 @@ class PeerCertificate:
 
     @classmethod
     def from_der(cls, der: bytes) -> PeerCertificate:
-        der = bytes(der)
+        """Read ``der``; the same bytes read again (the binding check, a plugin) are not re-read."""
+        return _read_certificate(bytes(der))
+
+    @classmethod
+    def _read(cls, der: bytes) -> PeerCertificate:
         tag, _, start, end = read_tlv(der)
         if tag != 0x30 or end != len(der):
             raise MalformedEvidence("certificate is not one DER SEQUENCE", check="certificate.der")
@@ -209,3 +213,9 @@ class PeerCertificate:
             not_after=_time(der, validity[1]),
             extensions=extensions,
         )
+
+
+@functools.lru_cache(maxsize=16)
+def _read_certificate(der: bytes) -> PeerCertificate:
+    """Memoised on the exact bytes: a certificate is immutable, and so is what is read from it."""
+    return PeerCertificate._read(der)

@@ -16,6 +16,7 @@ response.  The TLS layer drives it over a blocking socket or a memory-BIO
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -53,20 +54,28 @@ def _host_header(host: str | None) -> str:
 
 def encode_request(request: ChallengeRequest, host: str | None) -> bytes:
     """The request bytes: HTTP/1.1, keep-alive, explicit Content-Length."""
-    import h11
-
     if not request.path.startswith("/"):
         raise _refuse("challenge request path must be an absolute path", "challenge.request")
-    headers = [("Host", _host_header(host))]
-    headers += [(n, v) for n, v in request.headers.items() if n.lower() not in _RESERVED]
-    headers += [("Content-Length", str(len(request.body))), ("Connection", "keep-alive")]
-    client = h11.Connection(h11.CLIENT)
+    headers = tuple((n, v) for n, v in request.headers.items() if n.lower() not in _RESERVED)
+    head = _request_head(
+        request.method.upper(), request.path, headers, _host_header(host), len(request.body)
+    )
+    return head + request.body
+
+
+@functools.lru_cache(maxsize=64)
+def _request_head(
+    method: str, path: str, headers: tuple[tuple[str, str], ...], host: str, length: int
+) -> bytes:
+    """h11's encoding of the request line and headers; a connection repeats them, but the body."""
+    import h11
+
+    fields = [("Host", host), *headers]
+    fields += [("Content-Length", str(length)), ("Connection", "keep-alive")]
     try:
-        wire = client.send(
-            h11.Request(method=request.method.upper(), target=request.path, headers=headers)
+        return h11.Connection(h11.CLIENT).send(
+            h11.Request(method=method, target=path, headers=fields)
         )
-        wire += client.send(h11.Data(data=request.body)) if request.body else b""
-        return wire + client.send(h11.EndOfMessage())
     except (h11.LocalProtocolError, UnicodeEncodeError) as error:
         raise _refuse(
             f"challenge request is not valid HTTP/1.1: {_h11_reason(error)}", "challenge.request"

@@ -840,6 +840,15 @@ class ChallengeEndpoint:
         self._nonce_from_body = nonce_from_body
         self.max_body = max_body
         self.answered = 0
+        # Per-request work is the quote: the key and digest of the certificate are fixed.
+        self._spki_der = (
+            x509.load_der_x509_certificate(certificate_der)
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        self._certificate_sha256 = hashlib.sha256(certificate_der).digest()
 
     def matches(self, method: str, path: str) -> bool:
         return method.upper() == self.method and path.split("?", 1)[0] == self.path
@@ -858,14 +867,7 @@ class ChallengeEndpoint:
             return bytes(given)
         nonce = self._nonce_from_body(body)
         spec: IssuerSpec = self.issuer.spec
-        spki = (
-            x509.load_der_x509_certificate(self.certificate_der)
-            .public_key()
-            .public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-        return report_data_for(spec.binding_scheme, spki_der=spki, nonce=nonce)
+        return report_data_for(spec.binding_scheme, spki_der=self._spki_der, nonce=nonce)
 
     def answer(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
         """(status, headers, body) for one challenge request."""
@@ -875,8 +877,9 @@ class ChallengeEndpoint:
             report_data = self._report_data(body)
         except MalformedEvidence as error:
             return 400, {"Content-Type": "text/plain"}, f"{error}\n".encode()
-        digest = hashlib.sha256(self.certificate_der).digest()
-        evidence: Evidence = self.issuer.issue(report_data, certificate_sha256=digest)
+        evidence: Evidence = self.issuer.issue(
+            report_data, certificate_sha256=self._certificate_sha256
+        )
         self.answered += 1
         return 200, {"Content-Type": evidence.media_type}, evidence.data
 
@@ -885,7 +888,6 @@ def handle_challenge(handler: BaseHTTPRequestHandler, endpoint: ChallengeEndpoin
     """For ``http.server`` handlers: answer and return True if this request was the challenge."""
     if not endpoint.matches(handler.command, handler.path):
         return False
-    # Headers and body leave in two writes: do not let Nagle hold back the second.
     with contextlib.suppress(OSError, AttributeError):
         handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     length_text = handler.headers.get("Content-Length", "0")
@@ -895,12 +897,16 @@ def handle_challenge(handler: BaseHTTPRequestHandler, endpoint: ChallengeEndpoin
         handler.close_connection = True
     else:
         status, headers, body = endpoint.answer(handler.rfile.read(length))
-    handler.send_response(status)
-    for name, value in headers.items():
-        handler.send_header(name, value)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
+    handler.log_request(status)
+    lines = [
+        f"{handler.protocol_version} {status} {handler.responses[status][0]}",
+        f"Server: {handler.version_string()}",
+        f"Date: {handler.date_time_string()}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+        f"Content-Length: {len(body)}",
+    ]
+    # One write: head and body leave in one TLS record, and the client reads them in one go.
+    handler.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
     return True
 
 
