@@ -7,6 +7,11 @@ Each case is a fresh interpreter (``subprocess``), timed from start to exit, aga
 pair.  Byte code is compiled once beforehand into a private cache folder
 (PYTHONPYCACHEPREFIX), so the figures are of a warm install, not of compiling it.
 Also reported: the children's CPU time (user + system), which machine load moves less.
+
+The floor case imports only the third-party and standard modules every listing needs
+before any atls code runs: attrs (specs and results are attrs classes), ssl (atls' errors
+are ssl errors, so a TLS library can catch them) and pluggy (the plugin hooks).  No atls
+command that loads a spec can start faster than it.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ CASES = (
     ("coldstart.import_atls_core_vs_python", "import atls_core", "<=3"),
     ("coldstart.import_atls_core_tls_vs_python", "import atls_core.tls", "none"),
     ("coldstart.atls_plugins_vs_python", "atls plugins", "<=6"),
+    ("coldstart.floor_attrs_ssl_pluggy_vs_python", "import attrs, ssl, pluggy", "none"),
 )
 
 

@@ -77,6 +77,12 @@ def evidence_file(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+@pytest.fixture
+def evidence(evidence_file: Callable[..., Path]) -> Path:
+    """A file of the simulated TEE's evidence, good at ``INSIDE``."""
+    return evidence_file()
+
+
 # -- a fake plugin whose validator records what it was given -------------------------------------
 
 
@@ -177,12 +183,9 @@ def test_plugins_text(capsys: pytest.CaptureFixture[str]) -> None:
 # -- atls verify-evidence: acceptance -------------------------------------------------------------
 
 
-def test_verify_evidence_accepts(
-    capsys: pytest.CaptureFixture[str], evidence_file: Callable[..., Path]
-) -> None:
-    path = evidence_file()
+def test_verify_evidence_accepts(capsys: pytest.CaptureFixture[str], evidence: Path) -> None:
     status, out, err = _run(
-        ["verify-evidence", str(path), *SIM, "--at", INSIDE, "--allow-insecure"], capsys
+        ["verify-evidence", str(evidence), *SIM, "--at", INSIDE, "--allow-insecure"], capsys
     )
     assert status == 0, err
     assert err == ""
@@ -193,10 +196,9 @@ def test_verify_evidence_accepts(
 
 
 def test_verify_evidence_json_and_iso_time(
-    capsys: pytest.CaptureFixture[str], evidence_file: Callable[..., Path]
+    capsys: pytest.CaptureFixture[str], evidence: Path
 ) -> None:
-    path = evidence_file()
-    argv = ["verify-evidence", str(path), *SIM, "--allow-insecure", "--json"]
+    argv = ["verify-evidence", str(evidence), *SIM, "--allow-insecure", "--json"]
     status, out, _ = _run([*argv, "--at", "2025-06-01T12:30:00Z"], capsys)
     assert status == 0
     result = json.loads(out)
@@ -215,10 +217,10 @@ def test_verify_evidence_json_and_iso_time(
 
 def test_verify_evidence_from_stdin(
     capsys: pytest.CaptureFixture[str],
-    evidence_file: Callable[..., Path],
+    evidence: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    data = evidence_file().read_bytes()
+    data = evidence.read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     status, out, _ = _run(
         ["verify-evidence", "-", *SIM, "--at", INSIDE, "--allow-insecure", "--json"], capsys
@@ -273,9 +275,9 @@ def test_policy_file_can_accept_and_can_pin(
 
 
 def test_nothing_pinned_is_refused_and_can_be_explored(
-    capsys: pytest.CaptureFixture[str], evidence_file: Callable[..., Path]
+    capsys: pytest.CaptureFixture[str], evidence: Path
 ) -> None:
-    argv = ["verify-evidence", str(evidence_file()), *SIM_UNPINNED, "--at", INSIDE]
+    argv = ["verify-evidence", str(evidence), *SIM_UNPINNED, "--at", INSIDE]
     status, out, err = _run([*argv, "--allow-insecure"], capsys)
     assert status == 1
     line = _one_line(err)
@@ -306,10 +308,16 @@ def test_json_rejection_still_prints_the_result(
 
 
 def test_appraisal_errors_are_one_line_and_json(
-    capsys: pytest.CaptureFixture[str], evidence_file: Callable[..., Path]
+    capsys: pytest.CaptureFixture[str], evidence: Path
 ) -> None:
-    path = evidence_file()
-    late = ["verify-evidence", str(path), *SIM, "--at", "2030-01-01T00:00:00Z", "--allow-insecure"]
+    late = [
+        "verify-evidence",
+        str(evidence),
+        *SIM,
+        "--at",
+        "2030-01-01T00:00:00Z",
+        "--allow-insecure",
+    ]
     status, out, err = _run(late, capsys)
     assert status == 1
     assert out == ""
@@ -322,7 +330,7 @@ def test_appraisal_errors_are_one_line_and_json(
     assert error["error"]["check"] == "simulated.validity"
     assert error["error"]["actual"] == "2030-01-01T00:00:00+00:00"
     other_key = SimulatedHardware.generate().public_key_hex
-    forged = ["verify-evidence", str(path), "--validator", "insecure.simulated"]
+    forged = ["verify-evidence", str(evidence), "--validator", "insecure.simulated"]
     status, _, err = _run(
         [*forged, "--hardware-key", other_key, "--at", INSIDE, "--allow-insecure"], capsys
     )
@@ -362,12 +370,11 @@ def test_undecided_is_its_own_exit_status(
 )
 def test_usage_errors(
     capsys: pytest.CaptureFixture[str],
-    evidence_file: Callable[..., Path],
+    evidence: Path,
     argv: list[str],
     fragment: str,
 ) -> None:
-    path = str(evidence_file())
-    status, _, err = _run([a.replace("{file}", path) for a in argv], capsys)
+    status, _, err = _run([a.replace("{file}", str(evidence)) for a in argv], capsys)
     assert status == 2
     line = _one_line(err)
     assert line.startswith("atls: usage: ")
@@ -387,7 +394,7 @@ def test_usage_errors(
 )
 def test_configuration_errors(
     capsys: pytest.CaptureFixture[str],
-    evidence_file: Callable[..., Path],
+    evidence: Path,
     tmp_path: Path,
     extra: list[str],
     check: str,
@@ -401,7 +408,7 @@ def test_configuration_errors(
     files["bad_toml"].write_text("accepted_tcb_statuses = [\n")
     files["bad_key"].write_text('[reference_values]\nmrtd = "00"\n')
     files["bad_status"].write_text('accepted_tcb_statuses = ["Fine"]\n')
-    argv = ["verify-evidence", str(evidence_file()), *SIM, "--at", INSIDE]
+    argv = ["verify-evidence", str(evidence), *SIM, "--at", INSIDE]
     argv += [a.format(**{k: str(v) for k, v in files.items()}) for a in extra]
     status, out, err = _run(argv, capsys)
     assert status == 2
@@ -596,7 +603,7 @@ def test_missing_command_modules_are_one_line(
 # -- the installed console script -------------------------------------------------------------------------
 
 
-def test_console_script(evidence_file: Callable[..., Path]) -> None:
+def test_console_script(evidence: Path) -> None:
     assert ATLS.is_file(), f"the atls console script is not installed next to {sys.executable}"
     version = subprocess.run(
         [str(ATLS), "--version"], capture_output=True, text=True, timeout=60, check=False
@@ -608,8 +615,7 @@ def test_console_script(evidence_file: Callable[..., Path]) -> None:
     )
     assert listed.returncode == 0, listed.stderr
     assert "insecure" in {p["name"] for p in json.loads(listed.stdout)["plugins"]}
-    path = evidence_file()
-    done = run_atls("verify-evidence", path, *SIM, "--at", "1")
+    done = run_atls("verify-evidence", evidence, *SIM, "--at", "1")
     assert done.returncode == 2
     assert done.stderr.startswith("atls: config.insecure:")
     assert "Traceback" not in done.stderr

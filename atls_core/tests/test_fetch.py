@@ -8,7 +8,6 @@ import socket
 import ssl
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -101,21 +100,30 @@ def raw(data: bytes) -> Handler:
     return handle
 
 
+# The slow servers give up after a few seconds and hang up: a client without a whole-fetch
+# deadline then fails for another reason ("closed", "protocol"), never with phase "timeout".
+SLOW_SECONDS = 6
+
+
 def drip_body(server: Server, conn: socket.socket, head: bytes, body: bytes) -> None:
     """Headers at once, then one byte of the promised body per second."""
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
-    while not server.stop.wait(1):
+    for _ in range(SLOW_SECONDS):
+        if server.stop.wait(1):
+            return
         conn.sendall(b"x")
 
 
 def drip_headers(server: Server, conn: socket.socket, head: bytes, body: bytes) -> None:
     conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-    while not server.stop.wait(1):
+    for _ in range(SLOW_SECONDS):
+        if server.stop.wait(1):
+            return
         conn.sendall(b"x")
 
 
 def silent(server: Server, conn: socket.socket, head: bytes, body: bytes) -> None:
-    server.stop.wait(30)
+    server.stop.wait(SLOW_SECONDS)
 
 
 @pytest.fixture
@@ -180,7 +188,7 @@ def test_status_is_the_callers_unless_expect_is_given(serve: Callable[..., Serve
     assert error.phase == "status"
     assert error.actual == 503
     assert error.expected == [200]
-    assert error.service == f"http://127.0.0.1:{server.port}/k"
+    assert error.service == f"http://127.0.0.1:{server.port}/***"
     assert str(error).startswith(f"service.fetch: keys unavailable from {error.service}: status")
 
 
@@ -196,9 +204,7 @@ def test_localhost_name_is_resolved(serve: Callable[..., Server]) -> None:
 def test_deadline_bounds_the_whole_fetch(serve: Callable[..., Server], handler: Handler) -> None:
     """A server making progress byte by byte cannot stretch the deadline (per-read timeouts could)."""
     server = serve(handler)
-    started = time.monotonic()
     error = _unavailable(lambda: fetch(server.url + "/keys", timeout=1))
-    assert time.monotonic() - started < 4
     assert error.phase == "timeout"
     assert "within 1 s" in str(error)
 
@@ -287,7 +293,7 @@ def test_redirects_are_refused_by_default(serve: Callable[..., Server]) -> None:
     server = serve(answer(302, b"", {"Location": target.url + "/elsewhere"}))
     error = _unavailable(lambda: fetch(server.url + "/keys", timeout=5, name="keys"))
     assert error.phase == "redirect"
-    assert error.service == f"http://127.0.0.1:{server.port}/keys"
+    assert error.service == f"http://127.0.0.1:{server.port}/***"
     assert target.requests == []
     same = serve(answer(301, b"", {"Location": "/moved"}))
     assert _unavailable(lambda: fetch(same.url, timeout=5)).phase == "redirect"
@@ -343,7 +349,7 @@ def test_url_credentials_never_appear_in_errors(
     url = f"http://user:{SECRET}@127.0.0.1:{server.port}/pccs?api_key={QUERY_SECRET}"
     error = _unavailable(lambda: fetch(url, timeout=1, expect=(200,)))
     _assert_no_secret(error)
-    assert error.service == f"http://127.0.0.1:{server.port}/pccs"
+    assert error.service == f"http://127.0.0.1:{server.port}/***"
 
 
 def test_url_credentials_are_sent_as_basic_auth(serve: Callable[..., Server]) -> None:
@@ -401,9 +407,7 @@ def test_tls_hostname_must_match(
 
 def test_tls_handshake_is_inside_the_deadline(serve: Callable[..., Server]) -> None:
     server = serve(silent)  # accepts TCP, never answers the ClientHello
-    started = time.monotonic()
     error = _unavailable(lambda: fetch(f"https://127.0.0.1:{server.port}/", timeout=1))
-    assert time.monotonic() - started < 4
     assert error.phase == "timeout"
     assert "TLS handshake" in str(error)
 
@@ -469,9 +473,7 @@ def test_unix_socket_agent_is_bounded_too() -> None:
             "http://dstack/GetQuote", unix_socket=path, method="POST", body=b"{}", timeout=5
         )
         assert response.body == b"{}"
-        started = time.monotonic()
         error = _unavailable(lambda: fetch("http://dstack/GetQuote", unix_socket=path, timeout=1))
-        assert time.monotonic() - started < 4
         assert error.phase == "timeout"
     finally:
         stop.set()

@@ -190,28 +190,34 @@ def test_non_http_or_unreadable_location_is_refused(location: str) -> None:
 
 # --- requests ---------------------------------------------------------------------------
 
+SAME_HOST_FORMS = {
+    "relative": "/next",
+    "scheme-relative": "//{host}/next",
+    "https": "https://{host}/next",
+    "httpa": "httpa://{host}/next",
+    "http": "http://{host}/next",  # upgraded, port kept
+}
+"""The ways a Location can name /next on the attested server (``{host}``: its host:port)."""
 
-@pytest.mark.parametrize("form", ["relative", "scheme-relative", "https", "httpa", "http"])
+
+def _same_host_redirect(attested: HTTPSServer, form: str) -> tuple[str, str]:
+    """A URL that redirects to /next in ``form``, and the attested URL the hop must end at."""
+    host = f"127.0.0.1:{attested.port}"
+    return _to(attested, SAME_HOST_FORMS[form].format(host=host)), f"httpa://{host}/next"
+
+
+@pytest.mark.parametrize("form", SAME_HOST_FORMS)
 def test_requests_same_host_redirect_stays_attested(
     tee: SimulatedTEE, attested: HTTPSServer, form: str
 ) -> None:
-    port = attested.port
-    location = {
-        "relative": "/next",
-        "scheme-relative": f"//127.0.0.1:{port}/next",
-        "https": f"https://127.0.0.1:{port}/next",
-        "httpa": f"httpa://127.0.0.1:{port}/next",
-        "http": f"http://127.0.0.1:{port}/next",  # upgraded, port kept
-    }[form]
+    start, final = _same_host_redirect(attested, form)
     with _session(_config(("127.0.0.1", tee))) as session:
-        response = session.get(
-            _to(attested, location), headers={"Authorization": "Bearer t"}, timeout=10
-        )
+        response = session.get(start, headers={"Authorization": "Bearer t"}, timeout=10)
     assert response.json()["path"] == "/next"
     assert response.json()["authorization"] == "Bearer t"  # same origin keeps it
-    assert response.url == f"httpa://127.0.0.1:{port}/next"
+    assert response.url == final
     assert response.history[0].status_code == 302
-    assert response.history[0].headers["Location"] == f"httpa://127.0.0.1:{port}/next"
+    assert response.history[0].headers["Location"] == final
     result = attestation_result(response)
     assert result is not None
     assert result.accepted
@@ -352,17 +358,12 @@ def _httpx_only_httpa(config: ATLSConfig) -> httpx.Client:
 def test_httpx_same_host_redirect_stays_attested(
     tee: SimulatedTEE, attested: HTTPSServer, form: str
 ) -> None:
-    port = attested.port
-    location = {
-        "relative": "/next",
-        "https": f"https://127.0.0.1:{port}/next",
-        "http": f"http://127.0.0.1:{port}/next",
-    }[form]
+    start, final = _same_host_redirect(attested, form)
     with _httpx_only_httpa(_config(("127.0.0.1", tee))) as client:
-        response = client.get(_to(attested, location), headers={"Authorization": "Bearer t"})
+        response = client.get(start, headers={"Authorization": "Bearer t"})
     assert response.json()["path"] == "/next"
     assert response.json()["authorization"] == "Bearer t"
-    assert str(response.url) == f"httpa://127.0.0.1:{port}/next"
+    assert str(response.url) == final
     result = httpx_result(response)
     assert result is not None
     assert result.verifier.validator == "insecure.simulated"

@@ -115,11 +115,12 @@ def _records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.get_records("call") if r.name == LOGGER]
 
 
-def _summary(caplog: pytest.LogCaptureFixture) -> logging.LogRecord:
-    """The one record at INFO or above."""
+def _summary(caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> str:
+    """The message of the one record at INFO or above, which is at ``level``."""
     shown = [r for r in _records(caplog) if r.levelno >= logging.INFO]
     assert len(shown) == 1, [r.getMessage() for r in shown]
-    return shown[0]
+    assert shown[0].levelno == level
+    return shown[0].getMessage()
 
 
 @pytest.fixture
@@ -152,9 +153,7 @@ def test_accepted_is_one_info_record(info: pytest.LogCaptureFixture) -> None:
     result = _appraise(PINNED)
     assert result.accepted
     assert not result.warnings
-    record = _summary(info)
-    assert record.levelno == logging.INFO
-    message = record.getMessage()
+    message = _summary(info)
     assert message.startswith("accepted")
     assert f"host={HOST}" in message
     assert "validator=logtest.mac" in message
@@ -164,9 +163,7 @@ def test_accepted_is_one_info_record(info: pytest.LogCaptureFixture) -> None:
 def test_refused_by_policy_is_one_info_record(info: pytest.LogCaptureFixture) -> None:
     result = _appraise(Policy(reference_values={"image": "cd" * 32}))
     assert not result.accepted
-    record = _summary(info)
-    assert record.levelno == logging.INFO
-    message = record.getMessage()
+    message = _summary(info)
     assert message.startswith("refused")
     assert f"host={HOST}" in message
     assert "failed=reference.image" in message
@@ -175,9 +172,7 @@ def test_refused_by_policy_is_one_info_record(info: pytest.LogCaptureFixture) ->
 def test_refused_by_an_error_is_one_info_record(info: pytest.LogCaptureFixture) -> None:
     with pytest.raises(UntrustedChain):
         _appraise(PINNED, mac_key="wrong key")
-    record = _summary(info)
-    assert record.levelno == logging.INFO
-    message = record.getMessage()
+    message = _summary(info)
     assert message.startswith("refused")
     assert "check=logtest.mac" in message
     assert "validator=logtest.mac" in message
@@ -191,9 +186,7 @@ def test_accepted_with_warnings_is_one_warning_record(info: pytest.LogCaptureFix
     result = _appraise(policy, tcb="SWHardeningNeeded")
     assert result.accepted
     assert result.warnings
-    record = _summary(info)
-    assert record.levelno == logging.WARNING
-    message = record.getMessage()
+    message = _summary(info, logging.WARNING)
     assert message.startswith("accepted with warnings")
     assert "SWHardeningNeeded" in message
 

@@ -1,4 +1,4 @@
-"""Redaction: URLs name services without credentials; errors never render them."""
+"""Redaction: URLs name services by origin only; errors never render credentials or paths."""
 
 from __future__ import annotations
 
@@ -16,12 +16,16 @@ TOKEN = "tok-9f8e7d"
 @pytest.mark.parametrize(
     ("url", "named"),
     [
-        (f"https://user:{TOKEN}@pccs.example/sgx/v4?x=1", "https://pccs.example:443/sgx/v4"),
-        (f"http://127.0.0.1:8081/certs?api_key={TOKEN}#frag", "http://127.0.0.1:8081/certs"),
-        (f"https://{TOKEN}@[::1]:9/x", "https://[::1]:9/x"),
+        (f"https://user:{TOKEN}@pccs.example/sgx/v4?x=1", "https://pccs.example:443/***"),
+        (f"http://127.0.0.1:8081/certs?api_key={TOKEN}#frag", "http://127.0.0.1:8081/***"),
+        (f"https://{TOKEN}@[::1]:9/x", "https://[::1]:9/***"),
+        (f"https://pccs.example/{TOKEN}/sgx/certification/v4", "https://pccs.example:443/***"),
+        (f"https://pccs.example/?{TOKEN}", "https://pccs.example:443/***"),
+        (f"https://pccs.example#{TOKEN}", "https://pccs.example:443/***"),
         ("HTTPS://Keys.Example", "https://keys.example:443"),
-        (f"https://u:p@ss{TOKEN}@host/p", "https://host:443/p"),
-        (f"https://u:{TOKEN}@host:notaport/p", "https://host:notaport/p"),
+        ("https://keys.example/", "https://keys.example:443"),
+        (f"https://u:p@ss{TOKEN}@host/p", "https://host:443/***"),
+        (f"https://u:{TOKEN}@host:notaport/{TOKEN}", "https://host:notaport/***"),
         ("not a url", "not a url"),
     ],
 )
@@ -33,12 +37,15 @@ def test_redact_url(url: str, named: str) -> None:
 def test_redact_text_scrubs_urls_and_named_secrets() -> None:
     text = (
         f"fetching https://user:{TOKEN}@pccs.example/v4/tcb?fmspc=00 failed; "
-        f"key {TOKEN[:3]}-api and ['http://a.example/x?code={TOKEN}']"
+        f"key {TOKEN[:3]}-api and ['http://a.example/x?code={TOKEN}'] "
+        f"(from http://127.0.0.1:8081/{TOKEN}/pckcrl: HTTP 404)."
     )
     scrubbed = redact_text(text)
     assert TOKEN not in scrubbed
-    assert "https://pccs.example/v4/tcb failed" in scrubbed
-    assert "['http://a.example/x']" in scrubbed
+    assert "https://pccs.example/*** failed" in scrubbed
+    assert "['http://a.example/***']" in scrubbed
+    assert "(from http://127.0.0.1:8081/***: HTTP 404)." in scrubbed
+    assert redact_text(scrubbed) == scrubbed
     secret = Secret("s3cr3t-api-key", "test")
     assert redact_text("header was s3cr3t-api-key", [secret]) == f"header was {MASK}"
     assert redact_text("plain s3cr3t", ["s3cr3t"]) == f"plain {MASK}"
@@ -47,7 +54,8 @@ def test_redact_text_scrubs_urls_and_named_secrets() -> None:
 def test_ordinary_text_is_unchanged() -> None:
     for text in (
         "no URL here: user@example.com",
-        "see https://x.attest.azure.net and http://127.0.0.1:8080/certs.",
+        "see https://x.attest.azure.net and http://127.0.0.1:8080/.",
+        "already named: http://127.0.0.1:8080/***",
         "",
     ):
         assert redact_text(text) == text
@@ -55,10 +63,10 @@ def test_ordinary_text_is_unchanged() -> None:
 
 
 def test_redact_value_rebuilds_only_what_changed() -> None:
-    clean = ["https://a.example/x", 1, b"\x00"]
+    clean = ["https://a.example", 1, b"\x00"]
     assert redact_value(clean) is clean
     dirty = {"url": f"https://u:{TOKEN}@h/x", "n": (1, f"http://h/?t={TOKEN}")}
-    assert redact_value(dirty) == {"url": "https://h/x", "n": (1, "http://h/")}
+    assert redact_value(dirty) == {"url": "https://h/***", "n": (1, "http://h/***")}
     assert redact_value(frozenset({f"http://u:{TOKEN}@h/"})) == frozenset({"http://h/"})
 
 
@@ -82,7 +90,8 @@ def test_errors_never_render_url_credentials(cls: type[e.ATLSError]) -> None:
     )
     for text in (str(error), repr(error), json.dumps(error.to_dict()), error.reason):
         assert TOKEN not in text
-        assert "pccs.example/sgx/certification/v4" in text
+        assert "https://pccs.example/***" in text
+        assert "certification" not in text
     assert TOKEN not in repr(error.expected)
     assert TOKEN not in error.actual
     assert error.to_dict()["check"] == "dcap.collateral"
@@ -105,7 +114,7 @@ def test_service_unavailable_dict_form() -> None:
         "keys unavailable", service=f"https://u:{TOKEN}@k.example/certs", phase="timeout"
     )
     document = error.to_dict()
-    assert document["service"] == "https://k.example/certs"
+    assert document["service"] == "https://k.example/***"
     assert document["phase"] == "timeout"
     assert document["error"] == "ServiceUnavailable"
     assert isinstance(error, e.CollateralUnavailable)

@@ -31,9 +31,9 @@ from atls_core.errors import (
     PluginNotFound,
 )
 from atls_core.hookspecs import hookimpl
-from atls_core.selection import select_validator
+from atls_core.testing.loopback import SimulatedTEE
 from atls_core.testing.plugins import SIMULATED_ENTRY_POINT, entry_point, manager_with
-from atls_core.testing.simulated import SimulatedHardware, SimulatedIssuer
+from atls_core.testing.simulated import SimulatedIssuer
 
 _COUNTER = itertools.count()
 
@@ -525,18 +525,10 @@ def test_observers_cannot_change_a_result(caplog: pytest.LogCaptureFixture) -> N
     manager = manager_with(named={"audit": _observer_module(seen), "crash": _crashing_module()})
     manager.load("audit")
     manager.load("crash")
-    hardware = SimulatedHardware.generate()
-    selected = select_validator(
-        "insecure.simulated",
-        settings=hardware.validator_settings(),
-        allow_insecure=True,
-        manager=manager,
-        policy=None,
-    )
+    tee = SimulatedTEE(tcb_status="OutOfDate")
+    selected = tee.selected(manager=manager, pin=False)
     spki = b"\x30\x03\x02\x01\x00"
-    evidence = SimulatedIssuer(hardware.issuer_settings(tcb_status="OutOfDate")).issue(
-        report_data_for("atls-v1", spki_der=spki, nonce=b"")
-    )
+    evidence = tee.issuer.issue(report_data_for("atls-v1", spki_der=spki, nonce=b""))
     expected = selected.validator.appraise(
         evidence,
         binding=BindingContext(spki_der=spki),

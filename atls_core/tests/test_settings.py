@@ -10,25 +10,35 @@ from typing import Any
 
 import attrs
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from atls_core.config import Secret
 from atls_core.errors import ConfigurationError
+from atls_core.interfaces import CliOption
+from atls_core.self_signed import self_signed_certificate
 from atls_core.settings import (
     Invalid,
+    SpecInputs,
+    certificate,
     check_url,
     duration,
     existing_path,
     flag,
     hex_bytes,
     is_loopback,
+    joined,
     list_of,
     load,
+    path,
     seconds,
     secret,
     secret_or_text,
     setting,
     setting_names,
     settings_class,
+    spec_inputs,
     table,
     text,
     url,
@@ -227,7 +237,7 @@ def test_urls_are_https_and_http_only_to_loopback_with_the_test_knob(
 def test_url_errors_show_no_credentials() -> None:
     error = _refused(endpoint=f"http://user:{SECRET}@svc.example/p?key={SECRET}")
     assert SECRET not in str(error)
-    assert error.actual == "http://svc.example:80/p"
+    assert error.actual == "http://svc.example:80/***"
 
 
 def test_origins() -> None:
@@ -279,3 +289,78 @@ def test_check_url_and_loopback_names() -> None:
         check_url("http://127.0.0.1/", name="api_url")
     assert [is_loopback(h) for h in ("127.0.0.2", "::1", "[::1]", "LocalHost")] == [True] * 4
     assert [is_loopback(h) for h in ("10.0.0.1", "localhost.example", "")] == [False] * 3
+
+
+@settings_class
+class Anchored:
+    """A tests-only root and a place that need not exist yet, as DCAP declares them."""
+
+    mirror: str | None = setting(url(plain_http=True), default=None, repr=False)
+    cache: Path | None = setting(path(), default=None)
+    root: bytes | None = setting(certificate(knob="allow_root"), default=None, test_only=True)
+    allow_root: bool = setting(flag(), default=False, test_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if self.cache is not None and self.mirror is None:
+            raise Invalid("is only used with a mirror", setting="cache")
+
+
+def _anchored(**settings: Any) -> Anchored:
+    return load(Anchored, settings, check="config.example")
+
+
+def test_certificates_are_read_as_der_from_a_file_or_bytes(tmp_path: Path) -> None:
+    der = self_signed_certificate(ed25519.Ed25519PrivateKey.generate())
+    pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+    (tmp_path / "root.pem").write_bytes(pem)
+    for given in (der, pem, tmp_path / "root.pem", str(tmp_path / "root.pem")):
+        assert _anchored(root=given, allow_root=True).root == der
+    bad: object
+    for bad, why in (
+        (b"not a certificate", "is not a PEM or DER certificate"),
+        (tmp_path / "missing.pem", "cannot be read"),
+        (5, "must be a non-empty string"),
+    ):
+        with pytest.raises(ConfigurationError, match=rf"settings\.root {why}") as info:
+            _anchored(root=bad, allow_root=True)
+        assert info.value.check == "config.example"
+
+
+def test_a_tests_only_certificate_needs_its_knob_before_it_is_read(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"root is for tests only and needs allow_root = true"
+    ) as info:
+        _anchored(root=tmp_path / "never-read.pem")
+    assert info.value.check == "config.example.root"
+    assert setting_names(Anchored, tests_only=True) == ("root", "allow_root")
+
+
+def test_paths_that_need_not_exist_and_plain_http_mirrors(tmp_path: Path) -> None:
+    read = _anchored(mirror="http://mirror.example:8081/base", cache=tmp_path / "new" / "dir")
+    assert read.cache == tmp_path / "new" / "dir"
+    assert read.mirror == "http://mirror.example:8081/base"
+    assert "mirror.example" not in repr(read)
+    with pytest.raises(ConfigurationError, match=r"must be an http\(s\) URL") as info:
+        _anchored(mirror="ftp://mirror.example")
+    assert info.value.check == "config.example"
+    with pytest.raises(ConfigurationError, match=r"settings\.cache is only used with a mirror"):
+        _anchored(cache=tmp_path)
+    with pytest.raises(ConfigurationError, match=r"settings\.cache must be a non-empty string"):
+        _anchored(mirror="https://m.example", cache="  ")
+
+
+def test_spec_inputs_come_from_the_class_and_join() -> None:
+    option = CliOption(flag="--mirror", setting="mirror", help="a mirror", metavar="URL")
+    inputs = spec_inputs(Anchored, [option])
+    assert inputs == SpecInputs(
+        settings=("mirror", "cache", "root", "allow_root"),
+        test_settings=("root", "allow_root"),
+        cli_options=(option,),
+    )
+    both = joined(inputs, spec_inputs(Example), settings=("own",))
+    assert both["settings"][-2:] == ("allow_http_loopback", "own")
+    assert both["test_settings"] == ("root", "allow_root", "allow_http_loopback")
+    assert both["cli_options"] == (option,)
+    stray = CliOption(flag="--nope", setting="nope", help="not a setting")
+    with pytest.raises(TypeError, match="--nope sets nope, not a Anchored setting"):
+        spec_inputs(Anchored, [stray])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import socket
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import attrs
 import pytest
@@ -14,8 +15,9 @@ from atls_core.errors import ATLSVerificationError, ConfigurationError
 from atls_core.interfaces import ValidatorSpec
 from atls_core.policy import Policy
 from atls_core.selection import SelectedValidator
-from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
-from atls_core.tls import ATLSContext
+from atls_core.server import AttestedCertificates
+from atls_core.testing.loopback import HTTPSServer, SimulatedTEE, tls_connect
+from atls_core.tls import ATLSContext, result_of
 
 NONCE = bytes(range(32))
 
@@ -59,34 +61,39 @@ def _client(tee: SimulatedTEE, form: str) -> ATLSContext:
     return ATLSContext.for_validator(_with_form(selected, form))
 
 
-def test_client_sends_the_base64_line_form_its_spec_names() -> None:
+class Base64OnlyServer(NamedTuple):
+    tee: SimulatedTEE
+    certificates: AttestedCertificates
+    server: HTTPSServer
+
+
+@pytest.fixture
+def base64_only() -> Iterator[Base64OnlyServer]:
+    """A server of the simulated TEE that reads a nonce from SNI in the base64-line form only."""
     tee = SimulatedTEE()
     certificates = tee.certificates(nonce_from_sni=_base64_line_only)
-    context = _client(tee, "base64-line")
-    with (
-        HTTPSServer(certificates.server_context()) as server,
-        socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname="svc.example") as tls,
-    ):
-        result = tls.attestation_result
+    with HTTPSServer(certificates.server_context()) as server:
+        yield Base64OnlyServer(tee, certificates, server)
+
+
+def test_client_sends_the_base64_line_form_its_spec_names(base64_only: Base64OnlyServer) -> None:
+    context = _client(base64_only.tee, "base64-line")
+    with tls_connect(context, base64_only.server.port, "svc.example") as tls:
+        result = result_of(tls)
         assert result is not None
         nonce = bytes.fromhex(result.binding.nonce or "")
         assert tls.server_hostname == base64.encodebytes(nonce).decode()
     assert result.accepted
     assert result.binding.freshness is b.Freshness.NONCE
-    assert certificates.minted == 1
+    assert base64_only.certificates.minted == 1
 
 
-def test_the_default_form_is_not_read_by_a_base64_only_server() -> None:
-    tee = SimulatedTEE()
-    certificates = tee.certificates(nonce_from_sni=_base64_line_only)
-    context = _client(tee, "atls-label")
-    with (
-        HTTPSServer(certificates.server_context()) as server,
-        socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw,
-        pytest.raises(ATLSVerificationError) as info,
-    ):
-        context.wrap_socket(raw, server_hostname="svc.example")
+def test_the_default_form_is_not_read_by_a_base64_only_server(
+    base64_only: Base64OnlyServer,
+) -> None:
+    context = _client(base64_only.tee, "atls-label")
+    with pytest.raises(ATLSVerificationError) as info:
+        tls_connect(context, base64_only.server.port, "svc.example")
     # The server could not read a nonce: its static certificate answered.
     assert info.value.check == "freshness.nonce"
-    assert certificates.minted == 0
+    assert base64_only.certificates.minted == 0

@@ -19,7 +19,13 @@ from atls_core.challenge import MAX_HEADER_BYTES, ResponseReader, encode_request
 from atls_core.errors import ATLSVerificationError, MalformedEvidence
 from atls_core.interfaces import ChallengeRequest
 from atls_core.server import ChallengeEndpoint, mint_certificate
-from atls_core.testing.loopback import HTTPSServer, SimulatedTEE, read_head
+from atls_core.testing.loopback import (
+    HTTPSServer,
+    SimulatedTEE,
+    challenge_handshakes,
+    challenge_https_server,
+    read_head,
+)
 from atls_core.testing.simulated import CHALLENGE_PATH
 from atls_core.tls import ATLSContext, result_of
 
@@ -67,14 +73,21 @@ def test_challenge_over_asyncio(tee: SimulatedTEE) -> None:
         assert b'"/async"' in asyncio.run(main(server.port))
 
 
+def test_every_handshake_answers_a_challenge_of_its_own(tee: SimulatedTEE) -> None:
+    certificate = mint_certificate(tee.challenge_issuer, hostnames=("127.0.0.1",))
+    server, endpoint = challenge_https_server(tee.challenge_issuer, certificate)
+    context = ATLSContext.for_validator(tee.selected(challenge=True))
+    with server:
+        results = challenge_handshakes(context, server, endpoint, count=3)
+    assert {result.binding.scheme for result in results} == {"challenge-v1"}
+
+
 def test_challenge_evidence_for_another_certificate_is_rejected(tee: SimulatedTEE) -> None:
     certificate = tee.certificates().static()
     other = mint_certificate(tee.challenge_issuer, hostnames=("127.0.0.1",))
-    endpoint = ChallengeEndpoint(
-        tee.challenge_issuer, certificate_der=other.certificate_der, path=CHALLENGE_PATH
-    )
+    server, _ = challenge_https_server(tee.challenge_issuer, other, presented=certificate)
     context = ATLSContext.for_validator(tee.selected(challenge=True))
-    with HTTPSServer(certificate.server_context(), challenge=endpoint) as server:
+    with server:
         with pytest.raises(ATLSVerificationError) as caught:
             _get(context, server.port)
         assert server.wait_finished(1)

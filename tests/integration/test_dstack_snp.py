@@ -13,8 +13,6 @@ import datetime as dt
 import json
 import re
 import ssl
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from atls_core.registry import PluginManager
 from atls_core.result import AttestationResult, Status
 from atls_core.selection import SelectedValidator, select_validator
 from atls_core.testing.loopback import HTTPSServer, attested_get, tls_server_context
+from atls_core.testing.plugins import heavy_modules_loaded_by
 from atls_core.testing.vectors import Vector
 from atls_core.tls import ATLSContext
 from atls_snp import specs as snp_specs
@@ -84,15 +83,8 @@ def test_atls_tdx_never_imports_atls_snp() -> None:
 
 
 def test_appraising_dstack_snp_code_paths_import_no_atls_snp() -> None:
-    code = (
-        "import sys\n"
-        "import atls_tdx.plugin, atls_tdx.dstack, atls_tdx.dstack_snp, atls_tdx.dstack_evidence\n"
-        "print('atls_snp' in sys.modules)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    ).stdout
-    assert out.strip() == "False"
+    code = "import atls_tdx.plugin, atls_tdx.dstack, atls_tdx.dstack_snp, atls_tdx.dstack_evidence"
+    assert heavy_modules_loaded_by(code, ["atls_snp"]) == []
 
 
 def test_the_names_tdx_dstack_passes_on_are_atls_snps() -> None:
@@ -108,12 +100,6 @@ def test_the_names_tdx_dstack_passes_on_are_atls_snps() -> None:
 
 
 # --- the recorded dstack SEV-SNP attestation ------------------------------------------------
-
-
-@pytest.fixture
-def vectors(atls_vector: Vector) -> Vector:
-    """``vectors("snp/dstack-milan-v3-vcek/attestation.bin")``: a recorded file."""
-    return atls_vector
 
 
 def _recorded_settings(vectors: Vector) -> dict[str, Any]:
@@ -282,15 +268,17 @@ def test_recorded_attestation_with_another_mr_config_is_refused(vectors: Vector)
     assert info.value.check == "dstack.host_data"
 
 
+@pytest.fixture(params=["manager", "environment"])
+def without_snp(request: pytest.FixtureRequest) -> PluginManager:
+    """Plugins without atls-snp: disabled by the application, or by the user's environment."""
+    if request.param == "manager":
+        return PluginManager(disabled={"snp"})
+    return PluginManager(environ={"ATLS_DISABLE_PLUGINS": "snp"})
+
+
 @pytest.mark.vectors
-@pytest.mark.parametrize("how", ["manager", "environment"])
-def test_recorded_attestation_without_atls_snp(vectors: Vector, how: str) -> None:
-    manager = (
-        PluginManager(disabled={"snp"})
-        if how == "manager"
-        else PluginManager(environ={"ATLS_DISABLE_PLUGINS": "snp"})
-    )
-    selected = _select(_recorded_settings(vectors), RECORDED_PINNED, manager=manager)
+def test_recorded_attestation_without_atls_snp(vectors: Vector, without_snp: PluginManager) -> None:
+    selected = _select(_recorded_settings(vectors), RECORDED_PINNED, manager=without_snp)
     blob = vectors(f"{RECORDED}/attestation.bin").read_bytes()
     with pytest.raises(MalformedEvidence) as info:
         selected.appraise(
@@ -417,16 +405,10 @@ def test_live_dstack_snp_for_another_key_is_refused(guest: SyntheticSnp) -> None
     assert info.value.check == "binding.report_data"
 
 
-@pytest.mark.parametrize("how", ["manager", "environment"])
-def test_live_dstack_snp_without_atls_snp(guest: SyntheticSnp, how: str) -> None:
-    manager = (
-        PluginManager(disabled={"snp"})
-        if how == "manager"
-        else PluginManager(environ={"ATLS_DISABLE_PLUGINS": "snp"})
-    )
+def test_live_dstack_snp_without_atls_snp(guest: SyntheticSnp, without_snp: PluginManager) -> None:
     with _dstack_snp_server(guest) as server:
         with pytest.raises(ATLSVerificationError) as info:
-            attested_get(_client(guest, manager=manager), server.port)
+            attested_get(_client(guest, manager=without_snp), server.port)
         assert server.requests == []
     assert info.value.check == "dstack.platform_plugin_missing"
     assert "atls-snp" in str(info.value)

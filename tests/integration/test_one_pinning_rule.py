@@ -129,23 +129,22 @@ def _tdx_dcap(world: World) -> Source:
     )
 
 
-def _dstack_document(world: World) -> bytes:
+def _dstack(world: World, pin: Policy) -> Source:
+    """A dstack quote document: a synthetic quote whose RTMRs replay a dstack event log."""
     events = dstack_event_log(app_compose=COMPOSE)
     quote = make_tdx_quote(world.pki, bytes(64), rtmr=replay_rtmrs(events))
-    return json.dumps({"quote": quote.hex(), "event_log": json.dumps(events)}).encode()
+    return Source(
+        settings=world.dcap_settings(),
+        data=json.dumps({"quote": quote.hex(), "event_log": json.dumps(events)}).encode(),
+        clock=FixedClock(DCAP_NOW),
+        pin=pin,
+    )
 
 
 def _tdx_dstack(world: World) -> Source:
-    """A dstack quote document: a synthetic quote whose RTMRs replay a dstack event log.
-
-    Pinned by the ``app_compose`` pinning option, not by a reference value.
-    """
-    return Source(
-        settings=world.dcap_settings(),
-        data=_dstack_document(world),
-        clock=FixedClock(DCAP_NOW),
-        pin=Policy(options={"app_compose": COMPOSE}),
-    )
+    """The dstack quote document, pinned by the ``app_compose`` pinning option (no reference
+    value)."""
+    return _dstack(world, Policy(options={"app_compose": COMPOSE}))
 
 
 def _tdx_dstack_challenge(world: World) -> Source:
@@ -154,12 +153,7 @@ def _tdx_dstack_challenge(world: World) -> Source:
     Pinned by the compose hash the event log measures (a reference value).
     """
     compose_hash = hashlib.sha256(COMPOSE.encode()).hexdigest()
-    return Source(
-        settings=world.dcap_settings(),
-        data=_dstack_document(world),
-        clock=FixedClock(DCAP_NOW),
-        pin=Policy(reference_values={"compose_hash": compose_hash}),
-    )
+    return _dstack(world, Policy(reference_values={"compose_hash": compose_hash}))
 
 
 def _gramine_ratls(world: World) -> Source:

@@ -220,17 +220,14 @@ def test_dcap_pccs_answering_500(
     assert_hidden(canary, error_text(error), log_text(logs), cli)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redact_url keeps the URL path by design (scheme://host:port/path names the "
-    "service), so a token in a PCCS path is shown; changing that rule is redact.py's decision",
-)
 def test_dcap_canary_in_the_pccs_path_of_a_failing_service(
     canary: str, pki: DcapTestPki, tmp_path: Path, logs: pytest.LogCaptureFixture
 ) -> None:
+    """A named URL is its origin only: a token in the path is cut like one in the query."""
     with FakePcs(_collateral(pki)) as pccs:
         url = credentialed(pccs.url, canary, path=f"/{canary}")  # FakePcs 404s this prefix
         error = refused(lambda: _dcap_appraise(pki, tmp_path, url))
+        assert f"{pccs.url}/***" in str(error), "the service is still named"
     assert_hidden(canary, error_text(error), log_text(logs))
 
 
@@ -299,35 +296,42 @@ def _key_urls(base: str, canary: str, *, query: bool = True) -> list[dict[str, s
     ]
 
 
+@pytest.fixture
+def ita_attested(tsm: FakeConfigfsTsm) -> Iterator[tuple[StandInIta, Evidence, b.BindingContext]]:
+    """A stand-in ITA (its API key no secret of these tests) and evidence it attested."""
+    key = secrets.token_hex(8)
+    with StandInIta(api_key=key, clock=FixedClock(dt.datetime.now(dt.UTC))) as ita:
+        yield (ita, *_ita_evidence(ita, key, tsm))
+
+
 def test_ita_key_urls_service_down(
     canary: str,
-    tsm: FakeConfigfsTsm,
+    ita_attested: tuple[StandInIta, Evidence, b.BindingContext],
     tmp_path: Path,
     closed_port: int,
     logs: pytest.LogCaptureFixture,
 ) -> None:
-    key = secrets.token_hex(8)
-    with StandInIta(api_key=key, clock=FixedClock(dt.datetime.now(dt.UTC))) as ita:
-        evidence, binding = _ita_evidence(ita, key, tsm)
-        for keys in _key_urls(f"http://127.0.0.1:{closed_port}", canary):
-            error = refused(partial(_ita_appraise, ita, evidence, binding, tmp_path, **keys))
-            assert_hidden(canary, error_text(error), log_text(logs))
-        ita.fail_certs = True
-        for keys in _key_urls(ita.url, canary):
-            error = refused(partial(_ita_appraise, ita, evidence, binding, tmp_path, **keys))
-            assert_hidden(canary, error_text(error), log_text(logs))
+    ita, evidence, binding = ita_attested
+    for keys in _key_urls(f"http://127.0.0.1:{closed_port}", canary):
+        error = refused(partial(_ita_appraise, ita, evidence, binding, tmp_path, **keys))
+        assert_hidden(canary, error_text(error), log_text(logs))
+    ita.fail_certs = True
+    for keys in _key_urls(ita.url, canary):
+        error = refused(partial(_ita_appraise, ita, evidence, binding, tmp_path, **keys))
+        assert_hidden(canary, error_text(error), log_text(logs))
 
 
 def test_ita_key_urls_with_credentials_succeed(
-    canary: str, tsm: FakeConfigfsTsm, tmp_path: Path, logs: pytest.LogCaptureFixture
+    canary: str,
+    ita_attested: tuple[StandInIta, Evidence, b.BindingContext],
+    tmp_path: Path,
+    logs: pytest.LogCaptureFixture,
 ) -> None:
-    key = secrets.token_hex(8)
-    with StandInIta(api_key=key, clock=FixedClock(dt.datetime.now(dt.UTC))) as ita:
-        evidence, binding = _ita_evidence(ita, key, tsm)
-        for keys in _key_urls(ita.url, canary, query=False):
-            result = _ita_appraise(ita, evidence, binding, tmp_path, **keys)
-            assert result.accepted, result.to_json()
-            assert_hidden(canary, result.to_json(), repr(result), log_text(logs))
+    ita, evidence, binding = ita_attested
+    for keys in _key_urls(ita.url, canary, query=False):
+        result = _ita_appraise(ita, evidence, binding, tmp_path, **keys)
+        assert result.accepted, result.to_json()
+        assert_hidden(canary, result.to_json(), repr(result), log_text(logs))
 
 
 def test_ita_api_key_refused_down_and_accepted(

@@ -16,18 +16,12 @@ internal error (a bug: rerun with ``--traceback``).
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import importlib
 import json
 import re
 import sys
-import tomllib
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, TextIO
-
-import attrs
+from typing import TYPE_CHECKING, Any, TextIO
 
 from atls_core._version import __version__
 from atls_core.errors import (
@@ -39,9 +33,13 @@ from atls_core.errors import (
     PluginNotFound,
 )
 from atls_core.interfaces import CliOption
-from atls_core.policy import Policy
 from atls_core.registry import PluginManager, PluginStatus, default_manager
 from atls_core.report import render_error, render_result, safe_text
+
+if TYPE_CHECKING:  # `atls plugins` needs neither: argparse and the policy load when used
+    import argparse
+
+    from atls_core.policy import Policy
 
 __all__ = [
     "EXIT_ACCEPTED",
@@ -70,240 +68,22 @@ EXIT_CODES_HELP = """exit codes:
 MAX_EVIDENCE_BYTES = 64 * 1024 * 1024
 """Recorded evidence (quotes, tokens, event logs) is far smaller; refuse to slurp a disk image."""
 
-_FLAG = re.compile(r"--[a-z0-9][a-z0-9-]*\Z")
 _USAGE_ERRORS = (ConfigurationError, PluginNotFound, PluginLoadError, DuplicateRegistration)
+_PLUGINS_FORMS = {
+    ("plugins",): False,
+    ("plugins", "--json"): True,
+    ("--traceback", "plugins"): False,
+    ("--traceback", "plugins", "--json"): True,
+}
+"""``atls plugins`` as typed, and whether it asks for JSON: read without building a parser."""
 
 
-class _UsageError(Exception):
+class UsageExit(Exception):
     """argparse wanted to exit: carry its status instead of leaving the process."""
 
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser that reports through :class:`_UsageError` (``main`` returns ints)."""
-
-    def exit(self, status: int = 0, message: str | None = None) -> Any:
-        if message:
-            sys.stderr.write(message)
-        raise _UsageError(status)
-
-    def error(self, message: str) -> Any:
-        sys.stderr.write(f"atls: usage: {' '.join(message.split())} (see `{self.prog} --help`)\n")
-        raise _UsageError(EXIT_USAGE)
-
-
-# -- argument parsing ---------------------------------------------------------------------
-
-
-def _time_argument(text: str) -> dt.datetime:
-    from atls_core.clock import parse_time
-
-    try:
-        return parse_time(text)
-    except (ValueError, OverflowError, OSError):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither Unix seconds nor an ISO-8601 time"
-        ) from None
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError("the timeout must be a positive number of seconds")
-    return value
-
-
-def _build_parser(plugin_options: Sequence[CliOption] = ()) -> tuple[_Parser, dict[str, str]]:
-    """The full parser; ``plugin_options`` come from the selected validator's plugin.
-
-    Returns the parser and ``{argparse dest: setting name}`` for the plugin options.
-    """
-    parser = _Parser(
-        prog="atls",
-        description="Attested TLS: appraise TEE attestation evidence bound to TLS keys.",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-    )
-    parser.add_argument("--version", action="version", version=f"atls-core {__version__}")
-    parser.add_argument(
-        "--traceback",
-        action="store_true",
-        help="show a traceback for internal errors (for bug reports)",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    plugins = commands.add_parser(
-        "plugins",
-        help="list installed plugins, their validators and issuers, and load status",
-        description="Load every installed plugin and report what it provides or why it fails.",
-        allow_abbrev=False,
-    )
-    plugins.add_argument("--json", action="store_true", help="print JSON")
-
-    offline = commands.add_parser(
-        "verify-evidence",
-        help="appraise recorded evidence offline at a fixed time",
-        description=(
-            "Appraise evidence read from FILE ('-' for stdin) with a fixed clock. Everything "
-            "except the TLS binding is checked; the result says 'unbound'. Validator-specific "
-            "options are listed by `atls verify-evidence --validator ID --help`."
-        ),
-        allow_abbrev=False,
-    )
-    offline.add_argument("file", metavar="FILE", help="evidence file, or '-' for stdin")
-    offline.add_argument("--validator", required=True, metavar="ID", help="e.g. tdx.dcap")
-    offline.add_argument(
-        "--at",
-        type=_time_argument,
-        metavar="TIME",
-        help="appraisal time: Unix seconds or ISO-8601 (default: now)",
-    )
-    offline.add_argument(
-        "--policy", metavar="FILE", help="TOML file whose top level is a policy table"
-    )
-    offline.add_argument("--json", action="store_true", help="print the result as JSON")
-    offline.add_argument(
-        "--allow-insecure",
-        action="store_true",
-        help="allow insecure test validators (the simulated TEE)",
-    )
-    _add_pinning_arguments(offline)
-    dests: dict[str, str] = {}
-    if plugin_options:
-        group = offline.add_argument_group("options of the selected validator")
-        for index, option in enumerate(plugin_options):
-            dest = f"plugin_option_{index}"
-            try:
-                group.add_argument(
-                    option.flag,
-                    dest=dest,
-                    metavar=option.metavar,
-                    help=option.help,
-                    action="append" if option.multiple else "store",
-                    type=_OPTION_TYPES[option.kind],
-                )
-            except argparse.ArgumentError as exc:
-                raise PluginLoadError(
-                    f"plugin option {option.flag} clashes with another option: {exc}",
-                    check="plugins.cli_options",
-                    actual=option.flag,
-                ) from None
-            dests[dest] = option.setting
-
-    verify = commands.add_parser(
-        "verify",
-        help="connect to an attested server and appraise it",
-        description="Connect to URL, appraise the server's attestation and print the result.",
-        allow_abbrev=False,
-    )
-    verify.add_argument("url", metavar="URL")
-    verify.add_argument("--config", metavar="FILE", help="atls configuration (TOML)")
-    verify.add_argument("--validator", metavar="ID", help="validator id (instead of --config)")
-    verify.add_argument("--json", action="store_true", help="print the result as JSON")
-    verify.add_argument(
-        "--allow-insecure",
-        action="store_true",
-        help="allow insecure test validators (the simulated TEE)",
-    )
-    verify.add_argument(
-        "--timeout", type=_positive_seconds, default=10.0, metavar="S", help="seconds (10)"
-    )
-    _add_pinning_arguments(verify)
-
-    inspect = commands.add_parser(
-        "inspect",
-        help="decode evidence (UNVERIFIED): what a server's certificate, quote or token says",
-        description=(
-            "Decode FILE ('-' for stdin) with every installed validator that can: a "
-            "certificate (PEM or DER) by the extensions it carries, or a quote, attestation, "
-            "event log or token. Prints structure and measurements, replays event logs; "
-            "verifies NOTHING and appraises nothing. Run it first when a server is refused."
-        ),
-        allow_abbrev=False,
-    )
-    inspect.add_argument("file", metavar="FILE", help="evidence or certificate, '-' for stdin")
-    inspect.add_argument("--validator", metavar="ID", help="decode with this validator only")
-    inspect.add_argument(
-        "--config",
-        metavar="FILE",
-        help="atls configuration: validators that need settings to be built take them "
-        "from the first host rule that names them",
-    )
-    inspect.add_argument("--json", action="store_true", help="print JSON")
-
-    config = commands.add_parser(
-        "config",
-        help="work with configuration files",
-        description="Configuration files: `atls config check FILE`.",
-        allow_abbrev=False,
-    )
-    config_commands = config.add_subparsers(
-        dest="config_command", metavar="SUBCOMMAND", parser_class=_Parser
-    )
-    check = config_commands.add_parser(
-        "check",
-        help="check a configuration file against the installed plugins",
-        description=(
-            "Load FILE as atls_core.ATLSConfig.load does, resolve every validator among the "
-            "installed plugins and build it, so settings, policy options and reference values "
-            "are checked. Exit 0 when it is usable, 2 with the first mistake otherwise."
-        ),
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-    )
-    check.add_argument("file", metavar="FILE", help="atls configuration (TOML)")
-
-    commands.add_parser(
-        "demo",
-        help="run the local demo (simulated TEE, three clients, two refusals)",
-        description="A local attested server, three HTTP clients and two refusals.",
-        allow_abbrev=False,
-    )
-    return parser, dests
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-
-
-_OPTION_TYPES: dict[str, Any] = {"text": str, "number": _number, "integer": _integer}
-
-
-def _add_pinning_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("pinning the workload (the policy's reference values)")
-    group.add_argument(
-        "--reference",
-        action="append",
-        default=[],
-        metavar="NAME=HEX",
-        help="pin a measurement (repeatable; adds to --policy or the configured policy)",
-    )
-    group.add_argument(
-        "--allow-any-workload",
-        action="store_true",
-        help="accept evidence whose workload nothing pins (status warning; for exploring)",
-    )
 
 
 def pinned_policy(policy: Policy, references: Sequence[str], allow_any: bool) -> Policy:
@@ -320,6 +100,10 @@ def pinned_policy(policy: Policy, references: Sequence[str], allow_any: bool) ->
         extra[name.strip()] = value.strip()
     if not extra and not allow_any:
         return policy
+    import attrs
+
+    from atls_core.policy import Policy
+
     references_now = dict(policy.reference_values)
     for name, value in extra.items():
         references_now[name] = Policy(reference_values={name: value}).reference_values[name]
@@ -328,15 +112,6 @@ def pinned_policy(policy: Policy, references: Sequence[str], allow_any: bool) ->
         reference_values=references_now,
         allow_any_workload=policy.allow_any_workload or allow_any,
     )
-
-
-def _validator_argument(argv: Sequence[str]) -> str | None:
-    """First parsing phase: find ``--validator`` without knowing the plugin options."""
-    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    pre.add_argument("--validator")
-    known, _ = pre.parse_known_args(list(argv))
-    value: str | None = known.validator
-    return value
 
 
 def _plugin_options(manager: PluginManager, validator_id: str) -> list[CliOption]:
@@ -448,9 +223,9 @@ def _plugins_text(statuses: Sequence[PluginStatus]) -> str:
     return "\n".join(lines)
 
 
-def _cmd_plugins(args: argparse.Namespace, manager: PluginManager, out: TextIO) -> int:
+def _cmd_plugins(manager: PluginManager, out: TextIO, *, as_json: bool) -> int:
     statuses = manager.load_all()
-    if args.json:
+    if as_json:
         out.write(json.dumps(_plugins_json(statuses), indent=2) + "\n")
     else:
         out.write(_plugins_text(statuses) + "\n")
@@ -475,6 +250,11 @@ def _read_evidence(name: str) -> bytes:
 
 
 def _load_policy(path: str | None) -> Policy:
+    import tomllib
+    from pathlib import Path
+
+    from atls_core.policy import Policy
+
     if path is None:
         return Policy()
     try:
@@ -495,6 +275,8 @@ def _cmd_verify_evidence(
     out: TextIO,
     err: TextIO,
 ) -> int:
+    import datetime as dt
+
     from atls_core.binding import BindingContext
     from atls_core.clock import FixedClock
     from atls_core.errors import AppraisalFailed
@@ -825,20 +607,25 @@ def main(argv: Sequence[str] | None = None, *, manager: PluginManager | None = N
     show_traceback = "--traceback" in arguments
     try:
         try:
+            as_json = _PLUGINS_FORMS.get(tuple(arguments))
+            if as_json is not None:
+                return _cmd_plugins(manager or default_manager(), out, as_json=as_json)
+            from atls_core.cli_parser import build_parser, validator_argument
+
             plugin_options: list[CliOption] = []
             command = next((a for a in arguments if not a.startswith("-")), None)
             manager = manager or (default_manager() if command == "verify-evidence" else None)
             if command == "verify-evidence":
-                validator_id = _validator_argument(arguments)
+                validator_id = validator_argument(arguments)
                 if validator_id is not None and manager is not None:
                     plugin_options = _plugin_options(manager, validator_id)
-            parser, dests = _build_parser(plugin_options)
+            parser, dests = build_parser(plugin_options)
             args = parser.parse_args(arguments)
             if args.command is None:
                 parser.print_help(err)
                 return EXIT_USAGE
             if args.command == "plugins":
-                return _cmd_plugins(args, manager or default_manager(), out)
+                return _cmd_plugins(manager or default_manager(), out, as_json=args.json)
             if args.command == "verify-evidence":
                 return _cmd_verify_evidence(args, manager or default_manager(), dests, out, err)
             if args.command == "verify":
@@ -848,7 +635,7 @@ def main(argv: Sequence[str] | None = None, *, manager: PluginManager | None = N
             if args.command == "inspect":
                 return _cmd_inspect(args, manager or default_manager(), out, err)
             return _cmd_demo()
-        except _UsageError as usage:
+        except UsageExit as usage:
             return usage.status
         except BrokenPipeError:
             raise
@@ -884,4 +671,8 @@ def _silence_stdout() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # run the importable module's main: cli_parser raises ``atls_core.cli.UsageExit``, which
+    # this ``__main__`` copy of the module would not catch as its own
+    from atls_core.cli import main as _main
+
+    sys.exit(_main())

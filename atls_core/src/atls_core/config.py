@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import tomllib
 from collections.abc import Mapping
-from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +33,8 @@ from atls_core.errors import ConfigurationError
 from atls_core.policy import Policy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from atls_core.registry import PluginManager
 
 __all__ = ["ATLSConfig", "HostRule", "Secret", "reveal"]
@@ -77,6 +77,8 @@ def _resolve(value: Any, where: str, base: Path | None, environ: Mapping[str, st
                         f"{where}: environment variable {name!r} is not set", check="config.secret"
                     )
                 return Secret(environ[name], f"$env {name}")
+            from pathlib import Path
+
             path = Path(str(value["$file"])).expanduser()
             if base is not None and not path.is_absolute():
                 path = base / path
@@ -221,6 +223,9 @@ class ATLSConfig:
         check: bool = True,
     ) -> ATLSConfig:
         """Read a TOML file and (unless ``check=False``) :meth:`check` it."""
+        import tomllib  # only for a file: a client configured in code never pays for it
+        from pathlib import Path
+
         file = Path(path)
         try:
             data = tomllib.loads(file.read_text())

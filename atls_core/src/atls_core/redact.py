@@ -1,14 +1,17 @@
 """Keep credentials out of messages, results and logs.
 
 A configured URL may carry credentials (``https://user:token@pccs.example``,
-``https://keys.example/certs?code=...``) and every error that names a service
-would otherwise repeat them.  Two rules, cheap enough to apply to every error:
+``https://keys.example/certs?code=...``, ``https://pccs.example/<token>/sgx``)
+and every error that names a service would otherwise repeat them.  Two rules,
+cheap enough to apply to every error:
 
-* a service is *named* by :func:`redact_url`: ``scheme://host:port/path``,
-  never userinfo, never the query or fragment;
-* free text goes through :func:`redact_text`: URLs in it lose userinfo, query
-  and fragment (and are otherwise left as written), and values of secrets the
-  caller names are masked.
+* a service is *named* by :func:`redact_url`: ``scheme://host:port`` and, when
+  the URL has more (a path, query or fragment), :data:`MASK` after a slash --
+  never userinfo, path, query or fragment, since any of them may carry a token
+  and a token cannot be told apart from a harmless value;
+* free text goes through :func:`redact_text`: URLs in it keep only their
+  scheme and host (and port, as written) with the same mark for what was cut,
+  and values of secrets the caller names are masked.
 
 :class:`atls_core.errors.ATLSError` applies :func:`redact_text` to its message
 and :func:`redact_value` to ``expected``/``actual``, so no error renders URL
@@ -31,17 +34,19 @@ __all__ = ["MASK", "redact_text", "redact_url", "redact_value"]
 MASK = "***"
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_CUT = "/" + MASK
+"""Stands for the path, query and fragment a named URL had (they are never shown)."""
+_SENTENCE_END = ".,;:!?)]}"
 # A URL as it appears in prose or in a repr: stops at whitespace and quotes.
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
 
 
 def redact_url(url: str) -> str:
-    """``scheme://host:port/path`` of ``url``: how an error may name a service.
+    """``scheme://host:port`` of ``url`` (``/***`` after it when anything followed):
+    how an error may name a service.
 
-    Userinfo, query and fragment are dropped (a query often carries a token and
-    its values cannot be told apart from harmless ones); the port is always
-    shown for http(s).  Text that does not parse as a URL is scrubbed by the
-    same rules as :func:`redact_text`.
+    The port is always shown for http(s).  Text that does not parse as a URL is
+    scrubbed by the same rules as :func:`redact_text`.
     """
     try:
         parts = urllib.parse.urlsplit(url.strip())
@@ -56,11 +61,12 @@ def redact_url(url: str) -> str:
         port = _DEFAULT_PORTS.get(scheme)
     shown = f"[{host}]" if ":" in host else host
     netloc = shown if port is None else f"{shown}:{port}"
-    return f"{scheme}://{netloc}{parts.path}"
+    more = parts.path not in ("", "/") or parts.query or parts.fragment
+    return f"{scheme}://{netloc}" + (_CUT if more else "")
 
 
 def _scrub_url(url: str) -> str:
-    """Drop userinfo, query and fragment but keep the rest exactly as written."""
+    """The scheme and host as written (userinfo dropped), and the mark if anything followed."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
@@ -71,20 +77,21 @@ def _scrub_url(url: str) -> str:
             end = min(end, found)
     authority, tail = rest[:end], rest[end:]
     authority = authority.rpartition("@")[2]
-    for stop in "?#":
-        tail = tail.partition(stop)[0]
-    return f"{scheme}://{authority}{tail}"
+    return f"{scheme}://{authority}" + (tail if tail in ("", "/") else _CUT)
 
 
-def _needs_scrub(url: str) -> bool:
-    return "@" in url or "?" in url or "#" in url
+def _scrub_in_text(match: re.Match[str]) -> str:
+    url = match.group(0)
+    # "from https://h/x: status": the colon is the sentence's, not the URL's.
+    kept = url.rstrip(_SENTENCE_END)
+    return _scrub_url(kept) + url[len(kept) :]
 
 
 def redact_text(text: str, secrets: Iterable[Secret | str] = ()) -> str:
-    """``text`` with the given secrets masked and URL credentials removed.
+    """``text`` with the given secrets masked and URLs cut to their scheme and host.
 
-    URLs without userinfo, query or fragment are left exactly as written, so
-    ordinary messages do not change.
+    A URL that is only an origin (``https://host[:port]``) is left exactly as
+    written, so messages that merely name a service do not change.
     """
     for secret in secrets:
         reveal = getattr(secret, "reveal", None)
@@ -93,9 +100,7 @@ def redact_text(text: str, secrets: Iterable[Secret | str] = ()) -> str:
             text = text.replace(value, MASK)
     if "://" not in text:
         return text
-    scrubbed = _URL_IN_TEXT.sub(
-        lambda m: _scrub_url(m.group(0)) if _needs_scrub(m.group(0)) else m.group(0), text
-    )
+    scrubbed = _URL_IN_TEXT.sub(_scrub_in_text, text)
     return text if scrubbed == text else scrubbed  # the same object: callers test identity
 
 

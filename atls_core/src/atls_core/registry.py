@@ -10,21 +10,17 @@ entry-point names are errors, never "first wins".
 
 from __future__ import annotations
 
-import importlib.metadata as md
-import logging
 import os
 import re
 import threading
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import pluggy
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
-from atls_core import hookspecs
+from atls_core import hookspecs, installed
 from atls_core._version import __version__ as core_version
 from atls_core.binding import SCHEMES
 from atls_core.errors import (
@@ -42,6 +38,10 @@ from atls_core.interfaces import (
     ValidatorFactory,
     ValidatorSpec,
 )
+from atls_core.version_range import unmet_requirement
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -56,10 +56,47 @@ __all__ = [
 ENTRY_POINT_GROUP = "atls"
 DISABLE_ENV = "ATLS_DISABLE_PLUGINS"
 
-log = logging.getLogger("atls.plugins")
-if not logging.getLogger("atls").handlers:
-    # a library stays silent until the application configures logging (see the README)
-    logging.getLogger("atls").addHandler(logging.NullHandler())
+
+def _log() -> logging.Logger:
+    """The registry's logger; ``logging`` loads only when there is something to log."""
+    import logging
+
+    if not logging.getLogger("atls").handlers:
+        # a library stays silent until the application configures logging (see the README)
+        logging.getLogger("atls").addHandler(logging.NullHandler())
+    return logging.getLogger("atls.plugins")
+
+
+class _Metadata(Protocol):
+    def __getitem__(self, key: str) -> str: ...
+
+
+class DistributionLike(Protocol):
+    """What the registry reads of a distribution (``importlib.metadata``'s shape)."""
+
+    @property
+    def metadata(self) -> _Metadata: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def requires(self) -> list[str] | None: ...
+
+
+class EntryPointLike(Protocol):
+    """An ``atls`` entry point: :class:`atls_core.installed.EntryPoint` or importlib.metadata's."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def value(self) -> str: ...
+
+    @property
+    def dist(self) -> DistributionLike | None: ...
+
+    def load(self) -> Any: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -187,8 +224,11 @@ class PluginManager:
     """Loads plugins on demand and keeps the registry consistent.
 
     ``entry_points`` exists for tests; by default the installed distributions'
-    metadata is read.  atls-core's own simulated TEE is an entry point like any
-    other plugin (``insecure``), with no special case here.
+    metadata is read (:mod:`atls_core.installed`), once per manager: a plugin
+    installed while the process runs is seen by a new manager.  atls-core's own
+    simulated TEE is an entry point like any other plugin (``insecure``), with
+    no special case here.  A plugin's atls-core range is read from the metadata
+    of the distribution that declares its entry point.
     """
 
     def __init__(
@@ -196,7 +236,7 @@ class PluginManager:
         *,
         disabled: Iterable[str] = (),
         environ: Mapping[str, str] | None = None,
-        entry_points: Sequence[md.EntryPoint] | None = None,
+        entry_points: Sequence[EntryPointLike] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
         self.disabled = frozenset(disabled) | _disabled_from_env(env)
@@ -204,6 +244,7 @@ class PluginManager:
         self._pm.add_hookspecs(hookspecs)
         self._lock = threading.RLock()
         self._explicit_eps = entry_points
+        self._discovered: list[EntryPointLike] | None = None
         self._loaded: dict[str, PluginInfo] = {}
         self._errors: dict[str, PluginLoadError] = {}
         self._validators: dict[str, _Registered] = {}
@@ -212,10 +253,13 @@ class PluginManager:
 
     # -- discovery (metadata only) ------------------------------------------
 
-    def _entry_points(self) -> list[md.EntryPoint]:
+    def _entry_points(self) -> list[EntryPointLike]:
         if self._explicit_eps is not None:
             return list(self._explicit_eps)
-        return list(md.entry_points(group=ENTRY_POINT_GROUP))
+        with self._lock:
+            if self._discovered is None:
+                self._discovered = installed.entry_points(ENTRY_POINT_GROUP)
+            return list(self._discovered)
 
     def available(self) -> list[PluginInfo]:
         """Every installed plugin, from metadata; imports nothing.
@@ -320,10 +364,10 @@ class PluginManager:
             raise
 
     def _import(self, info: PluginInfo) -> types.ModuleType:
-        self._check_core_range(info)
         ep = next(
             ep for ep in self._entry_points() if ep.name == info.name and ep.value == info.value
         )
+        self._check_core_range(info, ep.dist)
         try:
             loaded = ep.load()
         except Exception as exc:
@@ -340,28 +384,19 @@ class PluginManager:
             return wrapper
         return loaded
 
-    def _check_core_range(self, info: PluginInfo) -> None:
-        try:
-            requires = md.requires(info.distribution) or []
-        except md.PackageNotFoundError:
+    def _check_core_range(self, info: PluginInfo, dist: DistributionLike | None) -> None:
+        """Refuse, before importing it, a plugin whose metadata excludes this atls-core."""
+        if dist is None:
             return
-        for line in requires:
-            try:
-                requirement = Requirement(line)
-            except InvalidRequirement:
-                continue
-            if canonicalize_name(requirement.name) != "atls-core":
-                continue
-            if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-                continue
-            if not requirement.specifier.contains(core_version, prereleases=True):
-                raise IncompatiblePlugin(
-                    f"{info.distribution} {info.version} requires atls-core"
-                    f"{requirement.specifier}, but atls-core {core_version} is running",
-                    check="plugins.core_version",
-                    expected=str(requirement.specifier),
-                    actual=core_version,
-                )
+        unmet = unmet_requirement(dist.requires or (), "atls-core", core_version)
+        if unmet is not None:
+            raise IncompatiblePlugin(
+                f"{info.distribution} {info.version} requires atls-core"
+                f"{unmet}, but atls-core {core_version} is running",
+                check="plugins.core_version",
+                expected=unmet,
+                actual=core_version,
+            )
 
     def _commit(
         self,
@@ -450,7 +485,7 @@ class PluginManager:
             try:
                 impl.function(result=result, host=host)
             except Exception:
-                log.exception("observer %s raised; ignored", impl.plugin_name)
+                _log().exception("observer %s raised; ignored", impl.plugin_name)
 
     def load_all(self) -> list[PluginStatus]:
         """Try every plugin (for ``atls plugins``); failures are reported, not raised."""

@@ -3,8 +3,10 @@
 A plugin writes its settings as a :func:`settings_class` (a frozen,
 keyword-only attrs class) whose fields come from :func:`setting`;
 :func:`load` turns a ``[hosts."x".settings]`` mapping into
-an instance, and :func:`setting_names` is what the ``ValidatorSpec`` accepts
-(``settings=setting_names(MySettings)``), so every name is written once.
+an instance, and :func:`spec_inputs` is what the ``ValidatorSpec`` takes from
+it (``ValidatorSpec(..., **spec_inputs(MySettings, cli_options))``: the keys,
+the tests-only knobs and the ``atls verify-evidence`` options over them), so
+every name is written once.
 
 Plugins used to read settings with their own small functions, which
 disagreed (``"5"`` was a number in one plugin and not in another, a bare
@@ -23,12 +25,15 @@ string was a list in one and refused in another).  The rules, for all:
 * a URL is ``https`` with a host and no fragment; plain ``http`` only to a
   loopback host, and only when the class's tests-only flag named by
   ``url(http_knob=...)`` is true; errors show a URL by :func:`redact_url`;
-* a path is expanded (``~``) and must exist.
+* a path is expanded (``~``) and must exist, unless it names something the
+  plugin creates or reads later (:func:`path`);
+* a certificate is a path to a PEM or DER file, or those bytes, and is kept as
+  DER; a tests-only one (a custom root) needs the class's tests-only flag.
 
 Every refusal is a :class:`ConfigurationError` with check ``config.settings``
-that names the setting (``settings.timeout is out of range ...``).  Rules
-across settings go in the class's ``__attrs_post_init__`` and raise
-:class:`Invalid`.
+(or the ``check`` given to :func:`load`) that names the setting
+(``settings.timeout is out of range ...``).  Rules across settings go in the
+class's ``__attrs_post_init__`` and raise :class:`Invalid`.
 """
 
 from __future__ import annotations
@@ -40,36 +45,41 @@ import math
 import os
 import re
 import urllib.parse
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeAlias, TypeVar, cast, dataclass_transform
+from typing import Any, TypeAlias, TypedDict, TypeVar, cast, dataclass_transform
 
 import attrs
 
 from atls_core.config import Secret
 from atls_core.errors import ConfigurationError
-from atls_core.interfaces import refuse_unknown_names
+from atls_core.interfaces import CliOption, refuse_unknown_names
 from atls_core.redact import redact_url
 
 __all__ = [
     "Coerce",
     "Invalid",
     "Reading",
+    "SpecInputs",
+    "certificate",
     "check_url",
     "duration",
     "existing_path",
     "flag",
     "hex_bytes",
     "is_loopback",
+    "joined",
     "list_of",
     "load",
+    "path",
     "secret",
     "secret_or_text",
     "seconds",
     "setting",
     "setting_names",
     "settings_class",
+    "spec_inputs",
     "table",
     "text",
     "url",
@@ -92,13 +102,21 @@ class Invalid(ValueError):
     """
 
     def __init__(
-        self, why: str, *, actual: Any = None, expected: Any = None, setting: str | None = None
+        self,
+        why: str,
+        *,
+        actual: Any = None,
+        expected: Any = None,
+        setting: str | None = None,
+        check: str | None = None,
     ) -> None:
         super().__init__(why)
         self.why = why
         self.actual = actual
         self.expected = expected
         self.setting = setting
+        self.check = check
+        """A more specific check name than the load's (``config.dcap.root_ca``)."""
         self.at = ""
         """Where inside the value (``[2]`` for a list item)."""
 
@@ -111,14 +129,21 @@ class _Declared:
 
 
 def setting(
-    coerce: Coerce[Any], *, default: Any = attrs.NOTHING, test_only: bool = False, hint: str = ""
+    coerce: Coerce[Any],
+    *,
+    default: Any = attrs.NOTHING,
+    test_only: bool = False,
+    hint: str = "",
+    repr: bool | Callable[[Any], str] = True,
 ) -> Any:
     """A settings field read by ``coerce``; without ``default`` it is required.
 
     ``test_only`` marks a tests-only knob (``setting_names(cls, tests_only=True)``);
-    ``hint`` ends every refusal of the setting (how to write it right).
+    ``hint`` ends every refusal of the setting (how to write it right); ``repr``
+    is attrs' (``False`` or a function for a value that must not be shown whole).
     """
-    return attrs.field(default=default, metadata={_METADATA: _Declared(coerce, test_only, hint)})
+    declared = _Declared(coerce, test_only, hint)
+    return attrs.field(default=default, repr=repr, metadata={_METADATA: declared})
 
 
 @dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(setting,))
@@ -145,10 +170,44 @@ def setting_names(cls: type, *, tests_only: bool = False) -> tuple[str, ...]:
     return tuple(name for name, (_, d) in declared.items() if d.test_only or not tests_only)
 
 
-def _error(subject: str, problem: Invalid, hint: str = "") -> ConfigurationError:
+class SpecInputs(TypedDict):
+    """The ``ValidatorSpec`` fields a validator's settings decide (``**`` them into it)."""
+
+    settings: tuple[str, ...]
+    test_settings: tuple[str, ...]
+    cli_options: tuple[CliOption, ...]
+
+
+def spec_inputs(cls: type, cli_options: Iterable[CliOption] = ()) -> SpecInputs:
+    """A settings class's keys and tests-only knobs, and command-line options over its keys."""
+    names = setting_names(cls)
+    options = tuple(cli_options)
+    for option in options:
+        if option.setting not in names:
+            raise TypeError(f"{option.flag} sets {option.setting}, not a {cls.__name__} setting")
+    return SpecInputs(
+        settings=names, test_settings=setting_names(cls, tests_only=True), cli_options=options
+    )
+
+
+def joined(*parts: SpecInputs, settings: Iterable[str] = ()) -> SpecInputs:
+    """Several sources' inputs for one spec, plus ``settings`` the validator reads itself."""
+    return SpecInputs(
+        settings=(*(n for p in parts for n in p["settings"]), *settings),
+        test_settings=tuple(n for p in parts for n in p["test_settings"]),
+        cli_options=tuple(o for p in parts for o in p["cli_options"]),
+    )
+
+
+def _error(
+    subject: str, problem: Invalid, hint: str = "", check: str = "config.settings"
+) -> ConfigurationError:
     message = f"{subject}{problem.at} {problem.why}" + (f": {hint}" if hint else "")
     return ConfigurationError(
-        message, check="config.settings", expected=problem.expected, actual=problem.actual
+        message,
+        check=problem.check or check,
+        expected=problem.expected,
+        actual=problem.actual,
     )
 
 
@@ -158,6 +217,8 @@ class Reading:
     def __init__(self, loader: _Loader, name: str) -> None:
         self._loader = loader
         self.name = name
+        self.check = loader.check
+        """The check name the load reports refusals under."""
 
     def knob(self, name: str) -> bool:
         """The value of the class's tests-only flag ``name`` (read now if not yet)."""
@@ -169,10 +230,11 @@ class Reading:
 
 
 class _Loader:
-    def __init__(self, cls: type, settings: Mapping[str, Any], where: str) -> None:
+    def __init__(self, cls: type, settings: Mapping[str, Any], where: str, check: str) -> None:
         self.fields = _declared(cls)
         self.settings = settings
         self.where = where
+        self.check = check
         self.values: dict[str, Any] = {}
 
     def value(self, name: str) -> Any:
@@ -198,20 +260,25 @@ class _Loader:
     def error(self, name: str | None, problem: Invalid) -> ConfigurationError:
         name = problem.setting or name
         if name is None:
-            return _error(f"{self.where}:", problem)
+            return _error(f"{self.where}:", problem, check=self.check)
         hint = self.fields[name][1].hint if name in self.fields else ""
-        return _error(f"{self.where}.{name}", problem, hint)
+        return _error(f"{self.where}.{name}", problem, hint, self.check)
 
 
 def load(
-    cls: type[T], settings: Mapping[str, Any], *, where: str = "settings", partial: bool = False
+    cls: type[T],
+    settings: Mapping[str, Any],
+    *,
+    where: str = "settings",
+    partial: bool = False,
+    check: str = "config.settings",
 ) -> T:
-    """Read ``settings`` into ``cls``; every mistake is ``ConfigurationError("config.settings")``.
+    """Read ``settings`` into ``cls``; every mistake is ``ConfigurationError(check)``.
 
     Unknown keys are refused unless ``partial`` (the class reads its part of
     a larger mapping whose other keys someone else checks).
     """
-    loader = _Loader(cls, settings, where)
+    loader = _Loader(cls, settings, where, check)
     if not partial:
         refuse_unknown_names("settings", settings, tuple(loader.fields), where=where)
     values = {str(loader.fields[name][0].alias): loader.value(name) for name in loader.fields}
@@ -357,17 +424,63 @@ def table() -> Coerce[Mapping[str, Any]]:
     return coerce
 
 
+def _path(value: Any) -> Path:
+    raw = os.fsdecode(value) if isinstance(value, os.PathLike) else _text(value)
+    return Path(raw).expanduser()
+
+
 def existing_path(*, directory: bool = False) -> Coerce[Path]:
     """A path (``~`` expanded) to an existing file, or directory."""
     kind = "directory" if directory else "file"
 
     def coerce(value: Any, _reading: Reading) -> Path:
-        raw = os.fsdecode(value) if isinstance(value, os.PathLike) else _text(value)
-        path = Path(raw).expanduser()
-        if not (path.is_dir() if directory else path.is_file()):
-            shown = _shown(value) if isinstance(value, Secret) else str(path)
+        found = _path(value)
+        if not (found.is_dir() if directory else found.is_file()):
+            shown = _shown(value) if isinstance(value, Secret) else str(found)
             raise Invalid(f"must name an existing {kind}", actual=shown)
-        return path
+        return found
+
+    return coerce
+
+
+def path() -> Coerce[Path]:
+    """A path (``~`` expanded) that need not exist yet: a cache to create, a file
+    read when it is needed (its absence is then that moment's error)."""
+    return lambda value, _reading: _path(value)
+
+
+def certificate(*, knob: str | None = None) -> Coerce[bytes]:
+    """The DER of one X.509 certificate: a path to a PEM or DER file, or those bytes.
+
+    With ``knob`` it is a tests-only anchor (a synthetic root): refused, before
+    the file is read, unless the class's tests-only flag ``knob`` is true, under
+    check ``<load's check>.<setting>``.
+    """
+
+    def coerce(value: Any, reading: Reading) -> bytes:
+        from cryptography import x509  # when a certificate is read, not when a class declares one
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        if knob is not None and not reading.knob(knob):
+            raise Invalid(
+                f"is for tests only and needs {knob} = true",
+                check=f"{reading.check}.{reading.name}",
+            )
+        if isinstance(value, (bytes, bytearray)):
+            data, shown = bytes(value), "the given bytes"
+        else:
+            where = _path(value)
+            shown = _shown(value) if isinstance(value, Secret) else str(where)
+            try:
+                data = where.read_bytes()
+            except OSError as exc:
+                raise Invalid(f"cannot be read ({exc.strerror})", actual=shown) from None
+        try:
+            pem = b"-----BEGIN" in data
+            cert = (x509.load_pem_x509_certificate if pem else x509.load_der_x509_certificate)(data)
+        except ValueError:
+            raise Invalid("is not a PEM or DER certificate", actual=shown) from None
+        return cert.public_bytes(Encoding.DER)
 
     return coerce
 
@@ -379,7 +492,9 @@ def is_loopback(host: str) -> bool:
     return host.lower() == "localhost"
 
 
-def _url(value: Any, *, http_knob: str | None, allow_http: bool, origin: bool) -> str:
+def _url(
+    value: Any, *, http_knob: str | None, allow_http: bool, origin: bool, plain_http: bool = False
+) -> str:
     raw = _text(value).strip()
     shown = _shown(value) if isinstance(value, Secret) else redact_url(raw)
     try:
@@ -390,8 +505,9 @@ def _url(value: Any, *, http_knob: str | None, allow_http: bool, origin: bool) -
         raise Invalid("is not a URL", actual=shown) from None
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http") or not host or parts.fragment:
-        raise Invalid("must be an https URL with a host and no fragment", actual=shown)
-    if scheme == "http" and not (allow_http and is_loopback(host)):
+        kind = "http(s)" if plain_http else "https"
+        raise Invalid(f"must be an {kind} URL with a host and no fragment", actual=shown)
+    if scheme == "http" and not plain_http and not (allow_http and is_loopback(host)):
         how = f" (plain http only to loopback, with {http_knob} = true, for tests)"
         raise Invalid("must be an https URL" + (how if http_knob else ""), actual=shown)
     if origin:
@@ -404,16 +520,22 @@ def _url(value: Any, *, http_knob: str | None, allow_http: bool, origin: bool) -
     return raw
 
 
-def url(*, http_knob: str | None = None, origin: bool = False) -> Coerce[str]:
+def url(
+    *, http_knob: str | None = None, origin: bool = False, plain_http: bool = False
+) -> Coerce[str]:
     """An https URL (revealed if a :class:`Secret`); with ``origin``, ``scheme://host[:port]``.
 
     ``http_knob`` names the class's tests-only flag that allows plain http to
-    a loopback host (a stand-in service); without it http is always refused.
+    a loopback host (a stand-in service); without it http is refused, unless
+    ``plain_http``: a service whose answers are signed end to end (DCAP
+    collateral), where TLS adds no trust and an operator may run it over http.
     """
 
     def coerce(value: Any, reading: Reading) -> str:
         allow_http = http_knob is not None and reading.knob(http_knob)
-        return _url(value, http_knob=http_knob, allow_http=allow_http, origin=origin)
+        return _url(
+            value, http_knob=http_knob, allow_http=allow_http, origin=origin, plain_http=plain_http
+        )
 
     return coerce
 

@@ -23,8 +23,10 @@ def module_maa() -> Iterator[StandInMaa]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Vector tests skip without $ATLS_VECTORS (one summary line) and must run under CI=true."""
+    """The kit's plugins: vector tests skip without $ATLS_VECTORS (one summary line) and must
+    run under CI=true; scripted loopback servers as fixtures."""
     config.pluginmanager.import_plugin("atls_core.testing.vectors")
+    config.pluginmanager.import_plugin("atls_core.testing.servers")
 
 
 @pytest.fixture

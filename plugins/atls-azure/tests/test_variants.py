@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -33,6 +34,7 @@ from atls_core import binding as b
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
 from atls_core.errors import BindingMismatch, MalformedEvidence
+from atls_core.interfaces import Settings, Validator
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
 from atls_core.testing.conformance import Case, ValidatorConformance
@@ -40,6 +42,26 @@ from atls_core.testing.conformance import Case, ValidatorConformance
 
 def _clock(claims: dict[str, Any]) -> FixedClock:
     return FixedClock.from_unix(claims["iat"] + 5)
+
+
+def _token_case(
+    maa: StandInMaa,
+    claims: dict[str, Any],
+    oid: str,
+    spki: bytes,
+    policy: Policy,
+    *,
+    runtime: bytes | None = None,
+    nonce: bytes | None = None,
+) -> Case:
+    """The stand-in's token over ``claims`` (``runtime``: held data beside it), bound to the
+    TLS key ``spki`` (and ``nonce``), appraised just after it was issued."""
+    return Case(
+        evidence=token_evidence(maa.sign(claims), oid, runtime),
+        binding=b.BindingContext(spki_der=spki, nonce=nonce),
+        clock=_clock(claims),
+        policy=policy,
+    )
 
 
 # -- CVM ---------------------------------------------------------------------------------
@@ -53,20 +75,7 @@ def cvm_case(maa: StandInMaa, *, tee: str = "sevsnpvm", **overrides: Any) -> Cas
     nonce = b.new_nonce()
     user_data = b.report_data_for("atls-v1", spki_der=spki, nonce=nonce)
     claims = maa.cvm_claims(user_data, tee=tee, **overrides)
-    return Case(
-        evidence=token_evidence(maa.sign(claims), specs.CVM_OID),
-        binding=b.BindingContext(spki_der=spki, nonce=nonce),
-        clock=_clock(claims),
-        policy=CVM_POLICY,
-    )
-
-
-class TestCvmConformance(ValidatorConformance):
-    world_fixture = "module_maa"
-    validator_class = CvmTokenValidator
-
-    def good_case(self) -> Case:
-        return cvm_case(self.world)
+    return _token_case(maa, claims, specs.CVM_OID, spki, CVM_POLICY, nonce=nonce)
 
 
 def _cvm(maa: StandInMaa, case: Case) -> Any:
@@ -109,12 +118,7 @@ def test_cvm_vm_id_from_either_claim(
             del claims[name]
         else:
             claims[name] = value
-    case = Case(
-        evidence=token_evidence(maa.sign(claims), specs.CVM_OID),
-        binding=b.BindingContext(spki_der=spki, nonce=nonce),
-        clock=_clock(claims),
-        policy=CVM_POLICY,
-    )
+    case = _token_case(maa, claims, specs.CVM_OID, spki, CVM_POLICY, nonce=nonce)
     result = _cvm(maa, case)
     assert result.measurements.get("vmid") == expected
     if expected is None:  # nothing to compare the pin with: refused
@@ -142,12 +146,7 @@ def test_cvm_conflicting_or_malformed_vm_id_is_malformed(
 def test_cvm_key_only_user_data(maa: StandInMaa) -> None:
     _key, spki = new_tls_key()
     claims = maa.cvm_claims(b.report_data_for("atls-v1", spki_der=spki, nonce=b""))
-    case = Case(
-        evidence=token_evidence(maa.sign(claims), specs.CVM_OID),
-        binding=b.BindingContext(spki_der=spki, nonce=b.new_nonce()),
-        clock=_clock(claims),
-        policy=CVM_POLICY,
-    )
+    case = _token_case(maa, claims, specs.CVM_OID, spki, CVM_POLICY, nonce=b.new_nonce())
     result = _cvm(maa, case)
     assert result.accepted, result.to_json()
     assert result.binding.freshness is b.Freshness.KEY_ONLY
@@ -189,20 +188,9 @@ def sgx_case(
     key, spki = new_tls_key()
     held = held_data_for(key)
     claims = maa.sgx_claims(held, in_token=in_token, **(overrides or {}))
-    return Case(
-        evidence=token_evidence(maa.sign(claims), specs.SGX_OID, None if in_token else held),
-        binding=b.BindingContext(spki_der=spki),
-        clock=_clock(claims),
-        policy=SGX_POLICY,
+    return _token_case(
+        maa, claims, specs.SGX_OID, spki, SGX_POLICY, runtime=None if in_token else held
     )
-
-
-class TestSgxConformance(ValidatorConformance):
-    world_fixture = "module_maa"
-    validator_class = SgxTokenValidator
-
-    def good_case(self) -> Case:
-        return sgx_case(self.world)
 
 
 def _sgx(maa: StandInMaa, case: Case) -> Any:
@@ -287,20 +275,7 @@ def tdx_case(maa: StandInMaa, **overrides: Any) -> Case:
     key, spki = new_tls_key()
     held = held_data_for(key)
     claims = maa.tdx_claims(held, **overrides)
-    return Case(
-        evidence=token_evidence(maa.sign(claims), specs.TDX_OID, held),
-        binding=b.BindingContext(spki_der=spki),
-        clock=_clock(claims),
-        policy=TDX_POLICY,
-    )
-
-
-class TestTdxConformance(ValidatorConformance):
-    world_fixture = "module_maa"
-    validator_class = TdxTokenValidator
-
-    def good_case(self) -> Case:
-        return tdx_case(self.world)
+    return _token_case(maa, claims, specs.TDX_OID, spki, TDX_POLICY, runtime=held)
 
 
 def _tdx(maa: StandInMaa, case: Case) -> Any:
@@ -329,6 +304,31 @@ def test_tdx_runtime_claim_must_match_held_data(maa: StandInMaa) -> None:
     with pytest.raises(BindingMismatch) as info:
         _tdx(maa, case)
     assert info.value.check == "azure.runtime"
+
+
+Variant = tuple[Callable[[Settings], Validator], Callable[[StandInMaa], Case]]
+VARIANTS: dict[str, Variant] = {
+    "cvm": (CvmTokenValidator, cvm_case),
+    "sgx": (SgxTokenValidator, sgx_case),
+    "tdx": (TdxTokenValidator, tdx_case),
+}
+"""Each token variant: its validator and its good case on the stand-in MAA."""
+
+
+class TestConformance(ValidatorConformance):
+    """The kit's checks on each variant."""
+
+    world_fixture = "module_maa"
+
+    @pytest.fixture(autouse=True, params=sorted(VARIANTS))
+    def _variant(self, request: pytest.FixtureRequest) -> None:
+        self.variant: Variant = VARIANTS[request.param]
+
+    def make_validator(self) -> Validator:
+        return self.variant[0](self.world.settings())
+
+    def good_case(self) -> Case:
+        return self.variant[1](self.world)
 
 
 def test_tokens_do_not_cross_variants(maa: StandInMaa) -> None:

@@ -27,6 +27,7 @@ from atls_core.errors import (
 )
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.policy import Policy, ReferenceValue
+from atls_core.result import AttestationResult
 from atls_core.testing.conformance import other_spki
 
 pytestmark = pytest.mark.vectors
@@ -89,6 +90,23 @@ def _evidence(recorded: Recorded, token: str | None = None) -> Evidence:
     )
 
 
+def _appraise(
+    recorded: Recorded,
+    evidence: Evidence | None = None,
+    *,
+    binding: b.BindingContext | None = None,
+    validator: SgxTokenValidator | None = None,
+) -> AttestationResult:
+    """Appraise a recording (or ``evidence`` made from it) at its own time under POLICY,
+    offline unless a ``binding`` is given."""
+    return (validator or _validator(recorded)).appraise(
+        evidence or _evidence(recorded),
+        binding=binding or b.BindingContext.offline_context(),
+        clock=recorded.at,
+        policy=POLICY,
+    )
+
+
 def _recorded_key(recorded: Recorded) -> Any:
     return json.loads(recorded.runtime_data)["jwk"]
 
@@ -97,12 +115,7 @@ def _recorded_key(recorded: Recorded) -> Any:
 def test_recorded_token_verifies(vectors: Path, name: str) -> None:
     """Signature, issuer, times and claims, and report data = SHA-256(held data), offline."""
     recorded = _recorded(vectors, name)
-    result = _validator(recorded).appraise(
-        _evidence(recorded),
-        binding=b.BindingContext.offline_context(),
-        clock=recorded.at,
-        policy=POLICY,
-    )
+    result = _appraise(recorded)
     assert result.accepted, result.to_json()
     assert not result.binding.verified
     assert result.binding.scheme == "maa-held-data"
@@ -124,11 +137,8 @@ def test_recorded_held_data_must_be_what_the_report_data_hashes(vectors: Path, n
     altered = recorded.runtime_data.replace(b"{", b"{ ", 1)
     assert json.loads(altered) == json.loads(recorded.runtime_data)
     with pytest.raises(BindingMismatch) as info:
-        _validator(recorded).appraise(
-            attrs.evolve(_evidence(recorded), endorsements={"runtime_data": altered}),
-            binding=b.BindingContext.offline_context(),
-            clock=recorded.at,
-            policy=POLICY,
+        _appraise(
+            recorded, attrs.evolve(_evidence(recorded), endorsements={"runtime_data": altered})
         )
     assert info.value.check == "azure.sgx.report_data"
 
@@ -141,12 +151,7 @@ def test_recorded_held_key_is_no_tls_key(vectors: Path, name: str) -> None:
         spki_from_jwk(_recorded_key(recorded), check="test")
     assert info.value.check == "test"
     with pytest.raises(BindingMismatch) as info:
-        _validator(recorded).appraise(
-            _evidence(recorded),
-            binding=b.BindingContext(spki_der=other_spki()),
-            clock=recorded.at,
-            policy=POLICY,
-        )
+        _appraise(recorded, binding=b.BindingContext(spki_der=other_spki()))
     assert info.value.check == "azure.held_data.jwk"
 
 
@@ -161,12 +166,7 @@ def test_recorded_token_tampered_refused(vectors: Path, name: str) -> None:
         f"{header}.{payload}.{signature[:-4]}AAAA",
     ):
         with pytest.raises(UntrustedChain) as info:
-            _validator(recorded).appraise(
-                _evidence(recorded, forged),
-                binding=b.BindingContext.offline_context(),
-                clock=recorded.at,
-                policy=POLICY,
-            )
+            _appraise(recorded, _evidence(recorded, forged))
         assert info.value.check == "jwt.signature"
 
 
@@ -191,12 +191,7 @@ def test_recorded_token_from_unconfigured_issuer_refused(vectors: Path) -> None:
         {"keys_file": str(recorded.keys_file), "issuers": ISSUERS[:2]}  # not sharedwus
     )
     with pytest.raises(UntrustedChain) as info:
-        validator.appraise(
-            _evidence(recorded),
-            binding=b.BindingContext.offline_context(),
-            clock=recorded.at,
-            policy=POLICY,
-        )
+        _appraise(recorded, validator=validator)
     assert info.value.check == "jwt.iss"
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from atls_core.errors import ATLSError, MalformedEvidence, StaleEvidence, UntrustedChain
 from atls_dcap import DcapSettings, DcapVerifier, VerifiedQuote, map_qvl_error
+from atls_dcap.errors import _RAISES, _RULES
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import make_sgx_quote, make_tdx_quote
 
@@ -100,6 +101,11 @@ def test_known_messages_map_to_specific_errors(
     assert error.check == check
     assert "\n" not in str(error)
     assert "dcap-qvl:" in str(error)
+
+
+def test_every_rule_has_an_outcome_and_every_outcome_a_rule() -> None:
+    explanations = {reason for _needle, reason in _RULES}
+    assert explanations == set(_RAISES)
 
 
 def test_unknown_message_keeps_the_original_text() -> None:

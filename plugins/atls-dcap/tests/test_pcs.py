@@ -130,7 +130,7 @@ def test_pccs_credentials_are_sent_but_never_shown(pki: DcapTestPki, pccs: FakeP
     url = f"http://operator:s3cr%40t@{host}/?token=t0ken"
     check = verifier(pki, collateral="pccs", pccs_url=url)
     verified = check.verify(make_tdx_quote(pki, REPORT_DATA), now=NOW)
-    assert verified.collateral_source == f"pccs:http://{host}/"
+    assert verified.collateral_source == f"pccs:http://{host}/***"
     expected = "Basic " + base64.b64encode(b"operator:s3cr@t").decode()
     assert pccs.authorizations == [expected] * 4
     assert all("token=t0ken" in path for path in pccs.paths)

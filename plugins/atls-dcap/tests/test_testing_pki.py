@@ -12,6 +12,7 @@ import hashlib
 import json
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 import dcap_qvl
@@ -53,6 +54,13 @@ def verify(
     pki: DcapTestPki, quote: bytes, tee: str = "tdx", *, now: int = NOW, **kwargs: Any
 ) -> Any:
     return dcap_qvl.verify_with_root_ca(quote, collateral(pki, tee, **kwargs), pki.root_ca_der, now)
+
+
+def quote_of(pki: DcapTestPki, tee: str, **options: Any) -> bytes:
+    """A quote of the ``tee`` ("tdx" or "sgx") over REPORT_DATA, made by the test PKI."""
+    if tee == "tdx":
+        return make_tdx_quote(pki, REPORT_DATA, **options)
+    return make_sgx_quote(pki, REPORT_DATA, **options)
 
 
 def report_json(verified: Any) -> dict[str, Any]:
@@ -225,7 +233,7 @@ def test_collateral_json_shape(pki: DcapTestPki) -> None:
 def test_configured_status_and_advisories(
     pki: DcapTestPki, tee: str, status: str, advisories: tuple[str, ...]
 ) -> None:
-    quote = make_tdx_quote(pki, REPORT_DATA) if tee == "tdx" else make_sgx_quote(pki, REPORT_DATA)
+    quote = quote_of(pki, tee)
     verified = verify(pki, quote, tee, tcb_status=status, advisory_ids=advisories)
     assert verified.status == status
     assert tuple(verified.advisory_ids) == advisories
@@ -233,11 +241,7 @@ def test_configured_status_and_advisories(
 
 @pytest.mark.parametrize("tee", ["tdx", "sgx"])
 def test_outofdate_platform_matches_the_older_level(pki: DcapTestPki, tee: str) -> None:
-    quote = (
-        make_tdx_quote(pki, REPORT_DATA, tcb="outofdate")
-        if tee == "tdx"
-        else make_sgx_quote(pki, REPORT_DATA, tcb="outofdate")
-    )
+    quote = quote_of(pki, tee, tcb="outofdate")
     verified = verify(pki, quote, tee)
     assert verified.status == "OutOfDate"
     assert tuple(verified.advisory_ids) == DEFAULT_OUTOFDATE_ADVISORIES
@@ -247,28 +251,20 @@ def test_outofdate_platform_matches_the_older_level(pki: DcapTestPki, tee: str) 
 
 @pytest.mark.parametrize("tee", ["tdx", "sgx"])
 def test_unmatched_platform_has_no_tcb_level(pki: DcapTestPki, tee: str) -> None:
-    quote = (
-        make_tdx_quote(pki, REPORT_DATA, tcb="unmatched")
-        if tee == "tdx"
-        else make_sgx_quote(pki, REPORT_DATA, tcb="unmatched")
-    )
-    rejected(pki, quote, "No matching TCB level found", tee)
+    rejected(pki, quote_of(pki, tee, tcb="unmatched"), "No matching TCB level found", tee)
 
 
 @pytest.mark.parametrize(("tee", "old_qe_svn"), [("tdx", 3), ("sgx", 6)])
 def test_outofdate_quoting_enclave_lowers_the_status(
     pki: DcapTestPki, tee: str, old_qe_svn: int
 ) -> None:
-    def quote(qe_svn: int) -> bytes:
-        if tee == "tdx":
-            return make_tdx_quote(pki, REPORT_DATA, qe_svn=qe_svn)
-        return make_sgx_quote(pki, REPORT_DATA, qe_svn=qe_svn)
-
-    verified = verify(pki, quote(old_qe_svn), tee, tcb_status="SWHardeningNeeded")
+    verified = verify(
+        pki, quote_of(pki, tee, qe_svn=old_qe_svn), tee, tcb_status="SWHardeningNeeded"
+    )
     assert verified.status == "OutOfDate"
     assert "INTEL-SA-00615" in verified.advisory_ids
     assert json.loads(verified.to_json())["qe_status"]["status"] == "OutOfDate"
-    rejected(pki, quote(1), "QE ISVSVN 1 is below minimum", tee)
+    rejected(pki, quote_of(pki, tee, qe_svn=1), "QE ISVSVN 1 is below minimum", tee)
 
 
 def test_revoked_tcb_level_is_rejected(pki: DcapTestPki) -> None:
@@ -357,31 +353,44 @@ def tampered_collateral(pki: DcapTestPki, tee: str, change: Any) -> Any:
     return dcap_qvl.QuoteCollateralV3.from_json(json.dumps(doc))
 
 
-@pytest.mark.parametrize(
-    ("field", "reason"),
-    [("tcb_info_signature", "tcb_info"), ("qe_identity_signature", "(?i)qe.?identity")],
-)
-def test_flipped_collateral_signature_is_rejected(
-    pki: DcapTestPki, field: str, reason: str
-) -> None:
+def _flipped_signature(field: str) -> Callable[[dict[str, Any]], None]:
     def change(doc: dict[str, Any]) -> None:
         doc[field] = flip(bytes.fromhex(doc[field]), 10).hex()
 
-    col = tampered_collateral(pki, "tdx", change)
-    quote = make_tdx_quote(pki, REPORT_DATA)
-    with pytest.raises(ValueError, match=reason):
-        dcap_qvl.verify_with_root_ca(quote, col, pki.root_ca_der, NOW)
+    return change
 
 
-def test_edited_tcb_info_is_rejected(pki: DcapTestPki) -> None:
+def _outofdate_raised_after_signing(doc: dict[str, Any]) -> None:
     """Raising a level's status after signing breaks the TCB info signature."""
+    doc["tcb_info"] = doc["tcb_info"].replace('"OutOfDate"', '"UpToDate"')
 
-    def change(doc: dict[str, Any]) -> None:
-        doc["tcb_info"] = doc["tcb_info"].replace('"OutOfDate"', '"UpToDate"')
 
+@pytest.mark.parametrize(
+    ("change", "tcb", "reason"),
+    [
+        pytest.param(
+            _flipped_signature("tcb_info_signature"),
+            "uptodate",
+            "tcb_info",
+            id="flipped-tcb-info-signature",
+        ),
+        pytest.param(
+            _flipped_signature("qe_identity_signature"),
+            "uptodate",
+            "(?i)qe.?identity",
+            id="flipped-qe-identity-signature",
+        ),
+        pytest.param(
+            _outofdate_raised_after_signing, "outofdate", "tcb_info", id="tcb-info-edited"
+        ),
+    ],
+)
+def test_tampered_collateral_is_rejected(
+    pki: DcapTestPki, change: Callable[[dict[str, Any]], None], tcb: str, reason: str
+) -> None:
     col = tampered_collateral(pki, "tdx", change)
-    quote = make_tdx_quote(pki, REPORT_DATA, tcb="outofdate")
-    with pytest.raises(ValueError, match="tcb_info"):
+    quote = make_tdx_quote(pki, REPORT_DATA, tcb=tcb)
+    with pytest.raises(ValueError, match=reason):
         dcap_qvl.verify_with_root_ca(quote, col, pki.root_ca_der, NOW)
 
 
@@ -574,9 +583,7 @@ def test_collateral_has_the_shape_of_intels(pki: DcapTestPki, tee: str, folder: 
                     component.pop("type", None)
         assert keys_of(ours_body) == keys_of(real_body)
     real_quote = dcap_qvl.parse_quote((vectors_root() / folder / "quote.bin").read_bytes())
-    our_quote = dcap_qvl.parse_quote(
-        make_tdx_quote(pki, REPORT_DATA) if tee == "tdx" else make_sgx_quote(pki, REPORT_DATA)
-    )
+    our_quote = dcap_qvl.parse_quote(quote_of(pki, tee))
     assert our_quote.header.version == real_quote.header.version
     assert our_quote.header.tee_type == real_quote.header.tee_type
     assert our_quote.header.qe_vendor_id == real_quote.header.qe_vendor_id

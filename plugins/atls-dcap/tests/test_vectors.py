@@ -231,18 +231,12 @@ def test_fields_match_the_recorded_report(verifier: DcapVerifier, quote: str) ->
     assert verified.report_data.hex() == body["report_data"]
 
 
-@pytest.mark.parametrize(
-    ("quote", "collateral", "when", "status", "advisories"), POSITIVE, ids=POSITIVE_IDS
-)
+@pytest.mark.parametrize("case", POSITIVE, ids=POSITIVE_IDS)
 def test_verified_fields_are_what_dcap_qvls_parser_reads(
-    verifier: DcapVerifier,
-    quote: str,
-    collateral: str,
-    when: int,
-    status: str,
-    advisories: tuple[str, ...],
+    verifier: DcapVerifier, case: tuple[str, str, int, str, tuple[str, ...]]
 ) -> None:
     """Fields from dcap-qvl's verified claims and from its parser (debug quotes) agree."""
+    quote, collateral, when, *_ = case
     raw = read_quote(quote)
     verified = verifier.verify_with_collateral(raw, read_text(collateral), now=at(when))
     tee_type, version, fields = parse_report_fields(raw)
@@ -284,14 +278,38 @@ def test_no_matching_tcb_level_is_rejected(
     assert "No matching TCB level found" in str(info.value)
 
 
-def test_pck_not_yet_valid_with_older_collateral(verifier: DcapVerifier) -> None:
-    with pytest.raises(StaleEvidence) as info:
-        verifier.verify_with_collateral(
-            read_quote("tdx/gcp-teekit-v4-00806f05/quote.bin"),
-            read_text("tdx/outofdate-v4-00806f05/collateral_2025-01.json"),
-            now=at(1740048927),
-        )
-    assert info.value.check == "dcap.certificate_not_yet_valid"
+@pytest.mark.parametrize(
+    ("quote", "collateral", "when", "error", "check"),
+    [
+        pytest.param(
+            "tdx/gcp-teekit-v4-00806f05/quote.bin",
+            "tdx/outofdate-v4-00806f05/collateral_2025-01.json",
+            1740048927,
+            StaleEvidence,
+            "dcap.certificate_not_yet_valid",
+            id="pck-not-yet-valid-with-older-collateral",
+        ),
+        pytest.param(
+            "tdx/dcap-sample/quote.bin",
+            "tdx/dstack-quote-report/collateral.json",
+            1763539264,
+            UntrustedChain,
+            "dcap.fmspc",
+            id="collateral-for-another-platform",
+        ),
+    ],
+)
+def test_collateral_that_does_not_fit_the_quote_is_refused(
+    verifier: DcapVerifier,
+    quote: str,
+    collateral: str,
+    when: int,
+    error: type[StaleEvidence | UntrustedChain],
+    check: str,
+) -> None:
+    with pytest.raises(error) as info:
+        verifier.verify_with_collateral(read_quote(quote), read_text(collateral), now=at(when))
+    assert info.value.check == check
 
 
 def test_expired_and_future_collateral_are_stale(verifier: DcapVerifier) -> None:
@@ -307,16 +325,6 @@ def test_expired_and_future_collateral_are_stale(verifier: DcapVerifier) -> None
     with pytest.raises(StaleEvidence) as early:
         verifier.verify_with_collateral(raw, text, now=at(when - 40 * 86400))
     assert early.value.check.endswith("not_yet_valid")
-
-
-def test_collateral_for_another_platform_is_rejected(verifier: DcapVerifier) -> None:
-    with pytest.raises(UntrustedChain) as info:
-        verifier.verify_with_collateral(
-            read_quote("tdx/dcap-sample/quote.bin"),
-            read_text("tdx/dstack-quote-report/collateral.json"),
-            now=at(1763539264),
-        )
-    assert info.value.check == "dcap.fmspc"
 
 
 def _signed_offsets(raw: bytes) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from atls_core.binding import BindingContext
 from atls_core.certificate import PeerCertificate
@@ -56,27 +57,28 @@ def _signed_regions(evidence: Evidence) -> Sequence[tuple[int, int]]:
     return [(at, at + body_end), (at + body_end + 4, at + auth_end)]
 
 
-class TestTcgCertificate(ValidatorConformance):
+class _RatlsCertificateConformance(ValidatorConformance):
+    """The kit on a certificate with ``extensions``: only those differ between the classes."""
+
+    extensions: ClassVar[tuple[str, ...]]
+
+    def signed_regions(self, evidence: Evidence) -> Sequence[tuple[int, int]]:
+        return _signed_regions(evidence)
+
+    def make_validator(self) -> Validator:
+        return GramineRatlsValidator(_SETTINGS)
+
+    def good_case(self) -> Case:
+        return _case(self.extensions)
+
+
+class TestTcgCertificate(_RatlsCertificateConformance):
     """Both extensions present: the TCG DICE one decides."""
 
-    def signed_regions(self, evidence: Evidence) -> Sequence[tuple[int, int]]:
-        return _signed_regions(evidence)
-
-    def make_validator(self) -> Validator:
-        return GramineRatlsValidator(_SETTINGS)
-
-    def good_case(self) -> Case:
-        return _case(("legacy", "tcg"))
+    extensions = ("legacy", "tcg")
 
 
-class TestLegacyCertificate(ValidatorConformance):
+class TestLegacyCertificate(_RatlsCertificateConformance):
     """An older Gramine: the legacy quote extension only."""
 
-    def signed_regions(self, evidence: Evidence) -> Sequence[tuple[int, int]]:
-        return _signed_regions(evidence)
-
-    def make_validator(self) -> Validator:
-        return GramineRatlsValidator(_SETTINGS)
-
-    def good_case(self) -> Case:
-        return _case(("legacy",))
+    extensions = ("legacy",)

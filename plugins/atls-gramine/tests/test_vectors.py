@@ -16,14 +16,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from atls_core.binding import BindingContext, Freshness
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
-from atls_core.errors import BindingMismatch, MalformedEvidence, UntrustedChain
+from atls_core.errors import ATLSError, BindingMismatch, MalformedEvidence, UntrustedChain
 from atls_core.evidence import Transport
+from atls_core.interfaces import Validator
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.registry import PluginManager
-from atls_core.result import Status
+from atls_core.result import AttestationResult, Status
 from atls_core.testing.plugins import run_atls
 from atls_gramine.gramine_env import GramineEnvValidator
-from atls_gramine.ratls import encode_tcg_evidence, parse_tcg_evidence
+from atls_gramine.ratls import TcgEvidence, encode_tcg_evidence, parse_tcg_evidence
 from atls_gramine.specs import LEGACY_OID, MEDIA_TYPE_LEGACY, MEDIA_TYPE_TCG, TCG_OID
 from atls_gramine.validator import GramineRatlsValidator
 
@@ -65,6 +66,21 @@ def _online(certificate: PeerCertificate) -> BindingContext:
     return BindingContext(spki_der=certificate.spki_der, certificate_der=certificate.der)
 
 
+def _appraise_own(
+    validator: Validator,
+    certificate: PeerCertificate,
+    policy: Policy,
+    clock: FixedClock = RECORDED_AT,
+) -> AttestationResult:
+    """Appraise the evidence a recorded certificate carries, bound to that certificate."""
+    return validator.appraise(
+        validator.evidence_from_certificate(certificate),
+        binding=_online(certificate),
+        clock=clock,
+        policy=policy,
+    )
+
+
 def test_konvera_binds_and_is_rejected_by_default_for_its_tcb(vector: Vector) -> None:
     validator, certificate = _konvera(vector)
     evidence = validator.evidence_from_certificate(certificate)
@@ -99,12 +115,7 @@ def test_konvera_accepted_when_outofdate_and_its_advisories_are_allowed(vector: 
         },
         options={"isv_prod_id": 0, "min_isv_svn": 0},
     )
-    result = validator.appraise(
-        validator.evidence_from_certificate(certificate),
-        binding=_online(certificate),
-        clock=RECORDED_AT,
-        policy=policy,
-    )
+    result = _appraise_own(validator, certificate, policy)
     assert result.accepted, result.to_json()
     assert result.status is Status.WARNING  # an OutOfDate TCB is never "affirming"
     assert result.expires_at is not None
@@ -115,24 +126,14 @@ def test_konvera_accepted_when_outofdate_and_its_advisories_are_allowed(vector: 
 def test_konvera_unpinned_is_refused_naming_its_measurements(vector: Vector) -> None:
     validator, certificate = _konvera(vector)
     policy = Policy(accepted_tcb_statuses={"OutOfDate"}, accepted_advisory_ids=KONVERA_ADVISORIES)
-    result = validator.appraise(
-        validator.evidence_from_certificate(certificate),
-        binding=_online(certificate),
-        clock=RECORDED_AT,
-        policy=policy,
-    )
+    result = _appraise_own(validator, certificate, policy)
     assert [f.check for f in result.failures] == ["workload.unpinned"]
     assert result.failures[0].actual == {
         "mrenclave": KONVERA_MRENCLAVE,
         "mrsigner": KONVERA_MRSIGNER,
     }
     assert KONVERA_MRENCLAVE in result.failures[0].message
-    explored = validator.appraise(
-        validator.evidence_from_certificate(certificate),
-        binding=_online(certificate),
-        clock=RECORDED_AT,
-        policy=attrs.evolve(policy, allow_any_workload=True),
-    )
+    explored = _appraise_own(validator, certificate, attrs.evolve(policy, allow_any_workload=True))
     assert explored.accepted
     assert explored.status is Status.WARNING
     assert any(w.startswith("workload.unpinned") for w in explored.warnings)
@@ -187,12 +188,7 @@ def test_konvera_gramine_environment_tuple_form_is_deprecated(vector: Vector) ->
     with pytest.warns(DeprecationWarning, match="unpacking from_gramine_env"):
         validator, policy = _konvera_env(vector)
     assert isinstance(validator, GramineRatlsValidator)
-    result = validator.appraise(
-        validator.evidence_from_certificate(certificate),
-        binding=_online(certificate),
-        clock=RECORDED_AT,
-        policy=policy,
-    )
+    result = _appraise_own(validator, certificate, policy)
     assert result.accepted
 
 
@@ -203,12 +199,7 @@ def test_konvera_wrong_mrenclave_is_rejected(vector: Vector) -> None:
         accepted_advisory_ids=KONVERA_ADVISORIES,
         reference_values={"mrenclave": ReferenceValue(accepted=["00" * 32])},
     )
-    result = validator.appraise(
-        validator.evidence_from_certificate(certificate),
-        binding=_online(certificate),
-        clock=RECORDED_AT,
-        policy=policy,
-    )
+    result = _appraise_own(validator, certificate, policy)
     assert [f.check for f in result.failures] == ["reference.mrenclave"]
 
 
@@ -289,11 +280,8 @@ def test_konvera_after_collateral_expiry_is_stale(vector: Vector) -> None:
 
     validator, certificate = _konvera(vector)
     with pytest.raises(StaleEvidence):
-        validator.appraise(
-            validator.evidence_from_certificate(certificate),
-            binding=_online(certificate),
-            clock=FixedClock.from_unix(1757824605 + 30 * 86400),
-            policy=Policy(),
+        _appraise_own(
+            validator, certificate, Policy(), clock=FixedClock.from_unix(1757824605 + 30 * 86400)
         )
 
 
@@ -318,14 +306,11 @@ def test_ccc_tcg_extension_decides(vector: Vector) -> None:
 
 def test_ccc_debug_enclave_is_rejected_by_default(vector: Vector) -> None:
     validator, certificate = _ccc(vector)
-    result = validator.appraise(
-        validator.evidence_from_certificate(certificate),
-        binding=_online(certificate),
-        clock=RECORDED_AT,
-        policy=attrs.evolve(
-            CCC_PINNED,
-            accepted_tcb_statuses={"OutOfDate"},
-            accepted_advisory_ids=_ccc_advisories(),
+    result = _appraise_own(
+        validator,
+        certificate,
+        attrs.evolve(
+            CCC_PINNED, accepted_tcb_statuses={"OutOfDate"}, accepted_advisory_ids=_ccc_advisories()
         ),
     )
     assert not result.accepted
@@ -345,57 +330,57 @@ def test_ccc_debug_enclave_accepted_only_when_policy_allows_debug(vector: Vector
         accepted_advisory_ids=_ccc_advisories(),
         allow_debug=True,
     )
-    result = validator.appraise(
-        validator.evidence_from_certificate(certificate),
-        binding=_online(certificate),
-        clock=RECORDED_AT,
-        policy=policy,
-    )
+    result = _appraise_own(validator, certificate, policy)
     assert result.accepted
     assert result.status is Status.WARNING
     assert result.debug is True
 
 
-def test_ccc_tampered_pubkey_hash_is_a_binding_mismatch(vector: Vector) -> None:
-    validator, certificate = _ccc(vector)
-    evidence = validator.evidence_from_certificate(certificate)
-    tcg = parse_tcg_evidence(evidence.data)
+def _flip_a_pubkey_hash_byte(tcg: TcgEvidence) -> bytes:
     claims = bytearray(tcg.claims)
     claims[-1] ^= 0x01  # last byte of the pubkey-hash
-    tampered = attrs.evolve(evidence, data=encode_tcg_evidence(tcg.quote, bytes(claims)))
-    with pytest.raises(BindingMismatch) as info:
-        validator.appraise(
-            tampered, binding=_online(certificate), clock=RECORDED_AT, policy=Policy()
-        )
-    assert info.value.check == "binding.pubkey_hash"
+    return encode_tcg_evidence(tcg.quote, bytes(claims))
 
 
-def test_ccc_claims_not_attested_by_the_quote_are_a_binding_mismatch(vector: Vector) -> None:
+def _inject_a_claim(tcg: TcgEvidence) -> bytes:
     """Same pubkey-hash, one extra claim: the quote attests other claims bytes."""
-    validator, certificate = _ccc(vector)
-    evidence = validator.evidence_from_certificate(certificate)
-    tcg = parse_tcg_evidence(evidence.data)
     claims = cbor2.loads(tcg.claims)
     claims["injected"] = True
-    tampered = attrs.evolve(evidence, data=encode_tcg_evidence(tcg.quote, cbor2.dumps(claims)))
-    with pytest.raises(BindingMismatch) as info:
-        validator.appraise(
-            tampered, binding=_online(certificate), clock=RECORDED_AT, policy=Policy()
-        )
-    assert info.value.check == "binding.report_data"
+    return encode_tcg_evidence(tcg.quote, cbor2.dumps(claims))
 
 
-def test_ccc_flipped_tcg_quote_byte_is_untrusted(vector: Vector) -> None:
-    validator, certificate = _ccc(vector)
-    evidence = validator.evidence_from_certificate(certificate)
-    tcg = parse_tcg_evidence(evidence.data)
+def _flip_a_quote_byte(tcg: TcgEvidence) -> bytes:
     quote = bytearray(tcg.quote)
     quote[120] ^= 0x01
-    tampered = attrs.evolve(evidence, data=encode_tcg_evidence(bytes(quote), tcg.claims))
-    with pytest.raises(UntrustedChain):
+    return encode_tcg_evidence(bytes(quote), tcg.claims)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "error", "check"),
+    [
+        pytest.param(
+            _flip_a_pubkey_hash_byte, BindingMismatch, "binding.pubkey_hash", id="pubkey-hash"
+        ),
+        pytest.param(
+            _inject_a_claim, BindingMismatch, "binding.report_data", id="claims-not-quoted"
+        ),
+        pytest.param(_flip_a_quote_byte, UntrustedChain, None, id="quote-byte"),
+    ],
+)
+def test_ccc_tampered_tcg_evidence_is_refused(
+    vector: Vector,
+    tamper: Callable[[TcgEvidence], bytes],
+    error: type[ATLSError],
+    check: str | None,
+) -> None:
+    validator, certificate = _ccc(vector)
+    evidence = validator.evidence_from_certificate(certificate)
+    tampered = attrs.evolve(evidence, data=tamper(parse_tcg_evidence(evidence.data)))
+    with pytest.raises(error) as info:
         validator.appraise(
             tampered, binding=_online(certificate), clock=RECORDED_AT, policy=Policy()
         )
+    assert check is None or info.value.check == check
 
 
 def test_ccc_broken_tcg_extension_never_falls_back_to_legacy(vector: Vector) -> None:

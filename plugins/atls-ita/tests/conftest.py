@@ -11,7 +11,6 @@ import pytest
 
 from atls_core.clock import FixedClock
 from atls_core.policy import Policy
-from atls_core.testing.vectors import Vector
 from atls_ita.testing.standin import StandInIta, default_measurements, workload_pin
 from atls_ita.validator import ItaValidator
 
@@ -20,14 +19,10 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Vector tests skip without $ATLS_VECTORS (one summary line) and must run under CI=true."""
+    """The kit's plugins: vector tests skip without $ATLS_VECTORS (one summary line) and must
+    run under CI=true; scripted loopback servers as fixtures."""
     config.pluginmanager.import_plugin("atls_core.testing.vectors")
-
-
-@pytest.fixture
-def vectors(atls_vector: Vector) -> Vector:
-    """``vectors("ita/...")``: a recorded file (fails if the folder lacks it)."""
-    return atls_vector
+    config.pluginmanager.import_plugin("atls_core.testing.servers")
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from atls_core.binding import BindingContext, Freshness, new_nonce
 from atls_core.clock import FixedClock
 from atls_core.errors import (
+    ATLSError,
     BindingMismatch,
     CollateralUnavailable,
     ConfigurationError,
@@ -38,6 +39,18 @@ def _appraise(validator: ItaValidator, issued: Any, clock: FixedClock, **policy:
     return validator.appraise(
         issued.evidence, binding=issued.binding, clock=clock, policy=Policy(**policy)
     )
+
+
+def _refusal(
+    validator: ItaValidator,
+    ita: StandInIta,
+    clock: FixedClock,
+    error: type[ATLSError] = UntrustedChain,
+) -> ATLSError:
+    """The error ``validator`` raises for a fresh token of the stand-in (tests name its check)."""
+    with pytest.raises(error) as info:
+        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
+    return info.value
 
 
 # -- the positive paths ----------------------------------------------------------
@@ -225,9 +238,7 @@ def test_a_lookalike_root_is_not_the_configured_root(
             "allow_http_loopback": True,
         }
     )
-    with pytest.raises(UntrustedChain) as info:
-        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
-    assert info.value.check == "ita.x5c.root"
+    assert _refusal(validator, ita, clock).check == "ita.x5c.root"
 
 
 def test_jwk_that_is_not_its_certificates_key_is_rejected(
@@ -241,9 +252,7 @@ def test_jwk_that_is_not_its_certificates_key_is_rejected(
     validator = ItaValidator(
         {"jwks_file": str(tmp_path / "jwks.json"), "root_ca": str(ita.write_root(tmp_path / "r"))}
     )
-    with pytest.raises(UntrustedChain) as info:
-        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
-    assert info.value.check == "ita.key.jwk"
+    assert _refusal(validator, ita, clock).check == "ita.key.jwk"
 
 
 def test_pinned_jwks_file_needs_no_network(
@@ -295,9 +304,7 @@ def test_crl_outage_is_collateral_unavailable(
 ) -> None:
     ita.fail_crls = True
     validator = ItaValidator({**settings, "check_crl": True, "crl_timeout": 2})
-    with pytest.raises(CollateralUnavailable) as info:
-        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
-    assert info.value.check == "ita.crl.fetch"
+    assert _refusal(validator, ita, clock, CollateralUnavailable).check == "ita.crl.fetch"
 
 
 def test_revoked_signing_certificate_is_rejected(
@@ -305,9 +312,7 @@ def test_revoked_signing_certificate_is_rejected(
 ) -> None:
     ita.revoked_leaves = {ita.pki.signers["PS384"].certificate.serial_number}
     validator = ItaValidator({**settings, "check_crl": True})
-    with pytest.raises(UntrustedChain) as info:
-        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
-    assert info.value.check == "ita.crl.revoked"
+    assert _refusal(validator, ita, clock).check == "ita.crl.revoked"
 
 
 def test_revoked_signing_ca_is_rejected(
@@ -315,9 +320,7 @@ def test_revoked_signing_ca_is_rejected(
 ) -> None:
     ita.revoked_cas = {ita.pki.ca.serial_number}
     validator = ItaValidator({**settings, "check_crl": True})
-    with pytest.raises(UntrustedChain) as info:
-        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
-    assert info.value.check == "ita.crl.revoked"
+    assert _refusal(validator, ita, clock).check == "ita.crl.revoked"
 
 
 # -- issuer and times ------------------------------------------------------------
@@ -325,9 +328,7 @@ def test_revoked_signing_ca_is_rejected(
 
 def test_wrong_issuer(ita: StandInIta, validator: ItaValidator, clock: FixedClock) -> None:
     ita.issuer = "Someone Else"
-    with pytest.raises(UntrustedChain) as info:
-        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
-    assert info.value.check == "jwt.iss"
+    assert _refusal(validator, ita, clock).check == "jwt.iss"
 
 
 def test_configured_issuer(ita: StandInIta, settings: dict[str, Any], clock: FixedClock) -> None:
@@ -375,9 +376,7 @@ def test_inconsistent_report_data_is_rejected(
 ) -> None:
     """Held data that the quote's report data does not cover proves nothing."""
     ita.report_data_override = bytes(64)
-    with pytest.raises(BindingMismatch) as info:
-        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
-    assert info.value.check == "ita.report_data"
+    assert _refusal(validator, ita, clock, BindingMismatch).check == "ita.report_data"
 
 
 def test_missing_held_data(ita: StandInIta, validator: ItaValidator, clock: FixedClock) -> None:
@@ -459,9 +458,7 @@ def test_sgx_validator_refuses_a_tdx_token(
     ita: StandInIta, settings: dict[str, Any], clock: FixedClock
 ) -> None:
     validator = ItaValidator(settings, spec=SGX_SPEC)
-    with pytest.raises(MalformedEvidence) as info:
-        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
-    assert info.value.check == "ita.attester_type"
+    assert _refusal(validator, ita, clock, MalformedEvidence).check == "ita.attester_type"
 
 
 # -- configuration ---------------------------------------------------------------
@@ -526,9 +523,7 @@ def test_malformed_x5c_chains(
     validator = ItaValidator(
         {"jwks_file": str(tmp_path / "jwks.json"), "root_ca": str(ita.write_root(tmp_path / "r"))}
     )
-    with pytest.raises(UntrustedChain) as info:
-        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
-    assert info.value.check == check
+    assert _refusal(validator, ita, clock).check == check
 
 
 @pytest.mark.parametrize("shape", ["v2", "v1"])
@@ -553,9 +548,7 @@ def test_tdx_validator_refuses_an_sgx_token(
     ita: StandInIta, validator: ItaValidator, clock: FixedClock
 ) -> None:
     ita.tee = "sgx"
-    with pytest.raises(MalformedEvidence) as info:
-        _appraise(validator, issue_token(ita, nonce=new_nonce()), clock)
-    assert info.value.check == "ita.attester_type"
+    assert _refusal(validator, ita, clock, MalformedEvidence).check == "ita.attester_type"
 
 
 def test_evidence_file_may_be_itas_json_answer(

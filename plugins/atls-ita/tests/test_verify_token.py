@@ -15,7 +15,7 @@ from atls_core.binding import Freshness
 from atls_core.clock import FixedClock, SystemClock
 from atls_core.errors import AppraisalFailed, ConfigurationError, StaleEvidence, UntrustedChain
 from atls_core.policy import Policy
-from atls_core.result import Status
+from atls_core.result import AttestationResult, Status
 from atls_ita import verify_token
 from atls_ita.testing.standin import SGX_MRENCLAVE, StandInIta, workload_pin
 from atls_ita.testing.tokens import issue_token, unverified_claims
@@ -25,13 +25,20 @@ def _at(clock: FixedClock) -> dt.datetime:
     return clock.now()
 
 
+def _verify(
+    token: str, policy: Policy, settings: dict[str, Any], clock: FixedClock, **options: Any
+) -> AttestationResult:
+    """``verify_token`` at the test's time, with the stand-in's keys over http on loopback."""
+    return verify_token(
+        token, policy=policy, settings=settings, at=_at(clock), allow_insecure=True, **options
+    )
+
+
 def test_a_pinned_token_is_accepted_offline_and_says_unbound(
     ita: StandInIta, settings: dict[str, Any], clock: FixedClock, pinned: Policy
 ) -> None:
     token = issue_token(ita).token
-    result = verify_token(
-        token, policy=pinned, settings=settings, at=_at(clock), allow_insecure=True
-    )
+    result = _verify(token, pinned, settings, clock)
     assert result.accepted
     assert result.status is Status.WARNING, "an offline token is bound to no connection"
     # and the stand-in's keys came over http on loopback, which only tests may do:
@@ -74,13 +81,7 @@ def test_nothing_pinned_raises_workload_unpinned(
     ita: StandInIta, settings: dict[str, Any], clock: FixedClock
 ) -> None:
     with pytest.raises(AppraisalFailed) as info:
-        verify_token(
-            issue_token(ita).token,
-            policy=Policy(),
-            settings=settings,
-            at=_at(clock),
-            allow_insecure=True,
-        )
+        _verify(issue_token(ita).token, Policy(), settings, clock)
     assert info.value.check == "workload.unpinned"
     assert ita.measurements["mrtd"] in str(info.value), "the refusal shows what to pin"
     assert not info.value.result.accepted
@@ -89,13 +90,7 @@ def test_nothing_pinned_raises_workload_unpinned(
 def test_allow_any_workload_returns_a_warning(
     ita: StandInIta, settings: dict[str, Any], clock: FixedClock
 ) -> None:
-    result = verify_token(
-        issue_token(ita).token,
-        policy=Policy(allow_any_workload=True),
-        settings=settings,
-        at=_at(clock),
-        allow_insecure=True,
-    )
+    result = _verify(issue_token(ita).token, Policy(allow_any_workload=True), settings, clock)
     assert result.status is Status.WARNING
     assert [w for w in result.warnings if w.startswith("workload.unpinned")]
 
@@ -105,13 +100,7 @@ def test_another_workload_raises_its_reference_check(
 ) -> None:
     policy = Policy(reference_values={"mrtd": "00" * 48})
     with pytest.raises(AppraisalFailed) as info:
-        verify_token(
-            issue_token(ita).token,
-            policy=policy,
-            settings=settings,
-            at=_at(clock),
-            allow_insecure=True,
-        )
+        _verify(issue_token(ita).token, policy, settings, clock)
     assert info.value.check == "reference.mrtd"
 
 
@@ -120,14 +109,7 @@ def test_sgx_tokens_with_ita_sgx(
 ) -> None:
     ita.tee = "sgx"
     policy = Policy(reference_values={"mrenclave": SGX_MRENCLAVE})
-    result = verify_token(
-        issue_token(ita).token,
-        policy=policy,
-        settings=settings,
-        at=_at(clock),
-        validator="ita.sgx",
-        allow_insecure=True,
-    )
+    result = _verify(issue_token(ita).token, policy, settings, clock, validator="ita.sgx")
     assert result.accepted
     assert result.tee_type == "sgx"
 
@@ -142,13 +124,7 @@ def test_a_token_with_forged_claims_raises_untrusted_chain(
     claims["tdx"]["tdx_mrtd"] = workload_pin()["mrtd"]
     body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     with pytest.raises(UntrustedChain) as info:
-        verify_token(
-            f"{head}.{body}.{signature}",
-            policy=pinned,
-            settings=settings,
-            at=_at(clock),
-            allow_insecure=True,
-        )
+        _verify(f"{head}.{body}.{signature}", pinned, settings, clock)
     assert info.value.check == "jwt.signature"
 
 

@@ -8,6 +8,7 @@ apart.  Each validator: nothing pinned -> ``workload.unpinned``;
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,28 @@ from atls_ita.testing.tokens import issue_token
 from atls_ita.validator import ItaValidator
 
 TEES = ["tdx", "sgx"]
+Appraise = Callable[[str, Policy], AttestationResult]
 
 
-def _appraise(
-    ita: StandInIta, settings: dict[str, Any], clock: FixedClock, tee: str, policy: Policy
-) -> AttestationResult:
-    ita.tee = tee
-    validator = ItaValidator(settings, spec=TDX_SPEC if tee == "tdx" else SGX_SPEC)
-    issued = issue_token(ita, nonce=new_nonce())
-    return validator.appraise(issued.evidence, binding=issued.binding, clock=clock, policy=policy)
+@pytest.fixture
+def appraise(ita: StandInIta, settings: dict[str, Any], clock: FixedClock) -> Appraise:
+    """Appraise a fresh token of the stand-in as ``tee`` (ita.tdx or ita.sgx) under ``policy``."""
+
+    def run(tee: str, policy: Policy) -> AttestationResult:
+        ita.tee = tee
+        validator = ItaValidator(settings, spec=TDX_SPEC if tee == "tdx" else SGX_SPEC)
+        issued = issue_token(ita, nonce=new_nonce())
+        return validator.appraise(
+            issued.evidence, binding=issued.binding, clock=clock, policy=policy
+        )
+
+    return run
+
+
+@pytest.fixture(params=TEES)
+def tee(request: pytest.FixtureRequest) -> str:
+    """The pinning rule holds for both validators alike."""
+    return str(request.param)
 
 
 def _identity(ita: StandInIta, tee: str) -> tuple[str, str]:
@@ -54,11 +68,10 @@ def test_specs_declare_the_workload_identity() -> None:
         assert "allow_any_workload" not in spec.policy_options, "a common policy key now"
 
 
-@pytest.mark.parametrize("tee", TEES)
 def test_nothing_pinned_is_refused_as_workload_unpinned(
-    ita: StandInIta, settings: dict[str, Any], clock: FixedClock, tee: str
+    ita: StandInIta, appraise: Appraise, tee: str
 ) -> None:
-    result = _appraise(ita, settings, clock, tee, Policy())
+    result = appraise(tee, Policy())
     assert not result.accepted
     assert result.status is Status.CONTRAINDICATED
     assert _checks(result) == ["workload.unpinned"], result.to_json()
@@ -69,80 +82,64 @@ def test_nothing_pinned_is_refused_as_workload_unpinned(
     assert result.binding.verified, "everything else about the token was fine"
 
 
-@pytest.mark.parametrize("tee", TEES)
-def test_allow_any_workload_is_accepted_with_a_warning(
-    ita: StandInIta, settings: dict[str, Any], clock: FixedClock, tee: str
-) -> None:
-    result = _appraise(ita, settings, clock, tee, Policy(allow_any_workload=True))
+def test_allow_any_workload_is_accepted_with_a_warning(appraise: Appraise, tee: str) -> None:
+    result = appraise(tee, Policy(allow_any_workload=True))
     assert result.accepted
     assert result.status is Status.WARNING
     assert [w for w in result.warnings if w.startswith("workload.unpinned")]
     assert not result.failures
 
 
-@pytest.mark.parametrize("tee", TEES)
-def test_pinned_workload_is_affirmed(
-    ita: StandInIta, settings: dict[str, Any], clock: FixedClock, tee: str
-) -> None:
+def test_pinned_workload_is_affirmed(ita: StandInIta, appraise: Appraise, tee: str) -> None:
     name, value = _identity(ita, tee)
-    result = _appraise(ita, settings, clock, tee, Policy(reference_values={name: value}))
+    result = appraise(tee, Policy(reference_values={name: value}))
     assert result.status is Status.AFFIRMING, result.to_json()
     assert not result.warnings
 
 
-@pytest.mark.parametrize("tee", TEES)
 def test_a_pin_of_another_workload_is_refused(
-    ita: StandInIta, settings: dict[str, Any], clock: FixedClock, tee: str
+    ita: StandInIta, appraise: Appraise, tee: str
 ) -> None:
     name, value = _identity(ita, tee)
     other = ("ff" if value[:2] != "ff" else "00") + value[2:]
-    result = _appraise(ita, settings, clock, tee, Policy(reference_values={name: other}))
+    result = appraise(tee, Policy(reference_values={name: other}))
     assert not result.accepted
     assert _checks(result) == [f"reference.{name}"]
 
 
-@pytest.mark.parametrize("tee", TEES)
 def test_a_warn_only_reference_value_does_not_pin(
-    ita: StandInIta, settings: dict[str, Any], clock: FixedClock, tee: str
+    ita: StandInIta, appraise: Appraise, tee: str
 ) -> None:
     name, value = _identity(ita, tee)
     warn_only = {name: ReferenceValue(accepted=[value], enforce=False)}
-    result = _appraise(ita, settings, clock, tee, Policy(reference_values=warn_only))
+    result = appraise(tee, Policy(reference_values=warn_only))
     assert _checks(result) == ["workload.unpinned"]
 
 
-def test_pinning_the_tdx_module_does_not_pin_the_td(
-    ita: StandInIta, settings: dict[str, Any], clock: FixedClock
-) -> None:
+def test_pinning_the_tdx_module_does_not_pin_the_td(ita: StandInIta, appraise: Appraise) -> None:
     """MRSEAM is Intel's TDX module: every TD on the platform shares it."""
     pin = {"mrseam": ita.measurements["mrseam"]}
-    result = _appraise(ita, settings, clock, "tdx", Policy(reference_values=pin))
+    result = appraise("tdx", Policy(reference_values=pin))
     assert _checks(result) == ["workload.unpinned"]
 
 
 @pytest.mark.parametrize("name", ["rtmr3", "mrconfigid"])
-def test_any_td_identity_measurement_pins(
-    ita: StandInIta, settings: dict[str, Any], clock: FixedClock, name: str
-) -> None:
+def test_any_td_identity_measurement_pins(ita: StandInIta, appraise: Appraise, name: str) -> None:
     pin = {name: ita.measurements[name]}
-    result = _appraise(ita, settings, clock, "tdx", Policy(reference_values=pin))
+    result = appraise("tdx", Policy(reference_values=pin))
     assert result.status is Status.AFFIRMING, result.to_json()
 
 
-def test_mrsigner_pins_an_enclave(
-    ita: StandInIta, settings: dict[str, Any], clock: FixedClock
-) -> None:
+def test_mrsigner_pins_an_enclave(appraise: Appraise) -> None:
     policy = Policy(reference_values={"mrsigner": SGX_MRSIGNER})
-    assert _appraise(ita, settings, clock, "sgx", policy).status is Status.AFFIRMING
+    assert appraise("sgx", policy).status is Status.AFFIRMING
 
 
-def test_required_ita_policies_do_not_pin(
-    ita: StandInIta, settings: dict[str, Any], clock: FixedClock
-) -> None:
+def test_required_ita_policies_do_not_pin(ita: StandInIta, appraise: Appraise) -> None:
     """atls cannot see what an ITA policy checks: a matched one is no workload pin."""
     ita.policy_ids_matched = ["policy-a"]
     policy = Policy(options={"required_policy_ids": ["policy-a"]})
-    result = _appraise(ita, settings, clock, "tdx", policy)
+    result = appraise("tdx", policy)
     assert _checks(result) == ["workload.unpinned"]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from atls_core.testing.vectors import Vector
 from atls_snp.roots import Product
 from atls_snp.testing import SyntheticSnp
 
@@ -12,12 +11,6 @@ from atls_snp.testing import SyntheticSnp
 def pytest_configure(config: pytest.Config) -> None:
     """Vector tests skip without $ATLS_VECTORS (one summary line) and must run under CI=true."""
     config.pluginmanager.import_plugin("atls_core.testing.vectors")
-
-
-@pytest.fixture
-def vectors(atls_vector: Vector) -> Vector:
-    """``vectors("snp/virtee-milan-v2-vcek/report.bin")``: a recorded file."""
-    return atls_vector
 
 
 @pytest.fixture(scope="session")

@@ -23,10 +23,11 @@ from atls_core.binding import BindingContext, Freshness, new_nonce, report_data_
 from atls_core.clock import FixedClock
 from atls_core.errors import ConfigurationError, MalformedEvidence, UntrustedChain
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
+from atls_core.interfaces import ReportData, Settings, ValidatorBase
 from atls_core.policy import Policy
 from atls_core.registry import PluginManager
 from atls_core.result import AttestationResult
+from atls_core.testing.facts import unit_spec
 from atls_core.testing.plugins import manager_with, plugin_module
 from atls_core.testing.vectors import Vector
 from atls_snp.report import parse_report
@@ -35,12 +36,9 @@ from atls_snp.testing import DEFAULT_MEASUREMENT, SyntheticSnp
 from atls_snp.testing.pki import _pem
 
 CONTAINER_MEDIA_TYPE = "application/vnd.test.snp-container+json"
-CONTAINER_SPEC = ValidatorSpec(
-    id="container.snp",
-    media_types=(CONTAINER_MEDIA_TYPE,),
-    binding_schemes=("atls-v1",),
-    transport=Transport.CERTIFICATE,
-    tee_type="container",
+CONTAINER_SPEC = unit_spec(
+    "container.snp",
+    media_type=CONTAINER_MEDIA_TYPE,
     oids=("1.3.9999.77.1",),
     measurements=MEASUREMENTS,
     workload_identity=("measurement",),
@@ -114,14 +112,33 @@ def _appraise(
     )
 
 
+def _appraise_milan(
+    milan: SyntheticSnp,
+    report: bytes,
+    *,
+    binding: BindingContext | None = None,
+    policy: Policy,
+    **options: Any,
+) -> AttestationResult:
+    """A synthetic Milan report in the container, with its chain and settings (offline unless
+    a ``binding`` is given)."""
+    return _appraise(
+        _container(report, milan.chain()),
+        milan.settings(),
+        binding=binding or BindingContext.offline_context(),
+        now=milan.now,
+        policy=policy,
+        **options,
+    )
+
+
 def test_hand_over_verifies_the_report_and_returns_its_report_data(milan: SyntheticSnp) -> None:
     nonce = new_nonce()
     report = milan.report(report_data_for("atls-v1", spki_der=SPKI, nonce=nonce))
-    result = _appraise(
-        _container(report, milan.chain()),
-        milan.settings(),
+    result = _appraise_milan(
+        milan,
+        report,
         binding=BindingContext(spki_der=SPKI, nonce=nonce),
-        now=milan.now,
         policy=Policy(reference_values={"measurement": DEFAULT_MEASUREMENT.hex()}),
     )
     assert result.accepted, result.to_json()
@@ -139,11 +156,9 @@ def test_a_test_root_needs_the_containers_tests_only_gate(milan: SyntheticSnp) -
     # The core's hand-over refuses tests-only settings unless the container's selection
     # allowed insecure test validators.
     with pytest.raises(ConfigurationError) as info:
-        _appraise(
-            _container(milan.report(), milan.chain()),
-            milan.settings(),
-            binding=BindingContext.offline_context(),
-            now=milan.now,
+        _appraise_milan(
+            milan,
+            milan.report(),
             policy=Policy(reference_values={"measurement": DEFAULT_MEASUREMENT.hex()}),
             test_knobs=(),
         )
@@ -156,22 +171,10 @@ def test_hand_over_applies_snp_defaults_and_the_core_policy(milan: SyntheticSnp)
     pinned = Policy(reference_values={"measurement": DEFAULT_MEASUREMENT.hex()})
     binding = BindingContext(spki_der=SPKI, nonce=nonce)
     debug = milan.report(report_data, policy=0x30000 | 1 << 19)
-    result = _appraise(
-        _container(debug, milan.chain()),
-        milan.settings(),
-        binding=binding,
-        now=milan.now,
-        policy=pinned,
-    )
+    result = _appraise_milan(milan, debug, binding=binding, policy=pinned)
     assert [f.check for f in result.failures if f.enforced] == ["debug"]
     vmpl = milan.report(report_data, vmpl=1)
-    result = _appraise(
-        _container(vmpl, milan.chain()),
-        milan.settings(),
-        binding=binding,
-        now=milan.now,
-        policy=pinned,
-    )
+    result = _appraise_milan(milan, vmpl, binding=binding, policy=pinned)
     assert [f.check for f in result.failures if f.enforced] == ["snp.vmpl"]
 
 
@@ -179,23 +182,15 @@ def test_a_tampered_report_is_refused_through_the_hand_over(milan: SyntheticSnp)
     report = bytearray(milan.report())
     report[0x90] ^= 1
     with pytest.raises(UntrustedChain) as info:
-        _appraise(
-            _container(bytes(report), milan.chain()),
-            milan.settings(),
-            binding=BindingContext.offline_context(),
-            now=milan.now,
-            policy=Policy(allow_any_workload=True),
-        )
+        _appraise_milan(milan, bytes(report), policy=Policy(allow_any_workload=True))
     assert info.value.check == "snp.signature"
 
 
 def test_without_atls_snp_the_error_says_what_to_install(milan: SyntheticSnp) -> None:
     with pytest.raises(MalformedEvidence) as info:
-        _appraise(
-            _container(milan.report(), milan.chain()),
-            milan.settings(),
-            binding=BindingContext.offline_context(),
-            now=milan.now,
+        _appraise_milan(
+            milan,
+            milan.report(),
             policy=Policy(allow_any_workload=True),
             manager=_manager(with_snp=False),
         )

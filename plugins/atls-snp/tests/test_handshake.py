@@ -21,8 +21,13 @@ from atls_core.errors import ATLSVerificationError, ConfigurationError
 from atls_core.policy import Policy
 from atls_core.result import Status
 from atls_core.selection import select_validator
-from atls_core.server import AttestedCertificates, ChallengeEndpoint, mint_certificate
-from atls_core.testing.loopback import HTTPSServer, attested_get
+from atls_core.server import AttestedCertificates, mint_certificate
+from atls_core.testing.loopback import (
+    HTTPSServer,
+    attested_get,
+    challenge_handshakes,
+    challenge_https_server,
+)
 from atls_core.tls import ATLSContext
 from atls_snp.issuer import ConfigfsSnpIssuer
 from atls_snp.specs import CHALLENGE_PATH
@@ -111,18 +116,11 @@ def test_challenge_handshake(milan: SyntheticSnp, tmp_path: Path) -> None:
     tsm = _tsm(tmp_path, milan)
     issuer = ConfigfsSnpIssuer.challenge_issuer({"root": str(tsm.root)}, fs=tsm)
     certificate = mint_certificate(issuer, hostnames=("127.0.0.1",))
-    endpoint = ChallengeEndpoint(
-        issuer, certificate_der=certificate.certificate_der, path=CHALLENGE_PATH
-    )
+    server, endpoint = challenge_https_server(issuer, certificate, CHALLENGE_PATH)
     context = _context(milan, "snp.report-challenge")
-    with HTTPSServer(certificate.server_context(), challenge=endpoint) as server:
-        for _ in range(2):
-            result, data = attested_get(context, server.port, "/after")
-            assert result.accepted, result.to_json()
-            assert result.binding.scheme == "atls-v1"
-            assert result.binding.freshness is Freshness.NONCE
-            assert b'"/after"' in data
-        assert endpoint.answered == 2
+    with server:
+        results = challenge_handshakes(context, server, endpoint)
+    assert {result.binding.scheme for result in results} == {"atls-v1"}
 
 
 def test_challenge_answer_from_another_server_is_refused(
@@ -134,10 +132,8 @@ def test_challenge_answer_from_another_server_is_refused(
     issuer = ConfigfsSnpIssuer.challenge_issuer({"root": str(tsm.root)}, fs=tsm)
     genuine = mint_certificate(issuer, hostnames=("127.0.0.1",))
     relay = mint_certificate(issuer, hostnames=("127.0.0.1",))
-    endpoint = ChallengeEndpoint(
-        issuer, certificate_der=genuine.certificate_der, path=CHALLENGE_PATH
-    )
-    with HTTPSServer(relay.server_context(), challenge=endpoint) as server:
+    server, _ = challenge_https_server(issuer, genuine, CHALLENGE_PATH, presented=relay)
+    with server:
         with pytest.raises(ATLSVerificationError) as info:
             attested_get(_context(milan, "snp.report-challenge"), server.port)
         assert server.requests == []

@@ -209,42 +209,77 @@ def test_turin_vcek_matches_with_fmc_and_an_eight_byte_hwid(vectors: Vector) -> 
     assert result.measurements["chip_id"] == "3b42092f69c656d3" + "00" * 56
 
 
-def test_aws_vlek_of_another_recording_is_refused(vectors: Vector) -> None:
-    with pytest.raises(UntrustedChain) as info:
-        _appraise(
-            vectors,
-            "constellation-aws-milan-vlek",
-            "report_2023-11.bin",
-            ("vlek_2025-05.pem", "certchain.pem"),
-            1746542633,
-        )
-    assert info.value.check == "snp.vek.tcb"
+REFUSED = [
+    # (folder, report, certificate files, time, error, check, words of the reason)
+    pytest.param(
+        "constellation-aws-milan-vlek",
+        "report_2023-11.bin",
+        ("vlek_2025-05.pem", "certchain.pem"),
+        1746542633,
+        UntrustedChain,
+        "snp.vek.tcb",
+        None,
+        id="aws-vlek-of-another-recording",
+    ),
+    pytest.param(
+        "constellation-aws-milan-vlek",
+        "report_2025-05.bin",
+        ("vlek_2025-05.pem", "certchain.pem"),
+        1767225600,
+        StaleEvidence,
+        "snp.chain.validity",
+        "SEV-VLEK",
+        id="aws-vlek-after-its-one-year",
+    ),
+    pytest.param(
+        "constellation-aws-milan-vlek",
+        "report_2025-05.bin",
+        ("vlek_2025-05.pem", MILAN_ASK, MILAN_ARK),
+        1746542633,
+        UntrustedChain,
+        "snp.chain",
+        "SEV-VLEK-Milan",
+        id="aws-vlek-under-the-vcek-intermediate",
+    ),
+    pytest.param(
+        "neg-constellation-milan-v2-vlek-sig-mismatch",
+        "report.bin",
+        ("vlek.pem", "vlekcertchain.pem"),
+        1700837388,
+        UntrustedChain,
+        "snp.signature",
+        None,
+        id="vlek-that-chains-and-matches-but-did-not-sign",
+    ),
+    pytest.param(
+        "virtee-milan-v2-vcek",
+        "report.bin",
+        (MILAN_ASK, MILAN_ARK),
+        1683082314,
+        UntrustedChain,
+        "snp.chain",
+        None,
+        id="without-the-recorded-certificates-offline",
+    ),
+]
 
 
-def test_aws_vlek_after_its_one_year_is_refused(vectors: Vector) -> None:
-    with pytest.raises(StaleEvidence) as info:
-        _appraise(
-            vectors,
-            "constellation-aws-milan-vlek",
-            "report_2025-05.bin",
-            ("vlek_2025-05.pem", "certchain.pem"),
-            1767225600,
-        )
-    assert info.value.check == "snp.chain.validity"
-    assert "SEV-VLEK" in info.value.reason
-
-
-def test_aws_vlek_under_the_vcek_intermediate_is_refused(vectors: Vector) -> None:
-    with pytest.raises(UntrustedChain) as info:
-        _appraise(
-            vectors,
-            "constellation-aws-milan-vlek",
-            "report_2025-05.bin",
-            ("vlek_2025-05.pem", MILAN_ASK, MILAN_ARK),
-            1746542633,
-        )
-    assert info.value.check == "snp.chain"
-    assert "SEV-VLEK-Milan" in info.value.reason
+@pytest.mark.parametrize(("folder", "report", "files", "when", "error", "check", "reason"), REFUSED)
+def test_recordings_with_the_wrong_key_chain_or_time_are_refused(
+    vectors: Vector,
+    folder: str,
+    report: str,
+    files: Sequence[str],
+    when: int,
+    error: type[ATLSError],
+    check: str,
+    reason: str | None,
+) -> None:
+    with pytest.raises(error) as info:
+        _appraise(vectors, folder, report, files, when)
+    assert info.value.check == check
+    if reason is not None:
+        assert reason in info.value.reason
 
 
 def test_debug_guest_verifies_but_is_refused_by_default(vectors: Vector) -> None:
@@ -259,24 +294,6 @@ def test_debug_guest_verifies_but_is_refused_by_default(vectors: Vector) -> None
         reference_values={"measurement": parse_report(data).measurement.hex()}, allow_debug=True
     )
     assert _appraise(vectors, folder, "report.bin", files, 1663981107, policy=allowed).accepted
-
-
-def test_vlek_that_chains_and_matches_but_did_not_sign_is_refused(vectors: Vector) -> None:
-    with pytest.raises(UntrustedChain) as info:
-        _appraise(
-            vectors,
-            "neg-constellation-milan-v2-vlek-sig-mismatch",
-            "report.bin",
-            ("vlek.pem", "vlekcertchain.pem"),
-            1700837388,
-        )
-    assert info.value.check == "snp.signature"
-
-
-def test_without_the_recorded_certificates_nothing_verifies_offline(vectors: Vector) -> None:
-    with pytest.raises(UntrustedChain) as info:
-        _appraise(vectors, "virtee-milan-v2-vcek", "report.bin", (MILAN_ASK, MILAN_ARK), 1683082314)
-    assert info.value.check == "snp.chain"
 
 
 @pytest.mark.parametrize(
@@ -343,11 +360,9 @@ class TestRecordedMilanReportConformance(ValidatorConformance):
         )
 
 
-def test_atls_verify_evidence_command(vectors: Vector, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = "virtee-milan-v2-vcek"
-    report = _path(vectors, folder, "report.bin")
-    measurement = parse_report(report.read_bytes()).measurement.hex()
-    code = atls_main(
+def _verify_evidence(vectors: Vector, folder: str, at: str, *arguments: str) -> int:
+    """``atls verify-evidence`` on a recorded report with its recorded VCEK and AMD's roots."""
+    return atls_main(
         [
             "verify-evidence",
             "--validator",
@@ -359,34 +374,26 @@ def test_atls_verify_evidence_command(vectors: Vector, capsys: pytest.CaptureFix
             "--ark",
             str(vectors(MILAN_ARK)),
             "--at",
-            "1683082314",
-            "--reference",
-            f"measurement={measurement}",
-            "--json",
-            str(report),
+            at,
+            *arguments,
         ]
+    )
+
+
+def test_atls_verify_evidence_command(vectors: Vector, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = "virtee-milan-v2-vcek"
+    report = _path(vectors, folder, "report.bin")
+    measurement = parse_report(report.read_bytes()).measurement.hex()
+    reference = f"measurement={measurement}"
+    code = _verify_evidence(
+        vectors, folder, "1683082314", "--reference", reference, "--json", str(report)
     )
     output = json.loads(capsys.readouterr().out)
     assert code == 0, output
     assert output["claims"]["product"] == "Milan"
     assert output["measurements"]["measurement"] == measurement
-    late = atls_main(
-        [
-            "verify-evidence",
-            "--validator",
-            "snp.report",
-            "--vcek",
-            str(_path(vectors, folder, "vcek.der")),
-            "--ask",
-            str(vectors(MILAN_ASK)),
-            "--ark",
-            str(vectors(MILAN_ARK)),
-            "--at",
-            "2030-05-01T00:00:00Z",
-            "--reference",
-            f"measurement={measurement}",
-            str(report),
-        ]
+    late = _verify_evidence(
+        vectors, folder, "2030-05-01T00:00:00Z", "--reference", reference, str(report)
     )
     assert late != 0
     assert "snp.chain.validity" in capsys.readouterr().err

@@ -11,7 +11,6 @@ import attrs
 import pytest
 
 from atls_core.clock import FixedClock
-from atls_core.testing.vectors import Vector
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import make_tdx_quote
 
@@ -23,12 +22,6 @@ NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 def pytest_configure(config: pytest.Config) -> None:
     """Vector tests skip without $ATLS_VECTORS (one summary line) and must run under CI=true."""
     config.pluginmanager.import_plugin("atls_core.testing.vectors")
-
-
-@pytest.fixture
-def vectors(atls_vector: Vector) -> Vector:
-    """``vectors("tdx/dcap-sample/quote.bin")``: a recorded file (fails if the folder lacks it)."""
-    return atls_vector
 
 
 @attrs.frozen

@@ -27,6 +27,22 @@ def atls(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProc
     return run_atls(*args, env=env, cwd=cwd)
 
 
+def verify_evidence(
+    validator: str, collateral: Path, at: str, *arguments: str | Path
+) -> subprocess.CompletedProcess[str]:
+    """``atls verify-evidence`` with recorded collateral, at a recorded time."""
+    return atls(
+        "verify-evidence",
+        "--validator",
+        validator,
+        "--collateral",
+        collateral,
+        "--at",
+        at,
+        *arguments,
+    )
+
+
 def pinned_policy(tmp_path: Path, quote: Path, top: str = "") -> Path:
     """A policy file pinning the MRTD of ``quote`` (top-level keys ``top`` first)."""
     mrtd = parse_report_fields(quote_from_bytes(quote.read_bytes()))[2]["mrtd"]
@@ -39,16 +55,12 @@ def pinned_policy(tmp_path: Path, quote: Path, top: str = "") -> Path:
 def test_dcap_quote_is_accepted_and_printed_in_full(vectors: Vectors, tmp_path: Path) -> None:
     quote = vectors("tdx/dcap-sample/quote.bin")
     expected = json.loads(vectors("tdx/dcap-sample/expected.json").read_text())
-    done = atls(
-        "verify-evidence",
-        "--validator",
+    done = verify_evidence(
         "tdx.dcap",
+        vectors("tdx/dcap-sample/collateral.json"),
+        "1750331763",
         "--policy",
         pinned_policy(tmp_path, quote),
-        "--collateral",
-        vectors("tdx/dcap-sample/collateral.json"),
-        "--at",
-        "1750331763",
         "--json",
         quote,
     )
@@ -67,16 +79,12 @@ def test_dcap_quote_is_accepted_and_printed_in_full(vectors: Vectors, tmp_path: 
 def test_hex_quote_file_is_accepted(vectors: Vectors, tmp_path: Path) -> None:
     hex_file = tmp_path / "quote.hex"
     hex_file.write_text("0x" + vectors("tdx/dcap-sample/quote.bin").read_bytes().hex() + "\n")
-    done = atls(
-        "verify-evidence",
-        "--validator",
+    done = verify_evidence(
         "tdx.dcap",
+        vectors("tdx/dcap-sample/collateral.json"),
+        "1750331763",
         "--policy",
         pinned_policy(tmp_path, hex_file),
-        "--collateral",
-        vectors("tdx/dcap-sample/collateral.json"),
-        "--at",
-        "1750331763",
         hex_file,
     )
     assert done.returncode == 0, done.stderr
@@ -85,16 +93,12 @@ def test_hex_quote_file_is_accepted(vectors: Vectors, tmp_path: Path) -> None:
 
 def test_out_of_date_quote_is_rejected_without_traceback(vectors: Vectors, tmp_path: Path) -> None:
     folder = "tdx/outofdate-v4-00806f05"
-    done = atls(
-        "verify-evidence",
-        "--validator",
+    done = verify_evidence(
         "tdx.dcap",
+        vectors(f"{folder}/collateral_2025-01.json"),
+        "1740048927",
         "--policy",
         pinned_policy(tmp_path, vectors(f"{folder}/zkdcap_quote.bin")),
-        "--collateral",
-        vectors(f"{folder}/collateral_2025-01.json"),
-        "--at",
-        "1740048927",
         vectors(f"{folder}/zkdcap_quote.bin"),
     )
     assert done.returncode != 0
@@ -115,16 +119,12 @@ def test_out_of_date_quote_is_accepted_with_a_lenient_policy(
         'accepted_tcb_statuses = ["UpToDate", "OutOfDate"]\n'
         'accepted_advisory_ids = ["INTEL-SA-00960", "INTEL-SA-00982", "INTEL-SA-00986"]\n',
     )
-    done = atls(
-        "verify-evidence",
-        "--validator",
+    done = verify_evidence(
         "tdx.dcap",
+        vectors(f"{folder}/collateral_2025-01.json"),
+        "1740048927",
         "--policy",
         policy,
-        "--collateral",
-        vectors(f"{folder}/collateral_2025-01.json"),
-        "--at",
-        "1740048927",
         "--json",
         vectors(f"{folder}/zkdcap_quote.bin"),
     )
@@ -163,13 +163,9 @@ def test_unpinned_quote_is_a_one_line_refusal_saying_what_to_pin(
 
 def test_no_tcb_level_is_a_one_line_rejection(vectors: Vectors) -> None:
     folder = "tdx/dcap-sample-no-tcb-level"
-    done = atls(
-        "verify-evidence",
-        "--validator",
+    done = verify_evidence(
         "tdx.dcap",
-        "--collateral",
         vectors(f"{folder}/collateral.json"),
-        "--at",
         "1771415931",
         vectors(f"{folder}/quote.bin"),
     )
@@ -183,16 +179,12 @@ def test_dstack_quote_response_is_accepted(vectors: Vectors, tmp_path: Path) -> 
     folder = "tdx/dstack-quote-report"
     policy = tmp_path / "policy.toml"
     policy.write_text('allowed_app_ids = ["3763bc34552cf3a27ff71ad5f7a90471562a1a2d"]\n')
-    done = atls(
-        "verify-evidence",
-        "--validator",
+    done = verify_evidence(
         "tdx.dstack",
+        vectors(f"{folder}/collateral.json"),
+        "1763539264",
         "--policy",
         policy,
-        "--collateral",
-        vectors(f"{folder}/collateral.json"),
-        "--at",
-        "1763539264",
         "--json",
         vectors(f"{folder}/get_quote_response.json"),
     )
@@ -211,15 +203,8 @@ def test_dstack_tampered_event_log_is_rejected(vectors: Vectors, tmp_path: Path)
     response["event_log"] = json.dumps(events)
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps(response))
-    done = atls(
-        "verify-evidence",
-        "--validator",
-        "tdx.dstack",
-        "--collateral",
-        vectors(f"{folder}/collateral.json"),
-        "--at",
-        "1763539264",
-        tampered,
+    done = verify_evidence(
+        "tdx.dstack", vectors(f"{folder}/collateral.json"), "1763539264", tampered
     )
     assert done.returncode != 0
     assert "Traceback" not in done.stderr

@@ -420,28 +420,44 @@ def test_tdx_parts_refuse_report_data_that_is_not_the_quotes(synthetic: Any) -> 
     assert info.value.check == "dstack.report_data"
 
 
-def test_tdx_parts_refuse_a_log_that_contradicts_the_runtime_events(synthetic: Any) -> None:
-    good = _synthetic_attestation(synthetic)
+@pytest.mark.parametrize(
+    ("stripped", "name", "changes", "error", "check"),
+    [
+        pytest.param(
+            True,
+            "compose-hash",
+            {"payload": b"\x66" * 32},
+            MalformedEvidence,
+            "dstack.runtime_events",
+            id="log-that-contradicts-the-runtime-events",
+        ),
+        pytest.param(
+            False,
+            "app-id",
+            {"digest": hashlib.sha384(b"forged").digest()},
+            UntrustedChain,
+            "dstack.event_digest",
+            id="present-runtime-digest-is-never-trusted",
+        ),
+    ],
+)
+def test_tdx_parts_refuse_a_log_with_a_tampered_runtime_event(
+    synthetic: Any,
+    stripped: bool,
+    name: str,
+    changes: dict[str, Any],
+    error: type[MalformedEvidence | UntrustedChain],
+    check: str,
+) -> None:
+    good = _synthetic_attestation(synthetic, stripped=stripped)
     assert isinstance(good.platform, TdxPlatform)
     log = list(good.platform.event_log)
-    index = next(i for i, e in enumerate(log) if e.name == "compose-hash")
-    log[index] = attrs.evolve(log[index], payload=b"\x66" * 32)
+    index = next(i for i, e in enumerate(log) if e.name == name)
+    log[index] = attrs.evolve(log[index], **changes)
     lying = attrs.evolve(good, platform=attrs.evolve(good.platform, event_log=tuple(log)))
-    with pytest.raises(MalformedEvidence) as info:
+    with pytest.raises(error) as info:
         tdx_parts(lying)
-    assert info.value.check == "dstack.runtime_events"
-
-
-def test_tdx_parts_never_trust_a_present_runtime_digest(synthetic: Any) -> None:
-    good = _synthetic_attestation(synthetic, stripped=False)
-    assert isinstance(good.platform, TdxPlatform)
-    log = list(good.platform.event_log)
-    index = next(i for i, e in enumerate(log) if e.name == "app-id")
-    log[index] = attrs.evolve(log[index], digest=hashlib.sha384(b"forged").digest())
-    lying = attrs.evolve(good, platform=attrs.evolve(good.platform, event_log=tuple(log)))
-    with pytest.raises(UntrustedChain) as info:
-        tdx_parts(lying)
-    assert info.value.check == "dstack.event_digest"
+    assert info.value.check == check
 
 
 def test_tdx_parts_tolerate_a_log_read_after_one_more_event(synthetic: Any) -> None:

@@ -23,8 +23,14 @@ from atls_core.errors import ATLSVerificationError, ConfigurationError
 from atls_core.policy import Policy
 from atls_core.result import Status
 from atls_core.selection import select_validator
-from atls_core.server import AttestedCertificates, ChallengeEndpoint, mint_certificate
-from atls_core.testing.loopback import HTTPSServer, attested_get, tls_server_context
+from atls_core.server import AttestedCertificates, mint_certificate
+from atls_core.testing.loopback import (
+    HTTPSServer,
+    attested_get,
+    challenge_handshakes,
+    challenge_https_server,
+    tls_server_context,
+)
 from atls_core.tls import ATLSContext
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import DEFAULT_MRTD, make_tdx_quote
@@ -178,9 +184,7 @@ def test_dstack_challenge_handshake(live: dict[str, Any], socket_path: Path) -> 
     with FakeGuestAgent(socket_path, quote) as agent:
         issuer = DstackAgentIssuer({"socket": str(socket_path)})
         certificate = mint_certificate(issuer, hostnames=("127.0.0.1",))
-        endpoint = ChallengeEndpoint(
-            issuer, certificate_der=certificate.certificate_der, path="/tdx_quote"
-        )
+        server, endpoint = challenge_https_server(issuer, certificate, "/tdx_quote")
         selected = select_validator(
             "tdx.dstack-challenge",
             settings=live["settings"],
@@ -188,15 +192,11 @@ def test_dstack_challenge_handshake(live: dict[str, Any], socket_path: Path) -> 
             allow_insecure=True,
         )
         context = ATLSContext.for_validator(selected)
-        with HTTPSServer(certificate.server_context(), challenge=endpoint) as server:
-            for _ in range(2):
-                result, data = attested_get(context, server.port, "/after")
-                assert result.accepted, result.to_json()
-                assert result.binding.scheme == "challenge-v1"
-                assert result.binding.freshness is Freshness.NONCE
-                assert result.claims["certificate_event_sha256"] == certificate.sha256.hex()
-                assert b'"/after"' in data
-            assert endpoint.answered == 2
+        with server:
+            results = challenge_handshakes(context, server, endpoint)
+        for result in results:
+            assert result.binding.scheme == "challenge-v1"
+            assert result.claims["certificate_event_sha256"] == certificate.sha256.hex()
         assert agent.requests.count("EmitEvent") == 1
 
 
@@ -210,9 +210,7 @@ def test_dstack_challenge_for_another_certificate_is_rejected(
         issuer = DstackAgentIssuer({"socket": str(socket_path)})
         presented = mint_certificate(issuer, hostnames=("127.0.0.1",))
         measured = mint_certificate(issuer, hostnames=("127.0.0.1",))
-        endpoint = ChallengeEndpoint(
-            issuer, certificate_der=measured.certificate_der, path="/tdx_quote"
-        )
+        server, _ = challenge_https_server(issuer, measured, "/tdx_quote", presented=presented)
         context = ATLSContext.for_validator(
             select_validator(
                 "tdx.dstack-challenge",
@@ -221,7 +219,7 @@ def test_dstack_challenge_for_another_certificate_is_rejected(
                 allow_insecure=True,
             )
         )
-        with HTTPSServer(presented.server_context(), challenge=endpoint) as server:
+        with server:
             with pytest.raises(ATLSVerificationError) as info:
                 attested_get(context, server.port)
             assert server.requests == []

@@ -85,7 +85,9 @@ class ScriptedServer(LoopbackHTTPServer):
     """Answers every GET and POST as its attributes say at the time of the request.
 
     ``redirect_to`` (with ``redirect_status``) wins, then ``drip``, then the body:
-    ``body`` when it is not ``None``, else ``document`` as JSON.
+    ``body`` when it is not ``None``, else ``document`` as JSON.  A drip sends its
+    headers, then one byte a second for ``drip_seconds`` and hangs up short of the
+    promised length: a client that waits it out sees a cut-off body, not its deadline.
     """
 
     def __init__(self, *, path: str = "", document: Any = None, body: bytes | None = b"") -> None:
@@ -95,6 +97,7 @@ class ScriptedServer(LoopbackHTTPServer):
         self.redirect_to: str | None = None
         self.redirect_status = 307
         self.drip = False
+        self.drip_seconds = 8
         self.gate: threading.Event | None = None
         self.requests = 0
         self.stop = threading.Event()
@@ -123,9 +126,12 @@ def _scripted_handler(server: ScriptedServer) -> type[QuietHandler]:
                 self.end_headers()
                 self.wfile.flush()
                 server.dripping.set()
-                while not server.stop.wait(1):
+                for _ in range(server.drip_seconds):
+                    if server.stop.wait(1):
+                        break
                     self.wfile.write(b" ")
                     self.wfile.flush()
+                self.close_connection = True
             elif server.body is not None:
                 self.send_body(server.status, server.body)
             else:

@@ -18,16 +18,22 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from atls_core.binding import Freshness
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
 from atls_core.selection import SelectedValidator, select_validator
-from atls_core.server import AttestedCertificates, ChallengeEndpoint, handle_challenge
+from atls_core.server import (
+    AttestedCertificate,
+    AttestedCertificates,
+    ChallengeEndpoint,
+    handle_challenge,
+)
 from atls_core.testing.httpd import QuietHandler
 from atls_core.testing.simulated import (
     CHALLENGE_ISSUER_SPEC,
@@ -38,11 +44,16 @@ from atls_core.testing.simulated import (
 )
 from atls_core.tls import result_of
 
+if TYPE_CHECKING:
+    from atls_core.registry import PluginManager
+
 __all__ = [
     "ConnectProxy",
     "HTTPSServer",
     "SimulatedTEE",
     "attested_get",
+    "challenge_handshakes",
+    "challenge_https_server",
     "read_head",
     "serve_connections",
     "tls_connect",
@@ -91,6 +102,7 @@ class SimulatedTEE:
         challenge: bool = False,
         pki: bool = False,
         pin: bool = True,
+        manager: PluginManager | None = None,
     ) -> SelectedValidator:
         """A ready validator; ``pin=False`` keeps ``policy`` exactly as given."""
         return select_validator(
@@ -98,6 +110,7 @@ class SimulatedTEE:
             policy=self.pinned(policy) if pin else policy,
             settings=self.hardware.validator_settings(),
             allow_insecure=True,
+            manager=manager,
             pki=pki,
         )
 
@@ -424,3 +437,37 @@ def _pump(a: socket.socket, b: socket.socket, stopped: Callable[[], bool]) -> No
             if not data:
                 return
             peers[sock].sendall(data)
+
+
+def challenge_https_server(
+    issuer: Any,
+    certificate: AttestedCertificate,
+    path: str = CHALLENGE_PATH,
+    *,
+    presented: AttestedCertificate | None = None,
+) -> tuple[HTTPSServer, ChallengeEndpoint]:
+    """A server presenting ``certificate`` whose endpoint at ``path`` answers each challenge
+    with fresh evidence from ``issuer`` for that certificate (the endpoint counts ``answered``).
+
+    ``presented``: serve this certificate instead, as a relay in front of the genuine one does.
+    """
+    endpoint = ChallengeEndpoint(issuer, certificate_der=certificate.certificate_der, path=path)
+    context = (presented or certificate).server_context()
+    return HTTPSServer(context, challenge=endpoint), endpoint
+
+
+def challenge_handshakes(
+    context: ssl.SSLContext, server: HTTPSServer, endpoint: ChallengeEndpoint, count: int = 2
+) -> list[AttestationResult]:
+    """``count`` requests over attested TLS to a challenge server: each one accepted, bound to
+    a nonce of its own and served, and each its own challenge answered by ``endpoint``."""
+    results = []
+    for _ in range(count):
+        result, data = attested_get(context, server.port, "/after")
+        assert result.accepted, result.to_json()
+        assert result.binding.freshness is Freshness.NONCE
+        assert b'"/after"' in data
+        results.append(result)
+    assert endpoint.answered == count
+    assert len({result.binding.nonce for result in results}) == count
+    return results

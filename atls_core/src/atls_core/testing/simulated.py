@@ -10,24 +10,24 @@ refuses to build it unless configuration explicitly sets
 Evidence is a JSON envelope ``{"payload": b64, "signature": b64}``; the payload
 carries report data, measurements, a TCB status, a debug flag and a validity
 window, all covered by the signature.
+
+This module is atls-core's ``insecure`` entry point, imported by every
+``atls plugins`` and by the registry whenever the simulated TEE is selected:
+cryptography (and the configuration and appraisal modules) load when a key is
+made or used, not on import.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from atls_core.appraisal import Appraisal
-from atls_core.clock import Clock, SystemClock
-from atls_core.config import Secret, reveal
 from atls_core.errors import ConfigurationError, MalformedEvidence, StaleEvidence, UntrustedChain
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.hookspecs import hookimpl
@@ -41,7 +41,17 @@ from atls_core.interfaces import (
     ValidatorBase,
     ValidatorSpec,
 )
-from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
+from atls_core.specs import issuer_spec
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+    from atls_core.appraisal import Appraisal
+    from atls_core.clock import Clock
+    from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
 
 __all__ = [
     "CHALLENGE_PATH",
@@ -89,24 +99,25 @@ CHALLENGE_VALIDATOR_SPEC = attrs.evolve(
     oids=(),
     description="INSECURE simulated TEE for tests and demos (evidence fetched by challenge)",
 )
-ISSUER_SPEC = IssuerSpec(
-    id="insecure.simulated",
-    validator_id="insecure.simulated",
-    binding_scheme="atls-v1",
-    media_type=MEDIA_TYPE,
-    transport=Transport.CERTIFICATE,
-    oid=OID,
-    description="INSECURE simulated TEE issuer",
-    settings=("hardware_key", "measurements", "debug", "tcb_status", "advisory_ids", "lifetime"),
-    insecure=True,
+_ISSUER_SETTINGS = (
+    "hardware_key",
+    "measurements",
+    "debug",
+    "tcb_status",
+    "advisory_ids",
+    "lifetime",
 )
-CHALLENGE_ISSUER_SPEC = attrs.evolve(
-    ISSUER_SPEC,
+ISSUER_SPEC = issuer_spec(
+    VALIDATOR_SPEC,
+    id="insecure.simulated",
+    description="INSECURE simulated TEE issuer",
+    settings=_ISSUER_SETTINGS,
+)
+CHALLENGE_ISSUER_SPEC = issuer_spec(
+    CHALLENGE_VALIDATOR_SPEC,
     id="insecure.simulated-challenge",
-    validator_id="insecure.simulated-challenge",
-    binding_scheme="challenge-v1",
-    transport=Transport.CHALLENGE,
-    oid=None,
+    description="INSECURE simulated TEE issuer",
+    settings=_ISSUER_SETTINGS,
 )
 
 
@@ -118,10 +129,14 @@ class SimulatedHardware:
 
     @classmethod
     def generate(cls) -> SimulatedHardware:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         return cls(Ed25519PrivateKey.generate())
 
     @property
     def public_key_hex(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
         raw = self.private_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
@@ -129,6 +144,8 @@ class SimulatedHardware:
 
     @property
     def private_key_hex(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
         raw = self.private_key.private_bytes(
             serialization.Encoding.Raw,
             serialization.PrivateFormat.Raw,
@@ -140,10 +157,14 @@ class SimulatedHardware:
         return {"hardware_key": self.public_key_hex}
 
     def issuer_settings(self, **extra: Any) -> dict[str, Any]:
+        from atls_core.config import Secret
+
         return {"hardware_key": Secret(self.private_key_hex, "simulated hardware"), **extra}
 
 
 def _hex_setting(settings: Settings, name: str, size: int) -> bytes:
+    from atls_core.config import reveal
+
     value = settings.get(name)
     if value is None:
         raise ConfigurationError(f"settings.{name} is required", check="config.settings")
@@ -167,6 +188,10 @@ class SimulatedIssuer:
     def __init__(
         self, settings: Settings, *, spec: IssuerSpec = ISSUER_SPEC, clock: Clock | None = None
     ) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from atls_core.clock import SystemClock
+
         self.spec = spec
         self._key = Ed25519PrivateKey.from_private_bytes(_hex_setting(settings, "hardware_key", 32))
         self._measurements: Mapping[str, str] = dict(
@@ -207,8 +232,12 @@ class SimulatedIssuer:
 
 class SimulatedValidator(ValidatorBase):
     def __init__(self, settings: Settings, *, spec: ValidatorSpec = VALIDATOR_SPEC) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         self.spec = spec
-        self._key = Ed25519PublicKey.from_public_bytes(_hex_setting(settings, "hardware_key", 32))
+        self._key: Ed25519PublicKey = Ed25519PublicKey.from_public_bytes(
+            _hex_setting(settings, "hardware_key", 32)
+        )
 
     # -- challenge transport -------------------------------------------------
 
@@ -238,6 +267,8 @@ class SimulatedValidator(ValidatorBase):
     # -- appraisal -----------------------------------------------------------
 
     def _payload(self, evidence: Evidence) -> dict[str, Any]:
+        from cryptography.exceptions import InvalidSignature
+
         try:
             envelope = json.loads(evidence.data)
             raw = base64.b64decode(envelope["payload"], validate=True)
@@ -324,17 +355,11 @@ class SimulatedValidator(ValidatorBase):
 
 @hookimpl
 def atls_register_validators(registry: ValidatorRegistrar) -> None:
-    registry.register(VALIDATOR_SPEC, SimulatedValidator)
-    registry.register(
-        CHALLENGE_VALIDATOR_SPEC,
-        lambda settings: SimulatedValidator(settings, spec=CHALLENGE_VALIDATOR_SPEC),
-    )
+    for spec in (VALIDATOR_SPEC, CHALLENGE_VALIDATOR_SPEC):
+        registry.register(spec, functools.partial(SimulatedValidator, spec=spec))
 
 
 @hookimpl
 def atls_register_issuers(registry: IssuerRegistrar) -> None:
-    registry.register(ISSUER_SPEC, SimulatedIssuer)
-    registry.register(
-        CHALLENGE_ISSUER_SPEC,
-        lambda settings: SimulatedIssuer(settings, spec=CHALLENGE_ISSUER_SPEC),
-    )
+    for spec in (ISSUER_SPEC, CHALLENGE_ISSUER_SPEC):
+        registry.register(spec, functools.partial(SimulatedIssuer, spec=spec))

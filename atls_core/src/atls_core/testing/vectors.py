@@ -35,6 +35,7 @@ __all__ = [
     "vectors_root",
     "atls_vectors",
     "atls_vector",
+    "vectors",
 ]
 
 ENVIRONMENT = "ATLS_VECTORS"
@@ -95,6 +96,13 @@ def atls_vector(atls_vectors: Path) -> Vector:
     """:func:`vector`, as a fixture; depending on ``atls_vectors`` marks the test as needing them."""
     del atls_vectors
     return vector
+
+
+@pytest.fixture
+def vectors(atls_vector: Vector) -> Vector:
+    """``vectors("tdx/dcap-sample/quote.bin")``: :func:`atls_vector` under the name test suites
+    use (a suite's own ``vectors`` fixture takes precedence)."""
+    return atls_vector
 
 
 def _needs_vectors(item: pytest.Item) -> bool:

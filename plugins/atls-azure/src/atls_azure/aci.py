@@ -96,29 +96,47 @@ class AciValidator:
         settings: Mapping[str, Any] | None = None,
         allow_insecure: bool = False,
     ) -> None:
-        merged: dict[str, Any] = dict(settings or {})
+        self._hostdata = hostdata
+        self._policy = policy
+        self._settings = {**self._default_settings(), **(settings or {})}
+        self._allow_insecure = allow_insecure
+        self._given_jkus = jkus
+        self._select(policies)
+
+    def _default_settings(self) -> Mapping[str, Any]:
+        """Settings under the ones a caller passes (atls-pyatls: its servers' SNI form)."""
+        return {}
+
+    def _default_jkus(self) -> Sequence[str]:
+        """What ``jkus=None`` trusts: the shared public instances."""
+        return PUBLIC_INSTANCES
+
+    def _select(self, policies: Sequence[str] | None) -> None:
+        """(Re)build the ``azure.aci`` validator for ``policies`` and the arguments given;
+        called by ``__init__`` or a setter, so the warning names their caller."""
+        merged: dict[str, Any] = dict(self._settings)
         if "instances" not in merged and "keys" not in merged and "keys_file" not in merged:
-            sources = jkus if jkus is not None else PUBLIC_INSTANCES
+            sources = self._given_jkus if self._given_jkus is not None else self._default_jkus()
             merged["instances"] = sorted({_instance_of_jku(j) for j in sources})
-        base = policy or Policy()
+        base = self._policy or Policy()
         options: dict[str, Any] = dict(base.options)
         if policies is not None:
             options["cce_policies"] = list(policies)
-        if hostdata is not None:
-            options["hostdata"] = list(hostdata)
+        if self._hostdata is not None:
+            options["hostdata"] = list(self._hostdata)
         base = attrs.evolve(base, options=options)
         if not _pins_workload(base) and not base.allow_any_workload:
             warnings.warn(
                 "AciValidator without policies accepts any confidential-container policy",
                 SecurityWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             base = attrs.evolve(base, allow_any_workload=True)
         self._selected = select_validator(
             specs.ACI_SPEC.id,
             policy=base,
             settings=merged,
-            allow_insecure=allow_insecure,
+            allow_insecure=self._allow_insecure,
             where="AciValidator",
         )
 

@@ -19,19 +19,18 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import urllib.parse
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
 
 from atls_azure import specs
-from atls_core.config import reveal
-from atls_core.errors import CollateralUnavailable, ConfigurationError
+from atls_azure.settings import AciIssuerSettings
+from atls_core.errors import CollateralUnavailable
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.fetch import fetch
 from atls_core.interfaces import IssuerSpec, Settings
+from atls_core.self_signed import self_signed_certificate
+from atls_core.settings import load
 
 __all__ = ["AciIssuer", "aci_runtime_data"]
 
@@ -57,38 +56,10 @@ class AciIssuer:
     spec: IssuerSpec = specs.ACI_ISSUER_SPEC
 
     def __init__(self, settings: Settings) -> None:
-        unknown = sorted(set(settings) - set(self.spec.settings))
-        if unknown:
-            raise ConfigurationError(
-                f"unknown issuer settings {unknown}",
-                check="config.settings",
-                expected=list(self.spec.settings),
-            )
-        endpoint = settings.get("maa_endpoint")
-        if not isinstance(endpoint, str) or not endpoint:
-            raise ConfigurationError(
-                "settings.maa_endpoint is required (e.g. sharedeus2.eus2.attest.azure.net)",
-                check="config.settings",
-            )
-        self._maa_endpoint = endpoint
-        sidecar = reveal(settings.get("sidecar_url", "http://localhost:8080"))
-        parts = urllib.parse.urlsplit(sidecar)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(
-                "settings.sidecar_url must be an http(s) URL", check="config.settings"
-            )
-        self._sidecar = sidecar.rstrip("/")
-        timeout = settings.get("timeout", 30.0)
-        try:
-            self._timeout = float(timeout)
-        except (TypeError, ValueError):
-            self._timeout = 0.0
-        if isinstance(timeout, bool) or not self._timeout > 0:
-            raise ConfigurationError(
-                "settings.timeout must be a positive number of seconds",
-                check="config.settings",
-                actual=timeout,
-            )
+        read = load(AciIssuerSettings, settings)
+        self._maa_endpoint = read.maa_endpoint
+        self._sidecar = read.sidecar_url.rstrip("/")
+        self._timeout = read.timeout
 
     def token_for(self, spki_der: bytes, nonce: bytes) -> str:
         """A token from the sidecar; ``timeout`` bounds the whole request, no redirects."""
@@ -162,23 +133,10 @@ def certificate_with_token(
     extra: dict[str, bytes] | None = None,
 ) -> bytes:
     now = now or dt.datetime.now(dt.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + lifetime)
-        .add_extension(
-            x509.UnrecognizedExtension(x509.ObjectIdentifier(oid), token.encode()),
-            critical=False,
-        )
+    return self_signed_certificate(
+        private_key,
+        [(oid, token.encode()), *(extra or {}).items()],
+        common_name=common_name,
+        not_before=now - dt.timedelta(minutes=5),
+        not_after=now + lifetime,
     )
-    for extra_oid, value in (extra or {}).items():
-        builder = builder.add_extension(
-            x509.UnrecognizedExtension(x509.ObjectIdentifier(extra_oid), value), critical=False
-        )
-    algorithm = None if isinstance(private_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return builder.sign(private_key, algorithm).public_bytes(serialization.Encoding.DER)

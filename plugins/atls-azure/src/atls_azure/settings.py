@@ -1,6 +1,7 @@
 """The settings of the one MAA token path, declared once (:mod:`atls_core.settings`).
 
-The specs accept exactly these keys (``setting_names(MaaTokenSettings)``);
+The specs accept exactly these keys (``spec_inputs(MaaTokenSettings)``;
+``azure.aci`` adds ``wire``, :class:`AciSettings`);
 :func:`atls_azure.trust.build_trust` turns them into key caches.  Cheap to
 import: the specs read the names at plugin registration.
 """
@@ -22,10 +23,18 @@ from atls_core.settings import (
     setting,
     settings_class,
     table,
+    text,
     url,
 )
 
-__all__ = ["DEFAULT_LEEWAY", "MAX_LEEWAY", "MaaTokenSettings"]
+__all__ = [
+    "ACI_WIRE_FORMS",
+    "DEFAULT_LEEWAY",
+    "MAX_LEEWAY",
+    "AciIssuerSettings",
+    "AciSettings",
+    "MaaTokenSettings",
+]
 
 DEFAULT_LEEWAY = dt.timedelta(seconds=30)
 MAX_LEEWAY = 600.0
@@ -68,3 +77,32 @@ class MaaTokenSettings:
                 "configure MAA instances (instances = [...]) or a pinned key set "
                 "(keys_file + issuers); keys are never taken from the token"
             )
+
+
+ACI_WIRE_FORMS = {"atls": "atls-label", "pyatls": "base64-line"}
+"""``azure.aci`` setting ``wire``: how the client sends its nonce in SNI (an
+``atls_core.binding.SNI_FORMS`` name).  ``pyatls`` is for servers written for
+opaque-systems' atls-python, which read only ``base64.encodebytes(nonce)`` as the
+whole server name; the runtime data and token are the same either way."""
+
+
+@settings_class
+class AciSettings(MaaTokenSettings):
+    """``azure.aci``: the token settings, and how its clients send their nonce."""
+
+    wire: str = setting(
+        text(choices=ACI_WIRE_FORMS), default="atls", hint="it names how the nonce travels in SNI"
+    )
+
+
+@settings_class
+class AciIssuerSettings:
+    """The ``azure.aci`` issuer: where the SKR sidecar listens and which MAA it asks."""
+
+    sidecar_url: str = setting(url(plain_http=True), default="http://localhost:8080")
+    """The sidecar beside the container (plain http on the pod's loopback; the token it
+    returns is signed by MAA)."""
+    maa_endpoint: str = setting(
+        text(), hint="the MAA instance's host, e.g. sharedeus2.eus2.attest.azure.net"
+    )
+    timeout: float = setting(seconds(), default=30.0)

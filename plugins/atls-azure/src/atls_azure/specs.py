@@ -6,11 +6,12 @@ the specs without importing pyjwt.
 
 from __future__ import annotations
 
-from atls_azure.settings import MaaTokenSettings
+from atls_azure.settings import ACI_WIRE_FORMS, AciIssuerSettings, AciSettings, MaaTokenSettings
 from atls_core import measurements
 from atls_core.evidence import Transport
-from atls_core.interfaces import CliOption, IssuerSpec, ValidatorSpec
-from atls_core.settings import setting_names
+from atls_core.interfaces import CliOption, ValidatorSpec
+from atls_core.settings import setting_names, spec_inputs
+from atls_core.specs import issuer_spec
 
 __all__ = [
     "ACI_ISSUER_SPEC",
@@ -28,6 +29,7 @@ __all__ = [
     "TDX_OID",
     "TDX_SPEC",
     "TOKEN_CLI_OPTIONS",
+    "TOKEN_INPUTS",
     "TOKEN_SETTINGS",
     "TOKEN_TEST_SETTINGS",
 ]
@@ -42,12 +44,6 @@ SGX_OID = "1.3.9999.2.1.3"
 TDX_OID = "1.3.9999.2.1.4"
 RUNTIME_DATA_OID = "1.3.9999.2.1.5"
 """The raw runtime data (enclave-held data) sent to MAA, when the token lacks it."""
-
-TOKEN_SETTINGS = setting_names(MaaTokenSettings)
-"""Settings of the one token-validation path, as :class:`MaaTokenSettings` declares them."""
-TOKEN_TEST_SETTINGS = setting_names(MaaTokenSettings, tests_only=True)
-"""Its tests-only knobs (``allow_http_loopback``): refused unless configuration allows
-insecure test validators, and a result appraised with one is at best ``warning``."""
 
 TOKEN_CLI_OPTIONS = (
     CliOption(
@@ -80,11 +76,13 @@ TOKEN_CLI_OPTIONS = (
 )
 """``atls verify-evidence`` inputs of every Azure validator (offline: ``--keys`` + ``--issuer``)."""
 
-ACI_WIRE_FORMS = {"atls": "atls-label", "pyatls": "base64-line"}
-"""``azure.aci`` setting ``wire``: how the client sends its nonce in SNI (an
-``atls_core.binding.SNI_FORMS`` name).  ``pyatls`` is for servers written for
-opaque-systems' atls-python, which read only ``base64.encodebytes(nonce)`` as the
-whole server name; the runtime data and token are the same either way."""
+TOKEN_INPUTS = spec_inputs(MaaTokenSettings, TOKEN_CLI_OPTIONS)
+"""``ValidatorSpec(..., **TOKEN_INPUTS)``: the settings of the one token-validation path, as
+:class:`MaaTokenSettings` declares them, with its tests-only knobs (``allow_http_loopback``:
+refused unless configuration allows insecure test validators, and a result appraised with
+one is at best ``warning``) and the options above."""
+TOKEN_SETTINGS = TOKEN_INPUTS["settings"]
+TOKEN_TEST_SETTINGS = TOKEN_INPUTS["test_settings"]
 
 CVM_VMID = "vmid"
 """The CVM measurement that pins one VM: its Azure VM ID, a GUID recorded as 32 hex digits."""
@@ -111,9 +109,7 @@ ACI_SPEC = ValidatorSpec(
     workload_identity=("hostdata",),
     pinning_options=("hostdata", "cce_policies"),
     policy_options=("hostdata", "cce_policies", "compliance_statuses"),
-    settings=(*TOKEN_SETTINGS, "wire"),
-    cli_options=TOKEN_CLI_OPTIONS,
-    test_settings=TOKEN_TEST_SETTINGS,
+    **spec_inputs(AciSettings, TOKEN_CLI_OPTIONS),
 )
 
 CVM_SPEC = ValidatorSpec(
@@ -131,9 +127,7 @@ CVM_SPEC = ValidatorSpec(
     # CVM: pinning them would still accept anyone's CVM, so they do not pin the workload.
     workload_identity=(CVM_VMID,),
     policy_options=("compliance_statuses",),
-    settings=TOKEN_SETTINGS,
-    cli_options=TOKEN_CLI_OPTIONS,
-    test_settings=TOKEN_TEST_SETTINGS,
+    **TOKEN_INPUTS,
 )
 
 SGX_SPEC = ValidatorSpec(
@@ -147,9 +141,7 @@ SGX_SPEC = ValidatorSpec(
     "the enclave-held data carries",
     measurements=(*measurements.SGX, "product_id", "svn"),
     workload_identity=measurements.SGX_WORKLOAD,
-    settings=TOKEN_SETTINGS,
-    cli_options=TOKEN_CLI_OPTIONS,
-    test_settings=TOKEN_TEST_SETTINGS,
+    **TOKEN_INPUTS,
 )
 
 TDX_SPEC = ValidatorSpec(
@@ -163,20 +155,14 @@ TDX_SPEC = ValidatorSpec(
     "runtime data carries",
     measurements=measurements.TDX,
     workload_identity=measurements.TDX_WORKLOAD,
-    settings=TOKEN_SETTINGS,
-    cli_options=TOKEN_CLI_OPTIONS,
-    test_settings=TOKEN_TEST_SETTINGS,
+    **TOKEN_INPUTS,
 )
 
 SPECS = (ACI_SPEC, CVM_SPEC, SGX_SPEC, TDX_SPEC)
 
-ACI_ISSUER_SPEC = IssuerSpec(
+ACI_ISSUER_SPEC = issuer_spec(
+    ACI_SPEC,
     id="azure.aci",
-    validator_id="azure.aci",
-    binding_scheme="azure-aci",
-    media_type=MEDIA_TYPE,
-    transport=Transport.CERTIFICATE,
-    oid=ACI_OID,
     description="ACI container: MAA token from the SKR sidecar for the TLS key and nonce",
-    settings=("sidecar_url", "maa_endpoint", "timeout"),
+    settings=setting_names(AciIssuerSettings),
 )

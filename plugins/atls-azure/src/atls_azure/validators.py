@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import attrs
 
 from atls_azure import specs
+from atls_azure.settings import ACI_WIRE_FORMS, AciSettings
 from atls_azure.token import VerifiedToken, verify_token
 from atls_azure.trust import TokenTrust, build_trust
 from atls_core import binding as b
@@ -33,6 +34,7 @@ from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
 from atls_core.jose import b64url_decode, jwk_public_key
 from atls_core.policy import Policy
+from atls_core.settings import load
 
 __all__ = [
     "AciTokenValidator",
@@ -206,13 +208,7 @@ class MaaValidator(ValidatorBase):
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise MalformedEvidence("not a compact JWS", check="jwt.format") from None
         kind = parts[1].get("x-ms-attestation-type") if isinstance(parts[1], dict) else None
-        if kind != self.attestation_type:
-            raise MalformedEvidence(
-                f"not an {self.spec.id} token",
-                check="azure.attestation_type",
-                expected=self.attestation_type,
-                actual=kind,
-            )
+        self._require_kind(kind)
         return {
             "format": f"Microsoft Azure Attestation token ({kind}): signature NOT verified",
             "header": parts[0],
@@ -222,13 +218,7 @@ class MaaValidator(ValidatorBase):
     def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
         token = verify_token(evidence.data, self._trust, now=appraisal.now)
         kind = token.claims.get("x-ms-attestation-type")
-        if kind != self.attestation_type:
-            raise MalformedEvidence(
-                f"not an {self.spec.id} token",
-                check="azure.attestation_type",
-                expected=self.attestation_type,
-                actual=kind,
-            )
+        self._require_kind(kind)
         appraisal.set_evidence_time(token.issued_at)
         appraisal.valid_until(token.expires_at, "token exp")
         appraisal.claim("issuer", token.issuer)
@@ -243,6 +233,16 @@ class MaaValidator(ValidatorBase):
         """Record the variant's facts (debug, measurements); return the report data to bind."""
         raise NotImplementedError
 
+    def _require_kind(self, kind: Any) -> None:
+        """A token of another variant is not this validator's to read (nor to describe)."""
+        if kind != self.attestation_type:
+            raise MalformedEvidence(
+                f"not an {self.spec.id} token",
+                check="azure.attestation_type",
+                expected=self.attestation_type,
+                actual=kind,
+            )
+
 
 # -- ACI (SEV-SNP containers) ----------------------------------------------------
 
@@ -253,15 +253,8 @@ class AciTokenValidator(MaaValidator):
 
     def __init__(self, settings: Settings, *, spec: ValidatorSpec | None = None) -> None:
         super().__init__(settings, spec=spec)
-        wire = settings.get("wire", "atls")
-        if not isinstance(wire, str) or wire not in specs.ACI_WIRE_FORMS:
-            raise ConfigurationError(
-                "settings.wire names how the nonce travels in SNI",
-                check="config.settings",
-                expected=sorted(specs.ACI_WIRE_FORMS),
-                actual=wire,
-            )
-        self.spec = attrs.evolve(self.spec, sni_form=specs.ACI_WIRE_FORMS[wire])
+        wire = load(AciSettings, settings, partial=True).wire
+        self.spec = attrs.evolve(self.spec, sni_form=ACI_WIRE_FORMS[wire])
 
     def map_claims(self, case: TokenCase) -> ReportData:
         claims, appraisal = case.token.claims, case.appraisal

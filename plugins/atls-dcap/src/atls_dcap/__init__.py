@@ -5,8 +5,8 @@ fetches collateral through a cache (in Python, :mod:`atls_dcap.pcs`), runs
 dcap-qvl and returns a :class:`VerifiedQuote`; :func:`record_quote` records it
 into an appraisal.  Failures raise specific atls errors (see
 :mod:`atls_dcap.errors`).  This distribution registers no validator: plugins
-build theirs on it and list :data:`DCAP_SETTINGS`, :data:`DCAP_TEST_SETTINGS`
-and :data:`DCAP_CLI_OPTIONS` in their specs.
+build theirs on it and take ``atls_dcap.settings.DCAP_INPUTS`` (settings,
+tests-only settings and ``atls verify-evidence`` options) into their specs.
 
 Names are imported on first use, so ``atls_dcap.settings`` (read by the
 plugins' specs at registration time) stays cheap to import.

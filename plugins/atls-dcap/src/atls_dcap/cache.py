@@ -26,6 +26,7 @@ from pathlib import Path
 import attrs
 
 from atls_core.errors import ATLSError
+from atls_core.fetch import SingleFlight
 from atls_dcap.collateral import Collateral
 
 __all__ = ["CollateralCache", "CollateralKey"]
@@ -49,13 +50,6 @@ class CollateralKey:
 
 
 @attrs.define
-class _Flight:
-    done: threading.Event = attrs.Factory(threading.Event)
-    result: Collateral | None = None
-    error: BaseException | None = None
-
-
-@attrs.define
 class _Stats:
     memory_hits: int = 0
     disk_hits: int = 0
@@ -70,7 +64,7 @@ class CollateralCache:
         self.stats = _Stats()
         self._memory: OrderedDict[CollateralKey, Collateral] = OrderedDict()
         self._lock = threading.Lock()
-        self._flights: dict[CollateralKey, _Flight] = {}
+        self._flights: SingleFlight[CollateralKey, Collateral] = SingleFlight()
 
     def get(
         self, key: CollateralKey, *, now: dt.datetime, fetch: Callable[[], Collateral]
@@ -78,28 +72,8 @@ class CollateralCache:
         hit = self._memory_get(key, now)
         if hit is not None:
             return hit
-        with self._lock:
-            flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[key] = _Flight()
-        if not leader:
-            # Another thread is fetching this key: share its outcome, success or failure.
-            flight.done.wait()
-            if flight.error is not None:
-                raise flight.error
-            assert flight.result is not None
-            return flight.result
-        try:
-            flight.result = self._load_or_fetch(key, now, fetch)
-            return flight.result
-        except BaseException as exc:
-            flight.error = exc
-            raise
-        finally:
-            with self._lock:
-                del self._flights[key]
-            flight.done.set()
+        # Another thread fetching this key shares its outcome, success or failure.
+        return self._flights.run(key, lambda: self._load_or_fetch(key, now, fetch))
 
     def _load_or_fetch(
         self, key: CollateralKey, now: dt.datetime, fetch: Callable[[], Collateral]

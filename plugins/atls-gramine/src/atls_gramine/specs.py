@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from atls_core import measurements
 from atls_core.evidence import Transport
-from atls_core.interfaces import IssuerSpec, ValidatorSpec
-from atls_dcap.settings import DCAP_CLI_OPTIONS, DCAP_SETTINGS, DCAP_TEST_SETTINGS
+from atls_core.interfaces import ValidatorSpec
+from atls_core.specs import issuer_spec
+from atls_dcap.settings import DCAP_INPUTS
 from atls_gramine.gramine_policy import POLICY_OPTIONS
 
 __all__ = [
@@ -45,19 +46,16 @@ VALIDATOR_SPEC = ValidatorSpec(
     measurements=SGX_MEASUREMENT_NAMES,
     workload_identity=measurements.SGX_WORKLOAD,
     policy_options=POLICY_OPTIONS,
-    settings=DCAP_SETTINGS,
-    cli_options=DCAP_CLI_OPTIONS,
-    test_settings=DCAP_TEST_SETTINGS,
+    **DCAP_INPUTS,
 )
 
 ISSUER_SETTINGS = ("attestation_dir", "pubkey_hash_alg", "not_before", "not_after")
 
-ISSUER_SPEC = IssuerSpec(
+ISSUER_SPEC = issuer_spec(
+    VALIDATOR_SPEC,
     id="gramine.dev-attestation",
-    validator_id="gramine.ratls",
     binding_scheme=SCHEME_LEGACY,
     media_type=MEDIA_TYPE_LEGACY,
-    transport=Transport.CERTIFICATE,
     oid=LEGACY_OID,
     description="Gramine-format RA-TLS certificates from /dev/attestation inside an SGX enclave "
     "(both the legacy and the TCG DICE extension, P-384 key)",

@@ -12,8 +12,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from operator import eq, ge
+from typing import Any
 
 from atls_core import binding as b
 from atls_core.appraisal import Appraisal
@@ -22,6 +23,7 @@ from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import ReportData, Settings, ValidatorBase, refuse_unknown_names
 from atls_dcap import DcapSettings, DcapVerifier, VerifiedQuote, record_quote
+from atls_gramine.gramine_env import validator_from_gramine_env
 from atls_gramine.gramine_policy import policy_option_int
 from atls_gramine.ratls import extension_for, parse_tcg_evidence
 from atls_gramine.specs import (
@@ -33,10 +35,6 @@ from atls_gramine.specs import (
     TCG_OID,
     VALIDATOR_SPEC,
 )
-
-if TYPE_CHECKING:
-    from atls_core.registry import PluginManager
-    from atls_gramine.gramine_env import GramineEnvValidator
 
 __all__ = ["SGX_FLAGS", "GramineRatlsValidator", "certificate_der_from_file"]
 
@@ -127,37 +125,12 @@ class GramineRatlsValidator(ValidatorBase):
 
     def __init__(self, settings: Settings) -> None:
         refuse_unknown_names("settings", settings, self.spec.settings, where=self.spec.id)
-        values = dict(settings)
-        if values.get("collateral_file") is not None and "collateral" not in values:
-            # `atls verify-evidence --collateral FILE` gives only the file.
-            values["collateral"] = "file"
-        self._dcap = DcapVerifier(DcapSettings.from_settings(values))
+        self._dcap = DcapVerifier(DcapSettings.for_validator(settings))
 
-    @classmethod
-    def from_gramine_env(
-        cls,
-        environ: Mapping[str, str] | None = None,
-        *,
-        settings: Settings | None = None,
-        accepted_advisory_ids: Iterable[str] = (),
-        manager: PluginManager | None = None,
-        allow_insecure: bool = False,
-    ) -> GramineEnvValidator:
-        """``gramine.ratls`` with the policy Gramine's ``RA_TLS_*`` variables describe.
-
-        Returns a ready validator (a :class:`~atls_core.selection.SelectedValidator`)
-        for ``HTTPAConnection(validator=...)``, ``ATLSContext.for_validator`` and
-        the requests/httpx adapters; see :mod:`atls_gramine.gramine_env`.
-        """
-        from atls_gramine.gramine_env import validator_from_gramine_env
-
-        return validator_from_gramine_env(
-            environ,
-            settings=settings,
-            accepted_advisory_ids=accepted_advisory_ids,
-            manager=manager,
-            allow_insecure=allow_insecure,
-        )
+    from_gramine_env = staticmethod(validator_from_gramine_env)
+    """``gramine.ratls`` with the policy Gramine's ``RA_TLS_*`` variables describe: a ready
+    validator for ``HTTPAConnection(validator=...)``, ``ATLSContext.for_validator`` and the
+    requests/httpx adapters (:func:`atls_gramine.gramine_env.validator_from_gramine_env`)."""
 
     # -- evidence ------------------------------------------------------------
 
@@ -289,24 +262,15 @@ def _gramine_checks(
             expected=must_be_set,
             actual=is_set,
         )
-    if isv_prod_id is not None:
-        actual = _int_field(verified, "isv_prod_id")
-        appraisal.require(
-            "gramine.isv_prod_id",
-            actual == isv_prod_id,
-            "ISV_PROD_ID does not match policy",
-            expected=isv_prod_id,
-            actual=actual,
-        )
-    if min_isv_svn is not None:
-        actual = _int_field(verified, "isv_svn")
-        appraisal.require(
-            "gramine.isv_svn",
-            actual >= min_isv_svn,
-            "ISV_SVN is below the policy minimum",
-            expected=f">= {min_isv_svn}",
-            actual=actual,
-        )
+    for name, wanted, holds, expected, why in (
+        ("isv_prod_id", isv_prod_id, eq, isv_prod_id, "ISV_PROD_ID does not match policy"),
+        ("isv_svn", min_isv_svn, ge, f">= {min_isv_svn}", "ISV_SVN is below the policy minimum"),
+    ):
+        if wanted is not None:
+            actual = _int_field(verified, name)
+            appraisal.require(
+                f"gramine.{name}", holds(actual, wanted), why, expected=expected, actual=actual
+            )
 
 
 def _int_field(verified: VerifiedQuote, name: str) -> int:

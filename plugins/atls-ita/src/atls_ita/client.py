@@ -71,7 +71,7 @@ class ItaClient:
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        log.debug("ITA %s %s", method, redact_url(url))
+        log.debug("ITA %s %s at %s", method, path, redact_url(self.api_url))
         response = fetch(
             url,
             method=method,

@@ -16,18 +16,17 @@ Needs the ``attester`` extra (atls-tdx); verifiers do not.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
 from atls_core.errors import ConfigurationError
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Settings
+from atls_core.settings import load
 from atls_ita.client import ItaClient
 from atls_ita.oids import ITA_TOKEN_MEDIA_TYPE, ITA_TOKEN_OID
-from atls_ita.settings import DEFAULT_API_URL, api_key_setting, api_url_setting
-from atls_ita.specs import ISSUER_SETTINGS, ISSUER_SPEC
-from atls_ita.token import ALGORITHMS
+from atls_ita.settings import DEFAULT_API_URL, ItaIssuerSettings
+from atls_ita.specs import ISSUER_SPEC
 
 __all__ = ["DEFAULT_API_URL", "ISSUER_SPEC", "ItaIssuer"]
 
@@ -36,13 +35,7 @@ class ItaIssuer:
     spec = ISSUER_SPEC
 
     def __init__(self, settings: Settings, *, fs: Any = None) -> None:
-        unknown = sorted(set(settings) - set(ISSUER_SETTINGS))
-        if unknown:
-            raise ConfigurationError(
-                f"settings.{unknown[0]} is not an ita issuer setting",
-                check="config.settings",
-                expected=list(ISSUER_SETTINGS),
-            )
+        read = load(ItaIssuerSettings, settings)
         try:
             from atls_tdx.issuers import DEFAULT_TSM_ROOT, configfs_tsm_quote
         except ImportError:
@@ -51,40 +44,11 @@ class ItaIssuer:
                 check="config.issuer",
             ) from None
         self._quote = configfs_tsm_quote
-        timeout = settings.get("timeout", 30.0)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ConfigurationError(
-                "settings.timeout must be a positive number", check="config.settings"
-            )
-        self._client = ItaClient(
-            api_url=api_url_setting(settings),
-            api_key=api_key_setting(settings),
-            timeout=float(timeout),
-        )
-        policy_ids = settings.get("policy_ids", ())
-        if not isinstance(policy_ids, (list, tuple)) or not all(
-            isinstance(p, str) for p in policy_ids
-        ):
-            raise ConfigurationError(
-                "settings.policy_ids must be a list of ITA policy ids", check="config.settings"
-            )
-        self._policy_ids = tuple(policy_ids)
-        self._policy_must_match = bool(settings.get("policy_must_match", False))
-        alg = settings.get("token_signing_alg", "PS384")
-        if alg not in ALGORITHMS:
-            raise ConfigurationError(
-                "settings.token_signing_alg is not one ITA signs with",
-                check="config.settings",
-                expected=list(ALGORITHMS),
-                actual=alg,
-            )
-        self._alg = str(alg)
-        root = settings.get("configfs_root", DEFAULT_TSM_ROOT)
-        if not isinstance(root, (str, os.PathLike)):
-            raise ConfigurationError(
-                "settings.configfs_root must be a path", check="config.settings"
-            )
-        self._root = Path(root)
+        self._client = ItaClient(api_url=read.api_url, api_key=read.api_key, timeout=read.timeout)
+        self._policy_ids = read.policy_ids
+        self._policy_must_match = read.policy_must_match
+        self._alg = read.token_signing_alg
+        self._root = read.configfs_root or Path(DEFAULT_TSM_ROOT)
         self._fs = fs
 
     def __repr__(self) -> str:

@@ -1,8 +1,6 @@
 """The certificate extension and media type of ITA tokens in atls certificates.
 
-atls' private arc is ``2.25.87194622047012234215559706901154409583`` (a UUID
-OID under ITU-T X.667, defined and documented in ``atls_tdx.oids``; repeated
-here so that verifiers need not install atls-tdx).  Sub-arcs:
+Under atls' private arc (:mod:`atls_core.oids`):
 
 - ``<arc>.1.1`` -- a raw Intel TDX quote (atls-tdx, ``tdx.dcap``);
 - ``<arc>.2.1`` -- an Intel Trust Authority attestation token for a TDX trust
@@ -15,9 +13,10 @@ The token's held data is ``atls-v1`` report data for the certificate's key.
 
 from __future__ import annotations
 
+from atls_core.oids import ATLS_ARC, oid_under
+
 __all__ = ["ATLS_ARC", "ITA_SGX_TOKEN_OID", "ITA_TOKEN_MEDIA_TYPE", "ITA_TOKEN_OID"]
 
-ATLS_ARC = "2.25.87194622047012234215559706901154409583"
-ITA_TOKEN_OID = ATLS_ARC + ".2.1"
-ITA_SGX_TOKEN_OID = ATLS_ARC + ".2.2"
+ITA_TOKEN_OID = oid_under(ATLS_ARC, 2, 1)
+ITA_SGX_TOKEN_OID = oid_under(ATLS_ARC, 2, 2)
 ITA_TOKEN_MEDIA_TYPE = "application/vnd.atls.ita-token+jwt"  # noqa: S105 - not a secret

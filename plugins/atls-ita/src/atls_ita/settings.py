@@ -28,6 +28,7 @@ from atls_core.settings import (
     flag,
     list_of,
     load,
+    path,
     seconds,
     secret,
     setting,
@@ -41,19 +42,23 @@ if TYPE_CHECKING:
     from atls_ita.token import TokenVerifier
 
 __all__ = [
+    "ALGORITHMS",
     "API_KEY_HOWTO",
     "DEFAULT_API_URL",
     "DEFAULT_ISSUER",
-    "ISSUER_URL_SETTINGS",
+    "ISSUER_SETTINGS",
     "MAX_LEEWAY",
     "VALIDATOR_SETTINGS",
     "VALIDATOR_TEST_SETTINGS",
+    "ItaIssuerSettings",
     "ItaValidatorSettings",
     "api_key_setting",
     "api_url_setting",
 ]
 
 DEFAULT_ISSUER = "Intel Trust Authority"
+ALGORITHMS = ("PS384", "RS256")
+"""What ITA signs tokens with."""
 MAX_LEEWAY = 600.0
 """Clock skew tolerated at most: a larger leeway would keep expired tokens alive."""
 
@@ -73,10 +78,6 @@ class _IssuerService:
     """Tests only: plain http to a loopback stand-in service, as for the validators."""
 
 
-ISSUER_URL_SETTINGS = setting_names(_IssuerService)
-"""The issuer's service settings; ``allow_http_loopback`` is its tests-only knob."""
-
-
 def api_url_setting(settings: Mapping[str, Any]) -> str:
     """The issuer's ``api_url``: https, or plain http to loopback only with the
     tests-only ``allow_http_loopback = true`` (the API key travels on this URL)."""
@@ -92,7 +93,7 @@ API_KEY_HOWTO = (
 
 
 @settings_class
-class _IssuerKey:
+class _IssuerKey(_IssuerService):
     api_key: Secret = setting(secret(), hint=API_KEY_HOWTO)
 
 
@@ -100,6 +101,22 @@ def api_key_setting(settings: Mapping[str, Any]) -> Secret:
     """The issuer's ``api_key``: a :class:`Secret` only, so it never sits in a config file
     in plain text and never shows in a repr or log."""
     return load(_IssuerKey, settings, partial=True).api_key
+
+
+@settings_class
+class ItaIssuerSettings(_IssuerKey):
+    """Everything the ``ita.tdx`` issuer reads: the service, its key, what to ask for."""
+
+    policy_ids: tuple[str, ...] = setting(list_of(text()), default=())
+    policy_must_match: bool = setting(flag(), default=False)
+    token_signing_alg: str = setting(text(choices=ALGORITHMS), default="PS384")
+    configfs_root: Path | None = setting(path(), default=None)
+    """``None``: the kernel's configfs-tsm (atls-tdx's default root)."""
+    timeout: float = setting(seconds(), default=30.0)
+
+
+ISSUER_SETTINGS = setting_names(ItaIssuerSettings)
+"""The keys the ``ita.tdx`` issuer accepts; ``allow_http_loopback`` is its tests-only knob."""
 
 
 @settings_class
@@ -128,16 +145,13 @@ class ItaValidatorSettings:
                 expected=1,
                 actual=sources,
             )
-        if self.algorithms is not None:
-            from atls_ita.token import ALGORITHMS
-
-            if not set(self.algorithms) <= set(ALGORITHMS):
-                raise Invalid(
-                    "must be a subset of what ITA signs with",
-                    setting="algorithms",
-                    expected=list(ALGORITHMS),
-                    actual=list(self.algorithms),
-                )
+        if self.algorithms is not None and not set(self.algorithms) <= set(ALGORITHMS):
+            raise Invalid(
+                "must be a subset of what ITA signs with",
+                setting="algorithms",
+                expected=list(ALGORITHMS),
+                actual=list(self.algorithms),
+            )
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> ItaValidatorSettings:

@@ -6,9 +6,16 @@ import attrs
 
 from atls_core import measurements
 from atls_core.evidence import Transport
-from atls_core.interfaces import CliOption, IssuerSpec, ValidatorSpec
+from atls_core.interfaces import CliOption, ValidatorSpec
+from atls_core.settings import spec_inputs
+from atls_core.specs import issuer_spec
 from atls_ita.oids import ITA_SGX_TOKEN_OID, ITA_TOKEN_MEDIA_TYPE, ITA_TOKEN_OID
-from atls_ita.settings import ISSUER_URL_SETTINGS, VALIDATOR_SETTINGS, VALIDATOR_TEST_SETTINGS
+from atls_ita.settings import (
+    ISSUER_SETTINGS,
+    VALIDATOR_SETTINGS,
+    VALIDATOR_TEST_SETTINGS,
+    ItaValidatorSettings,
+)
 
 __all__ = [
     "CLI_OPTIONS",
@@ -34,15 +41,6 @@ SGX_WORKLOAD = tuple(n for n in measurements.SGX_WORKLOAD if n in SGX_MEASUREMEN
 
 POLICY_OPTIONS = ("required_policy_ids",)
 """Not a pinning option: atls cannot see what an ITA policy checks (it may accept anything)."""
-ISSUER_SETTINGS = (
-    *ISSUER_URL_SETTINGS,
-    "api_key",
-    "policy_ids",
-    "policy_must_match",
-    "token_signing_alg",
-    "configfs_root",
-    "timeout",
-)
 
 CLI_OPTIONS = (
     CliOption(
@@ -82,9 +80,7 @@ TDX_SPEC = ValidatorSpec(
     measurements=TDX_MEASUREMENTS,
     workload_identity=TDX_WORKLOAD,
     policy_options=POLICY_OPTIONS,
-    settings=VALIDATOR_SETTINGS,
-    test_settings=VALIDATOR_TEST_SETTINGS,
-    cli_options=CLI_OPTIONS,
+    **spec_inputs(ItaValidatorSettings, CLI_OPTIONS),
 )
 SGX_SPEC = attrs.evolve(
     TDX_SPEC,
@@ -95,13 +91,9 @@ SGX_SPEC = attrs.evolve(
     measurements=SGX_MEASUREMENTS,
     workload_identity=SGX_WORKLOAD,
 )
-ISSUER_SPEC = IssuerSpec(
+ISSUER_SPEC = issuer_spec(
+    TDX_SPEC,
     id="ita.tdx",
-    validator_id="ita.tdx",
-    binding_scheme="atls-v1",
-    media_type=ITA_TOKEN_MEDIA_TYPE,
-    transport=Transport.CERTIFICATE,
-    oid=ITA_TOKEN_OID,
     description="Intel TDX quote (configfs-tsm) appraised by Intel Trust Authority; "
     "the token travels in the certificate",
     settings=ISSUER_SETTINGS,

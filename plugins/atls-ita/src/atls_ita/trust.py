@@ -24,7 +24,7 @@ import threading
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 from cryptography import x509
@@ -56,6 +56,7 @@ MAX_CHAIN = 10
 """Longest ``x5c`` accepted (Intel's client uses the same bound)."""
 MIN_RSA_BITS = 2048
 _MAX_CRL_BYTES = 4 << 20
+_Extension = TypeVar("_Extension", bound=x509.ExtensionType)
 _DER = Encoding.DER
 
 
@@ -84,35 +85,32 @@ def load_roots(
     return roots
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
+def _extension(cert: x509.Certificate, kind: type[_Extension]) -> _Extension | None:
     try:
-        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        return False
-    return bool(constraints.ca)
-
-
-def _path_length(cert: x509.Certificate) -> int | None:
-    try:
-        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+        return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
         return None
 
 
+def _is_ca(cert: x509.Certificate) -> bool:
+    constraints = _extension(cert, x509.BasicConstraints)
+    return constraints is not None and constraints.ca
+
+
+def _path_length(cert: x509.Certificate) -> int | None:
+    constraints = _extension(cert, x509.BasicConstraints)
+    return None if constraints is None else constraints.path_length
+
+
 def _may_sign_certificates(cert: x509.Certificate) -> bool:
-    try:
-        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        return True
-    return bool(usage.key_cert_sign)
+    """No KeyUsage extension: any use is allowed."""
+    usage = _extension(cert, x509.KeyUsage)
+    return usage is None or usage.key_cert_sign
 
 
 def _may_sign_data(cert: x509.Certificate) -> bool:
-    try:
-        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        return True
-    return bool(usage.digital_signature)
+    usage = _extension(cert, x509.KeyUsage)
+    return usage is None or usage.digital_signature
 
 
 def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:

@@ -21,7 +21,6 @@ from atls_azure import aci, specs
 from atls_core.binding import BindingContext
 from atls_core.errors import ATLSError
 from atls_core.evidence import Evidence, EvidenceSource, Transport
-from atls_core.policy import Policy
 from atls_pyatls.validator import Validator, dotted
 
 __all__ = ["DEFAULT_SETTINGS", "PUBLIC_JKUS", "AciValidator", "CvmValidator"]
@@ -44,28 +43,12 @@ class AciValidator(aci.AciValidator, Validator):
     ``atls.allow_insecure_test_validators``).
     """
 
-    def __init__(
-        self,
-        policies: Sequence[str] | None = None,
-        jkus: Sequence[str] | None = None,
-        *,
-        hostdata: Sequence[str] | None = None,
-        policy: Policy | None = None,
-        settings: Mapping[str, Any] | None = None,
-        allow_insecure: bool = False,
-    ) -> None:
-        self._arguments: dict[str, Any] = {
-            "hostdata": hostdata,
-            "policy": policy,
-            "settings": {**DEFAULT_SETTINGS, **(settings or {})},
-            "allow_insecure": allow_insecure,
-        }
-        self._given_jkus = list(jkus) if jkus is not None else None
-        self._configure(policies)
+    # Read at each build: code written for pyatls edits these module-level lists.
+    def _default_settings(self) -> Mapping[str, Any]:
+        return DEFAULT_SETTINGS
 
-    def _configure(self, policies: Sequence[str] | None) -> None:
-        jkus = self._given_jkus if self._given_jkus is not None else PUBLIC_JKUS
-        super().__init__(policies, jkus, **self._arguments)
+    def _default_jkus(self) -> Sequence[str]:
+        return PUBLIC_JKUS
 
     # -- pyatls's names ---------------------------------------------------------
 
@@ -100,7 +83,7 @@ class AciValidator(aci.AciValidator, Validator):
     @policies.setter
     def policies(self, policies: Sequence[str] | None) -> None:
         """Rebuild with other CCE policies; contexts holding this validator use them next."""
-        self._configure(policies)
+        self._select(policies)
 
     @property
     def jkus(self) -> list[str]:
@@ -110,7 +93,7 @@ class AciValidator(aci.AciValidator, Validator):
     @jkus.setter
     def jkus(self, jkus: Sequence[str] | None) -> None:
         self._given_jkus = list(jkus) if jkus is not None else None
-        self._configure(self.policies)
+        self._select(self.policies)
 
 
 class CvmValidator(Validator):

@@ -36,6 +36,7 @@ from atls_snp import der, oids
 __all__ = [
     "PSS_SHA384",
     "AmdCertificate",
+    "SignedDer",
     "VekExtensions",
     "parse_certificate",
     "parse_pss_parameters",
@@ -150,16 +151,23 @@ _SPL_OIDS = {
 
 
 @attrs.frozen(kw_only=True)
-class AmdCertificate:
-    """One certificate of an SEV-SNP chain, with exactly the fields the chain needs."""
+class SignedDer:
+    """What certificates and CRLs share: the encoding, the signed part, the signer's name."""
 
     der: bytes = attrs.field(repr=False)
     digest: bytes = attrs.field(repr=lambda d: d.hex()[:16])
     """SHA-256 of the DER encoding: how roots are pinned and links cached."""
     tbs: bytes = attrs.field(repr=False)
     signature: bytes = attrs.field(repr=False)
-    serial: int
     issuer: bytes = attrs.field(repr=False)
+    """The issuer's distinguished name, DER."""
+
+
+@attrs.frozen(kw_only=True)
+class AmdCertificate(SignedDer):
+    """One certificate of an SEV-SNP chain, with exactly the fields the chain needs."""
+
+    serial: int
     subject: bytes = attrs.field(repr=False)
     issuer_cn: str
     subject_cn: str

@@ -20,7 +20,7 @@ import attrs
 
 from atls_core.errors import MalformedEvidence, UntrustedChain
 from atls_snp import der
-from atls_snp.certs import AmdCertificate, split_pem, split_signed, verify_pss
+from atls_snp.certs import AmdCertificate, SignedDer, split_pem, split_signed, verify_pss
 
 __all__ = ["Crl", "CrlCheck", "check_crl", "parse_crl"]
 
@@ -28,12 +28,7 @@ _CHECK = "snp.crl.format"
 
 
 @attrs.frozen(kw_only=True)
-class Crl:
-    der: bytes = attrs.field(repr=False)
-    digest: bytes = attrs.field(repr=lambda d: d.hex()[:16])
-    tbs: bytes = attrs.field(repr=False)
-    signature: bytes = attrs.field(repr=False)
-    issuer: bytes = attrs.field(repr=False)
+class Crl(SignedDer):
     this_update: dt.datetime
     next_update: dt.datetime | None
     revoked: Mapping[int, dt.datetime]

@@ -25,7 +25,8 @@ from __future__ import annotations
 import attrs
 
 from atls_core.evidence import Transport
-from atls_core.interfaces import CliOption, IssuerSpec, ValidatorSpec
+from atls_core.interfaces import CliOption, ValidatorSpec
+from atls_core.specs import issuer_spec
 from atls_snp.oids import ATLS_SNP_EVIDENCE
 
 __all__ = [
@@ -165,23 +166,21 @@ SNP_CHALLENGE_SPEC = attrs.evolve(
     "challenge-v1's certificate digest would have nowhere to go)",
 )
 
-CONFIGFS_ISSUER_SPEC = IssuerSpec(
+_ISSUER_SETTINGS = ("root", "provider", "privlevel", "certificates")
+
+CONFIGFS_ISSUER_SPEC = issuer_spec(
+    SNP_REPORT_SPEC,
     id="snp.configfs-tsm",
-    validator_id="snp.report",
-    binding_scheme="atls-v1",
     media_type=SNP_EVIDENCE_MEDIA_TYPE,
-    transport=Transport.CERTIFICATE,
-    oid=ATLS_SNP_EVIDENCE,
     description="AMD SEV-SNP report (and the host's certificates) from the kernel's "
     "configfs-tsm interface, provider sev_guest (Linux >= 6.7)",
-    settings=("root", "provider", "privlevel", "certificates"),
+    settings=_ISSUER_SETTINGS,
 )
 
-CONFIGFS_CHALLENGE_ISSUER_SPEC = attrs.evolve(
-    CONFIGFS_ISSUER_SPEC,
+CONFIGFS_CHALLENGE_ISSUER_SPEC = issuer_spec(
+    SNP_CHALLENGE_SPEC,
     id="snp.configfs-tsm-challenge",
-    validator_id="snp.report-challenge",
-    transport=Transport.CHALLENGE,
-    oid=None,
+    media_type=SNP_EVIDENCE_MEDIA_TYPE,
     description="AMD SEV-SNP report from configfs-tsm, answered to a challenge",
+    settings=_ISSUER_SETTINGS,
 )

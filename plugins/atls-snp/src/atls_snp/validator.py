@@ -40,7 +40,6 @@ from atls_snp.crl import CrlCheck, check_crl, parse_crl
 from atls_snp.envelope import decode_envelope
 from atls_snp.judge import record_report
 from atls_snp.kds import KdsCache, KdsClient
-from atls_snp.oids import ATLS_SNP_EVIDENCE
 from atls_snp.report import REPORT_SIZE, Report, parse_report
 from atls_snp.roots import Product, SigningKey
 from atls_snp.settings import SnpSettings
@@ -119,17 +118,9 @@ class SnpReportValidator(ValidatorBase):
     # -- transports ------------------------------------------------------------
 
     def evidence_from_certificate(self, certificate: PeerCertificate) -> Evidence:
-        value = certificate.extension(ATLS_SNP_EVIDENCE)
-        if value is None:
-            raise MalformedEvidence(
-                "the server certificate carries no SEV-SNP evidence extension",
-                check="evidence.extension",
-                expected=ATLS_SNP_EVIDENCE,
-                actual=sorted(certificate.extensions),
-            )
-        report, certificates = decode_envelope(value)
-        source = EvidenceSource(transport=Transport.CERTIFICATE, oid=ATLS_SNP_EVIDENCE)
-        return _report_evidence(report, certificates, source)
+        carried = super().evidence_from_certificate(certificate)  # our extension, or refused
+        report, certificates = decode_envelope(carried.data)
+        return _report_evidence(report, certificates, carried.source)
 
     def challenge(self, nonce: bytes) -> ChallengeRequest:
         return ChallengeRequest(

@@ -38,7 +38,7 @@ from atls_core.errors import (
 )
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.fetch import fetch
-from atls_core.interfaces import IssuerSpec, Settings
+from atls_core.interfaces import Settings
 from atls_core.tsm import (
     DEFAULT_TSM_ROOT,
     REPORT_DATA_SIZE,
@@ -47,7 +47,7 @@ from atls_core.tsm import (
     check_report_data,
     tsm_report,
 )
-from atls_tdx.oids import ATLS_TDX_QUOTE
+from atls_tdx.specs import CONFIGFS_TSM_ISSUER_SPEC, DSTACK_AGENT_ISSUER_SPEC
 
 __all__ = [
     "CONFIGFS_TSM_ISSUER_SPEC",
@@ -66,8 +66,6 @@ __all__ = [
 ]
 
 DEFAULT_DSTACK_SOCKET = "/var/run/dstack.sock"
-TDX_QUOTE_MEDIA_TYPE = "application/vnd.atls.tdx-quote"
-DSTACK_RESPONSE_MEDIA_TYPE = "application/vnd.atls.dstack-quote-response+json"
 
 
 # --- configfs-tsm ------------------------------------------------------------
@@ -210,29 +208,8 @@ class DstackGuestAgent:
         return info
 
 
-# --- issuers -----------------------------------------------------------------
+# --- issuers (their specs are facts in atls_tdx.specs) ---------------------------
 
-CONFIGFS_TSM_ISSUER_SPEC = IssuerSpec(
-    id="tdx.configfs-tsm",
-    validator_id="tdx.dcap",
-    binding_scheme="atls-v1",
-    media_type=TDX_QUOTE_MEDIA_TYPE,
-    transport=Transport.CERTIFICATE,
-    oid=ATLS_TDX_QUOTE,
-    description="Intel TDX quote from the kernel's configfs-tsm interface (Linux >= 6.7)",
-    settings=("root", "provider"),
-)
-
-DSTACK_AGENT_ISSUER_SPEC = IssuerSpec(
-    id="tdx.dstack-agent",
-    validator_id="tdx.dstack-challenge",
-    binding_scheme="challenge-v1",
-    media_type=DSTACK_RESPONSE_MEDIA_TYPE,
-    transport=Transport.CHALLENGE,
-    description="dstack guest agent quote + event log, answered to a /tdx_quote challenge; "
-    "the TLS certificate is measured as a 'New TLS Certificate' RTMR3 event",
-    settings=("socket", "timeout", "secureai_clients"),
-)
 SECUREAI_REPORT_DATA = "report_data_hex"
 """secureai's challenge field: the 64 bytes the client wants quoted, hex."""
 

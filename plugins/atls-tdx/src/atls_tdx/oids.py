@@ -1,8 +1,6 @@
 """Certificate extension OIDs read or written by atls-tdx.
 
-``ATLS_ARC`` is atls' own private arc.  It sits under ``2.25`` (ITU-T X.667:
-an OID derived from a UUID needs no registration and cannot collide), built
-from the UUID ``419912c7-a791-4fcf-a024-03b2c4e0ac6f``.  Under it:
+``ATLS_ARC`` is atls' own private arc (:mod:`atls_core.oids`).  Under it:
 
 - ``<arc>.1.1`` -- a raw Intel TDX quote (v4/v5) whose report data follows the
   ``atls-v1`` binding scheme (``tdx.dcap``).
@@ -16,6 +14,8 @@ msgpack app info (issuer claims).
 
 from __future__ import annotations
 
+from atls_core.oids import ATLS_ARC, oid_under
+
 __all__ = [
     "ATLS_ARC",
     "ATLS_TDX_QUOTE",
@@ -28,13 +28,12 @@ __all__ = [
     "DSTACK_QUOTE",
 ]
 
-ATLS_ARC = "2.25.87194622047012234215559706901154409583"
-ATLS_TDX_QUOTE = ATLS_ARC + ".1.1"
+ATLS_TDX_QUOTE = oid_under(ATLS_ARC, 1, 1)
 
 DSTACK_ARC = "1.3.6.1.4.1.62397.1"
-DSTACK_QUOTE = DSTACK_ARC + ".1"
-DSTACK_EVENT_LOG = DSTACK_ARC + ".2"
-DSTACK_APP_ID = DSTACK_ARC + ".3"
-DSTACK_CERT_USAGE = DSTACK_ARC + ".4"
-DSTACK_ATTESTATION = DSTACK_ARC + ".8"
-DSTACK_APP_INFO = DSTACK_ARC + ".9"
+DSTACK_QUOTE = oid_under(DSTACK_ARC, 1)
+DSTACK_EVENT_LOG = oid_under(DSTACK_ARC, 2)
+DSTACK_APP_ID = oid_under(DSTACK_ARC, 3)
+DSTACK_CERT_USAGE = oid_under(DSTACK_ARC, 4)
+DSTACK_ATTESTATION = oid_under(DSTACK_ARC, 8)
+DSTACK_APP_INFO = oid_under(DSTACK_ARC, 9)

@@ -1,21 +1,26 @@
 """Entry point of the atls-tdx plugin: registration hooks only.
 
-Importing this module loads specs and issuer code (standard library only);
-dcap-qvl is imported when a validator is built.
+Importing this module loads the specs (facts, no code); the validators
+(dcap-qvl) and the issuers (configfs, the dstack agent's HTTP client) are
+imported when a factory builds one.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from atls_core.hookspecs import hookimpl
-from atls_core.interfaces import Issuer, Settings, Validator
-from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
-from atls_tdx.issuers import (
+from atls_tdx.specs import (
     CONFIGFS_TSM_ISSUER_SPEC,
     DSTACK_AGENT_ISSUER_SPEC,
-    ConfigfsTsmIssuer,
-    DstackAgentIssuer,
+    DSTACK_CHALLENGE_SPEC,
+    DSTACK_SPEC,
+    TDX_DCAP_SPEC,
 )
-from atls_tdx.specs import DSTACK_CHALLENGE_SPEC, DSTACK_SPEC, TDX_DCAP_SPEC
+
+if TYPE_CHECKING:
+    from atls_core.interfaces import Issuer, Settings, Validator
+    from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
 
 __all__ = ["atls_register_issuers", "atls_register_validators"]
 
@@ -39,10 +44,14 @@ def _dstack_challenge(settings: Settings) -> Validator:
 
 
 def _configfs_tsm(settings: Settings) -> Issuer:
+    from atls_tdx.issuers import ConfigfsTsmIssuer
+
     return ConfigfsTsmIssuer(settings)
 
 
 def _dstack_agent(settings: Settings) -> Issuer:
+    from atls_tdx.issuers import DstackAgentIssuer
+
     return DstackAgentIssuer(settings)
 
 

@@ -13,17 +13,21 @@ from __future__ import annotations
 
 from atls_core import measurements
 from atls_core.evidence import Transport
-from atls_core.interfaces import CliOption, ValidatorSpec
-from atls_dcap.settings import DCAP_CLI_OPTIONS, DCAP_SETTINGS, DCAP_TEST_SETTINGS
+from atls_core.interfaces import CliOption, IssuerSpec, ValidatorSpec
+from atls_core.settings import SpecInputs, joined
+from atls_dcap.settings import DCAP_INPUTS
 from atls_tdx.oids import ATLS_TDX_QUOTE, DSTACK_ATTESTATION, DSTACK_QUOTE
 
 __all__ = [
+    "CONFIGFS_TSM_ISSUER_SPEC",
+    "DSTACK_AGENT_ISSUER_SPEC",
     "DSTACK_CHALLENGE_PATH",
     "DSTACK_CHALLENGE_SPEC",
     "DSTACK_MEASUREMENTS",
     "DSTACK_MEDIA_TYPE",
     "DSTACK_PINNING_OPTIONS",
     "DSTACK_POLICY_OPTIONS",
+    "DSTACK_RESPONSE_MEDIA_TYPE",
     "DSTACK_SNP_BOOT_CHAIN",
     "DSTACK_SNP_CLI_OPTIONS",
     "DSTACK_SNP_MEASUREMENTS",
@@ -109,48 +113,36 @@ DSTACK_SNP_POLICY_OPTIONS = (
 )
 """atls-snp's options, applied by ``snp.report`` to a dstack SEV-SNP report (same names)."""
 
-DSTACK_SNP_SETTINGS = (
-    "snp_vcek",
-    "snp_ask",
-    "snp_ark",
-    "snp_crl",
-    "snp_kds",
-    "snp_kds_url",
-    "snp_kds_timeout",
-    "snp_kds_cache_seconds",
-    "snp_product",
-    "snp_test_ark",
+_SNP_PREFIX = "snp_"
+DSTACK_SNP_SETTINGS = tuple(
+    _SNP_PREFIX + name
+    for name in (
+        *("vcek", "ask", "ark", "crl"),
+        *("kds", "kds_url", "kds_timeout", "kds_cache_seconds"),
+        *("product", "test_ark"),
+    )
 )
 """atls-snp's settings, prefixed: ``snp_kds`` reaches ``snp.report`` as ``kds``.  The prefix
 keeps AMD's roots and revocation lists apart from the Intel (DCAP) settings beside them."""
-DSTACK_SNP_TEST_SETTINGS = ("snp_test_ark",)
+DSTACK_SNP_TEST_SETTINGS = (_SNP_PREFIX + "test_ark",)
 
-DSTACK_SNP_CLI_OPTIONS = (
+_SNP_OPTIONS = (  # (atls-snp's option, metavar, help): offered here with the prefix
+    ("vcek", "FILE", "the VCEK (or VLEK) certificate that signed the report, PEM or DER"),
+    ("ask", "FILE", "the ASK (or ASVK) certificate; may also hold the ARK"),
+    ("ark", "FILE", "the ARK certificate (must be one of AMD's pinned roots)"),
+    ("crl", "FILE", "the ARK's CRL"),
+    ("kds", "MODE", "'auto' (fetch missing certificates from AMD) or 'never'"),
+)
+DSTACK_SNP_CLI_OPTIONS = tuple(
     CliOption(
-        flag="--snp-vcek",
-        setting="snp_vcek",
-        help="SEV-SNP: the VCEK (or VLEK) certificate that signed the report, PEM or DER",
-        metavar="FILE",
-    ),
-    CliOption(
-        flag="--snp-ask",
-        setting="snp_ask",
-        help="SEV-SNP: the ASK (or ASVK) certificate; may also hold the ARK",
-        metavar="FILE",
-    ),
-    CliOption(
-        flag="--snp-ark",
-        setting="snp_ark",
-        help="SEV-SNP: the ARK certificate (must be one of AMD's pinned roots)",
-        metavar="FILE",
-    ),
-    CliOption(flag="--snp-crl", setting="snp_crl", help="SEV-SNP: the ARK's CRL", metavar="FILE"),
-    CliOption(
-        flag="--snp-kds",
-        setting="snp_kds",
-        help="SEV-SNP: 'auto' (fetch missing certificates from AMD) or 'never'",
-        metavar="MODE",
-    ),
+        flag=f"--snp-{name}", setting=_SNP_PREFIX + name, help=f"SEV-SNP: {text}", metavar=metavar
+    )
+    for name, metavar, text in _SNP_OPTIONS
+)
+_DSTACK_SNP_INPUTS = SpecInputs(
+    settings=DSTACK_SNP_SETTINGS,
+    test_settings=DSTACK_SNP_TEST_SETTINGS,
+    cli_options=DSTACK_SNP_CLI_OPTIONS,
 )
 
 TDX_DCAP_SPEC = ValidatorSpec(
@@ -164,9 +156,7 @@ TDX_DCAP_SPEC = ValidatorSpec(
     "report data = atls-v1 binding of the TLS key and nonce",
     measurements=TDX_REFERENCE_MEASUREMENTS,
     workload_identity=measurements.TDX_WORKLOAD,
-    settings=DCAP_SETTINGS,
-    cli_options=DCAP_CLI_OPTIONS,
-    test_settings=DCAP_TEST_SETTINGS,
+    **DCAP_INPUTS,
 )
 
 DSTACK_SPEC = ValidatorSpec(
@@ -184,9 +174,7 @@ DSTACK_SPEC = ValidatorSpec(
     workload_identity=(*DSTACK_WORKLOAD, *DSTACK_SNP_WORKLOAD),
     pinning_options=DSTACK_PINNING_OPTIONS,
     policy_options=(*DSTACK_POLICY_OPTIONS, *DSTACK_SNP_POLICY_OPTIONS),
-    settings=(*DCAP_SETTINGS, *DSTACK_SNP_SETTINGS),
-    cli_options=(*DCAP_CLI_OPTIONS, *DSTACK_SNP_CLI_OPTIONS),
-    test_settings=(*DCAP_TEST_SETTINGS, *DSTACK_SNP_TEST_SETTINGS),
+    **joined(DCAP_INPUTS, _DSTACK_SNP_INPUTS),
 )
 
 DSTACK_CHALLENGE_SPEC = ValidatorSpec(
@@ -201,7 +189,32 @@ DSTACK_CHALLENGE_SPEC = ValidatorSpec(
     workload_identity=DSTACK_WORKLOAD,
     pinning_options=DSTACK_PINNING_OPTIONS,
     policy_options=DSTACK_POLICY_OPTIONS,
-    settings=(*DCAP_SETTINGS, "quote_path"),
-    cli_options=DCAP_CLI_OPTIONS,
-    test_settings=DCAP_TEST_SETTINGS,
+    **joined(DCAP_INPUTS, settings=("quote_path",)),
+)
+
+# --- issuers (their code is in atls_tdx.issuers, imported when one is built) --------------
+
+DSTACK_RESPONSE_MEDIA_TYPE = "application/vnd.atls.dstack-quote-response+json"
+"""What the dstack guest agent issuer answers a ``/tdx_quote`` challenge with."""
+
+CONFIGFS_TSM_ISSUER_SPEC = IssuerSpec(
+    id="tdx.configfs-tsm",
+    validator_id="tdx.dcap",
+    binding_scheme="atls-v1",
+    media_type=TDX_QUOTE_MEDIA_TYPE,
+    transport=Transport.CERTIFICATE,
+    oid=ATLS_TDX_QUOTE,
+    description="Intel TDX quote from the kernel's configfs-tsm interface (Linux >= 6.7)",
+    settings=("root", "provider"),
+)
+
+DSTACK_AGENT_ISSUER_SPEC = IssuerSpec(
+    id="tdx.dstack-agent",
+    validator_id="tdx.dstack-challenge",
+    binding_scheme="challenge-v1",
+    media_type=DSTACK_RESPONSE_MEDIA_TYPE,
+    transport=Transport.CHALLENGE,
+    description="dstack guest agent quote + event log, answered to a /tdx_quote challenge; "
+    "the TLS certificate is measured as a 'New TLS Certificate' RTMR3 event",
+    settings=("socket", "timeout", "secureai_clients"),
 )

@@ -28,14 +28,7 @@ def make_verifier(settings: Mapping[str, Any], keys: tuple[str, ...]) -> DcapVer
     from atls_dcap import DcapSettings, DcapVerifier
 
     dcap = {k: v for k, v in settings.items() if k in keys}
-    # Naming a collateral file or a PCCS is choosing that source (``atls verify-evidence
-    # --collateral FILE`` passes only the file).
-    if "collateral" not in dcap:
-        if dcap.get("collateral_file") is not None:
-            dcap["collateral"] = "file"
-        elif dcap.get("pccs_url") is not None:
-            dcap["collateral"] = "pccs"
-    return DcapVerifier(DcapSettings.from_settings(dcap, where="settings"))
+    return DcapVerifier(DcapSettings.for_validator(dcap))
 
 
 def quote_from_bytes(data: bytes, *, name: str = "quote") -> bytes:

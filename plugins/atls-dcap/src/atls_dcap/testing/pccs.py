@@ -23,13 +23,14 @@ For tests only.
 
 from __future__ import annotations
 
-import http.server
 import json
 import threading
 import time
 from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
+
+from atls_core.testing.httpd import LoopbackHTTPServer, QuietHandler
 
 __all__ = ["FakePcs"]
 
@@ -55,8 +56,7 @@ class FakePcs:
         self.fail_with: int | None = None
         """An HTTP status to answer every request with (simulates a broken service)."""
         self.set_collateral(collateral_json)
-        self._server: http.server.ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackHTTPServer | None = None
 
     # -- configuration --------------------------------------------------------------
 
@@ -81,8 +81,7 @@ class FakePcs:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("FakePcs is not running: use it as a context manager")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     @property
     def root_crl_url(self) -> str:
@@ -94,32 +93,19 @@ class FakePcs:
     def start(self) -> FakePcs:
         owner = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
                 owner._handle(self)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        server = self._server
-        self._thread = threading.Thread(
-            target=lambda: server.serve_forever(poll_interval=0.05), name="fake-pcs", daemon=True
-        )
-        self._thread.start()
+        self._server = LoopbackHTTPServer(Handler)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def __enter__(self) -> FakePcs:
         return self.start()
@@ -129,7 +115,7 @@ class FakePcs:
 
     # -- serving ----------------------------------------------------------------------
 
-    def _handle(self, request: http.server.BaseHTTPRequestHandler) -> None:
+    def _handle(self, request: QuietHandler) -> None:
         parts = urlsplit(request.path)
         name = self._endpoint(parts.path)
         with self._lock:
@@ -189,7 +175,7 @@ class FakePcs:
             body = '{"tcbInfo":' + tcb_info + ',"signature":"' + signature + '"}'
             chain = quote(collateral["tcb_info_issuer_chain"])
             header = "TCB-Info-Issuer-Chain" if pcs else "SGX-TCB-Info-Issuer-Chain"
-            return 200, body.encode(), {header: chain}
+            return 200, body.encode(), {header: chain, "Content-Type": "application/json"}
         if name == "qe_identity":
             signature = _hex(collateral["qe_identity_signature"])
             body = (
@@ -200,25 +186,17 @@ class FakePcs:
                 + '"}'
             )
             chain = quote(collateral["qe_identity_issuer_chain"])
-            return 200, body.encode(), {"SGX-Enclave-Identity-Issuer-Chain": chain}
+            headers = {
+                "SGX-Enclave-Identity-Issuer-Chain": chain,
+                "Content-Type": "application/json",
+            }
+            return 200, body.encode(), headers
         return 404, b"not found", {}
 
     @staticmethod
-    def _send(
-        request: http.server.BaseHTTPRequestHandler,
-        status: int,
-        body: bytes,
-        headers: dict[str, str],
-    ) -> None:
-        try:
-            request.send_response(status)
-            for key, value in headers.items():
-                request.send_header(key, value)
-            request.send_header("Content-Length", str(len(body)))
-            request.end_headers()
-            request.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            return  # the client gave up (timeout tests)
+    def _send(request: QuietHandler, status: int, body: bytes, headers: dict[str, str]) -> None:
+        kind = headers.pop("Content-Type", "text/plain")
+        request.send_body(status, body, content_type=kind, headers=headers)
 
 
 def _hex(value: Any) -> str:

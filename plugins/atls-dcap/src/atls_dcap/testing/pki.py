@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from atls_core import policy
+from atls_core.testing.certs import CA_USES, key_usage
 from atls_dcap.testing import _der
 
 __all__ = [
@@ -123,6 +124,8 @@ QE_PROFILES: Final[Mapping[str, QeProfile]] = {
         mr_enclave=hashlib.sha256(b"atls synthetic TD QE").digest(),
     ),
 }
+_SIGNER_USES: Final = ("digital_signature", "content_commitment")
+"""Intel's PCK and signing certificates: signatures (and non-repudiation), nothing else."""
 _QE_ATTRIBUTES: Final = bytes([0x11]) + bytes(15)
 _QE_ATTRIBUTES_MASK: Final = bytes.fromhex("FBFFFFFFFFFFFFFF0000000000000000")
 
@@ -155,20 +158,6 @@ def _raw_signature(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
         key.sign(data, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
     )
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-
-
-def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not cert_sign,
-        content_commitment=not cert_sign,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
 
 
 class _Seeded:
@@ -684,7 +673,7 @@ def _certificate(
             critical=False,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(_key_usage(cert_sign=is_ca), critical=True)
+        .add_extension(key_usage(*(CA_USES if is_ca else _SIGNER_USES)), critical=True)
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=ca_path_length), critical=True)
     )
     for ext in extra:
@@ -754,39 +743,34 @@ def _build(
     root_name = _intel_name("Intel SGX Root CA")
     pck_ca_cn = "Intel SGX PCK Platform CA" if ca == "platform" else "Intel SGX PCK Processor CA"
     pck_ca_name = _intel_name(pck_ca_cn)
-    root = _certificate(
-        subject=root_name,
-        issuer=root_name,
-        public_key=keys.root.public_key(),
-        issuer_key=keys.root,
-        serial=seeded.serial("root"),
-        not_before=not_before,
-        not_after=not_after,
-        ca_path_length=1,
-        crl_url=_ROOT_CRL_URL,
-    )
-    pck_ca = _certificate(
-        subject=pck_ca_name,
-        issuer=root_name,
-        public_key=keys.pck_ca.public_key(),
-        issuer_key=keys.root,
-        serial=seeded.serial("pck-ca"),
-        not_before=not_before,
-        not_after=not_after,
-        ca_path_length=0,
-        crl_url=_ROOT_CRL_URL,
-    )
-    tcb_signing = _certificate(
-        subject=_intel_name("Intel SGX TCB Signing"),
-        issuer=root_name,
-        public_key=keys.tcb_signing.public_key(),
-        issuer_key=keys.root,
-        serial=seeded.serial("tcb-signing"),
-        not_before=not_before,
-        not_after=not_after,
-        ca_path_length=None,
-        crl_url=_ROOT_CRL_URL,
-    )
+
+    def issue(
+        label: str,
+        subject: x509.Name,
+        key: ec.EllipticCurvePrivateKey,
+        *,
+        by: tuple[x509.Name, ec.EllipticCurvePrivateKey] = (root_name, keys.root),
+        ca_path_length: int | None = None,
+        crl_url: str = _ROOT_CRL_URL,
+        extra: Sequence[x509.ExtensionType] = (),
+    ) -> x509.Certificate:
+        """A certificate of this PKI's window, its serial derived from ``label``."""
+        return _certificate(
+            subject=subject,
+            issuer=by[0],
+            public_key=key.public_key(),
+            issuer_key=by[1],
+            serial=seeded.serial(label),
+            not_before=not_before,
+            not_after=not_after,
+            ca_path_length=ca_path_length,
+            crl_url=crl_url,
+            extra=extra,
+        )
+
+    root = issue("root", root_name, keys.root, ca_path_length=1)
+    pck_ca = issue("pck-ca", pck_ca_name, keys.pck_ca, ca_path_length=0)
+    tcb_signing = issue("tcb-signing", _intel_name("Intel SGX TCB Signing"), keys.tcb_signing)
     ppid = seeded.digest("ppid")[:16]
     pce_id = bytes(2)
     instance_id = seeded.digest("platform instance id")[:16] if ca == "platform" else None
@@ -798,15 +782,11 @@ def _build(
     leaves: dict[str, tuple[ec.EllipticCurvePrivateKey, x509.Certificate]] = {}
     for name, platform in TCB_PROFILES.items():
         leaf_key = seeded.key("pck:" + name)
-        leaf = _certificate(
-            subject=_intel_name("Intel SGX PCK Certificate"),
-            issuer=pck_ca_name,
-            public_key=leaf_key.public_key(),
-            issuer_key=keys.pck_ca,
-            serial=seeded.serial("pck:" + name),
-            not_before=not_before,
-            not_after=not_after,
-            ca_path_length=None,
+        leaf = issue(
+            "pck:" + name,
+            _intel_name("Intel SGX PCK Certificate"),
+            leaf_key,
+            by=(pck_ca_name, keys.pck_ca),
             crl_url=pck_crl_url,
             extra=[
                 _sgx_extension(

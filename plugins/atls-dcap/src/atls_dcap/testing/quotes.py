@@ -18,13 +18,14 @@ import functools
 import hashlib
 import struct
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, TypedDict
 
 from atls_dcap.testing.pki import QE_MRSIGNER, QE_PROFILES, DcapTestPki
 
 __all__ = [
     "make_tdx_quote",
     "make_sgx_quote",
+    "SgxQuoteOptions",
     "QE_VENDOR_ID_INTEL",
     "DEFAULT_MRTD",
     "DEFAULT_MRSEAM",
@@ -221,6 +222,25 @@ def make_tdx_quote(
     else:
         signed = header + body
     return _signed_quote(pki, signed, _qe_certification(pki, "tdx", tcb, qe_svn), wrap=True)
+
+
+class SgxQuoteOptions(TypedDict, total=False):
+    """:func:`make_sgx_quote`'s options, for helpers that make an SGX quote on the way
+    (``**options: Unpack[SgxQuoteOptions]``, passed on as they came)."""
+
+    mrenclave: bytes
+    mrsigner: bytes
+    isv_prod_id: int
+    isv_svn: int
+    debug: bool
+    attributes: bytes | None
+    misc_select: int
+    config_id: bytes
+    config_svn: int
+    isv_family_id: bytes
+    isv_ext_prod_id: bytes
+    tcb: str
+    qe_svn: int | None
 
 
 def make_sgx_quote(

@@ -12,14 +12,14 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from atls_core.binding import report_data_for
 from atls_dcap.testing.pki import DcapTestPki
-from atls_dcap.testing.quotes import DEFAULT_MRENCLAVE, DEFAULT_MRSIGNER, make_sgx_quote
+from atls_dcap.testing.quotes import SgxQuoteOptions, make_sgx_quote
 from atls_gramine.issuer import RatlsCredentials, build_ratls_certificate
 from atls_gramine.ratls import encode_claims, encode_tcg_evidence
 from atls_gramine.specs import SCHEME_LEGACY, SCHEME_TCG
@@ -51,36 +51,21 @@ def make_ratls_credentials(
     key: ec.EllipticCurvePrivateKey | None = None,
     extensions: Iterable[str] = ("legacy", "tcg"),
     pubkey_hash_alg: str = "sha256",
-    mrenclave: bytes = DEFAULT_MRENCLAVE,
-    mrsigner: bytes = DEFAULT_MRSIGNER,
-    isv_prod_id: int = 0,
-    isv_svn: int = 0,
-    debug: bool = False,
-    attributes: bytes | None = None,
-    tcb: str = "uptodate",
     claims: bytes | None = None,
+    **quote_options: Unpack[SgxQuoteOptions],
 ) -> RatlsCredentials:
     """A Gramine-format certificate whose quotes are signed under ``pki``.
 
     ``claims`` overrides the TCG claims bytes (the quote still binds whatever is
-    used, so tests can exercise claims that bind another key or none).
+    used, so tests can exercise claims that bind another key or none);
+    ``quote_options`` (``mrenclave``, ``debug``, ``tcb``...) shape both quotes.
     """
     key = key or ec.generate_private_key(ec.SECP384R1())
     spki = spki_of(key)
     wanted = set(extensions)
 
     def quote(report_data: bytes) -> bytes:
-        return make_sgx_quote(
-            pki,
-            report_data,
-            mrenclave=mrenclave,
-            mrsigner=mrsigner,
-            isv_prod_id=isv_prod_id,
-            isv_svn=isv_svn,
-            debug=debug,
-            attributes=attributes,
-            tcb=tcb,
-        )
+        return make_sgx_quote(pki, report_data, **quote_options)
 
     legacy = quote(report_data_for(SCHEME_LEGACY, spki_der=spki)) if "legacy" in wanted else None
     tcg: bytes | None = None

@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from atls_core.testing.certs import CA_USES, key_usage
+
 __all__ = ["StandInPki", "TokenSigner"]
 
 _DAY = dt.timedelta(days=1)
@@ -75,47 +77,20 @@ class StandInPki:
         start = not_before or dt.datetime.now(dt.UTC) - _DAY
         end = not_after or start + 365 * _DAY
         root_key = _key()
-        root = (
-            x509.CertificateBuilder()
-            .subject_name(_name(root_name))
-            .issuer_name(_name(root_name))
-            .public_key(root_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end + 365 * _DAY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(_ca_usage(), critical=True)
-            .sign(root_key, hashes.SHA384())
-        )
+        root = _builder(
+            _name(root_name), _name(root_name), root_key, (start, end + 365 * _DAY), ca_path=1
+        ).sign(root_key, hashes.SHA384())
         ca_key = _key()
-        ca_builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name("Stand-in Trust Authority Signing CA"))
-            .issuer_name(root.subject)
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end + 180 * _DAY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_ca_usage(), critical=True)
-        )
+        ca_name = _name("Stand-in Trust Authority Signing CA")
+        ca_builder = _builder(ca_name, root.subject, ca_key, (start, end + 180 * _DAY), ca_path=0)
         if crl_base_url:
             ca_builder = ca_builder.add_extension(_cdp(crl_base_url + "/crl/root.crl"), False)
         ca = ca_builder.sign(root_key, hashes.SHA384())
         signers = {}
         for alg in algorithms:
             key = _key(leaf_bits)
-            builder = (
-                x509.CertificateBuilder()
-                .subject_name(_name(f"Stand-in Trust Authority Token Signing ({alg})"))
-                .issuer_name(ca.subject)
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(start)
-                .not_valid_after(end)
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(_signing_usage(), critical=True)
-            )
+            name = _name(f"Stand-in Trust Authority Token Signing ({alg})")
+            builder = _builder(name, ca.subject, key, (start, end), ca_path=None)
             if crl_base_url:
                 builder = builder.add_extension(_cdp(crl_base_url + "/crl/signing-ca.crl"), False)
             cert = builder.sign(ca_key, hashes.SHA384())
@@ -180,31 +155,27 @@ class StandInPki:
         return builder.sign(issuer_key, hashes.SHA384()).public_bytes(serialization.Encoding.DER)
 
 
-def _ca_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=False,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def _signing_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
+def _builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: rsa.RSAPrivateKey,
+    window: tuple[dt.datetime, dt.datetime],
+    *,
+    ca_path: int | None,
+) -> x509.CertificateBuilder:
+    """A certificate of the stand-in chain: a CA (``ca_path`` is its path length) or a
+    token-signing leaf (``None``)."""
+    ca = ca_path is not None
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(window[0])
+        .not_valid_after(window[1])
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=ca_path), critical=True)
+        .add_extension(key_usage(*CA_USES) if ca else key_usage("digital_signature"), critical=True)
     )
 
 

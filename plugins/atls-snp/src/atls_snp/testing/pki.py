@@ -222,29 +222,14 @@ class SnpTestPki:
         hw_id: bytes | None = None,
     ) -> Endorsement:
         """A chip's VCEK at ``tcb``; the hwID is the chip ID (its first 8 bytes on Turin)."""
-        key = ec.generate_private_key(ec.SECP384R1())
         if hw_id is None:
             hw_id = chip_id[:8] if self.product.turin_layout else chip_id
         name = product_name or (
             f"{self.product.value}-B0" if self.product is Product.MILAN else self.product.value
         )
-        extensions = [
-            _extension(oids.STRUCT_VERSION, der.encode_integer(1)),
-            _extension(oids.PRODUCT_NAME, der.tlv(der.IA5_STRING, name.encode())),
-            *tcb_extensions(self.product, tcb),
-            _extension(oids.HW_ID, hw_id),
-        ]
-        certificate = sign_certificate(
-            signer=self.ask_key,
-            serial=0,
-            issuer=amd_name(self.product.ask_name),
-            subject=amd_name("SEV-VCEK"),
-            spki=_spki(key.public_key()),
-            not_before=not_before,
-            not_after=not_after or not_before + VEK_LIFETIME,
-            extensions=extensions,
-        )
-        return Endorsement(key, certificate, SigningKey.VCEK, dict(tcb), chip_id)
+        identity = _extension(oids.HW_ID, hw_id)
+        window = (not_before, not_after or not_before + VEK_LIFETIME)
+        return self._endorsement(SigningKey.VCEK, name, tcb, identity, window, chip_id)
 
     def vlek(
         self,
@@ -255,24 +240,40 @@ class SnpTestPki:
         csp_id: str = "cc-test.example",
     ) -> Endorsement:
         """A VLEK (one year, no hwID, a cloud provider's cspId); its reports carry CHIP_ID 0."""
+        identity = _extension(oids.CSP_ID, der.tlv(der.IA5_STRING, csp_id.encode()))
+        window = (not_before, not_after or not_before + dt.timedelta(days=365))
+        return self._endorsement(
+            SigningKey.VLEK, self.product.value, tcb, identity, window, bytes(64)
+        )
+
+    def _endorsement(
+        self,
+        signing: SigningKey,
+        product_name: str,
+        tcb: Mapping[str, int],
+        identity: bytes,
+        window: tuple[dt.datetime, dt.datetime],
+        chip_id: bytes,
+    ) -> Endorsement:
+        """A VCEK or VLEK, signed by the ASK or ASVK: AMD's extensions, then ``identity``."""
         key = ec.generate_private_key(ec.SECP384R1())
         extensions = [
             _extension(oids.STRUCT_VERSION, der.encode_integer(1)),
-            _extension(oids.PRODUCT_NAME, der.tlv(der.IA5_STRING, self.product.value.encode())),
+            _extension(oids.PRODUCT_NAME, der.tlv(der.IA5_STRING, product_name.encode())),
             *tcb_extensions(self.product, tcb),
-            _extension(oids.CSP_ID, der.tlv(der.IA5_STRING, csp_id.encode())),
+            identity,
         ]
         certificate = sign_certificate(
-            signer=self.asvk_key,
+            signer=self.ask_key if signing is SigningKey.VCEK else self.asvk_key,
             serial=0,
-            issuer=amd_name(self.product.asvk_name),
-            subject=amd_name("SEV-VLEK"),
+            issuer=amd_name(signing.intermediate_name(self.product)),
+            subject=amd_name(signing.certificate_name),
             spki=_spki(key.public_key()),
-            not_before=not_before,
-            not_after=not_after or not_before + dt.timedelta(days=365),
+            not_before=window[0],
+            not_after=window[1],
             extensions=extensions,
         )
-        return Endorsement(key, certificate, SigningKey.VLEK, dict(tcb), bytes(64))
+        return Endorsement(key, certificate, signing, dict(tcb), chip_id)
 
     def cert_chain_pem(self, signing: SigningKey = SigningKey.VCEK) -> bytes:
         """What the key distribution service's ``cert_chain`` answers: intermediate, then ARK."""

@@ -367,19 +367,13 @@ def _scale_tpm_quote(quote: TpmQuote) -> bytes:
 
 
 def _scale_platform(platform: Platform) -> bytes:
-    if isinstance(platform, TdxPlatform):
-        return (
-            b"\x00"
-            + _scale_bytes(platform.quote)
-            + _scale_vec([_scale_event(e) for e in platform.event_log])
+    if isinstance(platform, (TdxPlatform, GcpTdxPlatform)):
+        tdx = _scale_bytes(platform.quote) + _scale_vec(
+            [_scale_event(e) for e in platform.event_log]
         )
-    if isinstance(platform, GcpTdxPlatform):
-        return (
-            b"\x01"
-            + _scale_bytes(platform.quote)
-            + _scale_vec([_scale_event(e) for e in platform.event_log])
-            + _scale_tpm_quote(platform.tpm_quote)
-        )
+        if isinstance(platform, GcpTdxPlatform):  # GCP adds its vTPM's quote
+            return b"\x01" + tdx + _scale_tpm_quote(platform.tpm_quote)
+        return b"\x00" + tdx
     if isinstance(platform, NitroEnclavePlatform):
         return b"\x02" + _scale_bytes(platform.nsm_quote)
     if isinstance(platform, SevSnpPlatform):

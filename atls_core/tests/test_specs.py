@@ -1,0 +1,78 @@
+"""An issuer's spec is read off its validator's; OIDs come from one arc; test key usages."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from atls_core.evidence import Transport
+from atls_core.interfaces import IssuerSpec, ValidatorSpec
+from atls_core.oids import ATLS_ARC, oid_under
+from atls_core.specs import issuer_spec
+from atls_core.testing.certs import CA_USES, key_usage
+
+VALIDATOR = ValidatorSpec(
+    id="unit.quote",
+    media_types=("application/vnd.test.quote", "application/vnd.test.envelope"),
+    binding_schemes=("atls-v1", "challenge-v1"),
+    transport=Transport.CERTIFICATE,
+    tee_type="simulated",
+    oids=("1.3.9999.7.1", "1.3.9999.7.2"),
+    insecure=True,
+)
+
+
+def test_an_issuer_takes_its_validators_first_facts() -> None:
+    spec = issuer_spec(VALIDATOR, id="unit.issuer", description="d", settings=["key"])
+    assert spec == IssuerSpec(
+        id="unit.issuer",
+        validator_id="unit.quote",
+        binding_scheme="atls-v1",
+        media_type="application/vnd.test.quote",
+        transport=Transport.CERTIFICATE,
+        oid="1.3.9999.7.1",
+        description="d",
+        settings=("key",),
+        insecure=True,
+    )
+
+
+def test_an_issuer_may_pick_what_its_validator_declares() -> None:
+    spec = issuer_spec(
+        VALIDATOR,
+        id="unit.issuer",
+        description="d",
+        binding_scheme="challenge-v1",
+        media_type="application/vnd.test.envelope",
+        oid="1.3.9999.7.2",
+    )
+    assert (spec.binding_scheme, spec.media_type, spec.oid) == (
+        "challenge-v1",
+        "application/vnd.test.envelope",
+        "1.3.9999.7.2",
+    )
+    for wrong in ({"binding_scheme": "gramine-tcg"}, {"oid": "1.3.9999.7.3"}):
+        with pytest.raises(ValueError, match=r"unit\.quote declares no"):
+            issuer_spec(VALIDATOR, id="unit.issuer", description="d", **wrong)
+
+
+def test_a_challenge_issuer_names_no_extension() -> None:
+    challenge = attrs.evolve(VALIDATOR, transport=Transport.CHALLENGE, oids=())
+    spec = issuer_spec(challenge, id="unit.issuer", description="d")
+    assert spec.transport is Transport.CHALLENGE
+    assert spec.oid is None
+
+
+def test_oids_under_an_arc() -> None:
+    assert oid_under(ATLS_ARC, 3, 1) == ATLS_ARC + ".3.1"
+    assert oid_under("1.3.6.1.4.1.3704.1", 4) == "1.3.6.1.4.1.3704.1.4"
+
+
+def test_key_usage_grants_exactly_the_named_uses() -> None:
+    usage = key_usage(*CA_USES)
+    assert usage.key_cert_sign
+    assert usage.crl_sign
+    assert not usage.digital_signature
+    assert key_usage("digital_signature").digital_signature
+    with pytest.raises(ValueError, match="unknown key uses"):
+        key_usage("sign_everything")
