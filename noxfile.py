@@ -116,10 +116,19 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
+    """mypy (strict, from pyproject.toml) over every package, then over every test folder.
+
+    One run per test folder: each distribution's tests have their own conftest.py, and
+    one run over several would see a module named ``conftest`` twice.
+    """
     editable = [arg for p in PLUGINS for arg in ("-e", f"{p}[test]")]
     session.install(*TOOLS[1:], "-e", "atls_core[requests,httpx,test]", *editable)
     packages = ["atls_core"] + [p.name.replace("-", "_") for p in PLUGINS]
     session.run("mypy", *[arg for pkg in packages for arg in ("-p", pkg)])
+    typed = [ROOT / "atls_core" / "tests", *(p / "tests" for p in PLUGINS)]
+    typed += [ROOT / "tests" / "integration", THIRD_PARTY, ROOT / "benchmarks"]
+    for folder in typed:
+        session.run("mypy", str(folder.relative_to(ROOT)))
 
 
 @nox.session(python=PYTHON)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 import trustme
 
 from atls_core.testing.loopback import SimulatedTEE
+from atls_core.testing.plugins import FakeSite
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,3 +27,13 @@ def tee() -> SimulatedTEE:
 def ca() -> trustme.CA:
     """An ordinary PKI certificate authority, for the PKI side of mixed tests."""
     return trustme.CA()
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSite]:
+    """Fake installed distributions, on ``sys.path`` for this test only."""
+    site = FakeSite(tmp_path / "site")
+    site.path.mkdir()
+    monkeypatch.syspath_prepend(str(site.path))
+    yield site
+    site.forget()

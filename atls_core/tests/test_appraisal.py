@@ -389,7 +389,7 @@ def test_a_validator_with_nothing_to_pin_needs_allow_any_workload() -> None:
     class Unpinnable(_Recorded):
         spec = attrs.evolve(SPEC, workload_identity=())
 
-    facts = [
+    facts: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
         ("set_tcb", ("UpToDate", ()), {}),
         ("set_debug", (False,), {}),
         ("measure", ("image", "aaaaaaaa"), {}),

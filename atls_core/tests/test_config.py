@@ -180,7 +180,7 @@ def test_secret_reference_has_exactly_one_key() -> None:
     [
         ("[server]\nx = 1\n", "unknown top-level key(s) ['server']"),
         ("atls = 5\n", "[atls] must be a table"),
-        ("[atls]\nallow_insecure = true\n", "unknown key(s) in [atls]: ['allow_insecure']"),
+        ("[atls]\nallow_insecure = true\n", "[atls]: unknown key(s) ['allow_insecure']"),
         (
             "[atls]\nallow_insecure_test_validators = 1\n",
             "atls.allow_insecure_test_validators must be true or false",

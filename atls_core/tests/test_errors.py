@@ -121,3 +121,30 @@ def test_errors_can_be_raised_and_caught_by_base() -> None:
     with pytest.raises(e.ATLSError) as info:
         raise e.StaleEvidence("old", check="tdx.collateral", expected="<1d", actual="3d")
     assert info.value.check == "tdx.collateral"
+
+
+def test_fresh_is_an_equal_exception_without_the_raised_ones_traceback() -> None:
+    kept = e.ServiceUnavailable(
+        "keys unavailable", service="https://k.example/certs", phase="status", actual=503
+    )
+    with pytest.raises(e.ServiceUnavailable):
+        raise kept
+    again = kept.fresh()
+    assert type(again) is e.ServiceUnavailable
+    assert again is not kept
+    assert (str(again), again.to_dict()) == (str(kept), kept.to_dict())
+    assert kept.__traceback__ is not None
+    assert again.__traceback__ is None
+
+
+@pytest.mark.parametrize(
+    ("check", "named"), [(None, "x.y"), ("config.validator", "config.validator")]
+)
+def test_in_configuration_names_the_key_and_keeps_the_details(
+    check: str | None, named: str
+) -> None:
+    error = e.MalformedEvidence("bad value", check="x.y", expected=1, actual=2)
+    moved = error.in_configuration("hosts.a", check=check)
+    assert isinstance(moved, e.ConfigurationError)
+    assert moved.reason == "hosts.a: bad value"
+    assert (moved.check, moved.expected, moved.actual) == (named, 1, 2)

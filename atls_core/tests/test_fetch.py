@@ -105,21 +105,22 @@ def raw(data: bytes) -> Handler:
 SLOW_SECONDS = 6
 
 
-def drip_body(server: Server, conn: socket.socket, head: bytes, body: bytes) -> None:
-    """Headers at once, then one byte of the promised body per second."""
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
-    for _ in range(SLOW_SECONDS):
-        if server.stop.wait(1):
-            return
-        conn.sendall(b"x")
+def drip(start: bytes) -> Handler:
+    """``start`` at once, then one byte more per second."""
+
+    def handle(server: Server, conn: socket.socket, head: bytes, body: bytes) -> None:
+        conn.sendall(start)
+        for _ in range(SLOW_SECONDS):
+            if server.stop.wait(1):
+                return
+            conn.sendall(b"x")
+
+    return handle
 
 
-def drip_headers(server: Server, conn: socket.socket, head: bytes, body: bytes) -> None:
-    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-    for _ in range(SLOW_SECONDS):
-        if server.stop.wait(1):
-            return
-        conn.sendall(b"x")
+drip_body = drip(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+"""Headers at once, then one byte of the promised body per second."""
+drip_headers = drip(b"HTTP/1.1 200 OK\r\nX-Slow: ")
 
 
 def silent(server: Server, conn: socket.socket, head: bytes, body: bytes) -> None:
@@ -200,7 +201,9 @@ def test_localhost_name_is_resolved(serve: Callable[..., Server]) -> None:
 # -- the deadline ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("handler", [drip_body, drip_headers, silent])
+@pytest.mark.parametrize(
+    "handler", [drip_body, drip_headers, silent], ids=["drip_body", "drip_headers", "silent"]
+)
 def test_deadline_bounds_the_whole_fetch(serve: Callable[..., Server], handler: Handler) -> None:
     """A server making progress byte by byte cannot stretch the deadline (per-read timeouts could)."""
     server = serve(handler)

@@ -82,17 +82,25 @@ def test_transports_reject_and_leak_nothing(tee: SimulatedTEE) -> None:
     assert isinstance(cause, ATLSVerificationError)
 
 
+# The plain recipe, http_client=atls_httpx_client(...): openai 3 annotates only its own httpx2
+# clients but accepts httpx ones at runtime, which is what these two tests prove.
+
+
 def test_openai_client_lists_models(tee: SimulatedTEE) -> None:
     with HTTPSServer(tee.certificates().server_context()) as server:
         http_client = atls_httpx_client(validator=tee.selected(), timeout=10)
         client = openai.OpenAI(
-            base_url=server.url("https", "/v1"), api_key="not-a-secret", http_client=http_client
+            base_url=server.url("https", "/v1"),
+            api_key="not-a-secret",
+            http_client=http_client,  # type: ignore[arg-type]  # httpx client: see above
         )
         try:
             models = client.models.list()
             assert [m.id for m in models.data] == ["demo-model"]
             raw = client.models.with_raw_response.list()
-            assert attestation_result(raw.http_response) is not None
+            response: object = raw.http_response  # typed as httpx2's; really our client's
+            assert isinstance(response, httpx.Response)
+            assert attestation_result(response) is not None
         finally:
             client.close()
         assert server.requests == ["/v1/models", "/v1/models"]
@@ -103,7 +111,9 @@ def test_async_openai_client(tee: SimulatedTEE) -> None:
         async with openai.AsyncOpenAI(
             base_url=url,
             api_key="not-a-secret",
-            http_client=atls_async_httpx_client(validator=tee.selected(), timeout=10),
+            http_client=atls_async_httpx_client(  # type: ignore[arg-type]  # see above
+                validator=tee.selected(), timeout=10
+            ),
         ) as client:
             page = await client.models.list()
             return [m.id for m in page.data]

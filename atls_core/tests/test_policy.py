@@ -45,7 +45,7 @@ def test_full_table_from_toml() -> None:
     """
     policy = Policy.from_mapping(tomllib.loads(text))
     assert policy.id == "prod-2025"
-    assert policy.accepted_tcb_statuses == {"UpToDate", "SWHardeningNeeded"}
+    assert policy.accepted_tcb_statuses == frozenset({"UpToDate", "SWHardeningNeeded"})
     assert policy.accepted_advisory_ids == {"INTEL-SA-00615"}
     assert policy.max_age == dt.timedelta(seconds=300)
     assert policy.require_nonce is True
@@ -107,7 +107,7 @@ def test_policy_must_be_a_table() -> None:
 
 def test_every_intel_status_is_accepted_by_the_parser() -> None:
     policy = Policy.from_mapping({"accepted_tcb_statuses": list(TCB_STATUSES)})
-    assert policy.accepted_tcb_statuses == set(TCB_STATUSES)
+    assert policy.accepted_tcb_statuses == frozenset(TCB_STATUSES)
 
 
 def test_digest_is_stable_and_order_independent() -> None:

@@ -8,13 +8,11 @@ then fails loudly; namespaces, duplicates, core-version ranges and
 from __future__ import annotations
 
 import importlib.metadata as md
-import itertools
 import logging
 import sys
 import textwrap
 import types
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 import attrs
 import pytest
@@ -32,10 +30,8 @@ from atls_core.errors import (
 )
 from atls_core.hookspecs import hookimpl
 from atls_core.testing.loopback import SimulatedTEE
-from atls_core.testing.plugins import SIMULATED_ENTRY_POINT, entry_point, manager_with
+from atls_core.testing.plugins import SIMULATED_ENTRY_POINT, FakeSite, entry_point, manager_with
 from atls_core.testing.simulated import SimulatedIssuer
-
-_COUNTER = itertools.count()
 
 Install = Callable[..., list[md.EntryPoint]]
 
@@ -85,12 +81,8 @@ def _cli(flag: str | None) -> str:
 
 
 @pytest.fixture
-def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install]:
+def install(site: FakeSite) -> Install:
     """Create fake installed distributions; returns their ``atls`` entry points."""
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    modules: list[str] = []
 
     def make(
         distribution: str,
@@ -100,26 +92,13 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install
         requires: Sequence[str] = ("atls-core>=0.1,<1",),
     ) -> list[md.EntryPoint]:
         """``plugins`` maps entry-point names to module source code."""
-        info = site / f"{distribution.replace('-', '_')}-{version}.dist-info"
-        info.mkdir()
-        metadata = ["Metadata-Version: 2.1", f"Name: {distribution}", f"Version: {version}"]
-        metadata += [f"Requires-Dist: {r}" for r in requires]
-        (info / "METADATA").write_text("\n".join(metadata) + "\n")
-        entry_points = ["[atls]"]
-        for name, source in plugins.items():
-            module = f"_atls_fake_{name}_{next(_COUNTER)}"
-            modules.append(module)
-            (site / f"{module}.py").write_text(source)
-            entry_points.append(f"{name} = {module}")
-        (info / "entry_points.txt").write_text("\n".join(entry_points) + "\n")
+        site.install(distribution, plugins, version=version, requires=requires)
         (dist,) = [
-            d for d in md.distributions(path=[str(site)]) if d.metadata["Name"] == distribution
+            d for d in md.distributions(path=[str(site.path)]) if d.metadata["Name"] == distribution
         ]
         return [ep for ep in dist.entry_points if ep.group == reg.ENTRY_POINT_GROUP]
 
-    yield make
-    for module in modules:
-        sys.modules.pop(module, None)
+    return make
 
 
 def _manager(

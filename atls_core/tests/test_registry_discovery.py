@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from atls_core import registry as reg
 from atls_core._version import __version__ as core_version
 from atls_core.errors import DuplicateRegistration, IncompatiblePlugin, PluginNotFound
-
-_COUNTER = itertools.count()
+from atls_core.testing.plugins import FakeSite
 
 PLUGIN = """
 from atls_core import Transport, ValidatorSpec, hookimpl
@@ -31,28 +28,14 @@ Install = Callable[..., str]
 
 
 @pytest.fixture
-def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install]:
+def install(site: FakeSite) -> Install:
     """Install a one-validator plugin as a dist-info folder on ``sys.path``; returns its module."""
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    modules: list[str] = []
 
     def make(distribution: str, name: str, requires: str = "atls-core>=0.2,<1") -> str:
-        module = f"_atls_discovered_{name}_{next(_COUNTER)}"
-        modules.append(module)
-        (site / f"{module}.py").write_text(PLUGIN.format(id=f"{name}.v"))
-        info = site / f"{distribution.replace('-', '_')}-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\nRequires-Dist: {requires}\n"
-        )
-        (info / "entry_points.txt").write_text(f"[atls]\n{name} = {module}\n")
-        return module
+        plugin = {name: PLUGIN.format(id=f"{name}.v")}
+        return site.install(distribution, plugin, requires=[requires])[name]
 
-    yield make
-    for module in modules:
-        sys.modules.pop(module, None)
+    return make
 
 
 def test_an_installed_plugin_is_found_and_loaded(install: Install) -> None:

@@ -16,9 +16,11 @@ from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
 from atls_core.config import ATLSConfig
 from atls_core.errors import ATLSVerificationError, ConfigurationError
+from atls_core.evidence import Evidence
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.server import mint_certificate
 from atls_core.testing.loopback import HTTPSServer, SimulatedTEE, tls_connect
+from atls_core.testing.simulated import SimulatedValidator
 from atls_core.tls import AppraisalCache, ATLSContext, result_of
 
 REQUEST = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -117,7 +119,8 @@ def test_deferred_handshake_appraises_before_first_byte(tee: SimulatedTEE) -> No
         with context.wrap_socket(
             raw, server_hostname="127.0.0.1", do_handshake_on_connect=False
         ) as s:
-            assert s.attestation_result is None
+            before = s.attestation_result  # a local: mypy would keep the property narrowed
+            assert before is None
             s.sendall(REQUEST)  # the implicit handshake appraises first
             assert s.attestation_result is not None
             assert b"200 OK" in _exchange(s)
@@ -287,13 +290,13 @@ def test_plain_certificate_without_evidence_is_rejected(tee: SimulatedTEE) -> No
 
 
 def test_validator_bug_fails_closed(tee: SimulatedTEE) -> None:
-    class Broken:
-        spec = tee.selected().spec
-
-        def evidence_from_certificate(self, certificate: object) -> object:
+    class Broken(SimulatedValidator):
+        def evidence_from_certificate(self, certificate: PeerCertificate) -> Evidence:
             raise RuntimeError("boom")
 
-    selected = attrs.evolve(tee.selected(), validator=Broken())
+    working = tee.selected()
+    broken = Broken(tee.hardware.validator_settings(), spec=working.spec)
+    selected = attrs.evolve(working, validator=broken)
     context = ATLSContext.for_validator(selected)
     with HTTPSServer(tee.certificates().server_context()) as server:
         with pytest.raises(ATLSVerificationError) as caught:

@@ -41,18 +41,18 @@ from atls_snp.testing.configfs import certificate_table
 from atls_tdx import specs as tdx_specs
 from atls_tdx.dstack_attestation import (
     DstackAttestation,
-    DstackStack,
-    RuntimeEvent,
     SevSnpPlatform,
     decode_attestation,
 )
-from atls_tdx.dstack_snp import SNP_REPORT_MEDIA_TYPE, mr_config_host_data
+from atls_tdx.dstack_snp import SNP_REPORT_MEDIA_TYPE
 from atls_tdx.oids import DSTACK_ATTESTATION
 from atls_tdx.testing.dstack import (
     encode_attestation,
+    mr_config_document,
     octet_string,
     ratls_report_data,
     self_signed_certificate,
+    snp_attestation_certificate,
     spki_of,
 )
 
@@ -295,17 +295,8 @@ def test_recorded_attestation_without_atls_snp(vectors: Vector, without_snp: Plu
 
 COMPOSE_HASH = "c0" * 32
 APP_ID = "a1" * 20
-MR_CONFIG = json.dumps(
-    {
-        "app_id": APP_ID,
-        "compose_hash": COMPOSE_HASH,
-        "instance_id": "1d" * 20,
-        "key_provider": "kms",
-        "key_provider_id": "3f" * 32,
-        "version": 3,
-    },
-    separators=(",", ":"),
-    sort_keys=True,
+MR_CONFIG = mr_config_document(
+    app_id=APP_ID, compose_hash=COMPOSE_HASH, instance_id="1d" * 20, key_provider_id="3f" * 32
 )
 PINNED = Policy(options={"allowed_compose_hashes": [COMPOSE_HASH]})
 
@@ -325,25 +316,17 @@ def _dstack_snp_server(
 ) -> HTTPSServer:
     """A dstack RA-TLS server on SEV-SNP: its certificate's only evidence is ``.8``."""
     key = ec.generate_private_key(ec.SECP256R1())
-    data = report_data if report_data is not None else ratls_report_data(spki_of(key))
-    report = bytearray(guest.report(data, host_data=mr_config_host_data(MR_CONFIG)))
-    if tamper:
-        report[0x90] ^= 1
     vcek, ask, _ark = guest.chain()
     # Upstream carries either the ASK and the VCEK, or the host's certificate table.
     chain = (certificate_table([("ask", ask), ("vcek", vcek)]),) if table else (ask, vcek)
-    attestation = DstackAttestation(
+    der = snp_attestation_certificate(
+        key,
+        lambda data, host_data: guest.report(data, host_data=host_data),
+        mr_config=MR_CONFIG,
+        cert_chain=chain,
+        report_data=report_data,
         wire_version=wire_version,
-        platform=SevSnpPlatform(report=bytes(report), cert_chain=chain, mr_config=MR_CONFIG),
-        stack=DstackStack(
-            kind="dstack",
-            report_data=data,
-            runtime_events=(RuntimeEvent(name="system-ready", payload=b""),),
-            config="{}",
-        ),
-    )
-    der = self_signed_certificate(
-        key, [(DSTACK_ATTESTATION, octet_string(encode_attestation(attestation)))]
+        tamper=tamper,
     )
     return HTTPSServer(tls_server_context(key, der))
 

@@ -179,7 +179,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
-    from atls_core.lazy import lazy_attribute
+    from atls_core.lazy import lazy_attribute  # not on import: `import atls_core` loads nothing
 
     return lazy_attribute(__name__, _LAZY, globals(), name)
 

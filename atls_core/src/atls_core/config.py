@@ -145,6 +145,16 @@ _ATLS_KEYS = {"allow_insecure_test_validators", "disable_plugins"}
 _HOST_KEYS = {"validator", "policy", "settings", "pki"}
 
 
+def _table(value: Any, name: str, keys: set[str]) -> Mapping[str, Any]:
+    """``value``, a table of no key but ``keys``; ``name`` says where it is."""
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{name} must be a table", check="config.keys")
+    unknown = set(value) - keys
+    if unknown:
+        raise ConfigurationError(f"{name}: unknown key(s) {sorted(unknown)}", check="config.keys")
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class ATLSConfig:
     hosts: tuple[HostRule, ...] = ()
@@ -198,11 +208,8 @@ class ATLSConfig:
             except ConfigurationError:
                 raise
             except ATLSError as error:
-                raise ConfigurationError(
-                    f"{rule.where}.validator: {error.reason}",
-                    check="config.validator",
-                    expected=error.expected,
-                    actual=error.actual,
+                raise error.in_configuration(
+                    f"{rule.where}.validator", check="config.validator"
                 ) from error
             check_against_spec(
                 spec,
@@ -262,14 +269,7 @@ class ATLSConfig:
             raise ConfigurationError(
                 f"{source}: unknown top-level key(s) {sorted(unknown)}", check="config.keys"
             )
-        general = data.get("atls", {})
-        if not isinstance(general, Mapping):
-            raise ConfigurationError(f"{source}: [atls] must be a table", check="config.keys")
-        unknown = set(general) - _ATLS_KEYS
-        if unknown:
-            raise ConfigurationError(
-                f"{source}: unknown key(s) in [atls]: {sorted(unknown)}", check="config.keys"
-            )
+        general = _table(data.get("atls", {}), f"{source}: [atls]", _ATLS_KEYS)
         insecure = general.get("allow_insecure_test_validators", False)
         if not isinstance(insecure, bool):
             raise ConfigurationError(
@@ -287,13 +287,7 @@ class ATLSConfig:
         rules = []
         for pattern, body in hosts.items():
             where = f'{source}: hosts."{pattern}"'
-            if not isinstance(body, Mapping):
-                raise ConfigurationError(f"{where} must be a table", check="config.keys")
-            unknown = set(body) - _HOST_KEYS
-            if unknown:
-                raise ConfigurationError(
-                    f"{where}: unknown key(s) {sorted(unknown)}", check="config.keys"
-                )
+            body = _table(body, where, _HOST_KEYS)
             validator = body.get("validator")
             if not isinstance(validator, str) or "." not in validator:
                 raise ConfigurationError(

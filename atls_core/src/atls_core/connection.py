@@ -12,15 +12,45 @@ import http.client
 from typing import Any
 
 from atls_core.config import ATLSConfig
+from atls_core.contexts import context_from
 from atls_core.errors import ConfigurationError
 from atls_core.result import AttestationResult
 from atls_core.selection import AppraiserLike
 from atls_core.tls import ATLSContext, result_of
 
-__all__ = ["HTTPAConnection"]
+__all__ = ["HTTPAConnection", "KeepsResult"]
 
 
-class HTTPAConnection(http.client.HTTPSConnection):
+class KeepsResult:
+    """Keeps a connection's appraisal result once the socket is gone.
+
+    ``http.client`` and urllib3 drop the socket (``sock = None``) when a response
+    says "Connection: close" or is HTTP/1.0, so the result is taken when the
+    connection is made.  Mix in before the connection class.
+    """
+
+    sock: Any
+    _atls_result: AttestationResult | None = None
+
+    def connect(self) -> None:
+        self._atls_result = None
+        super().connect()  # type: ignore[misc]  # the connection class mixed in after
+        self._atls_result = result_of(self.sock)
+
+    @property
+    def attestation_result(self) -> AttestationResult | None:
+        """The result of the latest connection's appraisal (``None`` before connecting).
+
+        It stays readable after the server closed the connection.
+        """
+        if self.sock is not None:
+            current = result_of(self.sock)
+            if current is not None:
+                return current
+        return self._atls_result
+
+
+class HTTPAConnection(KeepsResult, http.client.HTTPSConnection):
     """An HTTPS connection that speaks only to an appraised TEE.
 
     Give exactly one of ``context`` (an :class:`ATLSContext`), ``config`` or
@@ -45,39 +75,11 @@ class HTTPAConnection(http.client.HTTPSConnection):
                 f"HTTPAConnection port must be an int, not {type(port).__name__}",
                 check="http.connection",
             )
-        given = sum(x is not None for x in (context, config, validator))
-        if given != 1:
-            raise ConfigurationError(
-                "HTTPAConnection needs exactly one of context=, config= or validator=",
-                check="http.connection",
-            )
-        if context is None:
-            context = (
-                ATLSContext(config) if config is not None else ATLSContext(validator=validator)
-            )
+        context = context_from(
+            config, validator, context, user="HTTPAConnection", check="http.connection"
+        )
         if not isinstance(context, ATLSContext):
             raise ConfigurationError(
                 "HTTPAConnection needs an ATLSContext", check="http.connection"
             )
         super().__init__(host, port, context=context, **kwargs)
-
-    _atls_result: AttestationResult | None = None
-
-    def connect(self) -> None:
-        self._atls_result = None
-        super().connect()
-        # http.client closes this object (sock = None) when a response says
-        # "Connection: close" or is HTTP/1.0: keep the result it was made with.
-        self._atls_result = result_of(self.sock)
-
-    @property
-    def attestation_result(self) -> AttestationResult | None:
-        """The result of the latest connection's appraisal (``None`` before connecting).
-
-        It stays readable after the server closed the connection.
-        """
-        if self.sock is not None:
-            current = result_of(self.sock)
-            if current is not None:
-                return current
-        return self._atls_result

@@ -55,21 +55,17 @@ IMAGE = "ab" * 32
 
 
 def _config(hardware_key: str, policy: dict[str, Any]) -> Any:
-    from atls_core.config import ATLSConfig
+    from atls_core.testing.plugins import insecure_config
 
-    return ATLSConfig.from_mapping(
-        {
-            "atls": {"allow_insecure_test_validators": True},
-            "hosts": {
-                "127.0.0.1": {
-                    "validator": "insecure.simulated",
-                    "settings": {"hardware_key": hardware_key},
-                    "policy": policy,
-                }
-            },
-        },
-        source="<demo>",
-    )
+    settings = {"hardware_key": hardware_key}
+    return insecure_config("127.0.0.1", "insecure.simulated", settings, policy, source="<demo>")
+
+
+def _answered(client: str, result: Any, answer_is_right: Callable[[], bool]) -> Any:
+    """``result``, if ``client`` got an accepted, appraised and right answer."""
+    if result is None or not result.accepted or not answer_is_right():
+        raise DemoFailure(f"{client} did not get an accepted, appraised answer")
+    return result
 
 
 def _refused(server: Any, context: Any, check: str, why: str) -> str:
@@ -140,9 +136,7 @@ def _run() -> None:
                 result = connection.attestation_result
             finally:
                 connection.close()
-            if result is None or not result.accepted or b"demo-model" not in body:
-                raise DemoFailure("http.client did not get an accepted, appraised answer")
-            return render_result(result)
+            return render_result(_answered("http.client", result, lambda: b"demo-model" in body))
 
         _step(f"http.client -> https://{base}/v1/models (HTTPAConnection)", with_http_client)
 
@@ -157,13 +151,11 @@ def _run() -> None:
                 session.mount("httpa://", ATLSAdapter(context=context))
                 response = session.get(f"httpa://{base}/v1/models", timeout=10)
                 result = getattr(response, "attestation_result", None)
-            if (
-                result is None
-                or not result.accepted
-                or response.json()["data"][0]["id"] != "demo-model"
-            ):
-                raise DemoFailure("requests did not get an accepted, appraised answer")
-            return _summary(result)
+            return _summary(
+                _answered(
+                    "requests", result, lambda: response.json()["data"][0]["id"] == "demo-model"
+                )
+            )
 
         _step(f"requests -> httpa://{base}/v1/models (ATLSAdapter)", with_requests)
 
@@ -175,9 +167,7 @@ def _run() -> None:
             with atls_httpx_client(context=context, timeout=10) as client:
                 response = client.get(f"https://{base}/v1/models")
                 result = attestation_result(response)
-            if result is None or not result.accepted or response.status_code != 200:
-                raise DemoFailure("httpx did not get an accepted, appraised answer")
-            return _summary(result)
+            return _summary(_answered("httpx", result, lambda: response.status_code == 200))
 
         _step(f"httpx -> https://{base}/v1/models (ATLSTransport)", with_httpx)
 

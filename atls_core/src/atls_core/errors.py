@@ -15,7 +15,7 @@ made: a URL in them loses its userinfo, query and fragment, so a configured
 from __future__ import annotations
 
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from atls_core.redact import redact_text, redact_value
 
@@ -95,6 +95,22 @@ class ATLSError(Exception):
         self.expected = redact_value(expected)
         self.actual = redact_value(actual)
         super().__init__(self._render())
+
+    def fresh(self) -> Self:
+        """An equal new exception, to raise again what was kept (a cached failure): raising
+        one instance each time would grow its traceback and chain."""
+        copy = type(self).__new__(type(self), *self.args)
+        copy.__dict__.update(self.__dict__)
+        return copy
+
+    def in_configuration(self, where: str, *, check: str | None = None) -> ConfigurationError:
+        """This refusal as a mistake of the configuration at ``where`` (a key, a host rule)."""
+        return ConfigurationError(
+            f"{where}: {self.reason}",
+            check=check or self.check,
+            expected=self.expected,
+            actual=self.actual,
+        )
 
     def _render(self) -> str:
         text = f"{self.check}: {self.reason}"
@@ -192,8 +208,9 @@ class ServiceUnavailable(CollateralUnavailable):
 
     Raised by :func:`atls_core.fetch.fetch` for every network fault.  A
     :class:`CollateralUnavailable`, so code that treats a fetch failure as
-    "could not decide" keeps doing so.  ``service`` names the endpoint as
-    ``scheme://host:port/path`` (never credentials or query); ``phase`` is the
+    "could not decide" keeps doing so.  ``service`` names the endpoint by its
+    origin, ``scheme://host[:port]``, with ``/***`` when the URL had more (never
+    credentials, path or query: :func:`atls_core.redact.redact_url`); ``phase`` is the
     step that failed: ``connect``, ``tls``, ``timeout``, ``too large``,
     ``redirect``, ``status`` or ``protocol``.
     """

@@ -13,8 +13,8 @@ A handshake may wait on one of these reads, so each is bounded as a whole:
 * **no redirects**, unless the caller allows a number of *same-origin* ones
   (a configured URL is the service; hops to elsewhere are refused);
 * every fault is :class:`atls_core.errors.ServiceUnavailable`, naming the
-  service by its redacted URL (``scheme://host:port/path``) and the failing
-  phase.
+  service by its redacted URL (``scheme://host[:port]``, and ``/***`` when the
+  URL had a path, query or fragment) and the failing phase.
 
 Built on :mod:`http.client` over a socket this module owns rather than on h11:
 h11 would be a new dependency of the core, and control of the deadline is the
@@ -272,33 +272,31 @@ def _resolve(host: str, port: int, deadline: float) -> list[Any]:
     return answer
 
 
-def _connect(host: str, port: int, deadline: float) -> socket.socket:
-    last: OSError = OSError(f"no address for {host}")
-    for family, kind, proto, _name, address in _resolve(host, port, deadline):
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(_left(deadline, "connecting"))
-            sock.connect(address)
-        except TimeoutError:
-            sock.close()
-            raise
-        except OSError as exc:
-            sock.close()
-            last = exc
-            continue
-        return sock
-    raise last
-
-
-def _connect_unix(path: str, deadline: float) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def _connected(sock: socket.socket, address: Any, deadline: float) -> socket.socket:
+    """``sock`` connected to ``address`` within the deadline; closed if it is not."""
     try:
         sock.settimeout(_left(deadline, "connecting"))
-        sock.connect(path)
+        sock.connect(address)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def _connect(host: str, port: int, deadline: float) -> socket.socket:
+    last: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _name, address in _resolve(host, port, deadline):
+        try:
+            return _connected(socket.socket(family, kind, proto), address, deadline)
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            last = exc
+    raise last
+
+
+def _connect_unix(path: str, deadline: float) -> socket.socket:
+    return _connected(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), path, deadline)
 
 
 def _tunnel(wire: _Wire, target: _Target, authorization: str | None) -> None:

@@ -3,23 +3,26 @@
 Registration hooks receive a registrar scoped to the plugin being loaded: a
 plugin can only register ids under its own entry-point name.  The observer
 hook sees every finished result; it cannot change it (results are frozen and
-observer exceptions are logged, never propagated).
+observer exceptions are logged, never propagated).  :func:`registrations`
+writes a plugin's two registration hooks from tables.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    from atls_core.interfaces import IssuerSpec, Settings, ValidatorSpec
     from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
     from atls_core.result import AttestationResult
 
 hookspec = pluggy.HookspecMarker("atls")
 hookimpl = pluggy.HookimplMarker("atls")
 
-__all__ = ["hookimpl", "hookspec"]
+__all__ = ["hookimpl", "hookspec", "imported_factory", "registrations"]
 
 
 @hookspec
@@ -35,3 +38,56 @@ def atls_register_issuers(registry: IssuerRegistrar) -> None:
 @hookspec
 def atls_appraisal_completed(result: AttestationResult, host: str | None) -> None:
     """Observe a finished appraisal (audit, metrics). Must not raise; cannot change it."""
+
+
+def imported_factory(target: str) -> Callable[[Settings], Any]:
+    """A factory that imports ``"module:name"`` (``name`` may be ``Class.method``) when it
+    first builds something and calls it with the settings.
+
+    A plugin's entry point stays cheap to import: listing plugins imports no
+    implementation.
+    """
+    module, _, path = target.partition(":")
+    if not module or not path:
+        raise ValueError(f"a factory is named 'module:name', not {target!r}")
+
+    def build(settings: Settings) -> Any:
+        import importlib
+
+        found: Any = importlib.import_module(module)
+        for part in path.split("."):
+            found = getattr(found, part)
+        return found(settings)
+
+    build.__qualname__ = build.__name__ = target
+    return build
+
+
+RegisterValidators = Callable[["ValidatorRegistrar"], None]
+RegisterIssuers = Callable[["IssuerRegistrar"], None]
+
+
+def registrations(
+    validators: Sequence[tuple[ValidatorSpec, str]] = (),
+    issuers: Sequence[tuple[IssuerSpec, str]] = (),
+) -> tuple[RegisterValidators, RegisterIssuers]:
+    """A plugin's two registration hooks, each spec with an :func:`imported_factory` target::
+
+    atls_register_validators, atls_register_issuers = registrations(
+        validators=[(MY_SPEC, "my_plugin.validator:MyValidator")], issuers=[...]
+    )
+    """
+    validator_factories = [(spec, imported_factory(target)) for spec, target in validators]
+    issuer_factories = [(spec, imported_factory(target)) for spec, target in issuers]
+
+    @hookimpl
+    def atls_register_validators(registry: ValidatorRegistrar) -> None:
+        for spec, factory in validator_factories:
+            registry.register(spec, factory)
+
+    @hookimpl
+    def atls_register_issuers(registry: IssuerRegistrar) -> None:
+        for spec, factory in issuer_factories:
+            registry.register(spec, factory)
+
+    return atls_register_validators, atls_register_issuers

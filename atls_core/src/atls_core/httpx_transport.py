@@ -71,6 +71,7 @@ except ModuleNotFoundError as missing:
     ) from missing
 
 from atls_core.config import ATLSConfig
+from atls_core.contexts import context_from
 from atls_core.errors import (
     ATLSError,
     ATLSVerificationError,
@@ -100,19 +101,6 @@ EXTENSION = "atls.attestation_result"
 
 Refusal = Callable[[httpx.Request, ATLSError], Exception]
 """Builds the exception raised for an attestation refusal (the request, the atls error)."""
-
-
-def _context(
-    config: ATLSConfig | None, validator: AppraiserLike | None, context: ATLSContext | None
-) -> ATLSContext:
-    if sum(x is not None for x in (config, validator, context)) != 1:
-        raise ConfigurationError(
-            "an atls httpx transport needs exactly one of config, validator= or context=",
-            check="http.transport",
-        )
-    if context is not None:
-        return context
-    return ATLSContext(config) if config is not None else ATLSContext(validator=validator)
 
 
 def _to_https(request: httpx.Request) -> None:
@@ -219,7 +207,9 @@ class _Configured:
         refusal: Refusal | None = None,
         **kwargs: Any,
     ) -> None:
-        self.context = _context(config, validator, context)
+        self.context = context_from(
+            config, validator, context, user="an atls httpx transport", check="http.transport"
+        )
         self.refusal = refusal
         kwargs.pop("verify", None)
         self._open(kwargs)

@@ -246,6 +246,17 @@ class ChallengeResponse:
     headers: Mapping[str, str] = attrs.field(converter=_frozen_headers)
     body: bytes
 
+    def ok_body(self, endpoint: str = "the challenge endpoint") -> bytes:
+        """The body of a 200 answer: any other status is no evidence (``challenge.status``)."""
+        if self.status != 200:
+            raise MalformedEvidence(
+                f"{endpoint} did not answer 200",
+                check="challenge.status",
+                expected=200,
+                actual=self.status,
+            )
+        return self.body
+
 
 @runtime_checkable
 class Validator(Protocol):

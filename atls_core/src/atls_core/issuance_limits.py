@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import collections
 import ipaddress
-import logging
 import math
 import queue
 import threading
@@ -42,6 +41,7 @@ from typing import Any, NoReturn, TypeVar
 import attrs
 
 from atls_core.errors import ConfigurationError, ServiceUnavailable
+from atls_core.logs import library_logger
 
 __all__ = [
     "ClientBuckets",
@@ -53,10 +53,7 @@ __all__ = [
     "logger",
 ]
 
-logger = logging.getLogger("atls.server")
-if not logging.getLogger("atls").handlers:
-    # a library stays silent until the application configures logging (see the README)
-    logging.getLogger("atls").addHandler(logging.NullHandler())
+logger = library_logger("atls.server")
 
 T = TypeVar("T")
 Clock = Callable[[], float]

@@ -591,20 +591,17 @@ class JwsVerifier:
                 actual=now.isoformat(),
             )
         latest = now + self.leeway
-        if not_before is not None and not_before > latest:
-            raise StaleEvidence(
-                "the token is not valid yet",
-                check="jwt.nbf",
-                expected=f"<= {latest.isoformat()} (now + leeway)",
-                actual=not_before.isoformat(),
-            )
-        if issued is not None and issued > latest:
-            raise StaleEvidence(
-                "the token was issued in the future",
-                check="jwt.iat",
-                expected=f"<= {latest.isoformat()} (now + leeway)",
-                actual=issued.isoformat(),
-            )
+        for claim, when, problem in (
+            ("nbf", not_before, "is not valid yet"),
+            ("iat", issued, "was issued in the future"),
+        ):
+            if when is not None and when > latest:
+                raise StaleEvidence(
+                    f"the token {problem}",
+                    check=f"jwt.{claim}",
+                    expected=f"<= {latest.isoformat()} (now + leeway)",
+                    actual=when.isoformat(),
+                )
         return VerifiedJws(
             header=header,
             claims=claims,

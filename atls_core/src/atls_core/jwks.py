@@ -41,7 +41,6 @@ from atls_core.errors import (
     ATLSError,
     CollateralUnavailable,
     ConfigurationError,
-    ServiceUnavailable,
     UntrustedChain,
 )
 from atls_core.fetch import fetch
@@ -260,23 +259,11 @@ class JwksCache:
         except (ValueError, OSError) as error:
             return CollateralUnavailable(f"keys unavailable: {error}", check="jwt.keys")
 
-    def _fresh_error(self) -> CollateralUnavailable:
-        """A new exception each time: re-raising one instance would grow its traceback."""
+    def _fresh_error(self) -> ATLSError:
         last = self._last_error
         if last is None:
             return CollateralUnavailable(f"keys unavailable from {self._source}", check="jwt.keys")
-        if isinstance(last, ServiceUnavailable):
-            return ServiceUnavailable(
-                last.reason,
-                service=last.service,
-                phase=last.phase,
-                check=last.check,
-                expected=last.expected,
-                actual=last.actual,
-            )
-        return CollateralUnavailable(
-            last.reason, check=last.check, expected=last.expected, actual=last.actual
-        )
+        return last.fresh()
 
     def _unknown(self, kid: str) -> UntrustedChain:
         return UntrustedChain(

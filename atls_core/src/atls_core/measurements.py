@@ -8,7 +8,7 @@ than spelling them again.
 
 from __future__ import annotations
 
-__all__ = ["SGX", "SGX_WORKLOAD", "TDX", "TDX_WORKLOAD"]
+__all__ = ["SEV_SNP", "SGX", "SGX_WORKLOAD", "TDX", "TDX_WORKLOAD"]
 
 TDX: tuple[str, ...] = (
     "mrtd",
@@ -42,3 +42,17 @@ MRSEAM and MRSIGNERSEAM identify Intel's TDX module, not what runs in the TD."""
 
 SGX_WORKLOAD: tuple[str, ...] = SGX
 """SGX measurements that identify the enclave."""
+
+SEV_SNP: tuple[str, ...] = (
+    "measurement",
+    "host_data",
+    "id_key_digest",
+    "author_key_digest",
+    "family_id",
+    "image_id",
+    "guest_svn",
+    "chip_id",
+)
+"""AMD SEV-SNP attestation report fields that can be pinned (lowercase, words joined by
+``_``); which of them identify the workload is the validator's call (dstack's HOST_DATA
+pins its app, a plain guest's does not)."""

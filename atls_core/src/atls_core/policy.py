@@ -293,12 +293,7 @@ def _reference_values(data: Any, where: str) -> dict[str, ReferenceValue]:
         except ConfigurationError as error:
             if error.reason.startswith(key):
                 raise
-            raise ConfigurationError(
-                f"{key}: {error.reason}",
-                check=error.check,
-                expected=error.expected,
-                actual=error.actual,
-            ) from None
+            raise error.in_configuration(key) from None
         if not values[name].accepted:
             raise ConfigurationError(f"{key} lists no value", check="config.policy")
     return values

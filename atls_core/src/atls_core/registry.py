@@ -59,12 +59,9 @@ DISABLE_ENV = "ATLS_DISABLE_PLUGINS"
 
 def _log() -> logging.Logger:
     """The registry's logger; ``logging`` loads only when there is something to log."""
-    import logging
+    from atls_core.logs import library_logger
 
-    if not logging.getLogger("atls").handlers:
-        # a library stays silent until the application configures logging (see the README)
-        logging.getLogger("atls").addHandler(logging.NullHandler())
-    return logging.getLogger("atls.plugins")
+    return library_logger("atls.plugins")
 
 
 class _Metadata(Protocol):

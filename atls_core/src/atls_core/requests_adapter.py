@@ -56,6 +56,7 @@ except ModuleNotFoundError as missing:
     ) from missing
 
 from atls_core.config import ATLSConfig
+from atls_core.contexts import context_from
 from atls_core.errors import ATLSError, ConfigurationError
 from atls_core.result import AttestationResult
 from atls_core.selection import AppraiserLike
@@ -147,17 +148,9 @@ class ATLSAdapter(HTTPAdapter):
         context: ATLSContext | None = None,
         **kwargs: Any,
     ) -> None:
-        given = sum(x is not None for x in (context, config, validator))
-        if given != 1:
-            raise ConfigurationError(
-                "ATLSAdapter needs exactly one of config, validator= or context=",
-                check="http.adapter",
-            )
-        if context is None:
-            context = (
-                ATLSContext(config) if config is not None else ATLSContext(validator=validator)
-            )
-        self.context = context
+        self.context = context_from(
+            config, validator, context, user="ATLSAdapter", check="http.adapter"
+        )
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args: Any, **pool_kwargs: Any) -> None:

@@ -184,12 +184,7 @@ def select_validator(
         try:
             check_policy(policy)
         except ConfigurationError as error:  # name the host rule, as the checks above do
-            raise ConfigurationError(
-                f"{where}: {error.reason}",
-                check=error.check,
-                expected=error.expected,
-                actual=error.actual,
-            ) from None
+            raise error.in_configuration(where) from None
     return SelectedValidator(
         validator=validator,
         policy=policy,

@@ -14,10 +14,22 @@ from collections.abc import Collection, Iterable
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    PrivateKeyTypes,
+)
 from cryptography.x509.oid import NameOID
 
-__all__ = ["self_signed_certificate"]
+__all__ = ["private_key_pem", "self_signed_certificate"]
+
+
+def private_key_pem(key: PrivateKeyTypes) -> bytes:
+    """``key`` as unencrypted PKCS#8 PEM: the key file a TLS server loads with its certificate."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
 
 
 def self_signed_certificate(

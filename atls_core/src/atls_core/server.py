@@ -73,10 +73,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from atls_core.binding import NONCE_SIZE, decode_sni, report_data_for
+from atls_core.certificate import read_tlv
+from atls_core.der import tlv
 from atls_core.errors import ConfigurationError, MalformedEvidence, ServiceUnavailable
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import IssuerSpec, KeyBoundIssuer, refuse_unknown_names
 from atls_core.issuance_limits import IssuanceLimiter, Rate, client_address
+from atls_core.self_signed import private_key_pem as key_pem
 
 __all__ = [
     "AttestedCertificate",
@@ -98,6 +101,18 @@ _HASHES: Mapping[str, hashes.SHA256 | hashes.SHA384] = {
     "p256": hashes.SHA256(),
     "p384": hashes.SHA384(),
 }
+
+
+def _curve(key_type: str) -> ec.EllipticCurve:
+    curve = _CURVES.get(key_type)
+    if curve is None:
+        raise ConfigurationError(
+            "unsupported key type",
+            check="server.key_type",
+            expected=sorted(_CURVES),
+            actual=key_type,
+        )
+    return curve
 
 
 def select_issuer(
@@ -157,11 +172,7 @@ class AttestedCertificate:
         return hashlib.sha256(self.certificate_der).digest()
 
     def private_key_pem(self) -> bytes:
-        return self.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        return key_pem(self.private_key)
 
     def write_files(self, directory: str | os.PathLike[str]) -> tuple[Path, Path]:
         """Write ``cert.pem`` and ``key.pem`` (0600, created exclusively-new) for uvicorn & co."""
@@ -295,15 +306,9 @@ def mint_certificate(
     self-signing (PKI + attestation).  ``evidence=`` overrides what the issuer
     would produce (tests of a lying server use it).
     """
-    if key_type not in _CURVES:
-        raise ConfigurationError(
-            "unsupported key type",
-            check="server.key_type",
-            expected=sorted(_CURVES),
-            actual=key_type,
-        )
+    curve = _curve(key_type)
     spec: IssuerSpec = issuer.spec
-    key = private_key or ec.generate_private_key(_CURVES[key_type])
+    key = private_key or ec.generate_private_key(curve)
     spki = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -375,33 +380,13 @@ _REFUSAL_ALERTS: Mapping[str, int] = {
 }
 
 
-def _der_length(size: int) -> bytes:
-    if size < 0x80:
-        return bytes([size])
-    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(octets)]) + octets
-
-
-def _der(tag: int, content: bytes) -> bytes:
-    return bytes([tag]) + _der_length(len(content)) + content
-
-
 def _der_children(element: bytes) -> list[bytes]:
-    """The encoded elements inside one constructed DER element (ours, so well formed)."""
-
-    def header(data: bytes, at: int) -> tuple[int, int]:  # (content start, content length)
-        first = data[at + 1]
-        if first < 0x80:
-            return at + 2, first
-        count = first & 0x7F
-        return at + 2 + count, int.from_bytes(data[at + 2 : at + 2 + count], "big")
-
-    start, length = header(element, 0)
-    content, children, at = element[start : start + length], [], 0
-    while at < len(content):
-        begin, size = header(content, at)
-        children.append(content[at : begin + size])
-        at = begin + size
+    """The encoded elements inside one constructed DER element."""
+    _tag, _header, at, end = read_tlv(element)
+    children = []
+    while at < end:
+        _tag, header, _content, at = read_tlv(element, at)
+        children.append(element[header:at])
     return children
 
 
@@ -451,17 +436,17 @@ class _CertificateTemplate:
         )
 
     def certificate_der(self, evidence: bytes) -> bytes:
-        serial = _der(0x02, bytes([0x40 | secrets.randbits(6)]) + secrets.token_bytes(15))
-        extension = _der(0x30, self.evidence_oid + _der(0x04, evidence))
-        tbs = _der(
+        serial = tlv(0x02, bytes([0x40 | secrets.randbits(6)]) + secrets.token_bytes(15))
+        extension = tlv(0x30, self.evidence_oid + tlv(0x04, evidence))
+        tbs = tlv(
             0x30,
             self.version
             + serial
             + self.between
-            + _der(0xA3, _der(0x30, self.extensions + extension)),
+            + tlv(0xA3, tlv(0x30, self.extensions + extension)),
         )
         signature = self.signing_key.sign(tbs, ec.ECDSA(self.digest))
-        return _der(0x30, tbs + self.signature_algorithm + _der(0x03, b"\x00" + signature))
+        return tlv(0x30, tbs + self.signature_algorithm + tlv(0x03, b"\x00" + signature))
 
 
 @attrs.frozen
@@ -597,13 +582,7 @@ class AttestedCertificates:
                 "an issuer needs .spec and .issue(report_data) or .issue_for_key(spki_der, nonce)",
                 check="server.issuer",
             )
-        if key_type not in _CURVES:
-            raise ConfigurationError(
-                "unsupported key type",
-                check="server.key_type",
-                expected=sorted(_CURVES),
-                actual=key_type,
-            )
+        _curve(key_type)  # refused here, not at the first connection
         if key_rotation <= dt.timedelta(0):
             raise ConfigurationError(
                 "key_rotation must be positive", check="server.key_rotation", actual=key_rotation

@@ -66,7 +66,7 @@ def test_fresh_token_per_connection(
     with HTTPSServer(certificates.server_context()) as server:
         for _ in range(2):
             with tls_connect(context, server.port) as tls:
-                result = tls.attestation_result  # type: ignore[attr-defined]
+                result = tls.attestation_result
                 assert result is not None
                 assert result.accepted, result.to_json()
                 # Keys from the stand-in over http on loopback: tests only, and it says so.

@@ -283,12 +283,8 @@ def test_v1_refuses_extension_types(value: Any) -> None:
 
 
 def test_v1_refuses_non_string_keys() -> None:
-    document = v1_document()
-    document[b"bin"] = 1
-    assert refused(pack(document)).check == "dstack.msgpack.key"
-    document = v1_document()
-    document[7] = 1
-    assert refused(pack(document)).check == "dstack.msgpack.decode"
+    assert refused(pack({**v1_document(), b"bin": 1})).check == "dstack.msgpack.key"
+    assert refused(pack({**v1_document(), 7: 1})).check == "dstack.msgpack.decode"
 
 
 def test_v1_refuses_deep_nesting_even_in_ignored_fields() -> None:
@@ -389,7 +385,12 @@ def _synthetic_attestation(synthetic: Any, **kw: Any) -> DstackAttestation:
 
 def _quoted_rtmrs(quote: bytes) -> list[bytes]:
     _, _, fields = parse_report_fields(quote)
-    return [bytes(fields[f"rtmr{i}"]) for i in range(4)]  # type: ignore[arg-type]
+    rtmrs: list[bytes] = []
+    for index in range(4):
+        rtmr = fields[f"rtmr{index}"]
+        assert isinstance(rtmr, bytes), rtmr  # bytes(int) would hide a misread field as zeros
+        rtmrs.append(rtmr)
+    return rtmrs
 
 
 @pytest.mark.parametrize("stripped", [True, False])

@@ -43,6 +43,7 @@ from atls_tdx.testing.dstack import (
     attestation_certificate,
     dstack_event_log,
     encode_attestation,
+    legacy_extensions,
     octet_string,
     ratls_report_data,
     replay_rtmrs,
@@ -126,14 +127,8 @@ def test_old_and_new_extensions_that_agree_are_accepted(synthetic: Any) -> None:
     spki = spki_of(key)
     quote = _maker(synthetic)(ratls_report_data(spki), replay_rtmrs(events), bytes(48))
     blob = encode_attestation(tdx_attestation(quote, events, report_data=ratls_report_data(spki)))
-    der = self_signed_certificate(
-        key,
-        [
-            (DSTACK_ATTESTATION, octet_string(blob)),
-            (DSTACK_QUOTE, octet_string(quote)),
-            (DSTACK_EVENT_LOG, octet_string(json.dumps(events).encode())),  # full, unstripped
-        ],
-    )
+    old = legacy_extensions(quote, events)  # the full event log, unstripped
+    der = self_signed_certificate(key, [(DSTACK_ATTESTATION, octet_string(blob)), *old])
     evidence = _evidence(der)
     assert evidence.source.oid == DSTACK_ATTESTATION  # .8 is the single source of truth
     assert evidence.data == quote
@@ -221,13 +216,7 @@ def test_old_certificates_still_read_the_old_extensions(synthetic: Any) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     events = dstack_event_log()
     quote = synthetic.quote(ratls_report_data(spki_of(key)), rtmr=replay_rtmrs(events))
-    der = self_signed_certificate(
-        key,
-        [
-            (DSTACK_QUOTE, octet_string(quote)),
-            (DSTACK_EVENT_LOG, octet_string(json.dumps(events).encode())),
-        ],
-    )
+    der = self_signed_certificate(key, legacy_extensions(quote, events))
     evidence = _evidence(der)
     assert evidence.source.oid == DSTACK_QUOTE
     assert required_rtmrs(evidence) == (0, 1, 2, 3)

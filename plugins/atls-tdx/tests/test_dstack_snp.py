@@ -41,10 +41,6 @@ from atls_core.testing.plugins import manager_with, plugin_module
 from atls_core.testing.vectors import Vector
 from atls_tdx.dstack import DstackValidator, compose_hash
 from atls_tdx.dstack_attestation import (
-    DstackAttestation,
-    DstackStack,
-    RuntimeEvent,
-    SevSnpPlatform,
     decode_attestation,
 )
 from atls_tdx.dstack_evidence import evidence_from_attestation
@@ -54,7 +50,7 @@ from atls_tdx.dstack_snp import (
     mr_config_host_data,
     parse_mr_config,
 )
-from atls_tdx.oids import DSTACK_APP_ID, DSTACK_ATTESTATION
+from atls_tdx.oids import DSTACK_APP_ID
 from atls_tdx.specs import (
     DSTACK_SNP_MEASUREMENTS,
     DSTACK_SNP_MEDIA_TYPE,
@@ -65,10 +61,10 @@ from atls_tdx.specs import (
 from atls_tdx.testing.dstack import (
     attestation_certificate,
     dstack_event_log,
-    encode_attestation,
+    mr_config_document,
     octet_string,
     ratls_report_data,
-    self_signed_certificate,
+    snp_attestation_certificate,
     spki_of,
 )
 
@@ -77,17 +73,11 @@ NOW = dt.datetime(2026, 8, 7, 12, 0, tzinfo=dt.UTC)
 COMPOSE_HASH = hashlib.sha256(b"synthetic app-compose.json").digest()
 APP_ID = bytes.fromhex("11" * 20)
 MEASUREMENT = bytes.fromhex("5e" * 48)
-MR_CONFIG = json.dumps(
-    {
-        "app_id": APP_ID.hex(),
-        "compose_hash": COMPOSE_HASH.hex(),
-        "instance_id": "22" * 20,
-        "key_provider": "kms",
-        "key_provider_id": "33" * 32,
-        "version": 3,
-    },
-    separators=(",", ":"),
-    sort_keys=True,
+MR_CONFIG = mr_config_document(
+    app_id=APP_ID.hex(),
+    compose_hash=COMPOSE_HASH.hex(),
+    instance_id="22" * 20,
+    key_provider_id="33" * 32,
 )
 PINNED = Policy(options={"allowed_compose_hashes": [COMPOSE_HASH.hex()]})
 SIGNED = 0x2A0
@@ -162,26 +152,6 @@ class Server:
         return b.BindingContext(spki_der=spki_of(self.key), certificate_der=self.certificate)
 
 
-def _attestation(
-    report: bytes,
-    *,
-    report_data: bytes,
-    mr_config: str = MR_CONFIG,
-    cert_chain: tuple[bytes, ...] = (),
-    wire_version: int = 0,
-) -> DstackAttestation:
-    return DstackAttestation(
-        wire_version=wire_version,
-        platform=SevSnpPlatform(report=report, cert_chain=cert_chain, mr_config=mr_config),
-        stack=DstackStack(
-            kind="dstack",
-            report_data=report_data,
-            runtime_events=(RuntimeEvent(name="system-ready", payload=b""),),
-            config="{}",
-        ),
-    )
-
-
 def _server(
     *,
     mr_config: str = MR_CONFIG,
@@ -194,22 +164,17 @@ def _server(
     wire_version: int = 0,
 ) -> Server:
     key = ec.generate_private_key(ec.SECP256R1())
-    data = report_data if report_data is not None else ratls_report_data(spki_of(key))
-    report = bytearray(
-        _report(data, host_data if host_data is not None else mr_config_host_data(mr_config))
-    )
-    if tamper:
-        report[0x90] ^= 1
-    attestation = _attestation(
-        bytes(report),
-        report_data=stack_report_data if stack_report_data is not None else data,
+    der = snp_attestation_certificate(
+        key,
+        _report,
         mr_config=mr_config,
         cert_chain=cert_chain,
+        host_data=host_data,
+        report_data=report_data,
+        stack_report_data=stack_report_data,
         wire_version=wire_version,
-    )
-    blob = encode_attestation(attestation)
-    der = self_signed_certificate(
-        key, [(DSTACK_ATTESTATION, octet_string(blob)), *extensions], common_name="dstack snp"
+        extensions=extensions,
+        tamper=tamper,
     )
     return Server(key=key, certificate=der)
 

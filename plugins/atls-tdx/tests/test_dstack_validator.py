@@ -17,22 +17,17 @@ from atls_core.errors import BindingMismatch, ConfigurationError, MalformedEvide
 from atls_core.evidence import Evidence
 from atls_core.interfaces import ChallengeResponse
 from atls_core.policy import Policy, ReferenceValue
-from atls_core.result import Status
+from atls_core.result import AttestationResult, Status
 from atls_core.testing.conformance import Case, ValidatorConformance
 from atls_dcap.testing.quotes import DEFAULT_MRTD
 from atls_tdx.dstack import DstackValidator, compose_hash, expected_mr_config_id
 from atls_tdx.dstack_eventlog import CERTIFICATE_EVENT
-from atls_tdx.oids import (
-    DSTACK_APP_ID,
-    DSTACK_APP_INFO,
-    DSTACK_ATTESTATION,
-    DSTACK_EVENT_LOG,
-    DSTACK_QUOTE,
-)
+from atls_tdx.oids import DSTACK_ATTESTATION, DSTACK_EVENT_LOG, DSTACK_QUOTE
 from atls_tdx.testing.dstack import (
     app_info_msgpack,
     attestation_certificate,
     dstack_event_log,
+    legacy_extensions,
     octet_string,
     replay_rtmrs,
     runtime_event,
@@ -77,14 +72,7 @@ def certificate_case(
         else b.report_data_for("dstack-ratls-cert", spki_der=spki)
     )
     quote = world.quote(data, rtmr=replay_rtmrs(events), mr_config_id=mr_config_id)
-    extensions = [
-        (DSTACK_QUOTE, octet_string(quote)),
-        (DSTACK_EVENT_LOG, octet_string(json.dumps(events).encode())),
-    ]
-    if app_id_extension is not None:
-        extensions.append((DSTACK_APP_ID, octet_string(app_id_extension)))
-    if app_info is not None:
-        extensions.append((DSTACK_APP_INFO, octet_string(app_info)))
+    extensions = legacy_extensions(quote, events, app_id=app_id_extension, app_info=app_info)
     der = self_signed_certificate(key, extensions)
     evidence = DstackValidator(world.settings()).evidence_from_certificate(
         PeerCertificate.from_der(der)
@@ -146,7 +134,7 @@ def challenge_case(
     )
 
 
-def appraise(validator: DstackValidator, case: Case) -> Any:
+def appraise(validator: DstackValidator, case: Case) -> AttestationResult:
     return case.appraised_by(validator)
 
 
@@ -192,15 +180,20 @@ def test_pinned_certificate_is_affirming(synthetic: Any) -> None:
 # --- pinning: the core's rule over spec.workload_identity and the pinning options ----------
 
 
-def _validator(synthetic: Any, mode: str) -> DstackValidator:
+def _appraised(synthetic: Any, mode: str, policy: Policy) -> AttestationResult:
+    """A genuine case under ``policy``, appraised by the ``mode`` transport's validator."""
     if mode == "certificate":
-        return DstackValidator(synthetic.settings())
-    return DstackValidator.challenge_validator(synthetic.settings())
+        validator = DstackValidator(synthetic.settings())
+        return appraise(validator, certificate_case(synthetic, policy=policy).case)
+    validator = DstackValidator.challenge_validator(synthetic.settings())
+    return appraise(validator, challenge_case(synthetic, policy=policy).case)
 
 
-def _built(synthetic: Any, mode: str, policy: Policy) -> Built:
-    make = certificate_case if mode == "certificate" else challenge_case
-    return make(synthetic, policy=policy)
+def _pin_id(pin: dict[str, dict[str, Any]]) -> str:
+    """The name a pin sets (an option or a reference value)."""
+    (names,) = pin.values()
+    (name,) = names
+    return name
 
 
 MODES = ["certificate", "challenge"]
@@ -209,8 +202,7 @@ MODES = ["certificate", "challenge"]
 @pytest.mark.parametrize("mode", MODES)
 def test_unpinned_deployment_is_refused_naming_what_to_pin(synthetic: Any, mode: str) -> None:
     # A genuine dstack TD running anyone's compose file would otherwise pass.
-    built = _built(synthetic, mode, Policy())
-    result = appraise(_validator(synthetic, mode), built.case)
+    result = _appraised(synthetic, mode, Policy())
     assert result.status is Status.CONTRAINDICATED
     assert result.binding.verified
     assert [f.check for f in result.failures] == ["workload.unpinned"]
@@ -235,8 +227,7 @@ def test_unpinned_deployment_is_refused_naming_what_to_pin(synthetic: Any, mode:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_allow_any_workload_accepts_with_warnings(synthetic: Any, mode: str) -> None:
-    built = _built(synthetic, mode, Policy(allow_any_workload=True))
-    result = appraise(_validator(synthetic, mode), built.case)
+    result = _appraised(synthetic, mode, Policy(allow_any_workload=True))
     assert result.accepted, result.to_json()
     assert result.status is Status.WARNING
     assert sorted(w.split(":")[0] for w in result.warnings) == [
@@ -255,13 +246,12 @@ def test_allow_any_workload_accepts_with_warnings(synthetic: Any, mode: str) -> 
         {"reference_values": {"compose_hash": compose_hash(COMPOSE).hex()}},
         {"reference_values": {"app_id": compose_hash(COMPOSE)[:20].hex()}},
     ],
-    ids=lambda pin: next(iter(next(iter(pin.values())))),
+    ids=_pin_id,
 )
 def test_one_pin_is_enough_and_the_boot_chain_still_warns(
     synthetic: Any, mode: str, pin: dict[str, Any]
 ) -> None:
-    built = _built(synthetic, mode, Policy(**pin))
-    result = appraise(_validator(synthetic, mode), built.case)
+    result = _appraised(synthetic, mode, Policy(**pin))
     assert result.accepted, result.to_json()
     assert result.status is Status.WARNING
     assert [w.split(":")[0] for w in result.warnings] == ["dstack.boot_chain"]
@@ -275,14 +265,13 @@ def test_one_pin_is_enough_and_the_boot_chain_still_warns(
         {"reference_values": {"os_image_hash": OS_IMAGE.hex()}},
         {"reference_values": {"mrtd": DEFAULT_MRTD.hex()}},
     ],
-    ids=lambda pin: next(iter(next(iter(pin.values())))),
+    ids=_pin_id,
 )
 def test_pinning_only_the_platform_does_not_pin_the_application(
     synthetic: Any, mode: str, platform_only: dict[str, Any]
 ) -> None:
     # Every dstack app on this OS image and firmware shares these values.
-    built = _built(synthetic, mode, Policy(**platform_only))
-    result = appraise(_validator(synthetic, mode), built.case)
+    result = _appraised(synthetic, mode, Policy(**platform_only))
     assert not result.accepted
     assert "workload.unpinned" in [f.check for f in result.failures]
 

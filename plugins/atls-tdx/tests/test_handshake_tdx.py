@@ -8,7 +8,6 @@ hash): an unpinned policy is refused before any application byte.
 
 from __future__ import annotations
 
-import json
 import ssl
 import tempfile
 from collections.abc import Iterator
@@ -35,12 +34,11 @@ from atls_core.tls import ATLSContext
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import DEFAULT_MRTD, make_tdx_quote
 from atls_tdx.issuers import ConfigfsTsmIssuer, DstackAgentIssuer
-from atls_tdx.oids import DSTACK_EVENT_LOG, DSTACK_QUOTE
 from atls_tdx.testing.dstack import (
     FakeConfigfsTsm,
     FakeGuestAgent,
     dstack_event_log,
-    octet_string,
+    legacy_extensions,
     replay_rtmrs,
     self_signed_certificate,
     spki_of,
@@ -233,13 +231,7 @@ def _ratls_server_context(
     events = dstack_event_log()
     report_data = report_data_for("dstack-ratls-cert", spki_der=spki_for_report or spki_of(key))
     quote = make_tdx_quote(live["pki"], report_data, rtmr=replay_rtmrs(events))
-    der = self_signed_certificate(
-        key,
-        [
-            (DSTACK_QUOTE, octet_string(quote)),
-            (DSTACK_EVENT_LOG, octet_string(json.dumps(events).encode())),
-        ],
-    )
+    der = self_signed_certificate(key, legacy_extensions(quote, events))
     return tls_server_context(key, der)
 
 

@@ -43,6 +43,7 @@ from atls_core.policy import Policy
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificate, ChallengeEndpoint, mint_certificate
 from atls_core.testing.loopback import HTTPSServer, attested_get
+from atls_core.testing.plugins import insecure_config
 from atls_core.tls import ATLSContext
 from atls_dcap.testing.quotes import DEFAULT_MRTD, make_tdx_quote
 from atls_tdx.dstack import DstackValidator, compose_hash, sdk_app_compose
@@ -407,18 +408,7 @@ def test_sdk_app_compose_hashes_as_the_dstack_sdk(mapping: dict[str, Any]) -> No
 
 
 def _config(synthetic: Any, policy: dict[str, Any]) -> ATLSConfig:
-    return ATLSConfig.from_mapping(
-        {
-            "atls": {"allow_insecure_test_validators": True},
-            "hosts": {
-                "tee.example": {
-                    "validator": "tdx.dstack-challenge",
-                    "settings": synthetic.settings(),
-                    "policy": policy,
-                }
-            },
-        }
-    )
+    return insecure_config("tee.example", "tdx.dstack-challenge", synthetic.settings(), policy)
 
 
 def test_a_mapping_app_compose_is_refused_when_the_configuration_is_loaded(

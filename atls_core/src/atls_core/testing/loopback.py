@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, overload
 
 import attrs
 from cryptography.hazmat.primitives import serialization
@@ -42,7 +42,7 @@ from atls_core.testing.simulated import (
     SimulatedHardware,
     SimulatedIssuer,
 )
-from atls_core.tls import result_of
+from atls_core.tls import ATLSContext, ATLSSocket, result_of
 
 if TYPE_CHECKING:
     from atls_core.registry import PluginManager
@@ -395,6 +395,10 @@ def tls_server_context(key: PrivateKeyTypes, certificate_der: bytes) -> ssl.SSLC
     return context
 
 
+@overload
+def tls_connect(context: ATLSContext, port: int, host: str = ...) -> ATLSSocket: ...
+@overload
+def tls_connect(context: ssl.SSLContext, port: int, host: str = ...) -> ssl.SSLSocket: ...
 def tls_connect(context: ssl.SSLContext, port: int, host: str = "127.0.0.1") -> ssl.SSLSocket:
     """A TLS connection to 127.0.0.1:port presenting ``host`` (the handshake, and so an
     atls appraisal, has happened when it returns); the caller closes it."""

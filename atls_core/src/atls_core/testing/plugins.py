@@ -9,23 +9,30 @@ named after the module's last dotted part (or as given in ``named``).
 from __future__ import annotations
 
 import importlib.metadata as md
+import itertools
 import json
 import os
 import subprocess
 import sys
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from atls_core.hookspecs import hookimpl
 from atls_core.interfaces import ValidatorFactory, ValidatorSpec
 from atls_core.registry import ENTRY_POINT_GROUP, PluginManager, ValidatorRegistrar
 
+if TYPE_CHECKING:
+    from atls_core.config import ATLSConfig
+
 __all__ = [
     "SIMULATED_ENTRY_POINT",
+    "FakeSite",
     "assert_tests_only",
     "entry_point",
     "heavy_modules_loaded_by",
+    "insecure_config",
     "manager_with",
     "modules_loaded_by",
     "plugin_module",
@@ -149,7 +156,68 @@ def assert_tests_only(
             refused()
         assert info.value.check == "config.test_settings", info.value
         assert all(knob in str(info.value) for knob in knobs), info.value
-    allowed = ATLSConfig.from_mapping(
-        {"atls": {"allow_insecure_test_validators": True}, "hosts": hosts}
-    )
+    allowed = insecure_config("svc.example", validator_id, settings)
     assert validator_for_host(allowed, "svc.example", manager=manager).test_knobs == knobs
+
+
+def insecure_config(
+    host: str,
+    validator_id: str,
+    settings: Mapping[str, Any],
+    policy: Mapping[str, Any] | None = None,
+    *,
+    source: str = "<dict>",
+) -> ATLSConfig:
+    """A configuration of one host rule that allows insecure test validators (and so
+    tests-only settings): what tests of synthetic evidence, and the demo, run under."""
+    from atls_core.config import ATLSConfig
+
+    rule: dict[str, Any] = {"validator": validator_id, "settings": dict(settings)}
+    if policy is not None:
+        rule["policy"] = dict(policy)
+    hosts = {host: rule}
+    return ATLSConfig.from_mapping(
+        {"atls": {"allow_insecure_test_validators": True}, "hosts": hosts}, source=source
+    )
+
+
+class FakeSite:
+    """A folder of fake installed distributions (``*.dist-info`` and plugin modules).
+
+    Put it on ``sys.path`` (``monkeypatch.syspath_prepend(site.path)``) and the
+    registry's own metadata reader finds them; :meth:`forget` drops the imported
+    modules afterwards, so the next test imports its own.
+    """
+
+    _numbers = itertools.count()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.modules: list[str] = []
+
+    def install(
+        self,
+        distribution: str,
+        plugins: Mapping[str, str],
+        *,
+        version: str = "1.0",
+        requires: Sequence[str] = (),
+    ) -> dict[str, str]:
+        """Entry points ``plugins`` (name -> module source); returns name -> module name."""
+        info = self.path / f"{distribution.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        metadata = ["Metadata-Version: 2.1", f"Name: {distribution}", f"Version: {version}"]
+        metadata += [f"Requires-Dist: {r}" for r in requires]
+        (info / "METADATA").write_text("\n".join(metadata) + "\n")
+        modules = {name: f"_atls_fake_{name}_{next(self._numbers)}" for name in plugins}
+        for name, source in plugins.items():
+            (self.path / f"{modules[name]}.py").write_text(source)
+        lines = ["[atls]", *(f"{name} = {module}" for name, module in modules.items())]
+        (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+        self.modules += modules.values()
+        return modules
+
+    def forget(self) -> None:
+        """Drop the modules imported from here."""
+        for module in self.modules:
+            sys.modules.pop(module, None)

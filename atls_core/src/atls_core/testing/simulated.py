@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from atls_core.errors import ConfigurationError, MalformedEvidence, StaleEvidence, UntrustedChain
+from atls_core.errors import MalformedEvidence, StaleEvidence, UntrustedChain
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.hookspecs import hookimpl
 from atls_core.interfaces import (
@@ -162,24 +162,11 @@ class SimulatedHardware:
         return {"hardware_key": Secret(self.private_key_hex, "simulated hardware"), **extra}
 
 
-def _hex_setting(settings: Settings, name: str, size: int) -> bytes:
-    from atls_core.config import reveal
+def _hardware_key(settings: Settings) -> bytes:
+    from atls_core.settings import load
+    from atls_core.testing.simulated_settings import HardwareKey
 
-    value = settings.get(name)
-    if value is None:
-        raise ConfigurationError(f"settings.{name} is required", check="config.settings")
-    try:
-        raw = bytes.fromhex(reveal(value))
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"settings.{name} must be hex", check="config.settings") from None
-    if len(raw) != size:
-        raise ConfigurationError(
-            f"settings.{name} must be {size} bytes",
-            check="config.settings",
-            expected=size,
-            actual=len(raw),
-        )
-    return raw
+    return load(HardwareKey, settings, partial=True).hardware_key
 
 
 class SimulatedIssuer:
@@ -193,7 +180,7 @@ class SimulatedIssuer:
         from atls_core.clock import SystemClock
 
         self.spec = spec
-        self._key = Ed25519PrivateKey.from_private_bytes(_hex_setting(settings, "hardware_key", 32))
+        self._key = Ed25519PrivateKey.from_private_bytes(_hardware_key(settings))
         self._measurements: Mapping[str, str] = dict(
             settings.get("measurements", DEFAULT_MEASUREMENTS)
         )
@@ -235,9 +222,7 @@ class SimulatedValidator(ValidatorBase):
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
         self.spec = spec
-        self._key: Ed25519PublicKey = Ed25519PublicKey.from_public_bytes(
-            _hex_setting(settings, "hardware_key", 32)
-        )
+        self._key: Ed25519PublicKey = Ed25519PublicKey.from_public_bytes(_hardware_key(settings))
 
     # -- challenge transport -------------------------------------------------
 
@@ -251,16 +236,9 @@ class SimulatedValidator(ValidatorBase):
         )
 
     def evidence_from_challenge(self, response: ChallengeResponse) -> Evidence:
-        if response.status != 200:
-            raise MalformedEvidence(
-                "challenge endpoint did not answer 200",
-                check="challenge.status",
-                expected=200,
-                actual=response.status,
-            )
         return Evidence(
             media_type=MEDIA_TYPE,
-            data=response.body,
+            data=response.ok_body(),
             source=EvidenceSource(transport=Transport.CHALLENGE, location=CHALLENGE_PATH),
         )
 

@@ -6,10 +6,10 @@ constructor); it is imported lazily so loading the plugin stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from atls_azure._version import __version__
-from atls_core.lazy import lazy_attribute
+from atls_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from atls_azure.aci import AciValidator
@@ -20,6 +20,4 @@ __all__ = ["AciIssuer", "AciValidator", "__version__"]
 
 _WHERE = {"AciValidator": "atls_azure.aci", "AciIssuer": "atls_azure.issuer"}
 
-
-def __getattr__(name: str) -> Any:
-    return lazy_attribute(__name__, _WHERE, globals(), name)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

@@ -14,9 +14,9 @@ plugins' specs at registration time) stays cheap to import.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from atls_core.lazy import lazy_attribute
+from atls_core.lazy import lazy_exports
 from atls_dcap._version import __version__
 
 if TYPE_CHECKING:
@@ -76,10 +76,4 @@ _WHERE = {
     "DcapVerifier": ".verifier",
 }
 
-
-def __getattr__(name: str) -> Any:
-    return lazy_attribute(__name__, _WHERE, globals(), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

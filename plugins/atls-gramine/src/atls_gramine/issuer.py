@@ -30,6 +30,7 @@ from atls_core.config import Secret, reveal
 from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Settings, refuse_unknown_names
+from atls_core.self_signed import private_key_pem as key_pem
 from atls_gramine.ratls import HASH_ALGORITHMS, encode_claims, encode_tcg_evidence
 from atls_gramine.specs import (
     ISSUER_SPEC,
@@ -164,12 +165,7 @@ class RatlsCredentials:
 
     @property
     def private_key_pem(self) -> Secret:
-        raw = self.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        return Secret(raw.decode(), "RA-TLS private key")
+        return Secret(key_pem(self.private_key).decode(), "RA-TLS private key")
 
     def write(
         self,

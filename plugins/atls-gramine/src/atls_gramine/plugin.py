@@ -7,31 +7,12 @@ options are data on the spec (``VALIDATOR_SPEC.cli_options``).
 
 from __future__ import annotations
 
-from atls_core.hookspecs import hookimpl
-from atls_core.interfaces import Issuer, Settings, Validator
-from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
+from atls_core.hookspecs import registrations
 from atls_gramine.specs import ISSUER_SPEC, VALIDATOR_SPEC
 
 __all__ = ["atls_register_issuers", "atls_register_validators"]
 
-
-def _validator(settings: Settings) -> Validator:
-    from atls_gramine.validator import GramineRatlsValidator
-
-    return GramineRatlsValidator(settings)
-
-
-def _issuer(settings: Settings) -> Issuer:
-    from atls_gramine.issuer import DevAttestationIssuer
-
-    return DevAttestationIssuer(settings)
-
-
-@hookimpl
-def atls_register_validators(registry: ValidatorRegistrar) -> None:
-    registry.register(VALIDATOR_SPEC, _validator)
-
-
-@hookimpl
-def atls_register_issuers(registry: IssuerRegistrar) -> None:
-    registry.register(ISSUER_SPEC, _issuer)
+atls_register_validators, atls_register_issuers = registrations(
+    validators=[(VALIDATOR_SPEC, "atls_gramine.validator:GramineRatlsValidator")],
+    issuers=[(ISSUER_SPEC, "atls_gramine.issuer:DevAttestationIssuer")],
+)

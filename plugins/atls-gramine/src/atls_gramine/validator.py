@@ -23,6 +23,7 @@ from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import ReportData, Settings, ValidatorBase, refuse_unknown_names
 from atls_dcap import DcapSettings, DcapVerifier, VerifiedQuote, record_quote
+from atls_dcap.tee import verify_quote_of
 from atls_gramine.gramine_env import validator_from_gramine_env
 from atls_gramine.gramine_policy import policy_option_int
 from atls_gramine.ratls import extension_for, parse_tcg_evidence
@@ -159,14 +160,14 @@ class GramineRatlsValidator(ValidatorBase):
         scheme, quote, material, extras = self._parse(evidence)
         isv_prod_id = policy_option_int(appraisal.policy, "isv_prod_id")
         min_isv_svn = policy_option_int(appraisal.policy, "min_isv_svn")
-        verified = self._dcap.verify(quote, now=appraisal.now)
-        if verified.tee_type != "sgx":
-            raise MalformedEvidence(
-                "a Gramine RA-TLS certificate must carry an SGX quote",
-                check="gramine.tee_type",
-                expected="sgx",
-                actual=verified.tee_type,
-            )
+        verified = verify_quote_of(
+            self._dcap,
+            quote,
+            now=appraisal.now,
+            tee_type="sgx",
+            check="gramine.tee_type",
+            refusal="a Gramine RA-TLS certificate must carry an SGX quote",
+        )
         if self._check_certificate(evidence, appraisal.context, scheme, verified, material):
             extras["certificate_key_binding"] = "verified"
         record_quote(appraisal, verified)

@@ -23,6 +23,7 @@ from atls_core.errors import ConfigurationError
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Settings
 from atls_core.settings import load
+from atls_core.tsm import check_report_data
 from atls_ita.client import ItaClient
 from atls_ita.oids import ITA_TOKEN_MEDIA_TYPE, ITA_TOKEN_OID
 from atls_ita.settings import DEFAULT_API_URL, ItaIssuerSettings
@@ -55,13 +56,7 @@ class ItaIssuer:
         return f"ItaIssuer({self._client!r})"
 
     def issue(self, report_data: bytes) -> Evidence:
-        if len(report_data) != 64:
-            raise ConfigurationError(
-                "report data must be exactly 64 bytes",
-                check="issuer.report_data",
-                expected=64,
-                actual=len(report_data),
-            )
+        check_report_data(report_data)
         nonce = self._client.nonce()
         quote = self._quote(
             hashlib.sha512(nonce.prefix + report_data).digest(), root=self._root, fs=self._fs

@@ -79,6 +79,11 @@ class ItaValidator(ValidatorBase):
         self.spec = spec
         self._verifier = verifier or ItaValidatorSettings.from_settings(settings).build_verifier()
 
+    @classmethod
+    def sgx_validator(cls, settings: Settings) -> ItaValidator:
+        """``ita.sgx``: the same verifier, the SGX claim mapping."""
+        return cls(settings, spec=SGX_SPEC)
+
     @property
     def verifier(self) -> TokenVerifier:
         return self._verifier

@@ -15,35 +15,15 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.util.connection import _TYPE_SOCKET_OPTIONS
 from urllib3.util.timeout import _DEFAULT_TIMEOUT, _TYPE_TIMEOUT
 
+from atls_core.connection import KeepsResult
 from atls_core.errors import ConfigurationError
-from atls_core.result import AttestationResult
-from atls_core.tls import ATLSContext, result_of
+from atls_core.tls import ATLSContext
 
 __all__ = ["AttestedConnection", "HTTPAConnection"]
 
 
-class AttestedConnection(HTTPSConnection):
-    """A urllib3 HTTPS connection that keeps its appraisal's result.
-
-    urllib3 and ``http.client`` drop the socket when a response closes the
-    connection, so the result is taken when the connection is made.
-    """
-
-    _atls_result: AttestationResult | None = None
-
-    def connect(self) -> None:
-        self._atls_result = None
-        super().connect()
-        self._atls_result = result_of(self.sock)
-
-    @property
-    def attestation_result(self) -> AttestationResult | None:
-        """The latest connection's result (``None`` before connecting)."""
-        if self.sock is not None:
-            current = result_of(self.sock)
-            if current is not None:
-                return current
-        return self._atls_result
+class AttestedConnection(KeepsResult, HTTPSConnection):
+    """A urllib3 HTTPS connection that keeps its appraisal's result."""
 
 
 def _require_context(context: Any) -> ATLSContext:

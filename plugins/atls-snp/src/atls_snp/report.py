@@ -15,7 +15,7 @@ checks the signature before any field is believed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self, overload
 
 import attrs
 
@@ -58,12 +58,38 @@ _PLATFORM_INFO_BITS = {
 }
 
 
-def _u32(data: bytes, offset: int) -> int:
-    return int.from_bytes(data[offset : offset + 4], "little")
-
-
 def _u64(data: bytes, offset: int) -> int:
     return int.from_bytes(data[offset : offset + 8], "little")
+
+
+class _Bytes:
+    """A report field: the bytes from ``start`` to ``end`` (offsets as in AMD's table)."""
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+
+    @overload
+    def __get__(self, report: None, owner: object) -> Self: ...
+    @overload
+    def __get__(self, report: Report, owner: object) -> bytes: ...
+    def __get__(self, report: Report | None, owner: object) -> Self | bytes:
+        return self if report is None else report.raw[self.start : self.end]
+
+
+class _Int:
+    """A report field: a little-endian unsigned integer of ``size`` bytes at ``offset``."""
+
+    def __init__(self, offset: int, size: int) -> None:
+        self.offset, self.size = offset, size
+
+    @overload
+    def __get__(self, report: None, owner: object) -> Self: ...
+    @overload
+    def __get__(self, report: Report, owner: object) -> int: ...
+    def __get__(self, report: Report | None, owner: object) -> Self | int:
+        if report is None:
+            return self
+        return int.from_bytes(report.raw[self.offset : self.offset + self.size], "little")
 
 
 def _bits(value: int, names: dict[str, int]) -> dict[str, bool]:
@@ -140,41 +166,15 @@ class Report:
     def signed_part(self) -> bytes:
         return self.raw[:SIGNED_SIZE]
 
-    @property
-    def version(self) -> int:
-        return _u32(self.raw, 0x00)
-
-    @property
-    def guest_svn(self) -> int:
-        return _u32(self.raw, 0x04)
-
-    @property
-    def policy(self) -> int:
-        return _u64(self.raw, 0x08)
-
-    @property
-    def family_id(self) -> bytes:
-        return self.raw[0x10:0x20]
-
-    @property
-    def image_id(self) -> bytes:
-        return self.raw[0x20:0x30]
-
-    @property
-    def vmpl(self) -> int:
-        return _u32(self.raw, 0x30)
-
-    @property
-    def signature_algo(self) -> int:
-        return _u32(self.raw, 0x34)
-
-    @property
-    def platform_info(self) -> int:
-        return _u64(self.raw, 0x40)
-
-    @property
-    def flags(self) -> int:
-        return _u32(self.raw, 0x48)
+    version = _Int(0x00, 4)
+    guest_svn = _Int(0x04, 4)
+    policy = _Int(0x08, 8)
+    family_id = _Bytes(0x10, 0x20)
+    image_id = _Bytes(0x20, 0x30)
+    vmpl = _Int(0x30, 4)
+    signature_algo = _Int(0x34, 4)
+    platform_info = _Int(0x40, 8)
+    flags = _Int(0x48, 4)
 
     @property
     def author_key_en(self) -> bool:
@@ -188,33 +188,13 @@ class Report:
     def signing_key_field(self) -> int:
         return self.flags >> 2 & 0b111
 
-    @property
-    def report_data(self) -> bytes:
-        return self.raw[0x50:0x90]
-
-    @property
-    def measurement(self) -> bytes:
-        return self.raw[0x90:0xC0]
-
-    @property
-    def host_data(self) -> bytes:
-        return self.raw[0xC0:0xE0]
-
-    @property
-    def id_key_digest(self) -> bytes:
-        return self.raw[0xE0:0x110]
-
-    @property
-    def author_key_digest(self) -> bytes:
-        return self.raw[0x110:0x140]
-
-    @property
-    def report_id(self) -> bytes:
-        return self.raw[0x140:0x160]
-
-    @property
-    def report_id_ma(self) -> bytes:
-        return self.raw[0x160:0x180]
+    report_data = _Bytes(0x50, 0x90)
+    measurement = _Bytes(0x90, 0xC0)
+    host_data = _Bytes(0xC0, 0xE0)
+    id_key_digest = _Bytes(0xE0, 0x110)
+    author_key_digest = _Bytes(0x110, 0x140)
+    report_id = _Bytes(0x140, 0x160)
+    report_id_ma = _Bytes(0x160, 0x180)
 
     @property
     def cpuid(self) -> tuple[int, int, int] | None:
@@ -223,9 +203,7 @@ class Report:
             return None
         return (self.raw[0x188], self.raw[0x189], self.raw[0x18A])
 
-    @property
-    def chip_id(self) -> bytes:
-        return self.raw[0x1A0:0x1E0]
+    chip_id = _Bytes(0x1A0, 0x1E0)
 
     @property
     def current_version(self) -> FirmwareVersion:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import attrs
 
+from atls_core import measurements
 from atls_core.evidence import Transport
 from atls_core.interfaces import CliOption, ValidatorSpec
 from atls_core.specs import issuer_spec
@@ -62,16 +63,7 @@ SNP_EVIDENCE_MEDIA_TYPE = "application/vnd.atls.snp-evidence"
 
 CHALLENGE_PATH = "/.well-known/atls/snp-report"
 
-MEASUREMENTS = (
-    "measurement",
-    "host_data",
-    "id_key_digest",
-    "author_key_digest",
-    "family_id",
-    "image_id",
-    "guest_svn",
-    "chip_id",
-)
+MEASUREMENTS = measurements.SEV_SNP
 """Report fields usable in ``policy.reference_values``: lowercase hex, except ``guest_svn``
 (decimal)."""
 

@@ -132,14 +132,7 @@ class SnpReportValidator(ValidatorBase):
         )
 
     def evidence_from_challenge(self, response: ChallengeResponse) -> Evidence:
-        if response.status != 200:
-            raise MalformedEvidence(
-                "the challenge endpoint did not answer 200",
-                check="challenge.status",
-                expected=200,
-                actual=response.status,
-            )
-        report, certificates = decode_envelope(response.body)
+        report, certificates = decode_envelope(response.ok_body())
         source = EvidenceSource(transport=Transport.CHALLENGE, location=CHALLENGE_PATH)
         return _report_evidence(report, certificates, source)
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from atls_core import measurements
 from atls_core.evidence import Transport
-from atls_core.interfaces import CliOption, IssuerSpec, ValidatorSpec
+from atls_core.interfaces import CliOption, ValidatorSpec
 from atls_core.settings import SpecInputs, joined
+from atls_core.specs import issuer_spec
 from atls_dcap.settings import DCAP_INPUTS
 from atls_tdx.oids import ATLS_TDX_QUOTE, DSTACK_ATTESTATION, DSTACK_QUOTE
 
@@ -67,16 +68,7 @@ DSTACK_MEASUREMENTS = (
 )
 """dstack adds what its replayed RTMR3 events measure."""
 
-DSTACK_SNP_MEASUREMENTS = (
-    "measurement",
-    "host_data",
-    "id_key_digest",
-    "author_key_digest",
-    "family_id",
-    "image_id",
-    "guest_svn",
-    "chip_id",
-)
+DSTACK_SNP_MEASUREMENTS = measurements.SEV_SNP
 """A SEV-SNP report's fields, as atls-snp names them (``snp.report`` records them)."""
 
 DSTACK_SNP_BOOT_CHAIN = ("measurement",)
@@ -197,23 +189,17 @@ DSTACK_CHALLENGE_SPEC = ValidatorSpec(
 DSTACK_RESPONSE_MEDIA_TYPE = "application/vnd.atls.dstack-quote-response+json"
 """What the dstack guest agent issuer answers a ``/tdx_quote`` challenge with."""
 
-CONFIGFS_TSM_ISSUER_SPEC = IssuerSpec(
+CONFIGFS_TSM_ISSUER_SPEC = issuer_spec(
+    TDX_DCAP_SPEC,
     id="tdx.configfs-tsm",
-    validator_id="tdx.dcap",
-    binding_scheme="atls-v1",
-    media_type=TDX_QUOTE_MEDIA_TYPE,
-    transport=Transport.CERTIFICATE,
-    oid=ATLS_TDX_QUOTE,
     description="Intel TDX quote from the kernel's configfs-tsm interface (Linux >= 6.7)",
     settings=("root", "provider"),
 )
 
-DSTACK_AGENT_ISSUER_SPEC = IssuerSpec(
+DSTACK_AGENT_ISSUER_SPEC = issuer_spec(
+    DSTACK_CHALLENGE_SPEC,
     id="tdx.dstack-agent",
-    validator_id="tdx.dstack-challenge",
-    binding_scheme="challenge-v1",
     media_type=DSTACK_RESPONSE_MEDIA_TYPE,
-    transport=Transport.CHALLENGE,
     description="dstack guest agent quote + event log, answered to a /tdx_quote challenge; "
     "the TLS certificate is measured as a 'New TLS Certificate' RTMR3 event",
     settings=("socket", "timeout", "secureai_clients"),

@@ -66,15 +66,11 @@ def verify_tdx_quote(verifier: DcapVerifier, quote: bytes, appraisal: Appraisal)
     vouch for someone else's module).
     """
     from atls_dcap import record_quote
+    from atls_dcap.tee import verify_quote_of
 
-    verified = verifier.verify(quote, now=appraisal.now)
-    if verified.tee_type != "tdx":
-        raise MalformedEvidence(
-            "the quote is not a TDX quote",
-            check="tdx.tee_type",
-            expected="tdx",
-            actual=verified.tee_type,
-        )
+    verified = verify_quote_of(
+        verifier, quote, now=appraisal.now, tee_type="tdx", check="tdx.tee_type"
+    )
     record_quote(appraisal, verified)
     signer = verified.fields.get("mrsignerseam")
     if not isinstance(signer, bytes) or any(signer):

@@ -20,6 +20,7 @@ from typing import Any
 
 from atls_core.testing.httpd import QuietHandler
 from atls_core.testing.tsm import EmulatedConfigfsTsm
+from atls_tdx import oids
 from atls_tdx.dstack_attestation import (
     DstackAttestation,
     DstackStack,
@@ -38,7 +39,7 @@ from atls_tdx.dstack_eventlog import (
     runtime_event_digest,
     stripped_event_log,
 )
-from atls_tdx.oids import DSTACK_ATTESTATION
+from atls_tdx.dstack_snp import mr_config_host_data
 
 __all__ = [
     "FakeConfigfsTsm",
@@ -55,8 +56,11 @@ __all__ = [
     "app_info_msgpack",
     "attestation_certificate",
     "encode_attestation",
+    "legacy_extensions",
+    "mr_config_document",
     "ratls_report_data",
     "scale_compact",
+    "snp_attestation_certificate",
     "tdx_attestation",
 ]
 
@@ -587,4 +591,87 @@ def attestation_certificate(
         quote, events, report_data=data, config=config, stripped=stripped, wire_version=wire_version
     )
     blob = encode_attestation(attestation)
-    return self_signed_certificate(key, [(DSTACK_ATTESTATION, octet_string(blob)), *extensions])
+    return self_signed_certificate(
+        key, [(oids.DSTACK_ATTESTATION, octet_string(blob)), *extensions]
+    )
+
+
+def mr_config_document(
+    *, app_id: str, compose_hash: str, instance_id: str, key_provider_id: str
+) -> str:
+    """A MrConfigV3 document (hex fields, key provider ``kms``), compact with sorted keys:
+    what a synthetic dstack SEV-SNP guest's HOST_DATA commits to."""
+    fields = {
+        "app_id": app_id,
+        "compose_hash": compose_hash,
+        "instance_id": instance_id,
+        "key_provider": "kms",
+        "key_provider_id": key_provider_id,
+        "version": 3,
+    }
+    return json.dumps(fields, separators=(",", ":"), sort_keys=True)
+
+
+SnpReportMaker = Callable[[bytes, bytes], bytes]
+"""``(report_data, host_data) -> report``: a SEV-SNP report from a synthetic guest."""
+
+
+def snp_attestation_certificate(
+    key: Any,
+    report_maker: SnpReportMaker,
+    *,
+    mr_config: str,
+    cert_chain: tuple[bytes, ...] = (),
+    host_data: bytes | None = None,
+    report_data: bytes | None = None,
+    stack_report_data: bytes | None = None,
+    wire_version: int = 0,
+    extensions: Sequence[tuple[str, bytes]] = (),
+    tamper: bool = False,
+) -> bytes:
+    """A self-signed dstack RA-TLS certificate (DER) of a SEV-SNP guest, evidence in ``.8``.
+
+    The report binds the certificate key and its HOST_DATA commits to
+    ``mr_config``; ``host_data``, ``report_data`` and ``stack_report_data`` (what
+    the stack says it bound) override them, to make lying certificates;
+    ``tamper`` flips a bit of the signed MEASUREMENT after the report was made.
+    """
+    data = report_data if report_data is not None else ratls_report_data(spki_of(key))
+    host = host_data if host_data is not None else mr_config_host_data(mr_config)
+    report = bytearray(report_maker(data, host))
+    if tamper:
+        report[0x90] ^= 1
+    attestation = DstackAttestation(
+        wire_version=wire_version,
+        platform=SevSnpPlatform(report=bytes(report), cert_chain=cert_chain, mr_config=mr_config),
+        stack=DstackStack(
+            kind="dstack",
+            report_data=stack_report_data if stack_report_data is not None else data,
+            runtime_events=(RuntimeEvent(name="system-ready", payload=b""),),
+            config="{}",
+        ),
+    )
+    blob = encode_attestation(attestation)
+    return self_signed_certificate(
+        key, [(oids.DSTACK_ATTESTATION, octet_string(blob)), *extensions]
+    )
+
+
+def legacy_extensions(
+    quote: bytes,
+    events: Sequence[dict[str, Any]],
+    *,
+    app_id: bytes | None = None,
+    app_info: bytes | None = None,
+) -> list[tuple[str, bytes]]:
+    """dstack's certificate extensions from before the attestation one (``.8``): the quote,
+    the whole event log as JSON and, when given, the app id and the msgpack app info."""
+    extensions = [
+        (oids.DSTACK_QUOTE, octet_string(quote)),
+        (oids.DSTACK_EVENT_LOG, octet_string(json.dumps(list(events)).encode())),
+    ]
+    if app_id is not None:
+        extensions.append((oids.DSTACK_APP_ID, octet_string(app_id)))
+    if app_info is not None:
+        extensions.append((oids.DSTACK_APP_INFO, octet_string(app_info)))
+    return extensions

@@ -1,0 +1,64 @@
+"""A plugin's hooks from tables: ``registrations`` and ``imported_factory``."""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+import pytest
+
+from atls_core.hookspecs import imported_factory, registrations
+from atls_core.testing.plugins import manager_with
+from atls_core.testing.simulated import (
+    ISSUER_SPEC,
+    VALIDATOR_SPEC,
+    SimulatedHardware,
+    SimulatedIssuer,
+    SimulatedValidator,
+)
+
+
+def test_each_spec_is_registered_with_a_factory_that_builds_its_target() -> None:
+    plugin = types.ModuleType("atls_test_tabled_plugin")
+    plugin.atls_register_validators, plugin.atls_register_issuers = registrations(  # type: ignore[attr-defined]
+        validators=[(VALIDATOR_SPEC, "atls_core.testing.simulated:SimulatedValidator")],
+        issuers=[(ISSUER_SPEC, "atls_core.testing.simulated:SimulatedIssuer")],
+    )
+    manager = manager_with(simulated=False, named={"insecure": plugin})
+    hardware = SimulatedHardware.generate()
+    spec, factory, info = manager.validator_factory("insecure.simulated")
+    assert (spec, info.name) == (VALIDATOR_SPEC, "insecure")
+    assert isinstance(factory(hardware.validator_settings()), SimulatedValidator)
+    issuer_spec, make_issuer, _ = manager.issuer_factory("insecure.simulated")
+    assert issuer_spec == ISSUER_SPEC
+    assert isinstance(make_issuer(hardware.issuer_settings()), SimulatedIssuer)
+
+
+class _Built:
+    def __init__(self, settings: Any, how: str = "plain") -> None:
+        self.settings, self.how = settings, how
+
+    @classmethod
+    def variant(cls, settings: Any) -> _Built:
+        return cls(settings, "variant")
+
+
+def test_a_target_is_imported_when_it_first_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = "atls_test_factory_target"
+    plain = imported_factory(f"{name}:Built")
+    variant = imported_factory(f"{name}:Built.variant")
+    with pytest.raises(ModuleNotFoundError):
+        plain({})
+    module = types.ModuleType(name)
+    module.Built = _Built  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, name, module)
+    assert (plain({"a": 1}).how, variant({}).how) == ("plain", "variant")
+    assert plain({"a": 1}).settings == {"a": 1}
+    assert variant.__name__ == f"{name}:Built.variant"
+
+
+@pytest.mark.parametrize("target", ["atls_core.testing.simulated", ":SimulatedValidator", ""])
+def test_a_target_names_a_module_and_an_attribute(target: str) -> None:
+    with pytest.raises(ValueError, match="module:name"):
+        imported_factory(target)
