@@ -46,6 +46,8 @@ if not logging.getLogger("atls").handlers:
 
 
 def _hex(value: bytes | str) -> str:
+    if type(value) is bytes:  # nearly every measurement: skip the checks below
+        return value.hex()
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).hex()
     text = value.strip().lower()
@@ -507,9 +509,16 @@ class Appraisal:
         references = self._policy.reference_values
         if not references:
             return
+        measurements = self._measurements
+        if all(
+            (actual := measurements.get(name)) is not None and reference.matches(actual)
+            for name, reference in references.items()
+        ):  # every appraisal that passes: no failure to describe
+            self.set_vector("executables", r.EXEC_APPROVED)
+            return
         approved = True
         for name, reference in sorted(references.items()):
-            actual = self._measurements.get(name)
+            actual = measurements.get(name)
             if actual is None:
                 approved = False
                 self.require(

@@ -241,7 +241,7 @@ class AttestationResult:
             "tee_type": self.tee_type,
             "debug": self.debug,
             "tcb": self.tcb.to_dict(),
-            "measurements": dict(self.measurements),
+            "measurements": dict(sorted(self.measurements.items())),
             "claims": _jsonable(self.claims),
             "warnings": list(self.warnings),
             "failures": [f.to_dict() for f in self.failures],

@@ -44,6 +44,8 @@ __all__ = [
 
 TDX_MEASUREMENTS: tuple[str, ...] = measurements.TDX
 SGX_MEASUREMENTS: tuple[str, ...] = measurements.SGX
+_TDX_MEASURED = frozenset(TDX_MEASUREMENTS)
+_SGX_MEASURED = frozenset(SGX_MEASUREMENTS)
 
 _CHECK = "dcap.quote_format"
 
@@ -258,12 +260,15 @@ def record_quote(appraisal: Appraisal, verified: VerifiedQuote) -> None:
         date=verified.tcb_date,
         evaluation_data_number=verified.tcb_evaluation_data_number,
     )
-    names = TDX_MEASUREMENTS if verified.tee_type == "tdx" else SGX_MEASUREMENTS
-    for name, value in sorted(verified.fields.items()):
-        if name in names and isinstance(value, bytes):
-            appraisal.measure(name, value)
+    names = _TDX_MEASURED if verified.tee_type == "tdx" else _SGX_MEASURED
+    measure, claim = appraisal.measure, appraisal.claim
+    for name, value in verified.fields.items():  # in the report's order
+        if type(value) is int:
+            claim(name, value)
+        elif name in names:
+            measure(name, value)
         else:
-            appraisal.claim(name, value if isinstance(value, int) else value.hex())
+            claim(name, value.hex())
     appraisal.claim("fmspc", verified.fmspc)
     appraisal.claim("quote_version", verified.quote_version)
     appraisal.claim("collateral_source", verified.collateral_source)
