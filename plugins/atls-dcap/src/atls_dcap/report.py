@@ -263,7 +263,7 @@ def record_quote(appraisal: Appraisal, verified: VerifiedQuote) -> None:
     names = _TDX_MEASURED if verified.tee_type == "tdx" else _SGX_MEASURED
     measure, claim = appraisal.measure, appraisal.claim
     for name, value in verified.fields.items():  # in the report's order
-        if type(value) is int:
+        if isinstance(value, int):
             claim(name, value)
         elif name in names:
             measure(name, value)
