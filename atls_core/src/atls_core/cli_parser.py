@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from atls_core._version import __version__
-from atls_core.cli import EXIT_CODES_HELP, EXIT_USAGE, UsageExit
+from atls_core.cli_common import EXIT_CODES_HELP, EXIT_USAGE, UsageExit
 from atls_core.errors import PluginLoadError
 from atls_core.interfaces import CliOption
 

@@ -84,7 +84,7 @@ def _context(args: argparse.Namespace, host: str) -> Any:
                 "give --config FILE or --validator ID", check="verify.arguments"
             )
         if references or allow_any:
-            from atls_core.cli import pinned_policy
+            from atls_core.cli_common import pinned_policy
 
             config = attrs.evolve(
                 config,
@@ -104,7 +104,7 @@ def _context(args: argparse.Namespace, host: str) -> Any:
         if rule is not None:
             policy, settings, pki = rule.policy, rule.settings, rule.pki
         allow_insecure = allow_insecure or config.allow_insecure_test_validators
-    from atls_core.cli import pinned_policy
+    from atls_core.cli_common import pinned_policy
     from atls_core.policy import Policy
 
     policy = pinned_policy(policy or Policy(), references, allow_any)

@@ -37,6 +37,7 @@ from atls_core.settings import (
     text,
     url,
 )
+from atls_ita.algorithms import ALGORITHMS
 
 if TYPE_CHECKING:
     from atls_ita.token import TokenVerifier
@@ -57,8 +58,7 @@ __all__ = [
 ]
 
 DEFAULT_ISSUER = "Intel Trust Authority"
-ALGORITHMS = ("PS384", "RS256")
-"""What ITA signs tokens with."""
+"""The ``iss`` of ITA's tokens."""
 MAX_LEEWAY = 600.0
 """Clock skew tolerated at most: a larger leeway would keep expired tokens alive."""
 
@@ -186,7 +186,7 @@ class ItaValidatorSettings:
     def build_verifier(self) -> TokenVerifier:
         """Read the root and the pinned keys now: configuration errors surface at start-up."""
         from atls_core.jwks import JwksCache
-        from atls_ita.token import ALGORITHMS, TokenVerifier
+        from atls_ita.token import TokenVerifier
         from atls_ita.trust import ChainTrust, CrlCache, load_roots
 
         trust = ChainTrust(

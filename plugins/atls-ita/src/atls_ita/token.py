@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from atls_core.errors import ConfigurationError, UntrustedChain
 from atls_core.jose import JwsVerifier, KeyLookup
 from atls_core.jwks import JwksCache
-from atls_ita.settings import ALGORITHMS
+from atls_ita.algorithms import ALGORITHMS
 from atls_ita.trust import ChainTrust, VerifiedChain, check_jwk_matches, parse_x5c
 
 __all__ = ["ALGORITHMS", "MAX_TOKEN_BYTES", "TokenVerifier", "VerifiedToken"]
