@@ -76,13 +76,14 @@ class DcapVerifier:
 
     def verify(self, quote: bytes, *, now: dt.datetime) -> VerifiedQuote:
         """Fetch collateral through the cache (blocking; safe inside a running loop) and verify."""
+        quote = bytes(quote)
         source = self.source
         if isinstance(source, FileSource):
             collateral = source.fetch(quote)  # parsed once, re-read when the file changes
-        else:
-            key = self.key_for(quote)
-            collateral = self.cache.get(key, now=now, fetch=lambda: source.fetch(quote, key))
-        return self._verify(quote, collateral, now, self._source_name)
+            return self._verify(quote, collateral, now, self._source_name)
+        parsed, key = self._parsed_key(quote)
+        collateral = self.cache.get(key, now=now, fetch=lambda: source.fetch(quote, key))
+        return self._verify(quote, collateral, now, self._source_name, parsed=parsed)
 
     def verify_with_collateral(
         self, quote: bytes, collateral_json: str | bytes, *, now: dt.datetime
@@ -105,7 +106,10 @@ class DcapVerifier:
         fetched collateral: fetching a PCK certificate by encrypted PPID is not
         supported (a collateral file with ``pck_certificate_chain`` still works).
         """
-        quote = bytes(quote)
+        return self._parsed_key(bytes(quote))[1]
+
+    def _parsed_key(self, quote: bytes) -> tuple[Any, CollateralKey]:
+        """dcap-qvl's parse of ``quote`` (verification reuses it) and its cache key."""
         try:
             parsed = self._qvl.parse_quote(quote)
             chain = parsed.cert_chain_pem_bytes()
@@ -128,12 +132,18 @@ class DcapVerifier:
                 f"quote cannot be parsed (dcap-qvl: {exc})", check="dcap.quote_format"
             ) from exc
         fmspc, ca, tee = known
-        return CollateralKey(source=self._cache_source, fmspc=fmspc, ca=ca, tee=tee)
+        return parsed, CollateralKey(source=self._cache_source, fmspc=fmspc, ca=ca, tee=tee)
 
     # -- internals ------------------------------------------------------------------
 
     def _verify(
-        self, quote: bytes, collateral: Collateral, now: dt.datetime, source: str
+        self,
+        quote: bytes,
+        collateral: Collateral,
+        now: dt.datetime,
+        source: str,
+        *,
+        parsed: Any = None,
     ) -> VerifiedQuote:
         quote = bytes(quote)
         now_secs = _unix(now)
@@ -149,7 +159,8 @@ class DcapVerifier:
         if not isinstance(status, str) or not status or status == "Unknown":
             raise UntrustedChain("dcap-qvl returned no TCB status", check="dcap.tcb_level")
         advisories = tuple(str(a).upper() for a in report.advisory_ids)
-        parsed = self._qvl.parse_quote(quote)
+        if parsed is None:
+            parsed = self._qvl.parse_quote(quote)
         tee_type, version, fields = report_fields(parsed, quote)
         facts = self._tcb_facts(quote, parsed, collateral, now_secs, fields)
         if (facts.status, facts.advisory_ids) != (status, advisories):
