@@ -169,20 +169,7 @@ class DcapVerifier:
                 check="dcap.tcb_level",
                 actual=f"{status} {advisories} / {facts.status} {facts.advisory_ids}",
             )
-        return VerifiedQuote(
-            tee_type=tee_type,
-            quote_version=version,
-            tcb_status=status,
-            advisory_ids=advisories,
-            fmspc=facts.fmspc,
-            debug=is_debug(tee_type, fields),
-            report_data=_bytes(fields["report_data"]),
-            fields=fields,
-            collateral_expires_at=facts.expires_at,
-            tcb_date=facts.tcb_date,
-            collateral_source=source,
-            tcb_evaluation_data_number=facts.evaluation_data_number,
-        )
+        return _verified_quote(tee_type, version, fields, facts, source)
 
     def _bare_verify(self, quote: bytes, collateral: Collateral, now_secs: int) -> Any:
         """dcap-qvl's one-shot verification: the fast path, and its errors keep their causes."""
@@ -218,8 +205,6 @@ class DcapVerifier:
                     quote, collateral.qvl, now_secs, policy
                 )
                 facts = _facts_from_claims(json.loads(claims.to_json()), collateral)
-            except ATLSError:
-                raise
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 raise UntrustedChain(
                     f"dcap-qvl's claims cannot be read ({type(exc).__name__}: {exc})",
@@ -250,20 +235,39 @@ class DcapVerifier:
             raise UntrustedChain(
                 f"debug quote: TCB could not be evaluated ({exc})", check="dcap.tcb_level"
             ) from exc
-        return VerifiedQuote(
-            tee_type=tee_type,
-            quote_version=version,
-            tcb_status=verdict.status,
+        facts = TcbFacts(
+            status=verdict.status,
             advisory_ids=verdict.advisory_ids,
             fmspc=fmspc,
-            debug=True,
-            report_data=_bytes(fields["report_data"]),
-            fields=fields,
-            collateral_expires_at=collateral.expires_at,
+            expires_at=collateral.expires_at,
             tcb_date=verdict.tcb_date,
-            collateral_source=source,
-            tcb_evaluation_data_number=verdict.evaluation_data_number,
+            evaluation_data_number=verdict.evaluation_data_number,
         )
+        return _verified_quote(tee_type, version, fields, facts, source)
+
+
+def _verified_quote(
+    tee_type: str,
+    version: int,
+    fields: dict[str, bytes | int],
+    facts: TcbFacts,
+    source: str,
+) -> VerifiedQuote:
+    """The one way a verified quote is assembled, from its fields and its TCB facts."""
+    return VerifiedQuote(
+        tee_type=tee_type,
+        quote_version=version,
+        tcb_status=facts.status,
+        advisory_ids=facts.advisory_ids,
+        fmspc=facts.fmspc,
+        debug=is_debug(tee_type, fields),
+        report_data=_bytes(fields["report_data"]),
+        fields=fields,
+        collateral_expires_at=facts.expires_at,
+        tcb_date=facts.tcb_date,
+        collateral_source=source,
+        tcb_evaluation_data_number=facts.evaluation_data_number,
+    )
 
 
 def _facts_from_claims(claims: Mapping[str, Any], collateral: Collateral) -> TcbFacts:
