@@ -41,6 +41,7 @@ from typing import Any
 
 import dcap_qvl
 import harness
+from plain_tls import plain_context
 
 from atls_core.certificate import PeerCertificate
 from atls_core.policy import Policy
@@ -56,16 +57,6 @@ from atls_tdx.testing.dstack import FakeConfigfsTsm, FakeGuestAgent, dstack_even
 ROUNDS = 60
 PER_ROUND = 4
 HOST = "localhost"
-
-
-def plain_context() -> ssl.SSLContext:
-    """What ATLSContext sets up, minus appraisal: the fair baseline."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.options |= ssl.OP_NO_RENEGOTIATION | ssl.OP_NO_COMPRESSION
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
 
 
 # --- servers, each in a process of its own ----------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import ssl
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +22,7 @@ import harness
 import httpx
 import requests
 import urllib3
+from plain_tls import plain_context
 
 from atls_core.connection import HTTPAConnection
 from atls_core.httpx_transport import atls_async_httpx_client, atls_httpx_client
@@ -31,16 +31,6 @@ from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 
 ROUNDS = 30
 PER_ROUND = 10
-
-
-def plain_context() -> ssl.SSLContext:
-    """What ATLSContext sets up, minus appraisal."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.options |= ssl.OP_NO_RENEGOTIATION | ssl.OP_NO_COMPRESSION
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
 
 
 class PlainAdapter(requests.adapters.HTTPAdapter):

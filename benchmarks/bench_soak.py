@@ -31,6 +31,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from plain_tls import plain_context
+
 # A client process imports only the lines above (and, for aTLS, atls): the plain client's
 # memory must not include what only the parent needs (argparse, subprocess, the harness).
 
@@ -50,16 +52,6 @@ def open_fds(pid: int | str = "self") -> int:
 
 
 # --- the client process (a fresh interpreter: its memory is a client's own) ------------
-
-
-def plain_context() -> ssl.SSLContext:
-    """What ATLSContext sets up, minus appraisal."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.options |= ssl.OP_NO_RENEGOTIATION | ssl.OP_NO_COMPRESSION
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
 
 
 def atls_context(settings: dict[str, Any]) -> ssl.SSLContext:
