@@ -51,13 +51,24 @@ def _env() -> dict[str, str]:
 
 
 def _wheel(distribution: str) -> Path:
+    """The distribution's wheel in dist/; an error if missing or older than its sources."""
     stem = distribution.replace("-", "_")
     wheels = sorted(DIST.glob(f"{stem}-*.whl"))
     if len(wheels) != 1:
         raise RuntimeError(
             f"expected one {stem} wheel in {DIST}, found {wheels}: run `nox -s build`"
         )
+    if _newest_source(distribution) > wheels[0].stat().st_mtime:
+        raise RuntimeError(f"{wheels[0].name} is older than its sources: run `nox -s build`")
     return wheels[0]
+
+
+def _newest_source(distribution: str) -> float:
+    """When the files a wheel is built from last changed (tests and caches aside)."""
+    folder = DISTRIBUTIONS[distribution]
+    files = [folder / "pyproject.toml", folder / "README.md", folder / "CHANGELOG.md"]
+    files += [f for f in (folder / "src").rglob("*") if "__pycache__" not in f.parts]
+    return max(f.stat().st_mtime for f in files if f.is_file())
 
 
 def _ours(distribution: str, *, with_test: bool = True) -> list[str]:
@@ -239,10 +250,14 @@ def demo(session: nox.Session) -> None:
 
 
 def _wheel_or_build(session: nox.Session, distribution: str) -> Path:
+    """The wheel in dist/, built first when missing or stale (sessions run on their own)."""
     try:
         return _wheel(distribution)
     except RuntimeError:
         session.install("build", "hatchling>=1.21")
+        stem = distribution.replace("-", "_")
+        for old in DIST.glob(f"{stem}-*"):
+            old.unlink()
         # sdist first, wheel from it (no --wheel): that is how the wheel gets the LICENSE.
         session.run(
             "python",
@@ -266,6 +281,8 @@ def benchmarks(session: nox.Session) -> None:
     """
     from nox.command import CommandFailed
 
+    for distribution in DISTRIBUTIONS:
+        _wheel_or_build(session, distribution)  # never time a stale wheel
     _install_wheels(session, *DISTRIBUTIONS)
     arguments = {"bench_soak.py": ["--connections", "5000"]}
     ratio = re.compile(r"^\S+: \d+\.\d+ \(.*\) target .*$")
