@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from atls_core import server as atls_server
 from atls_core.binding import encode_sni, report_data_for
 from atls_core.certificate import PeerCertificate
 from atls_core.errors import ConfigurationError
@@ -25,6 +26,7 @@ from atls_core.server import (
     mint_certificate,
     select_issuer,
 )
+from atls_core.server_contexts import present_certificate
 from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 from atls_core.testing.simulated import CHALLENGE_PATH, OID
 
@@ -81,15 +83,15 @@ def test_write_files_for_uvicorn(tee: SimulatedTEE, tmp_path: os.PathLike[str]) 
     assert stat.S_IMODE(os.stat(key_path).st_mode) == 0o600
 
 
-def _spy_on_key_loading(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, str]]:
-    """(path, mode, link target) of every file ``load_cert_chain`` reads, as it reads it."""
-    seen: list[tuple[str, int, str]] = []
+def _spy_on_key_loading(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, str, object]]:
+    """(path, mode, link target, keyfile) of every ``load_cert_chain``, as it reads."""
+    seen: list[tuple[str, int, str, object]] = []
     original = ssl.SSLContext.load_cert_chain
 
-    def spy(self: ssl.SSLContext, certfile: str, *args: object, **kwargs: object) -> None:
+    def spy(self: ssl.SSLContext, certfile: str, keyfile: object = None, *args: object) -> None:
         target = os.readlink(certfile) if os.path.islink(certfile) else certfile
-        seen.append((certfile, stat.S_IMODE(os.stat(certfile).st_mode), target))
-        original(self, certfile, *args, **kwargs)  # type: ignore[arg-type]
+        seen.append((certfile, stat.S_IMODE(os.stat(certfile).st_mode), target, keyfile))
+        original(self, certfile, keyfile, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", spy)
     return seen
@@ -99,17 +101,19 @@ def _spy_on_key_loading(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int,
 def test_keys_reach_openssl_through_private_memory_only(
     tee: SimulatedTEE, tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Static and per-connection keys: an anonymous 0600 memory file, no name on any disk."""
+    """Static and per-connection keys: an anonymous 0600 memory file, no name on any disk;
+    a per-connection certificate reaches a context that holds the key already, alone."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     seen = _spy_on_key_loading(monkeypatch)
     certificates = tee.certificates()
     with HTTPSServer(certificates.server_context()) as server:
         _peer_certificate(server.port, encode_sni(os.urandom(32), "h"))
-    assert len(seen) == 2
-    for path, mode, target in seen:
+    assert len(seen) >= 3  # the static key, the session key, the minted certificate
+    for path, mode, target, _keyfile in seen:
         assert path.startswith("/proc/self/fd/")
         assert target.startswith("/memfd:atls-key")
         assert mode == 0o600
+    assert any(keyfile == f"{path}/key" for path, _mode, _target, keyfile in seen)
     assert os.listdir(tmp_path) == []
 
 
@@ -122,9 +126,17 @@ def test_key_temp_file_without_memfd_is_private_and_removed(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(os, "memfd_create", unavailable, raising=False)
     seen = _spy_on_key_loading(monkeypatch)
-    tee.certificates().server_context()
-    assert [(os.path.dirname(path), mode) for path, mode, _ in seen] == [(str(tmp_path), 0o600)]
+    static = tee.certificates().static()
+    context = static.server_context()
+    again = mint_certificate(tee.issuer, private_key=static.private_key)
+    present_certificate(context, again.certificate_pem)  # alone, by the same kind of file
+    assert [(os.path.dirname(path), mode) for path, mode, _, _ in seen] == [
+        (str(tmp_path), 0o600)
+    ] * 2
+    assert seen[1][3] == f"{seen[1][0]}/key"
     assert os.listdir(tmp_path) == []
+    with HTTPSServer(context) as server:
+        assert _peer_certificate(server.port, "localhost") == again.certificate
 
 
 def _peer_certificate(port: int, server_name: str) -> x509.Certificate:
@@ -244,3 +256,18 @@ def test_select_issuer_by_id(tee: SimulatedTEE) -> None:
     issuer = select_issuer("insecure.simulated", settings=settings, allow_insecure=True)
     static = AttestedCertificates(issuer).static()
     assert PeerCertificate.from_der(static.certificate_der).extension(OID) is not None
+
+
+def test_without_certificate_swapping_each_certificate_is_loaded_with_its_key(
+    tee: SimulatedTEE, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the one-time check fails, a minted certificate is loaded the full way."""
+    monkeypatch.setattr(atls_server, "certificate_swap_works", lambda: False)
+    seen = _spy_on_key_loading(monkeypatch)
+    certificates = tee.certificates()
+    nonce = os.urandom(32)
+    with HTTPSServer(certificates.server_context()) as server:
+        shown = _peer_certificate(server.port, encode_sni(nonce, "h"))
+    assert certificates.minted == 1
+    assert shown.extensions.get_extension_for_oid(x509.ObjectIdentifier(OID)) is not None
+    assert all(keyfile is None for *_, keyfile in seen)

@@ -58,7 +58,6 @@ import os
 import secrets
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
@@ -80,6 +79,12 @@ from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import IssuerSpec, KeyBoundIssuer, refuse_unknown_names
 from atls_core.issuance_limits import IssuanceLimiter, Rate, client_address
 from atls_core.self_signed import private_key_pem as key_pem
+from atls_core.server_contexts import (
+    bare_server_context,
+    certificate_swap_works,
+    load_pem_chain,
+    present_certificate,
+)
 
 __all__ = [
     "AttestedCertificate",
@@ -188,69 +193,13 @@ class AttestedCertificate:
 
     def server_context(self, *, alpn_protocols: Iterable[str] | None = None) -> ssl.SSLContext:
         """A TLS 1.2+ server context presenting this certificate."""
-        context = _bare_server_context(alpn_protocols)
+        context = bare_server_context(alpn_protocols)
         self.load_into(context)
         return context
 
     def load_into(self, context: ssl.SSLContext) -> None:
-        """``context.load_cert_chain`` from memory (see :func:`_load_pem_chain`)."""
-        _load_pem_chain(context, self.private_key_pem() + self.certificate_pem)
-
-
-def _bare_server_context(alpn_protocols: Iterable[str] | None) -> ssl.SSLContext:
-    """TLS 1.2+, no renegotiation, no certificate yet."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.options |= ssl.OP_NO_RENEGOTIATION
-    if alpn_protocols:
-        context.set_alpn_protocols(list(alpn_protocols))
-    return context
-
-
-_PROC_FD = "/proc/self/fd"
-
-
-def _memory_file(data: bytes) -> int | None:
-    """An anonymous 0600 memory file holding ``data`` (Linux ``memfd``), or None."""
-    if not hasattr(os, "memfd_create") or not os.path.isdir(_PROC_FD):
-        return None
-    try:
-        fd = os.memfd_create("atls-key", os.MFD_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        os.fchmod(fd, 0o600)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _load_pem_chain(context: ssl.SSLContext, pem: bytes) -> None:
-    """``context.load_cert_chain`` for a PEM key and chain held in memory.
-
-    The standard library loads keys only from paths.  The bytes go to an
-    anonymous memory file, opened by OpenSSL through ``/proc/self/fd`` and closed
-    at once: no name in any directory, nothing on a persistent disk.  Without
-    ``memfd`` (not Linux), a private 0600 temporary file, removed at once.
-    """
-    fd = _memory_file(pem)
-    if fd is not None:
-        try:
-            context.load_cert_chain(f"{_PROC_FD}/{fd}")
-        finally:
-            os.close(fd)
-        return
-    fd, name = tempfile.mkstemp(prefix="atls-", suffix=".pem")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-        context.load_cert_chain(name)
-    finally:
-        os.unlink(name)
+        """``context.load_cert_chain`` from memory (see :func:`~atls_core.server_contexts.load_pem_chain`)."""
+        load_pem_chain(context, self.private_key_pem() + self.certificate_pem)
 
 
 def _name(common_name: str) -> x509.Name:
@@ -458,81 +407,56 @@ class _SessionKey:
     private_key_pem: bytes = attrs.field(repr=False)
     expires: float
     template: _CertificateTemplate | None
+    alpn_protocols: tuple[str, ...] | None
+    context: ssl.SSLContext | None = attrs.field(eq=False, repr=False)
+    """Holds the key; each minted certificate is swapped into it under ``lock`` and the
+    connection takes it at once (OpenSSL copies the certificate into the connection).
+    None where swapping does not work: each certificate then gets a context of its own."""
+    lock: threading.Lock = attrs.field(factory=threading.Lock, eq=False, repr=False)
+
+    def present(self, certificate_pem: bytes, connection: ssl.SSLSocket | ssl.SSLObject) -> None:
+        """Make ``connection`` present ``certificate_pem`` (a certificate for this key)."""
+        if self.context is None:
+            context = bare_server_context(self.alpn_protocols)
+            load_pem_chain(context, self.private_key_pem + certificate_pem)
+            connection.context = context
+            return
+        with self.lock:
+            present_certificate(self.context, certificate_pem)
+            connection.context = self.context
 
 
-class _SpareContexts:
-    """Bare server contexts made ahead of need.
-
-    Creating one (``SSL_CTX_new``) is a fair part of a minted handshake's cost
-    with OpenSSL 3 and needs no nonce, so one daemon thread keeps ``keep`` ready.
-    It refills when asked (:meth:`replenish`, once the callback's own Python work
-    is done, so the two do not take turns at the interpreter lock) and ends when
-    idle for ``idle`` seconds.
-    """
-
-    def __init__(
-        self, alpn_protocols: Iterable[str] | None, *, keep: int = 4, idle: float = 60.0
-    ) -> None:
-        self._alpn_protocols = alpn_protocols
-        self.keep = keep
-        self.idle = idle
-        self._ready: collections.deque[ssl.SSLContext] = collections.deque()
-        self._lock = threading.Lock()
-        self._wanted = threading.Event()
-        self._running = False
-
-    def take(self) -> ssl.SSLContext:
-        try:
-            return self._ready.popleft()
-        except IndexError:
-            return _bare_server_context(self._alpn_protocols)
-
-    def replenish(self) -> None:
-        with self._lock:
-            if not self._running:
-                self._running = True
-                threading.Thread(target=self._refill, name="atls-contexts", daemon=True).start()
-        self._wanted.set()
-
-    def _refill(self) -> None:
-        while True:
-            while len(self._ready) < self.keep:
-                self._ready.append(_bare_server_context(self._alpn_protocols))
-            if not self._wanted.wait(self.idle):
-                with self._lock:
-                    if not self._wanted.is_set():
-                        self._running = False
-                        return
-            self._wanted.clear()
+_Minted = tuple[_SessionKey, bytes]
+"""A per-connection certificate (PEM) and the session key it is for."""
 
 
 class _RecentNonces:
-    """The last few per-connection contexts by nonce, each for ``window`` seconds."""
+    """The last few per-connection certificates by nonce (and their key), each for ``window`` seconds."""
 
     def __init__(self, *, window: float, entries: int) -> None:
         self.window = window
         self.entries = entries
         self._lock = threading.Lock()
-        self._contexts: collections.OrderedDict[bytes, tuple[float, ssl.SSLContext]] = (
+        self._minted: collections.OrderedDict[bytes, tuple[float, _Minted]] = (
             collections.OrderedDict()
         )
 
-    def get(self, nonce: bytes) -> ssl.SSLContext | None:
+    def get(self, nonce: bytes) -> _Minted | None:
         with self._lock:
-            found = self._contexts.get(nonce)
+            found = self._minted.get(nonce)
             if found is None:
                 return None
             if found[0] <= time.monotonic():
-                del self._contexts[nonce]
+                del self._minted[nonce]
                 return None
             return found[1]
 
-    def put(self, nonce: bytes, context: ssl.SSLContext) -> None:
+    def put(self, nonce: bytes, minted: _Minted) -> None:
         with self._lock:
-            self._contexts[nonce] = (time.monotonic() + self.window, context)
-            self._contexts.move_to_end(nonce)
-            while len(self._contexts) > self.entries:
-                self._contexts.popitem(last=False)
+            self._minted[nonce] = (time.monotonic() + self.window, minted)
+            self._minted.move_to_end(nonce)
+            while len(self._minted) > self.entries:
+                self._minted.popitem(last=False)
 
 
 class AttestedCertificates:
@@ -608,7 +532,6 @@ class AttestedCertificates:
         self._lock = threading.Lock()
         self._session: _SessionKey | None = None
         self._recent = _RecentNonces(window=REPEAT_WINDOW, entries=REPEAT_ENTRIES)
-        self._spares = _SpareContexts(self.alpn_protocols)
         self.minted = 0
         """Per-connection certificates minted so far (for operators and tests)."""
         self.repeated = 0
@@ -680,13 +603,15 @@ class AttestedCertificates:
             nonce = self._nonce_from_sni(server_name)
             if nonce is None or len(nonce) != NONCE_SIZE:
                 return None  # not an atls client: the static certificate answers
-            context = self._recent.get(nonce)
-            if context is None:
-                context = self._fresh_context(nonce, connection)
+            minted = self._recent.get(nonce)
+            if minted is None:
+                minted = self._mint_for(nonce, connection)
+                self._recent.put(nonce, minted)
             else:
                 with self._lock:
                     self.repeated += 1
-            connection.context = context
+            session, certificate_pem = minted
+            session.present(certificate_pem, connection)
         except ServiceUnavailable as refusal:  # logged by the limiter
             return _REFUSAL_ALERTS.get(refusal.phase, ssl.ALERT_DESCRIPTION_INTERNAL_ERROR)
         except Exception as error:
@@ -720,17 +645,23 @@ class AttestedCertificates:
         signing_key, digest = (
             (self.signer[1], hashes.SHA256()) if self.signer else (key, _HASHES[self.key_type])
         )
+        context = None
+        if certificate_swap_works():
+            # Until the first swap it presents the placeholder, whose empty evidence no
+            # client accepts.
+            context = placeholder.server_context(alpn_protocols=self.alpn_protocols)
         return _SessionKey(
             private_key=key,
             spki_der=placeholder.spki_der,
             private_key_pem=placeholder.private_key_pem(),
             expires=time.monotonic() + rotation,
             template=_CertificateTemplate.of(placeholder, str(self.spec.oid), signing_key, digest),
+            alpn_protocols=self.alpn_protocols,
+            context=context,
         )
 
-    def _fresh_context(
-        self, nonce: bytes, connection: ssl.SSLSocket | ssl.SSLObject
-    ) -> ssl.SSLContext:
+    def _mint_for(self, nonce: bytes, connection: ssl.SSLSocket | ssl.SSLObject) -> _Minted:
+        """The certificate for ``nonce``: evidence under the limits, then one signature."""
         session = self._session_key()
         future, deadline = self.limiter.submit(
             functools.partial(_issue, self.issuer, session.spki_der, nonce),
@@ -738,7 +669,6 @@ class AttestedCertificates:
             may_wait=_on_own_thread(connection),
         )
         evidence = self.limiter.wait(future, deadline)
-        context = self._spares.take()
         if session.template is not None:
             certificate_pem = ssl.DER_cert_to_PEM_cert(
                 session.template.certificate_der(evidence.data)
@@ -747,12 +677,9 @@ class AttestedCertificates:
             certificate_pem = self._certificate(
                 session.private_key, nonce, evidence
             ).certificate_pem
-        _load_pem_chain(context, session.private_key_pem + certificate_pem)
-        self._recent.put(nonce, context)
         with self._lock:
             self.minted += 1
-        self._spares.replenish()
-        return context
+        return session, certificate_pem
 
 
 def _on_own_thread(connection: ssl.SSLSocket | ssl.SSLObject) -> bool:
