@@ -8,12 +8,15 @@ server cannot rewrite the operator's terminal or forge extra report lines.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atls_core.errors import ATLSError, _shown
-from atls_core.result import AttestationResult
+
+if TYPE_CHECKING:  # `atls plugins` renders no result: it need not load their classes
+    import datetime as dt
+
+    from atls_core.result import AttestationResult
 
 __all__ = ["render_error", "render_inspection", "render_result", "safe_text"]
 
