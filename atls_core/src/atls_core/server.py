@@ -585,6 +585,7 @@ class AttestedCertificates:
         context = self.static().server_context(alpn_protocols=self.alpn_protocols)
         if per_connection and self.spec.transport is Transport.CERTIFICATE:
             context.sni_callback = self.sni_callback
+            self._session_key()  # made now, not inside the first client's handshake
         return context
 
     def sni_callback(
