@@ -198,7 +198,7 @@ class AttestedCertificate:
         return context
 
     def load_into(self, context: ssl.SSLContext) -> None:
-        """``context.load_cert_chain`` from memory (see :func:`~atls_core.server_contexts.load_pem_chain`)."""
+        """``context.load_cert_chain`` from memory (:func:`.server_contexts.load_pem_chain`)."""
         load_pem_chain(context, self.private_key_pem() + self.certificate_pem)
 
 
@@ -431,7 +431,7 @@ _Minted = tuple[_SessionKey, bytes]
 
 
 class _RecentNonces:
-    """The last few per-connection certificates by nonce (and their key), each for ``window`` seconds."""
+    """The last few per-connection certificates (and their key) by nonce, for ``window`` s."""
 
     def __init__(self, *, window: float, entries: int) -> None:
         self.window = window
