@@ -54,6 +54,15 @@ def _hex(value: bytes | str) -> str:
     return text[2:] if text.startswith("0x") else text
 
 
+@functools.lru_cache(maxsize=256)
+def _claim_rank(value: int) -> int:
+    """The rank of an AR4SI claim value's status tier (every vector write compares two)."""
+    return r.Status.of_claim(value).rank
+
+
+_BY_RANK = {status.rank: status for status in r.Status}
+
+
 @functools.lru_cache(maxsize=64)
 def _distribution_of(module: str) -> tuple[str, str]:
     """(distribution, version) that installs top-level ``module``, from metadata."""
@@ -371,7 +380,7 @@ class Appraisal:
     def set_vector(self, claim: str, value: int) -> None:
         """Record an AR4SI claim; the worse of two values wins."""
         old = self._vector.get(claim)
-        if old is None or r.Status.of_claim(value).rank > r.Status.of_claim(old).rank:
+        if old is None or _claim_rank(value) > _claim_rank(old):
             self._vector[claim] = value
 
     # -- verdicts ------------------------------------------------------------
@@ -477,7 +486,11 @@ class Appraisal:
             self.warn("tcb.status", f"accepted by policy: {status}")
             self.set_vector("hardware", r.HW_UNSAFE)
 
-        unlisted = sorted(set(self._advisory_ids) - policy.accepted_advisory_ids)
+        unlisted = (
+            sorted(set(self._advisory_ids) - policy.accepted_advisory_ids)
+            if self._advisory_ids
+            else None
+        )
         if unlisted:
             self.fail(
                 "tcb.advisories",
@@ -630,11 +643,7 @@ class Appraisal:
         elif self._binding is not None and (
             self._tcb_status is not None or self._no_tcb_reason is not None
         ):
-            worst = max(
-                (r.Status.of_claim(v) for v in self._vector.values()),
-                key=lambda s: s.rank,
-                default=r.Status.NONE,
-            )
+            worst = _BY_RANK[max(map(_claim_rank, self._vector.values()), default=0)]
             if worst is r.Status.CONTRAINDICATED:
                 status = r.Status.CONTRAINDICATED  # a contraindicating claim never affirms
             elif self._warnings or worst is r.Status.WARNING:

@@ -134,7 +134,8 @@ class ReferenceValue:
     enforce: bool = True
 
     def matches(self, actual: str) -> bool:
-        return _normalise(actual) in self.accepted
+        # Recorded measurements are lowercase hex already: normalise only what is not found.
+        return actual in self.accepted or _normalise(actual) in self.accepted
 
     def to_dict(self) -> dict[str, Any]:
         return {"values": sorted(self.accepted), "enforce": self.enforce}

@@ -81,9 +81,9 @@ class DcapVerifier:
         if isinstance(source, FileSource):
             collateral = source.fetch(quote)  # parsed once, re-read when the file changes
             return self._verify(quote, collateral, now, self._source_name)
-        parsed, key = self._parsed_key(quote)
+        parsed, chain, key = self._parsed_key(quote)
         collateral = self.cache.get(key, now=now, fetch=lambda: source.fetch(quote, key))
-        return self._verify(quote, collateral, now, self._source_name, parsed=parsed)
+        return self._verify(quote, collateral, now, self._source_name, parsed=(parsed, chain))
 
     def verify_with_collateral(
         self, quote: bytes, collateral_json: str | bytes, *, now: dt.datetime
@@ -106,20 +106,25 @@ class DcapVerifier:
         fetched collateral: fetching a PCK certificate by encrypted PPID is not
         supported (a collateral file with ``pck_certificate_chain`` still works).
         """
-        return self._parsed_key(bytes(quote))[1]
+        return self._parsed_key(bytes(quote))[2]
 
-    def _parsed_key(self, quote: bytes) -> tuple[Any, CollateralKey]:
-        """dcap-qvl's parse of ``quote`` (verification reuses it) and its cache key."""
+    def _parsed_key(self, quote: bytes) -> tuple[Any, bytes, CollateralKey]:
+        """dcap-qvl's parse of ``quote``, its PCK chain and its cache key.
+
+        Verification reuses the parse and the chain: the chain is a memo key
+        twice, and a bytes object hashes its few kilobytes only once.
+        """
         try:
             parsed = self._qvl.parse_quote(quote)
-            chain = parsed.cert_chain_pem_bytes()
-            if chain is None:
+            pem = parsed.cert_chain_pem_bytes()
+            if pem is None:
                 raise CollateralUnavailable(
                     "the quote does not carry its PCK certificate chain; collateral for it "
                     "cannot be fetched (give a collateral file with pck_certificate_chain)",
                     check="collateral.pck_chain",
                 )
-            memo = (bool(parsed.is_tdx()), bytes(chain))
+            chain = bytes(pem)
+            memo = (bool(parsed.is_tdx()), chain)
             known = self._key_memo.get(memo)
             if known is None:
                 # fmspc() and ca() parse the PCK certificate (~0.25 ms): remember them per chain.
@@ -132,7 +137,7 @@ class DcapVerifier:
                 f"quote cannot be parsed (dcap-qvl: {exc})", check="dcap.quote_format"
             ) from exc
         fmspc, ca, tee = known
-        return parsed, CollateralKey(source=self._cache_source, fmspc=fmspc, ca=ca, tee=tee)
+        return parsed, chain, CollateralKey(source=self._cache_source, fmspc=fmspc, ca=ca, tee=tee)
 
     # -- internals ------------------------------------------------------------------
 
@@ -143,7 +148,7 @@ class DcapVerifier:
         now: dt.datetime,
         source: str,
         *,
-        parsed: Any = None,
+        parsed: tuple[Any, bytes | None] | None = None,
     ) -> VerifiedQuote:
         quote = bytes(quote)
         now_secs = _unix(now)
@@ -160,9 +165,12 @@ class DcapVerifier:
             raise UntrustedChain("dcap-qvl returned no TCB status", check="dcap.tcb_level")
         advisories = tuple(str(a).upper() for a in report.advisory_ids)
         if parsed is None:
-            parsed = self._qvl.parse_quote(quote)
-        tee_type, version, fields = report_fields(parsed, quote)
-        facts = self._tcb_facts(quote, parsed, collateral, now_secs, fields)
+            quote_parse = self._qvl.parse_quote(quote)
+            chain = quote_parse.cert_chain_pem_bytes()
+        else:
+            quote_parse, chain = parsed
+        tee_type, version, fields = report_fields(quote_parse, quote)
+        facts = self._tcb_facts(quote, chain, collateral, now_secs, fields)
         if (facts.status, facts.advisory_ids) != (status, advisories):
             raise UntrustedChain(
                 "dcap-qvl's verdict and its claims for the same quote disagree",
@@ -182,7 +190,7 @@ class DcapVerifier:
     def _tcb_facts(
         self,
         quote: bytes,
-        parsed: Any,
+        chain: bytes | None,
         collateral: Collateral,
         now_secs: int,
         fields: Mapping[str, bytes | int],
@@ -195,7 +203,7 @@ class DcapVerifier:
         such combination and collateral instead of once per quote.
         """
         tee_tcb_svn = fields.get("tee_tcb_svn", b"")
-        key = (parsed.cert_chain_pem_bytes(), tee_tcb_svn, qe_report_of(quote))
+        key = (chain, tee_tcb_svn, qe_report_of(quote))
         memo = collateral.tcb_facts
         facts = memo.get(key)
         if facts is None:
