@@ -14,7 +14,7 @@ from atls_core.server_contexts import (
     CertificateSwapFailed,
     bare_server_context,
     certificate_swap_works,
-    load_pem_chain,
+    pem_server_context,
     present_certificate,
 )
 
@@ -24,9 +24,7 @@ def _pem(der: bytes) -> bytes:
 
 
 def _loaded(key: ec.EllipticCurvePrivateKey, certificate: bytes) -> ssl.SSLContext:
-    context = bare_server_context(None)
-    load_pem_chain(context, private_key_pem(key) + _pem(certificate))
-    return context
+    return pem_server_context(private_key_pem(key) + _pem(certificate))
 
 
 def _shown(context: ssl.SSLContext) -> bytes | None:

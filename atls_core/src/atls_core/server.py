@@ -80,9 +80,9 @@ from atls_core.interfaces import IssuerSpec, KeyBoundIssuer, refuse_unknown_name
 from atls_core.issuance_limits import IssuanceLimiter, Rate, client_address
 from atls_core.self_signed import private_key_pem as key_pem
 from atls_core.server_contexts import (
-    bare_server_context,
     certificate_swap_works,
     load_pem_chain,
+    pem_server_context,
     present_certificate,
 )
 
@@ -193,9 +193,7 @@ class AttestedCertificate:
 
     def server_context(self, *, alpn_protocols: Iterable[str] | None = None) -> ssl.SSLContext:
         """A TLS 1.2+ server context presenting this certificate."""
-        context = bare_server_context(alpn_protocols)
-        self.load_into(context)
-        return context
+        return pem_server_context(self.private_key_pem() + self.certificate_pem, alpn_protocols)
 
     def load_into(self, context: ssl.SSLContext) -> None:
         """``context.load_cert_chain`` from memory (:func:`.server_contexts.load_pem_chain`)."""
@@ -417,9 +415,9 @@ class _SessionKey:
     def present(self, certificate_pem: bytes, connection: ssl.SSLSocket | ssl.SSLObject) -> None:
         """Make ``connection`` present ``certificate_pem`` (a certificate for this key)."""
         if self.context is None:
-            context = bare_server_context(self.alpn_protocols)
-            load_pem_chain(context, self.private_key_pem + certificate_pem)
-            connection.context = context
+            connection.context = pem_server_context(
+                self.private_key_pem + certificate_pem, self.alpn_protocols
+            )
             return
         with self.lock:
             present_certificate(self.context, certificate_pem)

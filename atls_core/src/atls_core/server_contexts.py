@@ -28,7 +28,14 @@ import ssl
 import tempfile
 from collections.abc import Iterable
 
-__all__ = ["bare_server_context", "certificate_swap_works", "load_pem_chain", "present_certificate"]
+__all__ = [
+    "CertificateSwapFailed",
+    "bare_server_context",
+    "certificate_swap_works",
+    "load_pem_chain",
+    "pem_server_context",
+    "present_certificate",
+]
 
 _PROC_FD = "/proc/self/fd"
 
@@ -62,20 +69,32 @@ def _memory_file(data: bytes) -> int | None:
     return fd
 
 
-def load_pem_chain(context: ssl.SSLContext, pem: bytes, *, key_path: str | None = None) -> None:
-    """``context.load_cert_chain`` for PEM held in memory.
+def load_pem_chain(context: ssl.SSLContext, pem: bytes) -> None:
+    """``context.load_cert_chain`` for a PEM key and chain held in memory.
 
     The bytes go to an anonymous memory file, opened by OpenSSL through
     ``/proc/self/fd`` and closed at once: no name in any directory, nothing on a
     persistent disk.  Without ``memfd`` (not Linux), a private 0600 temporary
-    file, removed at once.  ``key_path`` is passed on as ``keyfile``, with
-    ``{}`` replaced by the memory file's own path.
+    file, removed at once.
     """
+    _load(context, pem, certificate_only=False)
+
+
+def pem_server_context(pem: bytes, alpn_protocols: Iterable[str] | None = None) -> ssl.SSLContext:
+    """A :func:`bare_server_context` holding the PEM key and chain ``pem``."""
+    context = bare_server_context(alpn_protocols)
+    load_pem_chain(context, pem)
+    return context
+
+
+def _load(context: ssl.SSLContext, pem: bytes, *, certificate_only: bool) -> None:
+    """:func:`load_pem_chain`; ``certificate_only`` names a key file below the PEM file,
+    which cannot exist (see :func:`present_certificate`)."""
     fd = _memory_file(pem)
     if fd is not None:
         path = f"{_PROC_FD}/{fd}"
         try:
-            context.load_cert_chain(path, key_path.format(path) if key_path else None)
+            context.load_cert_chain(path, f"{path}/key" if certificate_only else None)
         finally:
             os.close(fd)
         return
@@ -83,7 +102,7 @@ def load_pem_chain(context: ssl.SSLContext, pem: bytes, *, key_path: str | None 
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem)
-        context.load_cert_chain(name, key_path.format(name) if key_path else None)
+        context.load_cert_chain(name, f"{name}/key" if certificate_only else None)
     finally:
         os.unlink(name)
 
@@ -102,7 +121,7 @@ def present_certificate(context: ssl.SSLContext, certificate_pem: bytes) -> None
     OpenSSL drop the key it held, and the context then completes no handshake.
     """
     try:
-        load_pem_chain(context, certificate_pem, key_path="{}/key")
+        _load(context, certificate_pem, certificate_only=True)
     except NotADirectoryError:  # the chain is in; ssl.SSLError is never this
         return
     except OSError as error:
@@ -128,9 +147,9 @@ def certificate_swap_works() -> bool:
 
     key = ec.generate_private_key(ec.SECP256R1())
     placeholder, first, second = (self_signed_certificate(key, serial=n) for n in (1, 2, 3))
-    shared, listening = bare_server_context(None), bare_server_context(None)
+    listening = bare_server_context(None)
     try:
-        load_pem_chain(shared, private_key_pem(key) + _pem(placeholder))
+        shared = pem_server_context(private_key_pem(key) + _pem(placeholder))
         handshakes = []
         for certificate in (first, second):
             present_certificate(shared, _pem(certificate))
