@@ -8,6 +8,7 @@ tests.  `nox -s demo` runs the demo; `nox -s benchmarks` prints the benchmarks.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -63,8 +64,10 @@ def _wheel(distribution: str) -> Path:
     return wheels[0]
 
 
+@functools.cache
 def _newest_source(distribution: str) -> float:
-    """When the files a wheel is built from last changed (tests and caches aside)."""
+    """When the files a wheel is built from last changed (tests and caches aside; read once
+    per run: every session asks for its wheels, and the sources do not change meanwhile)."""
     folder = DISTRIBUTIONS[distribution]
     files = [folder / "pyproject.toml", folder / "README.md", folder / "CHANGELOG.md"]
     files += [f for f in (folder / "src").rglob("*") if "__pycache__" not in f.parts]
