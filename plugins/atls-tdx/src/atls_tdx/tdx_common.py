@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from atls_core.errors import MalformedEvidence
+from atls_dcap.report import record_quote
+from atls_dcap.tee import verify_quote_of
 
 if TYPE_CHECKING:
     from atls_core.appraisal import Appraisal
@@ -65,9 +67,6 @@ def verify_tdx_quote(verifier: DcapVerifier, quote: bytes, appraisal: Appraisal)
     verifier refuses it and so do we (no policy knob: Intel's TCB info cannot
     vouch for someone else's module).
     """
-    from atls_dcap import record_quote
-    from atls_dcap.tee import verify_quote_of
-
     verified = verify_quote_of(
         verifier, quote, now=appraisal.now, tee_type="tdx", check="tdx.tee_type"
     )
