@@ -64,6 +64,17 @@ _BY_RANK = {status.rank: status for status in r.Status}
 
 
 @functools.lru_cache(maxsize=64)
+def _verifier(validator: str, plugin_version: str) -> r.Verifier:
+    """Who appraised: one frozen record shared by every result of a validator."""
+    return r.Verifier(
+        validator=validator,
+        plugin=validator.split(".", 1)[0],
+        plugin_version=plugin_version,
+        core_version=core_version,
+    )
+
+
+@functools.lru_cache(maxsize=64)
 def _distribution_of(module: str) -> tuple[str, str]:
     """(distribution, version) that installs top-level ``module``, from metadata."""
     import importlib.metadata as md
@@ -654,12 +665,7 @@ class Appraisal:
         return r.AttestationResult(
             status=status,
             trustworthiness=vector,
-            verifier=r.Verifier(
-                validator=spec.id,
-                plugin=spec.id.split(".", 1)[0],
-                plugin_version=self._plugin_version,
-                core_version=core_version,
-            ),
+            verifier=_verifier(spec.id, self._plugin_version),
             policy_id=self._policy.id,
             policy_digest=self._policy.digest,
             evidence_digest=self._evidence.digest,

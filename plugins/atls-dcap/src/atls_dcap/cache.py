@@ -34,7 +34,7 @@ __all__ = ["CollateralCache", "CollateralKey"]
 _MAX_MEMORY_ENTRIES = 256
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class CollateralKey:
     """What identifies one collateral: its source, FMSPC, PCK CA type and TEE type."""
 

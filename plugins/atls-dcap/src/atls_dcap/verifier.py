@@ -64,7 +64,7 @@ class DcapVerifier:
         self._quote_verifier = dcap_qvl.QuoteVerifier(settings.root_ca_der)
         self.source = make_source(settings)
         self.cache = cache if cache is not None else CollateralCache(settings.cache_dir)
-        self._key_memo: dict[tuple[bool, bytes], tuple[str, str, str]] = {}
+        self._key_memo: dict[tuple[bool, bytes], CollateralKey] = {}
         self._source_name = settings.source_name  # redacted once, recorded in every result
         root = settings.root_ca_der
         # A test root's collateral must never be served to a verifier trusting Intel's root.
@@ -125,19 +125,24 @@ class DcapVerifier:
                 )
             chain = bytes(pem)
             memo = (bool(parsed.is_tdx()), chain)
-            known = self._key_memo.get(memo)
-            if known is None:
+            key = self._key_memo.get(memo)
+            if key is None:
                 # fmspc() and ca() parse the PCK certificate (~0.25 ms): remember them per chain.
-                known = (parsed.fmspc().upper(), parsed.ca(), "tdx" if parsed.is_tdx() else "sgx")
+                # The same key object each time: the cache finds it by identity, not by equality.
+                key = CollateralKey(
+                    source=self._cache_source,
+                    fmspc=parsed.fmspc().upper(),
+                    ca=parsed.ca(),
+                    tee="tdx" if parsed.is_tdx() else "sgx",
+                )
                 if len(self._key_memo) >= _KEY_MEMO_SIZE:
                     self._key_memo.clear()
-                self._key_memo[memo] = known
+                self._key_memo[memo] = key
         except ValueError as exc:
             raise MalformedEvidence(
                 f"quote cannot be parsed (dcap-qvl: {exc})", check="dcap.quote_format"
             ) from exc
-        fmspc, ca, tee = known
-        return parsed, chain, CollateralKey(source=self._cache_source, fmspc=fmspc, ca=ca, tee=tee)
+        return parsed, chain, key
 
     # -- internals ------------------------------------------------------------------
 
