@@ -137,6 +137,15 @@ def test_secrets_are_not_equal_by_value() -> None:
     assert Secret(SECRET_VALUE, "a") != Secret(SECRET_VALUE, "a")
 
 
+def test_secret_lives_in_its_own_module_and_config_still_exports_it() -> None:
+    """Settings rules take secrets without loading hosts and policies; old imports keep working."""
+    import atls_core
+    from atls_core import secret
+
+    assert Secret is secret.Secret and reveal is secret.reveal
+    assert atls_core.Secret is secret.Secret
+
+
 def test_missing_env_secret_names_the_key_not_a_value() -> None:
     with pytest.raises(ConfigurationError) as info:
         ATLSConfig.from_mapping(

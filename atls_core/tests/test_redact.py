@@ -7,8 +7,8 @@ import json
 import pytest
 
 from atls_core import errors as e
-from atls_core.config import Secret
 from atls_core.redact import MASK, redact_text, redact_url, redact_value
+from atls_core.secret import Secret
 
 TOKEN = "tok-9f8e7d"
 

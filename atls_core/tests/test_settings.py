@@ -14,9 +14,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from atls_core.config import Secret
 from atls_core.errors import ConfigurationError
 from atls_core.interfaces import CliOption
+from atls_core.secret import Secret
 from atls_core.self_signed import self_signed_certificate
 from atls_core.settings import (
     Invalid,

@@ -45,6 +45,8 @@ LIBRARIES = (
     "argparse",
     "atls_core.fetch",
     "atls_core.appraisal",
+    "atls_core.config",  # hosts and policies: a listing shows neither
+    "atls_core.policy",
 )
 
 LISTING = "from atls_core.cli import main\nassert main({arguments!r}) == 0\n"

@@ -12,7 +12,7 @@ TYPE_CHECKING = False  # not typing's: importing typing alone costs a cold start
 if TYPE_CHECKING:  # what the names below are; at run time each is imported on first use
     from atls_core.binding import Binding, BindingContext, Freshness
     from atls_core.clock import Clock, FixedClock, SystemClock
-    from atls_core.config import ATLSConfig, HostRule, Secret
+    from atls_core.config import ATLSConfig, HostRule
     from atls_core.connection import HTTPAConnection as HTTPAConnection
     from atls_core.errors import (
         AppraisalFailed,
@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # what the names below are; at run time each is imported on f
     from atls_core.policy import Policy, ReferenceValue
     from atls_core.requests_adapter import ATLSAdapter as ATLSAdapter
     from atls_core.result import AttestationResult, Status
+    from atls_core.secret import Secret
     from atls_core.selection import AppraiserLike as AppraiserLike
     from atls_core.selection import select_validator as select_validator
     from atls_core.server import AttestedCertificates as AttestedCertificates
@@ -117,7 +118,7 @@ __all__ = [
 _LAZY = {
     **dict.fromkeys(("Binding", "BindingContext", "Freshness"), "atls_core.binding"),
     **dict.fromkeys(("Clock", "FixedClock", "SystemClock"), "atls_core.clock"),
-    **dict.fromkeys(("ATLSConfig", "HostRule", "Secret"), "atls_core.config"),
+    **dict.fromkeys(("ATLSConfig", "HostRule"), "atls_core.config"),
     **dict.fromkeys(
         (
             "AppraisalFailed",
@@ -162,6 +163,7 @@ _LAZY = {
     "atls_async_openai_client": "atls_core.openai_client",
     "AttestationConnectionError": "atls_core.openai_client",
     "verify_evidence": "atls_core.offline",
+    "Secret": "atls_core.secret",
     "AppraiserLike": "atls_core.selection",
     "select_validator": "atls_core.selection",
     "ATLSContext": "atls_core.tls",

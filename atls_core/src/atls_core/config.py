@@ -31,6 +31,7 @@ import attrs
 
 from atls_core.errors import ConfigurationError
 from atls_core.policy import Policy
+from atls_core.secret import Secret, reveal
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,27 +39,6 @@ if TYPE_CHECKING:
     from atls_core.registry import PluginManager
 
 __all__ = ["ATLSConfig", "HostRule", "Secret", "reveal"]
-
-
-@attrs.frozen(repr=False, eq=False)
-class Secret:
-    """A resolved secret. ``reveal()`` is the only way to read it."""
-
-    _value: str
-    origin: str
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Secret(from {self.origin})"
-
-    __str__ = __repr__
-
-
-def reveal(value: str | Secret) -> str:
-    """Plain strings pass through; secrets are revealed."""
-    return value.reveal() if isinstance(value, Secret) else value
 
 
 def _resolve(value: Any, where: str, base: Path | None, environ: Mapping[str, str]) -> Any:

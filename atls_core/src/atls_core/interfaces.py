@@ -3,7 +3,7 @@
 A plugin registers :class:`ValidatorSpec` + a factory (and/or
 :class:`IssuerSpec` + a factory).  Factories receive the validator's
 *settings* from configuration (secrets already resolved to
-:class:`atls_core.config.Secret`) and return an object that satisfies
+:class:`atls_core.secret.Secret`) and return an object that satisfies
 :class:`Validator` / :class:`Issuer`.
 
 A validator does one thing the core cannot: :meth:`Validator.verify` checks

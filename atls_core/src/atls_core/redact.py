@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from atls_core.config import Secret
+    from atls_core.secret import Secret
 
 __all__ = ["MASK", "redact_text", "redact_url", "redact_value"]
 

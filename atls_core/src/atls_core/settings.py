@@ -19,7 +19,7 @@ string was a list in one and refused in another).  The rules, for all:
 * a flag is a TOML boolean: ``"true"`` and ``1`` are refused;
 * a list is a TOML array: a bare string is refused, as the core's policy
   lists refuse it, so ``"x"`` never silently means ``["x"]``;
-* text is a non-blank string or a :class:`~atls_core.config.Secret`
+* text is a non-blank string or a :class:`~atls_core.secret.Secret`
   (``{ "$env" = ... }``, ``{ "$file" = ... }``); an error shows a secret
   only by where it came from, never its value;
 * a URL is ``https`` with a host and no fragment; plain ``http`` only to a
@@ -52,10 +52,10 @@ from typing import Any, TypeAlias, TypedDict, TypeVar, cast, dataclass_transform
 
 import attrs
 
-from atls_core.config import Secret
 from atls_core.errors import ConfigurationError
 from atls_core.interfaces import CliOption, refuse_unknown_names
 from atls_core.redact import redact_url
+from atls_core.secret import Secret
 
 __all__ = [
     "Coerce",

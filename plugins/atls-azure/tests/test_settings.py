@@ -14,8 +14,8 @@ from atls_azure.settings import MaaTokenSettings
 from atls_azure.specs import SPECS
 from atls_azure.testing.maa import SigningKey
 from atls_azure.trust import build_trust, public_key_from_jwk
-from atls_core.config import Secret
 from atls_core.errors import ConfigurationError, UntrustedChain
+from atls_core.secret import Secret
 from atls_core.selection import select_validator
 from atls_core.settings import setting_names
 from atls_core.testing.plugins import assert_tests_only

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from atls_azure.issuer import AciIssuer
-from atls_core.config import Secret
 from atls_core.errors import ConfigurationError, ServiceUnavailable
+from atls_core.secret import Secret
 from atls_core.testing.httpd import ScriptedServer
 
 TOKEN = "sidecar-t0ken-41d9"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from atls_core.config import Secret
 from atls_core.errors import CollateralUnavailable, ConfigurationError, ServiceUnavailable
+from atls_core.secret import Secret
 from atls_core.testing.httpd import ScriptedServer
 from atls_ita.client import ItaClient
 from atls_ita.trust import CrlCache

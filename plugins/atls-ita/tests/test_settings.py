@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from atls_core.config import Secret
 from atls_core.errors import ConfigurationError, MalformedEvidence, UntrustedChain
+from atls_core.secret import Secret
 from atls_core.settings import setting_names
 from atls_ita.claims import map_claims
 from atls_ita.settings import (

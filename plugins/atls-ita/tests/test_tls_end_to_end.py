@@ -16,11 +16,11 @@ import pytest
 
 from atls_core.binding import Freshness
 from atls_core.clock import SystemClock
-from atls_core.config import Secret
 from atls_core.errors import ATLSVerificationError
 from atls_core.policy import Policy
 from atls_core.registry import PluginManager
 from atls_core.result import Status
+from atls_core.secret import Secret
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificates
 from atls_core.testing.loopback import HTTPSServer, tls_connect

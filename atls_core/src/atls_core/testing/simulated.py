@@ -157,7 +157,7 @@ class SimulatedHardware:
         return {"hardware_key": self.public_key_hex}
 
     def issuer_settings(self, **extra: Any) -> dict[str, Any]:
-        from atls_core.config import Secret
+        from atls_core.secret import Secret
 
         return {"hardware_key": Secret(self.private_key_hex, "simulated hardware"), **extra}
 

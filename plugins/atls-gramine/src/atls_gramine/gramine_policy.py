@@ -42,6 +42,7 @@ from typing import Any
 
 from atls_core.errors import ConfigurationError
 from atls_core.policy import Policy
+from atls_gramine.specs import POLICY_OPTIONS
 
 __all__ = [
     "ENV_ALLOW_DEBUG",
@@ -67,8 +68,6 @@ ENV_ALLOW_HW_CONFIG = "RA_TLS_ALLOW_HW_CONFIG_NEEDED"
 ENV_ALLOW_SW_HARDENING = "RA_TLS_ALLOW_SW_HARDENING_NEEDED"
 ENV_ALLOW_DEBUG = "RA_TLS_ALLOW_DEBUG_ENCLAVE_INSECURE"
 
-POLICY_OPTIONS = ("isv_prod_id", "min_isv_svn")
-"""``gramine.ratls`` policy options: ISV_PROD_ID must equal, ISV_SVN must reach."""
 
 _ANY = "any"
 _HEX32 = re.compile(r"[0-9a-fA-F]{64}")

@@ -26,10 +26,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from atls_core.binding import report_data_for
-from atls_core.config import Secret, reveal
 from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Settings, refuse_unknown_names
+from atls_core.secret import Secret, reveal
 from atls_core.self_signed import private_key_pem as key_pem
 from atls_gramine.ratls import HASH_ALGORITHMS, encode_claims, encode_tcg_evidence
 from atls_gramine.specs import (

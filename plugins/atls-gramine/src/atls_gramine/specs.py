@@ -7,7 +7,6 @@ from atls_core.evidence import Transport
 from atls_core.interfaces import ValidatorSpec
 from atls_core.specs import issuer_spec
 from atls_dcap.settings import DCAP_INPUTS
-from atls_gramine.gramine_policy import POLICY_OPTIONS
 
 __all__ = [
     "ISSUER_SETTINGS",
@@ -15,6 +14,7 @@ __all__ = [
     "LEGACY_OID",
     "MEDIA_TYPE_LEGACY",
     "MEDIA_TYPE_TCG",
+    "POLICY_OPTIONS",
     "SCHEME_LEGACY",
     "SCHEME_TCG",
     "SGX_MEASUREMENT_NAMES",
@@ -30,6 +30,8 @@ SCHEME_TCG = "gramine-tcg"
 """Binding of the TCG DICE extension: report data = SHA-256(claims) || 0^32."""
 SCHEME_LEGACY = "gramine-legacy"
 """Binding of the legacy quote extension: report data = SHA-256(SPKI) || 0^32."""
+POLICY_OPTIONS = ("isv_prod_id", "min_isv_svn")
+"""``gramine.ratls`` policy options: ISV_PROD_ID must equal, ISV_SVN must reach."""
 SGX_MEASUREMENT_NAMES = measurements.SGX
 """The SGX measurements ``atls_dcap.record_quote`` records (``SGX_MEASUREMENTS``)."""
 

@@ -1,7 +1,7 @@
 """A small client for the two ITA appraisal endpoints an attester needs.
 
 ``GET /appraisal/v2/nonce`` and ``POST /appraisal/v2/attest``, header
-``x-api-key``.  The API key is a :class:`atls_core.config.Secret`: it goes into
+``x-api-key``.  The API key is a :class:`atls_core.secret.Secret`: it goes into
 the request header and nowhere else (not into a repr, a log line or an error).
 Requests go through :func:`atls_core.fetch.fetch`: one deadline (``timeout``)
 for the whole exchange, redirects refused (the key would follow them), bodies
@@ -19,10 +19,10 @@ from typing import Any
 
 import attrs
 
-from atls_core.config import Secret
 from atls_core.errors import MalformedEvidence, ServiceUnavailable
 from atls_core.fetch import fetch
 from atls_core.redact import redact_url
+from atls_core.secret import Secret
 
 __all__ = ["ItaClient", "ItaNonce"]
 

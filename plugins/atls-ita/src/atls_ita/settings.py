@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from atls_core.config import Secret
 from atls_core.errors import ConfigurationError
+from atls_core.secret import Secret
 from atls_core.settings import (
     Invalid,
     duration,

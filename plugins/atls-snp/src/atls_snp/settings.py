@@ -16,9 +16,9 @@ from typing import Any
 
 import attrs
 
-from atls_core.config import Secret, reveal
 from atls_core.errors import ATLSError, ConfigurationError
 from atls_core.interfaces import refuse_unknown_names
+from atls_core.secret import Secret, reveal
 from atls_snp.certs import AmdCertificate, parse_certificate, split_certificates
 from atls_snp.crl import Crl, parse_crl
 from atls_snp.kds import AMD_KDS_URL, check_kds_url
