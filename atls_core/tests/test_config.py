@@ -142,7 +142,8 @@ def test_secret_lives_in_its_own_module_and_config_still_exports_it() -> None:
     import atls_core
     from atls_core import secret
 
-    assert Secret is secret.Secret and reveal is secret.reveal
+    assert Secret is secret.Secret
+    assert reveal is secret.reveal
     assert atls_core.Secret is secret.Secret
 
 
