@@ -22,11 +22,12 @@ refuses both.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import ssl
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 __all__ = [
     "CertificateSwapFailed",
@@ -90,11 +91,17 @@ def pem_server_context(pem: bytes, alpn_protocols: Iterable[str] | None = None) 
 def _load(context: ssl.SSLContext, pem: bytes, *, certificate_only: bool) -> None:
     """:func:`load_pem_chain`; ``certificate_only`` names a key file below the PEM file,
     which cannot exist (see :func:`present_certificate`)."""
+    with _pem_file(pem) as path:
+        context.load_cert_chain(path, f"{path}/key" if certificate_only else None)
+
+
+@contextlib.contextmanager
+def _pem_file(pem: bytes) -> Iterator[str]:
+    """A path OpenSSL can open that holds ``pem``, for as long as the block runs."""
     fd = _memory_file(pem)
     if fd is not None:
-        path = f"{_PROC_FD}/{fd}"
         try:
-            context.load_cert_chain(path, f"{path}/key" if certificate_only else None)
+            yield f"{_PROC_FD}/{fd}"
         finally:
             os.close(fd)
         return
@@ -102,7 +109,7 @@ def _load(context: ssl.SSLContext, pem: bytes, *, certificate_only: bool) -> Non
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem)
-        context.load_cert_chain(name, f"{name}/key" if certificate_only else None)
+        yield name
     finally:
         os.unlink(name)
 

@@ -14,26 +14,25 @@ import json
 import select
 import socket
 import ssl
-import tempfile
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, overload
 
 import attrs
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from atls_core.binding import Freshness
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
 from atls_core.selection import SelectedValidator, select_validator
+from atls_core.self_signed import private_key_pem
 from atls_core.server import (
     AttestedCertificate,
     AttestedCertificates,
     ChallengeEndpoint,
     handle_challenge,
 )
+from atls_core.server_contexts import pem_server_context
 from atls_core.testing.httpd import QuietHandler
 from atls_core.testing.simulated import (
     CHALLENGE_ISSUER_SPEC,
@@ -379,20 +378,9 @@ def serve_connections(listener: socket.socket, handle: Callable[[socket.socket],
 
 def tls_server_context(key: PrivateKeyTypes, certificate_der: bytes) -> ssl.SSLContext:
     """A TLS server context presenting ``certificate_der`` with ``key`` (e.g. a RA-TLS
-    certificate a test made by hand); ``ssl`` loads both from files, deleted at once."""
-    with tempfile.TemporaryDirectory(prefix="atls-") as folder:
-        directory = Path(folder)
-        (directory / "cert.pem").write_text(ssl.DER_cert_to_PEM_cert(certificate_der))
-        (directory / "key.pem").write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
-    return context
+    certificate a test made by hand), loaded from memory as a server's own contexts are."""
+    certificate_pem = ssl.DER_cert_to_PEM_cert(certificate_der).encode()
+    return pem_server_context(private_key_pem(key) + certificate_pem)
 
 
 @overload
