@@ -56,6 +56,20 @@ def test_challenge_then_application_traffic_on_same_connection(tee: SimulatedTEE
         assert server.handshakes == 1  # one connection carried both
 
 
+@pytest.mark.parametrize("length", ["\u00b2", "-1", "1e3", "99999999"])
+def test_challenge_endpoint_answers_a_bad_length_with_413(tee: SimulatedTEE, length: str) -> None:
+    """A length that is not ASCII digits or is too large is refused, not a server traceback."""
+    plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    plain.check_hostname, plain.verify_mode = False, ssl.CERT_NONE
+    with tee.challenge_server() as server:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with plain.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            head = f"POST {CHALLENGE_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n"
+            tls.sendall(head.encode("latin-1"))  # "\u00b2" is one byte, as http.server reads it
+            answer = tls.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:80]
+
+
 def test_challenge_over_asyncio(tee: SimulatedTEE) -> None:
     context = ATLSContext.for_validator(tee.selected(challenge=True))
 
@@ -192,6 +206,41 @@ def test_silent_challenge_server_times_out(tee: SimulatedTEE) -> None:
         for s in accepted:
             s.close()
         listener.close()
+    assert caught.value.check == "challenge.timeout"
+
+
+def test_dripping_challenge_server_times_out_on_the_whole_exchange(tee: SimulatedTEE) -> None:
+    """A byte every 50 ms keeps each read inside the timeout; the exchange must still end."""
+    certificate = mint_certificate(tee.challenge_issuer, hostnames=("127.0.0.1",))
+    context = ATLSContext.for_validator(tee.selected(challenge=True), challenge_timeout=0.5)
+    listener = socket.create_server(("127.0.0.1", 0))
+    server_context = certificate.server_context()
+    hung_up = threading.Event()
+
+    def serve() -> None:
+        raw, _ = listener.accept()
+        with server_context.wrap_socket(raw, server_side=True) as tls:
+            try:
+                # 200 bytes of headers at 50 ms each: 10 s, then the server hangs up.
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 174:
+                    if hung_up.wait(0.05):
+                        return
+                    tls.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        raw = socket.create_connection(listener.getsockname(), timeout=10)
+        with pytest.raises(ATLSVerificationError) as caught:
+            context.wrap_socket(raw, server_hostname="127.0.0.1")
+        raw.close()
+    finally:
+        hung_up.set()
+        thread.join(5)
+        listener.close()
+    # Timed out by the client, not ended by the server closing after its 10 s.
     assert caught.value.check == "challenge.timeout"
 
 

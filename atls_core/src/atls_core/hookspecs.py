@@ -37,7 +37,11 @@ def atls_register_issuers(registry: IssuerRegistrar) -> None:
 
 @hookspec
 def atls_appraisal_completed(result: AttestationResult, host: str | None) -> None:
-    """Observe a finished appraisal (audit, metrics). Must not raise; cannot change it."""
+    """Observe a finished appraisal (audit, metrics). Must not raise; cannot change it.
+
+    Called once per appraisal: a connection served from the client's appraisal
+    cache reuses an earlier result and is not reported again.
+    """
 
 
 def imported_factory(target: str) -> Callable[[Settings], Any]:

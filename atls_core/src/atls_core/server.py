@@ -796,7 +796,8 @@ def handle_challenge(handler: BaseHTTPRequestHandler, endpoint: ChallengeEndpoin
     with contextlib.suppress(OSError, AttributeError):
         handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     length_text = handler.headers.get("Content-Length", "0")
-    length = int(length_text) if length_text.isdigit() else -1
+    # ASCII digits only: str.isdigit() also passes "²", which int() refuses.
+    length = int(length_text) if length_text.isascii() and length_text.isdigit() else -1
     if length < 0 or length > endpoint.max_body:
         status, headers, body = 413, {"Content-Type": "text/plain"}, b"bad challenge length\n"
         handler.close_connection = True

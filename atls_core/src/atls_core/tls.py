@@ -282,20 +282,34 @@ class ATLSSocket(ssl.SSLSocket):
         state.context._finish(state, der, chain, response)
 
     def _atls_challenge(self, state: _State) -> Any:
-        """The challenge exchange, straight on the TLS object (not the guarded methods)."""
+        """The challenge exchange, straight on the TLS object (not the guarded methods).
+
+        ``challenge_timeout`` bounds the whole exchange, not each read: a server
+        answering a byte at a time must not hold the client past it.
+        """
         plan = state.plan
         request = plan.selected.validator.challenge(plan.nonce)
         sslobj: Any = cast(Any, self)._sslobj
         previous = self.gettimeout()
         limit = state.context.challenge_timeout
-        self.settimeout(limit if previous is None or previous == 0 else min(previous, limit))
+        if previous is not None and previous > 0:
+            limit = min(previous, limit)
+        deadline = time.monotonic() + limit
+
+        def remaining() -> float:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            return left
 
         def send_all(data: bytes) -> None:
             view = memoryview(data)
             while view:
+                self.settimeout(remaining())
                 view = view[sslobj.write(view) :]
 
         def receive() -> bytes:
+            self.settimeout(remaining())
             try:
                 data: bytes = sslobj.read(65536)
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
@@ -421,7 +435,9 @@ class ATLSContext(ssl.SSLContext):
     :class:`~atls_core.selection.AppraiserLike`) for every host.
     Host rules with ``pki = true`` additionally require a certificate chain
     valid for the host under ``pki_cafile``/``pki_cadata`` (default: the
-    system roots).
+    system roots).  ``challenge_timeout`` (seconds) bounds a challenge exchange
+    as a whole on blocking sockets; on asyncio's memory BIOs the exchange is
+    part of the handshake, bounded by the loop's ``ssl_handshake_timeout``.
     """
 
     sslsocket_class = ATLSSocket

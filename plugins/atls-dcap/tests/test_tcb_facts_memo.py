@@ -10,7 +10,9 @@ of that quote alone, so a memo keyed on too little fails here.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
+import tracemalloc
 from collections.abc import Callable
 
 import pytest
@@ -18,6 +20,7 @@ import pytest
 from atls_dcap import DcapSettings, DcapVerifier
 from atls_dcap.collateral import Collateral
 from atls_dcap.report import VerifiedQuote
+from atls_dcap.testing.pccs import FakePcs
 from atls_dcap.testing.pki import TCB_PROFILES, DcapTestPki
 from atls_dcap.testing.quotes import make_sgx_quote, make_tdx_quote
 
@@ -96,3 +99,38 @@ def test_interleaved_platforms_each_get_their_own_facts(
             assert _facts(shared.verify_parsed(quote, collateral, now=NOW)) == alone[name], name
     # One claims call per platform, not per quote: two rounds, fresh report data each time.
     assert len(collateral.tcb_facts) == len(makers)
+
+
+def test_memos_do_not_keep_the_unsigned_chain_bytes(pki: DcapTestPki) -> None:
+    """The PCK chain is unsigned and dcap-qvl reads past a padded one: the memos key it by
+    digest, so quotes padded by whoever relays them cannot pile up in a client's memory."""
+    pad = 1_000_000
+    with FakePcs(pki.collateral_json("tdx", issue_date=ISSUED)) as pcs:
+        verifier = DcapVerifier(
+            DcapSettings.from_settings(
+                {
+                    "root_ca": pki.root_ca_der,
+                    "allow_custom_root": True,
+                    "cache_dir": "none",
+                    "collateral": "pccs",
+                    "pccs_url": pcs.url,
+                }
+            )
+        )
+        verifier.verify(make_tdx_quote(pki, _report_data("first")), now=NOW)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for index in range(12):
+                suffix = f"# {index}\n".encode() + b"A" * pad
+                padded = make_tdx_quote(pki, _report_data("padded"), chain_suffix=suffix)
+                del suffix
+                verified = verifier.verify(padded, now=NOW)
+                assert verified.tcb_status == "UpToDate"  # the padding is read past
+                del padded, verified
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert held < 2 * pad, f"{held / 2**20:.1f} MiB kept after 12 padded quotes"

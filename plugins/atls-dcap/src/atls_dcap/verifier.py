@@ -52,6 +52,16 @@ def _unix(now: dt.datetime) -> int:
     return int(now.timestamp())
 
 
+def _chain_id(pem: bytes) -> bytes:
+    """What the memos key a quote's PCK chain by: its SHA-256, never the bytes.
+
+    The chain is the quote's unsigned certification data, and dcap-qvl accepts
+    it padded up to a megabyte: kept as a key, every padded quote a server sends
+    would stay in memory.
+    """
+    return hashlib.sha256(pem).digest()
+
+
 class DcapVerifier:
     """Verifies SGX/TDX DCAP quotes; holds the collateral source and cache (thread-safe)."""
 
@@ -109,10 +119,9 @@ class DcapVerifier:
         return self._parsed_key(bytes(quote))[2]
 
     def _parsed_key(self, quote: bytes) -> tuple[Any, bytes, CollateralKey]:
-        """dcap-qvl's parse of ``quote``, its PCK chain and its cache key.
+        """dcap-qvl's parse of ``quote``, its PCK chain's :func:`_chain_id` and its cache key.
 
-        Verification reuses the parse and the chain: the chain is a memo key
-        twice, and a bytes object hashes its few kilobytes only once.
+        Verification reuses the parse and the chain id, a memo key twice.
         """
         try:
             parsed = self._qvl.parse_quote(quote)
@@ -123,12 +132,13 @@ class DcapVerifier:
                     "cannot be fetched (give a collateral file with pck_certificate_chain)",
                     check="collateral.pck_chain",
                 )
-            chain = bytes(pem)
+            chain = _chain_id(pem)
             memo = (bool(parsed.is_tdx()), chain)
             key = self._key_memo.get(memo)
             if key is None:
                 # fmspc() and ca() parse the PCK certificate (~0.25 ms): remember them per chain.
-                # The same key object each time: the cache finds it by identity, not by equality.
+                # The same key object each time, its hash cached: a cache lookup compares
+                # it with itself.
                 key = CollateralKey(
                     source=self._cache_source,
                     fmspc=parsed.fmspc().upper(),
@@ -171,7 +181,8 @@ class DcapVerifier:
         advisories = tuple(str(a).upper() for a in report.advisory_ids)
         if parsed is None:
             quote_parse = self._qvl.parse_quote(quote)
-            chain = quote_parse.cert_chain_pem_bytes()
+            pem = quote_parse.cert_chain_pem_bytes()
+            chain = None if pem is None else _chain_id(pem)
         else:
             quote_parse, chain = parsed
         tee_type, version, fields = report_fields(quote_parse, quote)
@@ -202,7 +213,7 @@ class DcapVerifier:
     ) -> TcbFacts:
         """TCB date, evaluation number, FMSPC and expiry from dcap-qvl's claims, memoised.
 
-        They are a function of the collateral, the PCK chain (CPU SVN, PCE SVN,
+        They are a function of the collateral, the PCK chain (``chain``, its id: CPU SVN, PCE SVN,
         FMSPC), the TEE TCB SVN and the QE report, so the claims API (about 12 %
         dearer than the one-shot verify, plus a JSON round trip) runs once per
         such combination and collateral instead of once per quote.

@@ -309,9 +309,13 @@ def replay(events: Iterable[Event]) -> tuple[bytes, ...]:
     either way a lie).
     """
     rtmrs = [bytes(DIGEST_SIZE)] * RTMR_COUNT
+    sha384 = hashlib.sha384
     for index, event in enumerate(events):
-        digest = event.check_supplied(index)
-        rtmrs[event.imr] = hashlib.sha384(rtmrs[event.imr] + digest).digest()
+        imr = event.imr
+        if event.event_type == RUNTIME_EVENT_TYPE:
+            rtmrs[imr] = sha384(rtmrs[imr] + event.check_supplied(index)).digest()
+        else:  # a boot-time event: its supplied digest is what was measured
+            rtmrs[imr] = sha384(rtmrs[imr] + event.digest).digest()
     return tuple(rtmrs)
 
 

@@ -120,8 +120,8 @@ def _enclave_report(
 
 
 @functools.lru_cache(maxsize=128)
-def _qe_certification(pki: DcapTestPki, tee: str, tcb: str, qe_svn: int | None) -> bytes:
-    """QE report || its PCK signature || QE auth data || certification data type 5.
+def _signed_qe_report(pki: DcapTestPki, tee: str, tcb: str, qe_svn: int | None) -> bytes:
+    """QE report || its PCK signature || QE auth data.
 
     Constant per (PKI, TEE, platform, QE SVN): cached, so a quote costs one ECDSA signature."""
     qe = QE_PROFILES[tee]
@@ -136,13 +136,24 @@ def _qe_certification(pki: DcapTestPki, tee: str, tcb: str, qe_svn: int | None) 
         isv_svn=qe.isv_svn if qe_svn is None else qe_svn,
         report_data=qe_report_data,
     )
-    chain = pki.pck_chain_pem(tcb).encode("ascii")
     return b"".join(
         [
             qe_report,
             pki.pck_sign(tcb, qe_report),
             struct.pack("<H", len(QE_AUTH_DATA)),
             QE_AUTH_DATA,
+        ]
+    )
+
+
+def _qe_certification(
+    pki: DcapTestPki, tee: str, tcb: str, qe_svn: int | None, chain_suffix: bytes = b""
+) -> bytes:
+    """The signed QE report, then certification data type 5 (the PCK chain, unsigned)."""
+    chain = pki.pck_chain_pem(tcb).encode("ascii") + chain_suffix
+    return b"".join(
+        [
+            _signed_qe_report(pki, tee, tcb, qe_svn),
             struct.pack("<HI", _CERT_DATA_PCK_CHAIN, len(chain)),
             chain,
         ]
@@ -178,6 +189,7 @@ def make_tdx_quote(
     tee_tcb_svn2: bytes | None = None,
     mr_servicetd: bytes = bytes(48),
     qe_svn: int | None = None,
+    chain_suffix: bytes = b"",
 ) -> bytes:
     """A TDX quote (v4, or v5 with a TD report 1.5 body) signed under `pki`.
 
@@ -186,6 +198,8 @@ def make_tdx_quote(
     certificate and the default TEE_TCB_SVN. `td_attributes` (8 bytes, little-endian) overrides
     the attributes computed from `debug` / `sept_ve_disable`. `qe_svn` overrides the TD QE's
     ISVSVN (default: the QE identity's newest level; lower values make the QE out of date).
+    `chain_suffix` is appended to the PEM chain in the certification data, which no signature
+    covers (anyone relaying the quote can add it, and dcap-qvl reads past it).
     """
     if version not in (4, 5):
         raise ValueError(f"TDX quote version must be 4 or 5, got {version}")
@@ -221,7 +235,8 @@ def make_tdx_quote(
         signed = header + struct.pack("<HI", _BODY_TYPE_TD15, len(body)) + body
     else:
         signed = header + body
-    return _signed_quote(pki, signed, _qe_certification(pki, "tdx", tcb, qe_svn), wrap=True)
+    certification = _qe_certification(pki, "tdx", tcb, qe_svn, chain_suffix)
+    return _signed_quote(pki, signed, certification, wrap=True)
 
 
 class SgxQuoteOptions(TypedDict, total=False):
