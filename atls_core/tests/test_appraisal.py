@@ -593,3 +593,12 @@ def test_evidence_time_in_the_future_does_not_extend_max_age() -> None:
     result = appraisal.finish()
     assert result.expires_at is not None
     assert result.expires_at <= NOW + dt.timedelta(minutes=10)
+
+
+def test_a_status_reads_as_ears_word() -> None:
+    from atls_core.result import Status
+
+    assert str(Status.WARNING) == "warning"
+    assert f"{Status.AFFIRMING}" == "affirming"
+    assert Status.CONTRAINDICATED.value == "contraindicated"
+    assert "warning" in {Status.WARNING}  # a str: found among strings

@@ -139,7 +139,7 @@ def test_plugins_json_shows_ok_broken_and_disabled(capsys: pytest.CaptureFixture
         off="atls_never_imported_either",
     )
     status, out, err = _run(["plugins", "--json"], capsys, manager=manager)
-    assert status == 0
+    assert status == 2  # a broken plugin fails the listing as a deployment check
     assert err == ""
     data = json.loads(out)
     assert data["atls_core"] == core_version
@@ -170,7 +170,7 @@ def test_plugins_json_shows_ok_broken_and_disabled(capsys: pytest.CaptureFixture
 def test_plugins_text(capsys: pytest.CaptureFixture[str]) -> None:
     manager = _manager(broken="atls_no_such_module_for_cli_test")
     status, out, _ = _run(["plugins"], capsys, manager=manager)
-    assert status == 0
+    assert status == 2
     assert out.startswith(f"atls-core {core_version}\n")
     assert "validator insecure.simulated [INSECURE: test only]" in out
     assert f"oids: {simulated.OID}" in out
@@ -178,6 +178,15 @@ def test_plugins_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert "measurements: image, config" in out
     assert "issuer insecure.simulated -> insecure.simulated" in out
     assert "plugin broken (atls_no_such_module_for_cli_test): BROKEN: plugins.import" in out
+
+
+def test_plugins_exit_0_when_every_plugin_loads_or_is_disabled(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    manager = _manager(environ={"ATLS_DISABLE_PLUGINS": "off"}, off="atls_never_imported_either")
+    status, out, _ = _run(["plugins"], capsys, manager=manager)
+    assert status == 0
+    assert "plugin off" in out
 
 
 # -- atls verify-evidence: acceptance -------------------------------------------------------------
@@ -305,6 +314,21 @@ def test_json_rejection_still_prints_the_result(
     assert result["accepted"] is False
     assert result["failures"][0]["check"] == "debug"
     assert _one_line(err).startswith("atls: debug: the TEE is in debug mode")
+
+
+def test_expired_evidence_without_at_says_how_to_appraise_a_recording(
+    capsys: pytest.CaptureFixture[str], evidence: Path
+) -> None:
+    argv = ["verify-evidence", str(evidence), *SIM, "--allow-insecure"]
+    status, out, err = _run(argv, capsys)  # recorded an hour long, years ago
+    assert (status, out) == (1, "")
+    first, hint = err.strip().splitlines()
+    assert first.startswith("atls: simulated.validity:")
+    assert hint.startswith("atls: hint:")
+    assert "--at" in hint
+    status, _, err = _run([*argv, "--at", "2030-01-01T00:00:00Z"], capsys)
+    assert status == 1
+    assert "hint" not in err  # a time was given: no advice about giving one
 
 
 def test_appraisal_errors_are_one_line_and_json(
@@ -660,6 +684,38 @@ def test_config_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     assert line.startswith("atls: config.settings:")
     assert str(bad) in line
     assert "did you mean 'hardware_key'" in line
+
+
+def _simulated_config(tmp_path: Path, extra: str = "", pin: str = 'image = "ab"\n') -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f"[atls]\nallow_insecure_test_validators = true\n{extra}"
+        '[hosts."h.example"]\nvalidator = "insecure.simulated"\n'
+        f'[hosts."h.example".settings]\nhardware_key = "{HARDWARE.public_key_hex}"\n'
+        f'[hosts."h.example".policy.reference_values]\n{pin}'
+    )
+    return path
+
+
+def test_config_check_refuses_a_rule_whose_every_connection_would_be_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _simulated_config(tmp_path, pin="")
+    status, out, err = _run(["config", "check", str(path)], capsys)
+    assert status == 2
+    assert out == ""
+    assert "workload.unpinned: every connection would be refused" in err
+    assert 'hosts."h.example": pin one of reference_values.image' in err
+
+
+def test_config_check_warns_of_a_disabled_plugin_that_is_not_installed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _simulated_config(tmp_path, extra='disable_plugins = ["tdxx"]\n')
+    status, out, err = _run(["config", "check", str(path)], capsys)
+    assert status == 0
+    assert "ok" in out
+    assert "atls.disable_plugins names 'tdxx', which is no installed plugin" in err
 
 
 def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -231,3 +231,71 @@ def test_render_inspection_groups_reasons_and_shows_nested_values() -> None:
     assert "- i=1, ok=yes" in text
     assert "empty: (none)" in text
     assert "  c.v, d.v: same" in text
+
+
+# -- files whose first byte is 0x30 but are no certificate ------------------------------------
+
+HEX_SPEC = unit_spec("hexquote.v", media_type="x/hex-quote")
+
+
+class _HexQuote(ValidatorBase):
+    """Reads quotes written as hex text, as TDX and SEV-SNP validators do."""
+
+    spec = HEX_SPEC
+
+    def __init__(self, settings: Settings) -> None:
+        pass
+
+    def describe(self, evidence: Evidence) -> dict[str, Any]:
+        try:
+            quote = bytes.fromhex(evidence.data.decode("ascii").removeprefix("0x"))
+        except (UnicodeDecodeError, ValueError):
+            raise MalformedEvidence("not hex", check="hexquote.format") from None
+        return {"format": "hex quote", "measurements": {"head": quote[:4].hex()}}
+
+    def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
+        raise MalformedEvidence("never", check="hexquote.format")
+
+
+def _hex_manager() -> PluginManager:
+    return manager_with(plugin_module("hexquote", (HEX_SPEC, _HexQuote)))
+
+
+@pytest.mark.parametrize("text", ["0400020081000000", "0x03000200"])
+def test_a_hex_quote_file_is_evidence_though_ascii_0_is_a_der_sequence_tag(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str
+) -> None:
+    """``0`` is 0x30: such a file used to be read as a DER certificate and refused (exit 1)."""
+    path = tmp_path / "quote.hex"
+    path.write_text(text)
+    for argv in ([str(path), "--json"], [str(path), "--validator", "hexquote.v", "--json"]):
+        status, document, err = _run(argv, capsys, _hex_manager())
+        assert (status, err) == (0, "")
+        assert "certificate" not in document
+        ((entry),) = document["decoded"]
+        assert entry["validators"] == ["hexquote.v"]
+        assert entry["description"]["measurements"]["head"] == text.removeprefix("0x")[:8]
+
+
+def test_a_der_sequence_that_is_no_certificate_goes_to_the_evidence_readers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A DER evidence envelope is no certificate: nothing decodes it here, which is exit 2."""
+    path = tmp_path / "envelope.der"
+    path.write_bytes(bytes.fromhex("3003020101"))
+    status, document, err = _run([str(path), "--json"], capsys)
+    assert status == 2
+    assert "certificate" not in document
+    assert err.strip() == f"atls: inspect: no installed validator decodes {path}"
+
+
+def test_a_pem_block_that_is_no_certificate_is_a_usage_error_not_a_refusal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Unreadable input exits 2 (nothing was appraised), never 1 (refused)."""
+    path = tmp_path / "server.pem"
+    der = base64.b64encode(bytes.fromhex("3003020101"))  # a DER SEQUENCE, no certificate
+    path.write_bytes(b"-----BEGIN CERTIFICATE-----\n" + der + b"\n-----END CERTIFICATE-----\n")
+    status, _text, err = _run([str(path)], capsys)
+    assert status == 2
+    assert "inspect.certificate" in err

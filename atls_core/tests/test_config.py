@@ -224,6 +224,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
         ATLSConfig.load(tmp_path / "missing.toml")
     assert info.value.check == "config.file"
     assert "missing.toml" in str(info.value)
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('[hosts."caf\u00e9.example"]\n'.encode("latin-1"))
+    with pytest.raises(ConfigurationError) as info:
+        ATLSConfig.load(latin)
+    assert info.value.check == "config.file"
+    assert "not UTF-8" in str(info.value)
 
 
 # -- selection -------------------------------------------------------------------------------
@@ -350,6 +356,19 @@ def test_unknown_names_are_refused(kwargs: dict[str, Any], check: str, unknown: 
     assert 'cfg.toml: hosts."x"' in str(info.value)
 
 
+def test_a_setting_the_validator_refuses_names_the_host_rule() -> None:
+    """Refused while the validator is built (its settings rules), not only by name checks."""
+    with pytest.raises(ConfigurationError) as info:
+        select_validator(
+            "insecure.simulated",
+            settings={"hardware_key": "zz"},
+            allow_insecure=True,
+            manager=_manager(),
+            where='cfg.toml: hosts."x"',
+        )
+    assert str(info.value).startswith('config.settings: cfg.toml: hosts."x": settings.hardware_key')
+
+
 def test_secret_values_stay_out_of_selection_errors(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     settings = {"hardware_key": Secret(SECRET_VALUE, "$env X"), "bogus": Secret(SECRET_VALUE, "y")}
@@ -385,3 +404,27 @@ def test_a_mistyped_common_policy_key_names_the_common_keys() -> None:
         )
     assert "did you mean 'allow_debug'" in str(info.value)
     assert "allow_any_workload" in info.value.expected
+
+
+@pytest.mark.parametrize(
+    ("data", "hint"),
+    [
+        ({"atsl": {}}, "'atls'"),
+        ({"atls": {"disable_plugin": []}}, "'disable_plugins'"),
+        ({"hosts": {"a": {"validatr": "x"}}}, "'validator'"),
+        (
+            {
+                "hosts": {
+                    "a": {"validator": "a.b", "policy": {"accepted_tcb_statuses": ["UpToDat"]}}
+                }
+            },
+            "'UpToDate'",
+        ),
+    ],
+)
+def test_a_mistyped_configuration_key_or_status_gets_a_suggestion(
+    data: dict[str, Any], hint: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        ATLSConfig.from_mapping(data, check=False)
+    assert f"(did you mean {hint}?)" in str(info.value)

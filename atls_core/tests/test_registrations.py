@@ -62,3 +62,31 @@ def test_a_target_is_imported_when_it_first_builds(monkeypatch: pytest.MonkeyPat
 def test_a_target_names_a_module_and_an_attribute(target: str) -> None:
     with pytest.raises(ValueError, match="module:name"):
         imported_factory(target)
+
+
+class _NeedsRoot:
+    def __init__(self, settings: Any) -> None:
+        self.root = settings["root_ca"]  # the slip a plugin author makes
+
+
+@pytest.mark.parametrize(
+    ("target", "cause"),
+    [
+        ("atls_test_no_such_module:Validator", "ModuleNotFoundError"),
+        ("atls_core.testing.simulated:SimulatedValidatr", "AttributeError"),
+        (f"{__name__}:_NeedsRoot", "KeyError: 'root_ca'"),
+    ],
+)
+def test_a_factory_that_fails_names_its_plugin(target: str, cause: str) -> None:
+    """Not a bare exception that reads like a defect of atls (exit 70 in the CLI)."""
+    from atls_core.errors import PluginLoadError
+    from atls_core.selection import select_validator
+
+    plugin = types.ModuleType("atls_test_failing_plugin")
+    plugin.atls_register_validators, _ = registrations(validators=[(VALIDATOR_SPEC, target)])  # type: ignore[attr-defined]
+    manager = manager_with(simulated=False, named={"insecure": plugin})
+    with pytest.raises(PluginLoadError) as caught:
+        select_validator("insecure.simulated", manager=manager, allow_insecure=True)
+    assert caught.value.check == "plugins.factory"
+    assert "validator insecure.simulated of plugin 'insecure'" in caught.value.reason
+    assert cause in caught.value.reason

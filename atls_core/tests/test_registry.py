@@ -31,7 +31,7 @@ from atls_core.errors import (
 from atls_core.hookspecs import hookimpl
 from atls_core.testing.loopback import SimulatedTEE
 from atls_core.testing.plugins import SIMULATED_ENTRY_POINT, FakeSite, entry_point, manager_with
-from atls_core.testing.simulated import SimulatedIssuer
+from atls_core.testing.simulated import SimulatedHardware, SimulatedIssuer
 
 Install = Callable[..., list[md.EntryPoint]]
 
@@ -443,7 +443,9 @@ def test_lookup_errors(install: Install) -> None:
     with pytest.raises(PluginNotFound) as missing_plugin:
         manager.validator_spec("zeta.v")
     assert missing_plugin.value.check == "plugins.lookup"
-    assert missing_plugin.value.actual == ["alpha"]
+    assert missing_plugin.value.actual == "zeta"
+    assert "['alpha']" in str(missing_plugin.value.expected)
+    assert "pip install atls-zeta" in missing_plugin.value.reason
     with pytest.raises(PluginNotFound) as missing_id:
         manager.validator_spec("alpha.x")
     assert missing_id.value.expected == ["alpha.v", "alpha.w"]
@@ -456,7 +458,7 @@ def test_issuer_lookup(install: Install) -> None:
     eps = install("atls-alpha", {"alpha": _plugin_source("alpha", [], ["alpha.i"])})
     spec, factory, info = _manager(eps).issuer_factory("alpha.i")
     assert spec.id == "alpha.i"
-    assert factory is SimulatedIssuer
+    assert isinstance(factory(SimulatedHardware.generate().issuer_settings()), SimulatedIssuer)
     assert info.distribution == "atls-alpha"
 
 

@@ -126,6 +126,15 @@ def test_unpinned_is_refused_and_can_be_explored(
         assert run(_args(server.url(), reference=pin, **settings)) == 0
 
 
+def test_a_host_the_configuration_does_not_name_is_a_usage_error_before_connecting(
+    tee: SimulatedTEE, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing listens on that name: exit 3 would mean it tried to connect first.
+    code = run(_args("https://unconfigured.invalid/", config=_config(tee, tmp_path)))
+    assert code == 2
+    assert "config.hosts" in capsys.readouterr().err
+
+
 def test_unreachable_server(
     tee: SimulatedTEE, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

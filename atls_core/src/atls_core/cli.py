@@ -39,8 +39,10 @@ from atls_core.errors import (
     CollateralUnavailable,
     ConfigurationError,
     DuplicateRegistration,
+    MalformedEvidence,
     PluginLoadError,
     PluginNotFound,
+    StaleEvidence,
 )
 from atls_core.interfaces import CliOption
 from atls_core.registry import PluginManager, PluginStatus, default_manager
@@ -49,6 +51,7 @@ from atls_core.report import render_error, render_result, safe_text
 if TYPE_CHECKING:  # `atls plugins` needs neither: argparse and the policy load when used
     import argparse
 
+    from atls_core.certificate import PeerCertificate
     from atls_core.policy import Policy
 
 __all__ = [
@@ -188,7 +191,9 @@ def _cmd_plugins(manager: PluginManager, out: TextIO, *, as_json: bool) -> int:
         out.write(json.dumps(_plugins_json(statuses), indent=2) + "\n")
     else:
         out.write(_plugins_text(statuses) + "\n")
-    return EXIT_ACCEPTED
+    # A broken plugin fails a deployment check; a disabled one is the configuration's choice.
+    broken = any(not s.loaded and not s.disabled for s in statuses)
+    return EXIT_USAGE if broken else EXIT_ACCEPTED
 
 
 # -- atls verify-evidence -------------------------------------------------------------------
@@ -272,6 +277,9 @@ def _cmd_verify_evidence(
     except ATLSError as error:
         if args.json:
             out.write(json.dumps({"accepted": False, "error": _error_json(error)}, indent=2) + "\n")
+        if args.at is None and isinstance(error, StaleEvidence):
+            err.write(render_error(error) + "\n" + _AT_HINT + "\n")
+            return _exit_code(error)
         raise
     out.write((result.to_json() if args.json else render_result(result)) + "\n")
     if result.accepted:
@@ -281,6 +289,12 @@ def _cmd_verify_evidence(
     except AppraisalFailed as failure:
         err.write(render_error(failure) + "\n")
     return EXIT_REJECTED
+
+
+_AT_HINT = (
+    "atls: hint: evidence or collateral recorded earlier is appraised at the time it was "
+    "recorded with --at (unix seconds or ISO 8601)"
+)
 
 
 def _error_json(error: ATLSError) -> dict[str, Any]:
@@ -303,23 +317,50 @@ _PEM_CERTIFICATE = re.compile(
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z")
 
 
-def _certificate_der(data: bytes) -> bytes | None:
-    """The first certificate of a PEM file, the file itself if it may be DER, else None."""
+def _file_certificate(data: bytes) -> PeerCertificate | None:
+    """The certificate a PEM file holds, or the file itself when it reads as a DER certificate.
+
+    None means "not a certificate": the evidence readers get the file.  The first byte
+    alone decides nothing: a DER certificate starts with 0x30, but so do ASCII ``0`` (every
+    hex-encoded quote) and DER evidence envelopes.
+    """
+    from atls_core.certificate import PeerCertificate
+
+    der = _pem_certificate_der(data)
+    if der is None:
+        if data[:1] != b"\x30":
+            return None
+        try:
+            return PeerCertificate.from_der(data)
+        except MalformedEvidence:
+            return None
+    try:
+        return PeerCertificate.from_der(der)
+    except MalformedEvidence as error:  # unreadable input is a usage error (2), not a refusal
+        raise ConfigurationError(
+            f"the PEM certificate cannot be read: {error.reason}", check="inspect.certificate"
+        ) from None
+
+
+def _pem_certificate_der(data: bytes) -> bytes | None:
+    """The first certificate's DER when the file is PEM, else None."""
     import base64
     import binascii
 
     match = _PEM_CERTIFICATE.match(data.lstrip())  # quotes embed PEM chains: not a file of one
-    if match is not None:
-        try:
-            return base64.b64decode(b"".join(match.group(1).split()), validate=True)
-        except (binascii.Error, ValueError):
-            raise ConfigurationError(
-                "the PEM certificate is not valid base64", check="inspect.certificate"
-            ) from None
-    return data if data[:1] == b"\x30" else None
+    if match is None:
+        return None
+    try:
+        return base64.b64decode(b"".join(match.group(1).split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigurationError(
+            "the PEM certificate is not valid base64", check="inspect.certificate"
+        ) from None
 
 
-def _certificate_facts(certificate: Any, readers: dict[str, list[str]]) -> dict[str, Any]:
+def _certificate_facts(
+    certificate: PeerCertificate, readers: dict[str, list[str]]
+) -> dict[str, Any]:
     """What the certificate itself says, and which installed validator reads each extension."""
     from cryptography import x509
 
@@ -391,7 +432,6 @@ def _json_ready(value: Any) -> Any:
 
 
 def _cmd_inspect(args: argparse.Namespace, manager: PluginManager, out: TextIO, err: TextIO) -> int:
-    from atls_core.certificate import PeerCertificate
     from atls_core.report import UNVERIFIED_NOTICE, render_inspection
 
     data = _read_evidence(args.file)
@@ -407,8 +447,7 @@ def _cmd_inspect(args: argparse.Namespace, manager: PluginManager, out: TextIO, 
     for spec in specs:
         for oid in spec.oids:
             readers.setdefault(oid, []).append(spec.id)
-    der = _certificate_der(data)
-    certificate = PeerCertificate.from_der(der) if der is not None else None
+    certificate = _file_certificate(data)
     if args.validator is not None:
         specs = [manager.validator_spec(args.validator)]
     elif certificate is not None:
@@ -490,10 +529,11 @@ def _cmd_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_USAGE
     config = ATLSConfig.load(args.file)
     ATLSContext(config)  # builds every rule's validator: settings are checked too
-    out.write(f"{safe_text(args.file)}: ok\n")
+    manager = default_manager()
+    lines, unpinned = [], []
     for rule in config.hosts:
         policy = rule.policy
-        spec = default_manager().validator_spec(rule.validator)
+        spec = manager.validator_spec(rule.validator)
         pins = sorted(
             name
             for name, value in policy.reference_values.items()
@@ -506,10 +546,31 @@ def _cmd_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if pins
             else "pins nothing"
         )
-        out.write(
+        if not pins and not policy.allow_any_workload:
+            ways = [f"reference_values.{n}" for n in spec.workload_identity]
+            unpinned.append(
+                f"{rule.where}: pin one of {', '.join(ways + list(spec.pinning_options))}"
+            )
+        lines.append(
             f"  {safe_text(rule.pattern)}: {safe_text(rule.validator)}, policy "
             f"{safe_text(policy.id)} ({pinned})\n"
         )
+    installed = {info.name for info in manager.available()}
+    for name in sorted(set(config.disable_plugins) - installed):
+        err.write(
+            f"atls: warning: atls.disable_plugins names {safe_text(name)!r}, which is no "
+            f"installed plugin (installed: {', '.join(sorted(installed))})\n"
+        )
+    if unpinned:
+        # The appraisal's pinning rule refuses every connection of such a rule.
+        err.write(
+            f"atls: {safe_text(args.file)}: workload.unpinned: every connection would be "
+            "refused, because a policy pins no workload identity (or set "
+            "allow_any_workload = true to explore):\n"
+            + "".join(f"  {safe_text(line)}\n" for line in unpinned)
+        )
+        return EXIT_USAGE
+    out.write(f"{safe_text(args.file)}: ok\n" + "".join(lines))
     return EXIT_ACCEPTED
 
 

@@ -81,7 +81,10 @@ def build_parser(plugin_options: Sequence[CliOption] = ()) -> tuple[_Parser, dic
     plugins = commands.add_parser(
         "plugins",
         help="list installed plugins, their validators and issuers, and load status",
-        description="Load every installed plugin and report what it provides or why it fails.",
+        description=(
+            "Load every installed plugin and report what it provides or why it fails. "
+            "Exit 0 when every plugin loads, 2 when one is broken."
+        ),
         allow_abbrev=False,
     )
     plugins.add_argument("--json", action="store_true", help="print JSON")
@@ -194,8 +197,6 @@ def build_parser(plugin_options: Sequence[CliOption] = ()) -> tuple[_Parser, dic
             "installed plugins and build it, so settings, policy options and reference values "
             "are checked. Exit 0 when it is usable, 2 with the first mistake otherwise."
         ),
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     check.add_argument("file", metavar="FILE", help="atls configuration (TOML)")
@@ -236,7 +237,7 @@ def _add_pinning_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=HEX",
-        help="pin a measurement (repeatable; adds to --policy or the configured policy)",
+        help="pin a measurement (repeatable; adds to the policy file or configured policy)",
     )
     group.add_argument(
         "--allow-any-workload",

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from atls_core.errors import ConfigurationError
+from atls_core.errors import ConfigurationError, did_you_mean
 from atls_core.policy import Policy
 from atls_core.secret import Secret, reveal
 
@@ -129,9 +129,12 @@ def _table(value: Any, name: str, keys: set[str]) -> Mapping[str, Any]:
     """``value``, a table of no key but ``keys``; ``name`` says where it is."""
     if not isinstance(value, Mapping):
         raise ConfigurationError(f"{name} must be a table", check="config.keys")
-    unknown = set(value) - keys
+    unknown = sorted(set(value) - keys)
     if unknown:
-        raise ConfigurationError(f"{name}: unknown key(s) {sorted(unknown)}", check="config.keys")
+        raise ConfigurationError(
+            f"{name}: unknown key(s) {unknown}" + did_you_mean(unknown[0], keys),
+            check="config.keys",
+        )
     return value
 
 
@@ -215,7 +218,11 @@ class ATLSConfig:
 
         file = Path(path)
         try:
-            data = tomllib.loads(file.read_text())
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigurationError(
+                f"{file}: not UTF-8 text (TOML files are UTF-8)", check="config.file"
+            ) from None
         except OSError as exc:
             raise ConfigurationError(
                 f"cannot read {file}: {exc.strerror}", check="config.file"
@@ -244,10 +251,12 @@ class ATLSConfig:
     ) -> ATLSConfig:
         """Build from TOML-shaped data and (unless ``check=False``) :meth:`check` it."""
         env = os.environ if environ is None else environ
-        unknown = set(data) - _TOP_KEYS
+        unknown = sorted(set(data) - _TOP_KEYS)
         if unknown:
             raise ConfigurationError(
-                f"{source}: unknown top-level key(s) {sorted(unknown)}", check="config.keys"
+                f"{source}: unknown top-level key(s) {unknown}"
+                + did_you_mean(unknown[0], _TOP_KEYS),
+                check="config.keys",
             )
         general = _table(data.get("atls", {}), f"{source}: [atls]", _ATLS_KEYS)
         insecure = general.get("allow_insecure_test_validators", False)

@@ -15,6 +15,7 @@ made: a URL in them loses its userinfo, query and fragment, so a configured
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Self
 
 from atls_core.redact import redact_text, redact_value
@@ -42,6 +43,14 @@ __all__ = [
 ]
 
 _MAX_SHOWN = 160
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the candidate closest to a mistyped ``name``, else ``""``."""
+    import difflib
+
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
 
 
 def _shown(value: Any) -> str:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 
 from atls_core.binding import SNI_FORMS
-from atls_core.errors import ConfigurationError, MalformedEvidence
+from atls_core.errors import ConfigurationError, MalformedEvidence, did_you_mean
 from atls_core.evidence import Evidence, Transport
 
 if TYPE_CHECKING:
@@ -77,20 +77,12 @@ def refuse_unknown_names(
     """
     unknown = sorted(set(given) - set(allowed))
     if unknown:
-        hint = _closest(unknown[0], (*allowed, *common))
         raise ConfigurationError(
-            f"{where}: unknown {kind} {unknown}" + (f" (did you mean {hint!r}?)" if hint else ""),
+            f"{where}: unknown {kind} {unknown}" + did_you_mean(unknown[0], (*allowed, *common)),
             check=f"config.{kind.replace(' ', '_')}",
             expected=sorted({*allowed, *common}),
             actual=unknown,
         )
-
-
-def _closest(name: str, candidates: tuple[str, ...]) -> str | None:
-    import difflib
-
-    matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
-    return matches[0] if matches else None
 
 
 def _options(value: Any) -> tuple[CliOption, ...]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from atls_core.errors import ConfigurationError
+from atls_core.errors import ConfigurationError, did_you_mean
 
 __all__ = ["TCB_STATUSES", "Policy", "ReferenceValue"]
 
@@ -251,7 +251,8 @@ class Policy:
             unknown = sorted(set(statuses) - set(TCB_STATUSES))
             if unknown:
                 raise ConfigurationError(
-                    f"{where}.accepted_tcb_statuses: unknown status",
+                    f"{where}.accepted_tcb_statuses: unknown status"
+                    + did_you_mean(unknown[0], TCB_STATUSES),
                     check="config.policy",
                     expected=list(TCB_STATUSES),
                     actual=unknown,

@@ -124,6 +124,32 @@ class _Registered:
     plugin: PluginInfo
 
 
+def _named_failures(factory: Callable[..., Any], what: str, plugin: PluginInfo) -> Any:
+    """``factory``, whose failures other than atls' own name the plugin that broke.
+
+    A factory imports its module when it first builds (see ``imported_factory``):
+    a missing module, a misspelt target or a constructor that trips over its
+    settings is the plugin's fault, and says so instead of surfacing as a bare
+    ``KeyError`` that reads like a defect of atls.
+    """
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return factory(*args, **kwargs)
+        except ATLSError:
+            raise
+        except Exception as exc:
+            raise PluginLoadError(
+                f"{what} of plugin {plugin.name!r} ({plugin.distribution} {plugin.version}) "
+                f"could not be built: {type(exc).__name__}: {exc}; check its settings, or "
+                f"report it to the plugin's authors",
+                check="plugins.factory",
+            ) from exc
+
+    build.__qualname__ = build.__name__ = getattr(factory, "__name__", what)
+    return build
+
+
 class _Registrar:
     """Scoped to one plugin: ids must carry the plugin's prefix."""
 
@@ -284,10 +310,12 @@ class PluginManager:
         matches = [info for info in self.available() if info.name == name]
         if not matches:
             raise PluginNotFound(
-                f"no installed plugin provides {name!r}",
+                f"no installed plugin provides {name!r}; install the distribution that "
+                f"does (this project's plugins are named atls-<plugin>: pip install "
+                f"atls-{name})",
                 check="plugins.lookup",
-                expected=name,
-                actual=sorted({i.name for i in self.available()}),
+                expected=f"one of the installed plugins {sorted({i.name for i in self.available()})}",
+                actual=name,
             )
         if len({(m.distribution, m.value) for m in matches}) > 1:
             raise DuplicateRegistration(
@@ -431,9 +459,11 @@ class PluginManager:
                 )
             issuer_ids.add(spec.id)
         for spec, factory in validators:
-            self._validators[spec.id] = _Registered(spec=spec, factory=factory, plugin=info)
+            guarded = _named_failures(factory, f"validator {spec.id}", info)
+            self._validators[spec.id] = _Registered(spec=spec, factory=guarded, plugin=info)
         for spec, factory in issuers:
-            self._issuers[spec.id] = _Registered(spec=spec, factory=factory, plugin=info)
+            guarded = _named_failures(factory, f"issuer {spec.id}", info)
+            self._issuers[spec.id] = _Registered(spec=spec, factory=guarded, plugin=info)
         self._oids.update(new_oids)
 
     # -- lookups -------------------------------------------------------------

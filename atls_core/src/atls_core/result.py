@@ -34,8 +34,12 @@ __all__ = [
 ]
 
 
-class Status(enum.Enum):
-    """EAR status tiers, ordered from no claim to worst."""
+class Status(enum.StrEnum):
+    """EAR status tiers, ordered from no claim to worst.
+
+    A string enum: printed, compared and serialised as EAR's own words
+    (``"affirming"``...).
+    """
 
     NONE = "none"
     AFFIRMING = "affirming"

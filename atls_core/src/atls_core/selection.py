@@ -128,7 +128,8 @@ def check_against_spec(
     if spec.insecure and not allow_insecure:
         raise ConfigurationError(
             f"{where}: {spec.id} is an insecure test validator; it is refused unless "
-            "configuration sets atls.allow_insecure_test_validators = true",
+            "configuration sets atls.allow_insecure_test_validators = true (or, in code, "
+            "allow_insecure=True; on the command line, --allow-insecure)",
             check="config.insecure",
         )
     refuse_unknown_names("settings", settings, spec.settings, where=f"{where}.settings")
@@ -152,7 +153,8 @@ def check_against_spec(
     if knobs and not allow_insecure:
         raise ConfigurationError(
             f"{where}.settings: {list(knobs)} are for tests only; they are refused unless "
-            "configuration sets atls.allow_insecure_test_validators = true",
+            "configuration sets atls.allow_insecure_test_validators = true (or, in code, "
+            "allow_insecure=True; on the command line, --allow-insecure)",
             check="config.test_settings",
             actual=list(knobs),
         )
@@ -178,13 +180,13 @@ def select_validator(
     knobs = check_against_spec(
         spec, settings=settings, policy=policy, allow_insecure=allow_insecure, where=where
     )
-    validator = factory(settings)
-    check_policy = getattr(validator, "check_policy", None)  # ValidatorBase.check_policy
-    if callable(check_policy):
-        try:
+    try:  # a setting's value or a policy option refused: name the host rule, as above
+        validator = factory(settings)
+        check_policy = getattr(validator, "check_policy", None)  # ValidatorBase.check_policy
+        if callable(check_policy):
             check_policy(policy)
-        except ConfigurationError as error:  # name the host rule, as the checks above do
-            raise error.in_configuration(where) from None
+    except ConfigurationError as error:
+        raise error.in_configuration(where) from None
     return SelectedValidator(
         validator=validator,
         policy=policy,

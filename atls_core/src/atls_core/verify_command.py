@@ -93,6 +93,7 @@ def _context(args: argparse.Namespace, host: str) -> Any:
                     for rule in config.hosts
                 ),
             )
+        config.rule_for(host)  # no rule for the host: the configuration's mistake, found offline
         return ATLSContext(config)
     policy = settings = None
     pki = False
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, error, EXIT_USAGE)
     except OSError as error:  # an unreadable configuration file
         return _fail(args, error, EXIT_USAGE)
-    timeout = float(getattr(args, "timeout", None) or 30.0)
+    timeout = float(getattr(args, "timeout", None) or 10.0)  # the command line's default
     try:
         raw = socket.create_connection((host, port), timeout=timeout)
     except OSError as error:

@@ -3,7 +3,8 @@
 The evidence is not shipped with the code, so a fresh checkout has none: the tests that need it
 are skipped, and the run ends with one line saying how many and why, instead of a failure per
 file read.  Under ``CI=true`` a missing folder is an error instead, so continuous integration can
-never pass by silently skipping the recorded evidence.
+never pass by silently skipping the recorded evidence; so is a ``$ATLS_VECTORS`` naming a folder
+that is not there (a typo must not read as "no vectors here").
 
 A test needs the evidence when it carries the ``vectors`` marker or uses the ``atls_vectors`` /
 ``atls_vector`` fixtures (directly or through another fixture); :func:`vectors_root` and
@@ -53,7 +54,10 @@ def missing_reason() -> str | None:
     """Why the recorded evidence cannot be read, or None when it can."""
     value = os.environ.get(ENVIRONMENT, "")
     if not value:
-        return f"{ENVIRONMENT} is unset (set it to the recorded-evidence folder)"
+        return (
+            f"{ENVIRONMENT} is unset (set it to the recorded-evidence folder; nox uses "
+            "../shared/vectors beside the checkout when it is there)"
+        )
     path = Path(value)
     if not path.exists():
         return f"{ENVIRONMENT} points at {value} which does not exist"
@@ -66,12 +70,17 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
+def _must_run() -> bool:
+    """Under CI, or when the folder was named: a wrong path is a mistake, not a reason to skip."""
+    return _in_ci() or bool(os.environ.get(ENVIRONMENT))
+
+
 def vectors_root() -> Path:
     """The recorded-evidence folder; skips the calling test without one (fails it in CI)."""
     reason = missing_reason()
     if reason is not None:
-        if _in_ci():
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        if _must_run():
+            pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
     return Path(os.environ[ENVIRONMENT]).absolute()
 
@@ -134,10 +143,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     needing = [item for item in items if _needs_vectors(item)]
     if not needing:
         return
-    if _in_ci():
-        raise pytest.UsageError(
-            f"atls: {_tests(len(needing))} need the recorded evidence, but {reason}; "
+    if _must_run():
+        why = (
             "CI=true does not allow skipping them"
+            if _in_ci()
+            else f"unset {ENVIRONMENT} to skip them"
+        )
+        raise pytest.UsageError(
+            f"atls: {_tests(len(needing))} need the recorded evidence, but {reason}; {why}"
         )
     skip = pytest.mark.skip(reason=reason)
     for item in needing:

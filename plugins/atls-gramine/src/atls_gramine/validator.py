@@ -73,29 +73,56 @@ def _raw_quote_kind(data: bytes) -> str | None:
     return f"{tee} quote (version {version})"
 
 
-def certificate_der_from_file(data: bytes) -> bytes:
-    """A certificate file's DER: PEM (exactly one certificate) or raw DER.
+def _hex_quote_kind(data: bytes) -> str | None:
+    """What :func:`_raw_quote_kind` says of a quote written as hex text (optional ``0x``)."""
+    head = data.lstrip()[: 2 * _QUOTE_HEADER + 2]
+    head = head[2:] if head[:2].lower() == b"0x" else head
+    try:
+        return _raw_quote_kind(bytes.fromhex(head[: 2 * _QUOTE_HEADER].decode("ascii")))
+    except (UnicodeDecodeError, ValueError):
+        return None
 
-    A DER certificate starts with a SEQUENCE tag; it is not searched for PEM
-    markers (Gramine's quote embeds its PCK chain as PEM text).  A raw DCAP
-    quote is named as such (check ``gramine.file.quote``): its PCK chain's PEM
-    blocks would otherwise read as "three certificates".
+
+def _quote_file_kind(data: bytes) -> str | None:
+    """``"raw SGX quote (version 3)"``, ``"hex-encoded TDX quote (version 4)"`` or None."""
+    raw = _raw_quote_kind(data)
+    if raw is not None:
+        return f"raw {raw}"
+    written = _hex_quote_kind(data)
+    return None if written is None else f"hex-encoded {written}"
+
+
+def _refuse_quote_file(data: bytes) -> None:
+    """Name a DCAP quote handed over instead of a certificate (check ``gramine.file.quote``).
+
+    Raw, its PCK chain's PEM blocks would read as "three certificates"; as hex text
+    (starting with ASCII ``0``, the byte a DER certificate starts with) as no certificate.
     """
-    if data[:1] == b"\x30":
-        return data
-    quote = _raw_quote_kind(data)
+    quote = _quote_file_kind(data)
     if quote is not None:
         hint = (
             "appraise it with tdx.dcap"
-            if quote.startswith("TDX")
+            if "TDX" in quote
             else "give the RA-TLS certificate that carries it (PEM or DER)"
         )
         raise MalformedEvidence(
-            f"the file is a raw {quote}, not a Gramine RA-TLS certificate: {hint}",
+            f"the file is a {quote}, not a Gramine RA-TLS certificate: {hint}",
             check="gramine.file.quote",
             expected="a PEM or DER RA-TLS certificate",
             actual=quote,
         )
+
+
+def certificate_der_from_file(data: bytes) -> bytes:
+    """A certificate file's DER: PEM (exactly one certificate) or raw DER.
+
+    A DER certificate starts with a SEQUENCE tag; it is not searched for PEM
+    markers (Gramine's quote embeds its PCK chain as PEM text).  A DCAP quote,
+    raw or hex, is named as such (:func:`_refuse_quote_file`).
+    """
+    _refuse_quote_file(data)
+    if data[:1] == b"\x30":
+        return data
     blocks = _PEM.findall(data)
     if not blocks:
         raise MalformedEvidence(
@@ -153,6 +180,15 @@ class GramineRatlsValidator(ValidatorBase):
             source=EvidenceSource(transport=Transport.FILE, oid=oid, location=name),
             endorsements={_CERTIFICATE: der},
         )
+
+    # -- inspection ----------------------------------------------------------
+
+    def describe(self, evidence: Evidence) -> Mapping[str, Any]:
+        """The extension's SGX quote and key binding, signature NOT verified (``atls inspect``)."""
+        from atls_gramine.inspection import describe_ratls
+
+        scheme, quote, material, extras = self._parse(evidence)
+        return describe_ratls(scheme, quote, material, extras)
 
     # -- appraisal -----------------------------------------------------------
 

@@ -202,19 +202,6 @@ def _judge_tcb(appraisal: Appraisal, report: Report, product: Product, options: 
     appraisal.set_tcb("OutOfDate" if below else "UpToDate")
 
 
-def _measurements(report: Report) -> dict[str, str]:
-    return {
-        "measurement": report.measurement.hex(),
-        "host_data": report.host_data.hex(),
-        "id_key_digest": report.id_key_digest.hex(),
-        "author_key_digest": report.author_key_digest.hex(),
-        "family_id": report.family_id.hex(),
-        "image_id": report.image_id.hex(),
-        "guest_svn": str(report.guest_svn),
-        "chip_id": report.chip_id.hex(),
-    }
-
-
 def _frozen(value: Any) -> Any:
     if isinstance(value, dict):
         return MappingProxyType({k: _frozen(v) for k, v in value.items()})
@@ -226,37 +213,15 @@ def _report_facts(
 ) -> tuple[Mapping[str, str], Mapping[str, Any]]:
     """(measurements, claims): every field but the report data (immutable: they are cached)."""
     product = chain.product
-    cpuid = report.cpuid
-    vectors = report.mitigation_vectors
     facts: dict[str, Any] = {
         "report_version": report.version,
         "product": product.value,
         "signing_key": chain.signing_key.name,
-        "guest_svn": report.guest_svn,
-        "guest_policy": report.policy_claim(),
-        "vmpl": report.vmpl,
-        "signature_algo": report.signature_algo,
-        "platform_info": report.platform_info_claim(),
-        "author_key_en": report.author_key_en,
-        "mask_chip_key": report.mask_chip_key,
-        "report_id": report.report_id.hex(),
-        "report_id_ma": report.report_id_ma.hex(),
-        "current_tcb": report.current_tcb(product).to_claim(),
-        "reported_tcb": report.reported_tcb(product).to_claim(),
-        "committed_tcb": report.committed_tcb(product).to_claim(),
-        "launch_tcb": report.launch_tcb(product).to_claim(),
-        "cpuid": None
-        if cpuid is None
-        else {"family": cpuid[0], "model": cpuid[1], "stepping": cpuid[2]},
-        "current_firmware": str(report.current_version),
-        "committed_firmware": str(report.committed_version),
-        "mitigation_vectors": None
-        if vectors is None
-        else {"launch": f"{vectors[0]:016x}", "current": f"{vectors[1]:016x}"},
+        **report.field_claims(product),
         "certificates": chain.describe(),
     }
     frozen: Mapping[str, Any] = _frozen(facts)
-    return MappingProxyType(_measurements(report)), frozen
+    return MappingProxyType(report.measurements()), frozen
 
 
 _FACTS: OrderedDict[tuple[Any, ...], tuple[Mapping[str, str], Mapping[str, Any]]] = OrderedDict()

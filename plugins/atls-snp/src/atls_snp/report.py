@@ -47,6 +47,13 @@ _POLICY_BITS = {
     "ciphertext_hiding": 24,
     "page_swap_disabled": 25,
 }
+_TCB_OFFSETS = {
+    "current_tcb": 0x38,
+    "reported_tcb": 0x180,
+    "committed_tcb": 0x1E0,
+    "launch_tcb": 0x1F0,
+}
+"""Where each TCB_VERSION sits, in the order results list them."""
 _PLATFORM_INFO_BITS = {
     "smt_enabled": 0,
     "tsme_enabled": 1,
@@ -275,17 +282,66 @@ class Report:
     def tcb(self, offset: int, product: Product) -> TcbVersion:
         return TcbVersion(raw=self.raw[offset : offset + 8], turin=product.turin_layout)
 
+    def _tcb_claim(self, offset: int, product: Product | None) -> dict[str, Any]:
+        """A TCB_VERSION as a claim; its SPLs only when the product (their layout) is known."""
+        if product is None:
+            return {"raw": f"{_u64(self.raw, offset):016x}"}
+        return self.tcb(offset, product).to_claim()
+
+    def measurements(self) -> dict[str, str]:
+        """The fields ``reference_values`` can pin, under their names there: lowercase hex,
+        ``guest_svn`` in decimal (one definition for results and ``atls inspect``)."""
+        return {
+            "measurement": self.measurement.hex(),
+            "host_data": self.host_data.hex(),
+            "id_key_digest": self.id_key_digest.hex(),
+            "author_key_digest": self.author_key_digest.hex(),
+            "family_id": self.family_id.hex(),
+            "image_id": self.image_id.hex(),
+            "guest_svn": str(self.guest_svn),
+            "chip_id": self.chip_id.hex(),
+        }
+
+    def field_claims(self, product: Product | None) -> dict[str, Any]:
+        """Every other field except the report data, named as results name them.
+
+        TCB values are split into SPLs by ``product``'s layout; with no product known
+        (a version 2 report read without its certificates) they are shown raw.
+        """
+        cpuid = self.cpuid
+        vectors = self.mitigation_vectors
+        return {
+            "guest_svn": self.guest_svn,
+            "guest_policy": self.policy_claim(),
+            "vmpl": self.vmpl,
+            "signature_algo": self.signature_algo,
+            "platform_info": self.platform_info_claim(),
+            "author_key_en": self.author_key_en,
+            "mask_chip_key": self.mask_chip_key,
+            "report_id": self.report_id.hex(),
+            "report_id_ma": self.report_id_ma.hex(),
+            **{name: self._tcb_claim(offset, product) for name, offset in _TCB_OFFSETS.items()},
+            "cpuid": None
+            if cpuid is None
+            else {"family": cpuid[0], "model": cpuid[1], "stepping": cpuid[2]},
+            "current_firmware": str(self.current_version),
+            "committed_firmware": str(self.committed_version),
+            "mitigation_vectors": None
+            if vectors is None
+            else {"launch": f"{vectors[0]:016x}", "current": f"{vectors[1]:016x}"},
+        }
+
     def current_tcb(self, product: Product) -> TcbVersion:
-        return self.tcb(0x38, product)
+        return self.tcb(_TCB_OFFSETS["current_tcb"], product)
 
     def reported_tcb(self, product: Product) -> TcbVersion:
-        return self.tcb(0x180, product)
+        return self.tcb(_TCB_OFFSETS["reported_tcb"], product)
 
     def committed_tcb(self, product: Product) -> TcbVersion:
-        return self.tcb(0x1E0, product)
+        return self.tcb(_TCB_OFFSETS["committed_tcb"], product)
 
     def launch_tcb(self, product: Product) -> TcbVersion:
-        return self.tcb(0x1F0, product)
+        return self.tcb(_TCB_OFFSETS["launch_tcb"], product)
 
 
 def parse_report(data: bytes) -> Report:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from atls_core.appraisal import Appraisal
 from atls_core.certificate import PeerCertificate
@@ -40,7 +41,7 @@ from atls_snp.crl import CrlCheck, check_crl, parse_crl
 from atls_snp.envelope import decode_envelope
 from atls_snp.judge import record_report
 from atls_snp.kds import KdsCache, KdsClient
-from atls_snp.report import REPORT_SIZE, Report, parse_report
+from atls_snp.report import Report, parse_report
 from atls_snp.roots import Product, SigningKey
 from atls_snp.settings import SnpSettings
 from atls_snp.specs import (
@@ -72,16 +73,27 @@ def _report_evidence(
     )
 
 
-def _hex_report(data: bytes) -> bytes | None:
-    """A report written as hex text (optional ``0x``, whitespace ignored), or None."""
+def _from_hex(data: bytes) -> bytes | None:
+    """The bytes of a file written as hex text (optional ``0x``, whitespace ignored), or None.
+
+    Neither a binary report (it starts with its version: ``02 00 00 00``...) nor our DER
+    envelope is ever all hex digits, so hex text is decoded whatever it holds.
+    """
     try:
         text = "".join(data.decode("ascii").split())
     except UnicodeDecodeError:
         return None
     text = text[2:] if text[:2].lower() == "0x" else text
-    if len(text) == 2 * REPORT_SIZE and set(text) <= _HEX:
+    if text and len(text) % 2 == 0 and set(text) <= _HEX:
         return bytes.fromhex(text)
     return None
+
+
+def _report_and_certificates(evidence: Evidence) -> tuple[bytes, list[bytes]]:
+    """The raw report and the certificates (DER) that came with it, from either media type."""
+    if evidence.media_type == SNP_EVIDENCE_MEDIA_TYPE:
+        return decode_envelope(evidence.data)
+    return evidence.data, split_certificates(evidence.endorsements.get(CERT_CHAIN, b""))
 
 
 class SnpReportValidator(ValidatorBase):
@@ -137,24 +149,27 @@ class SnpReportValidator(ValidatorBase):
         return _report_evidence(report, certificates, source)
 
     def evidence_from_file(self, data: bytes, *, name: str) -> Evidence:
-        """Our DER envelope, a raw 1184-byte report, or the report as hex text."""
+        """Our DER envelope or a raw 1184-byte report, either of them possibly as hex text."""
         source = EvidenceSource(transport=Transport.FILE, location=name)
-        text = _hex_report(data) if len(data) >= 2 * REPORT_SIZE else None
-        if text is not None:
-            data = text
-        elif data[:1] == b"\x30":  # a DER SEQUENCE; a report starts with its version (2..5)
+        data = _from_hex(data) or data
+        if data[:1] == b"\x30":  # a DER SEQUENCE; a report starts with its version (2..5)
             report, certificates = decode_envelope(data)
             return _report_evidence(report, certificates, source)
         return _report_evidence(data, (), source)
 
+    # -- inspection ------------------------------------------------------------
+
+    def describe(self, evidence: Evidence) -> Mapping[str, Any]:
+        """The report's fields and carried certificates, signature NOT verified (``atls inspect``)."""
+        from atls_snp.inspection import describe_report
+
+        raw, carried = _report_and_certificates(evidence)
+        return describe_report(raw, carried, configured=self.settings.product)
+
     # -- appraisal -------------------------------------------------------------
 
     def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
-        if evidence.media_type == SNP_EVIDENCE_MEDIA_TYPE:
-            raw, carried = decode_envelope(evidence.data)
-        else:
-            raw = evidence.data
-            carried = split_certificates(evidence.endorsements.get(CERT_CHAIN, b""))
+        raw, carried = _report_and_certificates(evidence)
         report = parse_report(raw)
         pool = self._configured
         if carried:
