@@ -25,7 +25,7 @@ from atls_core import cli
 from atls_core._version import __version__ as core_version
 from atls_core.appraisal import Appraisal
 from atls_core.clock import FixedClock
-from atls_core.errors import MalformedEvidence
+from atls_core.errors import ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, Transport
 from atls_core.hookspecs import hookimpl
 from atls_core.interfaces import CliOption, ReportData, Settings, ValidatorBase
@@ -95,9 +95,12 @@ class _Probe(ValidatorBase):
     spec = PROBE_SPEC
     settings_seen: ClassVar[list[Settings]] = []
     raises: ClassVar[BaseException | None] = None
+    refuses: ClassVar[ConfigurationError | None] = None
 
     def __init__(self, settings: Settings) -> None:
         _Probe.settings_seen.append(dict(settings))
+        if _Probe.refuses is not None:
+            raise _Probe.refuses
 
     def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
         if _Probe.raises is not None:
@@ -126,6 +129,7 @@ def _probe_module(options: list[Any]) -> types.ModuleType:
 def _reset_probe() -> None:
     _Probe.settings_seen = []
     _Probe.raises = None
+    _Probe.refuses = None
 
 
 # -- atls plugins -------------------------------------------------------------------------------
@@ -737,3 +741,32 @@ def test_numeric_plugin_options_arrive_as_numbers(
     status, _, err = _run([*argv[:-1], "soon"], capsys, manager=_manager(_probe_module(options)))
     assert status == 2
     assert "'soon' is not a number" in err
+
+
+def test_a_refused_setting_is_named_with_its_flag(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    options = [CliOption(flag="--file", setting="paths", help="files")]
+    _Probe.refuses = ConfigurationError(
+        "settings.paths_list and settings.paths disagree", check="config.settings"
+    )
+    path = tmp_path / "e"
+    path.write_bytes(b"x")
+    argv = ["verify-evidence", str(path), "--validator", "probe.v"]
+    status, _, err = _run(argv, capsys, manager=_manager(_probe_module(options)))
+    assert status == 2
+    # A longer name that begins with the setting's is left alone.
+    assert _one_line(err) == (
+        "atls: config.settings: atls verify-evidence: settings.paths_list and "
+        "settings.paths (--file) disagree"
+    )
+
+
+def test_evidence_refused_for_want_of_a_plugin_exits_as_a_plugin_error() -> None:
+    """A container format whose payload's plugin is missing: nothing was appraised (exit 2)."""
+    from atls_core.errors import PluginNotFound
+
+    refused = MalformedEvidence("install atls-snp", check="evidence.hand_over")
+    refused.__cause__ = PluginNotFound("no plugin provides 'snp'", check="plugins.lookup")
+    assert cli._exit_code(refused) == 2
+    assert cli._exit_code(MalformedEvidence("bad", check="x.y")) == 1

@@ -259,14 +259,17 @@ def _cmd_verify_evidence(
             check="config.insecure",
         )
     policy = pinned_policy(_load_policy(args.policy), args.reference, args.allow_any_workload)
-    selected = select_validator(
-        args.validator,
-        policy=policy,
-        settings=settings,
-        allow_insecure=args.allow_insecure,
-        manager=manager,
-        where="atls verify-evidence",
-    )
+    try:
+        selected = select_validator(
+            args.validator,
+            policy=policy,
+            settings=settings,
+            allow_insecure=args.allow_insecure,
+            manager=manager,
+            where="atls verify-evidence",
+        )
+    except ConfigurationError as error:
+        raise _named_by_flag(error, manager.cli_options(args.validator)) from None
     data = _read_evidence(args.file)
     name = "<stdin>" if args.file == "-" else args.file
     try:
@@ -295,6 +298,23 @@ _AT_HINT = (
     "atls: hint: evidence or collateral recorded earlier is appraised at the time it was "
     "recorded with --at (unix seconds or ISO 8601)"
 )
+
+
+def _named_by_flag(error: ConfigurationError, options: list[CliOption]) -> ConfigurationError:
+    """``error`` with each setting it names followed by the flag that sets it here.
+
+    Settings and flags are named apart (``root_ca`` is ``--root``): a refusal that
+    names only the setting leaves the user to guess the switch.
+    """
+    reason = error.reason
+    for option in options:
+        named = f"settings.{option.setting}"
+        reason = re.sub(re.escape(named) + r"\b", f"{named} ({option.flag})", reason)
+    if reason == error.reason:
+        return error
+    return ConfigurationError(
+        reason, check=error.check, expected=error.expected, actual=error.actual
+    )
 
 
 def _error_json(error: ATLSError) -> dict[str, Any]:
@@ -611,8 +631,11 @@ def _culprit(error: BaseException) -> str:
 
 
 def _exit_code(error: BaseException) -> int:
-    if isinstance(error, _USAGE_ERRORS):
-        return EXIT_USAGE
+    cause: BaseException | None = error
+    while cause is not None:  # evidence handed to a plugin that is missing: nothing appraised
+        if isinstance(cause, _USAGE_ERRORS):
+            return EXIT_USAGE
+        cause = cause.__cause__
     if isinstance(error, CollateralUnavailable):
         return EXIT_UNDECIDED
     if isinstance(error, ATLSError):

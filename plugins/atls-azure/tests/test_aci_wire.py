@@ -96,4 +96,5 @@ def test_atls_wire_is_refused_by_a_seed_only_server(
         _handshake(ATLSContext.for_validator(selected), seed_server.port)
     # The server read no nonce and answered with its static certificate (empty nonce).
     assert info.value.check == "azure.runtime.nonce"
+    assert 'set wire = "pyatls"' in str(info.value)  # the refusal says what to change
     assert seed_server.received == 0

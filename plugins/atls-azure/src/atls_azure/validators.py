@@ -330,7 +330,9 @@ class AciTokenValidator(MaaValidator):
         b.check_public_key(context, public_key, check="azure.runtime.publicKey")
         if not b.constant_time_equal(context.nonce or b"", nonce):
             raise BindingMismatch(
-                "x-ms-runtime carries another nonce",
+                "x-ms-runtime carries another nonce than this connection's: a replayed "
+                "token, or a server that reads the nonce in pyatls's SNI form (for those, "
+                'set wire = "pyatls")',
                 check="azure.runtime.nonce",
                 expected=(context.nonce or b"").hex(),
                 actual=nonce.hex(),
