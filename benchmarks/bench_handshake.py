@@ -18,7 +18,8 @@ TLS 1.2 minimum), not from the system trust store.
   plain handshake to the same server; the server's quote generation, timed in the same
   round through the same kind of agent, is subtracted, as the target is "x plus quote
   generation"; a floor case does what any client of the protocol must (plain handshake, the
-  challenge exchange, the quote out of the JSON answer, one bare ``dcap_qvl`` verify);
+  challenge exchange, the quote out of the JSON answer, one bare ``dcap_qvl`` verify, RTMR3
+  replayed from the event log);
 * informational: simulated TEE without cache, simulated challenge.
 
 Ratios are of elapsed time per connection; the ``.cpu`` lines are the client thread's CPU
@@ -28,6 +29,7 @@ Finishes in about a minute.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -258,14 +260,27 @@ def dstack_challenge(pki: DcapTestPki, directory: Path) -> None:
 
     def floor() -> None:
         """What any client of this protocol must do, and nothing of ours but the HTTP framing:
-        a plain handshake, the challenge exchange, the quote out of the JSON, one bare verify."""
+        a plain handshake, the challenge exchange, the quote out of the JSON, one bare verify,
+        and RTMR3 replayed from the event log (the compose hash means something only then)."""
         with connect(port) as raw, plain.wrap_socket(raw, server_hostname=HOST) as tls:
             request = selected.validator.challenge(os.urandom(32))
             response = challenge_exchange(
                 request, host=HOST, send_all=tls.sendall, receive=lambda: tls.recv(65536)
             )
-        quote = bytes.fromhex(json.loads(response.body)["quote"]["quote"])  # dstack's answer
+        answer = json.loads(response.body)["quote"]  # dstack's answer
+        quote = bytes.fromhex(answer["quote"])
         dcap_qvl.verify_with_root_ca(quote, collateral, pki.root_ca_der, int(time.time()))
+        rtmr3 = bytes(48)
+        for event in json.loads(answer["event_log"]):
+            if event["imr"] == 3:  # dstack's runtime events: type || ":" || name || ":" || payload
+                measured = b"%s:%s:%s" % (
+                    event["event_type"].to_bytes(4, "little"),
+                    event["event"].encode(),
+                    bytes.fromhex(event["event_payload"]),
+                )
+                rtmr3 = hashlib.sha384(rtmr3 + hashlib.sha384(measured).digest()).digest()
+        if rtmr3 != dcap_qvl.parse_quote(quote).report.rt_mr3:
+            raise SystemExit("the floor's replay does not reproduce RTMR3")
 
     # The server's quote generation, timed here through an agent of the same kind.
     with FakeGuestAgent(directory / "timing-agent.sock", quote) as agent:
@@ -291,7 +306,7 @@ def dstack_challenge(pki: DcapTestPki, directory: Path) -> None:
     harness.time_line("plain TLS (dstack server)", wall["plain"])
     harness.time_line("aTLS tdx.dstack-challenge", wall["dstack"])
     harness.time_line("quote generation (guest agent)", wall["quote"])
-    harness.time_line("floor: plain TLS + exchange + bare verify", wall["floor"])
+    harness.time_line("floor: plain TLS + exchange + verify + replay", wall["floor"])
     harness.time_line("aTLS simulated challenge", wall["simulated"])
     minus_quote = [
         (a - q) / b for a, q, b in zip(wall["dstack"], wall["quote"], wall["plain"], strict=True)
