@@ -770,3 +770,14 @@ def test_evidence_refused_for_want_of_a_plugin_exits_as_a_plugin_error() -> None
     refused.__cause__ = PluginNotFound("no plugin provides 'snp'", check="plugins.lookup")
     assert cli._exit_code(refused) == 2
     assert cli._exit_code(MalformedEvidence("bad", check="x.y")) == 1
+
+
+def test_a_policy_file_written_as_a_policy_table_says_to_drop_the_header(
+    capsys: pytest.CaptureFixture[str], evidence: Path, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[policy]\nid = "mine"\n')
+    argv = ["verify-evidence", str(evidence), *SIM, "--at", INSIDE, "--allow-insecure"]
+    status, _, err = _run([*argv, "--policy", str(policy)], capsys)
+    assert status == 2
+    assert "remove the [policy] header" in _one_line(err)

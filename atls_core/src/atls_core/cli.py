@@ -229,6 +229,12 @@ def _load_policy(path: str | None) -> Policy:
         ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"{path}: invalid TOML: {exc}", check="config.file") from None
+    if isinstance(data.get("policy"), dict):  # a host rule's [policy] table, copied whole
+        raise ConfigurationError(
+            f"{path}: a policy file holds the policy's keys at its top level; remove the "
+            "[policy] header (and the prefix of its sub-tables)",
+            check="config.policy",
+        )
     return Policy.from_mapping(data, where=path)
 
 
