@@ -9,7 +9,7 @@ import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 import pytest
@@ -183,16 +183,26 @@ def test_misbehaving_challenge_servers_are_rejected(
     assert caught.value.check == check
 
 
-def test_silent_challenge_server_times_out(tee: SimulatedTEE) -> None:
+def _refused_by_a_slow_server(
+    tee: SimulatedTEE,
+    behave: Callable[[ssl.SSLSocket, threading.Event], None],
+    *,
+    challenge_timeout: float,
+) -> str:
+    """The check a client refuses with when the server, after its handshake, ``behave``s
+    until the test ends (the event is set then)."""
     certificate = mint_certificate(tee.challenge_issuer, hostnames=("127.0.0.1",))
-    context = ATLSContext.for_validator(tee.selected(challenge=True), challenge_timeout=0.3)
+    context = ATLSContext.for_validator(
+        tee.selected(challenge=True), challenge_timeout=challenge_timeout
+    )
     listener = socket.create_server(("127.0.0.1", 0))
     server_context = certificate.server_context()
-    accepted: list[ssl.SSLSocket] = []
+    ended = threading.Event()
 
     def serve() -> None:
         raw, _ = listener.accept()
-        accepted.append(server_context.wrap_socket(raw, server_side=True))
+        with server_context.wrap_socket(raw, server_side=True) as tls, suppress(OSError):
+            behave(tls, ended)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -202,46 +212,31 @@ def test_silent_challenge_server_times_out(tee: SimulatedTEE) -> None:
             context.wrap_socket(raw, server_hostname="127.0.0.1")
         raw.close()
     finally:
+        ended.set()
         thread.join(5)
-        for s in accepted:
-            s.close()
         listener.close()
-    assert caught.value.check == "challenge.timeout"
+    return caught.value.check
+
+
+def test_silent_challenge_server_times_out(tee: SimulatedTEE) -> None:
+    def silent(tls: ssl.SSLSocket, ended: threading.Event) -> None:
+        ended.wait(10)
+
+    assert _refused_by_a_slow_server(tee, silent, challenge_timeout=0.3) == "challenge.timeout"
 
 
 def test_dripping_challenge_server_times_out_on_the_whole_exchange(tee: SimulatedTEE) -> None:
     """A byte every 50 ms keeps each read inside the timeout; the exchange must still end."""
-    certificate = mint_certificate(tee.challenge_issuer, hostnames=("127.0.0.1",))
-    context = ATLSContext.for_validator(tee.selected(challenge=True), challenge_timeout=0.5)
-    listener = socket.create_server(("127.0.0.1", 0))
-    server_context = certificate.server_context()
-    hung_up = threading.Event()
 
-    def serve() -> None:
-        raw, _ = listener.accept()
-        with server_context.wrap_socket(raw, server_side=True) as tls:
-            try:
-                # 200 bytes of headers at 50 ms each: 10 s, then the server hangs up.
-                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 174:
-                    if hung_up.wait(0.05):
-                        return
-                    tls.sendall(bytes([byte]))
-            except OSError:
+    def drip(tls: ssl.SSLSocket, ended: threading.Event) -> None:
+        # 200 bytes of headers at 50 ms each: 10 s, then the server hangs up.
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 174:
+            if ended.wait(0.05):
                 return
+            tls.sendall(bytes([byte]))
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        raw = socket.create_connection(listener.getsockname(), timeout=10)
-        with pytest.raises(ATLSVerificationError) as caught:
-            context.wrap_socket(raw, server_hostname="127.0.0.1")
-        raw.close()
-    finally:
-        hung_up.set()
-        thread.join(5)
-        listener.close()
     # Timed out by the client, not ended by the server closing after its 10 s.
-    assert caught.value.check == "challenge.timeout"
+    assert _refused_by_a_slow_server(tee, drip, challenge_timeout=0.5) == "challenge.timeout"
 
 
 def test_response_reader_handles_chunked_and_split_input() -> None:

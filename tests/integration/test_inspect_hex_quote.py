@@ -8,30 +8,16 @@ malformed certificate (which exited 1, "refused", for a file never appraised).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from atls_core.cli import main
+from atls_core.testing.inspection import described_by, inspect_json
 from atls_core.testing.vectors import Vector
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import DEFAULT_MRTD, make_tdx_quote
 
 SIMULATOR = "tdx/neg-dstack-simulator-b0c06f-eventlog-ok-tcb-nomatch"
-
-
-def _inspect(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    status = main(["inspect", *argv, "--json"])
-    captured = capsys.readouterr()
-    return status, json.loads(captured.out) if captured.out else None, captured.err
-
-
-def _tdx_description(document: Any) -> dict[str, Any]:
-    ((entry),) = [e for e in document["decoded"] if "tdx.dcap" in e["validators"]]
-    description: dict[str, Any] = entry["description"]
-    return description
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +28,6 @@ def quote() -> bytes:
 @pytest.mark.parametrize("prefix", ["", "0x"])
 @pytest.mark.parametrize("validator", [[], ["--validator", "tdx.dcap"]], ids=["all", "tdx.dcap"])
 def test_a_hex_quote_is_decoded_not_refused_as_a_certificate(
-    capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
     quote: bytes,
     prefix: str,
@@ -50,20 +35,18 @@ def test_a_hex_quote_is_decoded_not_refused_as_a_certificate(
 ) -> None:
     path = tmp_path / "quote.hex"
     path.write_text(prefix + quote.hex() + "\n")
-    status, document, err = _inspect(capsys, str(path), *validator)
+    status, document, err = inspect_json(str(path), *validator)
     assert (status, err) == (0, "")
     assert "certificate" not in document
-    described = _tdx_description(document)
+    described = described_by(document, "tdx.dcap")
     assert described["measurements"]["mrtd"] == DEFAULT_MRTD.hex()
     assert described["report_data"] == "42" * 64
 
 
 @pytest.mark.vectors
-def test_the_recorded_hex_quote_of_the_user_trial(
-    capsys: pytest.CaptureFixture[str], atls_vector: Vector
-) -> None:
+def test_the_recorded_hex_quote_of_the_user_trial(atls_vector: Vector) -> None:
     path = atls_vector(SIMULATOR, "quote.hex")
     for validator in ([], ["--validator", "tdx.dcap"]):
-        status, document, err = _inspect(capsys, str(path), *validator)
+        status, document, err = inspect_json(str(path), *validator)
         assert (status, err) == (0, "")
-        assert _tdx_description(document)["format"] == "Intel TDX quote v4"
+        assert described_by(document, "tdx.dcap")["format"] == "Intel TDX quote v4"

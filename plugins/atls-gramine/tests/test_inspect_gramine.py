@@ -8,7 +8,6 @@ out so it can be compared with the certificate's ``key_sha256``.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from atls_core.certificate import PeerCertificate
-from atls_core.cli import main
 from atls_core.errors import MalformedEvidence
+from atls_core.testing.inspection import described_by, inspect_json
 from atls_core.testing.vectors import Vector
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import DEFAULT_MRSIGNER, make_sgx_quote, make_tdx_quote
@@ -34,20 +33,6 @@ CCC = "neg-ccc-gramine-cert-00606a-debug-enclave"
 def _described(validator: GramineRatlsValidator, der: bytes) -> dict[str, Any]:
     evidence = validator.evidence_from_certificate(PeerCertificate.from_der(der))
     return dict(validator.describe(evidence))
-
-
-def _inspect(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, Any]:
-    status = main(["inspect", str(path), "--json"])
-    out = capsys.readouterr().out
-    return status, json.loads(out) if out else None
-
-
-def _decoded(document: Any) -> dict[str, Any]:
-    for entry in document["decoded"]:
-        if "gramine.ratls" in entry["validators"]:
-            description: dict[str, Any] = entry["description"]
-            return description
-    raise AssertionError(f"gramine.ratls decoded nothing: {document['not_decoded']}")
 
 
 def test_the_tcg_extension_is_described_with_its_key_binding(
@@ -112,17 +97,15 @@ def test_a_hex_quote_file_is_named_as_such(
     assert "hex-encoded SGX quote (version 3)" in info.value.reason
 
 
-def test_atls_inspect_decodes_the_certificate(
-    pki: DcapTestPki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_atls_inspect_decodes_the_certificate(pki: DcapTestPki, tmp_path: Path) -> None:
     credentials = make_ratls_credentials(pki, mrenclave=MRENCLAVE)
     path = tmp_path / "server.pem"
     path.write_bytes(credentials.certificate_pem)
-    status, document = _inspect(capsys, path)
+    status, document, _ = inspect_json(str(path))
     assert status == 0
     readers = {e["oid"]: e["read_by"] for e in document["certificate"]["extensions"]}
     assert readers[TCG_OID] == readers[LEGACY_OID] == "gramine.ratls"
-    shown = _decoded(document)
+    shown = described_by(document, "gramine.ratls")
     assert shown["measurements"]["mrenclave"] == MRENCLAVE.hex()
     assert shown["key_binding"]["pubkey_hash"] == document["certificate"]["key_sha256"]
 
@@ -137,15 +120,14 @@ def test_atls_inspect_decodes_the_certificate(
 )
 def test_atls_inspect_on_recorded_certificates(
     vector: Vector,
-    capsys: pytest.CaptureFixture[str],
     folder: str,
     name: str,
     scheme: str,
     debug: bool,
 ) -> None:
-    status, document = _inspect(capsys, vector("gramine", folder, name))
+    status, document, _ = inspect_json(str(vector("gramine", folder, name)))
     assert status == 0
-    shown = _decoded(document)
+    shown = described_by(document, "gramine.ratls")
     assert shown["key_binding"]["scheme"] == scheme
     assert shown["debug"] is debug
     key = document["certificate"]["key_sha256"]

@@ -6,15 +6,14 @@ uses, with the TCB split by the product's layout when the product is known.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from atls_core.cli import main
 from atls_core.errors import MalformedEvidence
 from atls_core.server import mint_certificate
+from atls_core.testing.inspection import described_by, inspect_json
 from atls_core.testing.vectors import Vector
 from atls_snp.issuer import ConfigfsSnpIssuer
 from atls_snp.oids import ATLS_SNP_EVIDENCE
@@ -32,20 +31,6 @@ DEBUG_POLICY = 0x30000 | 1 << 19
 def _describe(world: SyntheticSnp, data: bytes, **settings: Any) -> dict[str, Any]:
     validator = SnpReportValidator(world.settings(**settings))
     return dict(validator.describe(validator.evidence_from_file(data, name="evidence")))
-
-
-def _inspect(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, Any]:
-    status = main(["inspect", str(path), "--json"])
-    out = capsys.readouterr().out
-    return status, json.loads(out) if out else None
-
-
-def _decoded(document: Any) -> dict[str, Any]:
-    for entry in document["decoded"]:
-        if "snp.report" in entry["validators"]:
-            description: dict[str, Any] = entry["description"]
-            return description
-    raise AssertionError(f"snp.report decoded nothing: {document['not_decoded']}")
 
 
 def test_describe_names_what_a_policy_pins(milan: SyntheticSnp) -> None:
@@ -101,9 +86,7 @@ def test_a_hex_file_of_another_size_is_named_by_its_size(milan: SyntheticSnp) ->
 
 
 @pytest.mark.parametrize("form", ["envelope", "raw", "hex"])
-def test_atls_inspect_reads_every_file_form(
-    milan: SyntheticSnp, tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str
-) -> None:
+def test_atls_inspect_reads_every_file_form(milan: SyntheticSnp, tmp_path: Path, form: str) -> None:
     """The envelope is a DER SEQUENCE too: it must reach snp.report, not the certificate reader."""
     envelope = milan.envelope(REPORT_DATA)
     data = {
@@ -113,15 +96,15 @@ def test_atls_inspect_reads_every_file_form(
     }[form]
     path = tmp_path / f"evidence.{form}"
     path.write_bytes(data)
-    status, document = _inspect(capsys, path)
+    status, document, _ = inspect_json(str(path))
     assert status == 0
     ((entry),) = [e for e in document["decoded"] if "snp.report" in e["validators"]]
     assert entry["validators"] == ["snp.report", "snp.report-challenge"]
-    assert _decoded(document)["report_data"] == REPORT_DATA.hex()
+    assert described_by(document, "snp.report")["report_data"] == REPORT_DATA.hex()
 
 
 def test_atls_inspect_reads_a_certificate_through_its_extension(
-    milan: SyntheticSnp, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    milan: SyntheticSnp, tmp_path: Path
 ) -> None:
     root = tmp_path / "tsm"
     root.mkdir()
@@ -130,11 +113,11 @@ def test_atls_inspect_reads_a_certificate_through_its_extension(
     minted = mint_certificate(ConfigfsSnpIssuer({"root": str(root)}, fs=tsm), nonce=b"n" * 32)
     path = tmp_path / "server.pem"
     path.write_bytes(minted.certificate_pem)
-    status, document = _inspect(capsys, path)
+    status, document, _ = inspect_json(str(path))
     assert status == 0
     readers = {e["oid"]: e["read_by"] for e in document["certificate"]["extensions"]}
     assert readers[ATLS_SNP_EVIDENCE] == "snp.report"
-    shown = _decoded(document)
+    shown = described_by(document, "snp.report")
     assert shown["measurements"]["measurement"] == DEFAULT_MEASUREMENT.hex()
     assert [c["subject"] for c in shown["certificates"]] == ["SEV-VCEK", "SEV-Milan"]
 
@@ -144,14 +127,12 @@ def test_atls_inspect_reads_a_certificate_through_its_extension(
     ("folder", "product"),
     [("routex-turin-v5-vcek", "Turin"), ("dstack-milan-v3-vcek", "Milan")],
 )
-def test_atls_inspect_on_recorded_reports(
-    atls_vector: Vector, capsys: pytest.CaptureFixture[str], folder: str, product: str
-) -> None:
+def test_atls_inspect_on_recorded_reports(atls_vector: Vector, folder: str, product: str) -> None:
     path = atls_vector("snp", folder, "report.bin")
     report = parse_report(path.read_bytes())
-    status, document = _inspect(capsys, path)
+    status, document, _ = inspect_json(str(path))
     assert status == 0
-    shown = _decoded(document)
+    shown = described_by(document, "snp.report")
     assert shown["product"] == product
     assert shown["measurements"] == report.measurements()
     assert shown["report_data"] == report.report_data.hex()
