@@ -17,8 +17,7 @@ from typing import Any
 from atls_core.binding import SCHEMES
 from atls_core.errors import MalformedEvidence
 from atls_dcap.report import parse_report_fields
-from atls_gramine.specs import SCHEME_TCG, SGX_MEASUREMENT_NAMES
-from atls_gramine.validator import SGX_FLAGS
+from atls_gramine.specs import SCHEME_TCG, SGX_FLAGS, SGX_MEASUREMENT_NAMES
 
 __all__ = ["describe_ratls"]
 

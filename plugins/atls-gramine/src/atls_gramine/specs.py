@@ -9,6 +9,7 @@ from atls_core.specs import issuer_spec
 from atls_dcap.settings import DCAP_INPUTS
 
 __all__ = [
+    "SGX_FLAGS",
     "ISSUER_SETTINGS",
     "ISSUER_SPEC",
     "LEGACY_OID",
@@ -32,6 +33,15 @@ SCHEME_LEGACY = "gramine-legacy"
 """Binding of the legacy quote extension: report data = SHA-256(SPKI) || 0^32."""
 POLICY_OPTIONS = ("isv_prod_id", "min_isv_svn")
 """``gramine.ratls`` policy options: ISV_PROD_ID must equal, ISV_SVN must reach."""
+SGX_FLAGS = {
+    "init": 0x01,
+    "debug": 0x02,
+    "mode64": 0x04,
+    "provision_key": 0x10,
+    "einittoken_key": 0x20,
+}
+"""SGX ``ATTRIBUTES.FLAGS`` bits Gramine looks at."""
+
 SGX_MEASUREMENT_NAMES = measurements.SGX
 """The SGX measurements ``atls_dcap.record_quote`` records (``SGX_MEASUREMENTS``)."""
 

@@ -33,20 +33,12 @@ from atls_gramine.specs import (
     MEDIA_TYPE_TCG,
     SCHEME_LEGACY,
     SCHEME_TCG,
+    SGX_FLAGS,
     TCG_OID,
     VALIDATOR_SPEC,
 )
 
 __all__ = ["SGX_FLAGS", "GramineRatlsValidator", "certificate_der_from_file"]
-
-SGX_FLAGS = {
-    "init": 0x01,
-    "debug": 0x02,
-    "mode64": 0x04,
-    "provision_key": 0x10,
-    "einittoken_key": 0x20,
-}
-"""SGX ``ATTRIBUTES.FLAGS`` bits Gramine looks at."""
 
 _MEDIA_FOR_OID = {TCG_OID: MEDIA_TYPE_TCG, LEGACY_OID: MEDIA_TYPE_LEGACY}
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.*?)\s*-----END CERTIFICATE-----", re.DOTALL)
