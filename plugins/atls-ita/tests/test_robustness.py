@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from atls_core.binding import BindingContext, new_nonce
@@ -104,6 +104,7 @@ def test_concurrent_first_appraisals_share_one_key_fetch(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(extra=st.dictionaries(_keys, _json | st.sampled_from(["TDX", "SGX"]), max_size=6))
+@example(extra={"attester_held_data": "\x80", "attester_type": "TDX"})  # not ASCII: no base64
 def test_signed_hostile_claims_are_never_accepted(
     ita: StandInIta, validator: ItaValidator, clock: FixedClock, extra: dict[str, Any]
 ) -> None:

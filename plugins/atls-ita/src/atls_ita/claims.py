@@ -19,7 +19,6 @@ than guess; it never decides acceptance (the validator and core policy do).
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -134,7 +133,7 @@ def _b64(name: str, value: Any) -> bytes:
         if "-" in text or "_" in text:
             return b64url_decode(text, check=f"ita.claims.{name}")
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, MalformedEvidence):
+    except (ValueError, MalformedEvidence):  # binascii.Error, or text that is not ASCII
         raise _bad(name, "is not base64") from None
 
 
