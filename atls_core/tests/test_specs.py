@@ -76,3 +76,23 @@ def test_key_usage_grants_exactly_the_named_uses() -> None:
     assert key_usage("digital_signature").digital_signature
     with pytest.raises(ValueError, match="unknown key uses"):
         key_usage("sign_everything")
+
+
+def test_pins_in_a_policy_are_enforced_identity_values_and_set_pinning_options() -> None:
+    from atls_core.policy import Policy, ReferenceValue
+    from atls_core.testing.facts import unit_spec
+
+    spec = unit_spec(
+        "p.v",
+        measurements=("mrtd", "rtmr0"),
+        workload_identity=("mrtd",),
+        policy_options=("app_compose",),
+        pinning_options=("app_compose",),
+    )
+    assert spec.ways_to_pin == ("reference_values.mrtd", "app_compose")
+    assert spec.pins_in(Policy(reference_values={"mrtd": "ab"})) == ("mrtd",)
+    assert spec.pins_in(Policy(reference_values={"rtmr0": "ab"})) == ()  # not an identity
+    warn_only = ReferenceValue(accepted=["ab"], enforce=False)
+    assert spec.pins_in(Policy(reference_values={"mrtd": warn_only})) == ()
+    assert spec.pins_in(Policy(options={"app_compose": None})) == ()
+    assert spec.pins_in(Policy(options={"app_compose": "{}"})) == ("app_compose",)

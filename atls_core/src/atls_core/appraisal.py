@@ -577,13 +577,9 @@ class Appraisal:
         own key; only a pinned workload identity tells the server apart.
         """
         spec, policy = self._spec, self._policy
-        identity = spec.workload_identity
-        pinned = any(
-            name in policy.reference_values and policy.reference_values[name].enforce
-            for name in identity
-        ) or any(policy.options.get(option) is not None for option in spec.pinning_options)
-        if pinned:
+        if spec.pins_in(policy):
             return
+        identity = spec.workload_identity
         carried = {
             name: self._measurements[name] for name in identity if name in self._measurements
         }
@@ -595,7 +591,7 @@ class Appraisal:
                 vector=("executables", r.EXEC_UNRECOGNIZED),
             )
             return  # the appraisal's one WARNING record says so (see _log_result)
-        ways = [f"reference_values.{name}" for name in identity] + list(spec.pinning_options)
+        ways = list(spec.ways_to_pin)
         hint = (
             "; this evidence carries "
             + ", ".join(f'{name} = "{value}"' for name, value in carried.items())

@@ -166,11 +166,8 @@ def _plugins_text(statuses: Sequence[PluginStatus]) -> str:
                     f"tee {v.tee_type}"
                 )
                 lines.append(f"      media types: {', '.join(v.media_types)}")
-                pins = [f"reference_values.{m}" for m in v.workload_identity]
-                pins += list(v.pinning_options)
-                lines.append(
-                    f"      pin with: {', '.join(pins) or '(nothing: allow_any_workload)'}"
-                )
+                ways = ", ".join(v.ways_to_pin) or "(nothing: allow_any_workload)"
+                lines.append(f"      pin with: {ways}")
                 for label, values in (
                     ("oids", v.oids),
                     ("settings", v.settings),
@@ -560,11 +557,7 @@ def _cmd_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for rule in config.hosts:
         policy = rule.policy
         spec = manager.validator_spec(rule.validator)
-        pins = sorted(
-            name
-            for name, value in policy.reference_values.items()
-            if value.enforce and name in spec.workload_identity
-        ) + sorted(k for k in spec.pinning_options if policy.options.get(k) is not None)
+        pins = spec.pins_in(policy)
         pinned = (
             "ANY WORKLOAD (allow_any_workload)"
             if policy.allow_any_workload
@@ -573,10 +566,7 @@ def _cmd_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             else "pins nothing"
         )
         if not pins and not policy.allow_any_workload:
-            ways = [f"reference_values.{n}" for n in spec.workload_identity]
-            unpinned.append(
-                f"{rule.where}: pin one of {', '.join(ways + list(spec.pinning_options))}"
-            )
+            unpinned.append(f"{rule.where}: pin one of {', '.join(spec.ways_to_pin)}")
         lines.append(
             f"  {safe_text(rule.pattern)}: {safe_text(rule.validator)}, policy "
             f"{safe_text(policy.id)} ({pinned})\n"

@@ -176,6 +176,24 @@ class ValidatorSpec:
         """The default (first declared) binding scheme."""
         return self.binding_schemes[0]
 
+    @property
+    def ways_to_pin(self) -> tuple[str, ...]:
+        """What a policy sets to pin this validator's workload: ``reference_values.<name>``
+        for each :attr:`workload_identity` measurement, then each pinning option."""
+        return (
+            *(f"reference_values.{name}" for name in self.workload_identity),
+            *self.pinning_options,
+        )
+
+    def pins_in(self, policy: Policy) -> tuple[str, ...]:
+        """The workload pins ``policy`` sets for this validator (the core's pinning rule):
+        identity measurements with an enforced reference value, then pinning options set."""
+        references = policy.reference_values
+        return (
+            *(n for n in self.workload_identity if n in references and references[n].enforce),
+            *(o for o in self.pinning_options if policy.options.get(o) is not None),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         data = attrs.asdict(self)
         data["transport"] = self.transport.value
