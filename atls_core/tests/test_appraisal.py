@@ -600,5 +600,6 @@ def test_a_status_reads_as_ears_word() -> None:
 
     assert str(Status.WARNING) == "warning"
     assert f"{Status.AFFIRMING}" == "affirming"
+    assert f"{Status.NONE:>6}" == "  none"
     assert Status.CONTRAINDICATED.value == "contraindicated"
-    assert "warning" in {Status.WARNING}  # a str: found among strings
+    assert not isinstance(Status.WARNING, str)  # no equality with, nor order among, strings

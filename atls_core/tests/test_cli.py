@@ -715,11 +715,12 @@ def test_config_check_refuses_a_rule_whose_every_connection_would_be_refused(
 def test_config_check_warns_of_a_disabled_plugin_that_is_not_installed(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    path = _simulated_config(tmp_path, extra='disable_plugins = ["tdxx"]\n')
+    path = _simulated_config(tmp_path, extra='disable_plugins = ["tdxx", "insecur"]\n')
     status, out, err = _run(["config", "check", str(path)], capsys)
     assert status == 0
     assert "ok" in out
     assert "atls.disable_plugins names 'tdxx', which is no installed plugin" in err
+    assert "names 'insecur', which is no installed plugin (did you mean 'insecure'?)" in err
 
 
 def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -781,3 +782,9 @@ def test_a_policy_file_written_as_a_policy_table_says_to_drop_the_header(
     status, _, err = _run([*argv, "--policy", str(policy)], capsys)
     assert status == 2
     assert "remove the [policy] header" in _one_line(err)
+
+
+def test_an_error_that_is_its_own_cause_does_not_hang_the_exit_code() -> None:
+    looped = MalformedEvidence("bad", check="x.y")
+    looped.__cause__ = looped
+    assert cli._exit_code(looped) == 1

@@ -428,3 +428,11 @@ def test_a_mistyped_configuration_key_or_status_gets_a_suggestion(
     with pytest.raises(ConfigurationError) as info:
         ATLSConfig.from_mapping(data, check=False)
     assert f"(did you mean {hint}?)" in str(info.value)
+
+
+@pytest.mark.parametrize("data", [{1: "x"}, {"atls": {1: True}}, {"atls": {}, 2: [], "hostz": {}}])
+def test_keys_that_are_not_text_are_refused_as_unknown(data: dict[Any, Any]) -> None:
+    """YAML or JSON can give a number as a key: refused like any unknown key, no TypeError."""
+    with pytest.raises(ConfigurationError) as info:
+        ATLSConfig.from_mapping(data, check=False)
+    assert info.value.check == "config.keys"

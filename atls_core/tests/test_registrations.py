@@ -90,3 +90,27 @@ def test_a_factory_that_fails_names_its_plugin(target: str, cause: str) -> None:
     assert caught.value.check == "plugins.factory"
     assert "validator insecure.simulated of plugin 'insecure'" in caught.value.reason
     assert cause in caught.value.reason
+
+
+class _EchoesItsToken:
+    def __init__(self, settings: Any) -> None:
+        from atls_core.secret import reveal
+
+        int(reveal(settings["nested"]["token"]))  # ValueError quoting the secret's value
+
+
+def test_a_failing_factory_never_quotes_a_secret_setting() -> None:
+    from atls_core.errors import PluginLoadError
+    from atls_core.secret import Secret
+
+    plugin = types.ModuleType("atls_test_echoing_plugin")
+    plugin.atls_register_validators, _ = registrations(  # type: ignore[attr-defined]
+        validators=[(VALIDATOR_SPEC, f"{__name__}:_EchoesItsToken")]
+    )
+    manager = manager_with(simulated=False, named={"insecure": plugin})
+    _spec, factory, _info = manager.validator_factory("insecure.simulated")
+    with pytest.raises(PluginLoadError) as caught:
+        factory({"nested": {"token": Secret("sk-live-not-for-messages", "$env TOKEN")}})
+    assert "sk-live-not-for-messages" not in str(caught.value)
+    assert "sk-live-not-for-messages" not in str(caught.value.to_dict())
+    assert "ValueError" in caught.value.reason

@@ -348,3 +348,12 @@ def test_a_shared_cache_never_serves_a_result_appraised_under_another_policy(
         assert caught.value.check == "reference.image"
         with tls_connect(lenient, server.port):
             assert shared.hits == 1  # the lenient context still hits its own entry
+
+
+@pytest.mark.parametrize("timeout", [None, 0, -1.0, float("inf"), float("nan"), "5", True])
+def test_a_challenge_timeout_that_bounds_nothing_is_refused_when_the_context_is_made(
+    tee: SimulatedTEE, timeout: object
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        ATLSContext.for_validator(tee.selected(challenge=True), challenge_timeout=timeout)
+    assert info.value.check == "tls.context"

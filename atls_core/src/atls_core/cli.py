@@ -43,6 +43,7 @@ from atls_core.errors import (
     PluginLoadError,
     PluginNotFound,
     StaleEvidence,
+    did_you_mean,
 )
 from atls_core.interfaces import CliOption
 from atls_core.registry import PluginManager, PluginStatus, default_manager
@@ -575,7 +576,8 @@ def _cmd_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for name in sorted(set(config.disable_plugins) - installed):
         err.write(
             f"atls: warning: atls.disable_plugins names {safe_text(name)!r}, which is no "
-            f"installed plugin (installed: {', '.join(sorted(installed))})\n"
+            f"installed plugin{did_you_mean(name, installed)} (installed: "
+            f"{', '.join(sorted(installed))})\n"
         )
     if unpinned:
         # The appraisal's pinning rule refuses every connection of such a rule.
@@ -628,9 +630,11 @@ def _culprit(error: BaseException) -> str:
 
 def _exit_code(error: BaseException) -> int:
     cause: BaseException | None = error
-    while cause is not None:  # evidence handed to a plugin that is missing: nothing appraised
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:  # evidence handed to a missing plugin
         if isinstance(cause, _USAGE_ERRORS):
             return EXIT_USAGE
+        seen.add(id(cause))
         cause = cause.__cause__
     if isinstance(error, CollateralUnavailable):
         return EXIT_UNDECIDED

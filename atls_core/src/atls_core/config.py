@@ -129,7 +129,7 @@ def _table(value: Any, name: str, keys: set[str]) -> Mapping[str, Any]:
     """``value``, a table of no key but ``keys``; ``name`` says where it is."""
     if not isinstance(value, Mapping):
         raise ConfigurationError(f"{name} must be a table", check="config.keys")
-    unknown = sorted(set(value) - keys)
+    unknown = sorted(set(value) - keys, key=str)
     if unknown:
         raise ConfigurationError(
             f"{name}: unknown key(s) {unknown}" + did_you_mean(unknown[0], keys),
@@ -251,7 +251,7 @@ class ATLSConfig:
     ) -> ATLSConfig:
         """Build from TOML-shaped data and (unless ``check=False``) :meth:`check` it."""
         env = os.environ if environ is None else environ
-        unknown = sorted(set(data) - _TOP_KEYS)
+        unknown = sorted(set(data) - _TOP_KEYS, key=str)
         if unknown:
             raise ConfigurationError(
                 f"{source}: unknown top-level key(s) {unknown}"

@@ -45,11 +45,14 @@ __all__ = [
 _MAX_SHOWN = 160
 
 
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+def did_you_mean(name: object, candidates: Iterable[object]) -> str:
     """`` (did you mean 'x'?)`` for the candidate closest to a mistyped ``name``, else ``""``."""
     import difflib
 
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
+    if not isinstance(name, str):  # a key from YAML or JSON may be a number
+        return ""
+    words = [c for c in candidates if isinstance(c, str)]
+    matches = difflib.get_close_matches(name, words, n=1, cutoff=0.75)
     return f" (did you mean {matches[0]!r}?)" if matches else ""
 
 

@@ -75,7 +75,7 @@ def refuse_unknown_names(
     error's check is ``config.<kind>``.  ``common`` names keys valid everywhere
     (the common policy keys), listed in the error so a mistyped one is obvious.
     """
-    unknown = sorted(set(given) - set(allowed))
+    unknown = sorted(set(given) - set(allowed), key=str)
     if unknown:
         raise ConfigurationError(
             f"{where}: unknown {kind} {unknown}" + did_you_mean(unknown[0], (*allowed, *common)),

@@ -38,6 +38,8 @@ from atls_core.interfaces import (
     ValidatorFactory,
     ValidatorSpec,
 )
+from atls_core.redact import redact_text
+from atls_core.secret import Secret
 from atls_core.version_range import unmet_requirement
 
 if TYPE_CHECKING:
@@ -124,6 +126,22 @@ class _Registered:
     plugin: PluginInfo
 
 
+_MAX_DETAIL = 300
+
+
+def _secrets_in(values: Iterable[Any], depth: int = 3) -> list[Secret]:
+    """The :class:`Secret` values among ``values`` and the mappings and lists inside them."""
+    found: list[Secret] = []
+    for value in values:
+        if isinstance(value, Secret):
+            found.append(value)
+        elif depth and isinstance(value, Mapping):
+            found += _secrets_in(value.values(), depth - 1)
+        elif depth and isinstance(value, (list, tuple)):
+            found += _secrets_in(value, depth - 1)
+    return found
+
+
 def _named_failures(factory: Callable[..., Any], what: str, plugin: PluginInfo) -> Any:
     """``factory``, whose failures other than atls' own name the plugin that broke.
 
@@ -139,9 +157,13 @@ def _named_failures(factory: Callable[..., Any], what: str, plugin: PluginInfo) 
         except ATLSError:
             raise
         except Exception as exc:
+            # The exception's text is the plugin's: it may quote a setting's value.
+            detail = redact_text(str(exc), _secrets_in((*args, *kwargs.values())))
+            if len(detail) > _MAX_DETAIL:
+                detail = detail[:_MAX_DETAIL] + "..."
             raise PluginLoadError(
                 f"{what} of plugin {plugin.name!r} ({plugin.distribution} {plugin.version}) "
-                f"could not be built: {type(exc).__name__}: {exc}; check its settings, or "
+                f"could not be built: {type(exc).__name__}: {detail}; check its settings, or "
                 f"report it to the plugin's authors",
                 check="plugins.factory",
             ) from exc

@@ -34,12 +34,18 @@ __all__ = [
 ]
 
 
-class Status(enum.StrEnum):
-    """EAR status tiers, ordered from no claim to worst.
+class Status(enum.Enum):
+    """EAR status tiers, ordered from no claim to worst (:attr:`rank`).
 
-    A string enum: printed, compared and serialised as EAR's own words
-    (``"affirming"``...).
+    Printed as EAR's own word (``print(result.status)`` shows ``warning``); it
+    is not a string, so it never compares equal to or sorts among strings.
     """
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
 
     NONE = "none"
     AFFIRMING = "affirming"

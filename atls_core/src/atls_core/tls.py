@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import logging
+import math
 import socket
 import ssl
 import threading
@@ -478,7 +479,17 @@ class ATLSContext(ssl.SSLContext):
         self._pki_cafile = pki_cafile
         self._pki_cadata = pki_cadata
         self._pki_roots: list[Any] | None = None
-        self.challenge_timeout = challenge_timeout
+        if (
+            isinstance(challenge_timeout, bool)
+            or not isinstance(challenge_timeout, (int, float))
+            or not 0 < challenge_timeout < math.inf
+        ):
+            raise ConfigurationError(
+                "challenge_timeout is a positive, finite number of seconds",
+                check="tls.context",
+                actual=repr(challenge_timeout),
+            )
+        self.challenge_timeout = float(challenge_timeout)
         self._selected: dict[str, AppraiserLike] = {}
         self._lock = threading.Lock()
         if config is not None:
