@@ -95,4 +95,6 @@ def test_pins_in_a_policy_are_enforced_identity_values_and_set_pinning_options()
     warn_only = ReferenceValue(accepted=["ab"], enforce=False)
     assert spec.pins_in(Policy(reference_values={"mrtd": warn_only})) == ()
     assert spec.pins_in(Policy(options={"app_compose": None})) == ()
+    assert spec.pins_in(Policy(reference_values={"mrtd": "00" * 48})) == ()  # "not set"
+    assert spec.pins_in(Policy(reference_values={"mrtd": ["ab", "0x0000"]})) == ()
     assert spec.pins_in(Policy(options={"app_compose": "{}"})) == ("app_compose",)

@@ -296,3 +296,25 @@ def test_nothing_pinned_is_refused_by_every_validator(world: World, validator_id
     assert explore.accepted, explore.to_json()
     assert explore.status is Status.WARNING
     assert _unpinned_warnings(explore)
+
+
+@pytest.mark.parametrize(
+    ("validator_id", "unset"),
+    [("tdx.dcap", "mrowner"), ("tdx.dcap", "mrconfigid"), ("tdx.dstack", "mrconfigid")],
+)
+def test_an_all_zero_value_pins_nothing(world: World, validator_id: str, unset: str) -> None:
+    """A TD without MROWNER or MRCONFIGID shows zeros there, as any TD may: pinning the zeros
+    would accept every workload, so they count as no pin (the refusal says why)."""
+    source = PRODUCERS[validator_id](world)
+    zeros = Policy(reference_values={unset: "00" * 48})
+    refused = _appraise(validator_id, source, zeros)
+    assert [f.check for f in refused.failures if f.enforced] == ["workload.unpinned"]
+    (failure,) = [f for f in refused.failures if f.enforced]
+    assert f"reference_values.{unset} accepts all zeros" in failure.message
+    assert f'{unset} = "' not in failure.message, "an unset value is not offered as a pin"
+    # Beside a real pin, requiring the zeros is a legitimate extra check.
+    both = attrs.evolve(
+        source.pin,
+        reference_values={**source.pin.reference_values, unset: "00" * 48},
+    )
+    assert _appraise(validator_id, source, both).accepted

@@ -404,7 +404,7 @@ def test_the_core_applies_the_pinning_rule_to_a_third_party_validator() -> None:
     pinned = appraise(Policy(reference_values={"image": IMAGE}))
     assert pinned.accepted
     assert not any(w.startswith("workload.unpinned") for w in pinned.warnings)
-    other = appraise(Policy(reference_values={"image": "00" * 32}))
+    other = appraise(Policy(reference_values={"image": "ee" * 32}))
     assert [f.check for f in other.failures if f.enforced] == ["reference.image"]
 
 
@@ -495,7 +495,7 @@ def test_verify_evidence_rejections_are_one_line(
     assert late.stderr.startswith("atls: example.validity:")
 
     policy = tmp_path / "policy.toml"
-    policy.write_text('id = "pinned"\n[reference_values]\nimage = "' + "00" * 32 + '"\n')
+    policy.write_text('id = "pinned"\n[reference_values]\nimage = "' + "ee" * 32 + '"\n')
     pinned = _verify(evidence, "--key-file", str(key), "--policy", str(policy), *base)
     assert pinned.returncode == 1
     _no_traceback(pinned)

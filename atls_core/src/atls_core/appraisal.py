@@ -580,8 +580,10 @@ class Appraisal:
         if spec.pins_in(policy):
             return
         identity = spec.workload_identity
-        carried = {
-            name: self._measurements[name] for name in identity if name in self._measurements
+        carried = {  # what could pin this workload: an all-zero value is "not set"
+            name: value
+            for name in identity
+            if (value := self._measurements.get(name)) is not None and value.strip("0")
         }
         if policy.allow_any_workload:
             self.warn(
@@ -591,6 +593,13 @@ class Appraisal:
                 vector=("executables", r.EXEC_UNRECOGNIZED),
             )
             return  # the appraisal's one WARNING record says so (see _log_result)
+        unset = sorted(
+            name
+            for name in identity
+            if (reference := policy.reference_values.get(name)) is not None
+            and reference.enforce
+            and reference.admits_unset
+        )
         ways = list(spec.ways_to_pin)
         hint = (
             "; this evidence carries "
@@ -598,11 +607,17 @@ class Appraisal:
             if carried
             else ""
         )
+        zero = (
+            f"; {', '.join(f'reference_values.{n}' for n in unset)} accepts all zeros, the "
+            "value of a measurement that is not set, which identifies no workload"
+            if unset
+            else ""
+        )
         self.fail(
             "workload.unpinned",
             "policy pins no workload identity, so any genuine TEE running anything would "
             f"pass: pin one of {', '.join(ways) or '(nothing: this validator cannot pin)'}"
-            f"{hint} (or set allow_any_workload = true to explore)",
+            f"{zero}{hint} (or set allow_any_workload = true to explore)",
             expected=ways,
             actual=carried,
             vector=("executables", r.EXEC_UNRECOGNIZED),

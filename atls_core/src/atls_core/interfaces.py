@@ -187,10 +187,17 @@ class ValidatorSpec:
 
     def pins_in(self, policy: Policy) -> tuple[str, ...]:
         """The workload pins ``policy`` sets for this validator (the core's pinning rule):
-        identity measurements with an enforced reference value, then pinning options set."""
+        identity measurements with an enforced reference value that does not accept the
+        all-zero "not set" value, then pinning options set."""
         references = policy.reference_values
         return (
-            *(n for n in self.workload_identity if n in references and references[n].enforce),
+            *(
+                name
+                for name in self.workload_identity
+                if (reference := references.get(name)) is not None
+                and reference.enforce
+                and not reference.admits_unset
+            ),
             *(o for o in self.pinning_options if policy.options.get(o) is not None),
         )
 

@@ -137,6 +137,12 @@ class ReferenceValue:
         # Recorded measurements are lowercase hex already: normalise only what is not found.
         return actual in self.accepted or _normalise(actual) in self.accepted
 
+    @property
+    def admits_unset(self) -> bool:
+        """Whether an all-zero value is accepted: for an identity measurement that is "not
+        set" (a TD without MRCONFIGID or MROWNER), which any workload can show."""
+        return any(not value.strip("0") for value in self.accepted)
+
     def to_dict(self) -> dict[str, Any]:
         return {"values": sorted(self.accepted), "enforce": self.enforce}
 

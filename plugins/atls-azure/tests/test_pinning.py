@@ -86,13 +86,7 @@ CARRIED = {
     "azure.aci": {"hostdata": HOSTDATA},
     "azure.cvm": {"vmid": VM_ID},
     "azure.sgx": {"mrenclave": "11" * 32, "mrsigner": "22" * 32},
-    "azure.tdx": {
-        "mrtd": "33" * 48,
-        "rtmr0": "44" * 48,
-        "rtmr1": "00" * 48,
-        "rtmr2": "00" * 48,
-        "rtmr3": "00" * 48,
-    },
+    "azure.tdx": {"mrtd": "33" * 48, "rtmr0": "44" * 48},  # RTMR1-3 all zeros: "not set"
 }
 """The workload identity each stand-in token carries (what the refusal must name)."""
 
@@ -110,7 +104,7 @@ PINS = [
 WRONG_PINS = [
     ("azure.aci", Policy(options={"hostdata": ["00" * 32]}), "azure.hostdata"),
     ("azure.aci", Policy(options={"cce_policies": ["other policy"]}), "azure.hostdata"),
-    ("azure.aci", Policy(reference_values={"hostdata": "00" * 32}), "reference.hostdata"),
+    ("azure.aci", Policy(reference_values={"hostdata": "ee" * 32}), "reference.hostdata"),
     ("azure.cvm", Policy(reference_values={"vmid": OTHER_VM_ID}), "reference.vmid"),
     ("azure.sgx", Policy(reference_values={"mrenclave": "99" * 32}), "reference.mrenclave"),
     ("azure.tdx", Policy(reference_values={"mrtd": "99" * 48}), "reference.mrtd"),

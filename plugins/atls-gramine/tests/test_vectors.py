@@ -197,7 +197,7 @@ def test_konvera_wrong_mrenclave_is_rejected(vector: Vector) -> None:
     policy = Policy(
         accepted_tcb_statuses={"OutOfDate"},
         accepted_advisory_ids=KONVERA_ADVISORIES,
-        reference_values={"mrenclave": ReferenceValue(accepted=["00" * 32])},
+        reference_values={"mrenclave": ReferenceValue(accepted=["ee" * 32])},
     )
     result = _appraise_own(validator, certificate, policy)
     assert [f.check for f in result.failures] == ["reference.mrenclave"]

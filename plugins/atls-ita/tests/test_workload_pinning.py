@@ -125,9 +125,16 @@ def test_pinning_the_tdx_module_does_not_pin_the_td(ita: StandInIta, appraise: A
 
 @pytest.mark.parametrize("name", ["rtmr3", "mrconfigid"])
 def test_any_td_identity_measurement_pins(ita: StandInIta, appraise: Appraise, name: str) -> None:
+    ita.measurements[name] = "05" * 48  # set: an all-zero value is "not set" and pins nothing
     pin = {name: ita.measurements[name]}
     result = appraise("tdx", Policy(reference_values=pin))
     assert result.status is Status.AFFIRMING, result.to_json()
+
+
+def test_an_unset_td_identity_measurement_pins_nothing(ita: StandInIta, appraise: Appraise) -> None:
+    assert ita.measurements["mrconfigid"] == "00" * 48  # the stand-in's TD has none
+    result = appraise("tdx", Policy(reference_values={"mrconfigid": "00" * 48}))
+    assert _checks(result) == ["workload.unpinned"]
 
 
 def test_mrsigner_pins_an_enclave(appraise: Appraise) -> None:

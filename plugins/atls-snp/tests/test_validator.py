@@ -237,7 +237,9 @@ def test_malformed_options_are_configuration_errors(
 
 def test_pinning_a_zero_key_digest_pins_nothing(milan: SyntheticSnp) -> None:
     zero = Policy(reference_values={"id_key_digest": "00" * 48})
-    assert _failed(appraised(milan, policy=zero)) == ["snp.workload.zero_key"]
+    refused = appraised(milan, policy=zero)
+    assert _failed(refused) == ["workload.unpinned"]  # the core's rule: zeros are "not set"
+    assert "reference_values.id_key_digest accepts all zeros" in refused.failures[0].message
     signer = bytes(range(48))
     signed = Policy(reference_values={"id_key_digest": signer.hex()})
     assert appraised(milan, policy=signed, id_key_digest=signer).accepted

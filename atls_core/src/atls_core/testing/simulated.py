@@ -67,7 +67,7 @@ OID = "1.3.9999.255.1"
 """Test-only extension OID (unregistered arc, never used for real evidence)."""
 CHALLENGE_PATH = "/.well-known/atls/simulated-evidence"
 MEASUREMENTS = ("image", "config")
-DEFAULT_MEASUREMENTS = {"image": "00" * 32, "config": "00" * 32}
+DEFAULT_MEASUREMENTS = {"image": "1a" * 32, "config": "c0" * 32}
 """What the simulated issuer measures unless its settings say otherwise."""
 
 VALIDATOR_SPEC = ValidatorSpec(

@@ -130,7 +130,7 @@ class ItaValidatorSettings:
     algorithms: tuple[str, ...] | None = setting(list_of(text(), non_empty=True), default=None)
     """A subset of the algorithms ITA signs with; ``None``: all of them."""
     leeway: dt.timedelta = setting(duration(at_most=MAX_LEEWAY), default=dt.timedelta(seconds=60))
-    check_crl: bool = setting(flag(), default=False)
+    check_crl: bool = setting(flag(), default=True)
     crl_timeout: float = setting(seconds(), default=5.0)
     jwks_timeout: float = setting(seconds(), default=5.0)
     jwks_min_refresh: float = setting(seconds(positive=False), default=60.0)

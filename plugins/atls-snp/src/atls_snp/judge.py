@@ -288,28 +288,6 @@ def _check_options(appraisal: Appraisal, report: Report, options: SnpOptions) ->
         )
 
 
-def _check_zero_key_pin(appraisal: Appraisal, report: Report) -> None:
-    """Pinning an ID/author key digest that is all zeros pins nothing.
-
-    Every guest launched without an ID block (or without an author key) has
-    zeros there, so such a pin would accept any workload.
-    """
-    references = appraisal.policy.reference_values
-    enforced = {name for name, ref in references.items() if ref.enforce}
-    if "measurement" in enforced:
-        return
-    values = {"id_key_digest": report.id_key_digest, "author_key_digest": report.author_key_digest}
-    keys = enforced & set(values)
-    if keys and not any(any(values[name]) for name in keys):
-        appraisal.fail(
-            "snp.workload.zero_key",
-            "the only workload pin is a key digest that is all zeros in this report, which "
-            "every guest launched without that key has: pin measurement as well",
-            expected="measurement, or a non-zero id_key_digest/author_key_digest",
-            actual=sorted(keys),
-        )
-
-
 def _test_root(appraisal: Appraisal, *, own_spec: bool) -> None:
     """A chain ending at a configured test root: a warning, or a refusal through a hand-over.
 
@@ -353,8 +331,6 @@ def record_report(
     options = SnpOptions.from_policy(appraisal.policy)
     _check_options(appraisal, report, options)
     _judge_tcb(appraisal, report, chain.product, options)
-    if own_spec:
-        _check_zero_key_pin(appraisal, report)
     appraisal.valid_until(chain.not_after, f"{chain.vek.subject_cn} certificate expiry")
     if crl.checked and not crl.stale and crl.next_update is not None:
         appraisal.valid_until(crl.next_update, "ARK CRL next update")
