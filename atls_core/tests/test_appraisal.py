@@ -534,7 +534,7 @@ def test_failures_export() -> None:
     data = result.to_dict()
     assert data["failures"][0] == {
         "check": "tcb.status",
-        "message": "TCB status is not accepted by policy",
+        "message": "TCB status is not in the policy's accepted_tcb_statuses",
         "expected": ["UpToDate"],
         "actual": "Revoked",
         "enforced": True,

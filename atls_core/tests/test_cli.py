@@ -254,10 +254,10 @@ def test_rejected_by_policy(
     )
     assert status == 1
     assert out.startswith("REJECTED (status: contraindicated)")
-    assert "tcb.status: TCB status is not accepted by policy" in out
+    assert "tcb.status: TCB status is not in the policy's accepted_tcb_statuses" in out
     line = _one_line(err)
     assert line == (
-        "atls: tcb.status: TCB status is not accepted by policy (+1 more) "
+        "atls: tcb.status: TCB status is not in the policy's accepted_tcb_statuses (+1 more) "
         "(expected ['UpToDate'], got OutOfDate)"
     )
 

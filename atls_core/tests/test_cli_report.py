@@ -97,7 +97,7 @@ def test_a_rejected_report_names_every_failed_check() -> None:
     assert "advisories:    INTEL-SA-00828" in text
     assert "debug:         yes" in text
     assert (
-        "  - tcb.status: TCB status is not accepted by policy "
+        "  - tcb.status: TCB status is not in the policy's accepted_tcb_statuses "
         "(expected ['UpToDate'], got OutOfDate)" in text
     )
     assert "  - debug: the TEE is in debug mode (expected False, got True)" in text

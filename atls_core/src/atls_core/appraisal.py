@@ -486,7 +486,7 @@ class Appraisal:
         elif status not in accepted:
             self.fail(
                 "tcb.status",
-                "TCB status is not accepted by policy",
+                "TCB status is not in the policy's accepted_tcb_statuses",
                 expected=sorted(accepted),
                 actual=status,
                 vector=("hardware", r.HW_CONTRAINDICATED),
@@ -505,7 +505,7 @@ class Appraisal:
         if unlisted:
             self.fail(
                 "tcb.advisories",
-                "advisories not accepted by policy",
+                "advisories not in the policy's accepted_advisory_ids",
                 expected=sorted(policy.accepted_advisory_ids),
                 actual=unlisted,
                 vector=("hardware", r.HW_CONTRAINDICATED),

@@ -31,13 +31,15 @@ def verify_evidence(
     name: str = "<evidence>",
     allow_insecure: bool = False,
     manager: PluginManager | None = None,
+    where: str = "verify_evidence",
 ) -> AttestationResult:
     """Appraise ``data`` with the validator ``validator`` (an id such as ``ita.tdx``).
 
     ``policy`` is a :class:`Policy` or its TOML-shaped mapping; ``at`` the
     appraisal time (default: now, timezone-aware).  Returns the result, which
     may be a refusal (check ``result.accepted`` or call ``raise_for_status()``);
-    evidence that is not genuine raises its specific error.
+    evidence that is not genuine raises its specific error.  ``where`` is how
+    configuration errors name the caller (a helper built on this one names itself).
     """
     from atls_core.selection import select_validator
 
@@ -49,7 +51,7 @@ def verify_evidence(
         settings=settings,
         allow_insecure=allow_insecure,
         manager=manager,
-        where="verify_evidence",
+        where=where,
     )
     raw = data.encode() if isinstance(data, str) else data
     evidence = selected.validator.evidence_from_file(raw, name=name)

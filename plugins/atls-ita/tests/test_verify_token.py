@@ -178,6 +178,8 @@ def test_configuration_mistakes_are_refused(
     with pytest.raises(ConfigurationError) as info:
         verify_token(issue_token(ita).token, **arguments)
     assert info.value.check == check
+    if check.startswith(("config.settings", "config.policy")):  # named after the helper called
+        assert info.value.reason.startswith("verify_token")
 
 
 def test_it_is_the_packages_public_entry() -> None:

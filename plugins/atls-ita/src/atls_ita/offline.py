@@ -74,5 +74,6 @@ def verify_token(
         at=at,
         name="<token>",
         allow_insecure=allow_insecure,
+        where="verify_token",
     )
     return result.raise_for_status()
