@@ -189,17 +189,16 @@ class ValidatorSpec:
         """The workload pins ``policy`` sets for this validator (the core's pinning rule):
         identity measurements with an enforced reference value that does not accept the
         all-zero "not set" value, then pinning options set."""
-        references = policy.reference_values
-        return (
-            *(
-                name
-                for name in self.workload_identity
-                if (reference := references.get(name)) is not None
-                and reference.enforce
-                and not reference.admits_unset
-            ),
-            *(o for o in self.pinning_options if policy.options.get(o) is not None),
-        )
+        references, options = policy.reference_values, policy.options
+        pins = []  # a loop, not generators: every appraisal asks
+        for name in self.workload_identity:
+            reference = references.get(name)
+            if reference is not None and reference.enforce and not reference.admits_unset:
+                pins.append(name)
+        for option in self.pinning_options:
+            if options.get(option) is not None:
+                pins.append(option)
+        return tuple(pins)
 
     def to_dict(self) -> dict[str, Any]:
         data = attrs.asdict(self)

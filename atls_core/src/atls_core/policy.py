@@ -132,16 +132,17 @@ class ReferenceValue:
 
     accepted: frozenset[str] = attrs.field(converter=_normalised_set)
     enforce: bool = True
+    admits_unset: bool = attrs.field(init=False, repr=False, eq=False)
+    """Whether an all-zero value is accepted: for an identity measurement that is "not
+    set" (a TD without MRCONFIGID or MROWNER), which any workload can show."""
+
+    @admits_unset.default
+    def _any_all_zero(self) -> bool:  # once, not at every appraisal's pinning rule
+        return any(not value.strip("0") for value in self.accepted)
 
     def matches(self, actual: str) -> bool:
         # Recorded measurements are lowercase hex already: normalise only what is not found.
         return actual in self.accepted or _normalise(actual) in self.accepted
-
-    @property
-    def admits_unset(self) -> bool:
-        """Whether an all-zero value is accepted: for an identity measurement that is "not
-        set" (a TD without MRCONFIGID or MROWNER), which any workload can show."""
-        return any(not value.strip("0") for value in self.accepted)
 
     def to_dict(self) -> dict[str, Any]:
         return {"values": sorted(self.accepted), "enforce": self.enforce}
