@@ -29,6 +29,7 @@ __all__ = [
     "TsmBlobs",
     "TsmFilesystem",
     "check_report_data",
+    "tdx_quote",
     "tsm_report",
 ]
 
@@ -162,3 +163,21 @@ def tsm_report(
     finally:
         with contextlib.suppress(OSError):
             fs.rmdir(entry)
+
+
+def tdx_quote(
+    report_data: bytes,
+    *,
+    root: Path = DEFAULT_TSM_ROOT,
+    fs: TsmFilesystem | None = None,
+    provider: str | None = "tdx_guest",
+) -> bytes:
+    """A TDX quote over ``report_data`` from configfs-tsm (the ``tdx_guest`` provider).
+
+    Every plugin whose server side quotes a TD asks here (atls-tdx's issuers,
+    atls-ita's attester), so none imports another for it.
+    """
+    quote = tsm_report(report_data, guest="a TDX", provider=provider, root=root, fs=fs).outblob
+    if not quote:
+        raise IssuerError("configfs-tsm returned an empty quote", check="tsm.outblob")
+    return quote

@@ -21,28 +21,30 @@ from atls_core.config import ATLSConfig, Secret
 from atls_core.errors import ATLSError, CollateralUnavailable, ConfigurationError
 from atls_core.policy import Policy
 from atls_core.result import Status
+from atls_core.testing.tsm import EmulatedConfigfsTsm
 from atls_ita.issuer import ItaIssuer
 from atls_ita.oids import ITA_TOKEN_OID
 from atls_ita.testing.standin import StandInIta
 from atls_ita.testing.tokens import new_spki
 from atls_ita.validator import ItaValidator
-from atls_tdx.testing.dstack import FakeConfigfsTsm
 
 API_KEY = "ita-test-api-key-6f1d"
 
 
 @pytest.fixture
-def tsm(tmp_path: Path) -> FakeConfigfsTsm:
+def tsm(tmp_path: Path) -> EmulatedConfigfsTsm:
     root = tmp_path / "tsm"
     root.mkdir()
-    return FakeConfigfsTsm(root, lambda report_data: b"EMULATED-TDX-QUOTE:" + report_data)
+    return EmulatedConfigfsTsm(
+        root, lambda report_data, _privlevel: b"EMULATED-TDX-QUOTE:" + report_data
+    )
 
 
 STAND_IN = {"allow_http_loopback": True}
 """The stand-in ITA answers plain http on loopback: a tests-only issuer setting."""
 
 
-def _issuer(ita: StandInIta, tsm: FakeConfigfsTsm, **extra: Any) -> ItaIssuer:
+def _issuer(ita: StandInIta, tsm: EmulatedConfigfsTsm, **extra: Any) -> ItaIssuer:
     settings = {
         **STAND_IN,
         "api_url": ita.url,
@@ -54,7 +56,7 @@ def _issuer(ita: StandInIta, tsm: FakeConfigfsTsm, **extra: Any) -> ItaIssuer:
 
 
 def test_issue_then_appraise_end_to_end(
-    ita: StandInIta, tsm: FakeConfigfsTsm, validator: ItaValidator, pinned: Policy
+    ita: StandInIta, tsm: EmulatedConfigfsTsm, validator: ItaValidator, pinned: Policy
 ) -> None:
     spki, nonce = new_spki(), new_nonce()
     evidence = _issuer(ita, tsm).issue(report_data_for("atls-v1", spki_der=spki, nonce=nonce))
@@ -73,7 +75,7 @@ def test_issue_then_appraise_end_to_end(
     assert result.binding.freshness is Freshness.NONCE
 
 
-def test_request_follows_itas_v2_api(ita: StandInIta, tsm: FakeConfigfsTsm) -> None:
+def test_request_follows_itas_v2_api(ita: StandInIta, tsm: EmulatedConfigfsTsm) -> None:
     report_data = report_data_for("atls-v1", spki_der=new_spki(), nonce=new_nonce())
     _issuer(ita, tsm, policy_ids=["p-1"], token_signing_alg="RS256").issue(report_data)
     body = ita.last_attest_body
@@ -88,7 +90,7 @@ def test_wrong_report_data_rule_is_refused_by_the_service(ita: StandInIta, tmp_p
     """A TEE that quotes other report data than ITA's rule gets no token."""
     root = tmp_path / "tsm"
     root.mkdir()
-    wrong = FakeConfigfsTsm(root, lambda _rd: b"EMULATED-TDX-QUOTE:" + bytes(64))
+    wrong = EmulatedConfigfsTsm(root, lambda _rd, _privlevel: b"EMULATED-TDX-QUOTE:" + bytes(64))
     issuer = ItaIssuer(
         {
             **STAND_IN,
@@ -105,7 +107,7 @@ def test_wrong_report_data_rule_is_refused_by_the_service(ita: StandInIta, tmp_p
 
 def test_the_api_key_never_leaks(
     ita: StandInIta,
-    tsm: FakeConfigfsTsm,
+    tsm: EmulatedConfigfsTsm,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
@@ -160,7 +162,7 @@ def test_the_api_key_never_leaks(
 
 @pytest.mark.parametrize("given", [API_KEY, None])
 def test_api_key_must_come_by_indirection_and_the_refusal_says_how(
-    ita: StandInIta, tsm: FakeConfigfsTsm, given: str | None
+    ita: StandInIta, tsm: EmulatedConfigfsTsm, given: str | None
 ) -> None:
     settings: dict[str, Any] = {**STAND_IN, "api_url": ita.url}
     if given is not None:
@@ -205,7 +207,7 @@ def test_http_on_loopback_needs_the_tests_only_setting(ita: StandInIta) -> None:
     assert "settings.allow_http_loopback" in str(info.value)
 
 
-def test_service_down_is_collateral_unavailable(tsm: FakeConfigfsTsm) -> None:
+def test_service_down_is_collateral_unavailable(tsm: EmulatedConfigfsTsm) -> None:
     with StandInIta(api_key=API_KEY) as gone:
         url = gone.url
     issuer = ItaIssuer(
@@ -222,6 +224,6 @@ def test_service_down_is_collateral_unavailable(tsm: FakeConfigfsTsm) -> None:
     assert info.value.check == "ita.api.fetch"
 
 
-def test_report_data_must_be_64_bytes(ita: StandInIta, tsm: FakeConfigfsTsm) -> None:
+def test_report_data_must_be_64_bytes(ita: StandInIta, tsm: EmulatedConfigfsTsm) -> None:
     with pytest.raises(ConfigurationError):
         _issuer(ita, tsm).issue(b"short")

@@ -24,11 +24,11 @@ from atls_core.secret import Secret
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificates
 from atls_core.testing.loopback import HTTPSServer, tls_connect
+from atls_core.testing.tsm import EmulatedConfigfsTsm
 from atls_core.tls import ATLSContext
 from atls_ita.issuer import ItaIssuer
 from atls_ita.testing.pki import StandInPki
 from atls_ita.testing.standin import StandInIta
-from atls_tdx.testing.dstack import FakeConfigfsTsm
 
 API_KEY = "ita-test-api-key-6f1d"
 
@@ -38,7 +38,9 @@ def certificates(ita: StandInIta, tmp_path: Path) -> AttestedCertificates:
     ita.clock = SystemClock()
     root = tmp_path / "tsm"
     root.mkdir()
-    tsm = FakeConfigfsTsm(root, lambda report_data: b"EMULATED-TDX-QUOTE:" + report_data)
+    tsm = EmulatedConfigfsTsm(
+        root, lambda report_data, _privlevel: b"EMULATED-TDX-QUOTE:" + report_data
+    )
     issuer = ItaIssuer(
         {
             "api_url": ita.url,

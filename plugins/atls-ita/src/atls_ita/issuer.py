@@ -16,14 +16,12 @@ Needs the ``attester`` extra (atls-tdx); verifiers do not.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
-from atls_core.errors import ConfigurationError
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import Settings
 from atls_core.settings import load
-from atls_core.tsm import check_report_data
+from atls_core.tsm import DEFAULT_TSM_ROOT, check_report_data, tdx_quote
 from atls_ita.client import ItaClient
 from atls_ita.oids import ITA_TOKEN_MEDIA_TYPE, ITA_TOKEN_OID
 from atls_ita.settings import DEFAULT_API_URL, ItaIssuerSettings
@@ -37,19 +35,11 @@ class ItaIssuer:
 
     def __init__(self, settings: Settings, *, fs: Any = None) -> None:
         read = load(ItaIssuerSettings, settings)
-        try:
-            from atls_tdx.issuers import DEFAULT_TSM_ROOT, configfs_tsm_quote
-        except ImportError:
-            raise ConfigurationError(
-                "the ita.tdx issuer needs atls-tdx: pip install 'atls-ita[attester]'",
-                check="config.issuer",
-            ) from None
-        self._quote = configfs_tsm_quote
         self._client = ItaClient(api_url=read.api_url, api_key=read.api_key, timeout=read.timeout)
         self._policy_ids = read.policy_ids
         self._policy_must_match = read.policy_must_match
         self._alg = read.token_signing_alg
-        self._root = read.configfs_root or Path(DEFAULT_TSM_ROOT)
+        self._root = read.configfs_root or DEFAULT_TSM_ROOT
         self._fs = fs
 
     def __repr__(self) -> str:
@@ -58,7 +48,7 @@ class ItaIssuer:
     def issue(self, report_data: bytes) -> Evidence:
         check_report_data(report_data)
         nonce = self._client.nonce()
-        quote = self._quote(
+        quote = tdx_quote(
             hashlib.sha512(nonce.prefix + report_data).digest(), root=self._root, fs=self._fs
         )
         token = self._client.attest_tdx(

@@ -45,7 +45,7 @@ from atls_core.tsm import (
     OsTsmFilesystem,
     TsmFilesystem,
     check_report_data,
-    tsm_report,
+    tdx_quote,
 )
 from atls_tdx.specs import CONFIGFS_TSM_ISSUER_SPEC, DSTACK_AGENT_ISSUER_SPEC
 
@@ -71,22 +71,8 @@ DEFAULT_DSTACK_SOCKET = "/var/run/dstack.sock"
 # --- configfs-tsm ------------------------------------------------------------
 
 
-def configfs_tsm_quote(
-    report_data: bytes,
-    *,
-    root: Path = DEFAULT_TSM_ROOT,
-    fs: TsmFilesystem | None = None,
-    provider: str | None = "tdx_guest",
-) -> bytes:
-    """A TDX quote over ``report_data`` from the kernel's configfs-tsm interface.
-
-    ``provider`` (when not ``None``) must match the entry's ``provider`` file, so a
-    quote from another TEE's provider is never passed off as TDX.
-    """
-    quote = tsm_report(report_data, guest="a TDX", provider=provider, root=root, fs=fs).outblob
-    if not quote:
-        raise IssuerError("configfs-tsm returned an empty quote", check="tsm.outblob")
-    return quote
+configfs_tsm_quote = tdx_quote
+"""The core's :func:`atls_core.tsm.tdx_quote` (this name is kept for callers of 0.2)."""
 
 
 # --- the dstack guest agent ----------------------------------------------------
