@@ -6,8 +6,10 @@ appraised it; the digest is what results and caches refer to.
 
 from __future__ import annotations
 
+import binascii
 import enum
 import hashlib
+import string
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -15,7 +17,7 @@ import attrs
 
 from atls_core.errors import MalformedEvidence
 
-__all__ = ["Evidence", "EvidenceSource", "Transport"]
+__all__ = ["Evidence", "EvidenceSource", "Transport", "bytes_from_hex_text"]
 
 
 class Transport(enum.Enum):
@@ -89,3 +91,32 @@ class Evidence:
             h.update(len(value).to_bytes(8, "big"))
             h.update(value)
         return h.hexdigest()
+
+
+_HEX_DIGITS = frozenset(string.hexdigits)
+
+
+def bytes_from_hex_text(data: bytes, *, odd_digits: str | None = None) -> bytes | None:
+    """The bytes a file written as hex text holds (optional ``0x``, whitespace ignored).
+
+    None when ``data`` is not ASCII hex digits of an even count: the caller reads it
+    as binary.  With ``odd_digits`` (the input's name), an odd count of hex digits is
+    refused instead, as hex text that lost a digit.  Decoded in C: a quote is some
+    10,000 digits, and a set of them cost 17 times as much.
+    """
+    try:
+        compact = "".join(data.decode("ascii").split())
+    except UnicodeDecodeError:
+        return None
+    if compact[:2].lower() == "0x":
+        compact = compact[2:]
+    if not compact:
+        return None
+    try:
+        return binascii.a2b_hex(compact)
+    except binascii.Error:
+        if odd_digits is not None and len(compact) % 2 and set(compact) <= _HEX_DIGITS:
+            raise MalformedEvidence(
+                f"{odd_digits}: odd number of hex digits", check="evidence.encoding"
+            ) from None
+    return None

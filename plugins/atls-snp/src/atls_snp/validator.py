@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from atls_core.appraisal import Appraisal
 from atls_core.certificate import PeerCertificate
 from atls_core.errors import MalformedEvidence, UntrustedChain
-from atls_core.evidence import Evidence, EvidenceSource, Transport
+from atls_core.evidence import Evidence, EvidenceSource, Transport, bytes_from_hex_text
 from atls_core.interfaces import (
     ChallengeRequest,
     ChallengeResponse,
@@ -58,7 +57,6 @@ CERT_CHAIN = "cert_chain"
 """The endorsement holding certificates (PEM and/or DER, concatenated)."""
 
 _OWN_SPECS = frozenset({SNP_REPORT_SPEC.id, SNP_CHALLENGE_SPEC.id})
-_HEX = frozenset(string.hexdigits)
 
 
 def _report_evidence(
@@ -71,22 +69,6 @@ def _report_evidence(
         source=source,
         endorsements={CERT_CHAIN: chain} if chain else {},
     )
-
-
-def _from_hex(data: bytes) -> bytes | None:
-    """The bytes of a file written as hex text (optional ``0x``, whitespace ignored), or None.
-
-    Neither a binary report (it starts with its version: ``02 00 00 00``...) nor our DER
-    envelope is ever all hex digits, so hex text is decoded whatever it holds.
-    """
-    try:
-        text = "".join(data.decode("ascii").split())
-    except UnicodeDecodeError:
-        return None
-    text = text[2:] if text[:2].lower() == "0x" else text
-    if text and len(text) % 2 == 0 and set(text) <= _HEX:
-        return bytes.fromhex(text)
-    return None
 
 
 def _report_and_certificates(evidence: Evidence) -> tuple[bytes, list[bytes]]:
@@ -151,7 +133,7 @@ class SnpReportValidator(ValidatorBase):
     def evidence_from_file(self, data: bytes, *, name: str) -> Evidence:
         """Our DER envelope or a raw 1184-byte report, either of them possibly as hex text."""
         source = EvidenceSource(transport=Transport.FILE, location=name)
-        data = _from_hex(data) or data
+        data = bytes_from_hex_text(data) or data  # a report never reads as hex text
         if data[:1] == b"\x30":  # a DER SEQUENCE; a report starts with its version (2..5)
             report, certificates = decode_envelope(data)
             return _report_evidence(report, certificates, source)

@@ -7,12 +7,10 @@ apart on the parts that decide whether a quote is genuine.  Called from their
 
 from __future__ import annotations
 
-import binascii
-import string
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from atls_core.errors import MalformedEvidence
+from atls_core.evidence import bytes_from_hex_text
 from atls_dcap.report import record_quote
 from atls_dcap.tee import verify_quote_of
 
@@ -21,8 +19,6 @@ if TYPE_CHECKING:
     from atls_dcap import DcapVerifier, VerifiedQuote
 
 __all__ = ["make_verifier", "quote_from_bytes", "verify_tdx_quote"]
-
-_HEX = frozenset(string.hexdigits)
 
 
 def make_verifier(settings: Mapping[str, Any], keys: tuple[str, ...]) -> DcapVerifier:
@@ -39,25 +35,8 @@ def quote_from_bytes(data: bytes, *, name: str = "quote") -> bytes:
     Trailing zero padding (seen on some platforms) is left in place: dcap-qvl
     reads the quote's own lengths and the padding is outside the signed part.
     """
-    stripped = data.strip()
-    try:
-        text = stripped.decode("ascii")
-    except UnicodeDecodeError:
-        return data
-    compact = "".join(text.split())
-    if compact[:2].lower() == "0x":
-        compact = compact[2:]
-    if not compact:
-        return data
-    try:
-        # In C, and only hex digits pass: a set of a 10,000-digit quote cost 17x more.
-        return binascii.a2b_hex(compact)
-    except binascii.Error:
-        if len(compact) % 2 and set(compact) <= _HEX:
-            raise MalformedEvidence(
-                f"{name}: odd number of hex digits", check="evidence.encoding"
-            ) from None
-    return data
+    decoded = bytes_from_hex_text(data, odd_digits=name)
+    return data if decoded is None else decoded
 
 
 def verify_tdx_quote(verifier: DcapVerifier, quote: bytes, appraisal: Appraisal) -> VerifiedQuote:
