@@ -668,14 +668,19 @@ def test_a_closed_pipe_is_not_an_error_message(tmp_path: Path) -> None:
     assert done.stderr == ""
 
 
-def test_config_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    good = tmp_path / "good.toml"
-    good.write_text(
-        "[atls]\nallow_insecure_test_validators = true\n"
+def _simulated_config(tmp_path: Path, extra: str = "", pin: str = 'image = "ab"\n') -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f"[atls]\nallow_insecure_test_validators = true\n{extra}"
         '[hosts."h.example"]\nvalidator = "insecure.simulated"\n'
         f'[hosts."h.example".settings]\nhardware_key = "{HARDWARE.public_key_hex}"\n'
-        '[hosts."h.example".policy.reference_values]\nimage = "ab"\n'
+        f'[hosts."h.example".policy.reference_values]\n{pin}'
     )
+    return path
+
+
+def test_config_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    good = _simulated_config(tmp_path)
     status, out, err = _run(["config", "check", str(good)], capsys)
     assert (status, err) == (0, "")
     assert "h.example: insecure.simulated" in out
@@ -688,17 +693,6 @@ def test_config_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     assert line.startswith("atls: config.settings:")
     assert str(bad) in line
     assert "did you mean 'hardware_key'" in line
-
-
-def _simulated_config(tmp_path: Path, extra: str = "", pin: str = 'image = "ab"\n') -> Path:
-    path = tmp_path / "c.toml"
-    path.write_text(
-        f"[atls]\nallow_insecure_test_validators = true\n{extra}"
-        '[hosts."h.example"]\nvalidator = "insecure.simulated"\n'
-        f'[hosts."h.example".settings]\nhardware_key = "{HARDWARE.public_key_hex}"\n'
-        f'[hosts."h.example".policy.reference_values]\n{pin}'
-    )
-    return path
 
 
 def test_config_check_refuses_a_rule_whose_every_connection_would_be_refused(

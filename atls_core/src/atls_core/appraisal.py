@@ -32,7 +32,7 @@ from atls_core.clock import Clock
 from atls_core.errors import ATLSError, BindingMismatch, StaleEvidence
 from atls_core.evidence import Evidence
 from atls_core.interfaces import ReportData, Validator, ValidatorSpec
-from atls_core.policy import Policy
+from atls_core.policy import Policy, is_unset
 
 if TYPE_CHECKING:
     from atls_core.registry import PluginInfo, PluginManager
@@ -580,10 +580,10 @@ class Appraisal:
         if spec.pins_in(policy):
             return
         identity = spec.workload_identity
-        carried = {  # what could pin this workload: an all-zero value is "not set"
+        carried = {  # what could pin this workload
             name: value
             for name in identity
-            if (value := self._measurements.get(name)) is not None and value.strip("0")
+            if (value := self._measurements.get(name)) is not None and not is_unset(value)
         }
         if policy.allow_any_workload:
             self.warn(

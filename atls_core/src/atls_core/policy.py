@@ -26,7 +26,7 @@ import attrs
 
 from atls_core.errors import ConfigurationError, did_you_mean
 
-__all__ = ["TCB_STATUSES", "Policy", "ReferenceValue"]
+__all__ = ["TCB_STATUSES", "Policy", "ReferenceValue", "is_unset"]
 
 TCB_STATUSES = (
     "UpToDate",
@@ -126,6 +126,12 @@ def _upper_set(values: Iterable[str]) -> frozenset[str]:
     return frozenset(v.upper() for v in _items(values))
 
 
+def is_unset(value: str) -> bool:
+    """Whether a measurement (lowercase hex) is all zeros: the value of one that is not set,
+    which any workload shows and so identifies none."""
+    return not value.strip("0")
+
+
 @attrs.frozen(kw_only=True)
 class ReferenceValue:
     """Accepted values for one measurement (any of them matches)."""
@@ -138,7 +144,7 @@ class ReferenceValue:
 
     @admits_unset.default
     def _any_all_zero(self) -> bool:  # once, not at every appraisal's pinning rule
-        return any(not value.strip("0") for value in self.accepted)
+        return any(map(is_unset, self.accepted))
 
     def matches(self, actual: str) -> bool:
         # Recorded measurements are lowercase hex already: normalise only what is not found.

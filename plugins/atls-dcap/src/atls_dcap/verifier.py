@@ -213,8 +213,8 @@ class DcapVerifier:
     ) -> TcbFacts:
         """TCB date, evaluation number, FMSPC and expiry from dcap-qvl's claims, memoised.
 
-        They are a function of the collateral, the PCK chain (``chain``, its id: CPU SVN, PCE SVN,
-        FMSPC), the TEE TCB SVN and the QE report, so the claims API (about 12 %
+        They are a function of the collateral, the PCK chain (CPU SVN, PCE SVN, FMSPC;
+        ``chain`` is its id), the TEE TCB SVN and the QE report, so the claims API (about 12 %
         dearer than the one-shot verify, plus a JSON round trip) runs once per
         such combination and collateral instead of once per quote.
         """
