@@ -209,10 +209,12 @@ def test_unpinned_deployment_is_refused_naming_what_to_pin(synthetic: Any, mode:
     failure = result.failures[0]
     # tdx.dstack also reads SEV-SNP attestations, whose HOST_DATA pins the app as well.
     host_data = ["reference_values.host_data"] if mode == "certificate" else []
+    # In the challenge protocol RTMR3 records each new TLS certificate: it is not offered.
+    rtmr3 = ["reference_values.rtmr3"] if mode == "certificate" else []
     assert failure.expected == [
         "reference_values.compose_hash",
         "reference_values.app_id",
-        "reference_values.rtmr3",
+        *rtmr3,
         "reference_values.mrconfigid",
         *host_data,
         "app_compose",
@@ -255,6 +257,35 @@ def test_one_pin_is_enough_and_the_boot_chain_still_warns(
     assert result.accepted, result.to_json()
     assert result.status is Status.WARNING
     assert [w.split(":")[0] for w in result.warnings] == ["dstack.boot_chain"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rtmr3_pins_only_where_it_does_not_rotate(synthetic: Any, mode: str) -> None:
+    # In the challenge protocol RTMR3 records each new TLS certificate: pinning it alone
+    # would refuse the server at its next rotation, so there it is checked but does not pin.
+    if mode == "certificate":
+        built, validator = certificate_case(synthetic), DstackValidator(synthetic.settings())
+    else:
+        built = challenge_case(synthetic)
+        validator = DstackValidator.challenge_validator(synthetic.settings())
+    rtmr3 = replay_rtmrs(built.events)[3].hex()
+    alone = appraise(
+        validator,
+        attrs.evolve(built.case, policy=Policy(reference_values={"rtmr3": rtmr3})),
+    )
+    if mode == "certificate":
+        assert alone.accepted, alone.to_json()
+    else:
+        assert [f.check for f in alone.failures if f.enforced] == ["workload.unpinned"]
+        assert "rtmr3" not in alone.failures[0].message
+    beside_a_pin = appraise(
+        validator,
+        attrs.evolve(
+            built.case,
+            policy=Policy(reference_values={"rtmr3": "ab" * 48}, options={"app_compose": COMPOSE}),
+        ),
+    )
+    assert [f.check for f in beside_a_pin.failures if f.enforced] == ["reference.rtmr3"]
 
 
 @pytest.mark.parametrize("mode", MODES)

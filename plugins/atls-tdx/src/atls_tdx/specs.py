@@ -24,6 +24,7 @@ __all__ = [
     "DSTACK_AGENT_ISSUER_SPEC",
     "DSTACK_CHALLENGE_PATH",
     "DSTACK_CHALLENGE_SPEC",
+    "DSTACK_CHALLENGE_WORKLOAD",
     "DSTACK_MEASUREMENTS",
     "DSTACK_MEDIA_TYPE",
     "DSTACK_PINNING_OPTIONS",
@@ -79,6 +80,11 @@ DSTACK_WORKLOAD = ("compose_hash", "app_id", "rtmr3", "mrconfigid")
 RTMR3 itself and MRCONFIGID (which dstack sets to the compose hash).  The OS image, MRTD and
 RTMR0-2 identify the platform every dstack app shares: pinning only those would accept any
 application deployed on that image, so they are checked when pinned but do not pin."""
+
+DSTACK_CHALLENGE_WORKLOAD = ("compose_hash", "app_id", "mrconfigid")
+""":data:`DSTACK_WORKLOAD` without RTMR3: in the challenge protocol every new TLS
+certificate is extended into RTMR3, so a policy pinning it would refuse the server at its
+next certificate rotation.  RTMR3 stays a reference value that is checked when given."""
 
 DSTACK_SNP_WORKLOAD = ("host_data",)
 """On SEV-SNP, HOST_DATA commits to the MrConfig document (compose hash, app id, instance
@@ -178,7 +184,7 @@ DSTACK_CHALLENGE_SPEC = ValidatorSpec(
     description="dstack quote fetched by POST /tdx_quote (secureai protocol); the TLS "
     "certificate is bound by the last 'New TLS Certificate' RTMR3 event",
     measurements=DSTACK_MEASUREMENTS,
-    workload_identity=DSTACK_WORKLOAD,
+    workload_identity=DSTACK_CHALLENGE_WORKLOAD,
     pinning_options=DSTACK_PINNING_OPTIONS,
     policy_options=DSTACK_POLICY_OPTIONS,
     **joined(DCAP_INPUTS, settings=("quote_path",)),
