@@ -16,6 +16,7 @@ from atls_core.errors import ATLSError, _shown
 if TYPE_CHECKING:  # `atls plugins` renders no result: it need not load their classes
     import datetime as dt
 
+    from atls_core.binding import Binding
     from atls_core.result import AttestationResult
 
 __all__ = ["render_error", "render_inspection", "render_result", "safe_text"]
@@ -55,6 +56,15 @@ def _expected_actual(expected: object, actual: object) -> str:
     return f" ({safe_text(', '.join(parts))})" if parts else ""
 
 
+def _binding_text(binding: Binding) -> str:
+    """Offline there is no TLS key to bind to: say so, not that a check failed."""
+    if binding.verified:
+        return f"{binding.scheme}, verified, freshness {binding.freshness.value}"
+    if binding.freshness.value == "unbound":
+        return f"{binding.scheme}, not checked (offline: no TLS connection to bind to)"
+    return f"{binding.scheme}, NOT verified, freshness {binding.freshness.value}"
+
+
 def render_result(result: AttestationResult) -> str:
     """A multi-line report: verdict first, then who, what, how bound, and why not."""
     verdict = "ACCEPTED" if result.accepted else "REJECTED"
@@ -77,10 +87,7 @@ def render_result(result: AttestationResult) -> str:
         lines.append(_line("tcb date", _time(tcb.date)))
     if tcb.evaluation_data_number is not None:
         lines.append(_line("tcb eval num", tcb.evaluation_data_number))
-    bound = "verified" if binding.verified else "NOT verified"
-    lines.append(
-        _line("binding", f"{binding.scheme}, {bound}, freshness {binding.freshness.value}")
-    )
+    lines.append(_line("binding", _binding_text(binding)))
     if binding.key_digest:
         lines.append(_line("key sha256", binding.key_digest))
     if binding.nonce:
