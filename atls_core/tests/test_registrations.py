@@ -6,11 +6,14 @@ import sys
 import types
 from typing import Any
 
+import attrs
 import pytest
 
+from atls_core.evidence import Transport
 from atls_core.hookspecs import imported_factory, registrations
 from atls_core.testing.plugins import manager_with
 from atls_core.testing.simulated import (
+    CHALLENGE_ISSUER_SPEC,
     ISSUER_SPEC,
     VALIDATOR_SPEC,
     SimulatedHardware,
@@ -114,3 +117,100 @@ def test_a_failing_factory_never_quotes_a_secret_setting() -> None:
     assert "sk-live-not-for-messages" not in str(caught.value)
     assert "sk-live-not-for-messages" not in str(caught.value.to_dict())
     assert "ValueError" in caught.value.reason
+
+
+def _building(built_spec: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An importable factory target whose instances carry ``built_spec`` as their spec."""
+    module = types.ModuleType("atls_test_spec_target")
+    module.Built = type("Built", (), {"spec": built_spec, "__init__": lambda self, s: None})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    return f"{module.__name__}:Built"
+
+
+@pytest.mark.parametrize(
+    "built_spec",
+    [
+        VALIDATOR_SPEC,  # a copied `spec = ...` line: the registered one is insecure.other
+        attrs.evolve(VALIDATOR_SPEC, id="insecure.other", tee_type="tdx"),
+        None,  # no spec at all
+    ],
+    ids=["another-id", "same-id-other-facts", "none"],
+)
+def test_a_validator_built_with_another_spec_is_refused(
+    built_spec: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checks, pinning rule and the result's verifier must all read the registered spec."""
+    from atls_core.errors import PluginLoadError
+    from atls_core.selection import select_validator
+
+    registered = attrs.evolve(VALIDATOR_SPEC, id="insecure.other")
+    plugin = types.ModuleType("atls_test_spec_plugin")
+    plugin.atls_register_validators, _ = registrations(  # type: ignore[attr-defined]
+        validators=[(registered, _building(built_spec, monkeypatch))]
+    )
+    manager = manager_with(simulated=False, named={"insecure": plugin})
+    with pytest.raises(PluginLoadError) as caught:
+        select_validator("insecure.other", manager=manager, allow_insecure=True)
+    assert caught.value.check == "plugins.spec"
+    assert caught.value.expected == "insecure.other"
+
+
+def test_a_validator_may_pick_its_sni_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    from atls_core.selection import select_validator
+
+    own = attrs.evolve(VALIDATOR_SPEC, sni_form="base64-line")
+    plugin = types.ModuleType("atls_test_spec_plugin")
+    plugin.atls_register_validators, _ = registrations(  # type: ignore[attr-defined]
+        validators=[(VALIDATOR_SPEC, _building(own, monkeypatch))]
+    )
+    manager = manager_with(simulated=False, named={"insecure": plugin})
+    selected = select_validator("insecure.simulated", manager=manager, allow_insecure=True)
+    assert selected.validator.spec.sni_form == "base64-line"
+
+
+def test_an_issuer_built_with_another_spec_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from atls_core.errors import PluginLoadError
+    from atls_core.server import select_issuer
+
+    plugin = types.ModuleType("atls_test_spec_plugin")
+    plugin.atls_register_validators, plugin.atls_register_issuers = registrations(  # type: ignore[attr-defined]
+        validators=[(VALIDATOR_SPEC, "atls_core.testing.simulated:SimulatedValidator")],
+        issuers=[(ISSUER_SPEC, _building(CHALLENGE_ISSUER_SPEC, monkeypatch))],
+    )
+    manager = manager_with(simulated=False, named={"insecure": plugin})
+    with pytest.raises(PluginLoadError) as caught:
+        select_issuer("insecure.simulated", manager=manager, allow_insecure=True)
+    assert (caught.value.check, caught.value.actual) == (
+        "plugins.spec",
+        CHALLENGE_ISSUER_SPEC.id,
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"binding_scheme": "challenge-v1"}, "binding scheme 'challenge-v1'"),
+        ({"validator_id": "insecure.nothere"}, "names validator 'insecure.nothere'"),
+        ({"transport": Transport.CHALLENGE}, "transport 'challenge'"),
+        ({"oid": "1.2.3.4"}, "OID '1.2.3.4'"),
+        ({"insecure": False}, "not marked insecure"),
+    ],
+)
+def test_an_issuer_that_does_not_fit_its_own_validator_is_refused(
+    change: dict[str, Any], named: str
+) -> None:
+    """Found at registration, not on the client as report data that "does not bind"."""
+    from atls_core.errors import PluginLoadError
+
+    plugin = types.ModuleType("atls_test_spec_plugin")
+    plugin.atls_register_validators, plugin.atls_register_issuers = registrations(  # type: ignore[attr-defined]
+        validators=[(VALIDATOR_SPEC, "atls_core.testing.simulated:SimulatedValidator")],
+        issuers=[
+            (attrs.evolve(ISSUER_SPEC, **change), "atls_core.testing.simulated:SimulatedIssuer")
+        ],
+    )
+    manager = manager_with(simulated=False, named={"insecure": plugin})
+    with pytest.raises(PluginLoadError) as caught:
+        manager.load("insecure")
+    assert caught.value.check == "plugins.spec"
+    assert named in caught.value.reason

@@ -66,9 +66,9 @@ def _plugin_source(
     lines += ["", "@hookimpl", "def atls_register_issuers(registry):"]
     for spec_id in issuers:
         lines += [
-            f"    spec = IssuerSpec(id={spec_id!r}, validator_id={spec_id!r}, media_type='x/y',",
-            f"        binding_scheme={scheme!r}, transport=Transport.CERTIFICATE)",
-            "    registry.register(spec, SimulatedIssuer)",
+            f"    spec = IssuerSpec(id={spec_id!r}, validator_id='insecure.simulated',",
+            f"        media_type='x/y', binding_scheme={scheme!r}, transport=Transport.CERTIFICATE)",
+            "    registry.register(spec, lambda s, spec=spec: SimulatedIssuer(s, spec=spec))",
         ]
     lines.append("    return None")
     return "\n".join(lines) + "\n" + textwrap.dedent(extra)

@@ -142,18 +142,50 @@ def _secrets_in(values: Iterable[Any], depth: int = 3) -> list[Secret]:
     return found
 
 
-def _named_failures(factory: Callable[..., Any], what: str, plugin: PluginInfo) -> Any:
+def _as_registered(
+    built: Any, spec: ValidatorSpec | IssuerSpec, what: str, plugin: PluginInfo
+) -> Any:
+    """``built``, after checking it carries the spec it was registered with.
+
+    Configuration checks, the pinning rule and the result's verifier identity
+    must all read one spec: a validator built with another one (a copied
+    ``spec = ...`` line, or another plugin's id) is refused, not trusted.  A
+    validator may only pick its SNI form from its settings.
+    """
+    own = getattr(built, "spec", None)
+    if own is spec or own == spec:
+        return built
+    if (
+        isinstance(spec, ValidatorSpec)
+        and isinstance(own, ValidatorSpec)
+        and attrs.evolve(own, sni_form=spec.sni_form) == spec
+    ):
+        return built
+    raise PluginLoadError(
+        f"{what} of plugin {plugin.name!r} ({plugin.distribution} {plugin.version}) was built "
+        f"with another spec than the one it registered; its spec attribute must be "
+        f"the registered {type(spec).__name__}",
+        check="plugins.spec",
+        expected=spec.id,
+        actual=getattr(own, "id", type(own).__name__),
+    )
+
+
+def _named_failures(
+    factory: Callable[..., Any], spec: ValidatorSpec | IssuerSpec, what: str, plugin: PluginInfo
+) -> Any:
     """``factory``, whose failures other than atls' own name the plugin that broke.
 
     A factory imports its module when it first builds (see ``imported_factory``):
     a missing module, a misspelt target or a constructor that trips over its
     settings is the plugin's fault, and says so instead of surfacing as a bare
-    ``KeyError`` that reads like a defect of atls.
+    ``KeyError`` that reads like a defect of atls.  What it builds must carry
+    the registered spec (:func:`_as_registered`).
     """
 
     def build(*args: Any, **kwargs: Any) -> Any:
         try:
-            return factory(*args, **kwargs)
+            built = factory(*args, **kwargs)
         except ATLSError:
             raise
         except Exception as exc:
@@ -167,6 +199,7 @@ def _named_failures(factory: Callable[..., Any], what: str, plugin: PluginInfo) 
                 f"report it to the plugin's authors",
                 check="plugins.factory",
             ) from exc
+        return _as_registered(built, spec, what, plugin)
 
     build.__qualname__ = build.__name__ = getattr(factory, "__name__", what)
     return build
@@ -258,6 +291,53 @@ class IssuerRegistrar(_Registrar):
                 actual=spec.binding_scheme,
             )
         self._sink.append((spec, factory))
+
+
+def _check_issuer_fits(
+    issuer: IssuerSpec, validators: Mapping[str, ValidatorSpec], plugin: PluginInfo
+) -> None:
+    """An issuer of this plugin's own validator must make evidence that validator reads.
+
+    Else the mistake shows only on the client, as report data that "does not bind
+    this connection's key": a plugin bug that reads like an attack.  (An issuer for
+    another plugin's validator is not checked: that plugin may not be installed.)
+    """
+    if issuer.validator_id.partition(".")[0] != plugin.name:
+        return
+    validator = validators.get(issuer.validator_id)
+    problems = []
+    if validator is None:
+        problems.append(
+            f"names validator {issuer.validator_id!r}, which the plugin does not register"
+        )
+    else:
+        if issuer.binding_scheme not in validator.binding_schemes:
+            problems.append(
+                f"binding scheme {issuer.binding_scheme!r} is not one of the validator's "
+                f"{list(validator.binding_schemes)}"
+            )
+        if issuer.transport is not validator.transport:
+            problems.append(
+                f"transport {issuer.transport.value!r} is not the validator's "
+                f"{validator.transport.value!r}"
+            )
+        if validator.oids and issuer.oid not in validator.oids:
+            problems.append(
+                f"OID {issuer.oid!r} is not one of the validator's {list(validator.oids)}"
+            )
+        if validator.insecure and not issuer.insecure:
+            problems.append(
+                "the validator is an insecure test validator, the issuer is not marked insecure"
+            )
+    if problems:
+        raise PluginLoadError(
+            f"issuer {issuer.id} of plugin {plugin.name!r} ({plugin.distribution} "
+            f"{plugin.version}) does not fit its validator: "
+            + "; ".join(problems)
+            + " (atls_core.specs.issuer_spec derives a fitting spec)",
+            check="plugins.spec",
+            actual=issuer.id,
+        )
 
 
 def _disabled_from_env(environ: Mapping[str, str]) -> frozenset[str]:
@@ -480,11 +560,14 @@ class PluginManager:
                     actual=spec.id,
                 )
             issuer_ids.add(spec.id)
+        own_validators = {spec.id: spec for spec, _ in validators}
+        for spec, _ in issuers:
+            _check_issuer_fits(spec, own_validators, info)
         for spec, factory in validators:
-            guarded = _named_failures(factory, f"validator {spec.id}", info)
+            guarded = _named_failures(factory, spec, f"validator {spec.id}", info)
             self._validators[spec.id] = _Registered(spec=spec, factory=guarded, plugin=info)
         for spec, factory in issuers:
-            guarded = _named_failures(factory, f"issuer {spec.id}", info)
+            guarded = _named_failures(factory, spec, f"issuer {spec.id}", info)
             self._issuers[spec.id] = _Registered(spec=spec, factory=guarded, plugin=info)
         self._oids.update(new_oids)
 
