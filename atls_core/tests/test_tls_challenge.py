@@ -87,6 +87,22 @@ def test_challenge_over_asyncio(tee: SimulatedTEE) -> None:
         assert b'"/async"' in asyncio.run(main(server.port))
 
 
+def test_challenge_through_urllib3_tls_in_tls(tee: SimulatedTEE) -> None:
+    """urllib3 runs TLS inside TLS (an HTTPS proxy) with SSLTransport, which tells
+    "waiting for input" by the error's errno: the challenge's wait must carry one."""
+    from urllib3.util.ssltransport import SSLTransport
+
+    context = ATLSContext.for_validator(tee.selected(challenge=True))
+    with tee.challenge_server() as server:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with raw:
+            transport = SSLTransport(raw, context, server_hostname="127.0.0.1")
+            result = result_of(transport.sslobj)
+            assert result is not None
+            assert result.accepted
+            assert result.binding.scheme == "challenge-v1"
+
+
 def test_every_handshake_answers_a_challenge_of_its_own(tee: SimulatedTEE) -> None:
     certificate = mint_certificate(tee.challenge_issuer, hostnames=("127.0.0.1",))
     server, endpoint = challenge_https_server(tee.challenge_issuer, certificate)

@@ -379,7 +379,10 @@ class ATLSObject(ssl.SSLObject):
         if state.phase == _State.CHALLENGE:
             response = state.context._run(state, lambda: self._atls_read_challenge(state))
             if response is None:
-                raise ssl.SSLWantReadError("atls: waiting for the challenge response")
+                # The errno is how urllib3's TLS-in-TLS (HTTPS proxies) recognises the wait.
+                raise ssl.SSLWantReadError(
+                    ssl.SSL_ERROR_WANT_READ, "atls: waiting for the challenge response"
+                )
         der = self.getpeercert(binary_form=True) or b""
         chain = _unverified_chain(self) if state.plan.selected.pki else []
         state.context._finish(state, der, chain, response)
