@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import socket
 import ssl
@@ -289,7 +290,7 @@ def test_plain_certificate_without_evidence_is_rejected(tee: SimulatedTEE) -> No
     assert caught.value.check == "evidence.extension"
 
 
-def test_validator_bug_fails_closed(tee: SimulatedTEE) -> None:
+def test_validator_bug_fails_closed(tee: SimulatedTEE, caplog: pytest.LogCaptureFixture) -> None:
     class Broken(SimulatedValidator):
         def evidence_from_certificate(self, certificate: PeerCertificate) -> Evidence:
             raise RuntimeError("boom")
@@ -298,12 +299,22 @@ def test_validator_bug_fails_closed(tee: SimulatedTEE) -> None:
     broken = Broken(tee.hardware.validator_settings(), spec=working.spec)
     selected = attrs.evolve(working, validator=broken)
     context = ATLSContext.for_validator(selected)
+    caplog.set_level(logging.DEBUG, logger="atls.appraisal")
     with HTTPSServer(tee.certificates().server_context()) as server:
         with pytest.raises(ATLSVerificationError) as caught:
             tls_connect(context, server.port)
         assert server.wait_finished(1)
         assert server.received == 0
     assert caught.value.check == "tls.appraisal.internal"
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    # A defect, named with the distribution to report it to, and logged beside the verdicts.
+    plugin = working.plugin
+    assert f"(plugin {plugin.distribution} {plugin.version}) raised RuntimeError: boom" in str(
+        caught.value
+    )
+    (record,) = [r for r in caplog.records if r.name == "atls.appraisal"]
+    assert "internal error" in record.getMessage()
+    assert record.exc_info is not None  # the traceback, at DEBUG
 
 
 def test_context_arguments_are_checked(tee: SimulatedTEE) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from atls_core.errors import ATLSVerificationError
 from atls_core.server import mint_certificate
 from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 from atls_core.verify_command import run
@@ -146,3 +147,30 @@ def test_unreachable_server(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert f"cannot connect to 127.0.0.1:{port}" in err
+
+
+def test_a_validator_bug_is_an_internal_error_not_a_refusal(
+    tee: SimulatedTEE,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Exit 70 naming the plugin, and --traceback shows the plugin's frame (as offline)."""
+    from atls_core import cli
+    from atls_core.testing.simulated import SimulatedValidator
+
+    def broken(self: object, certificate: object) -> None:
+        raise KeyError("report_data")
+
+    monkeypatch.setattr(SimulatedValidator, "evidence_from_certificate", broken)
+    with HTTPSServer(tee.certificates().server_context()) as server:
+        argv = ["verify", server.url(), "--config", _config(tee, tmp_path)]
+        code = cli.main(argv)
+        err = capsys.readouterr().err
+        assert code == cli.EXIT_INTERNAL
+        assert "raised KeyError: 'report_data'" in err
+        assert "(plugin atls-core " in err
+        assert "--traceback" in err
+        with pytest.raises(ATLSVerificationError) as caught:
+            cli.main(["--traceback", *argv])
+        assert isinstance(caught.value.__cause__, KeyError)

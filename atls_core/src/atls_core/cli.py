@@ -628,6 +628,24 @@ def _culprit(error: BaseException) -> str:
     return found
 
 
+_REPORT_IT = " (rerun with --traceback and report it)\n"
+
+
+def _defect_behind(error: BaseException) -> BaseException | None:
+    """The bug a refusal wraps: a validator's bare exception during a live appraisal.
+
+    The TLS layer refuses such a connection (fail closed) with an ``ssl`` error whose
+    cause is the plugin's exception; the command reports it as the internal error it is.
+    """
+    cause, seen = error.__cause__, {id(error)}
+    while cause is not None and id(cause) not in seen:
+        if not isinstance(cause, (ATLSError, OSError)) and isinstance(cause, Exception):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__
+    return None
+
+
 def _exit_code(error: BaseException) -> int:
     cause: BaseException | None = error
     seen: set[int] = set()
@@ -683,8 +701,14 @@ def main(argv: Sequence[str] | None = None, *, manager: PluginManager | None = N
         except BrokenPipeError:
             raise
         except (ATLSError, OSError) as error:
-            err.write(render_error(error) + "\n")
-            return _exit_code(error)
+            defect = _defect_behind(error)
+            if defect is None:
+                err.write(render_error(error) + "\n")
+                return _exit_code(error)
+            if show_traceback:
+                raise
+            err.write(render_error(error) + _culprit(defect) + _REPORT_IT)
+            return EXIT_INTERNAL
     except KeyboardInterrupt:
         err.write("atls: interrupted\n")
         return 130
@@ -698,7 +722,7 @@ def main(argv: Sequence[str] | None = None, *, manager: PluginManager | None = N
         err.write(
             render_error(error).replace("atls: ", "atls: internal error: ", 1)
             + _culprit(error)
-            + " (rerun with --traceback and report it)\n"
+            + _REPORT_IT
         )
         return EXIT_INTERNAL
 

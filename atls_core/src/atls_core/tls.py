@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("atls.tls")
+_appraisal_log = logging.getLogger("atls.appraisal")
 if not logging.getLogger("atls").handlers:
     # a library stays silent until the application configures logging (see the README)
     logging.getLogger("atls").addHandler(logging.NullHandler())
@@ -644,11 +645,7 @@ class ATLSContext(ssl.SSLContext):
             state.phase, state.error = _State.FAILED, failure
             raise failure from exc
         except Exception as exc:
-            cause = ATLSError(
-                f"{state.plan.selected.spec.id} raised {type(exc).__name__}: {exc}",
-                check="tls.appraisal.internal",
-            )
-            failure = ATLSVerificationError(cause, host=state.plan.host)
+            failure = ATLSVerificationError(_defect(state.plan, exc), host=state.plan.host)
             state.phase, state.error = _State.FAILED, failure
             raise failure from exc
 
@@ -710,6 +707,31 @@ class ATLSContext(ssl.SSLContext):
         if plan.transport is Transport.CERTIFICATE:
             self.cache.put(plan.rule, cache_key, result, plan.selected)
         return result
+
+
+def _defect(plan: _Plan, exc: Exception) -> ATLSError:
+    """A validator's bare exception: refused (fail closed), named and logged as a defect.
+
+    Not a verdict on the server, so it is logged on ``atls.appraisal`` beside the
+    verdicts (with the traceback at DEBUG) and names the plugin's distribution.
+    """
+    spec_id = plan.selected.spec.id
+    plugin = getattr(plan.selected, "plugin", None)
+    origin = f" (plugin {plugin.distribution} {plugin.version})" if plugin is not None else ""
+    _appraisal_log.warning(
+        "internal error host=%s validator=%s%s: %s: %s",
+        plan.host,
+        spec_id,
+        origin,
+        type(exc).__name__,
+        exc,
+        exc_info=exc if _appraisal_log.isEnabledFor(logging.DEBUG) else None,
+    )
+    return ATLSError(
+        f"{spec_id}{origin} raised {type(exc).__name__}: {exc} (a defect in the validator, "
+        "not a verdict on the server)",
+        check="tls.appraisal.internal",
+    )
 
 
 def _is_ip(host: str) -> bool:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 accepted; 1 rejected (the failing check is printed); 2 bad
 usage or configuration (also when found while connecting: no rule for the
-host, a plugin that is missing); 3 the server could not be reached.  Never a traceback:
+host, a plugin that is missing); 3 the server could not be reached; a validator that
+raises a bare exception is the internal error ``atls`` reports (70).  Never a traceback:
 everything a server sends is shown through the report renderer, which escapes
 control characters.
 """
@@ -166,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
         with context.wrap_socket(raw, server_hostname=host) as connection:
             result = connection.attestation_result
     except ATLSVerificationError as error:
+        if error.check == "tls.appraisal.internal":
+            raise  # a validator's bug, not a verdict: the command reports it as one
         configuration = isinstance(error.cause, _CONFIGURATION_ERRORS)
         return _fail(args, error, EXIT_USAGE if configuration else EXIT_REJECTED)
     except ATLSError as error:
