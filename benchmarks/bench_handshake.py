@@ -234,13 +234,18 @@ def dstack_challenge(pki: DcapTestPki, directory: Path) -> None:
         issuer = DstackAgentIssuer({"socket": agent.socket_path})
         certificate = mint_certificate(issuer, hostnames=(HOST,))
         endpoint = ChallengeEndpoint(
-            issuer, certificate_der=certificate.certificate_der, path="/tdx_quote"
+            issuer,
+            certificate_der=certificate.certificate_der,
+            path="/tdx_quote",
+            **harness.UNLIMITED,
         )
         return http_server(HTTPSServer(certificate.server_context(), challenge=endpoint))
 
     tee = SimulatedTEE()
     port, stop = in_child(dstack_server)
-    simulated_port, stop_simulated = in_child(lambda: http_server(tee.challenge_server()))
+    simulated_port, stop_simulated = in_child(
+        lambda: http_server(tee.challenge_server(**harness.UNLIMITED))
+    )
     compose = next(e for e in dstack_event_log() if e["event"] == "compose-hash")
     selected = select_validator(
         "tdx.dstack-challenge",

@@ -30,6 +30,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import harness
+
 from atls_core.binding import encode_sni
 from atls_core.policy import Policy
 from atls_core.selection import select_validator
@@ -43,8 +45,6 @@ PAIRS = 500
 CPU_BLOCKS, BLOCK = 10, 40
 DASH = "\u2013"  # en dash, as the report line is read
 WARM_UP = 20
-UNLIMITED = {"issuance_rate": None, "per_client_rate": None}
-"""The benchmark measures cost, not the rate limit (which would refuse a tight loop)."""
 
 
 class MemoryConfigfsTsm:
@@ -114,7 +114,7 @@ def _constructor_settings() -> dict[str, Any]:
     import inspect
 
     names = inspect.signature(AttestedCertificates).parameters
-    return {name: value for name, value in UNLIMITED.items() if name in names}
+    return {name: value for name, value in harness.UNLIMITED.items() if name in names}
 
 
 def _quote(issuer: ConfigfsTsmIssuer) -> float:

@@ -21,8 +21,14 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 Case = Callable[[], object]
+
+
+UNLIMITED: dict[str, Any] = {"issuance_rate": None, "per_client_rate": None}
+"""Issuance bounds off: a benchmark measures cost, and its one client making hundreds of
+issuances a second would be refused by a server's rates."""
 
 
 def quiet_logs() -> None:

@@ -130,3 +130,46 @@ def test_asgi_challenge_middleware(tee: SimulatedTEE, tmp_path: Path) -> None:
         assert result is not None
         assert result.binding.scheme == "challenge-v1"
         assert endpoint.answered == 1
+
+
+def test_a_slow_challenge_does_not_stall_the_event_loop(tee: SimulatedTEE, tmp_path: Path) -> None:
+    """The issuer call is awaited: while a quote is pending, other requests are served."""
+    gate = threading.Event()
+
+    class Gated:
+        spec = tee.challenge_issuer.spec
+
+        def issue(self, report_data: bytes, *, certificate_sha256: bytes | None = None) -> Any:
+            assert gate.wait(30)
+            return tee.challenge_issuer.issue(report_data, certificate_sha256=certificate_sha256)
+
+    certificates = AttestedCertificates(tee.challenge_issuer)
+    static = certificates.static()
+    cert, key = static.write_files(tmp_path)
+    endpoint = ChallengeEndpoint(
+        Gated(), certificate_der=static.certificate_der, path=CHALLENGE_PATH
+    )
+    outcome: list[Any] = []
+
+    def attested() -> None:
+        with atls_httpx_client(validator=tee.selected(challenge=True), timeout=30) as client:
+            outcome.append(attestation_result(client.get(f"https://127.0.0.1:{port}/")))
+
+    with _uvicorn(ChallengeASGIMiddleware(app, endpoint), cert, key) as port:
+        waiting = threading.Thread(target=attested)
+        waiting.start()
+        try:
+            for _ in range(500):  # until the challenge is in the issuer (bounded)
+                if endpoint.limiter.in_flight:
+                    break
+                time.sleep(0.01)
+            assert endpoint.limiter.in_flight == 1
+            with httpx.Client(verify=False, timeout=10) as plain:
+                assert plain.get(f"https://127.0.0.1:{port}/").json() == {"hello": "from uvicorn"}
+            assert not outcome  # served while the quote was still pending
+        finally:
+            gate.set()
+            waiting.join(30)
+    (result,) = outcome
+    assert result is not None
+    assert result.accepted

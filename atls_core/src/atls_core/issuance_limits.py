@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import ipaddress
+import logging
 import math
 import queue
 import threading
@@ -44,6 +45,8 @@ from atls_core.errors import ConfigurationError, ServiceUnavailable
 from atls_core.logs import library_logger
 
 __all__ = [
+    "DEFAULT_ISSUANCE_RATE",
+    "DEFAULT_PER_CLIENT_RATE",
     "ClientBuckets",
     "IssuanceLimiter",
     "Rate",
@@ -51,6 +54,7 @@ __all__ = [
     "TokenBucket",
     "client_address",
     "logger",
+    "peer_key",
 ]
 
 logger = library_logger("atls.server")
@@ -86,6 +90,13 @@ class Rate:
                 actual=type(value).__name__,
             )
         return cls(per_second=float(value), burst=max(1, math.ceil(value)))
+
+
+DEFAULT_ISSUANCE_RATE = Rate(per_second=50.0, burst=100)
+"""Issuances for the whole server: 50 a second, bursts of 100."""
+DEFAULT_PER_CLIENT_RATE = Rate(per_second=10.0, burst=100)
+"""Per client address: a fifth of the server's sustained rate, the same burst
+(a client opening a connection pool at once is not refused)."""
 
 
 class TokenBucket:
@@ -143,8 +154,17 @@ def client_address(connection: object) -> str | None:
         return None
     try:
         peer = getpeername()
-        address = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
-    except (OSError, ValueError, TypeError, IndexError):
+    except OSError:
+        return None
+    return peer_key(peer)
+
+
+def peer_key(peer: object) -> str | None:
+    """The rate-limit key of a peer address (``(host, port, ...)``, as sockets and ASGI's
+    ``scope["client"]`` give it): the IPv4 address or the IPv6 /64."""
+    try:
+        address = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])  # type: ignore[index]
+    except (ValueError, TypeError, IndexError, KeyError):
         return None
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
@@ -156,8 +176,15 @@ def client_address(connection: object) -> str | None:
 class RefusalLog:
     """One warning per message and ``interval``, counting the refusals in between."""
 
-    def __init__(self, *, interval: float = 5.0, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        interval: float = 5.0,
+        clock: Clock = time.monotonic,
+        what: str = "per-connection handshake(s)",
+    ) -> None:
         self.interval = interval
+        self.what = what
         self._clock = clock
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
@@ -176,11 +203,26 @@ class RefusalLog:
             self._last[message] = now
             count = self._unreported.pop(message)
         logger.warning(
-            "refused %d per-connection handshake(s): %s%s",
+            "refused %d %s: %s%s",
             count,
+            self.what,
             message,
             f" ({detail})" if detail else "",
         )
+
+    def failed(self, message: str, error: BaseException) -> None:
+        """An evidence source that raised: counted and reported as ``error``.
+
+        The warning names the failing check or the exception type only (a message may
+        carry a service's answer); the traceback and message follow at DEBUG, where an
+        operator who asks for them sees why the plugin failed.
+        """
+        check = getattr(error, "check", None)
+        self.refused(
+            "error", message, f"{type(error).__name__}: {check}" if check else type(error).__name__
+        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s: %s", message, error, exc_info=error)
 
 
 class _Workers:
@@ -339,6 +381,22 @@ class IssuanceLimiter:
         may_wait: bool = True,
     ) -> T:
         return self.wait(*self.submit(call, client=client, limited=limited, may_wait=may_wait))
+
+    async def call_async(self, call: Callable[[], T], *, client: str | None = None) -> T:
+        """:meth:`call` for an event loop: awaited, so the loop keeps serving meanwhile.
+
+        Never waits in line for a slot (a full house is refused at once, as for any
+        connection a loop drives); the deadline still bounds the wait for the evidence.
+        """
+        import asyncio
+
+        future, deadline = self.submit(call, client=client, may_wait=False)
+        try:
+            return await asyncio.wait_for(
+                asyncio.wrap_future(future), max(0.0, deadline - time.monotonic())
+            )
+        except TimeoutError:
+            self._refuse("timeout", "the evidence source did not answer in time")
 
     def idle(self, timeout: float) -> bool:
         """Wait until no issuer call runs (tests, orderly shutdown); False on timeout."""

@@ -1,4 +1,7 @@
-"""Server side: certificates that carry attestation evidence, and the challenge endpoint.
+"""Server side: certificates that carry attestation evidence.
+
+(The challenge transport's endpoint is :mod:`atls_core.challenge_endpoint`; its names
+are importable from here as well.)
 
 An :class:`Issuer` turns report data into evidence.  This module computes the
 report data the issuer's binding scheme demands for a TLS key (and the
@@ -49,19 +52,15 @@ its deadline passes) and a line on the ``atls.server`` log.
 from __future__ import annotations
 
 import collections
-import contextlib
 import datetime as dt
 import functools
 import hashlib
-import json
 import os
 import secrets
-import socket
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from http.server import BaseHTTPRequestHandler
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -73,11 +72,23 @@ from cryptography.x509.oid import NameOID
 
 from atls_core.binding import NONCE_SIZE, decode_sni, report_data_for
 from atls_core.certificate import read_tlv
+from atls_core.challenge_endpoint import (
+    ChallengeASGIMiddleware,
+    ChallengeEndpoint,
+    ChallengeIssuer,
+    handle_challenge,
+)
 from atls_core.der import tlv
-from atls_core.errors import ConfigurationError, MalformedEvidence, ServiceUnavailable
+from atls_core.errors import ConfigurationError, ServiceUnavailable
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import IssuerSpec, KeyBoundIssuer, refuse_unknown_names
-from atls_core.issuance_limits import IssuanceLimiter, Rate, client_address
+from atls_core.issuance_limits import (
+    DEFAULT_ISSUANCE_RATE,
+    DEFAULT_PER_CLIENT_RATE,
+    IssuanceLimiter,
+    Rate,
+    client_address,
+)
 from atls_core.self_signed import private_key_pem as key_pem
 from atls_core.server_contexts import (
     certificate_swap_works,
@@ -143,10 +154,6 @@ def select_issuer(
     given = dict(settings or {})
     refuse_unknown_names("settings", given, spec.settings, where=f"issuer {issuer_id}")
     return factory(given)
-
-
-ChallengeIssuer = Any
-"""An issuer whose ``issue`` also takes ``certificate_sha256=`` (challenge-v1)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -311,11 +318,6 @@ def _atls_sni_nonce(server_name: str | None) -> bytes | None:
     return decode_sni(server_name)[0]
 
 
-DEFAULT_ISSUANCE_RATE = Rate(per_second=50.0, burst=100)
-"""Per-connection issuances for the whole server: 50 a second, bursts of 100."""
-DEFAULT_PER_CLIENT_RATE = Rate(per_second=10.0, burst=100)
-"""Per client address: a fifth of the server's sustained rate, the same burst
-(a client opening a connection pool at once is not refused)."""
 REPEAT_WINDOW = 10.0
 """Seconds a nonce's context answers a repeat of that nonce."""
 REPEAT_ENTRIES = 32
@@ -614,7 +616,7 @@ class AttestedCertificates:
         except ServiceUnavailable as refusal:  # logged by the limiter
             return _REFUSAL_ALERTS.get(refusal.phase, ssl.ALERT_DESCRIPTION_INTERNAL_ERROR)
         except Exception as error:
-            self.limiter.log.refused("error", "per-connection issuance failed", _describe(error))
+            self.limiter.log.failed("per-connection issuance failed", error)
             return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
         return None
 
@@ -688,163 +690,3 @@ def _on_own_thread(connection: ssl.SSLSocket | ssl.SSLObject) -> bool:
     driven by an event loop, which a wait would stall for every connection.
     """
     return isinstance(connection, ssl.SSLSocket) and connection.gettimeout() != 0.0
-
-
-def _describe(error: BaseException) -> str:
-    """A log detail: the failing check for our errors, the type otherwise (no messages
-    that might carry a service's answer)."""
-    check = getattr(error, "check", None)
-    return f"{type(error).__name__}: {check}" if check else type(error).__name__
-
-
-# --- challenge endpoint ---------------------------------------------------------
-
-
-def _nonce_from_json(body: bytes) -> bytes:
-    """The default challenge body: ``{"nonce": "<hex>"}`` (the simulated TEE's format)."""
-    try:
-        document = json.loads(body)
-        nonce = bytes.fromhex(document["nonce"])
-    except (ValueError, KeyError, TypeError):
-        raise MalformedEvidence(
-            "challenge body carries no hex nonce", check="challenge.request"
-        ) from None
-    if not 16 <= len(nonce) <= 64:
-        raise MalformedEvidence(
-            "challenge nonce has an unexpected length", check="challenge.request", actual=len(nonce)
-        )
-    return nonce
-
-
-class ChallengeEndpoint:
-    """Answers a challenge-style validator's request with fresh evidence.
-
-    ``certificate`` is the server's TLS certificate (DER); the evidence binds
-    it by digest (``challenge-v1``) together with the client's nonce.
-    """
-
-    def __init__(
-        self,
-        issuer: ChallengeIssuer,
-        *,
-        certificate_der: bytes,
-        path: str,
-        method: str = "POST",
-        nonce_from_body: Callable[[bytes], bytes] = _nonce_from_json,
-        max_body: int = 4096,
-    ) -> None:
-        if not hasattr(issuer, "spec") or not callable(getattr(issuer, "issue", None)):
-            raise ConfigurationError(
-                "a challenge issuer needs .spec and .issue(report_data, certificate_sha256=)",
-                check="server.issuer",
-            )
-        self.issuer = issuer
-        self.certificate_der = certificate_der
-        self.path = path
-        self.method = method.upper()
-        self._nonce_from_body = nonce_from_body
-        self.max_body = max_body
-        self.answered = 0
-        # Per-request work is the quote: the key and digest of the certificate are fixed.
-        self._spki_der = (
-            x509.load_der_x509_certificate(certificate_der)
-            .public_key()
-            .public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-        self._certificate_sha256 = hashlib.sha256(certificate_der).digest()
-
-    def matches(self, method: str, path: str) -> bool:
-        return method.upper() == self.method and path.split("?", 1)[0] == self.path
-
-    def _report_data(self, body: bytes) -> bytes:
-        """What to quote: the issuer's own request form when it reads one, else the nonce's.
-
-        An issuer may define ``report_data_from_request(body) -> bytes | None`` for a
-        protocol whose client sends the report data itself (secureai's
-        ``{"report_data_hex": ...}``, ``tdx.dstack-agent``); ``None`` means "not that
-        form" and the body is read for a nonce.
-        """
-        own = getattr(self.issuer, "report_data_from_request", None)
-        given = own(body) if callable(own) else None
-        if given is not None:
-            return bytes(given)
-        nonce = self._nonce_from_body(body)
-        spec: IssuerSpec = self.issuer.spec
-        return report_data_for(spec.binding_scheme, spki_der=self._spki_der, nonce=nonce)
-
-    def answer(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        """(status, headers, body) for one challenge request."""
-        if len(body) > self.max_body:
-            return 413, {"Content-Type": "text/plain"}, b"challenge body too large\n"
-        try:
-            report_data = self._report_data(body)
-        except MalformedEvidence as error:
-            return 400, {"Content-Type": "text/plain"}, f"{error}\n".encode()
-        evidence: Evidence = self.issuer.issue(
-            report_data, certificate_sha256=self._certificate_sha256
-        )
-        self.answered += 1
-        return 200, {"Content-Type": evidence.media_type}, evidence.data
-
-
-def handle_challenge(handler: BaseHTTPRequestHandler, endpoint: ChallengeEndpoint) -> bool:
-    """For ``http.server`` handlers: answer and return True if this request was the challenge."""
-    if not endpoint.matches(handler.command, handler.path):
-        return False
-    with contextlib.suppress(OSError, AttributeError):
-        handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    length_text = handler.headers.get("Content-Length", "0")
-    # ASCII digits only: str.isdigit() also passes "²", which int() refuses.
-    length = int(length_text) if length_text.isascii() and length_text.isdigit() else -1
-    if length < 0 or length > endpoint.max_body:
-        status, headers, body = 413, {"Content-Type": "text/plain"}, b"bad challenge length\n"
-        handler.close_connection = True
-    else:
-        status, headers, body = endpoint.answer(handler.rfile.read(length))
-    handler.log_request(status)
-    lines = [
-        f"{handler.protocol_version} {status} {handler.responses[status][0]}",
-        f"Server: {handler.version_string()}",
-        f"Date: {handler.date_time_string()}",
-        *(f"{name}: {value}" for name, value in headers.items()),
-        f"Content-Length: {len(body)}",
-    ]
-    # One write: head and body leave in one TLS record, and the client reads them in one go.
-    handler.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-    return True
-
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class ChallengeASGIMiddleware:
-    """ASGI middleware (uvicorn, starlette): serves the challenge path, passes the rest on."""
-
-    def __init__(self, app: ASGIApp, endpoint: ChallengeEndpoint) -> None:
-        self.app = app
-        self.endpoint = endpoint
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http" or not self.endpoint.matches(
-            str(scope.get("method", "")), str(scope.get("path", ""))
-        ):
-            await self.app(scope, receive, send)
-            return
-        body = bytearray()
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if len(body) > self.endpoint.max_body:
-                break
-            if not message.get("more_body", False):
-                break
-        status, headers, payload = self.endpoint.answer(bytes(body))
-        raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        raw_headers.append((b"content-length", str(len(payload)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": payload})

@@ -144,12 +144,15 @@ class SimulatedTEE:
     def certificates(self, **kwargs: Any) -> AttestedCertificates:
         return AttestedCertificates(self.issuer, **kwargs)
 
-    def challenge_server(self, **kwargs: Any) -> HTTPSServer:
-        """An HTTPS server with a plain certificate and the challenge endpoint."""
-        certificates = AttestedCertificates(self.challenge_issuer, **kwargs)
-        static = certificates.static()
+    def challenge_server(self, **limits: Any) -> HTTPSServer:
+        """An HTTPS server with a plain certificate and the challenge endpoint; ``limits``
+        are the endpoint's issuance bounds (``issuance_rate=None`` for a benchmark's flood)."""
+        static = AttestedCertificates(self.challenge_issuer).static()
         endpoint = ChallengeEndpoint(
-            self.challenge_issuer, certificate_der=static.certificate_der, path=CHALLENGE_PATH
+            self.challenge_issuer,
+            certificate_der=static.certificate_der,
+            path=CHALLENGE_PATH,
+            **limits,
         )
         return HTTPSServer(static.server_context(), challenge=endpoint)
 
