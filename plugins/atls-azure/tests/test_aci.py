@@ -245,6 +245,13 @@ def test_seed_with_a_pinning_policy_does_not_warn(maa: StandInMaa) -> None:
     assert validator.appraise(case.evidence, binding=case.binding, clock=case.clock).accepted
 
 
+def test_seed_with_an_all_zero_hostdata_warns_as_unpinned(maa: StandInMaa) -> None:
+    """All zeros is an unset value: no pin by the core's rule, so the shim warns up front."""
+    with pytest.warns(SecurityWarning):
+        validator = maa.aci_validator(policy=Policy(reference_values={"hostdata": "00" * 32}))
+    assert validator.policy.allow_any_workload
+
+
 def test_seed_shim_refuses_http_loopback_unless_insecure_is_allowed(maa: StandInMaa) -> None:
     """The stand-in's http key endpoint is a tests-only knob, as in configuration."""
     with pytest.raises(ConfigurationError) as info:

@@ -59,15 +59,6 @@ def _instance_of_jku(jku: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _pins_workload(policy: Policy) -> bool:
-    """The core's pinning rule for ``azure.aci``, asked before any connection."""
-    spec = specs.ACI_SPEC
-    return any(
-        name in policy.reference_values and policy.reference_values[name].enforce
-        for name in spec.workload_identity
-    ) or any(policy.option(option) is not None for option in spec.pinning_options)
-
-
 class AciValidator:
     """``azure.aci`` with the seed's constructor, carrying its own policy.
 
@@ -125,7 +116,8 @@ class AciValidator:
         if self._hostdata is not None:
             options["hostdata"] = list(self._hostdata)
         base = attrs.evolve(base, options=options)
-        if not _pins_workload(base) and not base.allow_any_workload:
+        # The core's pinning rule, asked before any connection.
+        if not specs.ACI_SPEC.pins_in(base) and not base.allow_any_workload:
             warnings.warn(
                 "AciValidator without policies accepts any confidential-container policy",
                 SecurityWarning,
