@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import requests
 
 from atls_core.config import ATLSConfig
 from atls_core.requests_adapter import ATLSAdapter, attestation_result, https_url
-from atls_core.server import mint_certificate
+from atls_core.server import AttestedCertificates, mint_certificate
 from atls_core.testing.loopback import ConnectProxy, HTTPSServer, SimulatedTEE
+from atls_core.testing.simulated import SimulatedIssuer
+from atls_core.tls import ATLSContext
 
 
 def _session(adapter: ATLSAdapter, prefix: str = "httpa://") -> requests.Session:
@@ -43,6 +47,37 @@ def test_httpa_scheme_pooling_and_results(tee: SimulatedTEE) -> None:
         assert other is not None
         assert other.binding.nonce != result.binding.nonce
         assert server.handshakes == 2
+
+
+class MovableClock:
+    """A clock a test sets: the client's and the simulated TEE's time, moved together."""
+
+    def __init__(self) -> None:
+        self.at = dt.datetime.now(dt.UTC)
+
+    def now(self) -> dt.datetime:
+        return self.at
+
+
+def test_a_pooled_connection_is_not_reused_once_its_result_expires(tee: SimulatedTEE) -> None:
+    """The result covers the connection until it expires; the next request is appraised anew."""
+    clock = MovableClock()
+    issuer = SimulatedIssuer(tee.hardware.issuer_settings(), clock=clock)
+    context = ATLSContext.for_validator(tee.selected(), clock=clock)
+    with HTTPSServer(AttestedCertificates(issuer).server_context()) as server:
+        with _session(ATLSAdapter(context=context)) as session:
+            first = attestation_result(session.get(server.url("httpa", "/1"), timeout=10))
+            again = attestation_result(session.get(server.url("httpa", "/2"), timeout=10))
+            assert first is not None
+            assert again is first
+            assert first.expires_at is not None
+            assert server.handshakes == 1
+            clock.at = first.expires_at
+            after = attestation_result(session.get(server.url("httpa", "/3"), timeout=10))
+        assert server.handshakes == 2
+        assert after is not None
+        assert after.accepted
+        assert after.binding.nonce != first.binding.nonce
 
 
 def test_mounted_on_https_for_a_chosen_host(tee: SimulatedTEE) -> None:

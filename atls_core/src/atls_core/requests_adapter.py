@@ -125,6 +125,14 @@ class _AttestedHTTPSConnection(HTTPSConnection):
         super().connect()
         self.attestation_result = result_of(self.sock)
 
+    @property
+    def is_connected(self) -> bool:
+        """False once the result has expired: the pool then opens a new, appraised one."""
+        result, context = self.attestation_result, getattr(self.sock, "context", None)
+        if result is not None and isinstance(context, ATLSContext) and context.expired(result):
+            return False
+        return bool(super().is_connected)
+
 
 class _AttestedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = _AttestedHTTPSConnection

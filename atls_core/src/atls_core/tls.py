@@ -512,6 +512,16 @@ class ATLSContext(ssl.SSLContext):
         """One validator and policy for every host this context connects to."""
         return cls(validator=selected, **kwargs)
 
+    def expired(self, result: AttestationResult) -> bool:
+        """Whether ``result`` is past its ``expires_at`` by this context's clock.
+
+        A connection carries its handshake's result for as long as it lives; the HTTP
+        integrations ask this before reusing a pooled connection, so that after expiry
+        the next request goes over a new connection, appraised afresh.
+        """
+        expires = result.expires_at
+        return expires is not None and self._clock.now() >= expires
+
     # -- settings callers may try to change ----------------------------------
 
     @property  # type: ignore[override]
