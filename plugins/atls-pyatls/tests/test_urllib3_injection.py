@@ -49,13 +49,31 @@ def test_injected_refusal_sends_nothing(
     assert server.https.received == 0
 
 
+def test_a_connection_pooled_before_injection_is_not_reused(
+    pristine: type, maa: StandInMaa, server: PyatlsStyleServer
+) -> None:
+    """A keep-alive connection from before injection was never appraised: it is closed."""
+    url = f"https://127.0.0.1:{server.port}"
+    with urllib3.PoolManager(cert_reqs="CERT_NONE") as pool:
+        with pytest.warns(urllib3.exceptions.InsecureRequestWarning):
+            assert pool.request("GET", f"{url}/before", retries=False).status == 200
+        with StandInMaa() as other:
+            inject_into_urllib3([aci_validator_for(other, [CCE_POLICY])])  # refuses this server
+            with pytest.raises(urllib3.exceptions.SSLError) as info:
+                pool.request("GET", f"{url}/secret", retries=False)
+    assert "jwt.iss" in str(info.value)
+    assert server.https.requests == ["/before"]
+
+
 def test_extract_restores_urllib3_after_repeated_injection(
     pristine: type, aci: Callable[..., AciValidator]
 ) -> None:
     extract_from_urllib3()  # nothing injected: nothing to undo
     assert HTTPSConnectionPool.ConnectionCls is pristine
+    get_conn = HTTPSConnectionPool._get_conn
     inject_into_urllib3([aci([CCE_POLICY])])
     inject_into_urllib3([aci([CCE_POLICY])])
     assert HTTPSConnectionPool.ConnectionCls is not pristine
     extract_from_urllib3()
     assert HTTPSConnectionPool.ConnectionCls is pristine
+    assert HTTPSConnectionPool._get_conn is get_conn

@@ -2,7 +2,10 @@
 
 Injection makes every ``https://`` connection urllib3 opens (and so
 ``urllib3.request`` and plain ``requests``) an attested one, appraised by the
-given validators; extraction restores urllib3's own connection class.  TLS
+given validators; extraction restores urllib3's own connection class.  A
+keep-alive connection a pool opened before injection (or under other
+validators) is closed instead of reused, so no request after injection goes
+over a connection these validators did not appraise.  TLS
 options urllib3 passes (CA bundles, ``cert_reqs``, ``ssl_context``) cannot
 replace the appraisal and are ignored, as in pyatls; client certificates and
 ``assert_fingerprint`` still apply.
@@ -25,6 +28,7 @@ _IGNORED = ("ssl_context", "ca_certs", "ca_cert_dir", "ca_cert_data", "cert_reqs
 
 _lock = threading.Lock()
 _original: type[Any] | None = None
+_original_get_conn = HTTPSConnectionPool._get_conn
 
 
 class _InjectedConnection(AttestedConnection):
@@ -38,6 +42,15 @@ class _InjectedConnection(AttestedConnection):
         super().__init__(host, port, ssl_context=self.context, **kwargs)
 
 
+def _get_injected_conn(self: HTTPSConnectionPool, timeout: float | None = None) -> Any:
+    """A pooled connection only if the injected validators appraised it; else a new one."""
+    conn = _original_get_conn(self, timeout)
+    if not isinstance(conn, self.ConnectionCls):
+        conn.close()  # opened before injection, or under other validators
+        conn = self._new_conn()
+    return conn
+
+
 def inject_into_urllib3(validators: Sequence[object]) -> None:
     """Appraise every urllib3 HTTPS connection with ``validators`` until extracted."""
     global _original
@@ -48,6 +61,7 @@ def inject_into_urllib3(validators: Sequence[object]) -> None:
         if _original is None:
             _original = HTTPSConnectionPool.ConnectionCls
         HTTPSConnectionPool.ConnectionCls = injected
+        HTTPSConnectionPool._get_conn = _get_injected_conn  # type: ignore[method-assign]
 
 
 def extract_from_urllib3() -> None:
@@ -57,4 +71,5 @@ def extract_from_urllib3() -> None:
         if _original is None:
             return
         HTTPSConnectionPool.ConnectionCls = _original
+        HTTPSConnectionPool._get_conn = _original_get_conn  # type: ignore[method-assign]
         _original = None
