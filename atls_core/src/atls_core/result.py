@@ -96,7 +96,7 @@ class TrustworthinessVector:
         }
 
 
-# AR4SI values used by the core's common checks.
+# AR4SI claim values: the core's common checks set all but ``CONFIG_*``, which are for plugins.
 AFFIRMING = 2
 WARNING = 32
 CONTRAINDICATED = 96

@@ -92,7 +92,6 @@ from atls_core.issuance_limits import (
 from atls_core.self_signed import private_key_pem as key_pem
 from atls_core.server_contexts import (
     certificate_swap_works,
-    load_pem_chain,
     pem_server_context,
     present_certificate,
 )
@@ -201,10 +200,6 @@ class AttestedCertificate:
     def server_context(self, *, alpn_protocols: Iterable[str] | None = None) -> ssl.SSLContext:
         """A TLS 1.2+ server context presenting this certificate."""
         return pem_server_context(self.private_key_pem() + self.certificate_pem, alpn_protocols)
-
-    def load_into(self, context: ssl.SSLContext) -> None:
-        """``context.load_cert_chain`` from memory (:func:`.server_contexts.load_pem_chain`)."""
-        load_pem_chain(context, self.private_key_pem() + self.certificate_pem)
 
 
 def _name(common_name: str) -> x509.Name:
