@@ -398,3 +398,20 @@ def test_sni_without_nonce_or_malformed() -> None:
 def test_sni_refuses_a_wrong_size_nonce() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         b.encode_sni(bytes(31), "host")
+
+
+@pytest.mark.parametrize("form", b.SNI_FORMS)
+def test_nonce_in_sni_reverses_every_form(form: str) -> None:
+    name = b.encode_sni(NONCE, "svc.example", form=form)
+    assert b.nonce_in_sni(name) == NONCE
+    assert b.nonce_in_sni(name, forms=(form,)) == NONCE
+    others = tuple(f for f in b.SNI_FORMS if f != form)
+    assert b.nonce_in_sni(name, forms=others) is None  # a server reads only what it accepts
+
+
+@pytest.mark.parametrize(
+    "name",
+    [None, "", "svc.example", base64.encodebytes(bytes(16)).decode(), "!!!!", "atls-zz.h"],
+)
+def test_nonce_in_sni_finds_none_where_none_is(name: str | None) -> None:
+    assert b.nonce_in_sni(name) is None

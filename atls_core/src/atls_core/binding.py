@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 import attrs
@@ -44,6 +44,7 @@ __all__ = [
     "encode_sni",
     "key_digest",
     "new_nonce",
+    "nonce_in_sni",
     "report_data_for",
 ]
 
@@ -495,3 +496,23 @@ def decode_sni(server_name: str | None) -> tuple[bytes | None, str | None]:
     if len(nonce) != NONCE_SIZE:
         return None, server_name
     return nonce, rest or None
+
+
+def nonce_in_sni(server_name: str | None, forms: Iterable[str] = SNI_FORMS) -> bytes | None:
+    """The client's nonce in ``server_name``, written in any of ``forms`` (the reverse of
+    :func:`encode_sni`); ``None`` when the name carries none.
+
+    A server that must also serve atls-python clients reads ``base64-line`` too: the
+    whole name is ``base64.encodebytes(nonce)``.
+    """
+    if "atls-label" in forms:
+        nonce, _host = decode_sni(server_name)
+        if nonce is not None:
+            return nonce
+    if "base64-line" in forms and server_name:
+        try:
+            raw = base64.b64decode(server_name.strip(), validate=True)
+        except ValueError:  # binascii.Error is a ValueError
+            return None
+        return raw if len(raw) == NONCE_SIZE else None
+    return None

@@ -17,8 +17,6 @@ listed.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import urllib.parse
 import warnings
 from collections.abc import Mapping, Sequence
@@ -179,17 +177,6 @@ class AciValidator:
 
 
 def nonce_from_server_name(server_name: str | None) -> bytes | None:
-    """The client's nonce from SNI, in our form or the seed's.
-
-    Ours: ``atls-<base32>.<host>`` (:func:`atls_core.binding.decode_sni`).  The
-    seed sent ``base64.encodebytes(nonce)`` as the whole server name.
-    """
-    nonce, _host = b.decode_sni(server_name)
-    if nonce is not None or not server_name:
-        return nonce
-    text = server_name.strip()
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return raw if len(raw) == b.NONCE_SIZE else None
+    """The client's nonce from SNI, in atls's form or pyatls's
+    (:func:`atls_core.binding.nonce_in_sni` with every form)."""
+    return b.nonce_in_sni(server_name)
