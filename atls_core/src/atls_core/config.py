@@ -14,6 +14,12 @@ A TOML file (or the same structure as a dict)::
     [hosts."api.example.com".settings]
     api_key = { "$env" = "ITA_API_KEY" }     # secrets by indirection only
 
+Host names and patterns are compared in one canonical form
+(:mod:`atls_core.hostnames`): lowercase, no trailing dot, IP literals as the
+addresses they are, internationalized names as ``xn--`` labels.  Two rules
+for one host in that form are refused, as is a name whose ASCII form depends
+on the IDNA version of the library that resolves it.
+
 Nothing in configuration can load code: a validator is named by id and found
 among installed plugins.  Secrets are wrapped in :class:`Secret` so they never
 appear in a repr, a log line or an error.
@@ -30,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from atls_core.errors import ConfigurationError, did_you_mean
+from atls_core.hostnames import canonical_host, canonical_pattern, is_glob
 from atls_core.policy import Policy
 from atls_core.secret import Secret, reveal
 
@@ -78,9 +85,22 @@ def _resolve(value: Any, where: str, base: Path | None, environ: Mapping[str, st
     return value
 
 
+def _canonical(instance: HostRule, attribute: attrs.Attribute[str], pattern: str) -> None:
+    """A rule's pattern is stored canonical, so matching compares one form with one form."""
+    canonical = canonical_pattern(pattern)
+    if canonical != pattern:
+        raise ConfigurationError(
+            f"host pattern {pattern!r} is not in canonical form; write {canonical!r} "
+            "(ATLSConfig.from_mapping and load canonicalise what they read)",
+            check="config.hosts",
+            actual=pattern,
+        )
+
+
 @attrs.frozen(kw_only=True)
 class HostRule:
-    pattern: str
+    pattern: str = attrs.field(validator=_canonical)
+    """An exact host or a glob, in :mod:`atls_core.hostnames`' canonical form."""
     validator: str
     policy: Policy
     settings: Mapping[str, Any]
@@ -89,35 +109,15 @@ class HostRule:
     """``file:hosts."pattern"`` for error messages."""
 
     def matches(self, host: str) -> bool:
-        host = host.lower().rstrip(".")
-        pattern = self.pattern.lower()
-        if any(ch in pattern for ch in "*?["):
-            return fnmatch.fnmatchcase(host, pattern)
-        return host == pattern
+        """Whether this rule covers ``host``, in any spelling (it is canonicalised first).
 
-
-def _ascii_pattern(pattern: str, where: str) -> str:
-    """A host pattern as the TLS layer sees names: IDNA (``xn--``) labels, lowercase.
-
-    A Unicode pattern would never match the ASCII server name a connection
-    carries, so it is converted here, once, rather than silently never matching.
-    """
-    if pattern.isascii():
-        return pattern.lower()
-    labels = []
-    for label in pattern.split("."):
-        if label.isascii():
-            labels.append(label.lower())
-            continue
-        try:
-            labels.append(label.encode("idna").decode("ascii"))
-        except UnicodeError:
-            raise ConfigurationError(
-                f"{where}: host pattern is not a valid international domain name",
-                check="config.hosts",
-                actual=pattern,
-            ) from None
-    return ".".join(labels)
+        Raises :class:`ConfigurationError` for a host name with no single ASCII
+        form (see :func:`~atls_core.hostnames.canonical_host`).
+        """
+        name = canonical_host(host)
+        if is_glob(self.pattern):
+            return fnmatch.fnmatchcase(name, self.pattern)
+        return name == self.pattern
 
 
 _TOP_KEYS = {"atls", "hosts"}
@@ -145,15 +145,34 @@ class ATLSConfig:
     disable_plugins: frozenset[str] = frozenset()
     source: str = "<dict>"
 
+    def __attrs_post_init__(self) -> None:
+        """Refuse two rules for one pattern: which of them applied would be an accident."""
+        seen: dict[str, HostRule] = {}
+        for rule in self.hosts:
+            first = seen.setdefault(rule.pattern, rule)
+            if first is not rule:
+                raise ConfigurationError(
+                    f"{first.where or repr(first.pattern)} and {rule.where or repr(rule.pattern)} "
+                    f"are both rules for {rule.pattern!r} (host names are compared lowercase, "
+                    "without a trailing dot, internationalized names in their xn-- form); "
+                    "keep one",
+                    check="config.hosts",
+                    actual=rule.pattern,
+                )
+
     def rule_for(self, host: str) -> HostRule:
-        """Exact names win over patterns; the longest pattern wins among patterns."""
-        exact = [
-            r for r in self.hosts if not any(c in r.pattern for c in "*?[") and r.matches(host)
-        ]
+        """The rule for ``host``, in any spelling of it (see :mod:`atls_core.hostnames`).
+
+        Exact names win over patterns; the longest pattern wins among patterns.
+        Raises :class:`ConfigurationError` when no rule matches, or when ``host``
+        has no single ASCII form.
+        """
+        name = canonical_host(host)
+        exact = [r for r in self.hosts if not is_glob(r.pattern) and r.pattern == name]
         if exact:
             return exact[0]
         patterns = sorted(
-            (r for r in self.hosts if r.matches(host)), key=lambda r: len(r.pattern), reverse=True
+            (r for r in self.hosts if r.matches(name)), key=lambda r: len(r.pattern), reverse=True
         )
         if patterns:
             return patterns[0]
@@ -290,9 +309,13 @@ class ATLSConfig:
             settings = body.get("settings", {})
             if not isinstance(settings, Mapping):
                 raise ConfigurationError(f"{where}.settings must be a table", check="config.keys")
+            try:
+                canonical = canonical_pattern(pattern)
+            except ConfigurationError as error:
+                raise error.in_configuration(where) from None
             rules.append(
                 HostRule(
-                    pattern=_ascii_pattern(pattern, where),
+                    pattern=canonical,
                     validator=validator,
                     policy=Policy.from_mapping(body.get("policy", {}), where=f"{where}.policy"),
                     settings=_resolve(settings, f"{where}.settings", base, env),

@@ -57,7 +57,6 @@ builds another exception instead, e.g. one a retrying SDK does not retry
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -79,6 +78,7 @@ from atls_core.errors import (
     ConfigurationError,
     attestation_error,
 )
+from atls_core.hostnames import canonical_host
 from atls_core.result import AttestationResult
 from atls_core.selection import AppraiserLike
 from atls_core.tls import ATLSContext, result_of
@@ -279,22 +279,24 @@ class AsyncATLSTransport(_Configured, httpx.AsyncBaseTransport):
 def configured_for(config: ATLSConfig, request: httpx.Request) -> bool:
     """Whether ``config`` has a rule for the host ``request`` goes to (``httpa://``: always).
 
-    The host is read as the TLS layer reads it (its ASCII form, and the
-    ``sni_hostname`` extension should a caller set one) and also as written
-    (an internationalized name): any match routes to atls, which refuses
-    rather than send a configured host over plain PKI.
+    The host is compared in its canonical form (:mod:`atls_core.hostnames`), the
+    form the rules are stored in and the TLS layer looks them up in: ``127.1``
+    and ``[0:0::1]`` are the addresses they connect to.  The ``sni_hostname``
+    extension, should a caller set one, is read too.  Any match, and any name
+    with no single canonical form, routes to atls: in doubt a request is
+    appraised (or refused), never sent over plain PKI.
     """
     if request.url.scheme == "httpa":
         return True
-    raw = request.url.raw_host
-    hosts = [raw.decode("ascii")]
-    with contextlib.suppress(UnicodeError):  # not valid IDNA: the ASCII form is all there is
-        hosts.append(raw.decode("idna"))
+    hosts = [request.url.raw_host.decode("ascii")]
     sni = request.extensions.get("sni_hostname")
     if isinstance(sni, str) and sni:
         hosts.append(sni)
     for host in hosts:
-        name = host.strip("[]").rstrip(".").lower()
+        try:
+            name = canonical_host(host)
+        except ATLSError:
+            return True
         if any(rule.matches(name) for rule in config.hosts):
             return True
     return False

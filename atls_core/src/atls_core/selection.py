@@ -29,6 +29,7 @@ __all__ = [
     "AppraiserLike",
     "SelectedValidator",
     "check_against_spec",
+    "manager_for",
     "select_validator",
     "validator_for_host",
     "validator_for_rule",
@@ -198,13 +199,32 @@ def select_validator(
     )
 
 
-def validator_for_rule(
-    config: ATLSConfig, rule: HostRule, *, manager: PluginManager | None = None
-) -> SelectedValidator:
-    """The validator one host rule of ``config`` describes, built now."""
+def manager_for(config: ATLSConfig, manager: PluginManager | None = None) -> PluginManager:
+    """``manager`` (default: the installed plugins), refusing also ``config``'s disabled plugins.
+
+    A validator finds the validators it hands evidence over to (dstack's SEV-SNP
+    evidence goes to ``snp.report``) through the manager it was selected with.
+    That manager must refuse what ``atls.disable_plugins`` names, or a server,
+    by choosing its evidence, could make the client load and run a plugin the
+    operator disabled.
+    """
+    from atls_core._disabling import DisablingManager
     from atls_core.registry import default_manager
 
     manager = manager or default_manager()
+    if config.disable_plugins <= manager.disabled:
+        return manager
+    return DisablingManager(manager, config.disable_plugins)
+
+
+def validator_for_rule(
+    config: ATLSConfig, rule: HostRule, *, manager: PluginManager | None = None
+) -> SelectedValidator:
+    """The validator one host rule of ``config`` describes, built now.
+
+    Its manager (so every appraisal it runs) honours ``config.disable_plugins`` (:func:`manager_for`), for
+    the rule's own validator and for any validator it hands evidence over to.
+    """
     if rule.validator.partition(".")[0] in config.disable_plugins:
         raise ConfigurationError(
             f"{rule.where}: plugin of {rule.validator} is disabled by atls.disable_plugins",
@@ -215,7 +235,7 @@ def validator_for_rule(
         policy=rule.policy,
         settings=rule.settings,
         allow_insecure=config.allow_insecure_test_validators,
-        manager=manager,
+        manager=manager_for(config, manager),
         where=rule.where,
         pki=rule.pki,
     )

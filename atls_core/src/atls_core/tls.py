@@ -43,6 +43,7 @@ from atls_core.clock import Clock, SystemClock
 from atls_core.config import ATLSConfig
 from atls_core.errors import ATLSError, ATLSVerificationError, ConfigurationError, UntrustedChain
 from atls_core.evidence import Transport
+from atls_core.hostnames import canonical_host
 from atls_core.result import AttestationResult
 from atls_core.selection import AppraiserLike, validator_for_rule
 
@@ -494,13 +495,15 @@ class ATLSContext(ssl.SSLContext):
                 actual=repr(challenge_timeout),
             )
         self.challenge_timeout = float(challenge_timeout)
-        self._selected: dict[str, AppraiserLike] = {}
+        # Keyed by the rule object (config holds every rule): the rule config.rule_for()
+        # names is the rule whose validator and policy the connection is appraised under.
+        self._selected: dict[int, AppraiserLike] = {}
         self._lock = threading.Lock()
         if config is not None:
             # Every rule's validator is built now: a mistake in settings or policy
             # is a ConfigurationError here, not a refusal at the first connection.
             for rule in config.hosts:
-                self._selected[rule.pattern] = validator_for_rule(config, rule, manager=manager)
+                self._selected[id(rule)] = validator_for_rule(config, rule, manager=manager)
         # OpenSSL itself verifies nothing: appraisal (and PKI when asked) run after it.
         _BASE.check_hostname.__set__(self, False)
         _BASE.verify_mode.__set__(self, ssl.CERT_NONE)
@@ -614,13 +617,17 @@ class ATLSContext(ssl.SSLContext):
                 "a host name is needed to choose a validator", check="config.hosts"
             )
         rule = self._config.rule_for(host)
-        return rule.pattern, self._selected[rule.pattern]
+        return rule.pattern, self._selected[id(rule)]
 
     def _plan(self, server_hostname: str | bytes | None) -> _Plan:
-        host = server_hostname.decode() if isinstance(server_hostname, bytes) else server_hostname
-        if host is not None:
-            host = host.strip("[]").rstrip(".").lower() or None
+        # The host in its canonical form (atls_core.hostnames), the form rules are
+        # written in: http.client and asyncio pass Unicode names and IP shorthand as
+        # given, and a rule missed here would let another rule ("*") take the host.
+        given = server_hostname.decode() if isinstance(server_hostname, bytes) else server_hostname
+        host = given
         try:
+            if given is not None:
+                host = canonical_host(given) or None
             rule, selected = self._select(host)
             nonce = new_nonce()
             sni: str | None = host

@@ -62,7 +62,7 @@ def _target(url: str) -> tuple[str, int]:
 
 def _context(args: argparse.Namespace, host: str) -> Any:
     from atls_core.config import ATLSConfig
-    from atls_core.selection import select_validator
+    from atls_core.selection import manager_for, select_validator
     from atls_core.tls import ATLSContext
 
     config = ATLSConfig.load(args.config, check=False) if getattr(args, "config", None) else None
@@ -111,7 +111,12 @@ def _context(args: argparse.Namespace, host: str) -> Any:
 
     policy = pinned_policy(policy or Policy(), references, allow_any)
     selected = select_validator(
-        validator_id, policy=policy, settings=settings, allow_insecure=allow_insecure, pki=pki
+        validator_id,
+        policy=policy,
+        settings=settings,
+        allow_insecure=allow_insecure,
+        pki=pki,
+        manager=manager_for(config) if config is not None else None,
     )
     return ATLSContext.for_validator(selected)
 
