@@ -1,4 +1,4 @@
-"""azure.aci: claim mapping, binding, the seed-compatible AciValidator and the issuer."""
+"""azure.aci: claim mapping, binding, the pyatls-compatible AciValidator and the issuer."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class TestAciConformance(ValidatorConformance):
 
 
 class TestAciValidatorShimConformance(ValidatorConformance):
-    """Every conformance check, appraised through the seed-shaped class."""
+    """Every conformance check, appraised through the pyatls-shaped class."""
 
     world_fixture = "module_maa"
     world: StandInMaa
@@ -94,7 +94,7 @@ def test_bad_policy_option_is_configuration_error(maa: StandInMaa) -> None:
         _appraise(maa, _case(maa, Policy(options={"hostdata": [1, 2]})))
 
 
-def test_core_scheme_matches_the_seed_runtime_data() -> None:
+def test_core_scheme_matches_pyatls_runtime_data() -> None:
     """The issuer's runtime data hashes to exactly the core azure-aci report data."""
     _key, spki = tls_key()
     nonce = b.new_nonce()
@@ -186,10 +186,10 @@ def test_max_age_uses_iat(maa: StandInMaa) -> None:
     assert info.value.check == "freshness.max_age"
 
 
-# -- the seed's AciValidator ------------------------------------------------------
+# -- pyatls's AciValidator ------------------------------------------------------
 
 
-def test_seed_constructor_shape(maa: StandInMaa) -> None:
+def test_pyatls_constructor_shape(maa: StandInMaa) -> None:
     validator = maa.aci_validator(["package policy"])
     assert validator.jkus == [f"{maa.url}/certs"]
     assert validator.policies == ["package policy"]
@@ -207,7 +207,7 @@ def test_seed_constructor_shape(maa: StandInMaa) -> None:
     assert not validator.policy.allow_any_workload
 
 
-def test_seed_shim_refuses_unknown_settings_and_options(maa: StandInMaa) -> None:
+def test_pyatls_shim_refuses_unknown_settings_and_options(maa: StandInMaa) -> None:
     with pytest.raises(ConfigurationError) as info:
         AciValidator(
             policies=["p"], settings={"allow_http_loopback": True, "jku": "x"}, allow_insecure=True
@@ -225,7 +225,7 @@ def test_seed_shim_refuses_unknown_settings_and_options(maa: StandInMaa) -> None
     assert info.value.check == "config.policy_options"
 
 
-def test_seed_without_policies_warns(maa: StandInMaa) -> None:
+def test_pyatls_without_policies_warns(maa: StandInMaa) -> None:
     with pytest.warns(SecurityWarning):
         validator = maa.aci_validator()
     assert validator.policy.allow_any_workload
@@ -236,7 +236,7 @@ def test_seed_without_policies_warns(maa: StandInMaa) -> None:
     assert any(w.startswith("workload.unpinned:") for w in result.warnings)
 
 
-def test_seed_with_a_pinning_policy_does_not_warn(maa: StandInMaa) -> None:
+def test_pyatls_with_a_pinning_policy_does_not_warn(maa: StandInMaa) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", SecurityWarning)
         validator = maa.aci_validator(policy=Policy(reference_values={"hostdata": HOSTDATA}))
@@ -245,14 +245,14 @@ def test_seed_with_a_pinning_policy_does_not_warn(maa: StandInMaa) -> None:
     assert validator.appraise(case.evidence, binding=case.binding, clock=case.clock).accepted
 
 
-def test_seed_with_an_all_zero_hostdata_warns_as_unpinned(maa: StandInMaa) -> None:
+def test_pyatls_with_an_all_zero_hostdata_warns_as_unpinned(maa: StandInMaa) -> None:
     """All zeros is an unset value: no pin by the core's rule, so the shim warns up front."""
     with pytest.warns(SecurityWarning):
         validator = maa.aci_validator(policy=Policy(reference_values={"hostdata": "00" * 32}))
     assert validator.policy.allow_any_workload
 
 
-def test_seed_shim_refuses_http_loopback_unless_insecure_is_allowed(maa: StandInMaa) -> None:
+def test_pyatls_shim_refuses_http_loopback_unless_insecure_is_allowed(maa: StandInMaa) -> None:
     """The stand-in's http key endpoint is a tests-only knob, as in configuration."""
     with pytest.raises(ConfigurationError) as info:
         AciValidator(
@@ -264,14 +264,14 @@ def test_seed_shim_refuses_http_loopback_unless_insecure_is_allowed(maa: StandIn
     assert "allow_http_loopback" in str(info.value)
 
 
-def test_seed_default_trusts_public_instances_only() -> None:
+def test_pyatls_default_trusts_public_instances_only() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SecurityWarning)
         validator = AciValidator()
     assert all(j.startswith("https://shared") for j in validator.jkus)
 
 
-def test_seed_jku_http_refused_off_loopback() -> None:
+def test_pyatls_jku_http_refused_off_loopback() -> None:
     with pytest.raises(ConfigurationError):
         AciValidator(policies=["p"], jkus=["http://evil.example/certs"])
 

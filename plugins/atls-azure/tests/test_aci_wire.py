@@ -26,7 +26,7 @@ from atls_core.tls import ATLSContext, result_of
 POLICY = Policy(options={"hostdata": [cce_policy_hash("package policy")]})
 
 
-def _seed_form_only(server_name: str | None) -> bytes | None:
+def _pyatls_form_only(server_name: str | None) -> bytes | None:
     """What a server written for atls-python reads: base64 of the nonce, the whole name."""
     try:
         return base64.b64decode((server_name or "").replace("\n", ""), validate=True)
@@ -37,7 +37,7 @@ def _seed_form_only(server_name: str | None) -> bytes | None:
 @pytest.fixture
 def seed_server(maa: StandInMaa) -> Iterator[HTTPSServer]:
     issuer = AciIssuer({"sidecar_url": maa.url, "maa_endpoint": "127.0.0.1"})
-    certificates = AttestedCertificates(issuer, nonce_from_sni=_seed_form_only)
+    certificates = AttestedCertificates(issuer, nonce_from_sni=_pyatls_form_only)
     with HTTPSServer(certificates.server_context()) as https:
         yield https
 

@@ -1,17 +1,17 @@
 """``AciValidator``: the opaque-systems atls-python constructor, our appraisal.
 
-Seed code wrote ``AciValidator(policies=[rego_text], jkus=[".../certs"])``.
-The same call builds an ``azure.aci`` validator here, with the seed's holes
+pyatls code wrote ``AciValidator(policies=[rego_text], jkus=[".../certs"])``.
+The same call builds an ``azure.aci`` validator here, with pyatls's holes
 closed: the ``jku`` list becomes the set of trusted MAA *instances* (keys are
 fetched from their published ``jwks_uri``, never from the token), the header
 ``alg`` is ignored in favour of RS256, keys are cached, and the result is a
 full :class:`~atls_core.result.AttestationResult` instead of ``True/False``.
 
-``policies=None`` kept the seed's "any CCE policy, with a warning": here it
+``policies=None`` kept pyatls's "any CCE policy, with a warning": here it
 still works but warns (Python ``SecurityWarning`` at construction, and the
 policy says ``allow_any_workload`` so results are ``warning`` with
 ``workload.unpinned``) because without a policy allow-list any container on
-ACI would pass.  ``jkus=None`` trusts the shared public MAA instances the seed
+ACI would pass.  ``jkus=None`` trusts the shared public MAA instances pyatls
 listed.
 """
 
@@ -58,7 +58,7 @@ def _instance_of_jku(jku: str) -> str:
 
 
 class AciValidator:
-    """``azure.aci`` with the seed's constructor, carrying its own policy.
+    """``azure.aci`` with pyatls's constructor, carrying its own policy.
 
     It is a selected validator (:class:`~atls_core.selection.AppraiserLike`):
     :func:`~atls_core.selection.select_validator` builds the ``azure.aci``
@@ -164,7 +164,7 @@ class AciValidator:
             selected = attrs.evolve(selected, policy=policy)
         return selected.appraise(evidence, binding=binding, clock=clock, host=host)
 
-    # -- the seed's names ---------------------------------------------------------
+    # -- pyatls's names ---------------------------------------------------------
 
     @property
     def policies(self) -> list[str] | None:

@@ -51,7 +51,7 @@ def aci_runtime_data(spki_der: bytes, nonce: bytes) -> bytes:
 
 
 class AciIssuer:
-    """Obtains tokens from the SKR sidecar and mints the seed-compatible certificate."""
+    """Obtains tokens from the SKR sidecar and mints the pyatls-compatible certificate."""
 
     spec: IssuerSpec = specs.ACI_ISSUER_SPEC
 
@@ -94,7 +94,7 @@ class AciIssuer:
         """Evidence for one certificate: the TLS key's SPKI and the client's nonce.
 
         Without a nonce (the static certificate) the runtime data carries an
-        empty one, as the seed's server did; ``azure.aci`` validators require
+        empty one, as pyatls's server did; ``azure.aci`` validators require
         a nonce, so only per-connection certificates are accepted by clients.
         """
         return Evidence(

@@ -1,4 +1,4 @@
-"""ACI server side: the core's attested certificates, plus the seed's SNI form.
+"""ACI server side: the core's attested certificates, plus pyatls's SNI form.
 
 :class:`~atls_azure.issuer.AciIssuer` is a key-bound issuer, so
 ``atls_core.server.AttestedCertificates(AciIssuer(...))`` already mints
@@ -20,7 +20,7 @@ __all__ = ["AciCertificates"]
 
 
 class AciCertificates(AttestedCertificates):
-    """``AttestedCertificates`` for an :class:`AciIssuer` that also accept seed clients' SNI."""
+    """``AttestedCertificates`` for an :class:`AciIssuer` that also accept pyatls clients' SNI."""
 
     def __init__(self, issuer: AciIssuer, **kwargs: Any) -> None:
         kwargs.setdefault("nonce_from_sni", nonce_from_server_name)
