@@ -25,8 +25,10 @@ canonical, so a mapping is refused when the configuration is loaded
 (:meth:`DstackValidator.check_policy`), naming the text to pass instead.
 
 Pinning is the core's rule: a policy must pin one of ``spec.workload_identity``
-(compose hash, app id, OS image hash or a TD measurement) or set one of the
-dstack pinning options, or the appraisal is refused.  The boot chain (MRTD,
+(the compose hash, a non-zero MRCONFIGID, or RTMR3 for certificates) or set
+``app_compose`` or ``allowed_compose_hashes``, or the appraisal is refused.  The
+app id (``app_id``, ``allowed_app_ids``) is checked when given but does not pin:
+the host chooses it (see :data:`atls_tdx.specs.DSTACK_WORKLOAD`).  The boot chain (MRTD,
 RTMR0-2) is pinned with enforced ``policy.reference_values``; while it is not,
 the result says so with a ``dstack.boot_chain`` warning: any firmware, kernel
 and kernel command line would pass.
