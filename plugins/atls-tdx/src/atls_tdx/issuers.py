@@ -63,6 +63,7 @@ __all__ = [
     "OsTsmFilesystem",
     "TsmFilesystem",
     "configfs_tsm_quote",
+    "with_runtime_digests",
 ]
 
 DEFAULT_DSTACK_SOCKET = "/var/run/dstack.sock"
@@ -200,6 +201,26 @@ SECUREAI_REPORT_DATA = "report_data_hex"
 """secureai's challenge field: the 64 bytes the client wants quoted, hex."""
 
 
+def with_runtime_digests(event_log: str) -> str:
+    """``event_log`` (GetQuote's JSON text) with each empty runtime-event digest filled in.
+
+    dstack >= 0.5.6 guest agents serve runtime events without their digest, and
+    secureai 0.3 replays the digests it is given (dstack-sdk 0.5.4's
+    ``replay_rtmrs``, an empty one as zeros), so its RTMR3 never matched.  Each
+    digest is recomputed from the event's name and payload (its V1 or V2 rule),
+    which is sound: the client's replay must still reproduce the quoted RTMR3.
+    Every other member of every event is kept as the agent wrote it.
+    """
+    from atls_tdx.dstack_eventlog import parse_event_log
+
+    events = parse_event_log(event_log)  # refuses what is not a dstack event log
+    entries = json.loads(event_log)
+    for entry, event in zip(entries, events, strict=True):
+        if event.is_runtime and not event.digest:
+            entry["digest"] = event.measured_digest.hex()
+    return json.dumps(entries)
+
+
 def _str_setting(settings: Settings, name: str, default: str) -> str:
     value = settings.get(name, default)
     if not isinstance(value, (str, os.PathLike)):
@@ -318,10 +339,13 @@ class DstackAgentIssuer:
 
     def issue(self, report_data: bytes, *, certificate_sha256: bytes | None = None) -> Evidence:
         """The ``/tdx_quote`` answer: ``{"success", "quote": {quote, event_log,
-        report_data, vm_config}}``, plus ``tcb_info`` (the agent's Info) for secureai."""
+        report_data, vm_config}}``, plus ``tcb_info`` (the agent's Info) for secureai,
+        whose event log then carries every runtime digest (:func:`with_runtime_digests`)."""
         if certificate_sha256 is not None:
             self.announce_certificate(certificate_sha256)
         answer = self._agent.get_quote(report_data)
+        if self._secureai:
+            answer = attrs.evolve(answer, event_log=with_runtime_digests(answer.event_log))
         document: dict[str, Any] = {"success": True, "quote": answer.to_response()}
         if self._secureai:
             tcb_info = self._agent.tcb_info()
