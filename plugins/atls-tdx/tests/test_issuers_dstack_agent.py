@@ -199,3 +199,25 @@ def test_secureai_answers_carry_every_runtime_digest(
     assert replay_rtmrs(served)[3] == replay_rtmrs(events)[3]
     assert [{**e, "digest": ""} if e["imr"] == 3 else e for e in served] == agent_event_log(events)
     assert served[-1]["preimage"] == agent_event_log(events)[-1]["preimage"]
+
+
+def test_an_agent_without_emit_event_is_named(socket_path: Path, synthetic: Any) -> None:
+    # dstack master (0.6) removed EmitEvent: challenge mode cannot bind its certificate there.
+    def make(report_data: bytes, rtmrs: Any, mr_config_id: bytes) -> bytes:
+        quote: bytes = synthetic.quote(report_data, rtmr=rtmrs, mr_config_id=mr_config_id)
+        return quote
+
+    with FakeGuestAgent(socket_path, make, emit_event=False) as agent:
+        issuer = DstackAgentIssuer({"socket": agent.socket_path})
+        with pytest.raises(IssuerError) as info:
+            issuer.issue(bytes(64), certificate_sha256=b"\x01" * 32)
+        assert agent.requests == []  # no quote without the certificate's event
+        before = len(agent.events)
+        issuer.issue(bytes(64))  # GetQuote itself still works
+    assert info.value.check == "dstack_agent.emit_event"
+    reason = info.value.reason
+    assert "has no EmitEvent" in reason
+    assert "dstack <= 0.5.x" in reason
+    assert "RA-TLS certificate" in reason
+    assert "appraise it with tdx.dstack" in reason
+    assert len(agent.events) == before

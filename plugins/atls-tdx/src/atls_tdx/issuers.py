@@ -8,9 +8,11 @@ argument so tests can emulate configfs, which creates the entry's files itself.
 
 ``DstackGuestAgent`` speaks HTTP over the dstack guest agent's Unix socket
 (``/var/run/dstack.sock``) through atls' bounded fetch (one deadline, a size
-cap): ``GetQuote`` returns the quote, the event log and the VM configuration;
-``EmitEvent`` extends RTMR3 with a runtime event; ``Info`` returns the TCB info
-(measurements, event log, the app-compose text) that secureai clients read.
+cap): ``GetQuote`` returns the quote, the event log (every event stripped since
+dstack 0.5.6: runtime digests empty) and the VM configuration; ``EmitEvent``
+extends RTMR3 with a runtime event (dstack 0.5.x only: dstack master, 0.6, removed
+it); ``Info`` returns the TCB info (measurements, event log, the app-compose text)
+that secureai clients read.
 
 ``DstackAgentIssuer`` answers ``/tdx_quote`` challenges.  Its own clients
 (``tdx.dstack-challenge``) send a nonce and the server computes the report data
@@ -170,8 +172,28 @@ class DstackGuestAgent:
         )
 
     def emit_event(self, event: str, payload: bytes) -> None:
-        """Extend RTMR3 with a runtime event (dstack >= 0.5)."""
-        self._call("EmitEvent", {"event": event, "payload": payload.hex()})
+        """Extend RTMR3 with a runtime event.
+
+        dstack 0.5.x agents have EmitEvent; dstack master (0.6) removed it (upstream
+        ``guest-agent: remove EmitEvent API``) and has no replacement that records an
+        event in dstack's log.  An agent that does not know the method (HTTP 404 or
+        400) is named as such, so a challenge-mode server fails with the way out.
+        """
+        try:
+            self._call("EmitEvent", {"event": event, "payload": payload.hex()})
+        except IssuerError as exc:
+            if exc.check != "dstack_agent.status" or not str(exc.actual).startswith(("404", "400")):
+                raise
+            raise IssuerError(
+                f"the dstack guest agent at {self.socket_path} has no EmitEvent (dstack "
+                "master/0.6 removed it), so it cannot measure the 'New TLS Certificate' event "
+                "the challenge mode (tdx.dstack-agent, tdx.dstack-challenge) binds the "
+                "certificate with: that mode needs a dstack <= 0.5.x guest agent.  On newer "
+                "agents serve dstack's RA-TLS certificate (GetTlsKey, usage_ra_tls) and "
+                "appraise it with tdx.dstack",
+                check="dstack_agent.emit_event",
+                actual=exc.actual,
+            ) from None
 
     def tcb_info(self) -> dict[str, Any] | None:
         """``Info``'s ``tcb_info`` (a JSON text upstream), decoded; ``None`` when the
@@ -257,7 +279,10 @@ class DstackAgentIssuer:
 
     The certificate binding is an RTMR3 event: before the first quote for a
     certificate, its SHA-256 is emitted as a 'New TLS Certificate' event (once
-    per certificate, so RTMR3 does not grow per request).
+    per certificate, so RTMR3 does not grow per request).  That needs the agent's
+    EmitEvent, which only dstack 0.5.x has: on dstack master (0.6) the first
+    challenge fails with ``dstack_agent.emit_event``, and the RA-TLS certificate
+    (``tdx.dstack``) is the way to attest such a TD.
 
     ``secureai_clients = true`` also serves the secureai client: its request
     carries the report data itself, quoted as given, and its answer needs the
