@@ -672,3 +672,22 @@ def test_system_event_emitted_by_the_application_is_refused(synthetic: Any) -> N
     evil = challenge_case(synthetic, events=events)
     with pytest.raises(MalformedEvidence):
         appraise(DstackValidator.challenge_validator(synthetic.settings()), evil.case)
+
+
+def test_newer_system_events_are_claims_not_pins(synthetic: Any) -> None:
+    # dstack master measures init scripts, the GPU policy and the data disk's filesystem.
+    events = dstack_event_log(app_compose=COMPOSE)
+    ready = next(i for i, e in enumerate(events) if e["event"] == "system-ready")
+    newer = [
+        runtime_event("init-script-hash", b"\x11" * 32),
+        runtime_event("init-script-hash", b"\x22" * 32),
+        runtime_event("gpu-policy-hash", b"\x33" * 32),
+        runtime_event("storage-fs", b"zfs"),
+    ]
+    built = certificate_case(synthetic, events=[*events[:ready], *newer, *events[ready:]])
+    result = appraise(DstackValidator(synthetic.settings()), built.case)
+    assert result.accepted, result.to_json()
+    assert list(result.claims["init_script_hashes"]) == ["11" * 32, "22" * 32]
+    assert result.claims["gpu_policy_hash"] == "33" * 32
+    assert result.claims["storage_fs"] == "zfs"
+    assert list(result.claims["app_events"]) == []

@@ -365,6 +365,13 @@ class DstackValidator(ValidatorBase):
             appraisal.claim("key_provider", facts.key_provider.decode(errors="replace"))
         if facts.mr_kms is not None:
             appraisal.claim("mr_kms", facts.mr_kms.hex())
+        # Newer RTMR3 events, named as the SEV-SNP path names them: visible, not pins.
+        if facts.gpu_policy_hash is not None:
+            appraisal.claim("gpu_policy_hash", facts.gpu_policy_hash.hex())
+        if facts.init_script_hashes:
+            appraisal.claim("init_script_hashes", [h.hex() for h in facts.init_script_hashes])
+        if facts.storage_fs is not None:
+            appraisal.claim("storage_fs", facts.storage_fs.decode(errors="replace"))
         if facts.certificate_digest is not None:
             appraisal.claim("certificate_event_sha256", facts.certificate_digest.hex())
         appraisal.claim("system_ready", facts.system_ready)
