@@ -15,7 +15,8 @@ images): those digests are used as given and are therefore only as good as the
 RTMR0-2 reference values that policy pins.
 
 Logs embedded in certificates are stripped (:func:`stripped_event_log`): they
-keep RTMR3 and three RTMR0 digests, so only RTMR3 can be replayed from them.
+keep RTMR3 (and, from dstack master on, three RTMR0 ACPI digests; v0.5.x keeps
+RTMR3 only), so only RTMR3 can be replayed from them.
 :func:`check_replay` therefore takes the registers that *must* replay and
 reports the others it could not reproduce.
 
