@@ -160,10 +160,9 @@ def _appraise_recorded(
     [
         RECORDED_PINNED,
         Policy(reference_values={"compose_hash": RECORDED_COMPOSE_HASH}),
-        Policy(options={"allowed_app_ids": [RECORDED_APP_ID]}),
         Policy(reference_values={"host_data": RECORDED_HOST_DATA}),
     ],
-    ids=["allowed_compose_hashes", "compose_hash", "allowed_app_ids", "host_data"],
+    ids=["allowed_compose_hashes", "compose_hash", "host_data"],
 )
 def test_recorded_attestation_pinned_by_its_application(
     vectors: Vector, how: str, policy: Policy
@@ -201,9 +200,15 @@ def test_recorded_attestation_unpinned_is_refused(vectors: Vector) -> None:
     assert failure.check == "workload.unpinned"
     assert failure.actual == {
         "compose_hash": RECORDED_COMPOSE_HASH,
-        "app_id": RECORDED_APP_ID,
         "host_data": RECORDED_HOST_DATA,
     }
+
+
+@pytest.mark.vectors
+def test_recorded_attestation_app_id_alone_does_not_pin(vectors: Vector) -> None:
+    # The host chooses the app id: it is checked but names no application.
+    result = _appraise_recorded(vectors, Policy(options={"allowed_app_ids": [RECORDED_APP_ID]}))
+    assert [f.check for f in result.failures if f.enforced] == ["workload.unpinned"]
 
 
 @pytest.mark.vectors

@@ -178,7 +178,12 @@ def test_no_tcb_level_is_a_one_line_rejection(vectors: Vectors) -> None:
 def test_dstack_quote_response_is_accepted(vectors: Vectors, tmp_path: Path) -> None:
     folder = "tdx/dstack-quote-report"
     policy = tmp_path / "policy.toml"
-    policy.write_text('allowed_app_ids = ["3763bc34552cf3a27ff71ad5f7a90471562a1a2d"]\n')
+    # The app id is checked but does not pin (the host chooses it): the compose hash pins.
+    policy.write_text(
+        'allowed_app_ids = ["3763bc34552cf3a27ff71ad5f7a90471562a1a2d"]\n'
+        'allowed_compose_hashes = ["3763bc34552cf3a27ff71ad5f7a90471562a1a2d'
+        'f552dfc1998cba2d60da27e7"]\n'
+    )
     done = verify_evidence(
         "tdx.dstack",
         vectors(f"{folder}/collateral.json"),

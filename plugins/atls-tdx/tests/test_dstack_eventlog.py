@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -424,3 +425,38 @@ def test_event_log_json_round_trips() -> None:
     events = [_v2(e) if e["event"] == "app-id" else e for e in dstack_event_log()]
     parsed = stripped_event_log(parse_event_log(json.dumps(events)))
     assert parse_event_log(event_log_json(parsed)) == parsed
+
+
+def _with_newer_system_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``events`` with dstack master's newer system events where it measures them."""
+    out = []
+    for event in events:
+        if event["event"] == "instance-id":
+            out += [
+                runtime_event("init-script-hash", hashlib.sha256(b"first script").digest()),
+                runtime_event("init-script-hash", hashlib.sha256(b"second script").digest()),
+                runtime_event("gpu-policy-hash", hashlib.sha256(b"gpu policy").digest()),
+            ]
+        if event["event"] == "system-ready":
+            out.append(runtime_event("storage-fs", b"ext4"))
+        out.append(event)
+    return out
+
+
+def test_newer_system_events_are_read() -> None:
+    facts = dstack_facts(parse_event_log(json.dumps(_with_newer_system_events(dstack_event_log()))))
+    assert facts.init_script_hashes == (
+        hashlib.sha256(b"first script").digest(),
+        hashlib.sha256(b"second script").digest(),
+    )
+    assert facts.gpu_policy_hash == hashlib.sha256(b"gpu policy").digest()
+    assert facts.storage_fs == b"ext4"
+    assert facts.app_events == ()
+
+
+@pytest.mark.parametrize("name", ["init-script-hash", "gpu-policy-hash", "storage-fs"])
+def test_the_application_cannot_measure_newer_system_events(name: str) -> None:
+    events = dstack_event_log(app_events=[(name, b"\x00" * 32)])
+    with pytest.raises(MalformedEvidence) as info:
+        dstack_facts(parse_event_log(json.dumps(events)))
+    assert "after system-ready" in str(info.value)

@@ -330,14 +330,27 @@ def test_allow_any_workload_accepts_with_a_warning() -> None:
     "policy",
     [
         Policy(reference_values={"compose_hash": COMPOSE_HASH.hex()}),
-        Policy(reference_values={"app_id": APP_ID.hex()}),
         Policy(reference_values={"host_data": mr_config_host_data(MR_CONFIG).hex()}),
-        Policy(options={"allowed_app_ids": [APP_ID.hex()]}),
+        Policy(options={"allowed_compose_hashes": [COMPOSE_HASH.hex()]}),
     ],
-    ids=["compose_hash", "app_id", "host_data", "allowed_app_ids"],
+    ids=["compose_hash", "host_data", "allowed_compose_hashes"],
 )
 def test_the_application_pins(policy: Policy) -> None:
     assert _appraise(_server(), policy=policy).accepted
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        Policy(reference_values={"app_id": APP_ID.hex()}),
+        Policy(options={"allowed_app_ids": [APP_ID.hex()]}),
+    ],
+    ids=["app_id", "allowed_app_ids"],
+)
+def test_the_app_id_alone_does_not_pin(policy: Policy) -> None:
+    # The host chooses the app id (the guest measures the deploy-time one): checked, no pin.
+    result = _appraise(_server(), policy=policy)
+    assert [f.check for f in result.failures if f.enforced] == ["workload.unpinned"]
 
 
 def test_the_launch_measurement_alone_does_not_pin() -> None:

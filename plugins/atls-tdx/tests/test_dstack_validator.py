@@ -96,13 +96,17 @@ def challenge_case(
     certificate_digest: bytes | None = None,
     tcb_info: dict[str, Any] | None = None,
     policy: Policy | None = None,
+    app_compose: str = COMPOSE,
+    app_id: bytes | None = None,
 ) -> Built:
     key = ec.generate_private_key(ec.SECP256R1())
     der = self_signed_certificate(key)
     digest = certificate_digest if certificate_digest is not None else hashlib.sha256(der).digest()
     if events is None:
         events = dstack_event_log(
-            app_compose=COMPOSE, app_events=[(CERTIFICATE_EVENT, digest.hex().encode())]
+            app_compose=app_compose,
+            app_id=app_id,
+            app_events=[(CERTIFICATE_EVENT, digest.hex().encode())],
         )
     nonce = b.new_nonce()
     validator = DstackValidator.challenge_validator(world.settings())
@@ -117,7 +121,7 @@ def challenge_case(
             "report_data": report_data.hex(),
             "vm_config": '{"os_image_hash": "00"}',
         },
-        "tcb_info": tcb_info if tcb_info is not None else {"app_compose": COMPOSE},
+        "tcb_info": tcb_info if tcb_info is not None else {"app_compose": app_compose},
     }
     evidence = validator.evidence_from_challenge(
         ChallengeResponse(status=200, headers={}, body=json.dumps(body).encode())
@@ -213,16 +217,14 @@ def test_unpinned_deployment_is_refused_naming_what_to_pin(synthetic: Any, mode:
     rtmr3 = ["reference_values.rtmr3"] if mode == "certificate" else []
     assert failure.expected == [
         "reference_values.compose_hash",
-        "reference_values.app_id",
         *rtmr3,
         "reference_values.mrconfigid",
         *host_data,
         "app_compose",
         "allowed_compose_hashes",
-        "allowed_app_ids",
     ]
     assert failure.actual["compose_hash"] == compose_hash(COMPOSE).hex()
-    assert failure.actual["app_id"] == compose_hash(COMPOSE)[:20].hex()
+    assert "app_id" not in failure.actual  # the host chooses it: not offered as a pin
     assert f'compose_hash = "{compose_hash(COMPOSE).hex()}"' in failure.message
     assert not any(w.startswith("dstack.app:") for w in result.warnings)
 
@@ -244,9 +246,7 @@ def test_allow_any_workload_accepts_with_warnings(synthetic: Any, mode: str) -> 
     [
         {"options": {"app_compose": COMPOSE}},
         {"options": {"allowed_compose_hashes": [compose_hash(COMPOSE).hex()]}},
-        {"options": {"allowed_app_ids": [compose_hash(COMPOSE)[:20].hex()]}},
         {"reference_values": {"compose_hash": compose_hash(COMPOSE).hex()}},
-        {"reference_values": {"app_id": compose_hash(COMPOSE)[:20].hex()}},
     ],
     ids=_pin_id,
 )
@@ -257,6 +257,57 @@ def test_one_pin_is_enough_and_the_boot_chain_still_warns(
     assert result.accepted, result.to_json()
     assert result.status is Status.WARNING
     assert [w.split(":")[0] for w in result.warnings] == ["dstack.boot_chain"]
+
+
+VICTIM_APP_ID = compose_hash(COMPOSE)[:20]
+ATTACKER_COMPOSE = '{"runner":"bash","name":"not the victim"}'
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "pin",
+    [
+        {"options": {"allowed_app_ids": [VICTIM_APP_ID.hex()]}},
+        {"reference_values": {"app_id": VICTIM_APP_ID.hex()}},
+    ],
+    ids=_pin_id,
+)
+def test_an_app_id_alone_does_not_pin(synthetic: Any, mode: str, pin: dict[str, Any]) -> None:
+    # dstack measures the app id the host deployed with, KMS or not: a TD running another
+    # compose (key provider none) can measure the victim's.  With the boot chain pinned
+    # too, such a policy accepted it as AFFIRMING.
+    settings = synthetic.settings()
+    if mode == "certificate":
+        events = dstack_event_log(app_compose=ATTACKER_COMPOSE, app_id=VICTIM_APP_ID)
+        built, validator = certificate_case(synthetic, events=events), DstackValidator(settings)
+    else:
+        built = challenge_case(synthetic, app_compose=ATTACKER_COMPOSE, app_id=VICTIM_APP_ID)
+        validator = DstackValidator.challenge_validator(settings)
+    boot_chain = pinned_policy(built.events).reference_values
+    references = {**boot_chain, **pin.get("reference_values", {})}
+    policy = Policy(reference_values=references, options=pin.get("options", {}))
+    result = appraise(validator, attrs.evolve(built.case, policy=policy))
+    assert not result.accepted
+    assert [f.check for f in result.failures if f.enforced] == ["workload.unpinned"]
+    assert result.measurements["app_id"] == VICTIM_APP_ID.hex()
+    # The app id is still checked beside a compose pin, which names the application.
+    beside = Policy(
+        reference_values=references,
+        options={**pin.get("options", {}), "allowed_compose_hashes": [compose_hash(COMPOSE).hex()]},
+    )
+    refused = appraise(validator, attrs.evolve(built.case, policy=beside))
+    assert [f.check for f in refused.failures if f.enforced] == ["dstack.compose_hash"]
+
+
+def test_a_non_zero_mr_config_id_pins_the_application(synthetic: Any) -> None:
+    # Every MRCONFIGID form dstack writes commits to the compose hash (the guest checks it).
+    mr_config_id = expected_mr_config_id(compose_hash(COMPOSE))
+    built = certificate_case(synthetic, mr_config_id=mr_config_id)
+    policy = Policy(reference_values={"mrconfigid": mr_config_id.hex()})
+    result = appraise(
+        DstackValidator(synthetic.settings()), attrs.evolve(built.case, policy=policy)
+    )
+    assert result.accepted, result.to_json()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -621,3 +672,22 @@ def test_system_event_emitted_by_the_application_is_refused(synthetic: Any) -> N
     evil = challenge_case(synthetic, events=events)
     with pytest.raises(MalformedEvidence):
         appraise(DstackValidator.challenge_validator(synthetic.settings()), evil.case)
+
+
+def test_newer_system_events_are_claims_not_pins(synthetic: Any) -> None:
+    # dstack master measures init scripts, the GPU policy and the data disk's filesystem.
+    events = dstack_event_log(app_compose=COMPOSE)
+    ready = next(i for i, e in enumerate(events) if e["event"] == "system-ready")
+    newer = [
+        runtime_event("init-script-hash", b"\x11" * 32),
+        runtime_event("init-script-hash", b"\x22" * 32),
+        runtime_event("gpu-policy-hash", b"\x33" * 32),
+        runtime_event("storage-fs", b"zfs"),
+    ]
+    built = certificate_case(synthetic, events=[*events[:ready], *newer, *events[ready:]])
+    result = appraise(DstackValidator(synthetic.settings()), built.case)
+    assert result.accepted, result.to_json()
+    assert list(result.claims["init_script_hashes"]) == ["11" * 32, "22" * 32]
+    assert result.claims["gpu_policy_hash"] == "33" * 32
+    assert result.claims["storage_fs"] == "zfs"
+    assert list(result.claims["app_events"]) == []

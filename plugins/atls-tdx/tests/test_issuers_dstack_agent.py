@@ -19,9 +19,16 @@ from atls_core.errors import ATLSError, ConfigurationError
 from atls_core.interfaces import ChallengeResponse
 from atls_core.policy import Policy
 from atls_tdx.dstack import DstackValidator
-from atls_tdx.dstack_eventlog import CERTIFICATE_EVENT
+from atls_tdx.dstack_eventlog import CERTIFICATE_EVENT, RUNTIME_EVENT_TYPE, runtime_event_digest
 from atls_tdx.issuers import DstackAgentIssuer, DstackGuestAgent, IssuerError
-from atls_tdx.testing.dstack import FakeGuestAgent, self_signed_certificate, spki_of
+from atls_tdx.testing.dstack import (
+    FakeGuestAgent,
+    agent_event_log,
+    dstack_event_log,
+    replay_rtmrs,
+    self_signed_certificate,
+    spki_of,
+)
 
 
 @pytest.fixture
@@ -46,7 +53,11 @@ def agent(socket_path: Path, synthetic: Any) -> Iterator[FakeGuestAgent]:
 def test_get_quote(agent: FakeGuestAgent) -> None:
     answer = DstackGuestAgent(agent.socket_path).get_quote(b"\x07" * 64)
     assert answer.report_data == b"\x07" * 64
-    assert json.loads(answer.event_log) == agent.events
+    served = json.loads(answer.event_log)
+    assert served == agent_event_log(agent.events)
+    # dstack >= 0.5.6: runtime digests and boot payloads are left out.
+    assert {e["digest"] for e in served if e["imr"] == 3} == {""}
+    assert {e["event_payload"] for e in served if e["imr"] in (1, 2)} == {""}
     assert answer.vm_config == agent.vm_config
     assert len(answer.quote) > 600
 
@@ -149,3 +160,64 @@ def test_issuer_settings_are_checked() -> None:
             DstackAgentIssuer(settings)
     with pytest.raises(ConfigurationError):
         DstackGuestAgent("/nonexistent").get_quote(bytes(10))
+
+
+def _v2_event(name: str, payload: bytes) -> dict[str, Any]:
+    return {
+        "imr": 3,
+        "event_type": RUNTIME_EVENT_TYPE,
+        "digest": runtime_event_digest(RUNTIME_EVENT_TYPE, name, payload, version=2).hex(),
+        "event": name,
+        "event_payload": payload.hex(),
+        "version": 2,
+    }
+
+
+class _AgentHidingTcbInfo(FakeGuestAgent):
+    def info(self) -> dict[str, Any]:
+        return {"tcb_info": ""}  # public_tcbinfo = false
+
+
+@pytest.mark.parametrize("secureai", [True, False])
+def test_secureai_answers_carry_every_runtime_digest(
+    socket_path: Path, synthetic: Any, secureai: bool
+) -> None:
+    # secureai 0.3 replays the digests it is given; dstack >= 0.5.6 agents serve them empty.
+    def make(report_data: bytes, rtmrs: Any, mr_config_id: bytes) -> bytes:
+        quote: bytes = synthetic.quote(report_data, rtmr=rtmrs, mr_config_id=mr_config_id)
+        return quote
+
+    events = [*dstack_event_log(), _v2_event("app-v2-event", b"\x01\x02")]
+    with _AgentHidingTcbInfo(socket_path, make, events=events) as agent:
+        issuer = DstackAgentIssuer({"socket": agent.socket_path, "secureai_clients": secureai})
+        answer = json.loads(issuer.issue(bytes(64)).data)
+    served = json.loads(answer["quote"]["event_log"])
+    if not secureai:  # atls clients recompute the digests: the agent's log is passed on
+        assert served == agent_event_log(events)
+        return
+    # What the client replays is the quoted RTMR3; the rest is the agent's answer unchanged.
+    assert replay_rtmrs(served)[3] == replay_rtmrs(events)[3]
+    assert [{**e, "digest": ""} if e["imr"] == 3 else e for e in served] == agent_event_log(events)
+    assert served[-1]["preimage"] == agent_event_log(events)[-1]["preimage"]
+
+
+def test_an_agent_without_emit_event_is_named(socket_path: Path, synthetic: Any) -> None:
+    # dstack master (0.6) removed EmitEvent: challenge mode cannot bind its certificate there.
+    def make(report_data: bytes, rtmrs: Any, mr_config_id: bytes) -> bytes:
+        quote: bytes = synthetic.quote(report_data, rtmr=rtmrs, mr_config_id=mr_config_id)
+        return quote
+
+    with FakeGuestAgent(socket_path, make, emit_event=False) as agent:
+        issuer = DstackAgentIssuer({"socket": agent.socket_path})
+        with pytest.raises(IssuerError) as info:
+            issuer.issue(bytes(64), certificate_sha256=b"\x01" * 32)
+        assert agent.requests == []  # no quote without the certificate's event
+        before = len(agent.events)
+        issuer.issue(bytes(64))  # GetQuote itself still works
+    assert info.value.check == "dstack_agent.emit_event"
+    reason = info.value.reason
+    assert "has no EmitEvent" in reason
+    assert "dstack <= 0.5.x" in reason
+    assert "RA-TLS certificate" in reason
+    assert "appraise it with tdx.dstack" in reason
+    assert len(agent.events) == before

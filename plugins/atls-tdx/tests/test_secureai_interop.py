@@ -3,7 +3,8 @@
 1. The real secureai client (``secureai.httpx.Client`` + ``DstackTDXVerifier``)
    against an atls server (``ChallengeEndpoint`` + ``tdx.dstack-agent`` with
    ``secureai_clients = true``) whose guest agent quotes through the synthetic
-   DCAP PKI.  secureai checks the quote with dcap-qvl against Intel's root; the
+   DCAP PKI and serves its event log as dstack >= 0.5.6 does (runtime digests
+   empty: the issuer fills them in, or secureai's replay never matches).  secureai checks the quote with dcap-qvl against Intel's root; the
    one seam here gives its ``dcap_qvl`` the synthetic root and a fixed time
    (``verify_with_root_ca``), nothing else of secureai is replaced.  Its TLS
    trust (it also requires a PKI-valid certificate) comes from SSL_CERT_FILE.
@@ -51,6 +52,7 @@ from atls_tdx.dstack_eventlog import CERTIFICATE_EVENT
 from atls_tdx.issuers import DstackAgentIssuer
 from atls_tdx.testing.dstack import (
     FakeGuestAgent,
+    agent_event_log,
     dstack_event_log,
     replay_rtmrs,
     runtime_event,
@@ -91,7 +93,8 @@ def _tcb_info(events: list[dict[str, Any]], app_compose: str) -> dict[str, Any]:
 
 
 class _AgentWithInfo(FakeGuestAgent):
-    """GetQuote and EmitEvent by a FakeGuestAgent's own logic, plus Info."""
+    """GetQuote (dstack >= 0.5.6's shape) and EmitEvent by a FakeGuestAgent's own logic,
+    plus Info."""
 
     def info(self) -> dict[str, Any]:
         return {"tcb_info": json.dumps(_tcb_info(self.events, DEPLOYED))}
@@ -307,7 +310,7 @@ class _SecureaiStyleHandler(http.server.BaseHTTPRequestHandler):
             "success": True,
             "quote": {
                 "quote": quote.hex(),
-                "event_log": json.dumps(events),
+                "event_log": json.dumps(agent_event_log(events)),  # what its agent served
                 "report_data": report_data.hex(),
                 "vm_config": '{"os_image_hash": "' + OS_IMAGE.hex() + '"}',
             },

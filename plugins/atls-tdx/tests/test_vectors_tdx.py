@@ -173,6 +173,11 @@ def _quote_fields(quote: bytes) -> dict[str, Any]:
     return parse_report_fields(quote_from_bytes(quote))[2]
 
 
+APP_ID_3763 = "3763bc34552cf3a27ff71ad5f7a90471562a1a2d"
+COMPOSE_3763 = APP_ID_3763 + "f552dfc1998cba2d60da27e7"
+"""The recorded dstack TD's app id (here the first 20 bytes of its compose hash)."""
+
+
 def test_dstack_quote_report_replays_and_verifies(vectors: Vectors) -> None:
     folder = "tdx/dstack-quote-report"
     expected = json.loads(vectors(f"{folder}/expected.json").read_text())
@@ -188,13 +193,19 @@ def test_dstack_quote_report_replays_and_verifies(vectors: Vectors) -> None:
     document = vectors(f"{folder}/get_quote_response.json")
     unpinned = _appraise(validator, document, expected["verify_at_unix"], Policy())
     assert [f.check for f in unpinned.failures] == ["workload.unpinned"]
-    assert unpinned.failures[0].actual["app_id"] == "3763bc34552cf3a27ff71ad5f7a90471562a1a2d"
-    assert "allowed_app_ids" in unpinned.failures[0].message
+    assert unpinned.failures[0].actual["compose_hash"] == COMPOSE_3763
+    assert "allowed_compose_hashes" in unpinned.failures[0].message
+    assert "allowed_app_ids" not in unpinned.failures[0].message  # the host chooses app ids
+    app_id_only = Policy(options={"allowed_app_ids": [APP_ID_3763]})
+    by_app_id = _appraise(validator, document, expected["verify_at_unix"], app_id_only)
+    assert [f.check for f in by_app_id.failures if f.enforced] == ["workload.unpinned"]
     result = _appraise(
         validator,
         document,
         expected["verify_at_unix"],
-        Policy(options={"allowed_app_ids": ["3763bc34552cf3a27ff71ad5f7a90471562a1a2d"]}),
+        Policy(
+            options={"allowed_compose_hashes": [COMPOSE_3763], "allowed_app_ids": [APP_ID_3763]}
+        ),
     )
     assert result.accepted, result.to_json()
     assert sorted(w.split(":")[0] for w in result.warnings) == [
@@ -204,7 +215,7 @@ def test_dstack_quote_report_replays_and_verifies(vectors: Vectors) -> None:
     _check_expected(result, expected)
     facts = dstack_facts(events)
     assert result.measurements["compose_hash"] == facts.compose_hash.hex()  # type: ignore[union-attr]
-    assert result.measurements["app_id"] == "3763bc34552cf3a27ff71ad5f7a90471562a1a2d"
+    assert result.measurements["app_id"] == APP_ID_3763
     assert list(result.claims["app_events"]) == ["LIUM_MINER_HOTKEY"]
     pinned = Policy(
         reference_values={
@@ -216,7 +227,7 @@ def test_dstack_quote_report_replays_and_verifies(vectors: Vectors) -> None:
                 ("rtmr2", "rt_mr2"),
             )
         },
-        options={"allowed_app_ids": ["3763bc34552cf3a27ff71ad5f7a90471562a1a2d"]},
+        options={"allowed_compose_hashes": [COMPOSE_3763]},
     )
     strict = _appraise(
         validator, vectors(f"{folder}/get_quote_response.json"), expected["verify_at_unix"], pinned

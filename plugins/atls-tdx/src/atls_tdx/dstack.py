@@ -25,8 +25,10 @@ canonical, so a mapping is refused when the configuration is loaded
 (:meth:`DstackValidator.check_policy`), naming the text to pass instead.
 
 Pinning is the core's rule: a policy must pin one of ``spec.workload_identity``
-(compose hash, app id, OS image hash or a TD measurement) or set one of the
-dstack pinning options, or the appraisal is refused.  The boot chain (MRTD,
+(the compose hash, a non-zero MRCONFIGID, or RTMR3 for certificates) or set
+``app_compose`` or ``allowed_compose_hashes``, or the appraisal is refused.  The
+app id (``app_id``, ``allowed_app_ids``) is checked when given but does not pin:
+the host chooses it (see :data:`atls_tdx.specs.DSTACK_WORKLOAD`).  The boot chain (MRTD,
 RTMR0-2) is pinned with enforced ``policy.reference_values``; while it is not,
 the result says so with a ``dstack.boot_chain`` warning: any firmware, kernel
 and kernel command line would pass.
@@ -363,6 +365,13 @@ class DstackValidator(ValidatorBase):
             appraisal.claim("key_provider", facts.key_provider.decode(errors="replace"))
         if facts.mr_kms is not None:
             appraisal.claim("mr_kms", facts.mr_kms.hex())
+        # Newer RTMR3 events, named as the SEV-SNP path names them: visible, not pins.
+        if facts.gpu_policy_hash is not None:
+            appraisal.claim("gpu_policy_hash", facts.gpu_policy_hash.hex())
+        if facts.init_script_hashes:
+            appraisal.claim("init_script_hashes", [h.hex() for h in facts.init_script_hashes])
+        if facts.storage_fs is not None:
+            appraisal.claim("storage_fs", facts.storage_fs.decode(errors="replace"))
         if facts.certificate_digest is not None:
             appraisal.claim("certificate_event_sha256", facts.certificate_digest.hex())
         appraisal.claim("system_ready", facts.system_ready)

@@ -5,8 +5,8 @@ the quote: replaying it must reproduce the quote's RTMRs.  Runtime events
 (``event_type`` 0x08000001, dstack's measured application events) are
 re-digested here from their name and payload, so a forged payload cannot ride
 on a genuine digest: a digest the server supplies for them is compared, never
-used, and an empty one (dstack >= 0.6 guest agents, and every log embedded in
-a certificate) is simply computed.  Each runtime event says which digest rule
+used, and an empty one (GetQuote of dstack >= 0.5.6 guest agents, and every log
+embedded in a certificate) is simply computed.  Each runtime event says which digest rule
 it follows (``version``): V1 hashes ``type || ":" || name || ":" || payload``,
 V2 hashes the RFC 8785 canonical JSON of name, type and payload; a pre-image
 carried beside a V2 digest must be exactly that canonical JSON.  Boot-time
@@ -15,7 +15,8 @@ images): those digests are used as given and are therefore only as good as the
 RTMR0-2 reference values that policy pins.
 
 Logs embedded in certificates are stripped (:func:`stripped_event_log`): they
-keep RTMR3 and three RTMR0 digests, so only RTMR3 can be replayed from them.
+keep RTMR3 (and, from dstack master on, three RTMR0 ACPI digests; v0.5.x keeps
+RTMR3 only), so only RTMR3 can be replayed from them.
 :func:`check_replay` therefore takes the registers that *must* replay and
 reports the others it could not reproduce.
 
@@ -44,6 +45,7 @@ __all__ = [
     "CERTIFICATE_EVENT",
     "DIGEST_SIZE",
     "EVENT_LOG_VERSIONS",
+    "INIT_SCRIPT_EVENT",
     "MAX_EVENTS",
     "RTMR_COUNT",
     "RUNTIME_EVENT_TYPE",
@@ -75,20 +77,27 @@ ACPI_DATA_PAYLOAD = b"ACPI DATA"
 CERTIFICATE_EVENT = "New TLS Certificate"
 """Emitted by secureai-style servers: payload = hex SHA-256 of the TLS certificate DER."""
 SYSTEM_READY = "system-ready"
+INIT_SCRIPT_EVENT = "init-script-hash"
 SYSTEM_EVENTS = frozenset(
     {
         "system-preparing",
         "app-id",
         "compose-hash",
+        INIT_SCRIPT_EVENT,
+        "gpu-policy-hash",
         "instance-id",
         "boot-mr-done",
         "mr-kms",
         "os-image-hash",
         "key-provider",
+        "storage-fs",
         SYSTEM_READY,
     }
 )
-"""Events dstack's OS measures before the application starts; each at most once."""
+"""Events dstack's OS measures before the application starts, each at most once except
+``init-script-hash`` (one per init script, in order).  Not every version emits each:
+``mr-kms`` (gone on dstack master) and ``os-image-hash`` only with a KMS, ``storage-fs``
+since 0.5.5, ``init-script-hash`` and ``gpu-policy-hash`` on master."""
 
 _JSON_SHORT_ESCAPES = {
     '"': '\\"',
@@ -401,6 +410,11 @@ class DstackFacts:
     os_image_hash: bytes | None = None
     key_provider: bytes | None = None
     mr_kms: bytes | None = None
+    gpu_policy_hash: bytes | None = None
+    storage_fs: bytes | None = None
+    init_script_hashes: tuple[bytes, ...] = ()
+    """Recorded so they are visible, not pinned: app-compose defines the init scripts and
+    the GPU policy, so a compose-hash pin covers them."""
     system_ready: bool = False
     certificate_digest: bytes | None = None
     """The last 'New TLS Certificate' event's SHA-256, if any."""
@@ -426,6 +440,7 @@ def _certificate_digest(payload: bytes) -> bytes:
 def dstack_facts(events: Sequence[Event]) -> DstackFacts:
     """Read the application's identity from RTMR3 runtime events (after replay!)."""
     seen: dict[str, bytes] = {}
+    init_scripts: list[bytes] = []
     ready = False
     certificate: bytes | None = None
     app_events: list[str] = []
@@ -449,6 +464,9 @@ def dstack_facts(events: Sequence[Event]) -> DstackFacts:
                     f"event {index}: system event {event.name!r} after system-ready "
                     "(only the OS may measure it, before the application starts)"
                 )
+            if event.name == INIT_SCRIPT_EVENT:
+                init_scripts.append(event.payload)
+                continue
             if event.name in seen:
                 raise _malformed(f"event {index}: system event {event.name!r} appears twice")
             seen[event.name] = event.payload
@@ -465,6 +483,9 @@ def dstack_facts(events: Sequence[Event]) -> DstackFacts:
         os_image_hash=seen.get("os-image-hash"),
         key_provider=seen.get("key-provider"),
         mr_kms=seen.get("mr-kms"),
+        gpu_policy_hash=seen.get("gpu-policy-hash"),
+        storage_fs=seen.get("storage-fs"),
+        init_script_hashes=tuple(init_scripts),
         system_ready=ready,
         certificate_digest=certificate,
         app_events=tuple(app_events),

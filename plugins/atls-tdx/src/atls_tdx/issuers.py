@@ -8,9 +8,11 @@ argument so tests can emulate configfs, which creates the entry's files itself.
 
 ``DstackGuestAgent`` speaks HTTP over the dstack guest agent's Unix socket
 (``/var/run/dstack.sock``) through atls' bounded fetch (one deadline, a size
-cap): ``GetQuote`` returns the quote, the event log and the VM configuration;
-``EmitEvent`` extends RTMR3 with a runtime event; ``Info`` returns the TCB info
-(measurements, event log, the app-compose text) that secureai clients read.
+cap): ``GetQuote`` returns the quote, the event log (every event stripped since
+dstack 0.5.6: runtime digests empty) and the VM configuration; ``EmitEvent``
+extends RTMR3 with a runtime event (dstack 0.5.x only: dstack master, 0.6, removed
+it); ``Info`` returns the TCB info (measurements, event log, the app-compose text)
+that secureai clients read.
 
 ``DstackAgentIssuer`` answers ``/tdx_quote`` challenges.  Its own clients
 (``tdx.dstack-challenge``) send a nonce and the server computes the report data
@@ -63,6 +65,7 @@ __all__ = [
     "OsTsmFilesystem",
     "TsmFilesystem",
     "configfs_tsm_quote",
+    "with_runtime_digests",
 ]
 
 DEFAULT_DSTACK_SOCKET = "/var/run/dstack.sock"
@@ -169,8 +172,28 @@ class DstackGuestAgent:
         )
 
     def emit_event(self, event: str, payload: bytes) -> None:
-        """Extend RTMR3 with a runtime event (dstack >= 0.5)."""
-        self._call("EmitEvent", {"event": event, "payload": payload.hex()})
+        """Extend RTMR3 with a runtime event.
+
+        dstack 0.5.x agents have EmitEvent; dstack master (0.6) removed it (upstream
+        ``guest-agent: remove EmitEvent API``) and has no replacement that records an
+        event in dstack's log.  An agent that does not know the method (HTTP 404 or
+        400) is named as such, so a challenge-mode server fails with the way out.
+        """
+        try:
+            self._call("EmitEvent", {"event": event, "payload": payload.hex()})
+        except IssuerError as exc:
+            if exc.check != "dstack_agent.status" or not str(exc.actual).startswith(("404", "400")):
+                raise
+            raise IssuerError(
+                f"the dstack guest agent at {self.socket_path} has no EmitEvent (dstack "
+                "master/0.6 removed it), so it cannot measure the 'New TLS Certificate' event "
+                "the challenge mode (tdx.dstack-agent, tdx.dstack-challenge) binds the "
+                "certificate with: that mode needs a dstack <= 0.5.x guest agent.  On newer "
+                "agents serve dstack's RA-TLS certificate (GetTlsKey, usage_ra_tls) and "
+                "appraise it with tdx.dstack",
+                check="dstack_agent.emit_event",
+                actual=exc.actual,
+            ) from None
 
     def tcb_info(self) -> dict[str, Any] | None:
         """``Info``'s ``tcb_info`` (a JSON text upstream), decoded; ``None`` when the
@@ -198,6 +221,26 @@ class DstackGuestAgent:
 
 SECUREAI_REPORT_DATA = "report_data_hex"
 """secureai's challenge field: the 64 bytes the client wants quoted, hex."""
+
+
+def with_runtime_digests(event_log: str) -> str:
+    """``event_log`` (GetQuote's JSON text) with each empty runtime-event digest filled in.
+
+    dstack >= 0.5.6 guest agents serve runtime events without their digest, and
+    secureai 0.3 replays the digests it is given (dstack-sdk 0.5.4's
+    ``replay_rtmrs``, an empty one as zeros), so its RTMR3 never matched.  Each
+    digest is recomputed from the event's name and payload (its V1 or V2 rule),
+    which is sound: the client's replay must still reproduce the quoted RTMR3.
+    Every other member of every event is kept as the agent wrote it.
+    """
+    from atls_tdx.dstack_eventlog import parse_event_log
+
+    events = parse_event_log(event_log)  # refuses what is not a dstack event log
+    entries = json.loads(event_log)
+    for entry, event in zip(entries, events, strict=True):
+        if event.is_runtime and not event.digest:
+            entry["digest"] = event.measured_digest.hex()
+    return json.dumps(entries)
 
 
 def _str_setting(settings: Settings, name: str, default: str) -> str:
@@ -236,7 +279,10 @@ class DstackAgentIssuer:
 
     The certificate binding is an RTMR3 event: before the first quote for a
     certificate, its SHA-256 is emitted as a 'New TLS Certificate' event (once
-    per certificate, so RTMR3 does not grow per request).
+    per certificate, so RTMR3 does not grow per request).  That needs the agent's
+    EmitEvent, which only dstack 0.5.x has: on dstack master (0.6) the first
+    challenge fails with ``dstack_agent.emit_event``, and the RA-TLS certificate
+    (``tdx.dstack``) is the way to attest such a TD.
 
     ``secureai_clients = true`` also serves the secureai client: its request
     carries the report data itself, quoted as given, and its answer needs the
@@ -318,10 +364,13 @@ class DstackAgentIssuer:
 
     def issue(self, report_data: bytes, *, certificate_sha256: bytes | None = None) -> Evidence:
         """The ``/tdx_quote`` answer: ``{"success", "quote": {quote, event_log,
-        report_data, vm_config}}``, plus ``tcb_info`` (the agent's Info) for secureai."""
+        report_data, vm_config}}``, plus ``tcb_info`` (the agent's Info) for secureai,
+        whose event log then carries every runtime digest (:func:`with_runtime_digests`)."""
         if certificate_sha256 is not None:
             self.announce_certificate(certificate_sha256)
         answer = self._agent.get_quote(report_data)
+        if self._secureai:
+            answer = attrs.evolve(answer, event_log=with_runtime_digests(answer.event_log))
         document: dict[str, Any] = {"success": True, "quote": answer.to_response()}
         if self._secureai:
             tcb_info = self._agent.tcb_info()

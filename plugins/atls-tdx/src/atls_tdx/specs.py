@@ -75,13 +75,22 @@ DSTACK_SNP_MEASUREMENTS = measurements.SEV_SNP
 DSTACK_SNP_BOOT_CHAIN = ("measurement",)
 """On SEV-SNP, the launch MEASUREMENT covers firmware, kernel, initrd and command line."""
 
-DSTACK_WORKLOAD = ("compose_hash", "app_id", "rtmr3", "mrconfigid")
-"""What identifies a dstack *application*: its compose hash and app id (measured in RTMR3),
-RTMR3 itself and MRCONFIGID (which dstack sets to the compose hash).  The OS image, MRTD and
-RTMR0-2 identify the platform every dstack app shares: pinning only those would accept any
-application deployed on that image, so they are checked when pinned but do not pin."""
+DSTACK_WORKLOAD = ("compose_hash", "rtmr3", "mrconfigid")
+"""What identifies a dstack *application*: its compose hash (measured in RTMR3), RTMR3 itself
+and a non-zero MRCONFIGID (every format dstack writes commits to the compose hash, and the guest
+refuses to boot when it does not match: v1 is 0x01 || compose hash, v2 and v3 hash it with
+the app id and key provider; an all-zero MRCONFIGID, the TDX default, is "not set" and pins
+nothing).  The OS image, MRTD and RTMR0-2 identify the platform every dstack app shares:
+pinning only those would accept any application deployed on that image, so they are checked
+when pinned but do not pin.
 
-DSTACK_CHALLENGE_WORKLOAD = ("compose_hash", "app_id", "mrconfigid")
+The app id is checked when given but does not pin either: the host chooses it at deployment
+(dstack measures the deploy-time app id, with or without a KMS; upstream's own comment says
+relying parties must gate the compose hash separately), and with a KMS it means something
+only together with the KMS identity, which atls cannot pin.  A TD running another compose
+can measure the victim's app id."""
+
+DSTACK_CHALLENGE_WORKLOAD = ("compose_hash", "mrconfigid")
 """:data:`DSTACK_WORKLOAD` without RTMR3: in the challenge protocol every new TLS
 certificate is extended into RTMR3, so a policy pinning it would refuse the server at its
 next certificate rotation.  RTMR3 stays a reference value that is checked when given."""
@@ -91,8 +100,10 @@ DSTACK_SNP_WORKLOAD = ("host_data",)
 id, key provider): it pins the application as MRCONFIGID does on TDX.  The launch
 MEASUREMENT is the OS image's, shared by every app on it, so it does not pin."""
 
-DSTACK_PINNING_OPTIONS = ("app_compose", "allowed_compose_hashes", "allowed_app_ids")
-"""Policy options that pin the application (``allowed_os_image_hashes`` pins only the OS)."""
+DSTACK_PINNING_OPTIONS = ("app_compose", "allowed_compose_hashes")
+"""Policy options that pin the application (both name its compose hash).
+``allowed_app_ids`` does not (the host chooses the app id, see :data:`DSTACK_WORKLOAD`) and
+``allowed_os_image_hashes`` pins only the OS."""
 
 DSTACK_POLICY_OPTIONS = (
     "app_compose",
@@ -100,7 +111,9 @@ DSTACK_POLICY_OPTIONS = (
     "allowed_app_ids",
     "allowed_os_image_hashes",
 )
-"""Each of them pins the workload as well as a reference value does."""
+"""Every dstack option, each checked when set; only :data:`DSTACK_PINNING_OPTIONS` pin.
+``allowed_os_image_hashes`` can be met only by a TD with a KMS: dstack measures the
+``os-image-hash`` event only when it asks a KMS for the app's keys."""
 
 DSTACK_SNP_POLICY_OPTIONS = (
     "max_vmpl",

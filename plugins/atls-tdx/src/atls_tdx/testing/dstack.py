@@ -33,10 +33,12 @@ from atls_tdx.dstack_attestation import (
     TpmQuote,
 )
 from atls_tdx.dstack_eventlog import (
+    ACPI_DATA_PAYLOAD,
     RUNTIME_EVENT_TYPE,
     Event,
     parse_event_log,
     runtime_event_digest,
+    runtime_event_preimage,
     stripped_event_log,
 )
 from atls_tdx.dstack_snp import mr_config_host_data
@@ -48,6 +50,7 @@ __all__ = [
     "spki_of",
     "FakeGuestAgent",
     "QuoteMaker",
+    "agent_event_log",
     "boot_event",
     "dstack_event_log",
     "replay_rtmrs",
@@ -143,6 +146,32 @@ def dstack_event_log(
 # --- the guest agent -------------------------------------------------------------
 
 
+def agent_event_log(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The event log as a dstack >= 0.5.6 guest agent's GetQuote serves it.
+
+    Every event ``stripped()`` (upstream ``cc-eventlog`` ``TdxEvent::stripped``,
+    ``dstack-attest`` ``get_tdx_event_log_string``): runtime events lose their
+    digest (``""``), boot-time events their payload.  As on dstack master, the
+    RTMR0 "ACPI DATA" marker is kept and V2 runtime events carry their digest
+    ``preimage`` (hex); v0.5.6-v0.5.11 empty the marker too, which no verifier
+    here reads.  Older agents served the full log, which is what
+    :func:`replay_rtmrs` needs: keep that for computing RTMRs.
+    """
+    served = []
+    for event in events:
+        entry = dict(event)
+        if entry["event_type"] == RUNTIME_EVENT_TYPE:
+            entry["digest"] = ""
+            version = int(entry.get("version", 1))
+            if version == 2:
+                payload = bytes.fromhex(entry["event_payload"])
+                entry["preimage"] = runtime_event_preimage(entry["event"], payload, version=2).hex()
+        elif not (entry["imr"] == 0 and entry["event_payload"] == ACPI_DATA_PAYLOAD.hex()):
+            entry["event_payload"] = ""
+        served.append(entry)
+    return served
+
+
 class _Handler(QuietHandler):
     server: _AgentServer
 
@@ -153,7 +182,7 @@ class _Handler(QuietHandler):
             answer: dict[str, Any] | None
             if self.path == "/GetQuote":
                 answer = agent.get_quote(bytes.fromhex(body["report_data"]))
-            elif self.path == "/EmitEvent":
+            elif self.path == "/EmitEvent" and agent.has_emit_event:
                 agent.emit_event(body["event"], bytes.fromhex(body["payload"]))
                 answer = {}
             else:
@@ -178,10 +207,14 @@ class _AgentServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 
 class FakeGuestAgent:
-    """A dstack guest agent on a real Unix socket: GetQuote and EmitEvent.
+    """A dstack guest agent on a real Unix socket: GetQuote, EmitEvent, Info.
 
-    Keeps an event log; EmitEvent appends a runtime event to RTMR3 and later
-    quotes carry the new RTMR3, as on a real CVM.  Use as a context manager.
+    Keeps the full event log (:attr:`events`, digests included, for computing
+    RTMRs); GetQuote serves it as dstack >= 0.5.6 does (:func:`agent_event_log`:
+    runtime digests empty).  EmitEvent appends a runtime event to RTMR3 and later
+    quotes carry the new RTMR3, as on a real CVM; ``emit_event=False`` models a
+    dstack master (0.6) agent, which has no EmitEvent (404).  Info answers only
+    in subclasses (:meth:`info`).  Use as a context manager.
     """
 
     def __init__(
@@ -192,8 +225,10 @@ class FakeGuestAgent:
         events: Sequence[dict[str, Any]] | None = None,
         mr_config_id: bytes = bytes(48),
         vm_config: str = '{"spec_version":1}',
+        emit_event: bool = True,
     ) -> None:
         self.socket_path = os.fspath(socket_path)
+        self.has_emit_event = emit_event
         self._quote_maker = quote_maker
         self.events: list[dict[str, Any]] = list(
             events if events is not None else dstack_event_log()
@@ -214,7 +249,7 @@ class FakeGuestAgent:
         )
         return {
             "quote": quote.hex(),
-            "event_log": json.dumps(events),
+            "event_log": json.dumps(agent_event_log(events)),
             "report_data": report_data.hex(),
             "vm_config": self.vm_config,
         }
