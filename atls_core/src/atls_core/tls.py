@@ -24,7 +24,6 @@ Fail-closed details:
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import logging
 import math
@@ -33,17 +32,18 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from atls_core import challenge as _challenge
-from atls_core.binding import BindingContext, Freshness, encode_sni, new_nonce
+from atls_core.appraisal_cache import AppraisalCache
+from atls_core.binding import BindingContext, encode_sni, new_nonce
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import Clock, SystemClock
 from atls_core.config import ATLSConfig
 from atls_core.errors import ATLSError, ATLSVerificationError, ConfigurationError, UntrustedChain
 from atls_core.evidence import Transport
 from atls_core.hostnames import canonical_host
+from atls_core.pki import load_roots, verify_pki
 from atls_core.result import AttestationResult
 from atls_core.selection import AppraiserLike, validator_for_rule
 
@@ -100,140 +100,6 @@ class _State:
         self.result: AttestationResult | None = None
         self.error: ATLSVerificationError | None = None
         self.reader: _challenge.ResponseReader | None = None
-
-
-# --- verified-evidence cache ---------------------------------------------------
-
-
-class AppraisalCache:
-    """Bounded cache of accepted key-only results, keyed by certificate digest.
-
-    Only a static certificate (report data without a nonce) appraised under a
-    policy that does not require nonce freshness is ever stored, so a hit can
-    only skip re-verifying byte-identical evidence in a byte-identical
-    certificate.  Entries die at the result's ``expires_at`` or after
-    ``max_age`` seconds, whichever comes first.  An entry is served only to the
-    validator instance (settings and policy) that appraised it, so a cache
-    shared between contexts cannot hand one policy's verdict to another.
-    """
-
-    def __init__(self, *, max_entries: int = 256, max_age: float = 300.0) -> None:
-        self._entries: collections.OrderedDict[
-            tuple[str, str], tuple[AttestationResult, float, AppraiserLike]
-        ]
-        self._entries = collections.OrderedDict()
-        self._max = max_entries
-        self._max_age = max_age
-        self._lock = threading.Lock()
-        self.hits = 0
-
-    def get(
-        self, rule: str, cert_digest: str, clock: Clock, *, selected: AppraiserLike
-    ) -> AttestationResult | None:
-        if self._max <= 0:
-            return None
-        key = (rule, cert_digest)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            result, stored_at, appraised_by = entry
-            if appraised_by is not selected:
-                return None
-            if result.is_expired(clock.now()) or time.monotonic() - stored_at > self._max_age:
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return result
-
-    def put(
-        self, rule: str, cert_digest: str, result: AttestationResult, selected: AppraiserLike
-    ) -> None:
-        if self._max <= 0 or selected.policy.require_nonce:
-            return
-        if not (result.accepted and result.binding.verified):
-            return
-        if result.binding.freshness is not Freshness.KEY_ONLY:
-            return
-        with self._lock:
-            self._entries[(rule, cert_digest)] = (result, time.monotonic(), selected)
-            self._entries.move_to_end((rule, cert_digest))
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-# --- PKI (for host rules with pki = true) --------------------------------------
-
-
-def _load_roots(cafile: str | None, cadata: str | bytes | None) -> list[Any]:
-    from cryptography import x509
-
-    pem = b""
-    if cadata is not None:
-        pem += cadata.encode() if isinstance(cadata, str) else cadata
-    paths = [cafile] if cafile else []
-    if not paths and cadata is None:
-        defaults = ssl.get_default_verify_paths()
-        paths = [p for p in (defaults.cafile, defaults.openssl_cafile) if p]
-        try:
-            import certifi  # optional: the bundle requests users already trust
-
-            paths.append(certifi.where())
-        except ImportError:
-            pass
-    for path in paths:
-        try:
-            pem += b"\n" + Path(path).read_bytes()
-        except OSError:
-            continue
-    try:
-        roots = x509.load_pem_x509_certificates(pem) if pem.strip() else []
-    except ValueError as exc:
-        raise ConfigurationError(f"cannot read PKI roots: {exc}", check="tls.pki.roots") from None
-    if not roots:
-        raise ConfigurationError(
-            "pki = true but no trusted root certificates were found", check="tls.pki.roots"
-        )
-    return roots
-
-
-def _verify_pki(chain_der: list[bytes], host: str | None, roots: list[Any], clock: Clock) -> None:
-    """Web-PKI path validation and host name check with ``cryptography``."""
-    from ipaddress import ip_address
-
-    from cryptography import x509
-    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
-
-    if not host:
-        raise UntrustedChain("PKI verification needs a host name", check="tls.pki.hostname")
-    if not chain_der:
-        raise UntrustedChain("the server sent no certificate", check="tls.pki.chain")
-    try:
-        leaf = x509.load_der_x509_certificate(chain_der[0])
-        intermediates = [x509.load_der_x509_certificate(d) for d in chain_der[1:]]
-    except ValueError as exc:
-        raise UntrustedChain(f"unreadable certificate: {exc}", check="tls.pki.chain") from None
-    subject: Any
-    try:
-        subject = x509.IPAddress(ip_address(host))
-    except ValueError:
-        subject = x509.DNSName(host)
-    verifier = PolicyBuilder().store(Store(roots)).time(clock.now()).build_server_verifier(subject)
-    try:
-        verifier.verify(leaf, intermediates)
-    except VerificationError as exc:
-        raise UntrustedChain(
-            f"the certificate is not valid for {host!r} under the trusted roots: {exc}",
-            check="tls.pki",
-        ) from None
 
 
 # --- the socket and the SSLObject ----------------------------------------------
@@ -673,7 +539,7 @@ class ATLSContext(ssl.SSLContext):
     def _roots(self) -> list[Any]:
         with self._lock:
             if self._pki_roots is None:
-                self._pki_roots = _load_roots(self._pki_cafile, self._pki_cadata)
+                self._pki_roots = load_roots(self._pki_cafile, self._pki_cadata)
             return self._pki_roots
 
     def _appraise(
@@ -682,7 +548,7 @@ class ATLSContext(ssl.SSLContext):
         if not der:
             raise UntrustedChain("the server presented no certificate", check="tls.certificate")
         if plan.selected.pki:
-            _verify_pki(chain, plan.host, self._roots(), self._clock)
+            verify_pki(chain, plan.host, self._roots(), self._clock)
         validator = plan.selected.validator
         cache_key = hashlib.sha256(der).hexdigest()
         if plan.transport is Transport.CERTIFICATE:
