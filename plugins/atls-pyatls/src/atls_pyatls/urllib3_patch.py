@@ -61,7 +61,7 @@ def inject_into_urllib3(validators: Sequence[object]) -> None:
         if _original is None:
             _original = HTTPSConnectionPool.ConnectionCls
         HTTPSConnectionPool.ConnectionCls = injected
-        HTTPSConnectionPool._get_conn = _get_injected_conn  # type: ignore[method-assign]
+        HTTPSConnectionPool._get_conn = _get_injected_conn  # type: ignore[method-assign,assignment]
 
 
 def extract_from_urllib3() -> None:
