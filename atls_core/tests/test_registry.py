@@ -445,7 +445,14 @@ def test_lookup_errors(install: Install) -> None:
     assert missing_plugin.value.check == "plugins.lookup"
     assert missing_plugin.value.actual == "zeta"
     assert "['alpha']" in str(missing_plugin.value.expected)
-    assert "pip install atls-zeta" in missing_plugin.value.reason
+    # nothing is close: how to install, never a command naming the typo (anyone may own it on PyPI)
+    assert "pip install --find-links dist <distribution>" in missing_plugin.value.reason
+    assert "atls-zeta" not in str(missing_plugin.value)
+    with pytest.raises(PluginNotFound) as typo:
+        manager.validator_spec("alpah.v")
+    assert typo.value.check == "plugins.lookup"
+    assert "no installed plugin provides 'alpah' (did you mean 'alpha'?)" in typo.value.reason
+    assert "pip install" not in str(typo.value)
     with pytest.raises(PluginNotFound) as missing_id:
         manager.validator_spec("alpha.x")
     assert missing_id.value.expected == ["alpha.v", "alpha.w"]

@@ -30,6 +30,7 @@ from atls_core.errors import (
     IncompatiblePlugin,
     PluginLoadError,
     PluginNotFound,
+    did_you_mean,
 )
 from atls_core.interfaces import (
     CliOption,
@@ -409,14 +410,20 @@ class PluginManager:
         return infos
 
     def _find(self, name: str) -> PluginInfo:
-        matches = [info for info in self.available() if info.name == name]
+        available = self.available()
+        matches = [info for info in available if info.name == name]
         if not matches:
+            names = sorted({info.name for info in available})
+            # A typo gets the installed name, never an install command for the typo: nothing
+            # is on PyPI yet, so `pip install atls-<typo>` would fetch whatever squats that name.
+            hint = did_you_mean(name, names) or (
+                "; install the distribution that provides it (until atls is published on PyPI, "
+                "from this repository's wheels: pip install --find-links dist <distribution>)"
+            )
             raise PluginNotFound(
-                f"no installed plugin provides {name!r}; install the distribution that "
-                f"does (this project's plugins are named atls-<plugin>: pip install "
-                f"atls-{name})",
+                f"no installed plugin provides {name!r}{hint}",
                 check="plugins.lookup",
-                expected=f"one of the installed plugins {sorted({i.name for i in self.available()})}",
+                expected=f"one of the installed plugins {names}",
                 actual=name,
             )
         if len({(m.distribution, m.value) for m in matches}) > 1:
