@@ -184,6 +184,22 @@ def test_plugins_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert "plugin broken (atls_no_such_module_for_cli_test): BROKEN: plugins.import" in out
 
 
+def test_plugins_shows_a_plugin_with_a_misspelt_hook_broken(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    module = types.ModuleType("atls_test_misspelt")
+
+    @hookimpl
+    def atls_register_validatorz(registry: Any) -> None:
+        raise AssertionError("pluggy never calls a hook it has no spec for")
+
+    module.atls_register_validatorz = atls_register_validatorz  # type: ignore[attr-defined]
+    status, out, _ = _run(["plugins"], capsys, manager=_manager(module))
+    assert status == 2
+    assert "plugin atls_test_misspelt (atls_test_misspelt): BROKEN: plugins.hooks:" in out
+    assert "(did you mean 'atls_register_validators'?)" in out
+
+
 def test_plugins_exit_0_when_every_plugin_loads_or_is_disabled(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -128,6 +128,7 @@ class _Registered:
 
 
 _MAX_DETAIL = 300
+_HOOKS = ("atls_register_validators", "atls_register_issuers", "atls_appraisal_completed")
 
 
 def _secrets_in(values: Iterable[Any], depth: int = 3) -> list[Secret]:
@@ -471,6 +472,7 @@ class PluginManager:
                 f"has invalid hooks: {type(exc).__name__}: {exc}",
                 check="plugins.hooks",
             ) from exc
+        self._check_hooks(info, module)
         others = [p for p in self._pm.get_plugins() if p is not module]
         validators: list[tuple[Any, Callable[..., Any]]] = []
         issuers: list[tuple[Any, Callable[..., Any]]] = []
@@ -492,10 +494,59 @@ class PluginManager:
                 check="plugins.register",
             ) from exc
         try:
+            if not validators and not issuers and not self._observes(module):
+                raise PluginLoadError(
+                    f"plugin {info.name!r} ({info.distribution} {info.version}) registered "
+                    f"nothing: no validator, no issuer and no observer (its hooks must be "
+                    f"named {', '.join(_HOOKS)} and decorated with atls_core.hookimpl)",
+                    check="plugins.nothing_registered",
+                    actual=info.value,
+                )
             self._commit(info, validators, issuers)
         except ATLSError:
             self._pm.unregister(module)  # a refused plugin keeps no hooks (observers included)
             raise
+
+    def _check_hooks(self, info: PluginInfo, module: types.ModuleType) -> None:
+        """Refuse a misnamed ``@hookimpl`` (pluggy's ``check_pending``) and an undecorated hook.
+
+        pluggy ignores both silently, so the plugin would load "ok" and provide nothing,
+        or less than its author wrote.
+        """
+        undecorated = [
+            name
+            for name in _HOOKS
+            if callable(getattr(module, name, None))
+            and self._pm.parse_hookimpl_opts(module, name) is None
+        ]
+        try:
+            self._pm.check_pending()
+        except pluggy.PluginValidationError:
+            callers = self._pm.get_hookcallers(module) or []
+            unknown = [c.name for c in callers if not c.has_spec()]
+            self._pm.unregister(module)
+            raise PluginLoadError(
+                f"plugin {info.name!r} ({info.distribution} {info.version}) marks "
+                f"{', '.join(unknown)} @hookimpl, which is no atls hook"
+                + (did_you_mean(unknown[0], _HOOKS) if unknown else ""),
+                check="plugins.hooks",
+                expected=list(_HOOKS),
+                actual=unknown,
+            ) from None
+        if undecorated:
+            self._pm.unregister(module)
+            raise PluginLoadError(
+                f"plugin {info.name!r} ({info.distribution} {info.version}) defines "
+                f"{', '.join(undecorated)} without @hookimpl, so it is never called "
+                f"(from atls_core import hookimpl)",
+                check="plugins.hooks",
+                actual=undecorated,
+            )
+
+    def _observes(self, module: types.ModuleType) -> bool:
+        """Whether ``module`` implements the observer hook: an observer-only plugin is fine."""
+        callers = self._pm.get_hookcallers(module) or []
+        return any(c.name == "atls_appraisal_completed" for c in callers)
 
     def _import(self, info: PluginInfo) -> types.ModuleType:
         ep = next(
