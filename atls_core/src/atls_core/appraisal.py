@@ -29,7 +29,7 @@ from atls_core import result as r
 from atls_core._version import __version__ as core_version
 from atls_core.binding import Binding, BindingContext, Freshness, bind
 from atls_core.clock import Clock
-from atls_core.errors import ATLSError, BindingMismatch, StaleEvidence
+from atls_core.errors import ATLSError, StaleEvidence
 from atls_core.evidence import Evidence
 from atls_core.interfaces import ReportData, Validator, ValidatorSpec
 from atls_core.policy import Policy, is_unset
@@ -141,9 +141,11 @@ def appraise(
             )
         scheme = report.scheme or spec.binding_schemes[0]
         if scheme not in spec.binding_schemes:
-            raise BindingMismatch(
-                f"{spec.id} bound its report data with a scheme its spec does not declare",
-                check="binding.scheme",
+            # The plugin's bug, not evidence bound elsewhere: a BindingMismatch read like an attack.
+            raise ATLSError(
+                f"{spec.id}: verify() returned ReportData(scheme={scheme!r}), a scheme its "
+                "spec's binding_schemes does not declare",
+                check="plugins.contract",
                 expected=list(spec.binding_schemes),
                 actual=scheme,
             )
@@ -471,7 +473,12 @@ class Appraisal:
         accepted = policy.tcb_statuses
         if status is None:
             if self._no_tcb_reason is None:
-                self.fail("tcb.status", "the validator recorded no TCB status")
+                self.fail(
+                    "tcb.status",
+                    "the validator recorded no TCB status (its verify() must call "
+                    "appraisal.set_tcb(...), or appraisal.no_tcb(reason) when a service "
+                    "judged the TCB)",
+                )
             elif policy.tcb_status_required:
                 self.fail(
                     "tcb.status",
@@ -515,7 +522,11 @@ class Appraisal:
 
     def _apply_debug(self, policy: Policy) -> None:
         if self._debug is None:
-            self.fail("debug", "the validator did not say whether the TEE is debuggable")
+            self.fail(
+                "debug",
+                "the validator did not say whether the TEE is debuggable (its verify() "
+                "must call appraisal.set_debug(...))",
+            )
         elif self._debug and not policy.allow_debug:
             self.fail(
                 "debug",
