@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -192,6 +193,34 @@ def test_the_appraisal_record_takes_facts_through_setters_only() -> None:
     appraisal.measure("image", b"\x01")
     with pytest.raises(TypeError):
         appraisal.measurements["image"] = "00"  # type: ignore[index]
+
+
+def _record() -> Appraisal:
+    return Appraisal(spec=SPEC, policy=Policy(), evidence=EVIDENCE, clock=FixedClock(NOW))
+
+
+@pytest.mark.parametrize(
+    ("misuse", "named"),
+    [
+        (lambda a: a.measure("image", 3), "appraisal.measure(): 'image' must be bytes or hex"),
+        (lambda a: a.measure("mrenclave", b"\x01"), "'mrenclave' is not one of the spec's"),
+        (lambda a: a.valid_until(NOW.replace(tzinfo=None), "x"), "not a naive datetime"),
+        (lambda a: a.valid_until(1700000000, "x"), "appraisal.valid_until(): takes a timezone"),
+        (lambda a: a.set_evidence_time(NOW.replace(tzinfo=None)), "appraisal.set_evidence_time"),
+    ],
+    ids=["measure-int", "measure-undeclared", "expiry-naive", "expiry-int", "time-naive"],
+)
+def test_a_setter_called_wrongly_is_a_contract_error_naming_it(
+    misuse: Callable[[Appraisal], None], named: str
+) -> None:
+    """Not a raw TypeError/AttributeError from deep in the core, nor (for an undeclared
+    measurement) silent acceptance of a value no policy could pin."""
+    with pytest.raises(ATLSError) as info:
+        misuse(_record())
+    assert type(info.value) is ATLSError
+    assert info.value.check == "plugins.contract"
+    assert info.value.reason.startswith("unit.box: appraisal.")
+    assert named in info.value.reason
 
 
 @pytest.mark.parametrize(
