@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -14,7 +15,7 @@ from atls_core._version import __version__ as core_version
 from atls_core.appraisal import Appraisal, appraise
 from atls_core.binding import Binding, BindingContext, Freshness, report_data_for
 from atls_core.clock import FixedClock
-from atls_core.errors import AppraisalFailed, ATLSError, BindingMismatch, StaleEvidence
+from atls_core.errors import AppraisalFailed, ATLSError, StaleEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import ReportData
 from atls_core.policy import Policy, ReferenceValue
@@ -157,15 +158,19 @@ def test_verify_must_return_report_data() -> None:
     assert info.value.check == "plugins.contract"
 
 
-def test_a_scheme_the_spec_does_not_declare_is_refused() -> None:
+def test_a_scheme_the_spec_does_not_declare_is_a_plugin_bug() -> None:
     class Drifting(_Recorded):
         def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
             return ReportData(value=self.report, scheme="dstack-ratls-cert")
 
+    # bound correctly under its scheme: only the undeclared scheme is wrong
     report = hashlib.sha512(b"ratls-cert:" + SPKI).digest()
-    with pytest.raises(BindingMismatch) as info:
+    with pytest.raises(ATLSError) as info:
         _appraised(Drifting([], report))
-    assert info.value.check == "binding.scheme"
+    # a contract breach of the plugin, not a BindingMismatch that reads like an attack
+    assert type(info.value) is ATLSError
+    assert info.value.check == "plugins.contract"
+    assert "ReportData(scheme='dstack-ratls-cert')" in info.value.reason
     assert info.value.actual == "dstack-ratls-cert"
 
 
@@ -190,12 +195,47 @@ def test_the_appraisal_record_takes_facts_through_setters_only() -> None:
         appraisal.measurements["image"] = "00"  # type: ignore[index]
 
 
-@pytest.mark.parametrize(("missing", "check"), [("tcb", "tcb.status"), ("debug", "debug")])
-def test_each_missing_fact_rejects(missing: str, check: str) -> None:
+def _record() -> Appraisal:
+    return Appraisal(spec=SPEC, policy=Policy(), evidence=EVIDENCE, clock=FixedClock(NOW))
+
+
+@pytest.mark.parametrize(
+    ("misuse", "named"),
+    [
+        (lambda a: a.measure("image", 3), "appraisal.measure(): 'image' must be bytes or hex"),
+        (lambda a: a.measure("mrenclave", b"\x01"), "'mrenclave' is not one of the spec's"),
+        (lambda a: a.valid_until(NOW.replace(tzinfo=None), "x"), "not a naive datetime"),
+        (lambda a: a.valid_until(1700000000, "x"), "appraisal.valid_until(): takes a timezone"),
+        (lambda a: a.set_evidence_time(NOW.replace(tzinfo=None)), "appraisal.set_evidence_time"),
+    ],
+    ids=["measure-int", "measure-undeclared", "expiry-naive", "expiry-int", "time-naive"],
+)
+def test_a_setter_called_wrongly_is_a_contract_error_naming_it(
+    misuse: Callable[[Appraisal], None], named: str
+) -> None:
+    """Not a raw TypeError/AttributeError from deep in the core, nor (for an undeclared
+    measurement) silent acceptance of a value no policy could pin."""
+    with pytest.raises(ATLSError) as info:
+        misuse(_record())
+    assert type(info.value) is ATLSError
+    assert info.value.check == "plugins.contract"
+    assert info.value.reason.startswith("unit.box: appraisal.")
+    assert named in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("missing", "check", "fix"),
+    [
+        ("tcb", "tcb.status", "appraisal.set_tcb(...), or appraisal.no_tcb(reason)"),
+        ("debug", "debug", "appraisal.set_debug(...)"),
+    ],
+)
+def test_each_missing_fact_rejects_and_names_the_setter(missing: str, check: str, fix: str) -> None:
     result = _appraisal(**{missing: None}).finish()
     assert not result.accepted
     assert result.status is Status.CONTRAINDICATED
     assert _checks(result) == [check]
+    assert fix in result.failures[0].message
 
 
 def test_no_tcb_must_be_declared_and_warns() -> None:

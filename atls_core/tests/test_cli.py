@@ -11,6 +11,7 @@ import datetime as dt
 import importlib
 import io
 import json
+import re
 import subprocess
 import sys
 import types
@@ -184,6 +185,22 @@ def test_plugins_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert "plugin broken (atls_no_such_module_for_cli_test): BROKEN: plugins.import" in out
 
 
+def test_plugins_shows_a_plugin_with_a_misspelt_hook_broken(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    module = types.ModuleType("atls_test_misspelt")
+
+    @hookimpl
+    def atls_register_validatorz(registry: Any) -> None:
+        raise AssertionError("pluggy never calls a hook it has no spec for")
+
+    module.atls_register_validatorz = atls_register_validatorz  # type: ignore[attr-defined]
+    status, out, _ = _run(["plugins"], capsys, manager=_manager(module))
+    assert status == 2
+    assert "plugin atls_test_misspelt (atls_test_misspelt): BROKEN: plugins.hooks:" in out
+    assert "(did you mean 'atls_register_validators'?)" in out
+
+
 def test_plugins_exit_0_when_every_plugin_loads_or_is_disabled(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -285,6 +302,96 @@ def test_policy_file_can_accept_and_can_pin(
     status, _, err = _run([*argv, "--policy", str(pinned)], capsys)
     assert status == 1
     assert _one_line(err).startswith("atls: reference.image:")
+
+
+def _configuration(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "atls.toml"
+    path.write_text(text)
+    return path
+
+
+def test_verify_evidence_takes_settings_and_policy_from_a_configuration(
+    capsys: pytest.CaptureFixture[str], evidence: Path, tmp_path: Path
+) -> None:
+    config = _configuration(
+        tmp_path,
+        "[atls]\nallow_insecure_test_validators = true\n"
+        '[hosts."other.example"]\nvalidator = "tdx.dcap"\n'
+        '[hosts."tee.example"]\nvalidator = "insecure.simulated"\n'
+        f'settings = {{ hardware_key = "{HARDWARE.public_key_hex}" }}\n'
+        f'[hosts."tee.example".policy]\nid = "configured"\n'
+        f'reference_values = {{ image = "{"ab" * 32}" }}\n',
+    )
+    argv = ["verify-evidence", str(evidence), "--validator", "insecure.simulated"]
+    for rule in (["--host", "tee.example"], []):  # without --host: the rule naming it
+        status, out, err = _run([*argv, "--config", str(config), *rule, "--at", INSIDE], capsys)
+        assert status == 0, err
+        assert out.startswith("ACCEPTED")
+        assert re.search(r"policy: +configured \(sha256", out)
+
+
+def test_verify_evidence_flags_override_configured_settings(
+    capsys: pytest.CaptureFixture[str], evidence: Path, tmp_path: Path
+) -> None:
+    """``paths`` has no flag: before --config, a validator requiring it was unusable offline."""
+    config = _configuration(
+        tmp_path,
+        '[hosts."box.example"]\nvalidator = "probe.v"\n'
+        'settings = { paths = ["a", "b"], mode = "strict" }\n',
+    )
+    manager = _manager(_probe_module([CliOption(flag="--mode", setting="mode", help="h")]))
+    argv = ["verify-evidence", str(evidence), "--validator", "probe.v", "--config", str(config)]
+    status, _, _ = _run([*argv, "--host", "box.example", "--mode", "lax"], capsys, manager=manager)
+    assert status == 1  # the probe refuses all evidence, after it was built
+    assert _Probe.settings_seen == [{"paths": ("a", "b"), "mode": "lax"}]
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (
+            ["--host", "other.example"],
+            "uses validator tdx.dcap, not --validator insecure.simulated",
+        ),
+        (["--host", "nowhere.example"], "no validator is configured for host 'nowhere.example'"),
+        ([], "no host rule uses validator insecure.simulated"),
+    ],
+)
+def test_verify_evidence_refuses_a_rule_of_another_validator(
+    capsys: pytest.CaptureFixture[str],
+    evidence: Path,
+    tmp_path: Path,
+    argv: list[str],
+    named: str,
+) -> None:
+    config = _configuration(tmp_path, '[hosts."other.example"]\nvalidator = "tdx.dcap"\n')
+    status, _, err = _run(
+        ["verify-evidence", str(evidence), *SIM, "--config", str(config), *argv], capsys
+    )
+    assert status == 2
+    assert named in _one_line(err)
+
+
+def test_verify_evidence_host_needs_a_configuration(
+    capsys: pytest.CaptureFixture[str], evidence: Path
+) -> None:
+    status, _, err = _run(["verify-evidence", str(evidence), *SIM, "--host", "x"], capsys)
+    assert status == 2
+    assert _one_line(err) == "atls: cli.host: --host names a rule of --config FILE"
+
+
+def test_a_configuration_given_as_policy_says_to_use_config(
+    capsys: pytest.CaptureFixture[str], evidence: Path, tmp_path: Path
+) -> None:
+    config = _configuration(tmp_path, '[hosts."x.example"]\nvalidator = "insecure.simulated"\n')
+    status, _, err = _run(
+        ["verify-evidence", str(evidence), *SIM, "--allow-insecure", "--policy", str(config)],
+        capsys,
+    )
+    assert status == 2
+    line = _one_line(err)
+    assert "--policy takes a bare policy table" in line
+    assert "pass it as --config FILE [--host NAME]" in line
 
 
 def test_nothing_pinned_is_refused_and_can_be_explored(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import attrs
 import pytest
 
 from atls_core.appraisal import Appraisal, appraise
 from atls_core.binding import BindingContext, report_data_for
 from atls_core.clock import FixedClock
-from atls_core.errors import ConfigurationError, MalformedEvidence
+from atls_core.errors import ATLSError, ConfigurationError, MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import ReportData, Settings, ValidatorBase
 from atls_core.policy import Policy
@@ -95,6 +96,26 @@ def test_hand_over_records_the_other_validators_facts() -> None:
     assert result.tee_type == "inner-tee"
     assert result.measurements["digest"] == "ab"
     assert result.claims["handed_over_to"][0].startswith("inner.report")
+
+
+def test_a_delegates_measurement_must_be_declared_by_the_container() -> None:
+    """The result is the container's: its policy can pin only what its spec declares."""
+    manager = manager_with(named={"inner": plugin_module("atls_test_inner", (INNER_SPEC, _Inner))})
+
+    class Undeclaring(_Outer):
+        spec = attrs.evolve(OUTER_SPEC, measurements=("other",), workload_identity=("other",))
+
+    with pytest.raises(ATLSError) as info:
+        appraise(
+            Undeclaring({}),
+            _evidence("application/x-outer", b"\xab"),
+            binding=BindingContext(spki_der=SPKI, nonce=b"n" * 32),
+            clock=FixedClock(NOW),
+            policy=Policy(reference_values={"other": "ab"}),
+            manager=manager,
+        )
+    assert info.value.check == "plugins.contract"
+    assert info.value.reason.startswith("outer.box: appraisal.measure(): 'digest' is not")
 
 
 def test_hand_over_to_a_missing_plugin_says_what_to_install() -> None:

@@ -233,6 +233,57 @@ def test_invalid_hook_signature(install: Install) -> None:
     assert "atls-sig 1.2.3" in str(info.value)
 
 
+_REGISTERS = textwrap.dedent("""
+    from atls_core import hookimpl
+
+    def atls_register_validators(registry):  # the hook, but not decorated: pluggy ignores it
+        raise AssertionError("never called")
+""")
+
+
+@pytest.mark.parametrize(
+    ("source", "check", "named"),
+    [
+        (  # the trial's plugin: a misspelt hook is decorated, the real one is not
+            _REGISTERS + "\n@hookimpl\ndef atls_register_validatorz(registry):\n    pass\n",
+            "plugins.hooks",
+            "atls_register_validatorz @hookimpl, which is no atls hook (did you mean "
+            "'atls_register_validators'?)",
+        ),
+        (_REGISTERS, "plugins.hooks", "defines atls_register_validators without @hookimpl"),
+        ("X = 1\n", "plugins.nothing_registered", "registered nothing"),
+    ],
+    ids=["misspelt", "undecorated", "empty"],
+)
+def test_a_plugin_that_registers_nothing_is_broken(
+    install: Install, source: str, check: str, named: str
+) -> None:
+    (ep,) = install("atls-idle", {"idle": textwrap.dedent(source)})
+    manager = _manager([ep])
+    with pytest.raises(PluginLoadError) as info:
+        manager.load("idle")
+    assert info.value.check == check
+    assert named in str(info.value)
+    assert "atls-idle 1.2.3" in str(info.value)
+    (status,) = manager.load_all()
+    assert not status.loaded
+    assert status.error == str(info.value)
+
+
+def test_an_observer_only_plugin_is_not_flagged(install: Install) -> None:
+    source = """
+        from atls_core import hookimpl
+
+        @hookimpl
+        def atls_appraisal_completed(result, host):
+            pass
+    """
+    (ep,) = install("atls-audit", {"audit": textwrap.dedent(source)})
+    (status,) = _manager([ep]).load_all()
+    assert status.loaded
+    assert (status.validators, status.issuers) == ((), ())
+
+
 # -- namespaces and schemes -----------------------------------------------------------------------
 
 
@@ -445,7 +496,14 @@ def test_lookup_errors(install: Install) -> None:
     assert missing_plugin.value.check == "plugins.lookup"
     assert missing_plugin.value.actual == "zeta"
     assert "['alpha']" in str(missing_plugin.value.expected)
-    assert "pip install atls-zeta" in missing_plugin.value.reason
+    # nothing is close: how to install, never a command naming the typo (anyone may own it on PyPI)
+    assert "pip install --find-links dist <distribution>" in missing_plugin.value.reason
+    assert "atls-zeta" not in str(missing_plugin.value)
+    with pytest.raises(PluginNotFound) as typo:
+        manager.validator_spec("alpah.v")
+    assert typo.value.check == "plugins.lookup"
+    assert "no installed plugin provides 'alpah' (did you mean 'alpha'?)" in typo.value.reason
+    assert "pip install" not in str(typo.value)
     with pytest.raises(PluginNotFound) as missing_id:
         manager.validator_spec("alpha.x")
     assert missing_id.value.expected == ["alpha.v", "alpha.w"]

@@ -27,6 +27,7 @@ from atls_core.settings import (
     existing_path,
     flag,
     hex_bytes,
+    integer,
     is_loopback,
     joined,
     list_of,
@@ -364,3 +365,28 @@ def test_spec_inputs_come_from_the_class_and_join() -> None:
     stray = CliOption(flag="--nope", setting="nope", help="not a setting")
     with pytest.raises(TypeError, match="--nope sets nope, not a Anchored setting"):
         spec_inputs(Anchored, [stray])
+
+
+@settings_class
+class _Counted:
+    svn: int = setting(integer(at_least=0, at_most=65535), default=1)
+    skew: int = setting(integer(), default=0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("5", "settings.svn must be a whole number (got '5')"),
+        (True, "settings.svn must be a whole number (got True)"),
+        (2.0, "settings.svn must be a whole number (got 2.0)"),
+        (-1, "settings.svn is out of range (expected >= 0 and <= 65535, got -1)"),
+        (65536, "settings.svn is out of range (expected >= 0 and <= 65535, got 65536)"),
+    ],
+)
+def test_integers_are_toml_integers_within_bounds(raw: object, problem: str) -> None:
+    assert load(_Counted, {}).svn == 1
+    assert load(_Counted, {"svn": 65535, "skew": -7}) == _Counted(svn=65535, skew=-7)
+    with pytest.raises(ConfigurationError) as info:
+        load(_Counted, {"svn": raw})
+    assert info.value.check == "config.settings"
+    assert problem in str(info.value)

@@ -29,7 +29,7 @@ from atls_core import result as r
 from atls_core._version import __version__ as core_version
 from atls_core.binding import Binding, BindingContext, Freshness, bind
 from atls_core.clock import Clock
-from atls_core.errors import ATLSError, BindingMismatch, StaleEvidence
+from atls_core.errors import ATLSError, StaleEvidence
 from atls_core.evidence import Evidence
 from atls_core.interfaces import ReportData, Validator, ValidatorSpec
 from atls_core.policy import Policy, is_unset
@@ -45,13 +45,27 @@ if not logging.getLogger("atls").handlers:
     logging.getLogger("atls").addHandler(logging.NullHandler())
 
 
-def _hex(value: bytes | str) -> str:
+def _hex(value: object) -> str | None:
+    """A measurement's value as lowercase hex; ``None`` for what is neither bytes nor text."""
     if type(value) is bytes:  # nearly every measurement: skip the checks below
         return value.hex()
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).hex()
+    if not isinstance(value, str):
+        return None
     text = value.strip().lower()
     return text[2:] if text.startswith("0x") else text
+
+
+@functools.lru_cache(maxsize=64)
+def _names(declared: tuple[str, ...]) -> frozenset[str]:
+    """A spec's measurement names as a set, once per spec (``measure`` runs ~20 times each)."""
+    return frozenset(declared)
+
+
+def _aware(when: object) -> bool:
+    """Whether ``when`` is a datetime with a timezone, comparable to ``Appraisal.now``."""
+    return isinstance(when, dt.datetime) and when.utcoffset() is not None
 
 
 @functools.lru_cache(maxsize=256)
@@ -141,9 +155,11 @@ def appraise(
             )
         scheme = report.scheme or spec.binding_schemes[0]
         if scheme not in spec.binding_schemes:
-            raise BindingMismatch(
-                f"{spec.id} bound its report data with a scheme its spec does not declare",
-                check="binding.scheme",
+            # The plugin's bug, not evidence bound elsewhere: a BindingMismatch read like an attack.
+            raise ATLSError(
+                f"{spec.id}: verify() returned ReportData(scheme={scheme!r}), a scheme its "
+                "spec's binding_schemes does not declare",
+                check="plugins.contract",
                 expected=list(spec.binding_schemes),
                 actual=scheme,
             )
@@ -230,6 +246,7 @@ class Appraisal:
         self._tee_type = spec.tee_type
         self._debug: bool | None = None
         self._measurements: dict[str, str] = {}
+        self._measurement_names = _names(spec.measurements)
         self._claims: dict[str, Any] = {}
         self._tcb_status: str | None = None
         self._advisory_ids: tuple[str, ...] = ()
@@ -295,7 +312,30 @@ class Appraisal:
     # -- facts ---------------------------------------------------------------
 
     def measure(self, name: str, value: bytes | str) -> None:
-        self._measurements[name] = _hex(value)
+        """Record measurement ``name``, one the spec declares, as bytes or hex text.
+
+        An undeclared name is refused: no policy could pin it (reference values
+        name declared measurements only), yet it would show in an accepted result.
+        A validator handed evidence (:meth:`hand_over`) records on this spec: a
+        container's spec declares what its delegate measures.
+        A number is measured as bytes of a fixed size (``svn.to_bytes(2, "big")``).
+        """
+        if name not in self._measurement_names:
+            raise self._misuse(
+                "measure",
+                f"{name!r} is not one of the spec's measurements (declare it in "
+                "ValidatorSpec(measurements=...))",
+                expected=sorted(self._measurement_names),
+                actual=name,
+            )
+        text = _hex(value)
+        if text is None:
+            raise self._misuse(
+                "measure",
+                f"{name!r} must be bytes or hex text, not {type(value).__name__} (a number "
+                'is measured as bytes: value.to_bytes(2, "big"))',
+            )
+        self._measurements[name] = text
 
     def claim(self, name: str, value: Any) -> None:
         self._claims[name] = value
@@ -381,12 +421,31 @@ class Appraisal:
         self._no_tcb_reason = reason
 
     def valid_until(self, when: dt.datetime, reason: str) -> None:
-        """The result may not outlive ``when`` (collateral next-update, token exp)."""
+        """The result may not outlive ``when`` (collateral next-update, token exp): a
+        timezone-aware datetime, else the comparison with ``now`` would fail later."""
+        if not _aware(when):
+            raise self._naive("valid_until", when)
         self._expiries.append((when, reason))
 
     def set_evidence_time(self, when: dt.datetime) -> None:
-        """When the evidence was produced (token ``iat``); used for ``max_age``."""
+        """When the evidence was produced (token ``iat``), timezone-aware; for ``max_age``."""
+        if not _aware(when):
+            raise self._naive("set_evidence_time", when)
         self._evidence_time = when
+
+    def _misuse(self, setter: str, problem: str, **values: Any) -> ATLSError:
+        """A setter called wrongly: the plugin's bug (``plugins.contract``), named as such."""
+        return ATLSError(
+            f"{self._spec.id}: appraisal.{setter}(): {problem}", check="plugins.contract", **values
+        )
+
+    def _naive(self, setter: str, when: object) -> ATLSError:
+        kind = "a naive datetime" if isinstance(when, dt.datetime) else type(when).__name__
+        return self._misuse(
+            setter,
+            f"takes a timezone-aware datetime, not {kind} (e.g. "
+            "datetime.fromtimestamp(seconds, datetime.UTC))",
+        )
 
     def set_vector(self, claim: str, value: int) -> None:
         """Record an AR4SI claim; the worse of two values wins."""
@@ -471,7 +530,12 @@ class Appraisal:
         accepted = policy.tcb_statuses
         if status is None:
             if self._no_tcb_reason is None:
-                self.fail("tcb.status", "the validator recorded no TCB status")
+                self.fail(
+                    "tcb.status",
+                    "the validator recorded no TCB status (its verify() must call "
+                    "appraisal.set_tcb(...), or appraisal.no_tcb(reason) when a service "
+                    "judged the TCB)",
+                )
             elif policy.tcb_status_required:
                 self.fail(
                     "tcb.status",
@@ -515,7 +579,11 @@ class Appraisal:
 
     def _apply_debug(self, policy: Policy) -> None:
         if self._debug is None:
-            self.fail("debug", "the validator did not say whether the TEE is debuggable")
+            self.fail(
+                "debug",
+                "the validator did not say whether the TEE is debuggable (its verify() "
+                "must call appraisal.set_debug(...))",
+            )
         elif self._debug and not policy.allow_debug:
             self.fail(
                 "debug",

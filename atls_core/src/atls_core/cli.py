@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # `atls plugins` needs neither: argparse and the policy load 
     import argparse
 
     from atls_core.certificate import PeerCertificate
+    from atls_core.config import HostRule
     from atls_core.policy import Policy
 
 __all__ = [
@@ -227,6 +228,12 @@ def _load_policy(path: str | None) -> Policy:
         ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"{path}: invalid TOML: {exc}", check="config.file") from None
+    if "hosts" in data:  # a whole configuration: its policies are per host rule
+        raise ConfigurationError(
+            f"{path}: --policy takes a bare policy table (its keys at the file's top level), and "
+            "this is a configuration with [hosts]; pass it as --config FILE [--host NAME]",
+            check="config.policy",
+        )
     if isinstance(data.get("policy"), dict):  # a host rule's [policy] table, copied whole
         raise ConfigurationError(
             f"{path}: a policy file holds the policy's keys at its top level; remove the "
@@ -251,26 +258,31 @@ def _cmd_verify_evidence(
     from atls_core.selection import select_validator
 
     at: dt.datetime = args.at if args.at is not None else dt.datetime.now(dt.UTC)
-    settings = {
-        setting: getattr(args, dest)
+    configured = _configured_rule(args.config, args.host, args.validator, manager)
+    rule, allowed = configured if configured is not None else (None, False)
+    settings = dict(rule.settings) if rule is not None else {}
+    settings.update(  # a flag overrides the configured setting
+        (setting, getattr(args, dest))
         for dest, setting in dests.items()
         if getattr(args, dest) is not None
-    }
-    if manager.validator_spec(args.validator).insecure and not args.allow_insecure:
+    )
+    allow_insecure = args.allow_insecure or allowed
+    if manager.validator_spec(args.validator).insecure and not allow_insecure:
         raise ConfigurationError(
             f"{args.validator} is an insecure test validator: its evidence proves nothing; "
             "pass --allow-insecure to appraise it anyway",
             check="config.insecure",
         )
-    policy = pinned_policy(_load_policy(args.policy), args.reference, args.allow_any_workload)
+    base = rule.policy if rule is not None and args.policy is None else _load_policy(args.policy)
+    policy = pinned_policy(base, args.reference, args.allow_any_workload)
     try:
         selected = select_validator(
             args.validator,
             policy=policy,
             settings=settings,
-            allow_insecure=args.allow_insecure,
+            allow_insecure=allow_insecure,
             manager=manager,
-            where="atls verify-evidence",
+            where=rule.where if rule is not None else "atls verify-evidence",
         )
     except ConfigurationError as error:
         raise _named_by_flag(error, manager.cli_options(args.validator)) from None
@@ -296,6 +308,44 @@ def _cmd_verify_evidence(
     except AppraisalFailed as failure:
         err.write(render_error(failure) + "\n")
     return EXIT_REJECTED
+
+
+def _configured_rule(
+    path: str | None, host: str | None, validator: str, manager: PluginManager
+) -> tuple[HostRule, bool] | None:
+    """The host rule of ``--config`` that gives ``validator`` its settings and policy (the
+    rule for ``--host``, else the first naming the validator), and whether the file allows
+    insecure test validators.
+
+    A validator whose required setting has no command-line flag is usable offline only so;
+    the rest of the file is not checked (it may name plugins not installed here).
+    """
+    if path is None:
+        if host is not None:
+            raise ConfigurationError("--host names a rule of --config FILE", check="cli.host")
+        return None
+    from atls_core.config import ATLSConfig
+
+    config = ATLSConfig.load(path, check=False, manager=manager)
+    if host is not None:
+        rule = config.rule_for(host)
+        if rule.validator != validator:
+            raise ConfigurationError(
+                f"{rule.where} uses validator {rule.validator}, not --validator {validator}",
+                check="cli.host",
+                expected=validator,
+                actual=rule.validator,
+            )
+        return rule, config.allow_insecure_test_validators
+    for rule in config.hosts:
+        if rule.validator == validator:
+            return rule, config.allow_insecure_test_validators
+    raise ConfigurationError(
+        f"{path}: no host rule uses validator {validator}",
+        check="cli.host",
+        expected=validator,
+        actual=sorted({r.validator for r in config.hosts}),
+    )
 
 
 _AT_HINT = (

@@ -110,6 +110,13 @@ def build_parser(plugin_options: Sequence[CliOption] = ()) -> tuple[_Parser, dic
     offline.add_argument(
         "--policy", metavar="FILE", help="TOML file whose top level is a policy table"
     )
+    offline.add_argument(
+        "--config",
+        metavar="FILE",
+        help="atls configuration: settings and policy (unless --policy) come from the host "
+        "rule for --host, else from the first rule that names --validator; flags override",
+    )
+    offline.add_argument("--host", metavar="NAME", help="the host whose rule --config applies")
     offline.add_argument("--json", action="store_true", help="print the result as JSON")
     offline.add_argument(
         "--allow-insecure",

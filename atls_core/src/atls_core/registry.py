@@ -30,6 +30,7 @@ from atls_core.errors import (
     IncompatiblePlugin,
     PluginLoadError,
     PluginNotFound,
+    did_you_mean,
 )
 from atls_core.interfaces import (
     CliOption,
@@ -127,6 +128,7 @@ class _Registered:
 
 
 _MAX_DETAIL = 300
+_HOOKS = ("atls_register_validators", "atls_register_issuers", "atls_appraisal_completed")
 
 
 def _secrets_in(values: Iterable[Any], depth: int = 3) -> list[Secret]:
@@ -409,14 +411,20 @@ class PluginManager:
         return infos
 
     def _find(self, name: str) -> PluginInfo:
-        matches = [info for info in self.available() if info.name == name]
+        available = self.available()
+        matches = [info for info in available if info.name == name]
         if not matches:
+            names = sorted({info.name for info in available})
+            # A typo gets the installed name, never an install command for the typo: nothing
+            # is on PyPI yet, so `pip install atls-<typo>` would fetch whatever squats that name.
+            hint = did_you_mean(name, names) or (
+                "; install the distribution that provides it (until atls is published on PyPI, "
+                "from this repository's wheels: pip install --find-links dist <distribution>)"
+            )
             raise PluginNotFound(
-                f"no installed plugin provides {name!r}; install the distribution that "
-                f"does (this project's plugins are named atls-<plugin>: pip install "
-                f"atls-{name})",
+                f"no installed plugin provides {name!r}{hint}",
                 check="plugins.lookup",
-                expected=f"one of the installed plugins {sorted({i.name for i in self.available()})}",
+                expected=f"one of the installed plugins {names}",
                 actual=name,
             )
         if len({(m.distribution, m.value) for m in matches}) > 1:
@@ -464,6 +472,7 @@ class PluginManager:
                 f"has invalid hooks: {type(exc).__name__}: {exc}",
                 check="plugins.hooks",
             ) from exc
+        self._check_hooks(info, module)
         others = [p for p in self._pm.get_plugins() if p is not module]
         validators: list[tuple[Any, Callable[..., Any]]] = []
         issuers: list[tuple[Any, Callable[..., Any]]] = []
@@ -485,10 +494,59 @@ class PluginManager:
                 check="plugins.register",
             ) from exc
         try:
+            if not validators and not issuers and not self._observes(module):
+                raise PluginLoadError(
+                    f"plugin {info.name!r} ({info.distribution} {info.version}) registered "
+                    f"nothing: no validator, no issuer and no observer (its hooks must be "
+                    f"named {', '.join(_HOOKS)} and decorated with atls_core.hookimpl)",
+                    check="plugins.nothing_registered",
+                    actual=info.value,
+                )
             self._commit(info, validators, issuers)
         except ATLSError:
             self._pm.unregister(module)  # a refused plugin keeps no hooks (observers included)
             raise
+
+    def _check_hooks(self, info: PluginInfo, module: types.ModuleType) -> None:
+        """Refuse a misnamed ``@hookimpl`` (pluggy's ``check_pending``) and an undecorated hook.
+
+        pluggy ignores both silently, so the plugin would load "ok" and provide nothing,
+        or less than its author wrote.
+        """
+        undecorated = [
+            name
+            for name in _HOOKS
+            if callable(getattr(module, name, None))
+            and self._pm.parse_hookimpl_opts(module, name) is None
+        ]
+        try:
+            self._pm.check_pending()
+        except pluggy.PluginValidationError:
+            callers = self._pm.get_hookcallers(module) or []
+            unknown = [c.name for c in callers if not c.has_spec()]
+            self._pm.unregister(module)
+            raise PluginLoadError(
+                f"plugin {info.name!r} ({info.distribution} {info.version}) marks "
+                f"{', '.join(unknown)} @hookimpl, which is no atls hook"
+                + (did_you_mean(unknown[0], _HOOKS) if unknown else ""),
+                check="plugins.hooks",
+                expected=list(_HOOKS),
+                actual=unknown,
+            ) from None
+        if undecorated:
+            self._pm.unregister(module)
+            raise PluginLoadError(
+                f"plugin {info.name!r} ({info.distribution} {info.version}) defines "
+                f"{', '.join(undecorated)} without @hookimpl, so it is never called "
+                f"(from atls_core import hookimpl)",
+                check="plugins.hooks",
+                actual=undecorated,
+            )
+
+    def _observes(self, module: types.ModuleType) -> bool:
+        """Whether ``module`` implements the observer hook: an observer-only plugin is fine."""
+        callers = self._pm.get_hookcallers(module) or []
+        return any(c.name == "atls_appraisal_completed" for c in callers)
 
     def _import(self, info: PluginInfo) -> types.ModuleType:
         ep = next(

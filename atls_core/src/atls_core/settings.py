@@ -16,6 +16,7 @@ string was a list in one and refused in another).  The rules, for all:
   required;
 * seconds are a TOML number (int or float: not a bool, not text such as
   ``"5"``) and finite; :func:`seconds` is positive unless told otherwise;
+  a whole number (:func:`integer`) is a TOML integer, within its bounds;
 * a flag is a TOML boolean: ``"true"`` and ``1`` are refused;
 * a list is a TOML array: a bare string is refused, as the core's policy
   lists refuse it, so ``"x"`` never silently means ``["x"]``;
@@ -68,6 +69,7 @@ __all__ = [
     "existing_path",
     "flag",
     "hex_bytes",
+    "integer",
     "is_loopback",
     "joined",
     "list_of",
@@ -369,6 +371,25 @@ def seconds(*, positive: bool = True, at_most: float | None = None) -> Coerce[fl
         if number < 0 or (positive and number == 0) or (at_most is not None and number > at_most):
             raise Invalid("is out of range", expected=bounds, actual=value)
         return number
+
+    return coerce
+
+
+def integer(*, at_least: int | None = None, at_most: int | None = None) -> Coerce[int]:
+    """A whole number (a TOML integer: not a bool, a float or text such as ``"5"``), within
+    the bounds given; what ``CliOption(kind="integer")`` passes from the command line."""
+    bounds = " and ".join(
+        f"{sign} {limit}"
+        for sign, limit in ((">=", at_least), ("<=", at_most))
+        if limit is not None
+    )
+
+    def coerce(value: Any, _reading: Reading) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Invalid("must be a whole number", actual=_shown(value))
+        if (at_least is not None and value < at_least) or (at_most is not None and value > at_most):
+            raise Invalid("is out of range", expected=bounds, actual=value)
+        return value
 
     return coerce
 
