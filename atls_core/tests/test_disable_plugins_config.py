@@ -44,7 +44,7 @@ def _config(tee: SimulatedTEE, disabled: list[str]) -> ATLSConfig:
 @pytest.fixture
 def manager() -> PluginManager:
     """The application's manager, which has loaded the plugin configuration will disable."""
-    manager = manager_with(named={"extra": types.ModuleType("atls_test_extra")})
+    manager = manager_with(named={"extra": _observer([])})  # an observer registers something
     manager.load("extra")
     return manager
 

@@ -10,6 +10,7 @@ entry-point names are errors, never "first wins".
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import threading
@@ -437,19 +438,35 @@ class PluginManager:
 
     # -- loading --------------------------------------------------------------
 
+    def refusing(self, disabled: Iterable[str]) -> PluginManager:
+        """This registry, refusing ``disabled`` plugins as well (configuration's
+        ``atls.disable_plugins``).
+
+        A view, not a second registry: it shares what is loaded and the observers, so
+        nothing is imported twice, and it refuses a disabled plugin even when this
+        manager has loaded it already.
+        """
+        extra = frozenset(disabled) - self.disabled
+        if not extra:
+            return self
+        view = copy.copy(self)  # the same tables, lock and pluggy manager
+        view.disabled = self.disabled | extra
+        return view
+
     def load(self, name: str) -> PluginInfo:
         """Import and register one plugin (idempotent); raise loudly if it fails."""
         with self._lock:
+            if name in self.disabled:  # first: a view (refusing) may share it loaded
+                raise PluginNotFound(
+                    f"plugin {name!r} is disabled (configuration's atls.disable_plugins "
+                    f"or {DISABLE_ENV})",
+                    check="plugins.disabled",
+                    actual=name,
+                )
             if name in self._loaded:
                 return self._loaded[name]
             if name in self._errors:
                 raise self._errors[name]
-            if name in self.disabled:
-                raise PluginNotFound(
-                    f"plugin {name!r} is disabled by {DISABLE_ENV} or configuration",
-                    check="plugins.disabled",
-                    actual=name,
-                )
             info = self._find(name)
             try:
                 self._load(info)

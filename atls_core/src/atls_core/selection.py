@@ -208,13 +208,9 @@ def manager_for(config: ATLSConfig, manager: PluginManager | None = None) -> Plu
     by choosing its evidence, could make the client load and run a plugin the
     operator disabled.
     """
-    from atls_core._disabling import DisablingManager
     from atls_core.registry import default_manager
 
-    manager = manager or default_manager()
-    if config.disable_plugins <= manager.disabled:
-        return manager
-    return DisablingManager(manager, config.disable_plugins)
+    return (manager or default_manager()).refusing(config.disable_plugins)
 
 
 def validator_for_rule(
