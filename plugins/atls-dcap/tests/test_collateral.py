@@ -27,9 +27,15 @@ from atls_core.errors import (
     UntrustedChain,
 )
 from atls_dcap import INTEL_PCS_URL, DcapSettings, DcapVerifier
+from atls_dcap.tcb import check_td_attributes
 from atls_dcap.testing.pccs import FakePcs
 from atls_dcap.testing.pki import DcapTestPki
-from atls_dcap.testing.quotes import make_sgx_quote, make_tdx_quote
+from atls_dcap.testing.quotes import (
+    TD_ATTRIBUTES_DEBUG,
+    TD_ATTRIBUTES_SEPT_VE_DISABLE,
+    make_sgx_quote,
+    make_tdx_quote,
+)
 
 ISSUED = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 NOW = ISSUED + dt.timedelta(days=2)
@@ -412,6 +418,43 @@ def test_debug_td_without_sept_ve_disable_is_still_rejected(pki: DcapTestPki) ->
         with pytest.raises(UntrustedChain) as info:
             verifier.verify_with_collateral(quote, collateral(pki), now=NOW)
         assert info.value.check == "dcap.sept_ve_disable"
+
+
+def _reserved_attribute_bit(debug: bool) -> dict[str, Any]:
+    """TD attributes with SEPT_VE_DISABLE, DEBUG as asked, and reserved bit 8 set."""
+    flags = TD_ATTRIBUTES_SEPT_VE_DISABLE | (TD_ATTRIBUTES_DEBUG if debug else 0) | 1 << 8
+    return {"td_attributes": flags.to_bytes(8, "little")}
+
+
+def _service_td(debug: bool) -> dict[str, Any]:
+    return {"debug": debug, "version": 5, "mr_servicetd": b"\x01" * 48}
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize(
+    ("quote_kw", "check"),
+    [(_reserved_attribute_bit, "dcap.td_attributes"), (_service_td, "dcap.mr_servicetd")],
+)
+def test_debug_td_is_held_to_the_td_attribute_rules(
+    pki: DcapTestPki, quote_kw: Any, check: str, debug: bool
+) -> None:
+    """dcap-qvl refuses a debug TD before these checks, so atls repeats them (``tcb.py``)."""
+    quote = make_tdx_quote(pki, REPORT_DATA, **quote_kw(debug))
+    verifier = DcapVerifier(settings(pki, cache_dir="none"))
+    with pytest.raises(UntrustedChain) as info:
+        verifier.verify_with_collateral(quote, collateral(pki), now=NOW)
+    assert info.value.check == check
+
+
+def test_debug_td_with_a_service_td_is_refused_by_the_repeated_rule() -> None:
+    """dcap-qvl 0.7.0 refuses a service TD before it looks at DEBUG (the test above passes
+    through it), so ``tcb.py``'s copy of the rule is reached only if a 0.7.x release reorders
+    its checks: it is held to the rule here, on the fields of a debug TD."""
+    attributes = (TD_ATTRIBUTES_DEBUG | TD_ATTRIBUTES_SEPT_VE_DISABLE).to_bytes(8, "little")
+    check_td_attributes({"td_attributes": attributes, "mr_servicetd": bytes(48)})
+    with pytest.raises(UntrustedChain) as info:
+        check_td_attributes({"td_attributes": attributes, "mr_servicetd": b"\x01" * 48})
+    assert info.value.check == "dcap.mr_servicetd"
 
 
 def test_revoked_tcb_is_rejected(pki: DcapTestPki, tdx_quote: bytes) -> None:

@@ -383,6 +383,19 @@ def test_file_evidence_must_be_its_certificates(
     assert info.value.check == "gramine.certificate"
 
 
+def test_file_evidence_appraised_against_another_tls_key_is_refused(
+    validator: GramineRatlsValidator, pki: DcapTestPki
+) -> None:
+    """The certificate's own binding holds; the core's binding to the connection refuses."""
+    evidence = validator.evidence_from_file(make_ratls_credentials(pki).certificate_der, name="a")
+    other = PeerCertificate.from_der(make_ratls_credentials(pki).certificate_der)
+    with pytest.raises(BindingMismatch) as info:
+        validator.appraise(
+            evidence, binding=BindingContext(spki_der=other.spki_der), clock=CLOCK, policy=PINNED
+        )
+    assert info.value.check == "binding.pubkey_hash"
+
+
 def test_legacy_media_type_evidence_from_issuer_shape(
     validator: GramineRatlsValidator, pki: DcapTestPki
 ) -> None:

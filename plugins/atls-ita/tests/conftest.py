@@ -52,6 +52,8 @@ def ita(_service: StandInIta) -> StandInIta:
     service.check_quote_report_data = True
     service.revoked_leaves = set()
     service.revoked_cas = set()
+    service.crl_lifetime = dt.timedelta(days=7)
+    service.crl_key = None
     service.requests.clear()
     return service
 

@@ -132,6 +132,19 @@ def test_jwk_alg_must_match_the_token_alg(pki: StandInPki) -> None:
     assert info.value.check == "jwt.alg"
 
 
+def test_a_key_published_for_encryption_is_not_used_to_verify(pki: StandInPki) -> None:
+    jwks = pki.jwks()
+    keys = jwks["keys"]
+    assert isinstance(keys, list)
+    keys[0]["use"] = "enc"  # the PS384 key
+    verifier = TokenVerifier(
+        keys=JwksCache(pinned=jwks), trust=ChainTrust((pki.root,)), issuer=ISSUER
+    )
+    with pytest.raises(UntrustedChain) as info:
+        verifier.verify(_sign(pki, _claims()), now=NOW)
+    assert info.value.check == "ita.key.use"
+
+
 @pytest.mark.parametrize("algorithms", [("HS256",), ("none",), (), ("ES256",)])
 def test_configuration_cannot_pin_unsafe_algorithms(pki: StandInPki, algorithms: Any) -> None:
     with pytest.raises(ConfigurationError):

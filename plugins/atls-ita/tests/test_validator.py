@@ -323,6 +323,24 @@ def test_revoked_signing_ca_is_rejected(
     assert _refusal(validator, ita, clock).check == "ita.crl.revoked"
 
 
+def test_crl_not_signed_by_the_issuer_is_rejected(
+    ita: StandInIta, settings: dict[str, Any], clock: FixedClock
+) -> None:
+    """The issuer's name, another key's signature."""
+    ita.crl_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    validator = ItaValidator({**settings, "check_crl": True})
+    assert _refusal(validator, ita, clock).check == "ita.crl.signature"
+
+
+def test_crl_past_its_next_update_is_rejected(
+    ita: StandInIta, settings: dict[str, Any], clock: FixedClock
+) -> None:
+    """The CRL served is current until the stand-in's now, a second before the appraisal."""
+    ita.crl_lifetime = dt.timedelta(0)
+    validator = ItaValidator({**settings, "check_crl": True})
+    assert _refusal(validator, ita, clock, StaleEvidence).check == "ita.crl.next_update"
+
+
 # -- issuer and times ------------------------------------------------------------
 
 

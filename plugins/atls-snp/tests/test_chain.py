@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from atls_core.errors import ATLSError, MalformedEvidence, StaleEvidence, UntrustedChain
 from atls_snp.certs import parse_certificate
@@ -181,6 +182,16 @@ def test_vek_for_another_product_is_refused(milan: SyntheticSnp) -> None:
     report = resign(milan.report(), mislabelled.key)
     error = _refused(milan, report, mislabelled.certificate, milan.pki.ask, milan.pki.ark)
     assert error.check == "snp.vek.product"
+
+
+def test_vek_on_another_curve_is_refused(milan: SyntheticSnp) -> None:
+    """A VCEK on P-256, otherwise right (product, TCB, chip), signing the report."""
+    on_p256 = milan.pki.vcek(
+        chip_id=milan.chip_id, tcb=milan.tcb, not_before=milan.issued, curve=ec.SECP256R1()
+    )
+    report = resign(milan.report(), on_p256.key)
+    error = _refused(milan, report, on_p256.certificate, milan.pki.ask, milan.pki.ark)
+    assert error.check == "snp.vek.key"
 
 
 def test_version_2_report_has_no_cpuid_and_takes_the_roots_product(turin: SyntheticSnp) -> None:

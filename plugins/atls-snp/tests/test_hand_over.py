@@ -98,8 +98,10 @@ def _appraise(
     policy: Policy,
     manager: PluginManager | None = None,
     test_knobs: tuple[str, ...] = ("snp_test_ark",),
+    allow_insecure: bool | None = None,
 ) -> AttestationResult:
-    """``test_knobs``: as when the container's selection passed the core's tests-only gate."""
+    """``test_knobs``: as when the container's selection passed the core's tests-only gate
+    (``allow_insecure`` follows unless given)."""
     return appraise(
         ContainerValidator({"snp": settings}),
         evidence,
@@ -108,7 +110,7 @@ def _appraise(
         policy=policy,
         manager=manager or _manager(),
         test_knobs=test_knobs,
-        allow_insecure=bool(test_knobs),
+        allow_insecure=bool(test_knobs) if allow_insecure is None else allow_insecure,
     )
 
 
@@ -163,6 +165,21 @@ def test_a_test_root_needs_the_containers_tests_only_gate(milan: SyntheticSnp) -
             test_knobs=(),
         )
     assert info.value.check == "config.test_settings"
+
+
+def test_a_test_root_is_refused_when_the_container_had_no_tests_only_settings(
+    milan: SyntheticSnp,
+) -> None:
+    """``allow_insecure`` lets the hand-over's ``test_ark`` through, but the container's own
+    selection used no tests-only setting (no ``test_knobs``): snp.report refuses the root."""
+    result = _appraise_milan(
+        milan,
+        milan.report(),
+        policy=Policy(reference_values={"measurement": DEFAULT_MEASUREMENT.hex()}),
+        test_knobs=(),
+        allow_insecure=True,
+    )
+    assert [f.check for f in result.failures] == ["snp.test_root"]
 
 
 def test_hand_over_applies_snp_defaults_and_the_core_policy(milan: SyntheticSnp) -> None:

@@ -359,6 +359,22 @@ class TestRecordedMilanReportConformance(ValidatorConformance):
             ),
         )
 
+    # The kit's binding tests skip an offline good case.  A recorded report is bound to a key
+    # and nonce no one holds, so they never apply here (test_conformance.py runs them on
+    # synthetic reports); each override only checks that its reason still holds.
+
+    def test_evidence_bound_to_another_key_is_rejected(self) -> None:
+        """No binding to change: a recorded report is appraised offline."""
+        assert self.good_case().binding.offline
+
+    def test_evidence_bound_to_another_nonce(self) -> None:
+        """No binding to change: a recorded report is appraised offline."""
+        assert self.good_case().binding.offline
+
+    def test_errors_name_their_check(self) -> None:
+        """The kit provokes its error by rebinding, which an offline report cannot be."""
+        assert self.good_case().binding.offline
+
 
 def _verify_evidence(vectors: Vector, folder: str, at: str, *arguments: str) -> int:
     """``atls verify-evidence`` on a recorded report with its recorded VCEK and AMD's roots."""

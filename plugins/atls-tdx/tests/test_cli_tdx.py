@@ -11,13 +11,9 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from atls_core.testing.plugins import run_atls
 from atls_dcap.report import parse_report_fields
 from atls_tdx.tdx_common import quote_from_bytes
-
-pytestmark = pytest.mark.vectors
 
 Vectors = Callable[[str], Path]
 
@@ -216,7 +212,7 @@ def test_dstack_tampered_event_log_is_rejected(vectors: Vectors, tmp_path: Path)
     assert "dstack.event_digest" in done.stderr
 
 
-def test_collateral_option_is_offered(vectors: Vectors) -> None:
+def test_collateral_option_is_offered() -> None:
     done = atls("verify-evidence", "--validator", "tdx.dstack-challenge", "--help")
     assert done.returncode == 0
     assert "--collateral" in done.stdout

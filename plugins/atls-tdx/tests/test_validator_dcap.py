@@ -133,19 +133,23 @@ def test_debug_td_is_rejected_unless_policy_allows(world: Any) -> None:
     assert allowed.status is Status.WARNING
 
 
-def test_non_intel_tdx_module_is_rejected(world: Any) -> None:
-    # dcap-qvl checks MRSIGNERSEAM against the TCB info; our own check (zero required)
-    # stands behind it.  Either way: a specific rejection naming the TDX module.
-    case = _case(world, mr_signer_seam=b"\x5a" * 48)
-    checks: list[str]
-    try:
-        result = case.appraised_by(TdxDcapValidator(world.settings()))
-    except UntrustedChain as error:
-        checks = [error.check]
-    else:
-        assert not result.accepted
-        checks = [f.check for f in result.failures]
-    assert "dcap.tdx_module" in checks or "tdx.mrsignerseam" in checks
+NON_INTEL_SIGNER = b"\x5a" * 48
+
+
+def test_non_intel_tdx_module_listed_in_the_tcb_info_fails_tdx_mrsignerseam(world: Any) -> None:
+    """The TCB info lists the non-Intel signer, so dcap-qvl accepts the quote; atls's own
+    rule (MRSIGNERSEAM zero) is what refuses it."""
+    case = _case(world, mr_signer_seam=NON_INTEL_SIGNER)
+    settings = world.settings(collateral_kw={"tdx_module_signer": NON_INTEL_SIGNER})
+    result = case.appraised_by(TdxDcapValidator(settings))
+    assert [f.check for f in result.failures] == ["tdx.mrsignerseam"]
+
+
+def test_non_intel_tdx_module_not_in_the_tcb_info_is_refused_by_dcap_qvl(world: Any) -> None:
+    case = _case(world, mr_signer_seam=NON_INTEL_SIGNER)
+    with pytest.raises(UntrustedChain) as info:
+        case.appraised_by(TdxDcapValidator(world.settings()))
+    assert info.value.check == "dcap.tdx_module"
 
 
 def test_reference_values_enforced_and_warn_only(world: Any) -> None:

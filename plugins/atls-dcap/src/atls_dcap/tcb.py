@@ -7,8 +7,9 @@ on debug (``allow_debug``), so for that single case the verdict is evaluated her
 following Intel's TCB-info v3 rules, from collateral whose signatures dcap-qvl
 has just verified.  Tests check that this evaluation agrees with dcap-qvl on
 every recorded non-debug quote.  The TD attribute checks dcap-qvl runs after
-the debug check (reserved bits, SEPT_VE_DISABLE, MR_SERVICETD) are repeated
-here so a debug TD is held to the same rules.
+the debug check (reserved bits, SEPT_VE_DISABLE) are repeated here so a debug
+TD is held to the same rules; so is MR_SERVICETD, which dcap-qvl 0.7.0 checks
+before the debug bit, in case a 0.7.x release moves it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import attrs
 from atls_core.errors import MalformedEvidence, UntrustedChain
 from atls_dcap.collateral import Collateral
 
-__all__ = ["TcbVerdict", "check_td_attributes", "evaluate", "qe_report_of"]
+__all__ = ["TcbVerdict", "check_td_attributes", "evaluate", "parse_date", "qe_report_of"]
 
 _HEADER_LEN = 48
 _BODY_LEN = {"sgx": 384, "td10": 584, "td15": 648}
@@ -39,7 +40,8 @@ class TcbVerdict:
     evaluation_data_number: int | None
 
 
-def _date(text: Any) -> dt.datetime | None:
+def parse_date(text: Any) -> dt.datetime | None:
+    """A TCB info / QE identity date (``2024-03-13T00:00:00Z``) as an aware datetime."""
     if not isinstance(text, str):
         return None
     when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -144,7 +146,7 @@ def evaluate(
         raise _no_level("platform TCB")
     status = str(platform["tcbStatus"])
     advisories = set(platform.get("advisoryIDs") or ())
-    dates = [_date(platform.get("tcbDate"))]
+    dates = [parse_date(platform.get("tcbDate"))]
 
     if use_module:
         assert isinstance(tee_svn, bytes)
@@ -167,7 +169,7 @@ def evaluate(
         raise _no_level("quoting enclave")
     status = _converge(status, str(qe_level["tcbStatus"]))
     advisories |= set(qe_level.get("advisoryIDs") or ())
-    dates.append(_date(qe_level.get("tcbDate")))
+    dates.append(parse_date(qe_level.get("tcbDate")))
 
     known = [d for d in dates if d is not None]
     evaluation = info.get("tcbEvaluationDataNumber")
@@ -237,5 +239,5 @@ def _tdx_module(
     return (
         _converge(status, str(level["tcbStatus"])),
         set(level.get("advisoryIDs") or ()),
-        _date(level.get("tcbDate")),
+        parse_date(level.get("tcbDate")),
     )

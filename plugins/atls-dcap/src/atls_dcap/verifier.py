@@ -38,7 +38,7 @@ from atls_dcap.errors import DEBUG_MESSAGE, map_qvl_error
 from atls_dcap.report import VerifiedQuote, is_debug, parse_report_fields, report_fields
 from atls_dcap.settings import DcapSettings
 from atls_dcap.sources import CollateralKey, FileSource, make_source
-from atls_dcap.tcb import qe_report_of
+from atls_dcap.tcb import parse_date, qe_report_of
 
 __all__ = ["DcapVerifier"]
 
@@ -298,7 +298,7 @@ def _facts_from_claims(claims: Mapping[str, Any], collateral: Collateral) -> Tcb
     """The TCB facts in dcap-qvl's claims of a quote it has just verified."""
     tcb = claims["tcb"]
     platform, qe = claims["platform"], claims["qe"]
-    dates = [_date(level["tcbDate"]) for level in (platform["tcb_level"], qe["tcb_level"])]
+    dates = [parse_date(level["tcbDate"]) for level in (platform["tcb_level"], qe["tcb_level"])]
     expiries = [
         collateral.expires_at,
         *(
@@ -316,13 +316,6 @@ def _facts_from_claims(claims: Mapping[str, Any], collateral: Collateral) -> Tcb
         tcb_date=min(d for d in dates if d is not None) if any(dates) else None,
         evaluation_data_number=evaluation if isinstance(evaluation, int) else None,
     )
-
-
-def _date(text: Any) -> dt.datetime | None:
-    if not isinstance(text, str):
-        return None
-    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _unix_date(value: Any) -> dt.datetime:

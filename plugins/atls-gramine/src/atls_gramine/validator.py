@@ -196,7 +196,7 @@ class GramineRatlsValidator(ValidatorBase):
             check="gramine.tee_type",
             refusal="a Gramine RA-TLS certificate must carry an SGX quote",
         )
-        if self._check_certificate(evidence, appraisal.context, scheme, verified, material):
+        if self._check_certificate(evidence, scheme, verified, material):
             extras["certificate_key_binding"] = "verified"
         record_quote(appraisal, verified)
         for name, value in extras.items():
@@ -231,7 +231,6 @@ class GramineRatlsValidator(ValidatorBase):
     def _check_certificate(
         self,
         evidence: Evidence,
-        context: b.BindingContext,
         scheme: str,
         verified: VerifiedQuote,
         material: Mapping[str, bytes],
@@ -241,7 +240,8 @@ class GramineRatlsValidator(ValidatorBase):
         Offline appraisal checks no TLS binding, but a file holds the whole
         certificate, so its own key binding is checked (a swapped SPKI fails).
         This is an extra check on the file's own context; the result's binding
-        is the core's, to ``context`` (the connection, or offline).
+        is the core's, to the appraisal's context: given a connection, the core's
+        ``bind`` refuses a certificate whose key is not the TLS key.
         """
         der = evidence.endorsements.get(_CERTIFICATE)
         if der is None:
@@ -255,7 +255,6 @@ class GramineRatlsValidator(ValidatorBase):
             )
         own = b.BindingContext(spki_der=certificate.spki_der, certificate_der=der)
         b.bind(scheme, own, verified.report_data, material=material)
-        b.check_public_key(context, certificate.spki_der, check="gramine.certificate_key")
         return True
 
 

@@ -143,12 +143,6 @@ def _bool(name: str, value: Any) -> bool:
     return value
 
 
-def _int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(name, "is not an integer", value)
-    return value
-
-
 def _strings(name: str, value: Any) -> tuple[str, ...]:
     if value is None:
         return ()

@@ -12,6 +12,18 @@ Optional CRL checking (:class:`CrlCache`) fetches each CA's CRL from the URL in
 the certificate, within one deadline (:func:`atls_core.fetch.fetch`, no
 redirects), and keeps it until its ``nextUpdate``.  Concurrent misses for one
 URL share a fetch and no lock is held while it runs.
+
+Why the chain is walked here and not by ``cryptography.x509.verification`` (which
+the core uses for Web PKI, ``atls_core.tls``): tried on the Intel development chain
+that Intel's Go client ships (recorded evidence ``ita/neg-test-signed-goclient``)
+and on the stand-in's, the library's client policy refuses both (no
+subjectAltName in the signing certificate; no authorityKeyIdentifier in the
+stand-in's) and accepts both once the leaf policy is ``ExtensionPolicy.permit_all()``.
+It is still not used: it reports one ``VerificationError`` text, whereas each
+refusal here names its rule (``ita.x5c.ca``, ``ita.x5c.path_length``, ...) and an
+expired certificate is ``StaleEvidence``, not an untrusted chain; its CA rules are
+the Web PKI's, and no production ITA chain is recorded to show they pass; and the
+leaf rules and the CRLs would stay here anyway.
 """
 
 from __future__ import annotations

@@ -138,7 +138,6 @@ class VekExtensions:
     """``bootloader``, ``tee``, ``snp``, ``microcode`` and (Turin) ``fmc``, as present."""
     hw_id: bytes | None
     csp_id: str | None
-    struct_version: int | None
 
 
 _SPL_OIDS = {
@@ -210,13 +209,11 @@ class AmdCertificate(SignedDer):
                 spls[name] = _ext_integer(value, name)
         product = self.extensions.get(oids.PRODUCT_NAME)
         csp = self.extensions.get(oids.CSP_ID)
-        version = self.extensions.get(oids.STRUCT_VERSION)
         return VekExtensions(
             product_name=None if product is None else _ext_text(product, "productName"),
             spls=MappingProxyType(spls),
             hw_id=self.extensions.get(oids.HW_ID),
             csp_id=None if csp is None else _ext_text(csp, "cspId"),
-            struct_version=None if version is None else _ext_integer(version, "structVersion"),
         )
 
     def describe(self) -> dict[str, Any]:

@@ -112,10 +112,6 @@ class SnpSettings:
     anchors: Mapping[bytes, Product] = PINNED_ARKS
     """Trusted ARK fingerprints: AMD's, plus a configured test root."""
 
-    @property
-    def test_root(self) -> bool:
-        return any(digest not in PINNED_ARKS for digest in self.anchors)
-
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], *, where: str = "settings") -> SnpSettings:
         # The core refuses unknown names when it selects a validator; a hand-over builds this

@@ -292,10 +292,6 @@ class DcapTestPki:
         self.platform_tcb(tcb)
         return self._pck_leaves[tcb][1].public_bytes(serialization.Encoding.DER)
 
-    def pck_serial(self, tcb: str = "uptodate") -> int:
-        self.platform_tcb(tcb)
-        return self._pck_leaves[tcb][1].serial_number
-
     def pck_chain_pem(self, tcb: str = "uptodate") -> str:
         """PCK leaf, PCK CA and root as concatenated PEM: quote certification data type 5."""
         return _pem(self.pck_certificate_der(tcb)) + _pem(self.pck_ca_der) + _pem(self.root_ca_der)
@@ -330,8 +326,12 @@ class DcapTestPki:
         tcb_date: str = _DEFAULT_TCB_DATE,
         outofdate_advisory_ids: Iterable[str] = DEFAULT_OUTOFDATE_ADVISORIES,
         tcb_evaluation_data_number: int = 17,
+        tdx_module_signer: bytes = bytes(48),
     ) -> dict[str, Any]:
-        """The TCB info body (SGX v3 or TDX v3 format) as a dict, before signing."""
+        """The TCB info body (SGX v3 or TDX v3 format) as a dict, before signing.
+
+        `tdx_module_signer` is the TDX module MRSIGNER it vouches for (Intel's: zero).
+        """
         tee = _check_tee(tee)
         _check_status(tcb_status)
         issued, next_up = _window(issue_date, next_update)
@@ -367,14 +367,14 @@ class DcapTestPki:
         }
         if tee == "tdx":
             body["tdxModule"] = {
-                "mrsigner": "00" * 48,
+                "mrsigner": tdx_module_signer.hex().upper(),
                 "attributes": "0000000000000000",
                 "attributesMask": "FFFFFFFFFFFFFFFF",
             }
             body["tdxModuleIdentities"] = [
                 {
                     "id": "TDX_01",
-                    "mrsigner": "00" * 48,
+                    "mrsigner": tdx_module_signer.hex().upper(),
                     "attributes": "0000000000000000",
                     "attributesMask": "FFFFFFFFFFFFFFFF",
                     "tcbLevels": [
@@ -440,6 +440,7 @@ class DcapTestPki:
         crl_next_update: datetime.datetime | None = None,
         qe_identity_next_update: datetime.datetime | None = None,
         tcb_evaluation_data_number: int = 17,
+        tdx_module_signer: bytes = bytes(48),
     ) -> str:
         """QuoteCollateralV3 JSON for `tee` ("tdx" | "sgx").
 
@@ -449,6 +450,7 @@ class DcapTestPki:
         are issued at `issue_date` and expire at `next_update` (default: yesterday 00:00 UTC and
         30 days later); `crl_next_update` / `qe_identity_next_update` give those parts their own
         expiry. `revoked` lists TCB profiles whose PCK certificate the PCK CRL revokes.
+        `tdx_module_signer`: the TDX module MRSIGNER the TCB info lists (Intel's is zero).
         Results are cached per PKI and arguments.
         """
         issued, next_up = _window(issue_date, next_update)
@@ -469,6 +471,7 @@ class DcapTestPki:
             crl_next,
             qe_next,
             tcb_evaluation_data_number,
+            tdx_module_signer,
         )
         cached = self._cache.get(key)
         if cached is not None:
@@ -485,6 +488,7 @@ class DcapTestPki:
                 tcb_date=tcb_date,
                 outofdate_advisory_ids=old_advisories,
                 tcb_evaluation_data_number=tcb_evaluation_data_number,
+                tdx_module_signer=tdx_module_signer,
             )
         )
         qe_identity = _canonical_json(

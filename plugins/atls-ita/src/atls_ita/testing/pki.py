@@ -131,10 +131,35 @@ class StandInPki:
     def jwks(self) -> dict[str, object]:
         return {"keys": [self.jwk(alg) for alg in self.signers]}
 
+    def issue(
+        self,
+        common_name: str,
+        *,
+        issuer: tuple[rsa.RSAPrivateKey, x509.Certificate],
+        ca_path: int | None = None,
+    ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+        """A new key and certificate signed by ``issuer`` (key, certificate): a CA of path
+        length ``ca_path``, or a token-signing leaf when it is ``None``.  For the chains a
+        real ITA never publishes (a leaf under a leaf, one CA too many), which tests refuse."""
+        key = _key()
+        window = (self.not_before, self.not_after)
+        builder = _builder(_name(common_name), issuer[1].subject, key, window, ca_path=ca_path)
+        return key, builder.sign(issuer[0], hashes.SHA384())
+
     def crl(
-        self, which: str, *, revoked: Iterable[int] = (), now: dt.datetime | None = None
+        self,
+        which: str,
+        *,
+        revoked: Iterable[int] = (),
+        now: dt.datetime | None = None,
+        lifetime: dt.timedelta = 7 * _DAY,
+        key: rsa.RSAPrivateKey | None = None,
     ) -> bytes:
-        """DER CRL of ``root`` (revoking signing CAs) or ``signing-ca`` (revoking leaves)."""
+        """DER CRL of ``root`` (revoking signing CAs) or ``signing-ca`` (revoking leaves).
+
+        Its nextUpdate is ``now + lifetime``; ``key`` signs it instead of its issuer
+        (a forged CRL: right issuer name, wrong signature).
+        """
         issuer_key, issuer = (
             (self.root_key, self.root) if which == "root" else (self.ca_key, self.ca)
         )
@@ -143,7 +168,7 @@ class StandInPki:
             x509.CertificateRevocationListBuilder()
             .issuer_name(issuer.subject)
             .last_update(when - dt.timedelta(hours=1))
-            .next_update(when + 7 * _DAY)
+            .next_update(when + lifetime)
         )
         for serial in revoked:
             builder = builder.add_revoked_certificate(
@@ -152,7 +177,8 @@ class StandInPki:
                 .revocation_date(when - dt.timedelta(hours=1))
                 .build()
             )
-        return builder.sign(issuer_key, hashes.SHA384()).public_bytes(serialization.Encoding.DER)
+        signed = builder.sign(key or issuer_key, hashes.SHA384())
+        return signed.public_bytes(serialization.Encoding.DER)
 
 
 def _builder(

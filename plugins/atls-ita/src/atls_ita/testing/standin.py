@@ -36,7 +36,7 @@ from typing import Any
 import jwt
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from atls_core.clock import Clock, SystemClock
 from atls_core.testing.httpd import LoopbackHTTPServer, QuietHandler
@@ -103,6 +103,10 @@ class StandInIta:
         self.check_quote_report_data = True
         self.revoked_leaves: set[int] = set()
         self.revoked_cas: set[int] = set()
+        self.crl_lifetime = dt.timedelta(days=7)
+        """nextUpdate of the CRLs served, after the clock's now (zero: stale at once)."""
+        self.crl_key: rsa.RSAPrivateKey | None = None
+        """Signs the CRLs served instead of their issuer (forged CRLs), when set."""
         self.requests: collections.Counter[str] = collections.Counter()
         self.last_attest_body: dict[str, Any] | None = None
         self._nonces: set[bytes] = set()
@@ -273,7 +277,13 @@ class StandInIta:
 
     def crl(self, which: str) -> bytes:
         revoked = self.revoked_cas if which == "root" else self.revoked_leaves
-        return self.pki.crl(which, revoked=revoked, now=self.clock.now())
+        return self.pki.crl(
+            which,
+            revoked=revoked,
+            now=self.clock.now(),
+            lifetime=self.crl_lifetime,
+            key=self.crl_key,
+        )
 
 
 def _handler(service: StandInIta) -> type[QuietHandler]:

@@ -9,13 +9,12 @@ path so tests can see what a validator fetched and what it took from its cache.
 
 from __future__ import annotations
 
-import http.server
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from atls_core.testing.httpd import LoopbackHTTPServer, QuietHandler
 from atls_snp.roots import SigningKey
 from atls_snp.testing.pki import Endorsement, SnpTestPki
 
@@ -34,40 +33,24 @@ def vcek_query(tcb: Mapping[str, int], *, turin: bool) -> dict[str, int]:
     return query
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Server
+def _handler(kds: FakeKds) -> type[QuietHandler]:
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            with kds.lock:
+                kds.requests[parts.path] += 1
+            body = kds.answer(parts.path, dict(parse_qsl(parts.query)))
+            if body is None:
+                self.send_body(404, b"")
+            else:
+                self.send_body(200, body, "application/octet-stream")
 
-    def do_GET(self) -> None:
-        kds = self.server.kds
-        parts = urlsplit(self.path)
-        with kds.lock:
-            kds.requests[parts.path] += 1
-        body = kds.answer(parts.path, dict(parse_qsl(parts.query)))
-        if body is None:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, kds: FakeKds) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.kds = kds
+    return Handler
 
 
 class FakeKds:
-    """``with FakeKds(pki) as kds: settings = {"kds_url": kds.url, ...}``."""
+    """``with FakeKds(pki) as kds: settings = {"kds_url": kds.url, ...}``; it serves from
+    construction (on the core test kit's loopback server) until the ``with`` ends."""
 
     def __init__(self, pki: SnpTestPki) -> None:
         self.pki = pki
@@ -76,12 +59,8 @@ class FakeKds:
         self.requests: Counter[str] = Counter()
         self.lock = threading.Lock()
         self._vceks: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
-        self._server = _Server(self)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server = LoopbackHTTPServer(_handler(self))
+        self.url = self._server.url
 
     def add_vcek(self, vcek: Endorsement) -> None:
         turin = self.pki.product.turin_layout
@@ -107,12 +86,7 @@ class FakeKds:
             return sum(self.requests.values())
 
     def __enter__(self) -> FakeKds:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()

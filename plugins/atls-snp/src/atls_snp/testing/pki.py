@@ -220,8 +220,11 @@ class SnpTestPki:
         not_after: dt.datetime | None = None,
         product_name: str | None = None,
         hw_id: bytes | None = None,
+        curve: ec.EllipticCurve | None = None,
     ) -> Endorsement:
-        """A chip's VCEK at ``tcb``; the hwID is the chip ID (its first 8 bytes on Turin)."""
+        """A chip's VCEK at ``tcb``; the hwID is the chip ID (its first 8 bytes on Turin).
+
+        ``curve`` replaces AMD's P-384, for a VCEK that must be refused."""
         if hw_id is None:
             hw_id = chip_id[:8] if self.product.turin_layout else chip_id
         name = product_name or (
@@ -229,7 +232,7 @@ class SnpTestPki:
         )
         identity = _extension(oids.HW_ID, hw_id)
         window = (not_before, not_after or not_before + VEK_LIFETIME)
-        return self._endorsement(SigningKey.VCEK, name, tcb, identity, window, chip_id)
+        return self._endorsement(SigningKey.VCEK, name, tcb, identity, window, chip_id, curve)
 
     def vlek(
         self,
@@ -254,9 +257,10 @@ class SnpTestPki:
         identity: bytes,
         window: tuple[dt.datetime, dt.datetime],
         chip_id: bytes,
+        curve: ec.EllipticCurve | None = None,
     ) -> Endorsement:
         """A VCEK or VLEK, signed by the ASK or ASVK: AMD's extensions, then ``identity``."""
-        key = ec.generate_private_key(ec.SECP384R1())
+        key = ec.generate_private_key(curve or ec.SECP384R1())
         extensions = [
             _extension(oids.STRUCT_VERSION, der.encode_integer(1)),
             _extension(oids.PRODUCT_NAME, der.tlv(der.IA5_STRING, product_name.encode())),
