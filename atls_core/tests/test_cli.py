@@ -330,6 +330,25 @@ def test_verify_evidence_takes_settings_and_policy_from_a_configuration(
         assert re.search(r"policy: +configured \(sha256", out)
 
 
+def test_verify_evidence_honours_the_configurations_disabled_plugins(
+    capsys: pytest.CaptureFixture[str], evidence: Path, tmp_path: Path
+) -> None:
+    """As online: a plugin the file disables runs neither as the rule's validator nor in a
+    hand-over (both go through the same refusing manager)."""
+    config = _configuration(
+        tmp_path,
+        '[atls]\nallow_insecure_test_validators = true\ndisable_plugins = ["insecure"]\n'
+        '[hosts."tee.example"]\nvalidator = "insecure.simulated"\n'
+        f'settings = {{ hardware_key = "{HARDWARE.public_key_hex}" }}\n'
+        f'[hosts."tee.example".policy]\nreference_values = {{ image = "{"ab" * 32}" }}\n',
+    )
+    argv = ["verify-evidence", str(evidence), "--validator", "insecure.simulated"]
+    status, out, err = _run([*argv, "--config", str(config), "--at", INSIDE], capsys)
+    assert status == 2
+    assert out == ""
+    assert "atls.disable_plugins" in _one_line(err)
+
+
 def test_verify_evidence_flags_override_configured_settings(
     capsys: pytest.CaptureFixture[str], evidence: Path, tmp_path: Path
 ) -> None:

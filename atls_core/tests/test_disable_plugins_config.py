@@ -78,3 +78,14 @@ def test_observers_of_the_applications_manager_still_see_results(tee: SimulatedT
         result, _ = attested_get(context, server.port)
     assert result.accepted
     assert seen == ["127.0.0.1"]
+
+
+def test_observers_of_a_plugin_configuration_disables_are_not_told(tee: SimulatedTEE) -> None:
+    seen: list[str | None] = []
+    manager = manager_with(named={"audit": _observer(seen)})
+    manager.load("audit")  # the application loaded it before reading the configuration
+    context = ATLSContext(_config(tee, ["audit"]), manager=manager)
+    with HTTPSServer(tee.certificates().server_context()) as server:
+        result, _ = attested_get(context, server.port)
+    assert result.accepted
+    assert seen == []

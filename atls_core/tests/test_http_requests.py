@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 
 import pytest
 import requests
+from urllib3.util.ssltransport import SSLTransport
 
 from atls_core.config import ATLSConfig
-from atls_core.requests_adapter import ATLSAdapter, attestation_result, https_url
+from atls_core.requests_adapter import (
+    ATLSAdapter,
+    _AttestedHTTPSConnection,
+    attestation_result,
+    connection_result,
+    https_url,
+)
 from atls_core.server import AttestedCertificates, mint_certificate
 from atls_core.testing.loopback import ConnectProxy, HTTPSServer, SimulatedTEE
 from atls_core.testing.simulated import SimulatedIssuer
@@ -78,6 +86,26 @@ def test_a_pooled_connection_is_not_reused_once_its_result_expires(tee: Simulate
         assert after is not None
         assert after.accepted
         assert after.binding.nonce != first.binding.nonce
+
+
+def test_expiry_is_checked_behind_an_https_proxy(tee: SimulatedTEE) -> None:
+    """TLS in TLS (urllib3's SSLTransport, used through HTTPS proxies): the connection's
+    result is found on the transport's sslobj, and its expiry is read from the context."""
+    clock = MovableClock()
+    context = ATLSContext.for_validator(tee.selected(), clock=clock)
+    with HTTPSServer(tee.certificates().server_context()) as server:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with raw:
+            transport = SSLTransport(raw, context, server_hostname="127.0.0.1")
+            result = connection_result(transport)
+            assert result is not None
+            assert result.expires_at is not None
+            connection = _AttestedHTTPSConnection("127.0.0.1", server.port, ssl_context=context)
+            connection.sock, connection.attestation_result = transport, result  # as connect()
+            before = connection.is_connected
+            clock.at = result.expires_at
+            assert (before, connection.is_connected) == (True, False)
+            connection.sock = None
 
 
 def test_mounted_on_https_for_a_chosen_host(tee: SimulatedTEE) -> None:

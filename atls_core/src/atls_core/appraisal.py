@@ -312,13 +312,14 @@ class Appraisal:
     # -- facts ---------------------------------------------------------------
 
     def measure(self, name: str, value: bytes | str) -> None:
-        """Record measurement ``name``, one the spec declares, as bytes or hex text.
+        """Record measurement ``name``, one the spec declares: bytes (kept as lowercase
+        hex) or text (kept lowercase, a leading ``0x`` dropped: hex, or a number written
+        in decimal as some services report SVNs).
 
         An undeclared name is refused: no policy could pin it (reference values
         name declared measurements only), yet it would show in an accepted result.
         A validator handed evidence (:meth:`hand_over`) records on this spec: a
         container's spec declares what its delegate measures.
-        A number is measured as bytes of a fixed size (``svn.to_bytes(2, "big")``).
         """
         if name not in self._measurement_names:
             raise self._misuse(
@@ -332,8 +333,8 @@ class Appraisal:
         if text is None:
             raise self._misuse(
                 "measure",
-                f"{name!r} must be bytes or hex text, not {type(value).__name__} (a number "
-                'is measured as bytes: value.to_bytes(2, "big"))',
+                f"{name!r} must be bytes or text, not {type(value).__name__} (a number is "
+                'measured as text, str(value), or as bytes, value.to_bytes(2, "big"))',
             )
         self._measurements[name] = text
 

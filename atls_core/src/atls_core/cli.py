@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # `atls plugins` needs neither: argparse and the policy load 
     import argparse
 
     from atls_core.certificate import PeerCertificate
-    from atls_core.config import HostRule
+    from atls_core.config import ATLSConfig, HostRule
     from atls_core.policy import Policy
 
 __all__ = [
@@ -259,7 +259,14 @@ def _cmd_verify_evidence(
 
     at: dt.datetime = args.at if args.at is not None else dt.datetime.now(dt.UTC)
     configured = _configured_rule(args.config, args.host, args.validator, manager)
-    rule, allowed = configured if configured is not None else (None, False)
+    rule, allowed = None, False
+    if configured is not None:
+        from atls_core.selection import manager_for
+
+        rule, config = configured
+        allowed = config.allow_insecure_test_validators
+        # The file's disabled plugins are refused here as online: hand-overs included.
+        manager = manager_for(config, manager)
     settings = dict(rule.settings) if rule is not None else {}
     settings.update(  # a flag overrides the configured setting
         (setting, getattr(args, dest))
@@ -312,10 +319,9 @@ def _cmd_verify_evidence(
 
 def _configured_rule(
     path: str | None, host: str | None, validator: str, manager: PluginManager
-) -> tuple[HostRule, bool] | None:
+) -> tuple[HostRule, ATLSConfig] | None:
     """The host rule of ``--config`` that gives ``validator`` its settings and policy (the
-    rule for ``--host``, else the first naming the validator), and whether the file allows
-    insecure test validators.
+    rule for ``--host``, else the first naming the validator), and the configuration.
 
     A validator whose required setting has no command-line flag is usable offline only so;
     the rest of the file is not checked (it may name plugins not installed here).
@@ -336,10 +342,10 @@ def _configured_rule(
                 expected=validator,
                 actual=rule.validator,
             )
-        return rule, config.allow_insecure_test_validators
+        return rule, config
     for rule in config.hosts:
         if rule.validator == validator:
-            return rule, config.allow_insecure_test_validators
+            return rule, config
     raise ConfigurationError(
         f"{path}: no host rule uses validator {validator}",
         check="cli.host",
@@ -682,18 +688,16 @@ _REPORT_IT = " (rerun with --traceback and report it)\n"
 
 
 def _defect_behind(error: BaseException) -> BaseException | None:
-    """The bug a refusal wraps: a validator's bare exception during a live appraisal.
+    """The bug a live refusal wraps: a validator's bare exception during appraisal.
 
-    The TLS layer refuses such a connection (fail closed) with an ``ssl`` error whose
-    cause is the plugin's exception; the command reports it as the internal error it is.
+    The TLS layer refuses such a connection (fail closed) with an ``ssl`` error,
+    check ``tls.appraisal.internal``, whose cause is the plugin's exception; the
+    command reports it as the internal error it is.  (Other errors with a cause,
+    such as a plugin that fails to import, are verdicts on the installation: exit 2.)
     """
-    cause, seen = error.__cause__, {id(error)}
-    while cause is not None and id(cause) not in seen:
-        if not isinstance(cause, (ATLSError, OSError)) and isinstance(cause, Exception):
-            return cause
-        seen.add(id(cause))
-        cause = cause.__cause__
-    return None
+    if getattr(error, "check", None) != "tls.appraisal.internal":
+        return None
+    return error.__cause__
 
 
 def _exit_code(error: BaseException) -> int:

@@ -687,8 +687,14 @@ class PluginManager:
         return list(self.validator_spec(validator_id).cli_options)
 
     def notify(self, result: Any, host: str | None) -> None:
-        """Tell observers; their failures are logged and never change the outcome."""
+        """Tell observers; their failures are logged and never change the outcome.
+
+        A plugin this manager refuses (:meth:`refusing`) is not told, even if another
+        view of the registry loaded it.
+        """
         for impl in self._pm.hook.atls_appraisal_completed.get_hookimpls():
+            if impl.plugin_name in self.disabled:
+                continue
             try:
                 impl.function(result=result, host=host)
             except Exception:

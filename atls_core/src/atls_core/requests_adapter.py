@@ -62,7 +62,14 @@ from atls_core.result import AttestationResult
 from atls_core.selection import AppraiserLike
 from atls_core.tls import ATLSContext, result_of
 
-__all__ = ["ATLSAdapter", "SCHEME", "attestation_result", "attested_location", "https_url"]
+__all__ = [
+    "ATLSAdapter",
+    "SCHEME",
+    "attestation_result",
+    "attested_location",
+    "connection_result",
+    "https_url",
+]
 
 SCHEME = "httpa"
 _HTTP_SCHEMES = ("http", "https", SCHEME)
@@ -110,6 +117,12 @@ def attestation_result(response: requests.Response) -> AttestationResult | None:
     return result if isinstance(result, AttestationResult) else None
 
 
+def connection_result(sock: object) -> AttestationResult | None:
+    """The result of urllib3's socket: behind an HTTPS proxy urllib3 runs TLS in TLS, and
+    the appraised object is its transport's ``sslobj``."""
+    return result_of(getattr(sock, "sslobj", sock))
+
+
 class _AttestedHTTPSConnection(HTTPSConnection):
     """Keeps its connection's result after ``http.client`` hands the socket to a response.
 
@@ -123,12 +136,12 @@ class _AttestedHTTPSConnection(HTTPSConnection):
     def connect(self) -> None:
         self.attestation_result = None
         super().connect()
-        self.attestation_result = result_of(self.sock)
+        self.attestation_result = connection_result(self.sock)
 
     @property
     def is_connected(self) -> bool:
         """False once the result has expired: the pool then opens a new, appraised one."""
-        result, context = self.attestation_result, getattr(self.sock, "context", None)
+        result, context = self.attestation_result, self.ssl_context
         if result is not None and isinstance(context, ATLSContext) and context.expired(result):
             return False
         return bool(super().is_connected)

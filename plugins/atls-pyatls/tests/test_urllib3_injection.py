@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import urllib3
 from atls_pyatls.azure import AciValidator
 from atls_pyatls.testing import PyatlsStyleServer, aci_validator_for
 from atls_pyatls.urllib3_patch import extract_from_urllib3, inject_into_urllib3
-from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from atls_azure.testing.maa import StandInMaa
 
@@ -70,10 +71,28 @@ def test_extract_restores_urllib3_after_repeated_injection(
 ) -> None:
     extract_from_urllib3()  # nothing injected: nothing to undo
     assert HTTPSConnectionPool.ConnectionCls is pristine
-    get_conn = HTTPSConnectionPool._get_conn
+    own = dict(HTTPSConnectionPool.__dict__)
     inject_into_urllib3([aci([CCE_POLICY])])
     inject_into_urllib3([aci([CCE_POLICY])])
     assert HTTPSConnectionPool.ConnectionCls is not pristine
     extract_from_urllib3()
     assert HTTPSConnectionPool.ConnectionCls is pristine
-    assert HTTPSConnectionPool._get_conn is get_conn
+    assert dict(HTTPSConnectionPool.__dict__) == own  # nothing left behind
+
+
+def test_a_later_patch_of_urllib3_still_runs_while_injected(
+    pristine: type, aci: Callable[..., AciValidator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tracing libraries wrap HTTPConnectionPool._get_conn: injection must not bypass them."""
+    calls: list[object] = []
+    traced = HTTPConnectionPool._get_conn
+
+    def tracing(self: HTTPConnectionPool, timeout: float | None = None) -> Any:
+        calls.append(self)
+        return traced(self, timeout)
+
+    inject_into_urllib3([aci([CCE_POLICY])])
+    monkeypatch.setattr(HTTPConnectionPool, "_get_conn", tracing)
+    pool = HTTPSConnectionPool("127.0.0.1", 1)
+    pool._get_conn().close()
+    assert calls == [pool]

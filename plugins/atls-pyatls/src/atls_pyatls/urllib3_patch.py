@@ -28,7 +28,9 @@ _IGNORED = ("ssl_context", "ca_certs", "ca_cert_dir", "ca_cert_data", "cert_reqs
 
 _lock = threading.Lock()
 _original: type[Any] | None = None
-_original_get_conn = HTTPSConnectionPool._get_conn
+_OWN_GET_CONN = HTTPSConnectionPool.__dict__.get("_get_conn")
+"""What ``HTTPSConnectionPool`` itself defines (today nothing: it inherits it), restored
+on extraction."""
 
 
 class _InjectedConnection(AttestedConnection):
@@ -44,7 +46,8 @@ class _InjectedConnection(AttestedConnection):
 
 def _get_injected_conn(self: HTTPSConnectionPool, timeout: float | None = None) -> Any:
     """A pooled connection only if the injected validators appraised it; else a new one."""
-    conn = _original_get_conn(self, timeout)
+    # The inherited method as it is now: a later patch of it (tracing) still runs.
+    conn = super(HTTPSConnectionPool, self)._get_conn(timeout)
     if not isinstance(conn, self.ConnectionCls):
         conn.close()  # opened before injection, or under other validators
         conn = self._new_conn()
@@ -71,5 +74,8 @@ def extract_from_urllib3() -> None:
         if _original is None:
             return
         HTTPSConnectionPool.ConnectionCls = _original
-        HTTPSConnectionPool._get_conn = _original_get_conn  # type: ignore[method-assign]
+        if _OWN_GET_CONN is None:
+            del HTTPSConnectionPool._get_conn
+        else:
+            HTTPSConnectionPool._get_conn = _OWN_GET_CONN  # type: ignore[method-assign]
         _original = None
