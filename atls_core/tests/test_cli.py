@@ -692,6 +692,26 @@ def test_internal_errors_are_one_line_unless_asked(
     assert status == 130
 
 
+def test_a_plugin_that_cannot_build_its_validator_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], evidence: Path
+) -> None:
+    """Its PluginLoadError carries the plugin's own exception as cause: still exit 2 (a
+    verdict on the installation), not the internal error a live appraisal's bug is."""
+    from atls_core.hookspecs import registrations
+    from atls_core.testing.plugins import manager_with
+    from atls_core.testing.simulated import VALIDATOR_SPEC
+
+    plugin = types.ModuleType("atls_test_unbuildable")
+    plugin.atls_register_validators, _ = registrations(  # type: ignore[attr-defined]
+        validators=[(VALIDATOR_SPEC, "atls_test_no_such_module:Validator")]
+    )
+    manager = manager_with(simulated=False, named={"insecure": plugin})
+    argv = ["verify-evidence", str(evidence), *SIM, "--at", INSIDE, "--allow-insecure"]
+    status, _, err = _run(argv, capsys, manager=manager)
+    assert status == 2
+    assert _one_line(err).startswith("atls: plugins.factory:")
+
+
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = _run([], capsys)
     assert status == 2
