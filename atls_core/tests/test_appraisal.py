@@ -202,7 +202,7 @@ def _record() -> Appraisal:
 @pytest.mark.parametrize(
     ("misuse", "named"),
     [
-        (lambda a: a.measure("image", 3), "appraisal.measure(): 'image' must be bytes or hex"),
+        (lambda a: a.measure("image", 3), "appraisal.measure(): 'image' must be bytes or text"),
         (lambda a: a.measure("mrenclave", b"\x01"), "'mrenclave' is not one of the spec's"),
         (lambda a: a.valid_until(NOW.replace(tzinfo=None), "x"), "not a naive datetime"),
         (lambda a: a.valid_until(1700000000, "x"), "appraisal.valid_until(): takes a timezone"),
