@@ -28,7 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from atls_core.binding import decode_sni, encode_sni, report_data_for
-from atls_core.errors import ConfigurationError, ServiceUnavailable
+from atls_core.errors import ConfigurationError, IssuanceRefused
 from atls_core.evidence import Evidence
 from atls_core.interfaces import IssuerSpec
 from atls_core.issuance_limits import (
@@ -219,7 +219,7 @@ def _nothing() -> None:
 def _refusal(action: Callable[[], object]) -> str:
     try:
         action()
-    except ServiceUnavailable as error:
+    except IssuanceRefused as error:
         return error.phase
     return "admitted"
 
@@ -350,7 +350,7 @@ def test_static_issuance_has_the_deadline_too(tee: SimulatedTEE) -> None:
     issuer.gate = threading.Event()
     certificates = AttestedCertificates(issuer, issuance_timeout=0.2)
     try:
-        with pytest.raises(ServiceUnavailable) as caught:
+        with pytest.raises(IssuanceRefused) as caught:
             certificates.static()
         assert caught.value.check == "server.issuance_timeout"
     finally:

@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from atls_core.binding import report_data_for
-from atls_core.errors import ConfigurationError, MalformedEvidence, ServiceUnavailable
+from atls_core.errors import ConfigurationError, IssuanceRefused, MalformedEvidence
 from atls_core.evidence import Evidence
 from atls_core.interfaces import IssuerSpec
 from atls_core.issuance_limits import (
@@ -194,7 +194,7 @@ class ChallengeEndpoint:
         return 200, {"Content-Type": evidence.media_type}, evidence.data
 
     def _refused(self, error: Exception) -> Answer:
-        if isinstance(error, ServiceUnavailable):  # logged by the limiter
+        if isinstance(error, IssuanceRefused):  # logged by the limiter
             return 503, {**_TEXT, "Retry-After": "1"}, b"evidence unavailable: server busy\n"
         self.limiter.log.failed("challenge issuance failed", error)
         return 500, dict(_TEXT), b"evidence unavailable\n"

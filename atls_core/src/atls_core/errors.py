@@ -32,6 +32,7 @@ __all__ = [
     "ConfigurationError",
     "DuplicateRegistration",
     "IncompatiblePlugin",
+    "IssuanceRefused",
     "IssuerError",
     "MalformedEvidence",
     "PluginLoadError",
@@ -251,6 +252,24 @@ class IssuerError(ATLSError):
     """The TEE could not produce evidence (not such a guest, agent down, kernel refused)."""
 
     default_check = "issuer"
+
+
+class IssuanceRefused(IssuerError):
+    """The server refused to ask its evidence source, to bound what clients make it spend.
+
+    Raised by :mod:`atls_core.issuance_limits`; ``phase`` is the bound that refused:
+    ``busy`` (every issuance slot taken), ``rate`` (a rate exceeded) or ``timeout``
+    (the evidence did not come in time).  Not a verdict on any evidence.
+    """
+
+    default_check = "server.issuance"
+
+    def __init__(self, message: str, *, phase: str, check: str | None = None) -> None:
+        self.phase = phase
+        super().__init__(message, check=check)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "phase": self.phase}
 
 
 class AppraisalFailed(ATLSError):

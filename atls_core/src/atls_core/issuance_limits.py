@@ -20,7 +20,7 @@ happens and how many calls hang at once.  :class:`IssuanceLimiter` bounds it:
   waiting out their deadline and the rest refused at once: never a growing pile of
   threads or queued calls.
 
-Refusals are :class:`~atls_core.errors.ServiceUnavailable` with ``phase`` ``busy``,
+Refusals are :class:`~atls_core.errors.IssuanceRefused` with ``phase`` ``busy``,
 ``rate`` or ``timeout``; :class:`RefusalLog` reports them on ``atls.server`` at most
 once per interval and message, with a count, so a flood cannot flood the log too.
 """
@@ -41,7 +41,7 @@ from typing import Any, NoReturn, TypeVar
 
 import attrs
 
-from atls_core.errors import ConfigurationError, ServiceUnavailable
+from atls_core.errors import ConfigurationError, IssuanceRefused
 from atls_core.logs import library_logger
 
 __all__ = [
@@ -351,7 +351,7 @@ class IssuanceLimiter:
         """Start ``call`` on a worker; returns its future and the deadline for :meth:`wait`.
 
         ``limited=False`` (the start-up certificate) skips the rates, not the cap or the
-        deadline.  Raises :class:`ServiceUnavailable` when refused.
+        deadline.  Raises :class:`IssuanceRefused` when refused.
         """
         deadline = time.monotonic() + self.timeout
         if limited:
@@ -366,7 +366,7 @@ class IssuanceLimiter:
         return future, deadline
 
     def wait(self, future: Future[T], deadline: float) -> T:
-        """The call's result, or :class:`ServiceUnavailable` once ``deadline`` passes."""
+        """The call's result, or :class:`IssuanceRefused` once ``deadline`` passes."""
         try:
             return future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
@@ -456,4 +456,4 @@ class IssuanceLimiter:
 
     def _refuse(self, phase: str, message: str, *, client: str | None = None) -> NoReturn:
         self.log.refused(phase, message, f"client {client}" if client else "")
-        raise ServiceUnavailable(message, phase=phase, check=f"server.issuance_{phase}")
+        raise IssuanceRefused(message, phase=phase, check=f"server.issuance_{phase}")

@@ -79,7 +79,7 @@ from atls_core.challenge_endpoint import (
     handle_challenge,
 )
 from atls_core.der import tlv
-from atls_core.errors import ConfigurationError, ServiceUnavailable
+from atls_core.errors import ConfigurationError, IssuanceRefused
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.interfaces import IssuerSpec, KeyBoundIssuer, refuse_unknown_names
 from atls_core.issuance_limits import (
@@ -608,7 +608,7 @@ class AttestedCertificates:
                     self.repeated += 1
             session, certificate_pem = minted
             session.present(certificate_pem, connection)
-        except ServiceUnavailable as refusal:  # logged by the limiter
+        except IssuanceRefused as refusal:  # logged by the limiter
             return _REFUSAL_ALERTS.get(refusal.phase, ssl.ALERT_DESCRIPTION_INTERNAL_ERROR)
         except Exception as error:
             self.limiter.log.failed("per-connection issuance failed", error)
