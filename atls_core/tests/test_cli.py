@@ -178,6 +178,7 @@ def test_plugins_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 2
     assert out.startswith(f"atls-core {core_version}\n")
     assert "validator insecure.simulated [INSECURE: test only]" in out
+    assert f"      {simulated.VALIDATOR_SPEC.description}\n" in out
     assert f"oids: {simulated.OID}" in out
     assert "settings: hardware_key" in out
     assert "measurements: image, config" in out

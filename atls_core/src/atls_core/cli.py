@@ -163,6 +163,8 @@ def _plugins_text(statuses: Sequence[PluginStatus]) -> str:
             for v in s.validators:
                 flag = " [INSECURE: test only]" if v.insecure else ""
                 lines.append(f"    validator {v.id}{flag}")
+                if v.description:  # what it appraises, in the plugin's words
+                    lines.append(f"      {safe_text(v.description)}")
                 lines.append(
                     f"      transport {v.transport.value}, binding {v.binding_scheme}, "
                     f"tee {v.tee_type}"
