@@ -300,6 +300,15 @@ def test_tcb_status_not_accepted_by_default() -> None:
     assert result.trustworthiness.hardware == 96
 
 
+def test_a_tcb_status_atls_does_not_know_says_the_validator_must_map_it() -> None:
+    """A plugin passing its TEE's own word: no policy could accept it, so say why."""
+    result = _appraisal(tcb=("current", ())).finish()
+    (failure,) = result.failures
+    assert failure.check == "tcb.status"
+    assert "TCB_STATUSES" in failure.message
+    assert "accepted_tcb_statuses" not in failure.message
+
+
 def test_tcb_status_accepted_by_policy_warns() -> None:
     policy = Policy.from_mapping({"accepted_tcb_statuses": ["UpToDate", "SWHardeningNeeded"]})
     result = _appraisal(policy, tcb=("SWHardeningNeeded", ())).finish()

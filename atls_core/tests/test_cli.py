@@ -704,7 +704,7 @@ def test_a_plugin_that_cannot_build_its_validator_is_a_usage_error(
 
     plugin = types.ModuleType("atls_test_unbuildable")
     plugin.atls_register_validators, _ = registrations(  # type: ignore[attr-defined]
-        validators=[(VALIDATOR_SPEC, "atls_test_no_such_module:Validator")]
+        validators=[(VALIDATOR_SPEC, "atls_core.testing.simulated:SimulatedValidatr")]
     )
     manager = manager_with(simulated=False, named={"insecure": plugin})
     argv = ["verify-evidence", str(evidence), *SIM, "--at", INSIDE, "--allow-insecure"]

@@ -75,7 +75,6 @@ class _NeedsRoot:
 @pytest.mark.parametrize(
     ("target", "cause"),
     [
-        ("atls_test_no_such_module:Validator", "ModuleNotFoundError"),
         ("atls_core.testing.simulated:SimulatedValidatr", "AttributeError"),
         (f"{__name__}:_NeedsRoot", "KeyError: 'root_ca'"),
     ],
@@ -93,6 +92,24 @@ def test_a_factory_that_fails_names_its_plugin(target: str, cause: str) -> None:
     assert caught.value.check == "plugins.factory"
     assert "validator insecure.simulated of plugin 'insecure'" in caught.value.reason
     assert cause in caught.value.reason
+
+
+def test_a_target_whose_module_does_not_exist_breaks_the_plugin_when_it_loads() -> None:
+    """Found at registration (``atls plugins`` shows it broken), not at the first connection;
+    finding the module imports nothing of it."""
+    from atls_core.errors import PluginLoadError
+
+    plugin = types.ModuleType("atls_test_misspelt_plugin")
+    plugin.atls_register_validators, _ = registrations(  # type: ignore[attr-defined]
+        validators=[(VALIDATOR_SPEC, "atls_test_no_such_module:Validator")]
+    )
+    manager = manager_with(simulated=False, named={"insecure": plugin})
+    with pytest.raises(PluginLoadError) as caught:
+        manager.load("insecure")
+    assert caught.value.check == "plugins.register"
+    assert "there is no module 'atls_test_no_such_module'" in caught.value.reason
+    (status,) = manager.load_all()
+    assert not status.loaded
 
 
 class _EchoesItsToken:

@@ -32,7 +32,7 @@ from atls_core.clock import Clock
 from atls_core.errors import ATLSError, StaleEvidence
 from atls_core.evidence import Evidence
 from atls_core.interfaces import ReportData, Validator, ValidatorSpec
-from atls_core.policy import Policy, is_unset
+from atls_core.policy import TCB_STATUSES, Policy, is_unset
 
 if TYPE_CHECKING:
     from atls_core.registry import PluginInfo, PluginManager
@@ -551,7 +551,10 @@ class Appraisal:
         elif status not in accepted:
             self.fail(
                 "tcb.status",
-                "TCB status is not in the policy's accepted_tcb_statuses",
+                "TCB status is not in the policy's accepted_tcb_statuses"
+                if status in TCB_STATUSES
+                else "TCB status is none of the names atls knows (atls_core.policy.TCB_STATUSES): "
+                "the validator must map its TEE's verdict onto them",
                 expected=sorted(accepted),
                 actual=status,
                 vector=("hardware", r.HW_CONTRAINDICATED),

@@ -244,7 +244,8 @@ def _add_pinning_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=HEX",
-        help="pin a measurement (repeatable; adds to the policy file or configured policy)",
+        help="pin a measurement (repeatable; added to the policy file or configured policy, "
+        "replacing a reference value of the same name)",
     )
     group.add_argument(
         "--allow-any-workload",

@@ -67,6 +67,22 @@ def imported_factory(target: str) -> Callable[[Settings], Any]:
     return build
 
 
+def _require_modules(targets: Sequence[str]) -> None:
+    """Refuse, when the plugin registers, a target whose module does not exist.
+
+    The factories import their modules only when they first build, so a misspelt
+    module would otherwise show only at the first connection; finding a module
+    imports nothing of it (a misspelt name inside it still shows at first build).
+    """
+    import importlib.util
+    import sys
+
+    for target in targets:
+        module = target.partition(":")[0]
+        if module not in sys.modules and importlib.util.find_spec(module) is None:
+            raise ModuleNotFoundError(f"factory target {target!r}: there is no module {module!r}")
+
+
 RegisterValidators = Callable[["ValidatorRegistrar"], None]
 RegisterIssuers = Callable[["IssuerRegistrar"], None]
 
@@ -83,9 +99,11 @@ def registrations(
     """
     validator_factories = [(spec, imported_factory(target)) for spec, target in validators]
     issuer_factories = [(spec, imported_factory(target)) for spec, target in issuers]
+    targets = [target for _, target in (*validators, *issuers)]
 
     @hookimpl
     def atls_register_validators(registry: ValidatorRegistrar) -> None:
+        _require_modules(targets)
         for spec, factory in validator_factories:
             registry.register(spec, factory)
 
