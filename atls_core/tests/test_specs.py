@@ -98,3 +98,50 @@ def test_pins_in_a_policy_are_enforced_identity_values_and_set_pinning_options()
     assert spec.pins_in(Policy(reference_values={"mrtd": "00" * 48})) == ()  # "not set"
     assert spec.pins_in(Policy(reference_values={"mrtd": ["ab", "0x0000"]})) == ()
     assert spec.pins_in(Policy(options={"app_compose": "{}"})) == ("app_compose",)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["ab" * 47, "ab" * 49, "a" * 95, "0x" + "ab" * 47],
+    ids=["a-byte-short", "a-byte-long", "odd-digits", "prefixed-short"],
+)
+def test_a_reference_value_of_the_wrong_size_is_refused_with_its_configuration(
+    value: str,
+) -> None:
+    """Else it pins, and every connection is refused: found when the validator is chosen."""
+    from atls_core.errors import ConfigurationError
+    from atls_core.policy import Policy
+    from atls_core.selection import check_against_spec
+    from atls_core.testing.facts import unit_spec
+
+    spec = unit_spec("p.v", measurements=("mrtd", "label"), measurement_sizes={"mrtd": 48})
+
+    def check(policy: Policy) -> None:
+        check_against_spec(spec, settings={}, policy=policy, allow_insecure=True, where="hosts.x")
+
+    check(Policy(reference_values={"mrtd": "AB" * 48}))
+    check(Policy(reference_values={"label": "abc"}))  # no size declared: not checked
+    with pytest.raises(ConfigurationError) as caught:
+        check(Policy(reference_values={"mrtd": value}))
+    assert caught.value.check == "config.reference_values"
+    assert "hosts.x.policy.reference_values.mrtd" in caught.value.reason
+    assert "48 bytes of hex (96 digits" in caught.value.reason
+
+
+def test_measurement_sizes_take_a_mapping_or_pairs_and_name_declared_measurements() -> None:
+    from atls_core.errors import PluginLoadError
+    from atls_core.registry import PluginInfo, ValidatorRegistrar
+    from atls_core.testing.facts import unit_spec
+    from atls_core.testing.simulated import SimulatedValidator
+
+    sized = unit_spec("p.v", measurements=("a", "b"), measurement_sizes={"b": 32, "a": 48})
+    assert sized.measurement_sizes == (("a", 48), ("b", 32))
+    assert unit_spec("p.v", measurements=("a",), measurement_sizes=[("a", 48)]) == attrs.evolve(
+        sized, measurements=("a",), measurement_sizes={"a": 48}
+    )
+    info = PluginInfo(name="p", distribution="atls-p", version="1", value="p")
+    registrar = ValidatorRegistrar(info, [])
+    with pytest.raises(PluginLoadError, match="measurement_sizes names measurements"):
+        registrar.register(
+            unit_spec("p.v", measurements=("a",), measurement_sizes={"z": 1}), SimulatedValidator
+        )

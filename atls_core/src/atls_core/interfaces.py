@@ -18,7 +18,7 @@ to the TLS key and nonce with a scheme the spec declares, the common policy
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -89,6 +89,11 @@ def _options(value: Any) -> tuple[CliOption, ...]:
     return tuple(value)
 
 
+def _sizes(value: Mapping[str, int] | Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    pairs = value.items() if isinstance(value, Mapping) else value
+    return tuple(sorted((str(name), int(size)) for name, size in pairs))
+
+
 @attrs.frozen(kw_only=True)
 class CliOption:
     """An extra input for ``atls verify-evidence`` that maps to a setting.
@@ -132,6 +137,10 @@ class ValidatorSpec:
     description: str = ""
     measurements: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     """Names usable in ``policy.reference_values``; others are refused."""
+    measurement_sizes: tuple[tuple[str, int], ...] = attrs.field(default=(), converter=_sizes)
+    """``{name: bytes}`` for the measurements that are digests of a fixed size (a mapping
+    or pairs): a reference value of another length is refused with the configuration
+    that holds it, instead of refusing every connection later."""
     workload_identity: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     """Measurements that identify the workload (MRTD, MRENCLAVE, compose hash...).
 

@@ -8,7 +8,16 @@ than spelling them again.
 
 from __future__ import annotations
 
-__all__ = ["SEV_SNP", "SGX", "SGX_WORKLOAD", "TDX", "TDX_WORKLOAD"]
+__all__ = [
+    "SEV_SNP",
+    "SEV_SNP_SIZES",
+    "SGX",
+    "SGX_SIZES",
+    "SGX_WORKLOAD",
+    "TDX",
+    "TDX_SIZES",
+    "TDX_WORKLOAD",
+]
 
 TDX: tuple[str, ...] = (
     "mrtd",
@@ -56,3 +65,20 @@ SEV_SNP: tuple[str, ...] = (
 """AMD SEV-SNP attestation report fields that can be pinned (lowercase, words joined by
 ``_``); which of them identify the workload is the validator's call (dstack's HOST_DATA
 pins its app, a plain guest's does not)."""
+
+TDX_SIZES: dict[str, int] = dict.fromkeys(TDX, 48)
+"""Every TDX measurement is a 48-byte SHA-384 value (``ValidatorSpec.measurement_sizes``)."""
+
+SGX_SIZES: dict[str, int] = dict.fromkeys(SGX, 32)
+"""MRENCLAVE and MRSIGNER are 32-byte SHA-256 values."""
+
+SEV_SNP_SIZES: dict[str, int] = {
+    "measurement": 48,
+    "host_data": 32,
+    "id_key_digest": 48,
+    "author_key_digest": 48,
+    "family_id": 16,
+    "image_id": 16,
+    "chip_id": 64,
+}
+"""The fixed-size SEV-SNP report fields (``guest_svn`` is a number)."""

@@ -247,6 +247,11 @@ class ValidatorRegistrar(_Registrar):
             (spec.workload_identity, spec.measurements, "workload_identity names measurements"),
             (spec.pinning_options, spec.policy_options, "pinning_options names policy options"),
             (spec.test_settings, spec.settings, "test_settings names settings"),
+            (
+                tuple(name for name, _ in spec.measurement_sizes),
+                spec.measurements,
+                "measurement_sizes names measurements",
+            ),
         ):
             undeclared = sorted(set(names) - set(declared))
             if undeclared:

@@ -111,6 +111,25 @@ class SelectedValidator:
         return result
 
 
+def _refuse_wrong_sizes(spec: ValidatorSpec, policy: Policy, *, where: str) -> None:
+    """A reference value for a fixed-size digest must be that many bytes (the policy has
+    checked it is hex): a digit too many or too few would pin what no evidence shows."""
+    sizes = dict(spec.measurement_sizes)
+    for name, reference in policy.reference_values.items():
+        size = sizes.get(name)
+        if size is None:
+            continue
+        for value in sorted(reference.accepted):
+            if len(value) != 2 * size:
+                raise ConfigurationError(
+                    f"{where}.{name}: {value!r} is not {size} bytes of hex ({2 * size} "
+                    f"digits; it has {len(value)})",
+                    check="config.reference_values",
+                    expected=f"{2 * size} hex digits",
+                    actual=value,
+                )
+
+
 def check_against_spec(
     spec: ValidatorSpec,
     *,
@@ -148,6 +167,7 @@ def check_against_spec(
             spec.measurements,
             where=f"{where}.policy.reference_values",
         )
+        _refuse_wrong_sizes(spec, policy, where=f"{where}.policy.reference_values")
     knobs = tuple(
         name for name in spec.test_settings if settings.get(name) not in (None, False, "", ())
     )

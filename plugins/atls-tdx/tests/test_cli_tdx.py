@@ -216,3 +216,16 @@ def test_collateral_option_is_offered() -> None:
     done = atls("verify-evidence", "--validator", "tdx.dstack-challenge", "--help")
     assert done.returncode == 0
     assert "--collateral" in done.stdout
+
+
+def test_config_check_refuses_a_measurement_of_the_wrong_length(tmp_path: Path) -> None:
+    """A digit short, it would pin what no TD shows: every connection refused, found only then."""
+    config = tmp_path / "atls.toml"
+    config.write_text(
+        '[hosts."td.example"]\nvalidator = "tdx.dcap"\n'
+        f'[hosts."td.example".policy.reference_values]\nmrtd = "{"ab" * 47}"\n'
+    )
+    done = run_atls("config", "check", config)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "reference_values.mrtd" in done.stderr
+    assert "is not 48 bytes of hex (96 digits; it has 94)" in done.stderr

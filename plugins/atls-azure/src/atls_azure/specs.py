@@ -106,6 +106,7 @@ ACI_SPEC = ValidatorSpec(
         "microcode_svn",
         "idkeydigest",
     ),
+    measurement_sizes={"launch_measurement": 48, "hostdata": 32, "idkeydigest": 48},
     workload_identity=("hostdata",),
     pinning_options=("hostdata", "cce_policies"),
     policy_options=("hostdata", "cce_policies", "compliance_statuses"),
@@ -123,6 +124,7 @@ CVM_SPEC = ValidatorSpec(
     "the TLS key is bound through the vTPM user-data (atls-v1 report data); the workload "
     "is pinned by VM ID only (the token carries no measurement of the guest's software)",
     measurements=("launch_measurement", "mrtd", CVM_VMID),
+    measurement_sizes={"launch_measurement": 48, "mrtd": 48},
     # launch_measurement/mrtd measure Azure's paravisor firmware, shared by every Azure
     # CVM: pinning them would still accept anyone's CVM, so they do not pin the workload.
     workload_identity=(CVM_VMID,),
@@ -140,6 +142,7 @@ SGX_SPEC = ValidatorSpec(
     description="SGX enclaves via Microsoft Azure Attestation; the TLS key is the key "
     "the enclave-held data carries",
     measurements=(*measurements.SGX, "product_id", "svn"),
+    measurement_sizes=measurements.SGX_SIZES,
     workload_identity=measurements.SGX_WORKLOAD,
     **TOKEN_INPUTS,
 )
@@ -154,6 +157,7 @@ TDX_SPEC = ValidatorSpec(
     description="TDX VMs via Microsoft Azure Attestation; the TLS key is the key the "
     "runtime data carries",
     measurements=measurements.TDX,
+    measurement_sizes=measurements.TDX_SIZES,
     workload_identity=measurements.TDX_WORKLOAD,
     **TOKEN_INPUTS,
 )

@@ -56,6 +56,7 @@ VALIDATOR_SPEC = ValidatorSpec(
     description="Gramine RA-TLS certificate (TCG DICE or legacy extension) with an SGX DCAP "
     "quote; binding gramine-tcg when the TCG extension is present, else gramine-legacy",
     measurements=SGX_MEASUREMENT_NAMES,
+    measurement_sizes=measurements.SGX_SIZES,
     workload_identity=measurements.SGX_WORKLOAD,
     policy_options=POLICY_OPTIONS,
     **DCAP_INPUTS,

@@ -78,6 +78,7 @@ TDX_SPEC = ValidatorSpec(
     oids=(ITA_TOKEN_OID,),
     description="Intel Trust Authority token for an Intel TDX trust domain (passport model)",
     measurements=TDX_MEASUREMENTS,
+    measurement_sizes=measurements.TDX_SIZES,
     workload_identity=TDX_WORKLOAD,
     policy_options=POLICY_OPTIONS,
     **spec_inputs(ItaValidatorSettings, CLI_OPTIONS),
@@ -89,6 +90,7 @@ SGX_SPEC = attrs.evolve(
     oids=(ITA_SGX_TOKEN_OID,),
     description="Intel Trust Authority token for an Intel SGX enclave (passport model)",
     measurements=SGX_MEASUREMENTS,
+    measurement_sizes=measurements.SGX_SIZES,
     workload_identity=SGX_WORKLOAD,
 )
 ISSUER_SPEC = issuer_spec(

@@ -140,6 +140,7 @@ SNP_REPORT_SPEC = ValidatorSpec(
     "against AMD's pinned ARKs through the ASK/ASVK and the chip's VCEK or VLEK; "
     "report data = atls-v1 binding of the TLS key and nonce",
     measurements=MEASUREMENTS,
+    measurement_sizes=measurements.SEV_SNP_SIZES,
     workload_identity=WORKLOAD_IDENTITY,
     policy_options=POLICY_OPTIONS,
     settings=SETTINGS,

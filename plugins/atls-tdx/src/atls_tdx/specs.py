@@ -37,6 +37,7 @@ __all__ = [
     "DSTACK_SNP_POLICY_OPTIONS",
     "DSTACK_SNP_SETTINGS",
     "DSTACK_SNP_TEST_SETTINGS",
+    "DSTACK_SIZES",
     "DSTACK_SNP_WORKLOAD",
     "DSTACK_SPEC",
     "DSTACK_WORKLOAD",
@@ -68,6 +69,15 @@ DSTACK_MEASUREMENTS = (
     "instance_id",
 )
 """dstack adds what its replayed RTMR3 events measure."""
+
+DSTACK_SIZES = {
+    **measurements.TDX_SIZES,
+    "compose_hash": 32,
+    "app_id": 20,
+    "os_image_hash": 32,
+}
+"""The fixed-size dstack measurements (SHA-256 of the compose file and of the OS image; the
+20-byte app id); ``instance_id`` is left unchecked."""
 
 DSTACK_SNP_MEASUREMENTS = measurements.SEV_SNP
 """A SEV-SNP report's fields, as atls-snp names them (``snp.report`` records them)."""
@@ -166,6 +176,7 @@ TDX_DCAP_SPEC = ValidatorSpec(
     description="Intel TDX quote (v4/v5) verified with dcap-qvl against Intel collateral; "
     "report data = atls-v1 binding of the TLS key and nonce",
     measurements=TDX_REFERENCE_MEASUREMENTS,
+    measurement_sizes=measurements.TDX_SIZES,
     workload_identity=measurements.TDX_WORKLOAD,
     **DCAP_INPUTS,
 )
@@ -182,6 +193,7 @@ DSTACK_SPEC = ValidatorSpec(
     "HOST_DATA commits to; report data = SHA-512('ratls-cert:' || SPKI)",
     media_types=(DSTACK_MEDIA_TYPE, DSTACK_SNP_MEDIA_TYPE),
     measurements=(*DSTACK_MEASUREMENTS, *DSTACK_SNP_MEASUREMENTS),
+    measurement_sizes={**DSTACK_SIZES, **measurements.SEV_SNP_SIZES},
     workload_identity=(*DSTACK_WORKLOAD, *DSTACK_SNP_WORKLOAD),
     pinning_options=DSTACK_PINNING_OPTIONS,
     policy_options=(*DSTACK_POLICY_OPTIONS, *DSTACK_SNP_POLICY_OPTIONS),
@@ -197,6 +209,7 @@ DSTACK_CHALLENGE_SPEC = ValidatorSpec(
     description="dstack quote fetched by POST /tdx_quote (secureai protocol); the TLS "
     "certificate is bound by the last 'New TLS Certificate' RTMR3 event",
     measurements=DSTACK_MEASUREMENTS,
+    measurement_sizes=DSTACK_SIZES,
     workload_identity=DSTACK_CHALLENGE_WORKLOAD,
     pinning_options=DSTACK_PINNING_OPTIONS,
     policy_options=DSTACK_POLICY_OPTIONS,
