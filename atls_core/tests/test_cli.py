@@ -842,6 +842,28 @@ def test_config_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     assert "did you mean 'hardware_key'" in line
 
 
+def test_config_check_reports_every_rules_mistake_in_one_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    good = _simulated_config(tmp_path).read_text()
+    second = (
+        good.replace('"h.example"', '"k.example"')
+        .replace("[atls]\nallow_insecure_test_validators = true\n", "")
+        .replace("image =", "imgae =")
+    )
+    bad = tmp_path / "two.toml"
+    bad.write_text(good.replace("hardware_key", "hardwre_key") + second)
+    status, out, err = _run(["config", "check", str(bad)], capsys)
+    assert status == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 2, err
+    assert lines[0].startswith("atls: config.settings:")
+    assert "h.example" in lines[0]
+    assert "did you mean 'image'" in lines[1]
+    assert "k.example" in lines[1]
+
+
 def test_config_check_refuses_a_rule_whose_every_connection_would_be_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -609,9 +609,13 @@ def _cmd_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.config_command != "check":
         err.write("atls: give a subcommand: atls config check FILE\n")
         return EXIT_USAGE
-    config = ATLSConfig.load(args.file)
-    ATLSContext(config)  # builds every rule's validator: settings are checked too
+    config = ATLSConfig.load(args.file, check=False)
     manager = default_manager()
+    problems = _rule_problems(config, manager)
+    if problems:  # every rule's, not only the first: one run finds every typo
+        err.write("".join(render_error(problem) + "\n" for problem in problems))
+        return EXIT_USAGE
+    ATLSContext(config)  # as a client builds it
     lines, unpinned = [], []
     for rule in config.hosts:
         policy = rule.policy
@@ -648,6 +652,21 @@ def _cmd_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_USAGE
     out.write(f"{safe_text(args.file)}: ok\n" + "".join(lines))
     return EXIT_ACCEPTED
+
+
+def _rule_problems(config: ATLSConfig, manager: PluginManager) -> list[ATLSError]:
+    """Each host rule's mistake: its names checked against the spec, then its validator
+    built (a setting's value is refused there)."""
+    from atls_core.selection import validator_for_rule
+
+    problems: list[ATLSError] = []
+    for rule in config.hosts:
+        try:
+            config.check_rule(rule, manager)
+            validator_for_rule(config, rule, manager=manager)
+        except ATLSError as error:
+            problems.append(error)
+    return problems
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:

@@ -193,34 +193,39 @@ class ATLSConfig:
         configuration is loaded rather than as a refusal at the first connection.
         Returns ``self``.
         """
+        from atls_core.registry import default_manager
+
+        manager = manager or default_manager()
+        for rule in self.hosts:
+            self.check_rule(rule, manager)
+        return self
+
+    def check_rule(self, rule: HostRule, manager: PluginManager | None = None) -> None:
+        """:meth:`check` for one host rule (``atls config check`` reports every rule's)."""
         from atls_core.errors import ATLSError
         from atls_core.registry import default_manager
         from atls_core.selection import check_against_spec
 
-        manager = manager or default_manager()
-        for rule in self.hosts:
-            plugin = rule.validator.partition(".")[0]
-            if plugin in self.disable_plugins:
-                raise ConfigurationError(
-                    f"{rule.where}: plugin of {rule.validator} is disabled by atls.disable_plugins",
-                    check="config.disabled",
-                )
-            try:
-                spec = manager.validator_spec(rule.validator)
-            except ConfigurationError:
-                raise
-            except ATLSError as error:
-                raise error.in_configuration(
-                    f"{rule.where}.validator", check="config.validator"
-                ) from error
-            check_against_spec(
-                spec,
-                settings=rule.settings,
-                policy=rule.policy,
-                allow_insecure=self.allow_insecure_test_validators,
-                where=rule.where,
+        if rule.validator.partition(".")[0] in self.disable_plugins:
+            raise ConfigurationError(
+                f"{rule.where}: plugin of {rule.validator} is disabled by atls.disable_plugins",
+                check="config.disabled",
             )
-        return self
+        try:
+            spec = (manager or default_manager()).validator_spec(rule.validator)
+        except ConfigurationError:
+            raise
+        except ATLSError as error:
+            raise error.in_configuration(
+                f"{rule.where}.validator", check="config.validator"
+            ) from error
+        check_against_spec(
+            spec,
+            settings=rule.settings,
+            policy=rule.policy,
+            allow_insecure=self.allow_insecure_test_validators,
+            where=rule.where,
+        )
 
     @classmethod
     def load(
