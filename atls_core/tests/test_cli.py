@@ -336,12 +336,8 @@ def test_verify_evidence_honours_the_configurations_disabled_plugins(
 ) -> None:
     """As online: a plugin the file disables runs neither as the rule's validator nor in a
     hand-over (both go through the same refusing manager)."""
-    config = _configuration(
-        tmp_path,
-        '[atls]\nallow_insecure_test_validators = true\ndisable_plugins = ["insecure"]\n'
-        '[hosts."tee.example"]\nvalidator = "insecure.simulated"\n'
-        f'settings = {{ hardware_key = "{HARDWARE.public_key_hex}" }}\n'
-        f'[hosts."tee.example".policy]\nreference_values = {{ image = "{"ab" * 32}" }}\n',
+    config = _simulated_config(
+        tmp_path, extra='disable_plugins = ["insecure"]\n', pin=f'image = "{"ab" * 32}"\n'
     )
     argv = ["verify-evidence", str(evidence), "--validator", "insecure.simulated"]
     status, out, err = _run([*argv, "--config", str(config), "--at", INSIDE], capsys)
