@@ -604,7 +604,6 @@ def _lazy(module: str) -> Any:
 
 def _cmd_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from atls_core.config import ATLSConfig
-    from atls_core.tls import ATLSContext
 
     if args.config_command != "check":
         err.write("atls: give a subcommand: atls config check FILE\n")
@@ -615,7 +614,6 @@ def _cmd_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if problems:  # every rule's, not only the first: one run finds every typo
         err.write("".join(render_error(problem) + "\n" for problem in problems))
         return EXIT_USAGE
-    ATLSContext(config)  # as a client builds it
     lines, unpinned = [], []
     for rule in config.hosts:
         policy = rule.policy
@@ -656,7 +654,7 @@ def _cmd_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _rule_problems(config: ATLSConfig, manager: PluginManager) -> list[ATLSError]:
     """Each host rule's mistake: its names checked against the spec, then its validator
-    built (a setting's value is refused there)."""
+    built as ``ATLSContext(config)`` builds it (a setting's value is refused there)."""
     from atls_core.selection import validator_for_rule
 
     problems: list[ATLSError] = []
