@@ -23,12 +23,15 @@ import pytest
 from atls_core.binding import BindingContext
 from atls_core.clock import FixedClock
 from atls_core.errors import ATLSError
+from atls_core.evidence import EvidenceSource, Transport
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
 from atls_dcap.report import parse_report_fields
 from atls_tdx.dstack import DstackValidator
 from atls_tdx.dstack_attestation import DstackAttestation, decode_attestation, tdx_parts
 from atls_tdx.dstack_eventlog import Event, check_replay, dstack_facts
+from atls_tdx.dstack_evidence import evidence_from_attestation
+from atls_tdx.dstack_snp import mr_config_host_data
 
 pytestmark = pytest.mark.vectors
 
@@ -326,4 +329,46 @@ def test_v0_attestation_mutants_through_the_validator_never_crash(vectors: Vecto
         )
         if verdict != "refused":
             found.append(f"{len(mutant)} bytes: {verdict}")
+    assert found == []
+
+
+def test_every_byte_of_the_sev_snp_attestation_outside_the_report_is_bound_or_unread(
+    vectors: Vectors,
+) -> None:
+    """dstack on SEV-SNP binds the MrConfig document through HOST_DATA and the report data
+    through the report; the runtime events and the configuration travel unbound and are dropped
+    (the recording's MANIFEST says so).  Each byte outside the (separately tested) report flipped:
+    refused while decoding, or the hand-over carries the same report, a document whose hash is
+    still the report's HOST_DATA and the same report data."""
+    folder = "snp/dstack-milan-v3-vcek"
+    data = vectors(f"{folder}/attestation.bin").read_bytes()
+    report = vectors(f"{folder}/report.bin").read_bytes()
+    start = data.index(report)
+    source = EvidenceSource(transport=Transport.FILE, location="attestation.bin")
+    original = evidence_from_attestation(data, source=source)
+    rng = random.Random("dstack-snp-v0")
+    found = []
+    for position in [*range(start), *range(start + len(report), len(data))]:
+        mutant = bytearray(data)
+        mutant[position] ^= 1 << rng.randrange(8)
+        try:
+            evidence = evidence_from_attestation(bytes(mutant), source=source)
+        except ATLSError as error:
+            if not error.check:
+                found.append(f"flip {position}: {type(error).__name__} without a check")
+            continue
+        except Exception as error:
+            found.append(f"flip {position}: crashed {type(error).__name__}: {error}")
+            continue
+        document = evidence.endorsements["mr_config"]
+        bound = (
+            evidence.data == report
+            and mr_config_host_data(document) == report[0xC0:0xE0]
+            and evidence.endorsements.get("report_data") == report[0x50:0x90]
+        )
+        if bound and (document, evidence.data) != (
+            original.endorsements["mr_config"],
+            original.data,
+        ):
+            found.append(f"flip {position}: another document that still matches HOST_DATA")
     assert found == []
