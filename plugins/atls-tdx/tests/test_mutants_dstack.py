@@ -18,20 +18,36 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from atls_core.binding import BindingContext
+from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
 from atls_core.errors import ATLSError
-from atls_core.evidence import EvidenceSource, Transport
+from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
 from atls_dcap.report import parse_report_fields
 from atls_tdx.dstack import DstackValidator
-from atls_tdx.dstack_attestation import DstackAttestation, decode_attestation, tdx_parts
-from atls_tdx.dstack_eventlog import Event, check_replay, dstack_facts
+from atls_tdx.dstack_attestation import (
+    DstackAttestation,
+    TdxPlatform,
+    decode_attestation,
+    tdx_parts,
+)
+from atls_tdx.dstack_eventlog import (
+    Event,
+    check_replay,
+    dstack_facts,
+    event_log_json,
+    stripped_event_log,
+)
 from atls_tdx.dstack_evidence import evidence_from_attestation
 from atls_tdx.dstack_snp import mr_config_host_data
+from atls_tdx.oids import DSTACK_ATTESTATION, DSTACK_EVENT_LOG, DSTACK_QUOTE
+from atls_tdx.testing.dstack import encode_attestation, octet_string, self_signed_certificate
 
 pytestmark = pytest.mark.vectors
 
@@ -371,4 +387,62 @@ def test_every_byte_of_the_sev_snp_attestation_outside_the_report_is_bound_or_un
             original.data,
         ):
             found.append(f"flip {position}: another document that still matches HOST_DATA")
+    assert found == []
+
+
+def test_certificate_extensions_carrying_a_recorded_attestation_are_bound(
+    vectors: Vectors,
+) -> None:
+    """The recorded V0 attestation as a certificate carries it (stripped log in ``.8``, with the
+    legacy ``.1`` quote and ``.2`` event log beside it): every tag and length byte of each
+    extension's OCTET STRING flipped, and sampled bytes of the legacy copies changed.  Reading
+    the certificate is refused, or yields exactly the evidence the unchanged certificate does:
+    the legacy copies must agree with the attestation, never add to it."""
+    data = vectors(f"{GUEST_AGENT}/attestation.bin").read_bytes()
+    decoded = decode_attestation(data)
+    assert isinstance(decoded.platform, TdxPlatform)
+    events = stripped_event_log(decoded.platform.event_log)
+    stripped = attrs.evolve(decoded, platform=attrs.evolve(decoded.platform, event_log=events))
+    extensions = {
+        DSTACK_ATTESTATION: octet_string(encode_attestation(stripped)),
+        DSTACK_QUOTE: octet_string(decoded.platform.quote),
+        DSTACK_EVENT_LOG: octet_string(event_log_json(events)),
+    }
+    key = ec.generate_private_key(ec.SECP384R1())
+    validator = DstackValidator({})
+
+    def read(values: dict[str, bytes]) -> Evidence:
+        der = self_signed_certificate(key, list(values.items()))
+        return validator.evidence_from_certificate(PeerCertificate.from_der(der))
+
+    original = read(extensions)
+    rng = random.Random("dstack-certificate")
+    mutants: list[tuple[str, dict[str, bytes]]] = []
+    for oid, value in extensions.items():
+        head = 2 + (value[1] & 0x7F if value[1] & 0x80 else 0)
+        for position in range(head):
+            for bit in range(8):
+                changed = bytearray(value)
+                changed[position] ^= 1 << bit
+                mutants.append((f"{oid} flip {position}.{bit}", {oid: bytes(changed)}))
+        mutants.append((f"{oid} cut", {oid: value[:-1]}))
+        mutants.append((f"{oid} extended", {oid: value + b"\0"}))
+        if oid != DSTACK_ATTESTATION:
+            for position in rng.sample(range(head, len(value)), 60):
+                changed = bytearray(value)
+                changed[position] ^= 1 << rng.randrange(8)
+                mutants.append((f"{oid} flip {position}", {oid: bytes(changed)}))
+    found = []
+    for label, change in mutants:
+        try:
+            evidence = read({**extensions, **change})
+        except ATLSError as error:
+            if not error.check:
+                found.append(f"{label}: {type(error).__name__} without a check")
+            continue
+        except Exception as error:
+            found.append(f"{label}: crashed {type(error).__name__}: {error}")
+            continue
+        if (evidence.data, evidence.endorsements) != (original.data, original.endorsements):
+            found.append(f"{label}: read as other evidence")
     assert found == []
