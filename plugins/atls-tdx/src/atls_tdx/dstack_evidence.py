@@ -225,10 +225,21 @@ def _text_or_json(value: Any, what: str) -> bytes:
     raise MalformedEvidence(f"{what} must be a string or JSON", check=_CHECK)
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON readers disagree on which of two equal keys counts (upstream's serde refuses them):
+    a document whose meaning depends on the reader is refused."""
+    fields: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in fields:
+            raise MalformedEvidence(f"the dstack quote document repeats {key!r}", check=_CHECK)
+        fields[key] = value
+    return fields
+
+
 def evidence_from_quote_document(data: bytes, *, source: EvidenceSource) -> Evidence:
     """Parse a challenge answer or a dstack quote JSON file."""
     try:
-        document = json.loads(data)
+        document = json.loads(data, object_pairs_hook=_unique_keys)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedEvidence("the dstack quote document is not JSON", check=_CHECK) from None
     if not isinstance(document, Mapping):
