@@ -153,6 +153,80 @@ def test_missing_debug_claim_is_malformed(maa: StandInMaa) -> None:
         _appraise(maa, case)
 
 
+@pytest.mark.parametrize(
+    ("claims", "options", "check"),
+    [
+        ({"x-ms-sevsnpvm-vmpl": 1}, {}, "azure.vmpl"),
+        ({"x-ms-sevsnpvm-vmpl": 3}, {"max_vmpl": 2}, "azure.vmpl"),
+        ({"x-ms-sevsnpvm-migration-allowed": True}, {}, "azure.migration_agent"),
+    ],
+)
+def test_guest_policy_refused_as_snp_report_refuses_it(
+    maa: StandInMaa, claims: dict[str, Any], options: dict[str, Any], check: str
+) -> None:
+    """MAA signs the report's VMPL and MIGRATE_MA without judging them: refused by default,
+    as atls-snp refuses the same report, unless policy says otherwise."""
+    result = _appraise(maa, _case(maa, Policy(options={**POLICY.options, **options}), claims))
+    assert [f.check for f in result.failures] == [check]
+    relaxed = {"max_vmpl": 3, "allow_migration_agent": True}
+    assert _appraise(
+        maa, _case(maa, Policy(options={**POLICY.options, **relaxed}), claims)
+    ).accepted
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"x-ms-sevsnpvm-vmpl": "0"},
+        {"x-ms-sevsnpvm-vmpl": False},
+        {"x-ms-sevsnpvm-migration-allowed": 0},
+    ],
+)
+def test_vmpl_and_migration_claims_of_another_type_are_malformed(
+    maa: StandInMaa, claims: dict[str, Any]
+) -> None:
+    with pytest.raises(MalformedEvidence):
+        _appraise(maa, _case(maa, overrides=claims))
+
+
+@pytest.mark.parametrize("name", ["x-ms-sevsnpvm-vmpl", "x-ms-sevsnpvm-migration-allowed"])
+def test_a_token_without_vmpl_or_migration_claims_is_malformed(maa: StandInMaa, name: str) -> None:
+    """What the client cannot check, it does not accept."""
+    with pytest.raises(MalformedEvidence):
+        _appraise(maa, _case_without(maa, name))
+
+
+def _case_without(maa: StandInMaa, *names: str) -> Case:
+    _key, spki = tls_key()
+    nonce = b.new_nonce()
+    claims = maa.aci_claims(aci_runtime_data(spki, nonce))
+    for name in names:
+        del claims[name]
+    return Case(
+        evidence=token_evidence(maa.sign(claims)),
+        binding=b.BindingContext(spki_der=spki, nonce=nonce),
+        clock=FixedClock.from_unix(claims["iat"] + 5),
+        policy=POLICY,
+    )
+
+
+@pytest.mark.parametrize(
+    "options", [{"max_vmpl": 4}, {"max_vmpl": -1}, {"max_vmpl": True}, {"allow_migration_agent": 1}]
+)
+def test_bad_guest_policy_options_are_refused_when_configured(
+    maa: StandInMaa, options: dict[str, Any]
+) -> None:
+    from atls_core.selection import select_validator
+
+    with pytest.raises(ConfigurationError):
+        select_validator(
+            "azure.aci",
+            settings=maa.settings(),
+            policy=Policy(options={**POLICY.options, **options}),
+            allow_insecure=True,
+        )
+
+
 def test_runtime_public_key_must_be_the_tls_key(maa: StandInMaa) -> None:
     """Report data right, but x-ms-runtime names another key: refused."""
     _other, other_spki = tls_key()

@@ -299,6 +299,33 @@ def test_tdx_debug_refused(maa: StandInMaa) -> None:
     assert not _tdx(maa, tdx_case(maa, tdx_td_attributes_debug=True)).accepted
 
 
+@pytest.mark.parametrize(
+    ("claims", "check"),
+    [
+        ({"tdx_mrsignerseam": "11" * 48}, "tdx.mrsignerseam"),
+        ({"tdx_mrsignerseam": None}, "tdx.mrsignerseam"),
+        ({"tdx_td_attributes": "0000000000000000"}, "tdx.td_attributes"),  # no SEPT_VE_DISABLE
+        ({"tdx_td_attributes": "0000003000000000"}, "tdx.td_attributes"),  # reserved bit 29
+        ({"tdx_td_attributes": None}, "tdx.td_attributes"),
+    ],
+)
+def test_tdx_a_td_that_tdx_dcap_refuses_is_refused_in_a_token_too(
+    maa: StandInMaa, claims: dict[str, Any], check: str
+) -> None:
+    """MAA signs what it read from the quote; the validator refuses a TDX module Intel did
+    not sign and a TD without SEPT_VE_DISABLE, as tdx.dcap refuses the quote itself."""
+    case = tdx_case(maa, **{k: v for k, v in claims.items() if v is not None})
+    if None in claims.values():
+        key, spki = new_tls_key()
+        held = held_data_for(key)
+        token_claims = maa.tdx_claims(held)
+        for name in claims:
+            del token_claims[name]
+        case = _token_case(maa, token_claims, specs.TDX_OID, spki, TDX_POLICY, runtime=held)
+    result = _tdx(maa, case)
+    assert [f.check for f in result.failures] == [check]
+
+
 def test_tdx_runtime_claim_must_match_held_data(maa: StandInMaa) -> None:
     case = tdx_case(maa, **{"x-ms-runtime": {"jwk": {"kty": "EC"}}})
     with pytest.raises(BindingMismatch) as info:

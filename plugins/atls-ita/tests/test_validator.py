@@ -578,3 +578,34 @@ def test_evidence_file_may_be_itas_json_answer(
     assert evidence.data == issued.token.encode()
     with pytest.raises(MalformedEvidence):
         validator.evidence_from_file(b'{"tokens": []}', name="x.json")
+
+
+# -- what every TDX validator refuses, whoever verified the quote ------------------
+
+
+@pytest.mark.parametrize(
+    ("claims", "check"),
+    [
+        ({"tdx_mrsignerseam": "11" * 48}, "tdx.mrsignerseam"),
+        ({"tdx_mrsignerseam": None}, "tdx.mrsignerseam"),
+        ({"tdx_td_attributes": "0000000000000000"}, "tdx.td_attributes"),  # no SEPT_VE_DISABLE
+        ({"tdx_td_attributes": "0000003000000000"}, "tdx.td_attributes"),  # reserved bit 29
+        ({"tdx_td_attributes": "0001001000000000"}, "tdx.td_attributes"),  # reserved bit 8
+        ({"tdx_td_attributes": None, "tdx_td_attributes_debug": None}, "tdx.td_attributes"),
+    ],
+)
+def test_a_td_that_tdx_dcap_refuses_is_refused_in_a_token_too(
+    ita: StandInIta,
+    validator: ItaValidator,
+    clock: FixedClock,
+    claims: dict[str, Any],
+    check: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ITA signs what it read from the quote; its policy need not refuse a TDX module Intel
+    did not sign or a TD without SEPT_VE_DISABLE, so the validator does, as tdx.dcap does."""
+    assert _appraise(validator, issue_token(ita, nonce=new_nonce()), clock).accepted
+    monkeypatch.setattr(ita, "tdx_claims_override", claims)  # the stand-in outlives the test
+    result = _appraise(validator, issue_token(ita, nonce=new_nonce()), clock, allow_debug=True)
+    assert result.status is Status.CONTRAINDICATED
+    assert [f.check for f in result.failures] == [check]

@@ -109,7 +109,13 @@ ACI_SPEC = ValidatorSpec(
     measurement_sizes={"launch_measurement": 48, "hostdata": 32, "idkeydigest": 48},
     workload_identity=("hostdata",),
     pinning_options=("hostdata", "cce_policies"),
-    policy_options=("hostdata", "cce_policies", "compliance_statuses"),
+    policy_options=(
+        "hostdata",
+        "cce_policies",
+        "compliance_statuses",
+        "max_vmpl",
+        "allow_migration_agent",
+    ),
     **spec_inputs(AciSettings, TOKEN_CLI_OPTIONS),
 )
 

@@ -35,6 +35,7 @@ from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorS
 from atls_core.jose import b64url_decode, jwk_public_key
 from atls_core.policy import Policy
 from atls_core.settings import load
+from atls_core.tdx_rules import check_td_identity
 
 __all__ = [
     "AciTokenValidator",
@@ -65,6 +66,12 @@ def _hex_bytes(value: Any, *, check: str, sizes: Iterable[int]) -> bytes:
             "claim has the wrong length", check=check, expected=allowed, actual=len(raw)
         )
     return raw
+
+
+def _hex_or_none(claims: Mapping[str, Any], name: str, *, size: int) -> bytes | None:
+    """A hex claim of ``size`` bytes, or ``None`` when the token does not carry it."""
+    value = claims.get(name)
+    return None if value is None else _hex_bytes(value, check=f"azure.{name}", sizes=(size,))
 
 
 def _b64(value: Any, *, check: str) -> bytes:
@@ -133,6 +140,27 @@ def _option_strings(policy: Policy, name: str) -> list[str]:
             f"policy option {name} must be a list of strings", check=f"config.policy.{name}"
         )
     return list(value)
+
+
+def _guest_options(policy: Policy) -> tuple[int, bool]:
+    """``max_vmpl`` (default 0) and ``allow_migration_agent`` (default false), as in atls-snp."""
+    max_vmpl = policy.option("max_vmpl")
+    max_vmpl = 0 if max_vmpl is None else max_vmpl
+    if isinstance(max_vmpl, bool) or not isinstance(max_vmpl, int) or not 0 <= max_vmpl <= 3:
+        raise ConfigurationError(
+            "policy option max_vmpl must be an integer 0..3",
+            check="config.policy.max_vmpl",
+            actual=max_vmpl,
+        )
+    allow = policy.option("allow_migration_agent")
+    allow = False if allow is None else allow
+    if not isinstance(allow, bool):
+        raise ConfigurationError(
+            "policy option allow_migration_agent must be true or false",
+            check="config.policy.allow_migration_agent",
+            actual=allow,
+        )
+    return max_vmpl, allow
 
 
 def _require_compliance(
@@ -292,14 +320,49 @@ class AciTokenValidator(MaaValidator):
             value = claims.get(claim)
             if isinstance(value, int) and not isinstance(value, bool):
                 appraisal.measure(name, str(value))
-        for claim in ("x-ms-sevsnpvm-vmpl", "x-ms-sevsnpvm-migration-allowed"):
-            if claim in claims:
-                appraisal.claim(claim, claims[claim])
+        self._check_guest_policy(claims, appraisal)
         appraisal.no_tcb(
             "MAA appraised the SEV-SNP TCB; the token carries SVNs, not a TCB status "
             "(pin them with reference values)"
         )
         return ReportData(value=report_data.ljust(64, b"\x00"))
+
+    def check_policy(self, policy: Policy) -> None:
+        _guest_options(policy)
+
+    @staticmethod
+    def _check_guest_policy(claims: Mapping[str, Any], appraisal: Appraisal) -> None:
+        """VMPL and MIGRATE_MA, refused by default as ``snp.report`` refuses them.
+
+        MAA signs what the report says without judging these, so the same
+        report gets the same answer here as from the report itself.
+        """
+        vmpl = claims.get("x-ms-sevsnpvm-vmpl")
+        if isinstance(vmpl, bool) or not isinstance(vmpl, int):
+            raise MalformedEvidence(
+                "claim x-ms-sevsnpvm-vmpl must be an integer", check="azure.vmpl", actual=vmpl
+            )
+        migration = _bool(claims, "x-ms-sevsnpvm-migration-allowed", check="azure.migration")
+        appraisal.claim("x-ms-sevsnpvm-vmpl", vmpl)
+        appraisal.claim("x-ms-sevsnpvm-migration-allowed", migration)
+        max_vmpl, allow_migration_agent = _guest_options(appraisal.policy)
+        appraisal.require(
+            "azure.vmpl",
+            vmpl <= max_vmpl,
+            "the report was requested from a less privileged VMPL than policy allows "
+            "(policy option max_vmpl)",
+            expected=f"<= {max_vmpl}",
+            actual=vmpl,
+        )
+        if migration:
+            appraisal.require(
+                "azure.migration_agent",
+                allow_migration_agent,
+                "the guest policy allows a migration agent (MIGRATE_MA; policy option "
+                "allow_migration_agent)",
+                expected=False,
+                actual=True,
+            )
 
     def _check_hostdata(self, appraisal: Appraisal, hostdata: str) -> None:
         """A listed ``hostdata``/``cce_policies`` allow-list must contain the container's policy.
@@ -570,6 +633,11 @@ class TdxTokenValidator(HeldDataValidator):
             value = claims.get(f"tdx_{name}")
             if isinstance(value, str):
                 appraisal.measure(name, _hex_bytes(value, check=f"azure.{name}", sizes=(48,)))
+        check_td_identity(
+            appraisal,
+            mrsignerseam=_hex_or_none(claims, "tdx_mrsignerseam", size=48),
+            td_attributes=_hex_or_none(claims, "tdx_td_attributes", size=8),
+        )
         status = claims.get("attester_tcb_status")
         advisories = claims.get("attester_advisory_ids", [])
         if status is None:

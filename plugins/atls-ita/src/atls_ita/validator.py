@@ -32,6 +32,7 @@ from atls_core.evidence import Evidence
 from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
 from atls_core.jose import b64url_decode
 from atls_core.policy import Policy
+from atls_core.tdx_rules import check_td_identity
 from atls_ita.claims import ItaClaims, map_claims
 from atls_ita.settings import ItaValidatorSettings
 from atls_ita.specs import POLICY_OPTIONS, SGX_SPEC, TDX_SPEC
@@ -154,6 +155,12 @@ class ItaValidator(ValidatorBase):
             appraisal.measure(name, value)
         for name, value in mapped.claims.items():
             appraisal.claim(name, value)
+        if mapped.tee == "tdx":
+            check_td_identity(
+                appraisal,
+                mrsignerseam=_hex_field(mapped.measurements, "mrsignerseam"),
+                td_attributes=_hex_field(mapped.claims, "td_attributes"),
+            )
         appraisal.claim("ita_token_shape", mapped.shape)
         appraisal.claim("ita_policy_ids_matched", list(mapped.policy_ids_matched))
         appraisal.claim("ita_policy_ids_unmatched", list(mapped.policy_ids_unmatched))
@@ -191,6 +198,12 @@ def _held_data(mapped: ItaClaims) -> bytes:
             actual=mapped.report_data,
         )
     return held
+
+
+def _hex_field(fields: Mapping[str, Any], name: str) -> bytes | None:
+    """A hex field the claim mapping kept (it checked the hex), or ``None``."""
+    value = fields.get(name)
+    return bytes.fromhex(value) if isinstance(value, str) else None
 
 
 def _printable(raw: bytes) -> str:

@@ -342,6 +342,8 @@ class StandInMaa:
                 "tdx_rtmr2": "00" * 48,
                 "tdx_rtmr3": "00" * 48,
                 "tdx_mrseam": "55" * 48,
+                "tdx_mrsignerseam": "00" * 48,  # Intel's TDX module
+                "tdx_td_attributes": "0000001000000000",  # SEPT_VE_DISABLE, nothing else
                 "attester_tcb_status": "UpToDate",
                 "x-ms-runtime": json.loads(runtime_data),
             }

@@ -98,6 +98,8 @@ class StandInIta:
         self.policy_ids_matched: list[str] = []
         self.policy_ids_unmatched: list[str] = []
         self.report_data_override: bytes | None = None
+        self.tdx_claims_override: dict[str, Any] = {}
+        """TDX claims replacing those a token carries; ``None`` leaves a claim out."""
         self.fail_certs = False
         self.fail_crls = False
         self.check_quote_report_data = True
@@ -236,6 +238,8 @@ class StandInIta:
                 "tdx_seamsvn": 263,
             }
             tee |= {f"tdx_{name}": value for name, value in self.measurements.items()}
+            tee |= self.tdx_claims_override
+            tee = {name: value for name, value in tee.items() if value is not None}
         if nonce is not None:
             tee["verifier_nonce"] = dict(nonce)
         top: dict[str, Any] = {
