@@ -36,6 +36,7 @@ from typing import Any
 
 import attrs
 
+from atls_core import strict_json
 from atls_core.errors import MalformedEvidence, UntrustedChain
 
 __all__ = [
@@ -213,17 +214,6 @@ def _malformed(message: str, **kw: Any) -> MalformedEvidence:
     return MalformedEvidence(message, check="dstack.event_log", **kw)
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """JSON readers disagree on which of two equal keys counts (upstream's serde refuses them):
-    an event whose meaning depends on the reader is refused."""
-    fields: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in fields:
-            raise _malformed(f"an event log entry repeats {key!r}")
-        fields[key] = value
-    return fields
-
-
 def _hex_field(entry: Mapping[str, Any], key: str, index: int) -> bytes:
     value = entry.get(key)
     if not isinstance(value, str):
@@ -250,7 +240,9 @@ def parse_event_log(source: bytes | str | Sequence[Any]) -> tuple[Event, ...]:
     """
     if isinstance(source, (bytes, str)):
         try:
-            source = json.loads(source, object_pairs_hook=_unique_keys)
+            source = strict_json.loads(source)
+        except strict_json.RepeatedName as exc:
+            raise _malformed(f"an event log entry repeats {exc.name!r}") from None
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise _malformed("the event log is not JSON") from None
     if not isinstance(source, list):

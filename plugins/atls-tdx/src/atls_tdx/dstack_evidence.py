@@ -31,6 +31,7 @@ import json
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
+from atls_core import strict_json
 from atls_core.certificate import PeerCertificate, read_tlv
 from atls_core.errors import MalformedEvidence
 from atls_core.evidence import Evidence, EvidenceSource, Transport
@@ -225,21 +226,14 @@ def _text_or_json(value: Any, what: str) -> bytes:
     raise MalformedEvidence(f"{what} must be a string or JSON", check=_CHECK)
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """JSON readers disagree on which of two equal keys counts (upstream's serde refuses them):
-    a document whose meaning depends on the reader is refused."""
-    fields: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in fields:
-            raise MalformedEvidence(f"the dstack quote document repeats {key!r}", check=_CHECK)
-        fields[key] = value
-    return fields
-
-
 def evidence_from_quote_document(data: bytes, *, source: EvidenceSource) -> Evidence:
     """Parse a challenge answer or a dstack quote JSON file."""
     try:
-        document = json.loads(data, object_pairs_hook=_unique_keys)
+        document = strict_json.loads(data)
+    except strict_json.RepeatedName as exc:
+        raise MalformedEvidence(
+            f"the dstack quote document repeats {exc.name!r}", check=_CHECK
+        ) from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedEvidence("the dstack quote document is not JSON", check=_CHECK) from None
     if not isinstance(document, Mapping):

@@ -32,6 +32,7 @@ from typing import Any
 
 import attrs
 
+from atls_core import strict_json
 from atls_core.appraisal import Appraisal
 from atls_core.errors import MalformedEvidence, UntrustedChain
 from atls_core.evidence import Evidence, EvidenceSource
@@ -143,15 +144,6 @@ class MrConfig:
         )
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _malformed(f"the MrConfig document repeats {key!r}")
-        result[key] = value
-    return result
-
-
 def _hex_field(fields: Mapping[str, Any], name: str, *, size: int | None = None) -> bytes | None:
     value = fields.get(name)
     if value is None:
@@ -185,7 +177,9 @@ def parse_mr_config(document: str) -> MrConfig:
     if len(document) > MAX_MR_CONFIG_BYTES:
         raise _malformed("the MrConfig document is too large", actual=len(document))
     try:
-        fields = json.loads(document, object_pairs_hook=_refuse_duplicates)
+        fields = strict_json.loads(document)
+    except strict_json.RepeatedName as exc:
+        raise _malformed(f"the MrConfig document repeats {exc.name!r}") from None
     except (ValueError, RecursionError):
         raise _malformed("the MrConfig document is not JSON") from None
     if not isinstance(fields, dict):
