@@ -20,6 +20,9 @@ LISTING_NEEDS_NONE_OF = (
     "atls_core.appraisal",
     "atls_core.config",
     "atls_core.fetch",
+    "pathlib",  # settings declare paths and URLs; reading one imports what it needs
+    "urllib",
+    "ipaddress",
 )
 
 _CORE_PLUGINS_ONLY = """

@@ -128,6 +128,54 @@ def test_available_reads_metadata_only(install: Install) -> None:
     assert _module_of(eps[0]) not in sys.modules
 
 
+class _CountedDistribution:
+    """A distribution whose metadata reads are counted."""
+
+    def __init__(self, dist: reg.DistributionLike, reads: list[str]) -> None:
+        self._dist = dist
+        self._reads = reads
+
+    @property
+    def metadata(self) -> reg._Metadata:
+        self._reads.append(self._dist.metadata["Name"])
+        return self._dist.metadata
+
+    @property
+    def version(self) -> str:
+        return self._dist.version
+
+    @property
+    def requires(self) -> list[str] | None:
+        return self._dist.requires
+
+
+class _CountedEntryPoint:
+    def __init__(self, ep: md.EntryPoint, reads: list[str]) -> None:
+        assert ep.dist is not None
+        self.name, self.value = ep.name, ep.value
+        self.dist = _CountedDistribution(ep.dist, reads)
+        self._ep = ep
+
+    def load(self) -> object:
+        return self._ep.load()
+
+
+def test_the_plugin_list_is_read_once_per_manager(install: Install) -> None:
+    """`atls plugins` looks every plugin up by name: each lookup reuses one reading."""
+    reads: list[str] = []
+    eps = install(
+        "atls-alpha",
+        {
+            "alpha": _plugin_source("alpha", [("alpha.v", ["1.3.9999.1"])]),
+            "beta": _plugin_source("beta", [("beta.v", ["1.3.9999.2"])]),
+        },
+    )
+    counted = [_CountedEntryPoint(e, reads) for e in eps]
+    manager = reg.PluginManager(environ={}, entry_points=counted)
+    assert [s.loaded for s in manager.load_all()] == [True, True]
+    assert reads == ["atls-alpha", "atls-alpha"]  # one per entry point
+
+
 def test_the_simulated_tee_is_an_ordinary_entry_point_of_atls_core() -> None:
     assert reg.PluginManager(environ={}, entry_points=[]).available() == []
     manager = reg.PluginManager(environ={})

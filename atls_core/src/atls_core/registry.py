@@ -121,11 +121,16 @@ class PluginStatus:
     issuers: tuple[IssuerSpec, ...] = ()
 
 
-@attrs.frozen(kw_only=True)
 class _Registered:
-    spec: Any
-    factory: Callable[..., Any]
-    plugin: PluginInfo
+    """A registry entry (private: a plain class, since building an attrs class costs every
+    listing's start more than its generated methods are worth here)."""
+
+    __slots__ = ("factory", "plugin", "spec")
+
+    def __init__(self, *, spec: Any, factory: Callable[..., Any], plugin: PluginInfo) -> None:
+        self.spec = spec
+        self.factory = factory
+        self.plugin = plugin
 
 
 _MAX_DETAIL = 300
@@ -378,6 +383,7 @@ class PluginManager:
         self._lock = threading.RLock()
         self._explicit_eps = entry_points
         self._discovered: list[EntryPointLike] | None = None
+        self._available: list[PluginInfo] | None = None
         self._loaded: dict[str, PluginInfo] = {}
         self._errors: dict[str, PluginLoadError] = {}
         self._validators: dict[str, _Registered] = {}
@@ -398,8 +404,15 @@ class PluginManager:
         """Every installed plugin, from metadata; imports nothing.
 
         A distribution installed twice (stale metadata beside an editable
-        install) yields one entry per distinct (distribution, target).
+        install) yields one entry per distinct (distribution, target).  Read once per
+        manager, as the entry points are: every lookup asks.
         """
+        with self._lock:
+            if self._available is None:
+                self._available = self._infos()
+            return list(self._available)
+
+    def _infos(self) -> list[PluginInfo]:
         infos: list[PluginInfo] = []
         seen: set[tuple[str, str, str]] = set()
         for ep in self._entry_points():
