@@ -88,3 +88,24 @@ def test_python_m_reports_usage_like_the_console_script(arguments: list[str], st
     done = run_atls(*arguments)
     assert done.returncode == status, done.stderr
     assert "internal error" not in done.stderr
+
+
+def test_listing_builds_no_record_that_only_reading_evidence_needs() -> None:
+    """Each attrs class costs a start: `atls plugins` reads specs, never report data."""
+    code = _CORE_PLUGINS_ONLY.format(arguments=["plugins"]) + (
+        "import atls_core.interfaces as interfaces\n"
+        "built = {'ReportData', 'ChallengeRequest', 'ChallengeResponse'} & set(vars(interfaces))\n"
+        "assert not built, built\n"
+    )
+    modules_loaded_by(code)  # raises if the probe's assertion fails
+
+
+def test_the_records_import_from_interfaces_as_before() -> None:
+    import atls_core
+    from atls_core import interfaces
+    from atls_core.interfaces import ChallengeRequest, ChallengeResponse, ReportData
+
+    assert atls_core.ReportData is ReportData is interfaces.ReportData
+    assert atls_core.ChallengeRequest is ChallengeRequest
+    assert {"ChallengeRequest", "ChallengeResponse", "ReportData"} <= set(dir(interfaces))
+    assert ChallengeResponse(status=200, headers={}, body=b"x").ok_body() == b"x"
