@@ -109,3 +109,20 @@ def test_the_records_import_from_interfaces_as_before() -> None:
     assert atls_core.ChallengeRequest is ChallengeRequest
     assert {"ChallengeRequest", "ChallengeResponse", "ReportData"} <= set(dir(interfaces))
     assert ChallengeResponse(status=200, headers={}, body=b"x").ok_body() == b"x"
+
+
+def test_an_attested_client_of_one_validator_imports_no_path_or_url_library() -> None:
+    """A client's memory is what it imports: selecting a validator and building its
+    context reads no file path and parses no URL, so loads neither library."""
+    code = (
+        "from atls_core.policy import Policy\n"
+        "from atls_core.selection import select_validator\n"
+        "from atls_core.testing.simulated import SimulatedHardware\n"
+        "from atls_core.tls import ATLSContext\n"
+        "hardware = SimulatedHardware.generate()\n"
+        "selected = select_validator('insecure.simulated', allow_insecure=True,\n"
+        "    settings={'hardware_key': hardware.public_key_hex},\n"
+        "    policy=Policy(reference_values={'image': '00' * 32}))\n"
+        "ATLSContext.for_validator(selected)\n"
+    )
+    assert _loaded(("pathlib", "urllib", "ipaddress"), code) == []
