@@ -298,10 +298,15 @@ _REGISTERS = textwrap.dedent("""
             "atls_register_validatorz @hookimpl, which is no atls hook (did you mean "
             "'atls_register_validators'?)",
         ),
+        (  # decorated under a name that is not atls_*: refused as well
+            _REGISTERS + "\n@hookimpl\ndef register_validators(registry):\n    pass\n",
+            "plugins.hooks",
+            "register_validators @hookimpl, which is no atls hook",
+        ),
         (_REGISTERS, "plugins.hooks", "defines atls_register_validators without @hookimpl"),
         ("X = 1\n", "plugins.nothing_registered", "registered nothing"),
     ],
-    ids=["misspelt", "undecorated", "empty"],
+    ids=["misspelt", "misnamed", "undecorated", "empty"],
 )
 def test_a_plugin_that_registers_nothing_is_broken(
     install: Install, source: str, check: str, named: str
@@ -316,6 +321,17 @@ def test_a_plugin_that_registers_nothing_is_broken(
     (status,) = manager.load_all()
     assert not status.loaded
     assert status.error == str(info.value)
+
+
+def test_a_hook_named_by_specname_registers(install: Install) -> None:
+    """pluggy's ``specname`` lets a hook function have another name: it is still called."""
+    source = _plugin_source("alias", [("alias.v", ["1.3.9999.7"])]).replace(
+        "@hookimpl\ndef atls_register_validators(",
+        "@hookimpl(specname='atls_register_validators')\ndef register(",
+    )
+    assert "def register(" in source
+    (ep,) = install("atls-alias", {"alias": source})
+    assert _manager([ep]).validator_spec("alias.v").oids == ("1.3.9999.7",)
 
 
 def test_an_observer_only_plugin_is_not_flagged(install: Install) -> None:
