@@ -640,6 +640,10 @@ def test_plugin_options_become_settings(capsys: pytest.CaptureFixture[str], tmp_
         CliOption(flag="--mode", setting="undeclared", help="not in spec.settings"),
         CliOption(flag="-m", setting="mode", help="short flags could shadow core ones"),
         CliOption(flag="--Mode;rm", setting="mode", help="not a flag"),
+        CliOption(flag="--", setting="mode", help="no name"),
+        CliOption(flag="---mode", setting="mode", help="a name starts with a letter or digit"),
+        CliOption(flag="--mode\n", setting="mode", help="nothing after the name"),
+        CliOption(flag=None, setting="mode", help="not text"),  # type: ignore[arg-type]
         "not a CliOption",
     ],
 )

@@ -20,6 +20,9 @@ LISTING_NEEDS_NONE_OF = (
     "atls_core.appraisal",
     "atls_core.config",
     "atls_core.fetch",
+    "pathlib",  # settings declare paths and URLs; reading one imports what it needs
+    "urllib",
+    "ipaddress",
 )
 
 _CORE_PLUGINS_ONLY = """
@@ -85,3 +88,41 @@ def test_python_m_reports_usage_like_the_console_script(arguments: list[str], st
     done = run_atls(*arguments)
     assert done.returncode == status, done.stderr
     assert "internal error" not in done.stderr
+
+
+def test_listing_builds_no_record_that_only_reading_evidence_needs() -> None:
+    """Each attrs class costs a start: `atls plugins` reads specs, never report data."""
+    code = _CORE_PLUGINS_ONLY.format(arguments=["plugins"]) + (
+        "import atls_core.interfaces as interfaces\n"
+        "built = {'ReportData', 'ChallengeRequest', 'ChallengeResponse'} & set(vars(interfaces))\n"
+        "assert not built, built\n"
+    )
+    modules_loaded_by(code)  # raises if the probe's assertion fails
+
+
+def test_the_records_import_from_interfaces_as_before() -> None:
+    import atls_core
+    from atls_core import interfaces
+    from atls_core.interfaces import ChallengeRequest, ChallengeResponse, ReportData
+
+    assert atls_core.ReportData is ReportData is interfaces.ReportData
+    assert atls_core.ChallengeRequest is ChallengeRequest
+    assert {"ChallengeRequest", "ChallengeResponse", "ReportData"} <= set(dir(interfaces))
+    assert ChallengeResponse(status=200, headers={}, body=b"x").ok_body() == b"x"
+
+
+def test_an_attested_client_of_one_validator_imports_no_path_or_url_library() -> None:
+    """A client's memory is what it imports: selecting a validator and building its
+    context reads no file path and parses no URL, so loads neither library."""
+    code = (
+        "from atls_core.policy import Policy\n"
+        "from atls_core.selection import select_validator\n"
+        "from atls_core.testing.simulated import SimulatedHardware\n"
+        "from atls_core.tls import ATLSContext\n"
+        "hardware = SimulatedHardware.generate()\n"
+        "selected = select_validator('insecure.simulated', allow_insecure=True,\n"
+        "    settings={'hardware_key': hardware.public_key_hex},\n"
+        "    policy=Policy(reference_values={'image': '00' * 32}))\n"
+        "ATLSContext.for_validator(selected)\n"
+    )
+    assert _loaded(("pathlib", "urllib", "ipaddress"), code) == []

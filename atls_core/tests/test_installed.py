@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata as md
+import re
 import sys
 import textwrap
 import zipfile
@@ -222,3 +223,33 @@ def test_a_finder_with_distributions_of_its_own_is_asked_through_importlib_metad
     found = installed.entry_points("atls")
     assert "hidden" in [ep.name for ep in found]
     assert _rows(found) == _rows(md.entry_points(group="atls"))
+
+
+_TARGET_PATTERN = re.compile(r"(?P<module>[\w.]+)\s*(?::\s*(?P<attr>[\w.]+)\s*)?(?:\[.*\]\s*)?\Z")
+"""How entry-point targets were read with a pattern (importlib.metadata's, anchored at the end)."""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "pkg.mod",
+        "pkg.mod:attr.inner",
+        "pkg.mod : attr ",
+        "pkg.mod [extra]",
+        "pkg.mod:attr [a, b] \n",
+        "pkg.mod:attr [a\nb]",
+        " pkg.mod",
+        "pkg.mod:",
+        "pkg.mod:a:b",
+        "pkg-mod",
+        "pkg.mod [extra",
+        "pkg.mod[x]y",
+        "pkg.mod\n",
+        "péché.mod:ß",
+        "",
+    ],
+)
+def test_targets_are_read_as_the_pattern_reads_them(value: str) -> None:
+    match = _TARGET_PATTERN.match(value)
+    expected = (match.group("module"), match.group("attr")) if match else None
+    assert installed._target(value) == expected

@@ -128,6 +128,54 @@ def test_available_reads_metadata_only(install: Install) -> None:
     assert _module_of(eps[0]) not in sys.modules
 
 
+class _CountedDistribution:
+    """A distribution whose metadata reads are counted."""
+
+    def __init__(self, dist: reg.DistributionLike, reads: list[str]) -> None:
+        self._dist = dist
+        self._reads = reads
+
+    @property
+    def metadata(self) -> reg._Metadata:
+        self._reads.append(self._dist.metadata["Name"])
+        return self._dist.metadata
+
+    @property
+    def version(self) -> str:
+        return self._dist.version
+
+    @property
+    def requires(self) -> list[str] | None:
+        return self._dist.requires
+
+
+class _CountedEntryPoint:
+    def __init__(self, ep: md.EntryPoint, reads: list[str]) -> None:
+        assert ep.dist is not None
+        self.name, self.value = ep.name, ep.value
+        self.dist = _CountedDistribution(ep.dist, reads)
+        self._ep = ep
+
+    def load(self) -> object:
+        return self._ep.load()
+
+
+def test_the_plugin_list_is_read_once_per_manager(install: Install) -> None:
+    """`atls plugins` looks every plugin up by name: each lookup reuses one reading."""
+    reads: list[str] = []
+    eps = install(
+        "atls-alpha",
+        {
+            "alpha": _plugin_source("alpha", [("alpha.v", ["1.3.9999.1"])]),
+            "beta": _plugin_source("beta", [("beta.v", ["1.3.9999.2"])]),
+        },
+    )
+    counted = [_CountedEntryPoint(e, reads) for e in eps]
+    manager = reg.PluginManager(environ={}, entry_points=counted)
+    assert [s.loaded for s in manager.load_all()] == [True, True]
+    assert reads == ["atls-alpha", "atls-alpha"]  # one per entry point
+
+
 def test_the_simulated_tee_is_an_ordinary_entry_point_of_atls_core() -> None:
     assert reg.PluginManager(environ={}, entry_points=[]).available() == []
     manager = reg.PluginManager(environ={})
@@ -250,10 +298,15 @@ _REGISTERS = textwrap.dedent("""
             "atls_register_validatorz @hookimpl, which is no atls hook (did you mean "
             "'atls_register_validators'?)",
         ),
+        (  # decorated under a name that is not atls_*: refused as well
+            _REGISTERS + "\n@hookimpl\ndef register_validators(registry):\n    pass\n",
+            "plugins.hooks",
+            "register_validators @hookimpl, which is no atls hook",
+        ),
         (_REGISTERS, "plugins.hooks", "defines atls_register_validators without @hookimpl"),
         ("X = 1\n", "plugins.nothing_registered", "registered nothing"),
     ],
-    ids=["misspelt", "undecorated", "empty"],
+    ids=["misspelt", "misnamed", "undecorated", "empty"],
 )
 def test_a_plugin_that_registers_nothing_is_broken(
     install: Install, source: str, check: str, named: str
@@ -268,6 +321,17 @@ def test_a_plugin_that_registers_nothing_is_broken(
     (status,) = manager.load_all()
     assert not status.loaded
     assert status.error == str(info.value)
+
+
+def test_a_hook_named_by_specname_registers(install: Install) -> None:
+    """pluggy's ``specname`` lets a hook function have another name: it is still called."""
+    source = _plugin_source("alias", [("alias.v", ["1.3.9999.7"])]).replace(
+        "@hookimpl\ndef atls_register_validators(",
+        "@hookimpl(specname='atls_register_validators')\ndef register(",
+    )
+    assert "def register(" in source
+    (ep,) = install("atls-alias", {"alias": source})
+    assert _manager([ep]).validator_spec("alias.v").oids == ("1.3.9999.7",)
 
 
 def test_an_observer_only_plugin_is_not_flagged(install: Install) -> None:

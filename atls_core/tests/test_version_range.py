@@ -66,6 +66,12 @@ ODD_LINES = [  # packaging decides these
     "atls-core-extras>=99",
     "atls-core<0.3,>=0.2",  # plain, but against a development or local version below
     "atls-core>=0.2.1",
+    "atls-core >=\t0.2 ,<  0.3 ",  # clauses are read with string methods: spacing as before
+    "atls-core>=0.2.",
+    "atls-core>=.2",
+    "atls-core=>0.2",
+    "atls-core>=\u0660.2",  # a digit, but not an ASCII one
+    "atls-core>=0.\u00b2",
 ]
 
 

@@ -393,10 +393,9 @@ def _error_json(error: ATLSError) -> dict[str, Any]:
 
 # -- atls inspect ------------------------------------------------------------------------------
 
-_PEM_CERTIFICATE = re.compile(
-    rb"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----", re.DOTALL
-)
-_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z")
+# Patterns, compiled by ``re`` when `atls inspect` first uses them (not at every command's start).
+_PEM_CERTIFICATE = rb"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----"
+_COMPACT_JWS = r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z"
 
 
 def _file_certificate(data: bytes) -> PeerCertificate | None:
@@ -429,7 +428,8 @@ def _pem_certificate_der(data: bytes) -> bytes | None:
     import base64
     import binascii
 
-    match = _PEM_CERTIFICATE.match(data.lstrip())  # quotes embed PEM chains: not a file of one
+    # quotes embed PEM chains: not a file of one
+    match = re.match(_PEM_CERTIFICATE, data.lstrip(), re.DOTALL)
     if match is None:
         return None
     try:
@@ -480,7 +480,7 @@ def _token_view(data: bytes) -> dict[str, Any] | None:
         text = data.strip().decode("ascii")
     except UnicodeDecodeError:
         return None
-    if not _COMPACT_JWS.match(text):
+    if not re.match(_COMPACT_JWS, text):
         return None
     head, body, _signature = text.split(".")
     try:

@@ -23,7 +23,6 @@ plain PKI under ``only_configured_hosts``, take the connection.  The form:
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 
 from atls_core.errors import ConfigurationError
@@ -83,6 +82,8 @@ def canonical_pattern(pattern: str) -> str:
 def _ip_address(name: str) -> str | None:
     """``name``'s address if it is an IP literal a client would connect to as such."""
     if ":" in name:
+        import ipaddress  # here: only IPv6 literals need it, and most clients name hosts
+
         try:
             address = ipaddress.IPv6Address(name)
         except ValueError:

@@ -33,11 +33,33 @@ if TYPE_CHECKING:
 __all__ = ["Distribution", "EntryPoint", "entry_points"]
 
 _SUFFIXES = (".dist-info", ".egg-info")
-_TARGET = re.compile(r"(?P<module>[\w.]+)\s*(?::\s*(?P<attr>[\w.]+)\s*)?(?:\[.*\]\s*)?\Z")
 
 
 class _Unreadable(Exception):
     """The path holds something only importlib.metadata reads (a zip archive)."""
+
+
+def _dotted(text: str) -> bool:
+    """``[\\w.]+``: word characters (Unicode, as ``re`` reads them) and dots."""
+    return bool(text) and all(c.isalnum() or c in "_." for c in text)
+
+
+def _target(value: str) -> tuple[str, str | None] | None:
+    """``(module, attr)`` of ``module[:attr] [extras]``, read as ``importlib.metadata``'s
+    pattern reads it (``[\\w.]+\\s*(:\\s*[\\w.]+\\s*)?(\\[.*\\]\\s*)?``), else None.
+
+    String methods rather than that pattern: compiling it cost each ``atls plugins`` more
+    than reading every target with them.
+    """
+    head, bracket, extras = value.partition("[")
+    inside = extras.rstrip()  # whitespace may follow the closing bracket, newlines included
+    if bracket and (not inside.endswith("]") or "\n" in inside):
+        return None
+    module, colon, attr = head.partition(":")
+    module, attr = module.rstrip(), attr.strip()  # spaces around the colon; none before
+    if not _dotted(module) or (colon and not _dotted(attr)):
+        return None
+    return module, attr if colon else None
 
 
 def normalize(name: str) -> str:
@@ -149,11 +171,12 @@ class EntryPoint:
         """Import the target module and return it, or its attribute."""
         import importlib
 
-        match = _TARGET.match(self.value)
-        if match is None:
+        target = _target(self.value)
+        if target is None:
             raise ValueError(f"entry point {self.name!r} has an invalid target {self.value!r}")
-        loaded: Any = importlib.import_module(match.group("module"))
-        for part in filter(None, (match.group("attr") or "").split(".")):
+        module, attr = target
+        loaded: Any = importlib.import_module(module)
+        for part in filter(None, (attr or "").split(".")):
             loaded = getattr(loaded, part)
         return loaded
 

@@ -19,7 +19,6 @@ to the TLS key and nonce with a scheme the spec declares, the common policy
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
@@ -27,8 +26,10 @@ import attrs
 from atls_core.binding import SNI_FORMS
 from atls_core.errors import ConfigurationError, MalformedEvidence, did_you_mean
 from atls_core.evidence import Evidence, Transport
+from atls_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from atls_core._exchange import ChallengeRequest, ChallengeResponse, ReportData
     from atls_core.appraisal import Appraisal
     from atls_core.binding import BindingContext
     from atls_core.certificate import PeerCertificate
@@ -55,6 +56,13 @@ __all__ = [
 
 Settings = Mapping[str, Any]
 """Validator/issuer settings from configuration (``[hosts."x".settings]``)."""
+
+# Built on first use: `atls plugins` imports this module for the specs and needs none of them.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    dict.fromkeys(("ChallengeRequest", "ChallengeResponse", "ReportData"), "atls_core._exchange"),
+    globals(),
+)
 
 
 def _tuple(value: Any) -> tuple[str, ...]:
@@ -216,24 +224,6 @@ class ValidatorSpec:
         return data
 
 
-def _frozen_material(value: Mapping[str, bytes]) -> Mapping[str, bytes]:
-    return MappingProxyType(dict(value))
-
-
-@attrs.frozen(kw_only=True)
-class ReportData:
-    """What :meth:`Validator.verify` hands the core: report data it verified.
-
-    ``scheme`` is one of the spec's ``binding_schemes`` (``None``: the first);
-    ``material`` carries the scheme's extra inputs, read from verified evidence
-    (e.g. Gramine's CBOR claims).  The core binds it; a plugin never does.
-    """
-
-    value: bytes
-    scheme: str | None = None
-    material: Mapping[str, bytes] = attrs.field(factory=dict, converter=_frozen_material)
-
-
 @attrs.frozen(kw_only=True)
 class IssuerSpec:
     """A server-side evidence producer and the validator that appraises it."""
@@ -248,39 +238,6 @@ class IssuerSpec:
     description: str = ""
     settings: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     insecure: bool = False
-
-
-def _frozen_headers(value: Mapping[str, str]) -> Mapping[str, str]:
-    return MappingProxyType(dict(value))
-
-
-@attrs.frozen(kw_only=True)
-class ChallengeRequest:
-    """An HTTP request the core sends over the just-appraised-to-be connection."""
-
-    method: str = "POST"
-    path: str
-    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_headers)
-    body: bytes = b""
-    max_response_bytes: int = 4 * 1024 * 1024
-
-
-@attrs.frozen(kw_only=True)
-class ChallengeResponse:
-    status: int
-    headers: Mapping[str, str] = attrs.field(converter=_frozen_headers)
-    body: bytes
-
-    def ok_body(self, endpoint: str = "the challenge endpoint") -> bytes:
-        """The body of a 200 answer: any other status is no evidence (``challenge.status``)."""
-        if self.status != 200:
-            raise MalformedEvidence(
-                f"{endpoint} did not answer 200",
-                check="challenge.status",
-                expected=200,
-                actual=self.status,
-            )
-        return self.body
 
 
 @runtime_checkable

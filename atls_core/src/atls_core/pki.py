@@ -8,7 +8,6 @@ here, from ``cryptography``'s verifier, on the chain the server sent.
 from __future__ import annotations
 
 import ssl
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atls_core.errors import ConfigurationError, UntrustedChain
@@ -36,6 +35,8 @@ def load_roots(cafile: str | None, cadata: str | bytes | None) -> list[Any]:
             paths.append(certifi.where())
         except ImportError:
             pass
+    from pathlib import Path  # here: an attested client that never reads a CA file needs none
+
     for path in paths:
         try:
             pem += b"\n" + Path(path).read_bytes()

@@ -22,7 +22,6 @@ key pasted into a message) can only be masked by a caller who names it.
 from __future__ import annotations
 
 import re
-import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +36,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CUT = "/" + MASK
 """Stands for the path, query and fragment a named URL had (they are never shown)."""
 _SENTENCE_END = ".,;:!?)]}"
-# A URL as it appears in prose or in a repr: stops at whitespace and quotes.
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
+# A URL as it appears in prose or in a repr: stops at whitespace and quotes.  Compiled when
+# first needed (``re`` keeps it): most processes never redact a URL.
+_URL_IN_TEXT = r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+"
 
 
 def redact_url(url: str) -> str:
@@ -48,6 +48,8 @@ def redact_url(url: str) -> str:
     The port is always shown for http(s).  Text that does not parse as a URL is
     scrubbed by the same rules as :func:`redact_text`.
     """
+    import urllib.parse  # here: every error imports this module, few name a URL
+
     try:
         parts = urllib.parse.urlsplit(url.strip())
         host = parts.hostname
@@ -100,7 +102,7 @@ def redact_text(text: str, secrets: Iterable[Secret | str] = ()) -> str:
             text = text.replace(value, MASK)
     if "://" not in text:
         return text
-    scrubbed = _URL_IN_TEXT.sub(_scrub_in_text, text)
+    scrubbed = re.sub(_URL_IN_TEXT, _scrub_in_text, text)
     return text if scrubbed == text else scrubbed  # the same object: callers test identity
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 import threading
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -121,11 +120,16 @@ class PluginStatus:
     issuers: tuple[IssuerSpec, ...] = ()
 
 
-@attrs.frozen(kw_only=True)
 class _Registered:
-    spec: Any
-    factory: Callable[..., Any]
-    plugin: PluginInfo
+    """A registry entry (private: a plain class, since building an attrs class costs every
+    listing's start more than its generated methods are worth here)."""
+
+    __slots__ = ("factory", "plugin", "spec")
+
+    def __init__(self, *, spec: Any, factory: Callable[..., Any], plugin: PluginInfo) -> None:
+        self.spec = spec
+        self.factory = factory
+        self.plugin = plugin
 
 
 _MAX_DETAIL = 300
@@ -264,13 +268,24 @@ class ValidatorRegistrar(_Registrar):
         self._sink.append((spec, factory))
 
 
-_FLAG = re.compile(r"--[a-z0-9][a-z0-9-]*\Z")
+_FLAG_START = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_FLAG_BODY = _FLAG_START | {"-"}
+
+
+def _is_long_flag(flag: object) -> bool:
+    """``--[a-z0-9][a-z0-9-]*``, read with string methods (no pattern to compile at start)."""
+    return (
+        isinstance(flag, str)
+        and flag.startswith("--")
+        and flag[2:3] in _FLAG_START
+        and all(c in _FLAG_BODY for c in flag[3:])
+    )
 
 
 def _check_cli_options(spec: ValidatorSpec) -> None:
     """``verify-evidence`` options are long lowercase flags mapping to declared settings."""
     for option in spec.cli_options:
-        if not isinstance(option, CliOption) or not _FLAG.match(option.flag):
+        if not isinstance(option, CliOption) or not _is_long_flag(option.flag):
             raise PluginLoadError(
                 f"{spec.id} declares an invalid verify-evidence option",
                 check="plugins.cli_options",
@@ -348,6 +363,33 @@ def _check_issuer_fits(
         )
 
 
+_HOOKABLE = (types.FunctionType, types.MethodType, classmethod, staticmethod)
+_MARK = hookspecs.hookimpl.project_name + "_impl"
+"""What pluggy takes as a hook implementation (it skips every other attribute)."""
+
+
+def _marked(value: object) -> bool:
+    """Whether ``value`` is hookable and carries the ``@hookimpl`` mark (pluggy's test)."""
+    if not isinstance(value, _HOOKABLE):
+        return False
+    inner = getattr(value, "__func__", None)
+    return any(getattr(v, _MARK, None) is not None for v in (value, inner) if v is not None)
+
+
+def _hook_candidates(module: types.ModuleType) -> types.ModuleType:
+    """What pluggy is given of a plugin module: its ``atls_*`` names and whatever else is
+    marked ``@hookimpl`` (so a misnamed hook is still refused), not its imports and helpers.
+
+    pluggy inspects every attribute it is given; over a whole module that cost each
+    ``atls plugins`` about as much again as registering.  The functions are the module's own.
+    """
+    wrapper = types.ModuleType(module.__name__, module.__doc__)
+    wrapper.__dict__.update(
+        {k: v for k, v in vars(module).items() if k.startswith("atls_") or _marked(v)}
+    )
+    return wrapper
+
+
 def _disabled_from_env(environ: Mapping[str, str]) -> frozenset[str]:
     raw = environ.get(DISABLE_ENV, "")
     return frozenset(p.strip() for p in raw.replace(",", " ").split() if p.strip())
@@ -378,6 +420,7 @@ class PluginManager:
         self._lock = threading.RLock()
         self._explicit_eps = entry_points
         self._discovered: list[EntryPointLike] | None = None
+        self._available: list[PluginInfo] | None = None
         self._loaded: dict[str, PluginInfo] = {}
         self._errors: dict[str, PluginLoadError] = {}
         self._validators: dict[str, _Registered] = {}
@@ -398,8 +441,15 @@ class PluginManager:
         """Every installed plugin, from metadata; imports nothing.
 
         A distribution installed twice (stale metadata beside an editable
-        install) yields one entry per distinct (distribution, target).
+        install) yields one entry per distinct (distribution, target).  Read once per
+        manager, as the entry points are: every lookup asks.
         """
+        with self._lock:
+            if self._available is None:
+                self._available = self._infos()
+            return list(self._available)
+
+    def _infos(self) -> list[PluginInfo]:
         infos: list[PluginInfo] = []
         seen: set[tuple[str, str, str]] = set()
         for ep in self._entry_points():
@@ -589,7 +639,7 @@ class PluginManager:
                 {k: getattr(loaded, k) for k in dir(loaded) if k.startswith("atls_")}
             )
             return wrapper
-        return loaded
+        return _hook_candidates(loaded)
 
     def _check_core_range(self, info: PluginInfo, dist: DistributionLike | None) -> None:
         """Refuse, before importing it, a plugin whose metadata excludes this atls-core."""

@@ -40,16 +40,12 @@ class's ``__attrs_post_init__`` and raise :class:`Invalid`.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import ipaddress
 import math
 import os
 import re
-import urllib.parse
 from collections.abc import Callable, Collection, Iterable, Mapping
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeAlias, TypedDict, TypeVar, cast, dataclass_transform
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, TypeVar, cast, dataclass_transform
 
 import attrs
 
@@ -57,6 +53,10 @@ from atls_core.errors import ConfigurationError
 from atls_core.interfaces import CliOption, refuse_unknown_names
 from atls_core.redact import redact_url
 from atls_core.secret import Secret
+
+if TYPE_CHECKING:  # imported where a value is read: declaring a class (every listing) needs none
+    import datetime as dt
+    from pathlib import Path
 
 __all__ = [
     "Coerce",
@@ -93,7 +93,8 @@ Coerce: TypeAlias = Callable[[Any, "Reading"], V]
 """Reads one raw value into its typed form, or raises :class:`Invalid`."""
 
 _METADATA = "atls_core.settings"
-_HEX = re.compile(r"[0-9a-fA-F]*")
+_HEX = r"[0-9a-fA-F]*"
+"""Compiled when a hex setting is first read (``re`` keeps it), not when a class declares one."""
 
 
 class Invalid(ValueError):
@@ -123,11 +124,16 @@ class Invalid(ValueError):
         """Where inside the value (``[2]`` for a list item)."""
 
 
-@attrs.frozen
 class _Declared:
-    coerce: Coerce[Any]
-    test_only: bool
-    hint: str
+    """How a field is read (its attrs metadata): a plain class, since every plugin listing
+    imports this module and an attrs class costs a start more to build than it gives here."""
+
+    __slots__ = ("coerce", "hint", "test_only")
+
+    def __init__(self, coerce: Coerce[Any], test_only: bool, hint: str) -> None:
+        self.coerce = coerce
+        self.test_only = test_only
+        self.hint = hint
 
 
 def setting(
@@ -397,7 +403,13 @@ def integer(*, at_least: int | None = None, at_most: int | None = None) -> Coerc
 def duration(*, positive: bool = False, at_most: float | None = None) -> Coerce[dt.timedelta]:
     """:func:`seconds` as a ``timedelta`` (a leeway: zero allowed by default)."""
     read = seconds(positive=positive, at_most=at_most)
-    return lambda value, reading: dt.timedelta(seconds=read(value, reading))
+
+    def coerce(value: Any, reading: Reading) -> dt.timedelta:
+        import datetime as dt
+
+        return dt.timedelta(seconds=read(value, reading))
+
+    return coerce
 
 
 def hex_bytes(size: int) -> Coerce[bytes]:
@@ -405,7 +417,7 @@ def hex_bytes(size: int) -> Coerce[bytes]:
 
     def coerce(value: Any, _reading: Reading) -> bytes:
         digits = _text(value)
-        if len(digits) != 2 * size or not _HEX.fullmatch(digits):
+        if len(digits) != 2 * size or not re.fullmatch(_HEX, digits):
             raise Invalid(
                 f"must be {size} bytes written as {2 * size} hex digits", actual=_shown(value)
             )
@@ -446,6 +458,8 @@ def table() -> Coerce[Mapping[str, Any]]:
 
 
 def _path(value: Any) -> Path:
+    from pathlib import Path
+
     raw = os.fsdecode(value) if isinstance(value, os.PathLike) else _text(value)
     return Path(raw).expanduser()
 
@@ -508,6 +522,8 @@ def certificate(*, knob: str | None = None) -> Coerce[bytes]:
 
 def is_loopback(host: str) -> bool:
     """``localhost`` or a loopback address literal (names are not resolved: DNS may lie)."""
+    import ipaddress
+
     with contextlib.suppress(ValueError):
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     return host.lower() == "localhost"
@@ -516,6 +532,8 @@ def is_loopback(host: str) -> bool:
 def _url(
     value: Any, *, http_knob: str | None, allow_http: bool, origin: bool, plain_http: bool = False
 ) -> str:
+    import urllib.parse
+
     raw = _text(value).strip()
     shown = _shown(value) if isinstance(value, Secret) else redact_url(raw)
     try:

@@ -22,13 +22,15 @@ if TYPE_CHECKING:
 
 __all__ = ["unmet_requirement"]
 
-_LINE = re.compile(
+# Patterns, compiled by ``re`` when first matched: the clauses and versions are read with
+# string methods, and a marker pattern is compiled only for a line that has a marker.
+_LINE = (
     r"\s*(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?P<extras>\[[^\[\]]*\])?"
     r"\s*(?P<spec>[^;]*?)\s*(?:;\s*(?P<marker>.*?)\s*)?\Z"
 )
-_CLAUSE = re.compile(r"\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<version>[0-9]+(?:\.[0-9]+)*)\s*\Z")
-_EXTRA_ONLY = re.compile(r"extra\s*==\s*(?P<q>['\"])[A-Za-z0-9][A-Za-z0-9._-]*(?P=q)\Z")
-_PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)*\Z")
+_EXTRA_ONLY = r"extra\s*==\s*(?P<q>['\"])[A-Za-z0-9][A-Za-z0-9._-]*(?P=q)\Z"
+_OPERATORS = ("<=", ">=", "==", "!=", "<", ">")
+"""In the order a clause is read: a two-character operator before its one-character prefix."""
 _COMPARE = {
     "<": operator.lt,
     "<=": operator.le,
@@ -47,6 +49,21 @@ def _normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _is_plain(version: str) -> bool:
+    """``[0-9]+(\\.[0-9]+)*``: release numbers only, ASCII digits, no empty part."""
+    return all(part.isascii() and part.isdigit() for part in version.split("."))
+
+
+def _clause(text: str) -> tuple[str, str] | None:
+    """``(operator, version)`` of one plain clause (spaces around either allowed), or None."""
+    text = text.strip()
+    op = next((op for op in _OPERATORS if text.startswith(op)), None)
+    if op is None:
+        return None
+    version = text[len(op) :].lstrip()
+    return (op, version) if _is_plain(version) else None
+
+
 def _release(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
@@ -58,17 +75,17 @@ def _padded(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[tuple[int, ...], tu
 
 def _plain_check(line: str, project: str, version: str) -> str | None:
     """The unmet specifier of ``line``, or None; :class:`_Unsure` outside the plain forms."""
-    match = _LINE.match(line)
+    match = re.match(_LINE, line)
     if match is None:
         raise _Unsure
     if _normalized(match.group("name")) != project:
         return None
     marker = match.group("marker")
     if marker is not None:
-        if _EXTRA_ONLY.match(marker):
+        if re.match(_EXTRA_ONLY, marker):
             return None  # applies only when an extra is asked for; the registry asks for none
         raise _Unsure
-    if not _PLAIN.match(version):
+    if not _is_plain(version):
         raise _Unsure
     spec = match.group("spec")
     if spec.startswith("(") and spec.endswith(")"):
@@ -77,10 +94,10 @@ def _plain_check(line: str, project: str, version: str) -> str | None:
         return None
     clauses = []
     for text in spec.split(","):
-        clause = _CLAUSE.match(text)
+        clause = _clause(text)
         if clause is None:
             raise _Unsure
-        clauses.append((clause.group("op"), clause.group("version")))
+        clauses.append(clause)
     have = _release(version)
     for op, wanted in clauses:
         if not _COMPARE[op](*_padded(have, _release(wanted))):

@@ -136,3 +136,10 @@ def test_specs_carry_their_cli_options_and_no_version() -> None:
         "azure.sgx", settings={"instances": ["https://sharedeus2.eus2.attest.azure.net"]}
     )
     assert selected.plugin.version == importlib.metadata.version("atls-azure")
+
+
+def test_registering_the_plugin_imports_no_path_or_url_library() -> None:
+    """`atls plugins` registers every plugin: declaring settings reads no path or URL."""
+    code = "from atls_core.registry import PluginManager; PluginManager(environ={}).load('azure')"
+    heavy = ("pathlib", "urllib", "ipaddress")
+    assert heavy_modules_loaded_by(code, heavy) == []

@@ -135,3 +135,10 @@ def test_select_validator_refuses_unknown_names(
 def test_importing_the_plugin_is_cheap() -> None:
     heavy = ("cbor2", "dcap_qvl", "atls_gramine.validator", "atls_gramine.issuer")
     assert heavy_modules_loaded_by("import atls_gramine.plugin", heavy) == []
+
+
+def test_registering_the_plugin_imports_no_path_or_url_library() -> None:
+    """`atls plugins` registers every plugin: declaring settings reads no path or URL."""
+    code = "from atls_core.registry import PluginManager; PluginManager(environ={}).load('gramine')"
+    heavy = ("pathlib", "urllib", "ipaddress")
+    assert heavy_modules_loaded_by(code, heavy) == []

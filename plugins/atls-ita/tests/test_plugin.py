@@ -178,3 +178,10 @@ def test_cli_verify_evidence_with_pinned_keys_and_root(
     tampered = token[:-8] + ("A" * 8 if not token.endswith("A" * 8) else "B" * 8)
     (tmp_path / "token.jwt").write_text(tampered)
     assert main(args, manager=manager) != 0
+
+
+def test_registering_the_plugin_imports_no_path_or_url_library() -> None:
+    """`atls plugins` registers every plugin: declaring settings reads no path or URL."""
+    code = "from atls_core.registry import PluginManager; PluginManager(environ={}).load('ita')"
+    heavy = ("pathlib", "urllib", "ipaddress")
+    assert heavy_modules_loaded_by(code, heavy) == []

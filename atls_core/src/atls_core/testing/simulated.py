@@ -31,16 +31,7 @@ import attrs
 from atls_core.errors import MalformedEvidence, StaleEvidence, UntrustedChain
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.hookspecs import hookimpl
-from atls_core.interfaces import (
-    ChallengeRequest,
-    ChallengeResponse,
-    CliOption,
-    IssuerSpec,
-    ReportData,
-    Settings,
-    ValidatorBase,
-    ValidatorSpec,
-)
+from atls_core.interfaces import CliOption, IssuerSpec, Settings, ValidatorBase, ValidatorSpec
 from atls_core.specs import issuer_spec
 
 if TYPE_CHECKING:
@@ -51,6 +42,7 @@ if TYPE_CHECKING:
 
     from atls_core.appraisal import Appraisal
     from atls_core.clock import Clock
+    from atls_core.interfaces import ChallengeRequest, ChallengeResponse, ReportData
     from atls_core.registry import IssuerRegistrar, ValidatorRegistrar
 
 __all__ = [
@@ -227,6 +219,8 @@ class SimulatedValidator(ValidatorBase):
     # -- challenge transport -------------------------------------------------
 
     def challenge(self, nonce: bytes) -> ChallengeRequest:
+        from atls_core.interfaces import ChallengeRequest  # built when first used, not listed
+
         body = json.dumps({"nonce": nonce.hex()}).encode()
         return ChallengeRequest(
             method="POST",
@@ -328,6 +322,8 @@ class SimulatedValidator(ValidatorBase):
             appraisal.measure(str(name), str(value))
         appraisal.claim("simulated", True)
         appraisal.warn("simulated", "INSECURE simulated TEE: this evidence proves nothing")
+        from atls_core.interfaces import ReportData  # built when first used, not listed
+
         return ReportData(value=bytes.fromhex(payload["report_data"]), material=material)
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atls_core.settings import (
     Invalid,
@@ -26,6 +25,9 @@ from atls_core.settings import (
     text,
     url,
 )
+
+if TYPE_CHECKING:  # an annotation only: a listing of plugins need not import pathlib
+    from pathlib import Path
 
 __all__ = [
     "ACI_WIRE_FORMS",

@@ -13,8 +13,7 @@ and caps any result at ``warning``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -35,6 +34,9 @@ from atls_core.settings import (
     text,
     url,
 )
+
+if TYPE_CHECKING:  # annotations only: a listing of plugins need not import pathlib
+    from pathlib import Path
 
 __all__ = [
     "DCAP_CLI_OPTIONS",
@@ -73,6 +75,8 @@ def _cache_dir(value: Any, reading: Reading) -> Path | None:
 
 
 def _default_cache_dir() -> Path:
+    from pathlib import Path
+
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("atls")) / "dcap-collateral"

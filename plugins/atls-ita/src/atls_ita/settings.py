@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atls_core.errors import ConfigurationError
@@ -40,6 +39,8 @@ from atls_core.settings import (
 from atls_ita.algorithms import ALGORITHMS
 
 if TYPE_CHECKING:
+    from pathlib import Path  # annotations only: a listing of plugins need not import it
+
     from atls_ita.token import TokenVerifier
 
 __all__ = [
