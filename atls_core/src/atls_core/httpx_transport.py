@@ -49,6 +49,13 @@ the rule matches (``api.example.com.`` with its trailing dot, ``?`` and
 client would otherwise mount a plain proxy transport in front of atls).
 Proxy environment variables are not read.
 
+The asynchronous transport appraises on a worker thread: appraisal may fetch
+collateral or keys (seconds of blocking I/O, up to the fetch deadline), which
+on the event loop would stall every other task.  The TLS handshake (and a
+challenge) still run on the loop, and the connection refuses every read and
+write until the appraisal, awaited before httpcore sees the connection, has
+accepted the server.
+
 Attestation refusals are ``httpx.ConnectError`` by default.  ``refusal=``
 builds another exception instead, e.g. one a retrying SDK does not retry
 (:mod:`atls_core.openai_client`); network faults during appraisal
@@ -57,10 +64,12 @@ builds another exception instead, e.g. one a retrying SDK does not retry
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ssl
+from collections.abc import Callable, Iterable
 from typing import Any
 
 try:
+    import httpcore
     import httpx
 except ModuleNotFoundError as missing:
     raise ModuleNotFoundError(
@@ -81,7 +90,7 @@ from atls_core.errors import (
 from atls_core.hostnames import canonical_host
 from atls_core.result import AttestationResult
 from atls_core.selection import AppraiserLike
-from atls_core.tls import ATLSContext, result_of
+from atls_core.tls import ATLSContext, ATLSObject, appraisal_deferred, result_of
 
 __all__ = [
     "EXTENSION",
@@ -249,11 +258,97 @@ class ATLSTransport(_Configured, httpx.BaseTransport):
         self._inner.close()
 
 
+class _OffLoopStream:
+    """An httpcore stream whose attested TLS upgrades appraise on a worker thread."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data: bytes = await self._inner.read(max_bytes, timeout)
+        return data
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> _OffLoopStream:
+        if not isinstance(ssl_context, ATLSContext):  # e.g. TLS to an https proxy
+            return _OffLoopStream(
+                await self._inner.start_tls(ssl_context, server_hostname, timeout)
+            )
+        with appraisal_deferred():
+            stream = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        ssl_object = stream.get_extra_info("ssl_object")
+        try:
+            if not isinstance(ssl_object, ATLSObject):
+                raise ssl.SSLError("atls: the TLS stream has no attested SSL object")
+            import anyio.to_thread
+
+            await anyio.to_thread.run_sync(ssl_object.finish_appraisal)
+        except BaseException as exc:
+            await stream.aclose()
+            if isinstance(exc, ssl.SSLError):  # what httpcore makes of a handshake failure
+                raise httpcore.ConnectError(str(exc)) from exc
+            raise
+        return _OffLoopStream(stream)
+
+
+class _OffLoopBackend:
+    """httpcore's network backend, with streams whose appraisal runs off the event loop."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> _OffLoopStream:
+        return _OffLoopStream(
+            await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        )
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> _OffLoopStream:
+        return _OffLoopStream(await self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
 class AsyncATLSTransport(_Configured, httpx.AsyncBaseTransport):
-    """Asynchronous httpx transport (asyncio or trio through anyio); see :class:`ATLSTransport`."""
+    """Asynchronous httpx transport (asyncio or trio through anyio); see :class:`ATLSTransport`.
+
+    Appraisal runs on a worker thread (see the module docstring).
+    """
 
     def _open(self, options: dict[str, Any]) -> None:
         self._inner = httpx.AsyncHTTPTransport(verify=self.context, **options)
+        # httpx has no public hook for httpcore's network backend: its pool holds it.
+        pool = getattr(self._inner, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is None:
+            raise ConfigurationError(
+                "this httpx/httpcore version does not expose the connection pool's "
+                "network backend, which atls needs to appraise off the event loop",
+                check="http.transport",
+            )
+        pool._network_backend = _OffLoopBackend(backend)  # type: ignore[union-attr]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         requested = request.url
