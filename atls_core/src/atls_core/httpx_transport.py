@@ -49,6 +49,10 @@ the rule matches (``api.example.com.`` with its trailing dot, ``?`` and
 client would otherwise mount a plain proxy transport in front of atls).
 Proxy environment variables are not read.
 
+A pooled HTTP/1.1 connection is not reused once its result has expired
+(``ATLSContext.expired``): the next request is appraised on a new one.  (An
+HTTP/2 connection, ``http2=True``, lives until httpx's ``keepalive_expiry``.)
+
 The asynchronous transport appraises on a worker thread: appraisal may fetch
 collateral or keys (seconds of blocking I/O, up to the fetch deadline), which
 on the event loop would stall every other task.  The TLS handshake (and a
@@ -236,6 +240,7 @@ class ATLSTransport(_Configured, httpx.BaseTransport):
 
     def _open(self, options: dict[str, Any]) -> None:
         self._inner = httpx.HTTPTransport(verify=self.context, **options)
+        _wrap_backend(self._inner, lambda backend: _Backend(backend, self.context))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         requested = request.url
@@ -258,11 +263,84 @@ class ATLSTransport(_Configured, httpx.BaseTransport):
         self._inner.close()
 
 
-class _OffLoopStream:
-    """An httpcore stream whose attested TLS upgrades appraise on a worker thread."""
+def _result_expired(stream: Any, context: ATLSContext) -> bool:
+    """Whether the attestation result of ``stream``'s TLS connection has expired."""
+    result = result_of(stream.get_extra_info("ssl_object"))
+    return result is not None and context.expired(result)
 
-    def __init__(self, inner: Any) -> None:
+
+class _ExpiringStream:
+    """An httpcore stream that looks closed by the server once its attestation expires.
+
+    httpcore drops an idle HTTP/1.1 connection whose stream ``is_readable`` (the server
+    hung up) before giving it another request: so a connection is never reused past
+    its result's expiry, and the next request is appraised on a new one.
+    """
+
+    def __init__(self, inner: Any, context: ATLSContext) -> None:
         self._inner = inner
+        self._context = context
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data: bytes = self._inner.read(max_bytes, timeout)
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and _result_expired(self._inner, self._context):
+            return True
+        return self._inner.get_extra_info(info)
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> _ExpiringStream:
+        stream = self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return _ExpiringStream(stream, self._context)
+
+
+class _Backend:
+    """httpcore's synchronous network backend, handing out :class:`_ExpiringStream`."""
+
+    def __init__(self, inner: Any, context: ATLSContext) -> None:
+        self._inner = inner
+        self._context = context
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> _ExpiringStream:
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _ExpiringStream(stream, self._context)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> _ExpiringStream:
+        stream = self._inner.connect_unix_socket(path, timeout, socket_options)
+        return _ExpiringStream(stream, self._context)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _OffLoopStream:
+    """An async httpcore stream: attested TLS upgrades appraise on a worker thread, and
+    the stream looks closed once its result expires (as :class:`_ExpiringStream`)."""
+
+    def __init__(self, inner: Any, context: ATLSContext) -> None:
+        self._inner = inner
+        self._context = context
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         data: bytes = await self._inner.read(max_bytes, timeout)
@@ -275,6 +353,8 @@ class _OffLoopStream:
         await self._inner.aclose()
 
     def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and _result_expired(self._inner, self._context):
+            return True
         return self._inner.get_extra_info(info)
 
     async def start_tls(
@@ -284,9 +364,8 @@ class _OffLoopStream:
         timeout: float | None = None,
     ) -> _OffLoopStream:
         if not isinstance(ssl_context, ATLSContext):  # e.g. TLS to an https proxy
-            return _OffLoopStream(
-                await self._inner.start_tls(ssl_context, server_hostname, timeout)
-            )
+            stream = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+            return _OffLoopStream(stream, self._context)
         with appraisal_deferred():
             stream = await self._inner.start_tls(ssl_context, server_hostname, timeout)
         ssl_object = stream.get_extra_info("ssl_object")
@@ -301,14 +380,15 @@ class _OffLoopStream:
             if isinstance(exc, ssl.SSLError):  # what httpcore makes of a handshake failure
                 raise httpcore.ConnectError(str(exc)) from exc
             raise
-        return _OffLoopStream(stream)
+        return _OffLoopStream(stream, self._context)
 
 
 class _OffLoopBackend:
-    """httpcore's network backend, with streams whose appraisal runs off the event loop."""
+    """httpcore's async network backend, handing out :class:`_OffLoopStream`."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, context: ATLSContext) -> None:
         self._inner = inner
+        self._context = context
 
     async def connect_tcp(
         self,
@@ -318,17 +398,35 @@ class _OffLoopBackend:
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> _OffLoopStream:
-        return _OffLoopStream(
-            await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        )
+        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _OffLoopStream(stream, self._context)
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> _OffLoopStream:
-        return _OffLoopStream(await self._inner.connect_unix_socket(path, timeout, socket_options))
+        stream = await self._inner.connect_unix_socket(path, timeout, socket_options)
+        return _OffLoopStream(stream, self._context)
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+def _wrap_backend(transport: Any, wrap: Callable[[Any], Any]) -> None:
+    """Put ``wrap(backend)`` in place of the network backend of httpx's connection pool.
+
+    httpx has no public hook for it; without it atls could neither appraise off the
+    event loop nor retire connections whose result expired, so its absence is an error.
+    """
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if backend is None:
+        raise ConfigurationError(
+            "this httpx/httpcore version does not expose the connection pool's network "
+            "backend, which atls needs (appraisal off the event loop, expiry of pooled "
+            "connections)",
+            check="http.transport",
+        )
+    pool._network_backend = wrap(backend)  # type: ignore[union-attr]
 
 
 class AsyncATLSTransport(_Configured, httpx.AsyncBaseTransport):
@@ -339,16 +437,7 @@ class AsyncATLSTransport(_Configured, httpx.AsyncBaseTransport):
 
     def _open(self, options: dict[str, Any]) -> None:
         self._inner = httpx.AsyncHTTPTransport(verify=self.context, **options)
-        # httpx has no public hook for httpcore's network backend: its pool holds it.
-        pool = getattr(self._inner, "_pool", None)
-        backend = getattr(pool, "_network_backend", None)
-        if backend is None:
-            raise ConfigurationError(
-                "this httpx/httpcore version does not expose the connection pool's "
-                "network backend, which atls needs to appraise off the event loop",
-                check="http.transport",
-            )
-        pool._network_backend = _OffLoopBackend(backend)  # type: ignore[union-attr]
+        _wrap_backend(self._inner, lambda backend: _OffLoopBackend(backend, self.context))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         requested = request.url
