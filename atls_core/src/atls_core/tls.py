@@ -363,6 +363,11 @@ class ATLSContext(ssl.SSLContext):
     system roots).  ``challenge_timeout`` (seconds) bounds a challenge exchange
     as a whole on blocking sockets; on asyncio's memory BIOs the exchange is
     part of the handshake, bounded by the loop's ``ssl_handshake_timeout``.
+
+    Given straight to asyncio (``open_connection(ssl=context)``) the appraisal
+    runs inside the handshake, on the event loop, which waits while it fetches
+    collateral or keys; the httpx transports appraise on a worker thread
+    instead (:func:`appraisal_deferred`), and so can other integrations.
     """
 
     sslsocket_class = ATLSSocket
