@@ -22,7 +22,7 @@ from atls_core.policy import Policy
 from atls_core.result import AttestationResult
 from atls_core.selection import AppraiserLike
 from atls_core.server import mint_certificate
-from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
+from atls_core.testing.loopback import ConnectProxy, HTTPSServer, SimulatedTEE
 from atls_core.tls import ATLSContext, ATLSObject, appraisal_deferred, result_of
 
 
@@ -237,3 +237,46 @@ def test_deferral_is_only_for_objects_wrapped_inside_the_block(tee: SimulatedTEE
     result = client.attestation_result
     assert result is not None
     assert result.accepted  # appraised inside do_handshake
+
+
+def test_async_client_through_a_proxy_appraises_off_the_event_loop(tee: SimulatedTEE) -> None:
+    slow = SlowCollateral(tee.selected())
+
+    async def main(url: str, proxy: str) -> tuple[httpx.Response, int]:
+        async with atls_async_httpx_client(validator=slow, proxy=proxy, timeout=60) as client:
+            response = await _while_appraising(slow, client.get(url))
+            return response, threading.get_ident()
+
+    with HTTPSServer(tee.certificates().server_context()) as server, ConnectProxy() as proxy:
+        response, loop_thread = asyncio.run(main(server.url("https", "/tunnelled"), proxy.url))
+        assert proxy.tunnels == [f"127.0.0.1:{server.port}"]
+    assert response.json() == {"path": "/tunnelled"}
+    assert attestation_result(response) is not None
+    assert slow.threads
+    assert loop_thread not in slow.threads
+
+
+def test_a_request_cancelled_mid_appraisal_sends_nothing_and_leaves_no_connection(
+    tee: SimulatedTEE,
+) -> None:
+    slow = SlowCollateral(tee.selected())
+
+    async def main(server: HTTPSServer) -> httpx.Response:
+        async with atls_async_httpx_client(validator=slow, timeout=60) as client:
+            task = asyncio.create_task(
+                client.post(server.url("https", "/cancelled"), content=b"secret")
+            )
+            while not slow.threads:
+                await asyncio.sleep(0.01)
+            task.add_done_callback(lambda _: slow.go.set())  # the worker may finish after
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            pool = getattr(client._transport, "_inner")._pool  # noqa: B009
+            assert pool.connections == []
+            return await client.get(server.url("https", "/after"))
+
+    with HTTPSServer(tee.certificates().server_context()) as server:
+        response = asyncio.run(main(server))
+        assert server.requests == ["/after"]
+    assert response.json() == {"path": "/after"}
