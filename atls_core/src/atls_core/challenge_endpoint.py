@@ -65,7 +65,7 @@ def _nonce_from_json(body: bytes) -> bytes:
     try:
         document = json.loads(body)
         nonce = bytes.fromhex(document["nonce"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # deep nesting: not a nonce either
         raise MalformedEvidence(
             "challenge body carries no hex nonce", check="challenge.request"
         ) from None

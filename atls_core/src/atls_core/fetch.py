@@ -54,7 +54,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from atls_core._version import __version__
-from atls_core.errors import ConfigurationError, ServiceUnavailable
+from atls_core.errors import ATLSError, ConfigurationError, ServiceUnavailable
 from atls_core.redact import redact_url
 
 __all__ = [
@@ -659,13 +659,16 @@ class SingleFlight(Generic[K, V]):
 
     The lock guards only the table of calls in flight; it is never held while
     ``fn`` runs, so a slow key delays only the callers of that key.  Waiters
-    get the leader's value or its exception.  Nothing is cached: callers keep
-    their own (they know how long an answer stays good).
+    get the leader's value or its exception (an atls error as a copy of their
+    own: one object raised in many threads would have its traceback and context
+    rewritten by each).  Nothing is cached: callers keep their own (they know
+    how long an answer stays good).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: dict[K, Future[V]] = {}
+        self._waiting = 0
 
     def run(self, key: K, fn: Callable[[], V]) -> V:
         with self._lock:
@@ -673,8 +676,16 @@ class SingleFlight(Generic[K, V]):
             leader = call is None
             if call is None:
                 call = self._calls[key] = Future()
+            else:
+                self._waiting += 1
         if not leader:
-            return call.result()
+            try:
+                return call.result()
+            except ATLSError as shared:
+                raise shared.fresh() from shared.__cause__
+            finally:
+                with self._lock:
+                    self._waiting -= 1
         try:
             value = fn()
         except BaseException as exc:
@@ -691,3 +702,8 @@ class SingleFlight(Generic[K, V]):
         """How many keys are being fetched now (for tests and metrics)."""
         with self._lock:
             return len(self._calls)
+
+    def waiting(self) -> int:
+        """How many callers wait for another's call now (for tests and metrics)."""
+        with self._lock:
+            return self._waiting

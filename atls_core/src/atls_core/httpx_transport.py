@@ -49,6 +49,17 @@ the rule matches (``api.example.com.`` with its trailing dot, ``?`` and
 client would otherwise mount a plain proxy transport in front of atls).
 Proxy environment variables are not read.
 
+A pooled HTTP/1.1 connection is not reused once its result has expired
+(``ATLSContext.expired``): the next request is appraised on a new one.  (An
+HTTP/2 connection, ``http2=True``, lives until httpx's ``keepalive_expiry``.)
+
+The asynchronous transport appraises on a worker thread: appraisal may fetch
+collateral or keys (seconds of blocking I/O, up to the fetch deadline), which
+on the event loop would stall every other task.  The TLS handshake (and a
+challenge) still run on the loop, and the connection refuses every read and
+write until the appraisal, awaited before httpcore sees the connection, has
+accepted the server.
+
 Attestation refusals are ``httpx.ConnectError`` by default.  ``refusal=``
 builds another exception instead, e.g. one a retrying SDK does not retry
 (:mod:`atls_core.openai_client`); network faults during appraisal
@@ -57,10 +68,12 @@ builds another exception instead, e.g. one a retrying SDK does not retry
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ssl
+from collections.abc import Callable, Iterable
 from typing import Any
 
 try:
+    import httpcore
     import httpx
 except ModuleNotFoundError as missing:
     raise ModuleNotFoundError(
@@ -81,7 +94,7 @@ from atls_core.errors import (
 from atls_core.hostnames import canonical_host
 from atls_core.result import AttestationResult
 from atls_core.selection import AppraiserLike
-from atls_core.tls import ATLSContext, result_of
+from atls_core.tls import ATLSContext, ATLSObject, appraisal_deferred, result_of
 
 __all__ = [
     "EXTENSION",
@@ -227,6 +240,7 @@ class ATLSTransport(_Configured, httpx.BaseTransport):
 
     def _open(self, options: dict[str, Any]) -> None:
         self._inner = httpx.HTTPTransport(verify=self.context, **options)
+        _wrap_backend(self._inner, lambda backend: _Backend(backend, self.context))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         requested = request.url
@@ -249,11 +263,181 @@ class ATLSTransport(_Configured, httpx.BaseTransport):
         self._inner.close()
 
 
+def _result_expired(stream: Any, context: ATLSContext) -> bool:
+    """Whether the attestation result of ``stream``'s TLS connection has expired."""
+    result = result_of(stream.get_extra_info("ssl_object"))
+    return result is not None and context.expired(result)
+
+
+class _ExpiringStream:
+    """An httpcore stream that looks closed by the server once its attestation expires.
+
+    httpcore drops an idle HTTP/1.1 connection whose stream ``is_readable`` (the server
+    hung up) before giving it another request: so a connection is never reused past
+    its result's expiry, and the next request is appraised on a new one.
+    """
+
+    def __init__(self, inner: Any, context: ATLSContext) -> None:
+        self._inner = inner
+        self._context = context
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data: bytes = self._inner.read(max_bytes, timeout)
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and _result_expired(self._inner, self._context):
+            return True
+        return self._inner.get_extra_info(info)
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> _ExpiringStream:
+        stream = self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return _ExpiringStream(stream, self._context)
+
+
+class _Backend:
+    """httpcore's synchronous network backend, handing out :class:`_ExpiringStream`."""
+
+    def __init__(self, inner: Any, context: ATLSContext) -> None:
+        self._inner = inner
+        self._context = context
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> _ExpiringStream:
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _ExpiringStream(stream, self._context)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> _ExpiringStream:
+        stream = self._inner.connect_unix_socket(path, timeout, socket_options)
+        return _ExpiringStream(stream, self._context)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _OffLoopStream:
+    """An async httpcore stream: attested TLS upgrades appraise on a worker thread, and
+    the stream looks closed once its result expires (as :class:`_ExpiringStream`)."""
+
+    def __init__(self, inner: Any, context: ATLSContext) -> None:
+        self._inner = inner
+        self._context = context
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data: bytes = await self._inner.read(max_bytes, timeout)
+        return data
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and _result_expired(self._inner, self._context):
+            return True
+        return self._inner.get_extra_info(info)
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> _OffLoopStream:
+        if not isinstance(ssl_context, ATLSContext):  # e.g. TLS to an https proxy
+            stream = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+            return _OffLoopStream(stream, self._context)
+        with appraisal_deferred():
+            stream = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        ssl_object = stream.get_extra_info("ssl_object")
+        try:
+            if not isinstance(ssl_object, ATLSObject):
+                raise ssl.SSLError("atls: the TLS stream has no attested SSL object")
+            import anyio.to_thread
+
+            await anyio.to_thread.run_sync(ssl_object.finish_appraisal)
+        except BaseException as exc:
+            await stream.aclose()
+            if isinstance(exc, ssl.SSLError):  # what httpcore makes of a handshake failure
+                raise httpcore.ConnectError(str(exc)) from exc
+            raise
+        return _OffLoopStream(stream, self._context)
+
+
+class _OffLoopBackend:
+    """httpcore's async network backend, handing out :class:`_OffLoopStream`."""
+
+    def __init__(self, inner: Any, context: ATLSContext) -> None:
+        self._inner = inner
+        self._context = context
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> _OffLoopStream:
+        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _OffLoopStream(stream, self._context)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> _OffLoopStream:
+        stream = await self._inner.connect_unix_socket(path, timeout, socket_options)
+        return _OffLoopStream(stream, self._context)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _wrap_backend(transport: Any, wrap: Callable[[Any], Any]) -> None:
+    """Put ``wrap(backend)`` in place of the network backend of httpx's connection pool.
+
+    httpx has no public hook for it; without it atls could neither appraise off the
+    event loop nor retire connections whose result expired, so its absence is an error.
+    """
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if backend is None:
+        raise ConfigurationError(
+            "this httpx/httpcore version does not expose the connection pool's network "
+            "backend, which atls needs (appraisal off the event loop, expiry of pooled "
+            "connections)",
+            check="http.transport",
+        )
+    pool._network_backend = wrap(backend)  # type: ignore[union-attr]
+
+
 class AsyncATLSTransport(_Configured, httpx.AsyncBaseTransport):
-    """Asynchronous httpx transport (asyncio or trio through anyio); see :class:`ATLSTransport`."""
+    """Asynchronous httpx transport (asyncio or trio through anyio); see :class:`ATLSTransport`.
+
+    Appraisal runs on a worker thread (see the module docstring).
+    """
 
     def _open(self, options: dict[str, Any]) -> None:
         self._inner = httpx.AsyncHTTPTransport(verify=self.context, **options)
+        _wrap_backend(self._inner, lambda backend: _OffLoopBackend(backend, self.context))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         requested = request.url

@@ -24,6 +24,8 @@ Fail-closed details:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import logging
 import math
@@ -31,7 +33,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from atls_core import challenge as _challenge
@@ -55,6 +57,7 @@ __all__ = [
     "ATLSObject",
     "ATLSSocket",
     "AppraisalCache",
+    "appraisal_deferred",
     "result_of",
 ]
 
@@ -69,6 +72,24 @@ _ENCODING_DER: int = getattr(__import__("_ssl"), "ENCODING_DER", 1)
 _DEFAULT_CHALLENGE_TIMEOUT = 30.0
 _SINGLE = "<single validator>"
 _SSLCONTEXT_OPTIONS: Any = ssl.SSLContext.__dict__["options"]
+_DEFERRED: contextvars.ContextVar[bool] = contextvars.ContextVar("atls_deferred", default=False)
+
+
+@contextlib.contextmanager
+def appraisal_deferred() -> Iterator[None]:
+    """``SSLObject``s wrapped inside this block stop before appraising (event loops).
+
+    Appraisal may fetch collateral or keys, seconds of blocking I/O; inside an event
+    loop's handshake that stalls every other task.  Such an :class:`ATLSObject`
+    completes the TLS handshake (and a challenge) and then refuses every read and
+    write until :meth:`ATLSObject.finish_appraisal`, which the caller runs on a
+    worker thread, has accepted the server.
+    """
+    token = _DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
 
 
 # --- per-connection plan -------------------------------------------------------
@@ -90,16 +111,20 @@ class _State:
 
     PENDING = "pending"
     CHALLENGE = "challenge"
+    APPRAISING = "appraising"
     DONE = "done"
     FAILED = "failed"
 
-    def __init__(self, context: ATLSContext, plan: _Plan) -> None:
+    def __init__(self, context: ATLSContext, plan: _Plan, *, deferred: bool = False) -> None:
         self.context = context
         self.plan = plan
         self.phase = self.PENDING
         self.result: AttestationResult | None = None
         self.error: ATLSVerificationError | None = None
         self.reader: _challenge.ResponseReader | None = None
+        self.deferred = deferred
+        """Stop at APPRAISING for :meth:`ATLSObject.finish_appraisal` (see appraisal_deferred)."""
+        self.gathered: tuple[bytes, list[bytes], Any] | None = None
 
 
 # --- the socket and the SSLObject ----------------------------------------------
@@ -223,6 +248,8 @@ class ATLSObject(ssl.SSLObject):
     A challenge runs as a small state machine: the request is written to the
     outgoing BIO and ``SSLWantReadError`` is raised, which makes asyncio and
     anyio flush it and feed the answer before calling ``do_handshake`` again.
+    Wrapped under :func:`appraisal_deferred`, ``do_handshake`` ends before the
+    appraisal and :meth:`finish_appraisal` runs it.
     """
 
     _atls: _State | None = None
@@ -238,6 +265,8 @@ class ATLSObject(ssl.SSLObject):
             super().do_handshake()
             return
         _guard_error(state)
+        if state.phase == _State.APPRAISING:
+            return  # the TLS part is done; finish_appraisal() decides
         if state.phase == _State.PENDING:
             super().do_handshake()
             if state.plan.transport is Transport.CHALLENGE:
@@ -253,7 +282,27 @@ class ATLSObject(ssl.SSLObject):
                 )
         der = self.getpeercert(binary_form=True) or b""
         chain = _unverified_chain(self) if state.plan.selected.pki else []
+        if state.deferred:
+            state.gathered = (der, chain, response)
+            state.phase = _State.APPRAISING
+            return
         state.context._finish(state, der, chain, response)
+
+    def finish_appraisal(self) -> None:
+        """Appraise what a deferred handshake gathered (blocking: run it on a worker thread).
+
+        Raises :class:`ATLSVerificationError` on refusal, and ``ssl.SSLError`` if the
+        handshake has not reached this point; no byte is read or written before success.
+        """
+        state = self._atls
+        if state is None or state.phase == _State.DONE:
+            return
+        _guard_error(state)
+        gathered = state.gathered
+        if state.phase != _State.APPRAISING or gathered is None:
+            raise ssl.SSLError("atls: the handshake has not finished")
+        state.gathered = None
+        state.context._finish(state, *gathered)
 
     def _atls_send_challenge(self, state: _State) -> None:
         plan = state.plan
@@ -285,7 +334,11 @@ class ATLSObject(ssl.SSLObject):
         if state is None or state.phase == _State.DONE:
             return
         _guard_error(state)
+        if state.phase == _State.APPRAISING:
+            raise ssl.SSLError("atls: the connection is still being appraised")
         self.do_handshake()
+        if state.phase != _State.DONE:
+            raise ssl.SSLError("atls: the connection is still being appraised")
 
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
         self._atls_ready()
@@ -310,6 +363,11 @@ class ATLSContext(ssl.SSLContext):
     system roots).  ``challenge_timeout`` (seconds) bounds a challenge exchange
     as a whole on blocking sockets; on asyncio's memory BIOs the exchange is
     part of the handshake, bounded by the loop's ``ssl_handshake_timeout``.
+
+    Given straight to asyncio (``open_connection(ssl=context)``) the appraisal
+    runs inside the handshake, on the event loop, which waits while it fetches
+    collateral or keys; the httpx transports appraise on a worker thread
+    instead (:func:`appraisal_deferred`), and so can other integrations.
     """
 
     sslsocket_class = ATLSSocket
@@ -469,7 +527,7 @@ class ATLSContext(ssl.SSLContext):
                 incoming, outgoing, server_side=False, server_hostname=plan.sni, session=session
             ),
         )
-        obj._atls = _State(self, plan)
+        obj._atls = _State(self, plan, deferred=_DEFERRED.get())
         return obj
 
     # -- appraisal -----------------------------------------------------------

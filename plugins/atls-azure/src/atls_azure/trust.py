@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -33,6 +34,7 @@ from atls_core.errors import CollateralUnavailable, ConfigurationError, Untruste
 from atls_core.interfaces import Settings
 from atls_core.jose import jwk_public_key
 from atls_core.jwks import JwksCache, fetch_json
+from atls_core.redact import redact_url
 from atls_core.settings import load
 
 __all__ = ["TokenTrust", "build_trust", "public_key_from_jwk"]
@@ -46,9 +48,14 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def discovery_fetch(instance: str, *, timeout: float) -> Callable[[], Mapping[str, Any]]:
-    """OpenID discovery then JWKS, with the jwks_uri pinned to the instance's origin."""
+    """OpenID discovery then JWKS, with the jwks_uri pinned to the instance's origin.
+
+    ``timeout`` bounds both requests together: a handshake that needs new keys waits
+    for one fetch deadline, not one per request.
+    """
 
     def fetch() -> Mapping[str, Any]:
+        deadline = time.monotonic() + timeout
         metadata = fetch_json(f"{instance}/.well-known/openid-configuration", timeout=timeout)
         if not isinstance(metadata, Mapping):
             raise CollateralUnavailable(
@@ -70,7 +77,13 @@ def discovery_fetch(instance: str, *, timeout: float) -> Callable[[], Mapping[st
                 expected=instance,
                 actual=jwks_uri,
             )
-        document: Mapping[str, Any] = fetch_json(jwks_uri, timeout=timeout)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise CollateralUnavailable(
+                f"keys unavailable: no answer within {timeout:g} s from {redact_url(instance)}",
+                check="jwt.keys",
+            )
+        document: Mapping[str, Any] = fetch_json(jwks_uri, timeout=left)
         return document
 
     return fetch

@@ -93,7 +93,7 @@ class ItaClient:
             )
         try:
             return json.loads(response.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise MalformedEvidence(
                 f"ITA {path} answer is not JSON", check="ita.api.response"
             ) from None

@@ -68,6 +68,8 @@ MAX_CHAIN = 10
 """Longest ``x5c`` accepted (Intel's client uses the same bound)."""
 MIN_RSA_BITS = 2048
 _MAX_CRL_BYTES = 4 << 20
+_MAX_CRLS = 64
+"""CRLs kept (one per CA of the configured chains: a handful)."""
 _Extension = TypeVar("_Extension", bound=x509.ExtensionType)
 _DER = Encoding.DER
 
@@ -189,6 +191,7 @@ class CrlCache:
     def __init__(self, *, timeout: float = 5.0) -> None:
         self._timeout = timeout
         self._crls: dict[str, x509.CertificateRevocationList] = {}
+        """Only CRLs whose signature was checked, oldest first."""
         self._lock = threading.Lock()  # guards _crls and fetches; never held during a fetch
         self._flights: SingleFlight[str, x509.CertificateRevocationList] = SingleFlight()
         self.fetches = 0
@@ -208,6 +211,7 @@ class CrlCache:
                 check="ita.crl.signature",
                 actual=urls[0],
             )
+        self._keep(urls[0], crl)
         next_update = crl.next_update_utc
         if next_update is None or now > next_update:
             raise StaleEvidence(
@@ -253,10 +257,19 @@ class CrlCache:
             cached = self._crls.get(url)
         if cached is not None and (cached.next_update_utc or now) > now:
             return cached
-        crl = self._flights.run(url, lambda: self._fetch(url))
+        return self._flights.run(url, lambda: self._fetch(url))
+
+    def _keep(self, url: str, crl: x509.CertificateRevocationList) -> None:
+        """Cache ``crl``, once its issuer's signature is checked.
+
+        A forged CRL (distribution points are plain http) names its own next update:
+        kept, it would refuse every appraisal until then, not the one that read it.
+        """
         with self._lock:
+            self._crls.pop(url, None)
             self._crls[url] = crl
-        return crl
+            while len(self._crls) > _MAX_CRLS:
+                del self._crls[next(iter(self._crls))]
 
     def _fetch(self, url: str) -> x509.CertificateRevocationList:
         with self._lock:

@@ -11,13 +11,17 @@ public: they come with the evidence.
 Everything fetched is verified like anything else (the pinned ARK decides), so
 the service is trusted for availability only.  Answers are cached per URL in
 the process: certificates for ``cache_seconds``, a CRL until its next update
-(at most ``cache_seconds``); concurrent appraisals share one fetch.  Every
+(at most ``cache_seconds``); concurrent appraisals share one fetch.  The cache
+is shared by validators with different ``cache_seconds``: each is served only
+answers younger than its own, so one configured to see a revocation within a
+minute is never handed a CRL that another, configured for a day, fetched.  Every
 request goes through :func:`atls_core.fetch.fetch`: one deadline for the whole
 exchange, a size cap, TLS verified, no redirects.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -67,7 +71,9 @@ def check_kds_url(url: str, *, where: str) -> str:
 @attrs.define
 class _Entry:
     body: bytes
+    fetched: float
     expires: float
+    """When the document itself stops being good (a CRL's next update)."""
 
 
 class KdsCache:
@@ -80,11 +86,23 @@ class KdsCache:
         self._clock = clock
         self.fetches = 0
 
-    def get(self, url: str, load: Callable[[], bytes], lifetime: Callable[[bytes], float]) -> bytes:
+    def get(
+        self,
+        url: str,
+        load: Callable[[], bytes],
+        lifetime: Callable[[bytes], float],
+        *,
+        max_age: float = math.inf,
+    ) -> bytes:
+        """The answer for ``url``: cached if under ``max_age`` seconds old and unexpired.
+
+        ``lifetime(body)`` is how long an answer stays good at all; ``max_age`` is the
+        caller's own bound, so callers with different bounds can share the cache.
+        """
         now = self._clock()
         with self._lock:
             entry = self._entries.get(url)
-            if entry is not None and entry.expires > now:
+            if entry is not None and entry.expires > now and now - entry.fetched < max_age:
                 self._entries.move_to_end(url)
                 return entry.body
         return self._flights.run(url, lambda: self._load(url, load, lifetime))
@@ -93,10 +111,11 @@ class KdsCache:
         self, url: str, load: Callable[[], bytes], lifetime: Callable[[bytes], float]
     ) -> bytes:
         body = load()
-        self.fetches += 1
         seconds = max(0.0, lifetime(body))
         with self._lock:
-            self._entries[url] = _Entry(body=body, expires=self._clock() + seconds)
+            self.fetches += 1
+            now = self._clock()
+            self._entries[url] = _Entry(body=body, fetched=now, expires=now + seconds)
             while len(self._entries) > _MAX_ENTRIES:
                 self._entries.popitem(last=False)
         return body
@@ -144,7 +163,9 @@ class KdsClient:
             )
             return response.body
 
-        return self.cache.get(url, load, lifetime or (lambda _body: self.cache_seconds))
+        return self.cache.get(
+            url, load, lifetime or (lambda _body: math.inf), max_age=self.cache_seconds
+        )
 
     def cert_chain(self, product: Product, signing: SigningKey) -> bytes:
         """The ASK (or ASVK) and ARK of ``product``, PEM."""
@@ -168,5 +189,5 @@ class KdsClient:
         """The ARK's CRL for the ASK (or ASVK), DER; cached for ``lifetime(body)`` seconds."""
         return self._get(
             f"/{_kind(signing)}/v1/{product.value}/crl",
-            lambda body: min(self.cache_seconds, lifetime(body)),
+            lifetime,
         )
