@@ -442,6 +442,25 @@ def test_payload_must_be_a_json_object_without_duplicates(
     assert info.value.check == "jwt.claims"
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        b'{"alg": "none", "alg": "RS256", "kid": "k1"}',
+        b'{"alg": "RS256", "kid": "k2", "kid": "k1"}',
+    ],
+)
+def test_a_header_naming_a_member_twice_is_refused(
+    rsa_key: rsa.RSAPrivateKey, header: bytes
+) -> None:
+    """Signed as it is, but JOSE readers disagree on which copy counts (PyJWT: the last)."""
+    signing_input = f"{_b64(header)}.{_b64(json.dumps(_claims()).encode())}"
+    signature = get_default_algorithms()["RS256"].sign(signing_input.encode(), rsa_key)
+    verifier, _ = _verifier({"k1": rsa_key.public_key()})
+    with pytest.raises(MalformedEvidence) as info:
+        verifier.verify(f"{signing_input}.{_b64(signature)}", now=NOW)
+    assert info.value.check == "jwt.format"
+
+
 def test_required_claims(rsa_key: rsa.RSAPrivateKey) -> None:
     verifier, _ = _verifier({"k1": rsa_key.public_key()}, required_claims={"iat", "aud"})
     with pytest.raises(MalformedEvidence) as info:

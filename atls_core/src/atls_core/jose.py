@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from atls_core import strict_json
 from atls_core.errors import (
     ATLSError,
     ConfigurationError,
@@ -302,13 +303,6 @@ def _fits(key: object, alg: str) -> bool:
     return isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey))
 
 
-def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate member name")
-    return result
-
-
 def _time(claims: Mapping[str, Any], name: str, *, required: bool) -> dt.datetime | None:
     value = claims.get(name)
     if value is None:
@@ -409,6 +403,12 @@ class JwsVerifier:
             self._explain_header(segment, exc)
         if not isinstance(header, dict):  # pragma: no cover - PyJWT returns objects only
             raise MalformedEvidence("the token header is not an object", check="jwt.format")
+        try:  # PyJWT keeps the last of two equal names; JOSE readers disagree (RFC 7515 4)
+            strict_json.loads(b64url_decode(segment, check="jwt.format"))
+        except strict_json.RepeatedName as exc:
+            raise MalformedEvidence(
+                f"the token header repeats {exc.name!r}", check="jwt.format"
+            ) from None
         return header
 
     def _explain_header(self, segment: str, exc: Exception) -> NoReturn:
@@ -475,7 +475,7 @@ class JwsVerifier:
     def _payload(segment: str) -> Mapping[str, Any]:
         raw = b64url_decode(segment, check="jwt.format")
         try:
-            claims = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_names)
+            claims = strict_json.loads(raw.decode("utf-8"))
         except (ValueError, RecursionError):
             raise MalformedEvidence(
                 "the token payload is not JSON without duplicate names", check="jwt.claims"
