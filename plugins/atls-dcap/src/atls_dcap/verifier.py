@@ -44,6 +44,9 @@ __all__ = ["DcapVerifier"]
 
 _KEY_MEMO_SIZE = 1024
 _FACTS_MEMO_SIZE = 256
+_CHAIN_KEPT = 8192
+"""Bytes of PCK chain a memo key may hold (a PCK, its CA and the root: about 4 KiB)."""
+_DIGEST_SIZE = 32
 
 
 def _unix(now: dt.datetime) -> int:
@@ -53,12 +56,17 @@ def _unix(now: dt.datetime) -> int:
 
 
 def _chain_id(pem: bytes) -> bytes:
-    """What the memos key a quote's PCK chain by: its SHA-256, never the bytes.
+    """What the memos key a quote's PCK chain by: the chain itself, of a chain's size.
 
     The chain is the quote's unsigned certification data, and dcap-qvl accepts
     it padded up to a megabyte: kept as a key, every padded quote a server sends
-    would stay in memory.
+    would stay in memory, so a chain longer than :data:`_CHAIN_KEPT` is keyed by its
+    SHA-256.  A chain of a real size is kept as is: as a key it costs half what
+    hashing it with SHA-256 does, on every appraisal.  A digest is 32 bytes and a chain
+    kept as is is longer (shorter ones are digested too): the two never compare equal.
     """
+    if _DIGEST_SIZE < len(pem) <= _CHAIN_KEPT:
+        return pem
     return hashlib.sha256(pem).digest()
 
 
@@ -178,7 +186,8 @@ class DcapVerifier:
         status = report.status
         if not isinstance(status, str) or not status or status == "Unknown":
             raise UntrustedChain("dcap-qvl returned no TCB status", check="dcap.tcb_level")
-        advisories = tuple(str(a).upper() for a in report.advisory_ids)
+        found = report.advisory_ids
+        advisories = tuple(str(a).upper() for a in found) if found else ()
         if parsed is None:
             quote_parse = self._qvl.parse_quote(quote)
             pem = quote_parse.cert_chain_pem_bytes()
