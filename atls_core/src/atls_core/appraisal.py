@@ -620,10 +620,11 @@ class Appraisal:
         if not references:
             return
         measurements = self._measurements
-        if all(
-            (actual := measurements.get(name)) is not None and reference.matches(actual)
-            for name, reference in references.items()
-        ):  # every appraisal that passes: no failure to describe
+        for name, reference in references.items():  # a loop, not all(): every appraisal asks
+            actual = measurements.get(name)
+            if actual is None or not reference.matches(actual):
+                break
+        else:  # every appraisal that passes: no failure to describe
             self.set_vector("executables", r.EXEC_APPROVED)
             return
         approved = True
@@ -753,7 +754,11 @@ class Appraisal:
         elif self._binding is not None and (
             self._tcb_status is not None or self._no_tcb_reason is not None
         ):
-            worst = _BY_RANK[max(map(_claim_rank, self._vector.values()), default=0)]
+            rank = 0
+            for value in self._vector.values():  # a loop, not max(map()): every appraisal
+                if (claimed := _RANKS[value]) > rank:
+                    rank = claimed
+            worst = _BY_RANK[rank]
             if worst is r.Status.CONTRAINDICATED:
                 status = r.Status.CONTRAINDICATED  # a contraindicating claim never affirms
             elif self._warnings or worst is r.Status.WARNING:
