@@ -65,13 +65,24 @@ def _names(declared: tuple[str, ...]) -> frozenset[str]:
 
 def _aware(when: object) -> bool:
     """Whether ``when`` is a datetime with a timezone, comparable to ``Appraisal.now``."""
+    if type(when) is dt.datetime and when.tzinfo is dt.UTC:  # nearly every call
+        return True
     return isinstance(when, dt.datetime) and when.utcoffset() is not None
 
 
-@functools.lru_cache(maxsize=256)
-def _claim_rank(value: int) -> int:
-    """The rank of an AR4SI claim value's status tier (every vector write compares two)."""
-    return r.Status.of_claim(value).rank
+class _Ranks(dict[int, int]):
+    """AR4SI claim value -> the rank of its status tier, remembered for the first 256
+    values: every vector write compares two, and the result takes the worst."""
+
+    def __missing__(self, value: int) -> int:
+        rank = r.Status.of_claim(value).rank
+        if len(self) < 256:
+            self[value] = rank
+        return rank
+
+
+_RANKS = _Ranks()
+_claim_rank = _RANKS.__getitem__
 
 
 _BY_RANK = {status.rank: status for status in r.Status}
@@ -321,6 +332,9 @@ class Appraisal:
         A validator handed evidence (:meth:`hand_over`) records on this spec: a
         container's spec declares what its delegate measures.
         """
+        if type(value) is bytes and name in self._measurement_names:
+            self._measurements[name] = value.hex()  # nearly every call: the checks below pass
+            return
         if name not in self._measurement_names:
             raise self._misuse(
                 "measure",
@@ -409,7 +423,7 @@ class Appraisal:
         evaluation_data_number: int | None = None,
     ) -> None:
         self._tcb_status = status
-        self._advisory_ids = tuple(a.upper() for a in advisory_ids)
+        self._advisory_ids = tuple(a.upper() for a in advisory_ids) if advisory_ids else ()
         self._tcb_date = date
         self._tcb_evaluation_data_number = evaluation_data_number
 
@@ -606,10 +620,11 @@ class Appraisal:
         if not references:
             return
         measurements = self._measurements
-        if all(
-            (actual := measurements.get(name)) is not None and reference.matches(actual)
-            for name, reference in references.items()
-        ):  # every appraisal that passes: no failure to describe
+        for name, reference in references.items():  # a loop, not all(): every appraisal asks
+            actual = measurements.get(name)
+            if actual is None or not reference.matches(actual):
+                break
+        else:  # every appraisal that passes: no failure to describe
             self.set_vector("executables", r.EXEC_APPROVED)
             return
         approved = True
@@ -719,9 +734,11 @@ class Appraisal:
         self._apply_common_policy()
         expires_at: dt.datetime | None = None
         reason: str | None = None
-        for when, why in self._expiries:
-            if expires_at is None or when < expires_at:
-                expires_at, reason = when, why
+        if self._expiries:
+            expires_at, reason = self._expiries[0]
+            for when, why in self._expiries[1:]:
+                if when < expires_at:
+                    expires_at, reason = when, why
         if expires_at is not None and self._now >= expires_at:
             self.fail(
                 "freshness.expired",
@@ -731,13 +748,17 @@ class Appraisal:
             )
         vector = r.TrustworthinessVector(**self._vector)
         status = r.Status.NONE
-        enforced = [f for f in self._failures if f.enforced]
-        if enforced:
+        failures = self._failures
+        if failures and any(f.enforced for f in failures):
             status = r.Status.CONTRAINDICATED
         elif self._binding is not None and (
             self._tcb_status is not None or self._no_tcb_reason is not None
         ):
-            worst = _BY_RANK[max(map(_claim_rank, self._vector.values()), default=0)]
+            rank = 0
+            for value in self._vector.values():  # a loop, not max(map()): every appraisal
+                if (claimed := _RANKS[value]) > rank:
+                    rank = claimed
+            worst = _BY_RANK[rank]
             if worst is r.Status.CONTRAINDICATED:
                 status = r.Status.CONTRAINDICATED  # a contraindicating claim never affirms
             elif self._warnings or worst is r.Status.WARNING:
@@ -765,7 +786,7 @@ class Appraisal:
             measurements=self._measurements,
             claims=self._claims,
             warnings=tuple(self._warnings),
-            failures=tuple(self._failures),
+            failures=tuple(failures),
             issued_at=self._now,
             expires_at=expires_at,
             expiry_reason=reason,

@@ -186,8 +186,10 @@ def _frozen_str_map(value: Mapping[str, str]) -> Mapping[str, str]:
 
 
 def _frozen_claims(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    frozen: Mapping[str, Any] = _freeze(dict(value))
-    return frozen
+    # One copy, plain values taken as they are: every result passes here.
+    plain = type(value) is dict or isinstance(value, Mapping)
+    items = value.items() if plain else dict(value).items()
+    return MappingProxyType({k: v if type(v) in _PLAIN else _freeze(v) for k, v in items})
 
 
 @attrs.frozen(kw_only=True)
@@ -215,9 +217,9 @@ class AttestationResult:
     @property
     def accepted(self) -> bool:
         """True when the policy accepts: affirming, or warning without a failure."""
-        return self.status in (Status.AFFIRMING, Status.WARNING) and not any(
-            f.enforced for f in self.failures
-        )
+        if self.status is not Status.AFFIRMING and self.status is not Status.WARNING:
+            return False
+        return not self.failures or not any(f.enforced for f in self.failures)
 
     def is_expired(self, now: dt.datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at

@@ -23,6 +23,7 @@ from atls_dcap.report import VerifiedQuote
 from atls_dcap.testing.pccs import FakePcs
 from atls_dcap.testing.pki import TCB_PROFILES, DcapTestPki
 from atls_dcap.testing.quotes import make_sgx_quote, make_tdx_quote
+from atls_dcap.verifier import _CHAIN_KEPT, _KEY_MEMO_SIZE
 
 ISSUED = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 NOW = ISSUED + dt.timedelta(days=2)
@@ -101,10 +102,16 @@ def test_interleaved_platforms_each_get_their_own_facts(
     assert len(collateral.tcb_facts) == len(makers)
 
 
-def test_memos_do_not_keep_the_unsigned_chain_bytes(pki: DcapTestPki) -> None:
-    """The PCK chain is unsigned and dcap-qvl reads past a padded one: the memos key it by
-    digest, so quotes padded by whoever relays them cannot pile up in a client's memory."""
-    pad = 1_000_000
+@pytest.mark.parametrize(
+    ("pad", "limit"),
+    [(1_000_000, 2_000_000), (_CHAIN_KEPT, 6 * _CHAIN_KEPT)],
+    ids=["megabyte", "just-past-the-bound"],
+)
+def test_memos_do_not_keep_the_unsigned_chain_bytes(pki: DcapTestPki, pad: int, limit: int) -> None:
+    """The PCK chain is unsigned and dcap-qvl reads past a padded one: the memos key a
+    chain longer than a real one by digest, so quotes padded by whoever relays them cannot
+    pile up in a client's memory (twelve chains just past the bound kept as they are would
+    hold twice the limit)."""
     with FakePcs(pki.collateral_json("tdx", issue_date=ISSUED)) as pcs:
         verifier = DcapVerifier(
             DcapSettings.from_settings(
@@ -133,4 +140,39 @@ def test_memos_do_not_keep_the_unsigned_chain_bytes(pki: DcapTestPki) -> None:
             held = tracemalloc.get_traced_memory()[0] - before
         finally:
             tracemalloc.stop()
-    assert held < 2 * pad, f"{held / 2**20:.1f} MiB kept after 12 padded quotes"
+    assert held < limit, f"{held / 2**20:.2f} MiB kept after 12 padded quotes"
+
+
+def test_facts_memo_keeps_a_token_not_the_chain(pki: DcapTestPki) -> None:
+    """A chain of a real size is looked up by its bytes in one bounded table; the facts
+    memo, one per collateral, keeps its token only (else each collateral's memo could hold
+    hundreds of distinct padded chains)."""
+    text = pki.collateral_json("tdx", issue_date=ISSUED)
+    collateral = Collateral.from_json(text)
+    verifier = _verifier(pki)
+    for index in range(3):
+        suffix = f"# {index}\n".encode() + b"A" * 1000
+        quote = make_tdx_quote(pki, _report_data("token"), chain_suffix=suffix)
+        verifier.verify_parsed(quote, collateral, now=NOW)
+    assert len(collateral.tcb_facts) == 3
+    for chain, *_rest in collateral.tcb_facts:
+        assert isinstance(chain, int)
+
+
+def test_chain_tokens_are_never_given_to_other_bytes(pki: DcapTestPki) -> None:
+    """Tokens name one chain's bytes for as long as a memo may keep them: the table is
+    bounded and clears, and a cleared chain gets a new token, never an old one; two
+    verifiers (whose collateral, so memo, a cache may share) never hand out the same."""
+    first, second = _verifier(pki), _verifier(pki)
+    chains = [b"chain %d " % index + b"-" * 64 for index in range(_KEY_MEMO_SIZE + 10)]
+    tokens = [first._chain_id(chain) for chain in chains]
+    assert len(first._chains) <= _KEY_MEMO_SIZE
+    assert len(set(tokens)) == len(chains)
+    assert first._chain_id(chains[-1]) == tokens[-1]  # still in the table
+    again = first._chain_id(chains[0])  # cleared meanwhile
+    assert again not in tokens
+    assert second._chain_id(chains[0]) not in [*tokens, again]
+    assert (
+        first._chain_id(b"A" * (_CHAIN_KEPT + 1))
+        == hashlib.sha256(b"A" * (_CHAIN_KEPT + 1)).digest()
+    )

@@ -263,7 +263,12 @@ def record_quote(appraisal: Appraisal, verified: VerifiedQuote) -> None:
     names = _TDX_MEASURED if verified.tee_type == "tdx" else _SGX_MEASURED
     measure, claim = appraisal.measure, appraisal.claim
     for name, value in verified.fields.items():  # in the report's order
-        if isinstance(value, int):
+        if type(value) is bytes:  # all but SGX's numbers: the same choice, tested first
+            if name in names:
+                measure(name, value)
+            else:
+                claim(name, value.hex())
+        elif isinstance(value, int):
             claim(name, value)
         elif name in names:
             measure(name, value)

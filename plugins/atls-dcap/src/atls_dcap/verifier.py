@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -44,6 +45,8 @@ __all__ = ["DcapVerifier"]
 
 _KEY_MEMO_SIZE = 1024
 _FACTS_MEMO_SIZE = 256
+_CHAIN_KEPT = 8192
+"""Bytes of PCK chain the chain table may hold (a PCK, its CA and the root: about 4 KiB)."""
 
 
 def _unix(now: dt.datetime) -> int:
@@ -52,13 +55,11 @@ def _unix(now: dt.datetime) -> int:
     return int(now.timestamp())
 
 
-def _chain_id(pem: bytes) -> bytes:
-    """What the memos key a quote's PCK chain by: its SHA-256, never the bytes.
+_TOKENS = itertools.count(1)
+"""Chain tokens, never reused: by every verifier, whose collateral (and memo) a cache may share."""
 
-    The chain is the quote's unsigned certification data, and dcap-qvl accepts
-    it padded up to a megabyte: kept as a key, every padded quote a server sends
-    would stay in memory.
-    """
+
+def _chain_digest(pem: bytes) -> bytes:
     return hashlib.sha256(pem).digest()
 
 
@@ -74,7 +75,8 @@ class DcapVerifier:
         self._quote_verifier = dcap_qvl.QuoteVerifier(settings.root_ca_der)
         self.source = make_source(settings)
         self.cache = cache if cache is not None else CollateralCache(settings.cache_dir)
-        self._key_memo: dict[tuple[bool, bytes], CollateralKey] = {}
+        self._key_memo: dict[tuple[bool, int | bytes], CollateralKey] = {}
+        self._chains: dict[bytes, int] = {}
         self._source_name = settings.source_name  # redacted once, recorded in every result
         root = settings.root_ca_der
         # A test root's collateral must never be served to a verifier trusting Intel's root.
@@ -118,8 +120,28 @@ class DcapVerifier:
         """
         return self._parsed_key(bytes(quote))[2]
 
-    def _parsed_key(self, quote: bytes) -> tuple[Any, bytes, CollateralKey]:
-        """dcap-qvl's parse of ``quote``, its PCK chain's :func:`_chain_id` and its cache key.
+    def _chain_id(self, pem: bytes) -> int | bytes:
+        """What the memos key a quote's PCK chain by: a token for the chain's bytes.
+
+        The chain is the quote's unsigned certification data, and dcap-qvl accepts it
+        padded up to a megabyte.  A chain of a real size (up to :data:`_CHAIN_KEPT`
+        bytes) gets a token, an int never given to other bytes, from a table that holds
+        at most ``_KEY_MEMO_SIZE`` chains: looking it up costs half what SHA-256 of the
+        chain does, on every quote, and the memos keep only the token.  A longer chain
+        is keyed by its SHA-256 (bytes: never equal to a token), so padded quotes cannot
+        pile up in memory.
+        """
+        if len(pem) > _CHAIN_KEPT:
+            return _chain_digest(pem)
+        token = self._chains.get(pem)
+        if token is None:
+            if len(self._chains) >= _KEY_MEMO_SIZE:
+                self._chains.clear()  # their tokens are never given again: stale memo entries
+            token = self._chains[pem] = next(_TOKENS)
+        return token
+
+    def _parsed_key(self, quote: bytes) -> tuple[Any, int | bytes, CollateralKey]:
+        """dcap-qvl's parse of ``quote``, its PCK chain's :meth:`_chain_id` and its cache key.
 
         Verification reuses the parse and the chain id, a memo key twice.
         """
@@ -132,7 +154,7 @@ class DcapVerifier:
                     "cannot be fetched (give a collateral file with pck_certificate_chain)",
                     check="collateral.pck_chain",
                 )
-            chain = _chain_id(pem)
+            chain = self._chain_id(pem)
             memo = (bool(parsed.is_tdx()), chain)
             key = self._key_memo.get(memo)
             if key is None:
@@ -163,7 +185,7 @@ class DcapVerifier:
         now: dt.datetime,
         source: str,
         *,
-        parsed: tuple[Any, bytes | None] | None = None,
+        parsed: tuple[Any, int | bytes | None] | None = None,
     ) -> VerifiedQuote:
         quote = bytes(quote)
         now_secs = _unix(now)
@@ -178,11 +200,12 @@ class DcapVerifier:
         status = report.status
         if not isinstance(status, str) or not status or status == "Unknown":
             raise UntrustedChain("dcap-qvl returned no TCB status", check="dcap.tcb_level")
-        advisories = tuple(str(a).upper() for a in report.advisory_ids)
+        found = report.advisory_ids
+        advisories = tuple(str(a).upper() for a in found) if found else ()
         if parsed is None:
             quote_parse = self._qvl.parse_quote(quote)
             pem = quote_parse.cert_chain_pem_bytes()
-            chain = None if pem is None else _chain_id(pem)
+            chain = None if pem is None else self._chain_id(pem)
         else:
             quote_parse, chain = parsed
         tee_type, version, fields = report_fields(quote_parse, quote)
@@ -206,7 +229,7 @@ class DcapVerifier:
     def _tcb_facts(
         self,
         quote: bytes,
-        chain: bytes | None,
+        chain: int | bytes | None,
         collateral: Collateral,
         now_secs: int,
         fields: Mapping[str, bytes | int],

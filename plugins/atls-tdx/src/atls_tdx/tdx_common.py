@@ -51,7 +51,7 @@ def verify_tdx_quote(verifier: DcapVerifier, quote: bytes, appraisal: Appraisal)
     )
     record_quote(appraisal, verified)
     signer = verified.fields.get("mrsignerseam")
-    if not isinstance(signer, bytes) or any(signer):
+    if not isinstance(signer, bytes) or signer.count(0) != len(signer):  # a non-zero byte
         appraisal.fail(
             "tdx.mrsignerseam",
             "the TDX module is not Intel's (MRSIGNERSEAM is not zero)",
