@@ -28,10 +28,10 @@ from atls_azure.testing.maa import StandInMaa
 from atls_azure.validators import AciTokenValidator, SgxTokenValidator
 from atls_core import binding as b
 from atls_core.clock import FixedClock
-from atls_core.errors import ATLSError
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import AttestationResult
+from atls_core.testing.mutants import mutant_verdict
 
 pytestmark = pytest.mark.vectors
 
@@ -72,21 +72,6 @@ UNREAD_CLAIMS = {
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _verdict(run: Callable[[], AttestationResult], baseline: AttestationResult) -> str:
-    """``refused``, ``accepted`` (with the baseline's result), ``accepted, other result``, or a
-    finding (a refusal without a check, a bare exception)."""
-    try:
-        result = run()
-    except ATLSError as error:
-        return "refused" if error.check else f"{type(error).__name__} without a check"
-    except Exception as error:  # a bare exception is the finding
-        return f"crashed {type(error).__name__}: {error}"
-    if not result.accepted:
-        return "refused" if all(f.check for f in result.failures) else "no check"
-    same = (result.claims, result.measurements) == (baseline.claims, baseline.measurements)
-    return "accepted" if same else "accepted, other result"
 
 
 # --- recorded tokens, recorded signatures -----------------------------------------------------------
@@ -203,7 +188,7 @@ def test_no_mutant_of_a_recorded_token_is_accepted(vectors: Path, index: int) ->
     rng = random.Random(f"azure-token-{index}")
     found = []
     for label, token in [*_character_mutants(recorded.token, rng), *_json_mutants(recorded.token)]:
-        verdict = _verdict(lambda: recorded.appraise(token), recorded.baseline)  # noqa: B023
+        verdict = mutant_verdict(lambda: recorded.appraise(token), recorded.baseline)  # noqa: B023
         if verdict != "refused":
             found.append(f"{label}: {verdict}")
     assert found == []
@@ -214,10 +199,10 @@ def test_only_whitespace_around_a_token_is_unread(vectors: Path, space: str) -> 
     """A file's trailing newline is not part of the compact token: stripped, nothing else."""
     recorded = Recorded(vectors, 0)
     for token in (recorded.token + space, space + recorded.token):
-        assert _verdict(lambda: recorded.appraise(token), recorded.baseline) == "accepted"  # noqa: B023
+        assert mutant_verdict(lambda: recorded.appraise(token), recorded.baseline) == "accepted"  # noqa: B023
     header, rest = recorded.token.split(".", 1)
     assert (
-        _verdict(lambda: recorded.appraise(f"{header}.{space}{rest}"), recorded.baseline)
+        mutant_verdict(lambda: recorded.appraise(f"{header}.{space}{rest}"), recorded.baseline)
         == "refused"
     )
 
@@ -237,7 +222,11 @@ def test_the_held_data_is_bound(vectors: Path, index: int) -> None:
         mutants.append(bytes(flipped))
     found = []
     for mutant in mutants:
-        verdict = _verdict(lambda: recorded.appraise(recorded.token, mutant), recorded.baseline)  # noqa: B023
+
+        def appraise(mutant: bytes = mutant) -> AttestationResult:
+            return recorded.appraise(recorded.token, mutant)
+
+        verdict = mutant_verdict(appraise, recorded.baseline)
         if verdict != "refused":
             found.append(f"{mutant[:20]!r}: {verdict}")
     assert found == []
@@ -315,7 +304,7 @@ def test_which_signed_claims_are_read(vectors: Path, module_maa: StandInMaa, kin
             changed = {k: v for k, v in claims.items() if k != name}
             if other is not ...:
                 changed[name] = other
-            verdicts.append(_verdict(lambda: appraise(changed), baseline))  # noqa: B023
+            verdicts.append(mutant_verdict(lambda: appraise(changed), baseline))  # noqa: B023
         found += [
             f"{name}: {v}"
             for v in verdicts

@@ -20,7 +20,6 @@ import random
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
@@ -28,10 +27,10 @@ import pytest
 from atls_core.binding import BindingContext
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
-from atls_core.errors import ATLSError
 from atls_core.evidence import Evidence
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
+from atls_core.testing.mutants import mutant_verdict, workload_facts
 from atls_gramine.ratls import encode_tcg_evidence, parse_tcg_evidence
 from atls_gramine.specs import LEGACY_OID, TCG_OID
 from atls_gramine.validator import GramineRatlsValidator, certificate_der_from_file
@@ -198,20 +197,8 @@ class Recording:
         )
 
     def verdict(self, run: Callable[[], AttestationResult]) -> str:
-        """``accepted`` (with the baseline's very result), ``refused``, or a finding."""
-        try:
-            result = run()
-        except ATLSError as error:
-            return "refused" if error.check else f"{type(error).__name__} without a check"
-        except Exception as error:  # a bare exception is the finding
-            return f"crashed {type(error).__name__}: {error}"
-        if not result.accepted:
-            return "refused" if all(f.check for f in result.failures) else "no check"
-        return "accepted" if _facts(result) == _facts(self.baseline) else "accepted, other result"
-
-
-def _facts(result: AttestationResult) -> Any:
-    return (result.claims, result.measurements, result.tcb.status, result.binding.scheme)
+        """``accepted`` (with the baseline's very facts), ``refused``, or a finding."""
+        return mutant_verdict(run, self.baseline)
 
 
 def test_konvera_quote_mutants_are_refused_unless_unread(vector: Vector) -> None:
@@ -340,4 +327,4 @@ def test_the_listed_unread_certificate_bytes_change_nothing(vector: Vector) -> N
             recorded.validator.evidence_from_certificate(certificate), certificate
         )
         assert result.accepted, position
-        assert _facts(result) == _facts(recorded.baseline), position
+        assert workload_facts(result) == workload_facts(recorded.baseline), position

@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from atls_core.binding import BindingContext
 from atls_core.clock import FixedClock
-from atls_core.errors import ATLSError
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
+from atls_core.testing.mutants import mutant_outcome, mutant_verdict
 from atls_ita.testing.standin import StandInIta
 from atls_ita.testing.tokens import evidence_of, unverified_claims
 from atls_ita.validator import SGX_SPEC, TDX_SPEC, ItaValidator
@@ -65,32 +65,6 @@ UNREAD_CLAIMS = {
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _verdict(run: Callable[[], AttestationResult], baseline: AttestationResult | None) -> str:
-    """``refused``, ``accepted`` (with the baseline's result), ``accepted, other result``, or a
-    finding (a refusal without a check, a bare exception)."""
-    try:
-        result = run()
-    except ATLSError as error:
-        return "refused" if error.check else f"{type(error).__name__} without a check"
-    except Exception as error:  # a bare exception is the finding
-        return f"crashed {type(error).__name__}: {error}"
-    if not result.accepted:
-        return "refused" if all(f.check for f in result.failures) else "no check"
-    return (
-        "accepted" if baseline and _facts(result) == _facts(baseline) else "accepted, other result"
-    )
-
-
-def _facts(result: AttestationResult) -> Any:
-    return (
-        result.claims,
-        result.measurements,
-        result.debug,
-        result.tcb.status,
-        result.tcb.advisory_ids,
-    )
 
 
 def _mutants(token: str, rng: random.Random) -> Iterator[tuple[str, str]]:
@@ -144,14 +118,13 @@ def test_every_mutant_of_a_recorded_token_is_refused_with_a_check(
     )
     found = []
     for label, mutant in _mutants(token, random.Random(f"ita-{name}")):
-        verdict = _verdict(
+        verdict, _result = mutant_outcome(
             lambda: validator.appraise(
                 evidence_of(mutant),  # noqa: B023
                 binding=BindingContext.offline_context(),
                 clock=when,
                 policy=Policy(allow_any_workload=True),
             ),
-            None,
         )
         if verdict != "refused":
             found.append(f"{label}: {verdict}")
@@ -227,7 +200,7 @@ def test_which_signed_claims_are_read(
             changed = {k: v for k, v in claims.items() if k != claim}
             if other is not ...:
                 changed[claim] = other
-            verdicts.append(_verdict(lambda: appraise(changed), baseline))  # noqa: B023
+            verdicts.append(mutant_verdict(lambda: appraise(changed), baseline))  # noqa: B023
         found += [f"{claim}: {v}" for v in verdicts if v.startswith(("crashed", "no check"))]
         found += [f"{claim}: {v}" for v in verdicts if "without a check" in v]
         if set(verdicts) == {"accepted"}:

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from atls_core.appraisal import appraise
 from atls_core.binding import BindingContext
 from atls_core.clock import FixedClock
-from atls_core.errors import ATLSError
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
+from atls_core.testing.mutants import mutant_verdict
 from atls_core.testing.vectors import Vector
 from atls_snp.envelope import encode_envelope
 from atls_snp.report import REPORT_SIZE, SIGNED_SIZE, parse_report
@@ -58,19 +58,6 @@ HEADER_END = 0x50
 UNREAD = [(SIGNATURE_END, REPORT_SIZE, "reserved after the signature: not signed, not read")]
 
 
-def _outcome(run: Callable[[], AttestationResult]) -> tuple[str, AttestationResult | None]:
-    """``("accepted", result)`` or ``("refused <check>", None)``; anything else raises."""
-    try:
-        result = run()
-    except ATLSError as error:
-        return f"refused {error.check or type(error).__name__ + ' without a check'}", None
-    if result.accepted:
-        return "accepted", result
-    checks = [failure.check for failure in result.failures if failure.enforced]
-    assert all(checks), result.to_json()
-    return f"refused {checks[0]}", None
-
-
 class Recording:
     def __init__(self, vectors: Vector, name: str) -> None:
         report, files, when = RECORDINGS[name]
@@ -103,18 +90,8 @@ class Recording:
         assert baseline.accepted, baseline.to_json()
         found = []
         for label, data in mutants:
-            try:
-                verdict, result = _outcome(lambda: self.appraise(data, name=name))  # noqa: B023
-            except Exception as error:  # a bare exception is the finding
-                found.append(f"{label}: crashed {type(error).__name__}: {error}")
-                continue
-            if result is not None:
-                same = (result.claims, result.measurements) == (
-                    baseline.claims,
-                    baseline.measurements,
-                )
-                found.append(f"{label}: {verdict}{'' if same else ' with other claims'}")
-            elif verdict.endswith("without a check"):
+            verdict = mutant_verdict(lambda: self.appraise(data, name=name), baseline)  # noqa: B023
+            if verdict != "refused":
                 found.append(f"{label}: {verdict}")
         return found
 

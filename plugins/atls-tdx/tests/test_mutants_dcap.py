@@ -20,7 +20,6 @@ import random
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
@@ -30,6 +29,7 @@ from atls_core.clock import FixedClock
 from atls_core.errors import ATLSError
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
+from atls_core.testing.mutants import mutant_verdict, workload_facts
 from atls_dcap.report import parse_report_fields
 from atls_tdx.dcap_validator import TdxDcapValidator
 
@@ -149,29 +149,13 @@ class Recording:
         assert baseline.accepted, baseline.to_json()
         found = []
         for label, data, changed in mutants:
-            try:
-                result = self.appraise(data)
-            except ATLSError as error:
-                if not error.check:
-                    found.append(f"{label}: {type(error).__name__} without a check")
-                continue
-            except Exception as error:  # a bare exception is the finding
-                found.append(f"{label}: crashed {type(error).__name__}: {error}")
-                continue
-            if not result.accepted:
-                if not all(f.check for f in result.failures):
-                    found.append(f"{label}: a failure without a check")
+            verdict = mutant_verdict(lambda: self.appraise(data), baseline)  # noqa: B023
+            if verdict == "refused":
                 continue
             why = self.layout.unread(self.quote, data, changed)
-            if why is None:
-                found.append(f"{label}: accepted")
-            elif _facts(result) != _facts(baseline):
-                found.append(f"{label}: accepted ({why}) with another result")
+            if why is None or verdict != "accepted":
+                found.append(f"{label}: {verdict}" + (f" ({why})" if why else ""))
         return found
-
-
-def _facts(result: AttestationResult) -> Any:
-    return (result.claims, result.measurements, result.tcb.status, result.tcb.advisory_ids)
 
 
 def _flip(data: bytes, position: int, bit: int) -> Mutant:
@@ -262,7 +246,7 @@ def test_the_listed_unread_bytes_change_nothing(vectors: Vectors) -> None:
     """The exemptions above are real: each is accepted with the very same result."""
     recording = Recording(vectors, "dcap-sample")
     layout, quote = recording.layout, recording.quote
-    baseline = _facts(recording.appraise(quote))
+    baseline = workload_facts(recording.appraise(quote))
     root_byte = (layout.root[0] + layout.root[1]) // 2
     gap = layout.pem_blocks[0][1]  # the newline after the first block
     exempt = [
@@ -273,7 +257,7 @@ def test_the_listed_unread_bytes_change_nothing(vectors: Vectors) -> None:
     for mutant in filter(None, exempt):
         label, data, changed = mutant
         assert layout.unread(quote, data, changed) is not None, label
-        assert _facts(recording.appraise(data)) == baseline, label
+        assert workload_facts(recording.appraise(data)) == baseline, label
 
 
 def test_the_no_tcb_level_v5_quote_stays_refused_under_mutation(vectors: Vectors) -> None:

@@ -29,6 +29,7 @@ from atls_core.errors import ATLSError
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
+from atls_core.testing.mutants import mutant_outcome, mutant_verdict
 from atls_dcap.report import parse_report_fields
 from atls_tdx.dstack import DstackValidator
 from atls_tdx.dstack_attestation import (
@@ -61,20 +62,6 @@ BOOT_DESCRIPTIONS = ("event_type", "event", "event_payload")
 """A boot event's fields that RTMR replay does not cover and no fact is read from."""
 UNREAD_DOCUMENT_KEYS = ("vm_config", "report_data")
 """Unsigned copies in a GetQuote answer; the quote and the events are what is read."""
-
-
-def _outcome(run: Callable[[], AttestationResult]) -> tuple[str, AttestationResult | None]:
-    """``("accepted", result)``, ``("refused", None)``, or a finding (a refusal without a check,
-    a bare exception)."""
-    try:
-        result = run()
-    except ATLSError as error:
-        return ("refused" if error.check else f"{type(error).__name__} without a check"), None
-    except Exception as error:  # a bare exception is the finding
-        return f"crashed {type(error).__name__}: {error}", None
-    if result.accepted:
-        return "accepted", result
-    return ("refused" if all(f.check for f in result.failures) else "no check"), None
 
 
 class Document:
@@ -124,15 +111,8 @@ class Document:
         return json.dumps(document).encode()
 
     def verdict(self, data: bytes) -> str:
-        """``accepted`` (only with the baseline's very result), ``refused``, or a finding."""
-        verdict, result = _outcome(lambda: self.appraise(data))
-        if result is not None and _facts(result) != _facts(self.baseline):
-            return "accepted with another result"
-        return verdict
-
-
-def _facts(result: AttestationResult) -> Any:
-    return (result.claims, result.measurements, result.tcb.status)
+        """``accepted`` (only with the baseline's very facts), ``refused``, or a finding."""
+        return mutant_verdict(lambda: self.appraise(data), self.baseline)
 
 
 def _changed(value: Any) -> Any:
@@ -335,7 +315,7 @@ def test_v0_attestation_mutants_through_the_validator_never_crash(vectors: Vecto
         mutants.append(bytes(flipped))
     found = []
     for mutant in mutants:
-        verdict, _result = _outcome(
+        verdict, _result = mutant_outcome(
             lambda: validator.appraise(
                 validator.evidence_from_file(mutant, name="attestation.bin"),  # noqa: B023
                 binding=BindingContext.offline_context(),

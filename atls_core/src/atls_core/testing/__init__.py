@@ -4,4 +4,5 @@
   validator over a locally generated key), refused unless configuration sets
   ``allow_insecure_test_validators``.
 - :mod:`atls_core.testing.conformance`: a test class plugin authors subclass.
+- :mod:`atls_core.testing.mutants`: how an appraisal of mutated evidence ended.
 """

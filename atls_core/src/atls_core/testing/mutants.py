@@ -1,0 +1,59 @@
+"""Appraising mutated evidence: what a plugin's tests of its recorded evidence ask.
+
+Flip a byte of a real quote, token or certificate and appraise it again: the
+mutant must be refused with a named check, or, where the byte is one nothing
+signs and nothing reads, accepted with exactly the original's facts.  Anything
+else is a finding: an acceptance, a refusal that names no check, or a bare
+exception escaping the validator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from atls_core.errors import ATLSError
+from atls_core.result import AttestationResult
+
+__all__ = ["mutant_outcome", "mutant_verdict", "workload_facts"]
+
+
+def workload_facts(result: AttestationResult) -> tuple[Any, ...]:
+    """What a client is told about the workload: an unread byte must leave it as it was."""
+    return (
+        result.claims,
+        result.measurements,
+        result.debug,
+        result.tcb.status,
+        result.tcb.advisory_ids,
+        result.binding.scheme,
+    )
+
+
+def mutant_outcome(run: Callable[[], AttestationResult]) -> tuple[str, AttestationResult | None]:
+    """``("accepted", result)``, ``("refused", None)``, or ``(finding, None)``: a refusal
+    that names no check, or a bare exception (described, never raised)."""
+    try:
+        result = run()
+    except ATLSError as error:
+        return ("refused" if error.check else f"{type(error).__name__} without a check"), None
+    except Exception as error:  # a bare exception is the finding
+        return f"crashed {type(error).__name__}: {error}", None
+    if result.accepted:
+        return "accepted", result
+    enforced = [failure for failure in result.failures if failure.enforced]
+    return ("refused" if all(f.check for f in enforced) else "refused without a check"), None
+
+
+def mutant_verdict(
+    run: Callable[[], AttestationResult],
+    baseline: AttestationResult,
+    *,
+    same: Callable[[AttestationResult], Any] = workload_facts,
+) -> str:
+    """:func:`mutant_outcome`'s word, where an acceptance is ``accepted`` only with the facts of
+    ``baseline`` (the unmutated evidence's result) and ``accepted, other result`` else."""
+    word, result = mutant_outcome(run)
+    if result is not None and same(result) != same(baseline):
+        return "accepted, other result"
+    return word
