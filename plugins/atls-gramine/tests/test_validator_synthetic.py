@@ -301,6 +301,27 @@ def test_tdx_quote_in_a_gramine_certificate_is_refused(
     assert info.value.check == "gramine.tee_type"
 
 
+@pytest.mark.parametrize(
+    ("after", "accepted"), [(bytes(64), True), (b"\x01", False)], ids=["zeros", "non-zero"]
+)
+def test_only_zero_padding_may_follow_the_quote(
+    validator: GramineRatlsValidator, pki: DcapTestPki, after: bytes, accepted: bool
+) -> None:
+    """The bytes after a quote's end are signed by nothing: zeros pass, anything else not."""
+    key = ec.generate_private_key(ec.SECP384R1())
+    from atls_core.binding import report_data_for
+
+    quote = make_sgx_quote(pki, report_data_for("gramine-legacy", spki_der=spki_of(key)))
+    der = build_ratls_certificate(key, legacy_quote=quote + after, tcg_evidence=None)
+    credentials = RatlsCredentials(private_key=key, certificate_der=der)
+    if accepted:
+        assert appraise(validator, credentials).accepted
+        return
+    with pytest.raises(MalformedEvidence) as info:
+        appraise(validator, credentials)
+    assert info.value.check == "dcap.quote_format"
+
+
 def test_expired_collateral_is_stale(validator: GramineRatlsValidator, pki: DcapTestPki) -> None:
     from atls_core.errors import StaleEvidence
 

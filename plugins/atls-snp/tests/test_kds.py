@@ -16,8 +16,10 @@ from atls_core.policy import Policy
 from atls_core.result import AttestationResult
 from atls_snp.envelope import encode_envelope
 from atls_snp.kds import KdsCache
+from atls_snp.roots import Product
 from atls_snp.testing import DEFAULT_MEASUREMENT, SyntheticSnp
 from atls_snp.testing.kds import FakeKds
+from atls_snp.testing.pki import SnpTestPki
 from atls_snp.validator import SnpReportValidator
 
 SPKI = b"a TLS key's SubjectPublicKeyInfo"
@@ -92,6 +94,68 @@ def test_cache_entries_expire(milan: SyntheticSnp, kds: FakeKds) -> None:
     client.seconds = 61
     assert client.appraise().accepted
     assert kds.total() == 2 * fetched
+
+
+CHAIN, CRL = "/vcek/v1/Milan/cert_chain", "/vcek/v1/Milan/crl"
+
+
+def _counts(kds: FakeKds, world: SyntheticSnp) -> tuple[int, int, int]:
+    """Requests so far for the cert_chain, this chip's VCEK and the CRL."""
+    return (
+        kds.requests[CHAIN],
+        kds.requests[f"/vcek/v1/Milan/{world.chip_id.hex()}"],
+        kds.requests[CRL],
+    )
+
+
+@pytest.mark.parametrize(
+    ("wrong", "check", "first", "second"),
+    [
+        # An ASK of another ARK's (same names, other keys): nothing verified, nothing kept.
+        ("chain", "snp.chain", (1, 1, 0), (2, 2, 1)),
+        # A VCEK of the right chip and TCB that did not sign the report: nothing kept.
+        ("vcek", "snp.signature", (1, 1, 0), (2, 2, 1)),
+        # A CRL signed by the ASK: the verified chain stays cached, only the CRL is asked again.
+        ("crl", "snp.crl.signature", (1, 1, 1), (1, 1, 2)),
+    ],
+)
+def test_a_wrong_answer_costs_one_refusal_not_a_cache_lifetime(
+    milan: SyntheticSnp,
+    kds: FakeKds,
+    wrong: str,
+    check: str,
+    first: tuple[int, int, int],
+    second: tuple[int, int, int],
+) -> None:
+    # kds_url is configurable: a wrong answer once must not refuse this chip for a day.
+    if wrong == "chain":
+        kds.replies[CHAIN] = SnpTestPki.generate(Product.MILAN).cert_chain_pem()
+    elif wrong == "vcek":
+        other = milan.pki.vcek(chip_id=milan.chip_id, tcb=milan.tcb, not_before=milan.issued)
+        kds.replies[f"/vcek/v1/Milan/{milan.chip_id.hex()}"] = other.certificate
+    else:
+        kds.replies[CRL] = milan.pki.crl(signer=milan.pki.ask_key)
+    client = Client(milan, kds)
+    with pytest.raises(UntrustedChain) as info:
+        client.appraise()
+    assert info.value.check == check
+    assert _counts(kds, milan) == first
+    kds.replies.clear()
+    result = client.appraise()
+    assert result.accepted, result.to_json()
+    assert _counts(kds, milan) == second
+    assert client.appraise().accepted
+    assert _counts(kds, milan) == second, "verified answers are cached"
+
+
+def test_a_revoking_crl_is_kept_it_verified(milan: SyntheticSnp, kds: FakeKds) -> None:
+    kds.crl = milan.pki.crl(revoked={0x10001: milan.issued - dt.timedelta(days=1)})
+    client = Client(milan, kds)
+    for _ in range(2):
+        with pytest.raises(UntrustedChain) as info:
+            client.appraise()
+        assert info.value.check == "snp.crl.revoked"
+    assert _counts(kds, milan) == (1, 1, 1)
 
 
 def test_evidence_with_the_chain_needs_only_the_crl(milan: SyntheticSnp, kds: FakeKds) -> None:

@@ -13,7 +13,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from atls_core import binding as b
 from atls_core.certificate import PeerCertificate
-from atls_core.errors import BindingMismatch, ConfigurationError, MalformedEvidence, UntrustedChain
+from atls_core.errors import (
+    ATLSError,
+    BindingMismatch,
+    ConfigurationError,
+    MalformedEvidence,
+    UntrustedChain,
+)
 from atls_core.evidence import Evidence
 from atls_core.interfaces import ChallengeResponse
 from atls_core.policy import Policy, ReferenceValue
@@ -549,6 +555,36 @@ def test_report_data_must_bind_the_certificate_key(synthetic: Any) -> None:
     built = certificate_case(synthetic, report_data=hashlib.sha512(b"ratls-cert:other").digest())
     with pytest.raises(BindingMismatch):
         appraise(DstackValidator(synthetic.settings()), built.case)
+
+
+class _Padded:
+    """A synthetic world whose quotes are followed by ``after``."""
+
+    def __init__(self, world: Any, after: bytes) -> None:
+        self.world, self.after = world, after
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.world, name)
+
+    def quote(self, report_data: bytes, **kw: Any) -> bytes:
+        return self.world.quote(report_data, **kw) + self.after  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("after", "accepted"), [(bytes(64), True), (b"\x01", False)], ids=["zeros", "non-zero"]
+)
+def test_only_zero_padding_may_follow_the_quote(
+    synthetic: Any, after: bytes, accepted: bool
+) -> None:
+    """The bytes after a quote's end are signed by nothing: zeros pass, anything else not."""
+    validator = DstackValidator(synthetic.settings())
+    case = certificate_case(_Padded(synthetic, after)).case
+    if accepted:
+        assert appraise(validator, case).accepted
+        return
+    with pytest.raises(ATLSError) as info:
+        appraise(validator, case)
+    assert info.value.check == "dcap.quote_format"
 
 
 def test_certificate_without_dstack_extensions(synthetic: Any) -> None:

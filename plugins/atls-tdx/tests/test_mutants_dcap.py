@@ -5,13 +5,14 @@ report, its signature, the QE authentication data or any length or type field mu
 a named check.  Bytes that nothing signs and nothing reads may be changed without effect; they are
 listed in :data:`UNREAD` with the reason, and such a mutant must give the very same result:
 
-* the signature-data length is not signed; a value that still covers the data read only moves
-  where the unread padding starts;
+* the signature-data length is not signed; a value that still covers the data read and leaves
+  only zero bytes after it only moves where the padding starts;
 * the copy of Intel's root certificate at the end of the PCK chain: the verifier uses its pinned
   root, never the quote's (and with it the low byte of the certification-data size, which only
   cuts into that copy);
 * bytes between PEM blocks and whitespace inside them, which PEM decoding skips;
-* padding after the signature data (some platforms add zeros) and any bytes appended to it.
+* zero padding after the signature data (some platforms add it); any other byte after the end is
+  refused (``dcap.quote_format``).
 """
 
 from __future__ import annotations
@@ -99,16 +100,25 @@ class Layout:
             pem_blocks=tuple(blocks),
         )
 
+    def only_zeros_after_the_end(self, mutant: bytes) -> bool:
+        """What follows the end ``mutant``'s signature-data length declares is zero padding."""
+        declared = struct.unpack_from("<I", mutant, self.signature_length)[0]
+        return not any(mutant[self.signature_data[0] + declared :])
+
     def unread(self, original: bytes, mutant: bytes, changed: frozenset[int]) -> str | None:
         """Why the changed bytes are not read, or None when they are."""
         if min(changed) >= self.root[0]:
-            return "the quote's copy of the root, and what follows the chain"
+            if not self.only_zeros_after_the_end(mutant):
+                return None
+            return "the quote's copy of the root, and zero padding after the end"
         if len(mutant) != len(original):
             return None
         if changed <= set(range(self.signature_length, self.signature_length + 4)):
             declared = struct.unpack_from("<I", mutant, self.signature_length)[0]
-            if self.pem[1] - self.signature_data[0] <= declared <= len(mutant) - 4 - self.body[1]:
-                return "signature-data length still covering what is read"
+            if self.pem[1] - self.signature_data[0] <= declared <= len(mutant) - 4 - self.body[
+                1
+            ] and self.only_zeros_after_the_end(mutant):
+                return "signature-data length still covering what is read, zeros after it"
         if changed <= set(range(self.pck_header + 2, self.pck_header + 6)):
             declared = struct.unpack_from("<I", mutant, self.pck_header + 2)[0]
             if self.root[0] < self.pck_header + 6 + declared <= len(mutant):
@@ -249,15 +259,38 @@ def test_the_listed_unread_bytes_change_nothing(vectors: Vectors) -> None:
     baseline = workload_facts(recording.appraise(quote))
     root_byte = (layout.root[0] + layout.root[1]) // 2
     gap = layout.pem_blocks[0][1]  # the newline after the first block
+    padded = quote + bytes(64)
     exempt = [
         _set(quote, root_byte, quote[root_byte] ^ 0x01),
         _set(quote, gap, ord("J")),
-        _set(quote, len(quote) - 1, 0x5A) if len(quote) > layout.signature_data[1] else None,
+        ("zero padding", padded, frozenset(range(len(quote), len(padded)))),
     ]
-    for mutant in filter(None, exempt):
+    for mutant in exempt:
         label, data, changed = mutant
         assert layout.unread(quote, data, changed) is not None, label
         assert workload_facts(recording.appraise(data)) == baseline, label
+
+
+@pytest.mark.parametrize("name", sorted(RECORDINGS))
+def test_non_zero_bytes_after_the_end_of_a_recorded_quote_are_refused(
+    vectors: Vectors, name: str
+) -> None:
+    """dcap-qvl reads no further than the signature data: whatever follows is covered by
+    nothing, so only zero padding (seen on real platforms) may be there."""
+    recording = Recording(vectors, name)
+    quote, end = recording.quote, recording.layout.signature_data[1]
+    assert len(quote) > end, "both recordings come zero-padded"
+    assert recording.appraise(quote + bytes(100)).accepted
+    for label, data in [
+        ("a second quote", quote + quote),
+        ("one byte", quote + b"\x01"),
+        ("the last padding byte", quote[:-1] + b"\x5a"),
+        ("the first padding byte", quote[:end] + b"\x01" + quote[end + 1 :]),
+        ("one byte in zero padding", quote + bytes(50) + b"\x80" + bytes(49)),
+    ]:
+        with pytest.raises(ATLSError) as info:
+            recording.appraise(data)
+        assert info.value.check == "dcap.quote_format", label
 
 
 def test_the_no_tcb_level_v5_quote_stays_refused_under_mutation(vectors: Vectors) -> None:

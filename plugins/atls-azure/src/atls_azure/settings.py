@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # an annotation only: a listing of plugins need not import pa
 
 __all__ = [
     "ACI_WIRE_FORMS",
+    "DEFAULT_KEYS_MAX_AGE",
     "DEFAULT_LEEWAY",
     "MAX_LEEWAY",
     "AciIssuerSettings",
@@ -41,6 +42,10 @@ __all__ = [
 DEFAULT_LEEWAY = dt.timedelta(seconds=30)
 MAX_LEEWAY = 600.0
 """A clock-skew allowance, not a validity extension: larger is refused."""
+
+DEFAULT_KEYS_MAX_AGE = 3600.0
+"""How long fetched signing keys are used before the instance is asked again: a key MAA
+withdraws (rotated out, or compromised) stops being trusted within this time."""
 
 _ORIGIN = url(origin=True, http_knob="allow_http_loopback")
 
@@ -59,10 +64,21 @@ class MaaTokenSettings:
     leeway: dt.timedelta = setting(duration(at_most=MAX_LEEWAY), default=DEFAULT_LEEWAY)
     timeout: float = setting(seconds(), default=5.0)
     min_refresh_interval: float = setting(seconds(positive=False), default=60.0)
+    keys_max_age: float = setting(seconds(), default=DEFAULT_KEYS_MAX_AGE)
+    """Seconds an instance's fetched keys are used; then they are fetched again, and not
+    used at all while that fails ("keys unavailable")."""
     allow_http_loopback: bool = setting(flag(), default=False, test_only=True)
     """Tests only: plain http to a loopback stand-in instance."""
 
     def __attrs_post_init__(self) -> None:
+        if self.keys_max_age < self.min_refresh_interval:
+            # Else keys expire while a refresh is not yet allowed: refusals in between.
+            raise Invalid(
+                "must not be shorter than min_refresh_interval",
+                setting="keys_max_age",
+                expected=f">= {self.min_refresh_interval:g} s",
+                actual=self.keys_max_age,
+            )
         pinned = self.keys is not None or self.keys_file is not None
         if self.keys is not None and self.keys_file is not None:
             raise Invalid("give keys or keys_file, not both")

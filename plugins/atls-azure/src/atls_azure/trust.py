@@ -4,7 +4,8 @@ A token is only ever checked against keys that configuration chose:
 
 * ``instances = ["https://x.attest.azure.net"]``: the instance's
   ``/.well-known/openid-configuration`` names its ``jwks_uri``, which must be
-  on the same origin; the keys are cached (:class:`atls_core.jwks.JwksCache`).
+  on the same origin; the keys are cached (:class:`atls_core.jwks.JwksCache`)
+  for ``keys_max_age`` seconds, then fetched again (not used while that fails).
   Tokens from that instance must carry ``iss`` equal to the instance URL.
 * ``keys_file`` (or ``keys``, an inline JWKS) with ``issuers``: an offline,
   pinned key set trusted for exactly the listed issuers.
@@ -213,10 +214,13 @@ def _pinned(settings: MaaTokenSettings) -> Mapping[str, Any] | None:
     return document
 
 
-def build_trust(settings: Settings) -> TokenTrust:
+def build_trust(
+    settings: Settings, *, monotonic: Callable[[], float] = time.monotonic
+) -> TokenTrust:
     """Settings -> :class:`TokenTrust`; every mistake is a :class:`ConfigurationError`.
 
     Other keys (a validator's own, such as ``wire``) are the spec's to check.
+    ``monotonic`` is the key caches' clock (tests move it past ``keys_max_age``).
     """
     read = load(MaaTokenSettings, settings, partial=True)
     pinned = _pinned(read)
@@ -231,5 +235,7 @@ def build_trust(settings: Settings) -> TokenTrust:
             pinned=pinned if instance in read.issuers else None,
             timeout=read.timeout,
             min_refresh_interval=read.min_refresh_interval,
+            max_age=read.keys_max_age,
+            monotonic=monotonic,
         )
     return TokenTrust(issuers=MappingProxyType(caches), leeway=read.leeway)

@@ -19,6 +19,9 @@ returns no claims then.  atls leaves the debug decision to the core's policy
 and the TCB verdict is evaluated here from the same, already verified
 collateral (:mod:`atls_dcap.tcb`).
 
+Before anything else, :func:`check_quote_end` refuses non-zero bytes after the
+quote's own end, which dcap-qvl reads past (``dcap.quote_format``).
+
 ``collateral_source`` is ``pcs``, ``pccs:<url>`` (redacted), ``file:<path>``,
 or ``given`` for :meth:`DcapVerifier.verify_with_collateral`.
 """
@@ -29,6 +32,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,7 +45,7 @@ from atls_dcap.settings import DcapSettings
 from atls_dcap.sources import CollateralKey, FileSource, make_source
 from atls_dcap.tcb import parse_date, qe_report_of
 
-__all__ = ["DcapVerifier"]
+__all__ = ["DcapVerifier", "check_quote_end"]
 
 _KEY_MEMO_SIZE = 1024
 _FACTS_MEMO_SIZE = 256
@@ -61,6 +65,64 @@ _TOKENS = itertools.count(1)
 
 def _chain_digest(pem: bytes) -> bytes:
     return hashlib.sha256(pem).digest()
+
+
+_HEADER = struct.Struct("<HHI")  # version, attestation key type, TEE type (of a 48-byte header)
+_V5_BODY = struct.Struct("<HI")  # a v5 quote's body descriptor: type, size
+_HEADER_SIZE = 48
+_BODY_SIZE = {(3, 0x00): 384, (4, 0x00): 384, (4, 0x81): 584}
+"""Report body bytes by (version, TEE type): an SGX report, a TD report 1.0."""
+_V5_BODY_SIZE = {1: 384, 2: 584, 3: 648}
+"""v5 body sizes by body type: SGX report, TD report 1.0, TD report 1.5."""
+
+
+def _format_error(reason: str, **details: Any) -> MalformedEvidence:
+    return MalformedEvidence(reason, check="dcap.quote_format", **details)
+
+
+def check_quote_end(quote: bytes) -> None:
+    """Refuse a quote followed by anything but zero bytes.
+
+    A quote ends where its lengths say: header, body (a v5 body after its type and
+    size), a 4-byte signature data length and that many bytes.  dcap-qvl reads no
+    further, so what follows is covered by nothing, not even the unsigned framing:
+    zero padding (seen on real platforms) is accepted, anything else (a second
+    quote, say) refused.  A version, TEE or body type whose length is unknown here
+    is refused rather than let through unchecked; a quote shorter than its lengths
+    is left to dcap-qvl, which refuses it.  Hot path: no parse, a ``count``.
+    """
+    size = len(quote)
+    if size < _HEADER_SIZE + _V5_BODY.size:
+        return  # dcap-qvl: truncated
+    version, _key_type, tee_type = _HEADER.unpack_from(quote)
+    start = _HEADER_SIZE
+    if version == 5:
+        body_type, body_size = _V5_BODY.unpack_from(quote, _HEADER_SIZE)
+        if _V5_BODY_SIZE.get(body_type) != body_size:
+            raise _format_error(
+                "the quote's body type and size are not a known pair",
+                expected={str(t): n for t, n in _V5_BODY_SIZE.items()},
+                actual=f"type {body_type}, size {body_size}",
+            )
+        start += _V5_BODY.size
+    else:
+        body_size = _BODY_SIZE.get((version, tee_type), -1)
+        if body_size < 0:
+            raise _format_error(
+                "the quote's version and TEE type are not a known pair",
+                expected=["3/SGX", "4/SGX", "4/TDX", "5"],
+                actual=f"version {version}, TEE type {tee_type:#x}",
+            )
+    start += body_size
+    if start + 4 > size:
+        return  # dcap-qvl: truncated
+    end = start + 4 + int.from_bytes(quote[start : start + 4], "little")
+    if end < size and quote.count(0, end) != size - end:
+        raise _format_error(
+            "non-zero bytes follow the end of the quote",
+            expected=f"{end} bytes, then zero bytes only",
+            actual=f"{size} bytes",
+        )
 
 
 class DcapVerifier:
@@ -89,6 +151,7 @@ class DcapVerifier:
     def verify(self, quote: bytes, *, now: dt.datetime) -> VerifiedQuote:
         """Fetch collateral through the cache (blocking; safe inside a running loop) and verify."""
         quote = bytes(quote)
+        check_quote_end(quote)
         source = self.source
         if isinstance(source, FileSource):
             collateral = source.fetch(quote)  # parsed once, re-read when the file changes
@@ -101,6 +164,8 @@ class DcapVerifier:
         self, quote: bytes, collateral_json: str | bytes, *, now: dt.datetime
     ) -> VerifiedQuote:
         """Verify against given collateral (e.g. recorded next to the quote)."""
+        quote = bytes(quote)
+        check_quote_end(quote)
         collateral = Collateral.from_json(collateral_json)
         return self._verify(quote, collateral, now, "given")
 
@@ -108,6 +173,8 @@ class DcapVerifier:
         self, quote: bytes, collateral: Collateral, *, now: dt.datetime, source: str = "given"
     ) -> VerifiedQuote:
         """Verify against collateral parsed once by the caller (hot loops, benchmarks)."""
+        quote = bytes(quote)
+        check_quote_end(quote)
         return self._verify(quote, collateral, now, source)
 
     def key_for(self, quote: bytes) -> CollateralKey:

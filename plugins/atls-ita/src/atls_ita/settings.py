@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from atls_core.errors import ConfigurationError
@@ -48,6 +48,7 @@ __all__ = [
     "API_KEY_HOWTO",
     "DEFAULT_API_URL",
     "DEFAULT_ISSUER",
+    "DEFAULT_KEYS_MAX_AGE",
     "ISSUER_SETTINGS",
     "MAX_LEEWAY",
     "VALIDATOR_SETTINGS",
@@ -62,6 +63,9 @@ DEFAULT_ISSUER = "Intel Trust Authority"
 """The ``iss`` of ITA's tokens."""
 MAX_LEEWAY = 600.0
 """Clock skew tolerated at most: a larger leeway would keep expired tokens alive."""
+DEFAULT_KEYS_MAX_AGE = 3600.0
+"""How long fetched signing keys are used before ITA is asked again: a key ITA withdraws
+(rotated out, or compromised) stops being trusted within this time."""
 
 _ROOT_HINT = (
     "atls-ita ships no Intel Trust Authority root; name the ITA root certificate "
@@ -135,6 +139,9 @@ class ItaValidatorSettings:
     crl_timeout: float = setting(seconds(), default=5.0)
     jwks_timeout: float = setting(seconds(), default=5.0)
     jwks_min_refresh: float = setting(seconds(positive=False), default=60.0)
+    keys_max_age: float = setting(seconds(), default=DEFAULT_KEYS_MAX_AGE)
+    """Seconds fetched signing keys are used; then they are fetched again, and not used
+    at all while that fails ("keys unavailable").  Pinned keys (``jwks_file``) never expire."""
     allow_http_loopback: bool = setting(flag(), default=False, test_only=True)
     """Tests only: plain http to a loopback stand-in service."""
 
@@ -145,6 +152,14 @@ class ItaValidatorSettings:
                 "set exactly one of jwks_url, portal_url, jwks_file",
                 expected=1,
                 actual=sources,
+            )
+        if self.keys_max_age < self.jwks_min_refresh:
+            # Else keys expire while a refresh is not yet allowed: refusals in between.
+            raise Invalid(
+                "must not be shorter than jwks_min_refresh",
+                setting="keys_max_age",
+                expected=f">= {self.jwks_min_refresh:g} s",
+                actual=self.keys_max_age,
             )
         if self.algorithms is not None and not set(self.algorithms) <= set(ALGORITHMS):
             raise Invalid(
@@ -184,8 +199,13 @@ class ItaValidatorSettings:
             ) from None
         return document
 
-    def build_verifier(self) -> TokenVerifier:
-        """Read the root and the pinned keys now: configuration errors surface at start-up."""
+    def build_verifier(self, *, monotonic: Callable[[], float] | None = None) -> TokenVerifier:
+        """Read the root and the pinned keys now: configuration errors surface at start-up.
+
+        ``monotonic`` is the key cache's clock (tests move it past ``keys_max_age``).
+        """
+        import time
+
         from atls_core.jwks import JwksCache
         from atls_ita.token import TokenVerifier
         from atls_ita.trust import ChainTrust, CrlCache, load_roots
@@ -199,6 +219,8 @@ class ItaValidatorSettings:
             pinned=self._pinned(),
             timeout=self.jwks_timeout,
             min_refresh_interval=self.jwks_min_refresh,
+            max_age=self.keys_max_age,
+            monotonic=monotonic or time.monotonic,
         )
         return TokenVerifier(
             keys=keys,

@@ -22,7 +22,7 @@ from atls_core.errors import MalformedEvidence, UntrustedChain
 from atls_snp import der
 from atls_snp.certs import AmdCertificate, SignedDer, split_pem, split_signed, verify_pss
 
-__all__ = ["Crl", "CrlCheck", "check_crl", "parse_crl"]
+__all__ = ["Crl", "CrlCheck", "check_crl", "check_revocation", "parse_crl", "require_signed"]
 
 _CHECK = "snp.crl.format"
 
@@ -98,19 +98,18 @@ def parse_crl(data: bytes) -> Crl:
     )
 
 
-def check_crl(
-    crl: Crl,
-    *,
-    ark: AmdCertificate,
-    intermediate: AmdCertificate,
-    now: dt.datetime,
-    source: str,
-) -> CrlCheck:
-    """Refuse a revoked intermediate; a CRL not signed by the chain's ARK proves nothing."""
+def require_signed(crl: Crl, ark: AmdCertificate) -> None:
+    """A CRL not signed by the chain's ARK proves nothing: refuse it."""
     if crl.issuer != ark.subject or not verify_pss(ark.public_key, crl.signature, crl.tbs):
         raise UntrustedChain(
             f"the revocation list is not signed by {ark.subject_cn}", check="snp.crl.signature"
         )
+
+
+def check_revocation(
+    crl: Crl, *, intermediate: AmdCertificate, now: dt.datetime, source: str
+) -> CrlCheck:
+    """Refuse a revoked intermediate; ``crl`` has passed :func:`require_signed`."""
     revoked_at = crl.revoked.get(intermediate.serial)
     if revoked_at is not None and revoked_at <= now:
         raise UntrustedChain(
@@ -125,3 +124,16 @@ def check_crl(
         next_update=crl.next_update,
         stale=crl.next_update is not None and crl.next_update < now,
     )
+
+
+def check_crl(
+    crl: Crl,
+    *,
+    ark: AmdCertificate,
+    intermediate: AmdCertificate,
+    now: dt.datetime,
+    source: str,
+) -> CrlCheck:
+    """Refuse a revoked intermediate; a CRL not signed by the chain's ARK proves nothing."""
+    require_signed(crl, ark)
+    return check_revocation(crl, intermediate=intermediate, now=now, source=source)

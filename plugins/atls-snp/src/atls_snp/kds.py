@@ -10,8 +10,10 @@ public: they come with the evidence.
 
 Everything fetched is verified like anything else (the pinned ARK decides), so
 the service is trusted for availability only.  Answers are cached per URL in
-the process: certificates for ``cache_seconds``, a CRL until its next update
-(at most ``cache_seconds``); concurrent appraisals share one fetch.  The cache
+the process, but only once they have verified (:meth:`KdsCache.keep`): a wrong
+answer costs the appraisal that fetched it, not a cache lifetime of refusals.
+Certificates stay for ``cache_seconds``, a CRL until its next update (at most
+``cache_seconds``); concurrent appraisals share one fetch.  The cache
 is shared by validators with different ``cache_seconds``: each is served only
 answers younger than its own, so one configured to see a revocation within a
 minute is never handed a CRL that another, configured for a day, fetched.  Every
@@ -35,7 +37,7 @@ from atls_core.fetch import SingleFlight, fetch
 from atls_snp.report import TcbVersion
 from atls_snp.roots import Product, SigningKey
 
-__all__ = ["AMD_KDS_URL", "KdsCache", "KdsClient", "check_kds_url"]
+__all__ = ["AMD_KDS_URL", "Answer", "KdsCache", "KdsClient", "check_kds_url"]
 
 AMD_KDS_URL = "https://kdsintf.amd.com"
 _MAX_BYTES = 64 * 1024
@@ -76,13 +78,29 @@ class _Entry:
     """When the document itself stops being good (a CRL's next update)."""
 
 
+@attrs.frozen
+class Answer:
+    """One answer for ``url``: from the cache (verified before), or fetched and not yet verified."""
+
+    url: str
+    body: bytes
+    fetched: float
+    expires: float
+    cached: bool
+
+
 class KdsCache:
-    """Answers by URL until they expire (monotonic clock); one fetch per URL at a time."""
+    """Verified answers by URL until they expire (monotonic clock); one fetch per URL at a time.
+
+    :meth:`get` never stores what it fetched: the caller verifies the answer and
+    hands it to :meth:`keep`, so an answer that does not verify is fetched again
+    by the next appraisal instead of being served to every appraisal until it expires.
+    """
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
-        self._flights: SingleFlight[str, bytes] = SingleFlight()
+        self._flights: SingleFlight[str, Answer] = SingleFlight()
         self._clock = clock
         self.fetches = 0
 
@@ -93,7 +111,7 @@ class KdsCache:
         lifetime: Callable[[bytes], float],
         *,
         max_age: float = math.inf,
-    ) -> bytes:
+    ) -> Answer:
         """The answer for ``url``: cached if under ``max_age`` seconds old and unexpired.
 
         ``lifetime(body)`` is how long an answer stays good at all; ``max_age`` is the
@@ -104,21 +122,33 @@ class KdsCache:
             entry = self._entries.get(url)
             if entry is not None and entry.expires > now and now - entry.fetched < max_age:
                 self._entries.move_to_end(url)
-                return entry.body
+                return Answer(url, entry.body, entry.fetched, entry.expires, cached=True)
         return self._flights.run(url, lambda: self._load(url, load, lifetime))
 
     def _load(
         self, url: str, load: Callable[[], bytes], lifetime: Callable[[bytes], float]
-    ) -> bytes:
+    ) -> Answer:
         body = load()
         seconds = max(0.0, lifetime(body))
         with self._lock:
             self.fetches += 1
-            now = self._clock()
-            self._entries[url] = _Entry(body=body, fetched=now, expires=now + seconds)
+        now = self._clock()
+        return Answer(url, body, now, now + seconds, cached=False)
+
+    def keep(self, answer: Answer) -> None:
+        """Cache a fetched ``answer`` that verified; its age counts from when it was fetched."""
+        if answer.cached:
+            return
+        with self._lock:
+            entry = self._entries.get(answer.url)
+            if entry is not None and entry.fetched > answer.fetched:
+                return  # a newer verified answer is already here
+            self._entries[answer.url] = _Entry(
+                body=answer.body, fetched=answer.fetched, expires=answer.expires
+            )
+            self._entries.move_to_end(answer.url)
             while len(self._entries) > _MAX_ENTRIES:
                 self._entries.popitem(last=False)
-        return body
 
     def clear(self) -> None:
         with self._lock:
@@ -149,7 +179,7 @@ class KdsClient:
         self.cache_seconds = cache_seconds
         self.cache = cache or DEFAULT_CACHE
 
-    def _get(self, path: str, lifetime: Callable[[bytes], float] | None = None) -> bytes:
+    def _get(self, path: str, lifetime: Callable[[bytes], float] | None = None) -> Answer:
         url = self.base_url + path
 
         def load() -> bytes:
@@ -167,11 +197,15 @@ class KdsClient:
             url, load, lifetime or (lambda _body: math.inf), max_age=self.cache_seconds
         )
 
-    def cert_chain(self, product: Product, signing: SigningKey) -> bytes:
+    def keep(self, answer: Answer) -> None:
+        """``answer`` verified: share it with later appraisals (see :meth:`KdsCache.keep`)."""
+        self.cache.keep(answer)
+
+    def cert_chain(self, product: Product, signing: SigningKey) -> Answer:
         """The ASK (or ASVK) and ARK of ``product``, PEM."""
         return self._get(f"/{_kind(signing)}/v1/{product.value}/cert_chain")
 
-    def vcek(self, product: Product, chip_id: bytes, tcb: TcbVersion) -> bytes:
+    def vcek(self, product: Product, chip_id: bytes, tcb: TcbVersion) -> Answer:
         """The VCEK of one chip at the report's REPORTED_TCB, DER."""
         hw_id = chip_id[:8] if product.turin_layout else chip_id
         spls = tcb.components()
@@ -185,7 +219,7 @@ class KdsClient:
 
     def crl(
         self, product: Product, signing: SigningKey, lifetime: Callable[[bytes], float]
-    ) -> bytes:
+    ) -> Answer:
         """The ARK's CRL for the ASK (or ASVK), DER; cached for ``lifetime(body)`` seconds."""
         return self._get(
             f"/{_kind(signing)}/v1/{product.value}/crl",

@@ -4,7 +4,7 @@
 configured files', and -- with ``kds = "auto"`` -- what AMD's key distribution
 service has for what is still missing), verifies the chain to a pinned ARK and
 the report signature (:mod:`atls_snp.chain`), checks the ASK/ASVK against the
-ARK's CRL, records every field and applies the SEV-SNP options
+ARK's CRL (what the service answered is cached only once it verified), records every field and applies the SEV-SNP options
 (:mod:`atls_snp.judge`), and returns the report data for the core to bind
 (``atls-v1``: SHA-512 over the nonce and the TLS key).
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from atls_core.appraisal import Appraisal
 from atls_core.certificate import PeerCertificate
@@ -36,10 +36,10 @@ from atls_core.interfaces import (
 )
 from atls_snp.certs import parse_certificate, split_certificates
 from atls_snp.chain import Pool, VerifiedChain, product_of, vek_matches, verify_chain
-from atls_snp.crl import CrlCheck, check_crl, parse_crl
+from atls_snp.crl import CrlCheck, check_crl, check_revocation, parse_crl, require_signed
 from atls_snp.envelope import decode_envelope
 from atls_snp.judge import record_report
-from atls_snp.kds import KdsCache, KdsClient
+from atls_snp.kds import Answer, KdsCache, KdsClient
 from atls_snp.report import Report, parse_report
 from atls_snp.roots import Product, SigningKey
 from atls_snp.settings import SnpSettings
@@ -57,6 +57,9 @@ CERT_CHAIN = "cert_chain"
 """The endorsement holding certificates (PEM and/or DER, concatenated)."""
 
 _OWN_SPECS = frozenset({SNP_REPORT_SPEC.id, SNP_CHALLENGE_SPEC.id})
+
+_Fetched = tuple[Answer, Literal["chain", "vek"], frozenset[bytes]]
+"""A service answer, what it was asked for, and the digests of its certificates."""
 
 
 def _report_evidence(
@@ -157,9 +160,12 @@ class SnpReportValidator(ValidatorBase):
         if carried:
             pool = Pool().plus((parse_certificate(c) for c in carried), "evidence")
             pool = pool.plus((cert for cert, _ in self._configured.entries), "file")
+        fetched: list[_Fetched] = []
         if self._kds is not None:
-            pool = self._fetch_missing(self._kds, report, pool)
+            pool = self._fetch_missing(self._kds, report, pool, fetched)
         chain = verify_chain(report, pool, anchors=self.settings.anchors, now=appraisal.now)
+        if fetched:
+            _keep_verified(self._kds, chain, fetched)
         crl = self._check_revocation(chain, appraisal)
         record_report(appraisal, report, chain, crl=crl, own_spec=appraisal.spec.id in _OWN_SPECS)
         return ReportData(value=report.report_data)
@@ -180,7 +186,15 @@ class SnpReportValidator(ValidatorBase):
         }
         return guesses.pop() if len(guesses) == 1 else None
 
-    def _fetch_missing(self, kds: KdsClient, report: Report, pool: Pool) -> Pool:
+    def _fetch_missing(
+        self,
+        kds: KdsClient,
+        report: Report,
+        pool: Pool,
+        fetched: list[_Fetched],
+    ) -> Pool:
+        """``pool`` plus what the service has for what is missing; each answer and the
+        digests of its certificates go to ``fetched`` (cached once the chain verifies)."""
         signing = report.signing_key
         product = self._product(report, pool)
         anchors = self.settings.anchors
@@ -201,12 +215,16 @@ class SnpReportValidator(ValidatorBase):
                 expected=[p.value for p in Product],
             )
         if not (has_root and has_intermediate):
-            fetched = split_certificates(kds.cert_chain(product, signing), check="snp.kds")
-            pool = pool.plus((parse_certificate(c) for c in fetched), "kds")
+            answer = kds.cert_chain(product, signing)
+            certs = [parse_certificate(c) for c in split_certificates(answer.body, check="snp.kds")]
+            fetched.append((answer, "chain", frozenset(c.digest for c in certs)))
+            pool = pool.plus(certs, "kds")
         if not has_vek and signing is SigningKey.VCEK and any(report.chip_id):
             tcb = report.reported_tcb(product)
-            vcek = kds.vcek(product, report.chip_id, tcb)
-            pool = pool.plus([parse_certificate(c) for c in split_certificates(vcek)], "kds")
+            answer = kds.vcek(product, report.chip_id, tcb)
+            certs = [parse_certificate(c) for c in split_certificates(answer.body)]
+            fetched.append((answer, "vek", frozenset(c.digest for c in certs)))
+            pool = pool.plus(certs, "kds")
         return pool
 
     def _check_revocation(self, chain: VerifiedChain, appraisal: Appraisal) -> CrlCheck:
@@ -221,14 +239,24 @@ class SnpReportValidator(ValidatorBase):
             )
         if self._kds is None or appraisal.context.offline:
             return CrlCheck(checked=False)
-        body = self._kds.crl(chain.product, chain.signing_key, lifetime=_crl_lifetime)
-        return check_crl(
-            parse_crl(body),
-            ark=chain.ark,
-            intermediate=chain.intermediate,
-            now=appraisal.now,
-            source="kds",
+        answer = self._kds.crl(chain.product, chain.signing_key, lifetime=_crl_lifetime)
+        crl = parse_crl(answer.body)
+        require_signed(crl, chain.ark)
+        self._kds.keep(answer)  # signed by the ARK: good to share, even if it revokes
+        return check_revocation(
+            crl, intermediate=chain.intermediate, now=appraisal.now, source="kds"
         )
+
+
+def _keep_verified(kds: KdsClient | None, chain: VerifiedChain, fetched: list[_Fetched]) -> None:
+    """Cache each answer whose certificates are all links of the verified ``chain`` in the
+    place they were asked for (the ASK or ASVK and the ARK; the VCEK)."""
+    if kds is None:
+        return
+    roots = {chain.ark.digest, chain.intermediate.digest}
+    for answer, asked, digests in fetched:
+        if digests and digests <= (roots if asked == "chain" else {chain.vek.digest}):
+            kds.keep(answer)
 
 
 def _crl_lifetime(body: bytes) -> float:

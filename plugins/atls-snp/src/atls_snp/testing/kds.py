@@ -3,8 +3,9 @@
 Serves the synthetic PKI the way the real service serves AMD's:
 ``/vcek|vlek/v1/<Product>/cert_chain`` (PEM), ``/vcek|vlek/v1/<Product>/crl``
 (DER) and ``/vcek/v1/<Product>/<hwID>?blSPL=..`` (DER, for VCEKs registered
-with :meth:`FakeKds.add_vcek`); anything else is 404.  Counts requests per
-path so tests can see what a validator fetched and what it took from its cache.
+with :meth:`FakeKds.add_vcek`); anything else is 404.  :attr:`FakeKds.replies`
+answers a path with other bytes (a wrong answer).  Counts requests per path so
+tests can see what a validator fetched and what it took from its cache.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class FakeKds:
         self.pki = pki
         self.crl: bytes | None = pki.crl()
         """What ``/crl`` answers (None: 404)."""
+        self.replies: dict[str, bytes] = {}
+        """Answers by path (no query) that replace the PKI's, e.g. a wrong certificate."""
         self.requests: Counter[str] = Counter()
         self.lock = threading.Lock()
         self._vceks: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
@@ -69,6 +72,8 @@ class FakeKds:
         self._vceks[(hw_id.hex(), query)] = vcek.certificate
 
     def answer(self, path: str, query: Mapping[str, str]) -> bytes | None:
+        if path in self.replies:
+            return self.replies[path]
         product = self.pki.product.value
         for kind, signing in (("vcek", SigningKey.VCEK), ("vlek", SigningKey.VLEK)):
             if path == f"/{kind}/v1/{product}/cert_chain":
