@@ -50,8 +50,10 @@ client would otherwise mount a plain proxy transport in front of atls).
 Proxy environment variables are not read.
 
 A pooled HTTP/1.1 connection is not reused once its result has expired
-(``ATLSContext.expired``): the next request is appraised on a new one.  (An
-HTTP/2 connection, ``http2=True``, lives until httpx's ``keepalive_expiry``.)
+(``ATLSContext.expired``): the next request is appraised on a new one.  An
+HTTP/2 connection (``http2=True``) is not retired: httpcore starts its
+``keepalive_expiry`` only once it is idle, so a busy one carries requests on
+an expired result for as long as it lives.
 
 The asynchronous transport appraises on a worker thread: appraisal may fetch
 collateral or keys (seconds of blocking I/O, up to the fetch deadline), which
