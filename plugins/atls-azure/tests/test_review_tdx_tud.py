@@ -1,4 +1,5 @@
-"""azure.tdx counts every TD-Under-Debug bit of TDATTRIBUTES as debug, as tdx.dcap does.
+"""azure.tdx counts every TD-Under-Debug bit of TDATTRIBUTES as debug, as tdx.dcap does;
+and held data naming its key twice is refused.
 
 MAA's ``tdx_td_attributes_debug`` reports TUD.DEBUG (bit 0) only.  dcap-qvl, and so
 tdx.dcap, ita.tdx and atls_dcap's debug-TD path, take any TUD bit (0..7) for a debug
@@ -17,6 +18,7 @@ from atls_azure.testing.maa import StandInMaa, held_data_for, new_tls_key, token
 from atls_azure.validators import TdxTokenValidator
 from atls_core import binding as b
 from atls_core.clock import FixedClock
+from atls_core.errors import BindingMismatch
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import AttestationResult
 from atls_core.testing.conformance import Case
@@ -59,3 +61,24 @@ def test_without_tud_bits_the_td_is_not_debug(maa: StandInMaa) -> None:
     result = _tdx(maa, tdx_case(maa, tdx_td_attributes=_SEPT_VE_DISABLE_ONLY))
     assert result.accepted
     assert not result.debug
+
+
+def test_held_data_naming_its_key_twice_is_refused(maa: StandInMaa) -> None:
+    """The held data (hashed into the report) says which TLS key is bound: a reader keeping
+    the first ``jwk`` and one keeping the last would bind different keys."""
+    key, spki = new_tls_key()
+    other, _ = new_tls_key()
+    bound = held_data_for(key).decode()
+    decoy = held_data_for(other).decode()
+    held = ("{" + decoy[1:-1] + ", " + bound[1:-1] + "}").encode()  # "jwk" twice, ours last
+    claims = maa.tdx_claims(held)
+    case = Case(
+        evidence=token_evidence(maa.sign(claims), specs.TDX_OID, held),
+        binding=b.BindingContext(spki_der=spki),
+        clock=FixedClock.from_unix(claims["iat"] + 5),
+        policy=TDX_POLICY,
+    )
+    with pytest.raises(BindingMismatch) as refused:
+        _tdx(maa, case)
+    assert refused.value.check == "azure.held_data"
+    assert "repeats 'jwk'" in str(refused.value)
