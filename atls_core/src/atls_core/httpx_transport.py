@@ -49,9 +49,10 @@ the rule matches (``api.example.com.`` with its trailing dot, ``?`` and
 client would otherwise mount a plain proxy transport in front of atls).
 Proxy environment variables are not read.
 
-A pooled HTTP/1.1 connection is not reused once its result has expired
-(``ATLSContext.expired``): the next request is appraised on a new one.  (An
-HTTP/2 connection, ``http2=True``, lives until httpx's ``keepalive_expiry``.)
+A pooled connection takes no new request once its result has expired
+(``ATLSContext.expired``): the next request is appraised on a new one.  An
+HTTP/2 connection (``transport_options={"http2": True}``) still finishes the
+requests it carries, and closes once idle.
 
 The asynchronous transport appraises on a worker thread: appraisal may fetch
 collateral or keys (seconds of blocking I/O, up to the fetch deadline), which
@@ -241,6 +242,7 @@ class ATLSTransport(_Configured, httpx.BaseTransport):
     def _open(self, options: dict[str, Any]) -> None:
         self._inner = httpx.HTTPTransport(verify=self.context, **options)
         _wrap_backend(self._inner, lambda backend: _Backend(backend, self.context))
+        _retire_expired(self._inner, lambda inner: _Retiring(inner, self.context))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         requested = request.url
@@ -429,6 +431,86 @@ def _wrap_backend(transport: Any, wrap: Callable[[Any], Any]) -> None:
     pool._network_backend = wrap(backend)  # type: ignore[union-attr]
 
 
+class _Retiring:
+    """A pooled connection that takes no new request once its attestation result expired.
+
+    httpcore retires an HTTP/1.1 connection through :class:`_ExpiringStream`, but keeps
+    an HTTP/2 one while requests keep it busy (its keep-alive timer starts when idle):
+    this says it is unavailable instead, and expired once idle, so httpcore opens a new
+    connection, appraised afresh, and closes this one.  The result is read from the
+    responses' ``network_stream``, as :func:`attestation_result` reads it.
+    """
+
+    def __init__(self, inner: Any, context: ATLSContext) -> None:
+        self._inner = inner
+        self._context = context
+        self._result: AttestationResult | None = None
+
+    def _note(self, response: Any) -> Any:
+        stream = response.extensions.get("network_stream")
+        if self._result is None and stream is not None:
+            self._result = result_of(stream)
+        return response
+
+    def _expired(self) -> bool:
+        return self._result is not None and self._context.expired(self._result)
+
+    def handle_request(self, request: Any) -> Any:
+        return self._note(self._inner.handle_request(request))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def is_available(self) -> bool:
+        return bool(self._inner.is_available()) and not self._expired()
+
+    def has_expired(self) -> bool:
+        # Only when idle: httpcore closes an expired connection with its streams.
+        return bool(self._inner.has_expired()) or (self._expired() and self.is_idle())
+
+    def can_handle_request(self, origin: Any) -> bool:
+        return bool(self._inner.can_handle_request(origin))
+
+    def is_idle(self) -> bool:
+        return bool(self._inner.is_idle())
+
+    def is_closed(self) -> bool:
+        return bool(self._inner.is_closed())
+
+    def info(self) -> str:
+        return str(self._inner.info())
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+
+class _AsyncRetiring(_Retiring):
+    """:class:`_Retiring` for httpcore's async connections."""
+
+    async def handle_async_request(self, request: Any) -> Any:
+        return self._note(await self._inner.handle_async_request(request))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _retire_expired(transport: Any, wrap: Callable[[Any], Any]) -> None:
+    """Have httpx's connection pool hand out ``wrap(connection)`` for each new connection.
+
+    ``create_connection`` is where httpcore lets a pool make its connections; checked
+    like the network backend, its absence is an error rather than unretired connections.
+    """
+    pool = getattr(transport, "_pool", None)
+    create = getattr(pool, "create_connection", None)
+    if not callable(create):
+        raise ConfigurationError(
+            "this httpx/httpcore version does not let atls wrap the connection pool's "
+            "connections, which atls needs to retire those whose result expired",
+            check="http.transport",
+        )
+    pool.create_connection = lambda origin: wrap(create(origin))  # type: ignore[union-attr]
+
+
 class AsyncATLSTransport(_Configured, httpx.AsyncBaseTransport):
     """Asynchronous httpx transport (asyncio or trio through anyio); see :class:`ATLSTransport`.
 
@@ -438,6 +520,7 @@ class AsyncATLSTransport(_Configured, httpx.AsyncBaseTransport):
     def _open(self, options: dict[str, Any]) -> None:
         self._inner = httpx.AsyncHTTPTransport(verify=self.context, **options)
         _wrap_backend(self._inner, lambda backend: _OffLoopBackend(backend, self.context))
+        _retire_expired(self._inner, lambda inner: _AsyncRetiring(inner, self.context))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         requested = request.url

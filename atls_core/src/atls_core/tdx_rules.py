@@ -11,6 +11,9 @@ same token then gets the same answer as the quote behind it.
 - A reserved TD attribute bit set, or SEPT_VE_DISABLE clear: a TD the host can
   interrupt with #VE on its private memory's page tables, which guest kernels
   cannot handle safely.
+- Any TD-Under-Debug bit (0..7) set is a debug TD, left to ``allow_debug``:
+  dcap-qvl reports every TUD bit as debug, while a token's debug claim (MAA's
+  ``tdx_td_attributes_debug``) may reflect TUD.DEBUG (bit 0) alone.
 
 A field the token does not carry is refused too: what the client cannot
 check, it does not accept.
@@ -47,10 +50,13 @@ def td_attributes_problem(td_attributes: bytes) -> str | None:
 def check_td_identity(
     appraisal: Appraisal, *, mrsignerseam: bytes | None, td_attributes: bytes | None
 ) -> None:
-    """Record a failure for a non-Intel TDX module or refused TD attributes.
+    """Record a failure for a non-Intel TDX module or refused TD attributes, and a TD
+    with any TUD bit as debuggable.
 
     ``None`` stands for a field the evidence does not carry.
     """
+    if td_attributes and td_attributes[0]:
+        appraisal.set_debug(True)
     if mrsignerseam is None or len(mrsignerseam) != 48 or any(mrsignerseam):
         appraisal.fail(
             "tdx.mrsignerseam",

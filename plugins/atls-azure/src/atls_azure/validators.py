@@ -27,6 +27,7 @@ from atls_azure.settings import ACI_WIRE_FORMS, AciSettings
 from atls_azure.token import VerifiedToken, verify_token
 from atls_azure.trust import TokenTrust, build_trust
 from atls_core import binding as b
+from atls_core import strict_json
 from atls_core.appraisal import Appraisal
 from atls_core.certificate import PeerCertificate
 from atls_core.errors import BindingMismatch, ConfigurationError, MalformedEvidence
@@ -551,9 +552,13 @@ def _held_data_report(
             "the token carries no enclave-held data and none travelled with it",
             check="azure.held_data",
         )
-    try:
-        document = json.loads(held)
-    except ValueError:
+    try:  # its "jwk" is the bound key: two of them would bind another key elsewhere
+        document = strict_json.loads(held)
+    except strict_json.RepeatedName as exc:
+        raise BindingMismatch(
+            f"the enclave-held data repeats {exc.name!r}", check="azure.held_data"
+        ) from None
+    except (ValueError, RecursionError):
         raise BindingMismatch(
             "the enclave-held data is not JSON", check="azure.held_data"
         ) from None
