@@ -59,3 +59,13 @@ def test_refusals(
 def test_every_reserved_bit_is_refused(bit: int) -> None:
     attributes = (SEPT_VE_DISABLE | 1 << bit).to_bytes(8, "little")
     assert td_attributes_problem(attributes) == "a reserved TD attribute bit is set"
+
+
+def test_policy_may_relax_sept_ve_disable_alone() -> None:
+    from atls_core.errors import ConfigurationError
+    from atls_core.tdx_rules import SEPT_VE_OPTION, sept_ve_disable_required
+
+    assert sept_ve_disable_required(Policy()) is True
+    assert sept_ve_disable_required(Policy(options={SEPT_VE_OPTION: False})) is False
+    with pytest.raises(ConfigurationError):
+        sept_ve_disable_required(Policy(options={SEPT_VE_OPTION: "false"}))

@@ -17,22 +17,42 @@ same token then gets the same answer as the quote behind it.
 
 A field the token does not carry is refused too: what the client cannot
 check, it does not accept.
+
+The policy option :data:`SEPT_VE_OPTION` (``require_sept_ve_disable``, default
+true) may be set false for a platform whose TDs run without SEPT_VE_DISABLE
+(ask the platform why): the result is then ``warning``, never ``affirming``.
+``tdx.dcap`` cannot relax it, as dcap-qvl refuses such quotes.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from atls_core.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from atls_core.appraisal import Appraisal
+    from atls_core.policy import Policy
 
-__all__ = ["SEPT_VE_DISABLE", "check_td_identity", "td_attributes_problem"]
+__all__ = [
+    "SEPT_VE_DISABLE",
+    "SEPT_VE_OPTION",
+    "check_td_identity",
+    "sept_ve_disable_required",
+    "td_attributes_problem",
+]
 
 SEPT_VE_DISABLE = 1 << 28
 """TDATTRIBUTES bit 28."""
 
+SEPT_VE_OPTION = "require_sept_ve_disable"
+"""The policy option of validators that apply these rules (declare it in their spec)."""
+
 _RESERVED = (0xFFFFF << 8) | (1 << 29) | (0x7FFFFFFF << 32)
 """TDATTRIBUTES bits 8..27, 29 and 32..62 (TDX module ABI): zero in every TD."""
+
+
+_NO_SEPT_VE_DISABLE = "the TD does not set SEPT_VE_DISABLE"
 
 
 def td_attributes_problem(td_attributes: bytes) -> str | None:
@@ -43,8 +63,20 @@ def td_attributes_problem(td_attributes: bytes) -> str | None:
     if value & _RESERVED:
         return "a reserved TD attribute bit is set"
     if not value & SEPT_VE_DISABLE:
-        return "the TD does not set SEPT_VE_DISABLE"
+        return _NO_SEPT_VE_DISABLE
     return None
+
+
+def sept_ve_disable_required(policy: Policy) -> bool:
+    """The policy's :data:`SEPT_VE_OPTION` (default true); anything but a boolean is refused."""
+    value = policy.option(SEPT_VE_OPTION, True)
+    if not isinstance(value, bool):
+        raise ConfigurationError(
+            f"policy option {SEPT_VE_OPTION} must be true or false",
+            check=f"config.policy.{SEPT_VE_OPTION}",
+            actual=value,
+        )
+    return value
 
 
 def check_td_identity(
@@ -70,7 +102,12 @@ def check_td_identity(
         if td_attributes is None
         else td_attributes_problem(td_attributes)
     )
-    if problem is not None:
+    if problem == _NO_SEPT_VE_DISABLE and not sept_ve_disable_required(appraisal.policy):
+        appraisal.warn(
+            "tdx.td_attributes",
+            f"{problem}; accepted by policy ({SEPT_VE_OPTION} = false)",
+        )
+    elif problem is not None:
         appraisal.fail(
             "tdx.td_attributes",
             problem,

@@ -124,7 +124,9 @@ class _State:
         self.reader: _challenge.ResponseReader | None = None
         self.deferred = deferred
         """Stop at APPRAISING for :meth:`ATLSObject.finish_appraisal` (see appraisal_deferred)."""
-        self.gathered: tuple[bytes, list[bytes], Any] | None = None
+        self.gathered: list[tuple[bytes, list[bytes], Any]] = []
+        """What a deferred handshake hands to :meth:`ATLSObject.finish_appraisal`: at most one
+        entry, taken with ``list.pop`` (atomic), so two concurrent callers never both appraise."""
 
 
 # --- the socket and the SSLObject ----------------------------------------------
@@ -283,7 +285,7 @@ class ATLSObject(ssl.SSLObject):
         der = self.getpeercert(binary_form=True) or b""
         chain = _unverified_chain(self) if state.plan.selected.pki else []
         if state.deferred:
-            state.gathered = (der, chain, response)
+            state.gathered.append((der, chain, response))
             state.phase = _State.APPRAISING
             return
         state.context._finish(state, der, chain, response)
@@ -298,10 +300,12 @@ class ATLSObject(ssl.SSLObject):
         if state is None or state.phase == _State.DONE:
             return
         _guard_error(state)
-        gathered = state.gathered
-        if state.phase != _State.APPRAISING or gathered is None:
-            raise ssl.SSLError("atls: the handshake has not finished")
-        state.gathered = None
+        try:
+            gathered = state.gathered.pop() if state.phase == _State.APPRAISING else None
+        except IndexError:  # another caller took it: only one appraisal decides
+            gathered = None
+        if gathered is None:
+            raise ssl.SSLError("atls: the handshake has not finished, or is being appraised")
         state.context._finish(state, *gathered)
 
     def _atls_send_challenge(self, state: _State) -> None:

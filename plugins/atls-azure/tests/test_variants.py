@@ -33,10 +33,11 @@ from atls_azure.validators import (
 from atls_core import binding as b
 from atls_core.certificate import PeerCertificate
 from atls_core.clock import FixedClock
-from atls_core.errors import BindingMismatch, MalformedEvidence
+from atls_core.errors import BindingMismatch, ConfigurationError, MalformedEvidence
 from atls_core.interfaces import Settings, Validator
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
+from atls_core.tdx_rules import SEPT_VE_OPTION
 from atls_core.testing.conformance import Case, ValidatorConformance
 
 
@@ -452,3 +453,16 @@ def test_tdx_token_without_tcb_status_is_only_a_warning(maa: StandInMaa) -> None
     result = _tdx(maa, tdx_case(maa, attester_tcb_status=None))
     assert result.tcb.status is None
     assert result.status is Status.WARNING
+
+
+def test_tdx_without_sept_ve_disable_is_a_warning_where_policy_allows_it(maa: StandInMaa) -> None:
+    """``require_sept_ve_disable = false`` relaxes that one rule, loudly."""
+    case = tdx_case(maa, tdx_td_attributes="0000000000000000")
+    policy = attrs.evolve(TDX_POLICY, options={SEPT_VE_OPTION: False})
+    result = _tdx(maa, attrs.evolve(case, policy=policy))
+    assert result.status is Status.WARNING
+    assert any(w.startswith("tdx.td_attributes:") for w in result.warnings)
+    with pytest.raises(ConfigurationError):
+        TdxTokenValidator(maa.settings()).check_policy(
+            attrs.evolve(TDX_POLICY, options={SEPT_VE_OPTION: "no"})
+        )

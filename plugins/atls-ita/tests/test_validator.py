@@ -26,6 +26,7 @@ from atls_core.errors import (
 )
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import Status
+from atls_core.tdx_rules import SEPT_VE_OPTION
 from atls_ita.testing.pki import StandInPki
 from atls_ita.testing.standin import StandInIta, workload_pin
 from atls_ita.testing.tokens import evidence_of, issue_token
@@ -609,3 +610,34 @@ def test_a_td_that_tdx_dcap_refuses_is_refused_in_a_token_too(
     result = _appraise(validator, issue_token(ita, nonce=new_nonce()), clock, allow_debug=True)
     assert result.status is Status.CONTRAINDICATED
     assert [f.check for f in result.failures] == [check]
+
+
+def test_a_td_without_sept_ve_disable_is_a_warning_where_policy_allows_it(
+    ita: StandInIta, validator: ItaValidator, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``require_sept_ve_disable = false`` relaxes that one rule, loudly; reserved bits stay
+    refused."""
+    monkeypatch.setattr(ita, "tdx_claims_override", {"tdx_td_attributes": "0000000000000000"})
+    result = _appraise(
+        validator, issue_token(ita, nonce=new_nonce()), clock, options={SEPT_VE_OPTION: False}
+    )
+    assert result.status is Status.WARNING
+    assert any(w.startswith("tdx.td_attributes:") for w in result.warnings)
+    monkeypatch.setattr(ita, "tdx_claims_override", {"tdx_td_attributes": "0000002000000000"})
+    result = _appraise(
+        validator, issue_token(ita, nonce=new_nonce()), clock, options={SEPT_VE_OPTION: False}
+    )
+    assert [f.check for f in result.failures] == ["tdx.td_attributes"]
+
+
+@pytest.mark.parametrize("value", ["false", 0, None])
+def test_require_sept_ve_disable_must_be_a_boolean(settings: dict[str, Any], value: Any) -> None:
+    from atls_core.selection import select_validator
+
+    with pytest.raises(ConfigurationError):
+        select_validator(
+            "ita.tdx",
+            settings=settings,
+            policy=Policy(options={SEPT_VE_OPTION: value}, allow_any_workload=True),
+            allow_insecure=True,
+        )

@@ -12,6 +12,7 @@ from atls_core.evidence import Transport
 from atls_core.interfaces import CliOption, ValidatorSpec
 from atls_core.settings import setting_names, spec_inputs
 from atls_core.specs import issuer_spec
+from atls_core.tdx_rules import SEPT_VE_OPTION
 
 __all__ = [
     "ACI_ISSUER_SPEC",
@@ -165,6 +166,7 @@ TDX_SPEC = ValidatorSpec(
     measurements=measurements.TDX,
     measurement_sizes=measurements.TDX_SIZES,
     workload_identity=measurements.TDX_WORKLOAD,
+    policy_options=(SEPT_VE_OPTION,),
     **TOKEN_INPUTS,
 )
 

@@ -36,7 +36,7 @@ from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorS
 from atls_core.jose import b64url_decode, jwk_public_key
 from atls_core.policy import Policy
 from atls_core.settings import load
-from atls_core.tdx_rules import check_td_identity
+from atls_core.tdx_rules import check_td_identity, sept_ve_disable_required
 
 __all__ = [
     "AciTokenValidator",
@@ -632,6 +632,9 @@ class TdxTokenValidator(HeldDataValidator):
     debug_claim = "tdx_td_attributes_debug"
     report_data_claim = "tdx_report_data"
     report_data_check = "azure.tdx.report_data"
+
+    def check_policy(self, policy: Policy) -> None:
+        sept_ve_disable_required(policy)
 
     def map_workload(self, claims: Mapping[str, Any], appraisal: Appraisal) -> None:
         for name in specs.TDX_SPEC.measurements:

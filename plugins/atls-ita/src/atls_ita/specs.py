@@ -9,6 +9,7 @@ from atls_core.evidence import Transport
 from atls_core.interfaces import CliOption, ValidatorSpec
 from atls_core.settings import spec_inputs
 from atls_core.specs import issuer_spec
+from atls_core.tdx_rules import SEPT_VE_OPTION
 from atls_ita.oids import ITA_SGX_TOKEN_OID, ITA_TOKEN_MEDIA_TYPE, ITA_TOKEN_OID
 from atls_ita.settings import (
     ISSUER_SETTINGS,
@@ -80,7 +81,7 @@ TDX_SPEC = ValidatorSpec(
     measurements=TDX_MEASUREMENTS,
     measurement_sizes=measurements.TDX_SIZES,
     workload_identity=TDX_WORKLOAD,
-    policy_options=POLICY_OPTIONS,
+    policy_options=(*POLICY_OPTIONS, SEPT_VE_OPTION),
     **spec_inputs(ItaValidatorSettings, CLI_OPTIONS),
 )
 SGX_SPEC = attrs.evolve(
@@ -92,6 +93,7 @@ SGX_SPEC = attrs.evolve(
     measurements=SGX_MEASUREMENTS,
     measurement_sizes=measurements.SGX_SIZES,
     workload_identity=SGX_WORKLOAD,
+    policy_options=POLICY_OPTIONS,
 )
 ISSUER_SPEC = issuer_spec(
     TDX_SPEC,

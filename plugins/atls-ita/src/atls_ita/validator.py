@@ -32,7 +32,7 @@ from atls_core.evidence import Evidence
 from atls_core.interfaces import ReportData, Settings, ValidatorBase, ValidatorSpec
 from atls_core.jose import b64url_decode
 from atls_core.policy import Policy
-from atls_core.tdx_rules import check_td_identity
+from atls_core.tdx_rules import check_td_identity, sept_ve_disable_required
 from atls_ita.claims import ItaClaims, map_claims
 from atls_ita.settings import ItaValidatorSettings
 from atls_ita.specs import POLICY_OPTIONS, SGX_SPEC, TDX_SPEC
@@ -124,6 +124,11 @@ class ItaValidator(ValidatorBase):
             "tcb_status": mapped.tcb_status,
             "claims": parts[1],
         }
+
+    def check_policy(self, policy: Policy) -> None:
+        _required_policy_ids(policy)
+        if self.spec.tee_type == "tdx":
+            sept_ve_disable_required(policy)
 
     def verify(self, evidence: Evidence, appraisal: Appraisal) -> ReportData:
         """The token's signature, then its claims; the held data is what the core binds."""
