@@ -647,3 +647,24 @@ def test_observers_cannot_change_a_result(caplog: pytest.LogCaptureFixture) -> N
     assert "observer crash raised; ignored" in caplog.text
     assert "FrozenInstanceError" in caplog.text
     assert "observer crashed" in caplog.text
+
+
+def test_hooks_a_module_makes_on_demand_register(install: Install) -> None:
+    """A module ``__getattr__``/``__dir__`` may provide its hooks; pluggy would call them."""
+    source = _plugin_source("lazy", [("lazy.v", ["1.3.9999.8"])]).replace(
+        "@hookimpl\ndef atls_register_validators(",
+        "@hookimpl\ndef _register(",
+    )
+    source += textwrap.dedent(
+        """
+        def __getattr__(name):
+            if name == "atls_register_validators":
+                return _register
+            raise AttributeError(name)
+
+        def __dir__():
+            return [*globals(), "atls_register_validators"]
+        """
+    )
+    (ep,) = install("atls-lazy", {"lazy": source})
+    assert _manager([ep]).validator_spec("lazy.v").oids == ("1.3.9999.8",)

@@ -11,6 +11,7 @@ entry-point names are errors, never "first wins".
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import threading
 import types
@@ -370,7 +371,7 @@ _MARK = hookspecs.hookimpl.project_name + "_impl"
 
 def _marked(value: object) -> bool:
     """Whether ``value`` is hookable and carries the ``@hookimpl`` mark (pluggy's test)."""
-    if not isinstance(value, _HOOKABLE):
+    if not (isinstance(value, _HOOKABLE) or inspect.isroutine(value)):
         return False
     inner = getattr(value, "__func__", None)
     return any(getattr(v, _MARK, None) is not None for v in (value, inner) if v is not None)
@@ -384,9 +385,12 @@ def _hook_candidates(module: types.ModuleType) -> types.ModuleType:
     ``atls plugins`` about as much again as registering.  The functions are the module's own.
     """
     wrapper = types.ModuleType(module.__name__, module.__doc__)
-    wrapper.__dict__.update(
-        {k: v for k, v in vars(module).items() if k.startswith("atls_") or _marked(v)}
-    )
+    own = vars(module)
+    wrapper.__dict__.update({k: v for k, v in own.items() if k.startswith("atls_") or _marked(v)})
+    if "__getattr__" in own:  # a module that makes names on demand: pluggy would see them
+        wrapper.__dict__.update(
+            {k: getattr(module, k) for k in dir(module) if k.startswith("atls_") and k not in own}
+        )
     return wrapper
 
 
