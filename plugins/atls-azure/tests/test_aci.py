@@ -179,6 +179,8 @@ def test_guest_policy_refused_as_snp_report_refuses_it(
     [
         {"x-ms-sevsnpvm-vmpl": "0"},
         {"x-ms-sevsnpvm-vmpl": False},
+        {"x-ms-sevsnpvm-vmpl": -1},
+        {"x-ms-sevsnpvm-vmpl": 4},
         {"x-ms-sevsnpvm-migration-allowed": 0},
     ],
 )

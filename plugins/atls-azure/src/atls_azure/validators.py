@@ -339,9 +339,9 @@ class AciTokenValidator(MaaValidator):
         report gets the same answer here as from the report itself.
         """
         vmpl = claims.get("x-ms-sevsnpvm-vmpl")
-        if isinstance(vmpl, bool) or not isinstance(vmpl, int):
+        if isinstance(vmpl, bool) or not isinstance(vmpl, int) or not 0 <= vmpl <= 3:
             raise MalformedEvidence(
-                "claim x-ms-sevsnpvm-vmpl must be an integer", check="azure.vmpl", actual=vmpl
+                "claim x-ms-sevsnpvm-vmpl must be a VMPL, 0..3", check="azure.vmpl", actual=vmpl
             )
         migration = _bool(claims, "x-ms-sevsnpvm-migration-allowed", check="azure.migration")
         appraisal.claim("x-ms-sevsnpvm-vmpl", vmpl)
