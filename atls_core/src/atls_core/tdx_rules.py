@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from atls_core.policy import Policy
 
 __all__ = [
+    "NO_SEPT_VE_DISABLE",
     "SEPT_VE_DISABLE",
     "SEPT_VE_OPTION",
     "check_td_identity",
@@ -52,7 +53,8 @@ _RESERVED = (0xFFFFF << 8) | (1 << 29) | (0x7FFFFFFF << 32)
 """TDATTRIBUTES bits 8..27, 29 and 32..62 (TDX module ABI): zero in every TD."""
 
 
-_NO_SEPT_VE_DISABLE = "the TD does not set SEPT_VE_DISABLE"
+NO_SEPT_VE_DISABLE = "the TD does not set SEPT_VE_DISABLE"
+"""What :func:`td_attributes_problem` says of a TD without SEPT_VE_DISABLE (and nothing worse)."""
 
 
 def td_attributes_problem(td_attributes: bytes) -> str | None:
@@ -63,7 +65,7 @@ def td_attributes_problem(td_attributes: bytes) -> str | None:
     if value & _RESERVED:
         return "a reserved TD attribute bit is set"
     if not value & SEPT_VE_DISABLE:
-        return _NO_SEPT_VE_DISABLE
+        return NO_SEPT_VE_DISABLE
     return None
 
 
@@ -102,7 +104,7 @@ def check_td_identity(
         if td_attributes is None
         else td_attributes_problem(td_attributes)
     )
-    if problem == _NO_SEPT_VE_DISABLE and not sept_ve_disable_required(appraisal.policy):
+    if problem == NO_SEPT_VE_DISABLE and not sept_ve_disable_required(appraisal.policy):
         appraisal.warn(
             "tdx.td_attributes",
             f"{problem}; accepted by policy ({SEPT_VE_OPTION} = false)",

@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from atls_core.errors import MalformedEvidence, UntrustedChain
+from atls_core.tdx_rules import NO_SEPT_VE_DISABLE, td_attributes_problem
 from atls_dcap.collateral import Collateral
 
 __all__ = ["TcbVerdict", "check_td_attributes", "evaluate", "parse_date", "qe_report_of"]
@@ -74,13 +75,10 @@ def check_td_attributes(fields: Mapping[str, bytes | int]) -> None:
     """Reserved TD attribute bits clear, SEPT_VE_DISABLE set, MR_SERVICETD zero."""
     raw = fields["td_attributes"]
     assert isinstance(raw, bytes)
-    attributes = int.from_bytes(raw, "little")
-    if (attributes >> 8) & 0xFFFFF or (attributes >> 29) & 1 or (attributes >> 32) & 0x7FFFFFFF:
-        raise UntrustedChain(
-            "reserved TD attribute bits are set", check="dcap.td_attributes", actual=raw.hex()
-        )
-    if not (attributes >> 28) & 1:
-        raise UntrustedChain("the TD does not set SEPT_VE_DISABLE", check="dcap.sept_ve_disable")
+    problem = td_attributes_problem(raw)  # the one rule: atls_core.tdx_rules
+    if problem is not None:
+        check = "dcap.sept_ve_disable" if problem == NO_SEPT_VE_DISABLE else "dcap.td_attributes"
+        raise UntrustedChain(problem, check=check, actual=raw.hex())
     service = fields.get("mr_servicetd")
     if isinstance(service, bytes) and any(service):
         raise UntrustedChain("MR_SERVICETD is not zero", check="dcap.mr_servicetd")
