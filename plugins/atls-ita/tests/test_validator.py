@@ -342,6 +342,27 @@ def test_crl_past_its_next_update_is_rejected(
     assert _refusal(validator, ita, clock, StaleEvidence).check == "ita.crl.next_update"
 
 
+def test_an_older_crl_replayed_after_a_revocation_is_refused(
+    ita: StandInIta, settings: dict[str, Any], clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever answers the (plain http) CRL fetch may replay a genuine CRL from before a
+    revocation, still before its next update, once the newer one left the cache."""
+    now = clock.now()
+    validator = ItaValidator({**settings, "check_crl": True})
+    monkeypatch.setattr(ita, "crl_lifetime", dt.timedelta(hours=1))
+    monkeypatch.setattr(ita, "revoked_leaves", {ita.pki.signers["PS384"].certificate.serial_number})
+    assert _refusal(validator, ita, clock).check == "ita.crl.revoked"
+    later = FixedClock(now + dt.timedelta(hours=2))  # the revoking CRL has expired
+    monkeypatch.setattr(ita, "clock", later)
+    issued = issue_token(ita, nonce=new_nonce())
+    monkeypatch.setattr(ita, "revoked_leaves", set())  # the older CRL, from before
+    monkeypatch.setattr(ita, "clock", FixedClock(now - dt.timedelta(minutes=10)))
+    monkeypatch.setattr(ita, "crl_lifetime", dt.timedelta(hours=3))
+    with pytest.raises(UntrustedChain) as info:
+        _appraise(validator, issued, FixedClock(now + dt.timedelta(hours=2, seconds=1)))
+    assert info.value.check == "ita.crl.rollback"
+
+
 # -- issuer and times ------------------------------------------------------------
 
 

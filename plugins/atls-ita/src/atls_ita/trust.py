@@ -192,6 +192,8 @@ class CrlCache:
         self._timeout = timeout
         self._crls: dict[str, x509.CertificateRevocationList] = {}
         """Only CRLs whose signature was checked, oldest first."""
+        self._newest: dict[str, dt.datetime] = {}
+        """The latest ``lastUpdate`` of a checked CRL per URL: an older one is a rollback."""
         self._lock = threading.Lock()  # guards _crls and fetches; never held during a fetch
         self._flights: SingleFlight[str, x509.CertificateRevocationList] = SingleFlight()
         self.fetches = 0
@@ -211,7 +213,7 @@ class CrlCache:
                 check="ita.crl.signature",
                 actual=urls[0],
             )
-        self._keep(urls[0], crl)
+        self._keep_newest(urls[0], crl)
         next_update = crl.next_update_utc
         if next_update is None or now > next_update:
             raise StaleEvidence(
@@ -259,17 +261,32 @@ class CrlCache:
             return cached
         return self._flights.run(url, lambda: self._fetch(url))
 
-    def _keep(self, url: str, crl: x509.CertificateRevocationList) -> None:
-        """Cache ``crl``, once its issuer's signature is checked.
+    def _keep_newest(self, url: str, crl: x509.CertificateRevocationList) -> None:
+        """Cache ``crl``, once its issuer's signature is checked, unless it is older than
+        one already seen there.
 
         A forged CRL (distribution points are plain http) names its own next update:
         kept, it would refuse every appraisal until then, not the one that read it.
+        Whoever answers that fetch can also replay a genuine older CRL, still before its
+        next update, from before a revocation: refused.
         """
+        issued = crl.last_update_utc
         with self._lock:
+            newest = self._newest.get(url)
+            if newest is not None and issued < newest:
+                raise UntrustedChain(
+                    "the CRL is older than one already seen (a replayed CRL)",
+                    check="ita.crl.rollback",
+                    expected=f"issued at or after {newest.isoformat()}",
+                    actual=issued.isoformat(),
+                )
+            self._newest.pop(url, None)
+            self._newest[url] = issued
             self._crls.pop(url, None)
             self._crls[url] = crl
-            while len(self._crls) > _MAX_CRLS:
-                del self._crls[next(iter(self._crls))]
+            for kept in (self._crls, self._newest):
+                while len(kept) > _MAX_CRLS:
+                    del kept[next(iter(kept))]
 
     def _fetch(self, url: str) -> x509.CertificateRevocationList:
         with self._lock:
