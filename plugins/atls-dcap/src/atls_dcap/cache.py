@@ -25,7 +25,7 @@ from pathlib import Path
 
 import attrs
 
-from atls_core.errors import ATLSError
+from atls_core.errors import ATLSError, UntrustedChain
 from atls_core.fetch import SingleFlight
 from atls_dcap.collateral import Collateral
 
@@ -65,6 +65,9 @@ class CollateralCache:
         self._memory: OrderedDict[CollateralKey, Collateral] = OrderedDict()
         self._lock = threading.Lock()
         self._flights: SingleFlight[CollateralKey, Collateral] = SingleFlight()
+        self._newest: dict[CollateralKey, tuple[Collateral, tuple[int, int]]] = {}
+        """Per key, the last collateral that verified and the highest evaluation numbers seen
+        verify: fetched collateral older than those is a rollback."""
 
     def get(
         self, key: CollateralKey, *, now: dt.datetime, fetch: Callable[[], Collateral]
@@ -96,6 +99,36 @@ class CollateralCache:
         # Unfit collateral (expired, other FMSPC) is returned uncached: dcap-qvl then
         # rejects it with the specific error instead of the cache hiding the problem.
         return fetched
+
+    # -- rollback -------------------------------------------------------------
+
+    def note_verified(self, key: CollateralKey, collateral: Collateral) -> None:
+        """``collateral`` verified for ``key``: refuse it if its TCB evaluation is older than
+        collateral that verified here before, else remember it.
+
+        Whoever answers a PCCS fetch could replay an older answer, still before its next
+        update, that rates an out-of-date platform up to date.  Noted only once verified,
+        so forged collateral cannot raise the bar and make genuine answers refused.
+        """
+        newest = self._newest.get(key)
+        if newest is not None and newest[0] is collateral:  # every cached appraisal
+            return
+        numbers = collateral.evaluation_numbers
+        with self._lock:
+            newest = self._newest.get(key)
+            if newest is not None:
+                if numbers[0] < newest[1][0] or numbers[1] < newest[1][1]:
+                    raise UntrustedChain(
+                        "the collateral's TCB evaluation is older than collateral already "
+                        "verified (a replayed answer)",
+                        check="collateral.rollback",
+                        expected=f"tcbEvaluationDataNumber (TCB info, QE identity) >= {newest[1]}",
+                        actual=numbers,
+                    )
+                numbers = (max(numbers[0], newest[1][0]), max(numbers[1], newest[1][1]))
+            self._newest[key] = (collateral, numbers)
+            while len(self._newest) > _MAX_MEMORY_ENTRIES:
+                del self._newest[next(iter(self._newest))]
 
     def clear_memory(self) -> None:
         with self._lock:

@@ -134,6 +134,21 @@ class Collateral:
             qe_identity=qe_identity,
         )
 
+    @property
+    def evaluation_numbers(self) -> tuple[int, int]:
+        """``tcbEvaluationDataNumber`` of the TCB info and of the QE identity (-1 if absent).
+
+        Intel raises them when a TCB recovery rates platforms anew: older collateral,
+        still before its next update, can call a platform up to date that newer calls
+        out of date.
+        """
+        numbers = (
+            self.tcb_info.get("tcbEvaluationDataNumber"),
+            self.qe_identity.get("tcbEvaluationDataNumber"),
+        )
+        tcb, qe = (n if type(n) is int else -1 for n in numbers)
+        return tcb, qe
+
     def is_fresh(self, now: dt.datetime) -> bool:
         """Usable at ``now``: issued and not past its earliest next update."""
         return now < self.expires_at

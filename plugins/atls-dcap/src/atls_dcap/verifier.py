@@ -158,7 +158,9 @@ class DcapVerifier:
             return self._verify(quote, collateral, now, self._source_name)
         parsed, chain, key = self._parsed_key(quote)
         collateral = self.cache.get(key, now=now, fetch=lambda: source.fetch(quote, key))
-        return self._verify(quote, collateral, now, self._source_name, parsed=(parsed, chain))
+        verified = self._verify(quote, collateral, now, self._source_name, parsed=(parsed, chain))
+        self.cache.note_verified(key, collateral)  # refuses a rollback
+        return verified
 
     def verify_with_collateral(
         self, quote: bytes, collateral_json: str | bytes, *, now: dt.datetime
