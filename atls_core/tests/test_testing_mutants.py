@@ -85,3 +85,11 @@ def test_an_acceptance_is_accepted_only_with_the_baseline_facts() -> None:
     assert mutant_verdict(lambda: other, ACCEPTED) == "accepted, other result"
     later = attrs.evolve(ACCEPTED, evidence_digest="22")  # an unread byte changes only this
     assert mutant_verdict(lambda: later, ACCEPTED) == "accepted"
+
+
+def test_claim_variants_delete_change_and_retype() -> None:
+    from atls_core.testing.mutants import claim_variants
+
+    assert claim_variants(True) == [..., False, None, "true", 1]
+    assert claim_variants("ab0") == [..., "ab1", None, "", 5, ["ab0"]]
+    assert all(v != 7 for v in claim_variants(7)[1:2]) and 7 + 1 in claim_variants(7)

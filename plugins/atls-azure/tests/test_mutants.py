@@ -31,7 +31,7 @@ from atls_core.clock import FixedClock
 from atls_core.evidence import Evidence, EvidenceSource, Transport
 from atls_core.policy import Policy, ReferenceValue
 from atls_core.result import AttestationResult
-from atls_core.testing.mutants import mutant_verdict
+from atls_core.testing.mutants import claim_variants, mutant_verdict
 
 pytestmark = pytest.mark.vectors
 
@@ -245,18 +245,6 @@ def _sign(maa: StandInMaa, claims: dict[str, Any]) -> str:
     return f"{header}.{payload}.{_b64(signature)}"
 
 
-def _others(value: Any) -> list[Any]:
-    """The claim deleted (``...``) or given another value of the same or of another type."""
-    if isinstance(value, bool):
-        return [..., not value, None, str(value).lower(), int(value)]
-    if isinstance(value, int):
-        return [..., value + 1, None, str(value), -1, 2**64]
-    if isinstance(value, str):
-        changed = value[:-1] + ("1" if value[-1:] == "0" else "0")
-        return [..., changed, None, "", 5, [value]]
-    return [..., None, "x"]
-
-
 def _claims_case(
     vectors: Path, maa: StandInMaa, kind: str
 ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], AttestationResult]]:
@@ -300,7 +288,7 @@ def test_which_signed_claims_are_read(vectors: Path, module_maa: StandInMaa, kin
     found, unaffected = [], set()
     for name, value in claims.items():
         verdicts = []
-        for other in _others(value):
+        for other in claim_variants(value):
             changed = {k: v for k, v in claims.items() if k != name}
             if other is not ...:
                 changed[name] = other

@@ -27,7 +27,7 @@ from atls_core.binding import BindingContext
 from atls_core.clock import FixedClock
 from atls_core.policy import Policy
 from atls_core.result import AttestationResult
-from atls_core.testing.mutants import mutant_outcome, mutant_verdict
+from atls_core.testing.mutants import claim_variants, mutant_outcome, mutant_verdict
 from atls_ita.testing.standin import StandInIta
 from atls_ita.testing.tokens import evidence_of, unverified_claims
 from atls_ita.validator import SGX_SPEC, TDX_SPEC, ItaValidator
@@ -144,18 +144,6 @@ def _sign(ita: StandInIta, claims: dict[str, Any]) -> str:
     return f"{header}.{payload}.{_b64(signature)}"
 
 
-def _others(value: Any) -> list[Any]:
-    """The claim deleted (``...``) or given another value of the same or of another type."""
-    if isinstance(value, bool):
-        return [..., not value, None, str(value).lower(), int(value)]
-    if isinstance(value, int):
-        return [..., value + 1, None, str(value), -1, 2**64]
-    if isinstance(value, str):
-        changed = value[:-1] + ("1" if value[-1:] == "0" else "0")
-        return [..., changed, None, "", 5, [value]]
-    return [..., None, "x"]
-
-
 @pytest.mark.parametrize("tee", ["tdx", "sgx"])
 def test_which_signed_claims_are_read(
     vectors: Vectors, tmp_path: Path, ita: StandInIta, tee: str
@@ -196,7 +184,7 @@ def test_which_signed_claims_are_read(
     found, unaffected = [], set()
     for claim, value in claims.items():
         verdicts = []
-        for other in _others(value):
+        for other in claim_variants(value):
             changed = {k: v for k, v in claims.items() if k != claim}
             if other is not ...:
                 changed[claim] = other

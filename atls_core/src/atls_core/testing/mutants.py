@@ -15,7 +15,7 @@ from typing import Any
 from atls_core.errors import ATLSError
 from atls_core.result import AttestationResult
 
-__all__ = ["mutant_outcome", "mutant_verdict", "workload_facts"]
+__all__ = ["claim_variants", "mutant_outcome", "mutant_verdict", "workload_facts"]
 
 
 def workload_facts(result: AttestationResult) -> tuple[Any, ...]:
@@ -57,3 +57,16 @@ def mutant_verdict(
     if result is not None and same(result) != same(baseline):
         return "accepted, other result"
     return word
+
+
+def claim_variants(value: Any) -> list[Any]:
+    """Mutants of one signed claim, for re-signing a recorded token's claims: deleted
+    (``...``), another value of the same type, or a value of another type."""
+    if isinstance(value, bool):
+        return [..., not value, None, str(value).lower(), int(value)]
+    if isinstance(value, int):
+        return [..., value + 1, None, str(value), -1, 2**64]
+    if isinstance(value, str):
+        changed = value[:-1] + ("1" if value[-1:] == "0" else "0")
+        return [..., changed, None, "", 5, [value]]
+    return [..., None, "x"]
