@@ -116,16 +116,14 @@ class CollateralCache:
         numbers = collateral.evaluation_numbers
         with self._lock:
             newest = self._newest.get(key)
-            if newest is not None:
-                if numbers[0] < newest[1][0] or numbers[1] < newest[1][1]:
-                    raise UntrustedChain(
-                        "the collateral's TCB evaluation is older than collateral already "
-                        "verified (a replayed answer)",
-                        check="collateral.rollback",
-                        expected=f"tcbEvaluationDataNumber (TCB info, QE identity) >= {newest[1]}",
-                        actual=numbers,
-                    )
-                numbers = (max(numbers[0], newest[1][0]), max(numbers[1], newest[1][1]))
+            if newest is not None and (numbers[0] < newest[1][0] or numbers[1] < newest[1][1]):
+                raise UntrustedChain(
+                    "the collateral's TCB evaluation is older than collateral already "
+                    "verified (a replayed answer)",
+                    check="collateral.rollback",
+                    expected=f"tcbEvaluationDataNumber (TCB info, QE identity) >= {newest[1]}",
+                    actual=numbers,
+                )
             self._newest[key] = (collateral, numbers)
             while len(self._newest) > _MAX_MEMORY_ENTRIES:
                 del self._newest[next(iter(self._newest))]
