@@ -93,3 +93,11 @@ def test_claim_variants_delete_change_and_retype() -> None:
     assert claim_variants(True) == [..., False, None, "true", 1]
     assert claim_variants("ab0") == [..., "ab1", None, "", 5, ["ab0"]]
     assert claim_variants(7) == [..., 8, None, "7", -1, 2**64]
+
+
+def test_a_reader_that_returns_is_read_and_its_failures_are_named() -> None:
+    from atls_core.testing.mutants import mutant_read
+
+    assert mutant_read(lambda: b"parsed") == ("read", b"parsed")
+    assert mutant_read(lambda: _raise(e.MalformedEvidence("bad", check="x.y"))) == ("refused", None)
+    assert mutant_read(lambda: _raise(KeyError("k")))[0] == "crashed KeyError: 'k'"

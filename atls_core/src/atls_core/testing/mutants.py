@@ -10,12 +10,12 @@ exception escaping the validator.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from atls_core.errors import ATLSError
 from atls_core.result import AttestationResult
 
-__all__ = ["claim_variants", "mutant_outcome", "mutant_verdict", "workload_facts"]
+__all__ = ["claim_variants", "mutant_outcome", "mutant_read", "mutant_verdict", "workload_facts"]
 
 
 def workload_facts(result: AttestationResult) -> tuple[Any, ...]:
@@ -30,15 +30,28 @@ def workload_facts(result: AttestationResult) -> tuple[Any, ...]:
     )
 
 
-def mutant_outcome(run: Callable[[], AttestationResult]) -> tuple[str, AttestationResult | None]:
-    """``("accepted", result)``, ``("refused", None)``, or ``(finding, None)``: a refusal
-    that names no check, or a bare exception (described, never raised)."""
+T = TypeVar("T")
+
+
+def mutant_read(run: Callable[[], T]) -> tuple[str, T | None]:
+    """A reader (or an appraisal) of mutated input: ``("read", value)``, ``("refused",
+    None)`` for an atls error naming its check, or ``(finding, None)``: an error that names
+    no check, or a bare exception (described, never raised)."""
     try:
-        result = run()
+        value = run()
     except ATLSError as error:
         return ("refused" if error.check else f"{type(error).__name__} without a check"), None
     except Exception as error:  # a bare exception is the finding
         return f"crashed {type(error).__name__}: {error}", None
+    return "read", value
+
+
+def mutant_outcome(run: Callable[[], AttestationResult]) -> tuple[str, AttestationResult | None]:
+    """``("accepted", result)``, ``("refused", None)``, or ``(finding, None)``: a refusal
+    that names no check, or a bare exception (described, never raised)."""
+    word, result = mutant_read(run)
+    if result is None:
+        return word, None
     if result.accepted:
         return "accepted", result
     enforced = [failure for failure in result.failures if failure.enforced]
