@@ -290,3 +290,31 @@ def test_kds_never_does_not_touch_the_network(milan: SyntheticSnp, kds: FakeKds)
         milan.appraise(validator, evidence, PINNED)
     assert info.value.check == "snp.chain"
     assert kds.total() == 0
+
+
+def test_an_older_crl_after_a_newer_one_is_a_replay(milan: SyntheticSnp, kds: FakeKds) -> None:
+    # A mirror at kds_url replays the genuine CRL from before the ASK's revocation, still
+    # before its next update, once the revoking one has left the cache.
+    revoked_at = milan.issued - dt.timedelta(days=1)
+    kds.crl = milan.pki.crl(revoked={0x10001: revoked_at}, this_update=milan.issued)
+    client = Client(milan, kds, kds_cache_seconds=60)
+    with pytest.raises(UntrustedChain) as info:
+        client.appraise(milan.chain())
+    assert info.value.check == "snp.crl.revoked"
+    client.seconds = 61  # the revoking CRL is no longer served from the cache
+    kds.crl = milan.pki.crl(this_update=milan.issued - dt.timedelta(days=2))
+    with pytest.raises(UntrustedChain) as info:
+        client.appraise(milan.chain())
+    assert info.value.check == "snp.crl.rollback"
+    assert kds.requests[CRL] == 2
+
+
+def test_a_crl_that_did_not_verify_raises_no_bar(milan: SyntheticSnp, kds: FakeKds) -> None:
+    forged_later = milan.issued + dt.timedelta(days=30)
+    kds.crl = milan.pki.crl(this_update=forged_later, signer=milan.pki.ask_key)
+    client = Client(milan, kds)
+    with pytest.raises(UntrustedChain) as info:
+        client.appraise(milan.chain())
+    assert info.value.check == "snp.crl.signature"
+    kds.crl = milan.pki.crl()  # the genuine CRL, issued before the forged date
+    assert client.appraise(milan.chain()).accepted

@@ -52,6 +52,7 @@ from atls_core.errors import (
 )
 from atls_core.fetch import SingleFlight, fetch
 from atls_core.jose import jwk_public_key
+from atls_core.rollback import NewestSeen
 
 __all__ = [
     "MAX_CHAIN",
@@ -192,7 +193,9 @@ class CrlCache:
         self._timeout = timeout
         self._crls: dict[str, x509.CertificateRevocationList] = {}
         """Only CRLs whose signature was checked, oldest first."""
-        self._newest: dict[str, dt.datetime] = {}
+        self._newest: NewestSeen[str, dt.datetime] = NewestSeen(
+            what="CRL", check="ita.crl.rollback", max_keys=_MAX_CRLS
+        )
         """The latest ``lastUpdate`` of a checked CRL per URL: an older one is a rollback."""
         self._lock = threading.Lock()  # guards _crls and fetches; never held during a fetch
         self._flights: SingleFlight[str, x509.CertificateRevocationList] = SingleFlight()
@@ -270,23 +273,12 @@ class CrlCache:
         Whoever answers that fetch can also replay a genuine older CRL, still before its
         next update, from before a revocation: refused.
         """
-        issued = crl.last_update_utc
+        self._newest.note(url, crl.last_update_utc)
         with self._lock:
-            newest = self._newest.get(url)
-            if newest is not None and issued < newest:
-                raise UntrustedChain(
-                    "the CRL is older than one already seen (a replayed CRL)",
-                    check="ita.crl.rollback",
-                    expected=f"issued at or after {newest.isoformat()}",
-                    actual=issued.isoformat(),
-                )
-            self._newest.pop(url, None)
-            self._newest[url] = issued
             self._crls.pop(url, None)
             self._crls[url] = crl
-            for kept in (self._crls, self._newest):
-                while len(kept) > _MAX_CRLS:
-                    del kept[next(iter(kept))]
+            while len(self._crls) > _MAX_CRLS:
+                del self._crls[next(iter(self._crls))]
 
     def _fetch(self, url: str) -> x509.CertificateRevocationList:
         with self._lock:

@@ -16,13 +16,16 @@ Certificates stay for ``cache_seconds``, a CRL until its next update (at most
 ``cache_seconds``); concurrent appraisals share one fetch.  The cache
 is shared by validators with different ``cache_seconds``: each is served only
 answers younger than its own, so one configured to see a revocation within a
-minute is never handed a CRL that another, configured for a day, fetched.  Every
+minute is never handed a CRL that another, configured for a day, fetched.  A CRL
+older than one that verified before (a replay from before a revocation) is refused
+(:attr:`KdsCache.crl_issued`).  Every
 request goes through :func:`atls_core.fetch.fetch`: one deadline for the whole
 exchange, a size cap, TLS verified, no redirects.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import threading
 import time
@@ -34,6 +37,7 @@ import attrs
 
 from atls_core.errors import ConfigurationError
 from atls_core.fetch import SingleFlight, fetch
+from atls_core.rollback import NewestSeen
 from atls_snp.report import TcbVersion
 from atls_snp.roots import Product, SigningKey
 
@@ -103,6 +107,12 @@ class KdsCache:
         self._flights: SingleFlight[str, Answer] = SingleFlight()
         self._clock = clock
         self.fetches = 0
+        self.crl_issued: NewestSeen[tuple[bytes, int], dt.datetime] = NewestSeen(
+            what="revocation list", check="snp.crl.rollback", max_keys=_MAX_ENTRIES
+        )
+        """The newest ``thisUpdate`` of a CRL that verified, per ARK and key kind: whoever
+        answers a fetch (a mirror at ``kds_url``) could replay an older genuine CRL, still
+        before its next update, from before a revocation."""
 
     def get(
         self,

@@ -242,6 +242,9 @@ class SnpReportValidator(ValidatorBase):
         answer = self._kds.crl(chain.product, chain.signing_key, lifetime=_crl_lifetime)
         crl = parse_crl(answer.body)
         require_signed(crl, chain.ark)
+        self._kds.cache.crl_issued.note(
+            (chain.ark.digest, chain.signing_key.value), crl.this_update
+        )
         self._kds.keep(answer)  # signed by the ARK: good to share, even if it revokes
         return check_revocation(
             crl, intermediate=chain.intermediate, now=appraisal.now, source="kds"
