@@ -28,6 +28,7 @@ from atls_core.tls import ATLSContext
 h2_connection = pytest.importorskip("h2.connection")
 h2_config = pytest.importorskip("h2.config")
 h2_events = pytest.importorskip("h2.events")
+h2_exceptions = pytest.importorskip("h2.exceptions")
 
 
 class MovableClock:
@@ -88,7 +89,11 @@ class H2Server:
                     return
                 if not data:
                     return
-                for event in conn.receive_data(data):
+                try:
+                    events = conn.receive_data(data)
+                except h2_exceptions.ProtocolError:  # an HTTP/1.1 client: not ours to serve
+                    return
+                for event in events:
                     if isinstance(event, h2_events.RequestReceived):
                         self._answer(tls, conn, event)
                 tls.sendall(conn.data_to_send())
@@ -182,3 +187,27 @@ def test_async_http2_appraises_anew_once_the_result_expires(
     first, after = asyncio.run(main())
     assert server.connections == 2
     assert after.binding.nonce != first.binding.nonce
+
+
+def test_the_client_functions_pass_http2_to_the_atls_transport(
+    setup: tuple[MovableClock, ATLSContext, H2Server],
+) -> None:
+    # httpx.Client applies http2= only to transports it builds itself: given to
+    # atls_httpx_client, it used to leave the attested transport on HTTP/1.1 (this
+    # server speaks HTTP/2 only, so the request failed).
+    _clock, context, server = setup
+    with atls_httpx_client(context=context, http2=True, timeout=10) as client:
+        assert _result(client.get(server.url("/1"))).accepted
+
+    async def main() -> AttestationResult:
+        async with atls_async_httpx_client(context=context, http2=True, timeout=10) as client:
+            return _result(await client.get(server.url("/2")))
+
+    assert asyncio.run(main()).accepted
+    with (
+        atls_httpx_client(
+            context=context, http2=True, transport_options={"http2": False}, timeout=10
+        ) as client,
+        pytest.raises(httpx.HTTPError),
+    ):
+        client.get(server.url("/3"))  # the transport's own options win

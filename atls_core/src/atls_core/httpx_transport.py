@@ -46,12 +46,13 @@ the rule matches (``api.example.com.`` with its trailing dot, ``?`` and
 ``[...]`` patterns), and a miss would send a configured host over plain PKI.
 
 ``proxy=`` given to the client functions goes to the transports (an httpx
-client would otherwise mount a plain proxy transport in front of atls).
+client would otherwise mount a plain proxy transport in front of atls), and so do
+``http1``, ``http2`` and ``limits`` (``transport_options`` wins where both name one).
 Proxy environment variables are not read.
 
 A pooled connection takes no new request once its result has expired
 (``ATLSContext.expired``): the next request is appraised on a new one.  An
-HTTP/2 connection (``transport_options={"http2": True}``) still finishes the
+HTTP/2 connection (``http2=True``) still finishes the
 requests it carries, and closes once idle.
 
 The asynchronous transport appraises on a worker thread: appraisal may fetch
@@ -618,6 +619,9 @@ class AsyncConfiguredHostsTransport(httpx.AsyncBaseTransport):
 
 # What httpx.Client hands to the transports it builds itself.
 _PLAIN_KEYS = ("verify", "cert", "http1", "http2", "limits", "trust_env", "proxy")
+_PROTOCOL_KEYS = ("http1", "http2", "limits")
+"""Also the atls transport's: httpx.Client applies them only to transports it builds, so
+``atls_httpx_client(http2=True)`` spoke HTTP/1.1 through atls without a word."""
 
 
 def _split(
@@ -632,8 +636,9 @@ def _split(
     ``proxy=`` would mount a plain proxy transport in front of atls.
     """
     attested = dict(transport_options or {})
-    if "proxy" in client_kwargs:
-        attested.setdefault("proxy", client_kwargs["proxy"])
+    for key in ("proxy", *_PROTOCOL_KEYS):
+        if key in client_kwargs:
+            attested.setdefault(key, client_kwargs[key])
     if not only_configured_hosts:
         client_kwargs.pop("proxy", None)
         return attested, None
