@@ -3,11 +3,12 @@
 Same client set-up for both cases: one plain TLS client context that does not appraise, so
 only the server's work differs.  A sends an atls nonce in SNI (the server gets a quote for it
 and presents a certificate minted for it); B sends an ordinary server name (the server presents
-its static certificate).  A and B alternate (ABAB) against one server context.
+its static certificate).  A and B are interleaved against one server context.
 
 Quote generation (the evidence source: configfs-tsm, emulated in memory as the kernel's is,
 over the synthetic DCAP PKI) stays on the critical path and is reported separately: each round
-also times one quote on its own (C), and the ratio is (A - C) / B per round, ABC ABC ...
+also times one quote on its own (C), and the ratio is (A - C) / B per round; the order
+alternates, ABC CBA ABC ...
 
 Wall-clock ratios move with whatever else the machine runs; the CPU line (process CPU time
 per handshake, both ends, in alternating blocks) is the steadier view of the same cost.  An
@@ -26,7 +27,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,6 @@ from atls_tdx.issuers import ConfigfsTsmIssuer
 
 PAIRS = 500
 CPU_BLOCKS, BLOCK = 10, 40
-DASH = "\u2013"  # en dash, as the report line is read
 WARM_UP = 20
 
 
@@ -103,12 +103,6 @@ def _handshake(context: ssl.SSLContext, port: int, server_name: str) -> float:
         return time.perf_counter() - start
 
 
-def _spread(values: Sequence[float]) -> tuple[float, float, float]:
-    """Median, p10 and p90."""
-    deciles = statistics.quantiles(values, n=10)
-    return statistics.median(values), deciles[0], deciles[-1]
-
-
 def _constructor_settings() -> dict[str, Any]:
     """Limits off where the server has them (so the same file times an older server too)."""
     import inspect
@@ -130,26 +124,28 @@ def _server_side(client: ssl.SSLContext, port: int, issuer: ConfigfsTsmIssuer) -
     fresh: list[float] = []
     plain: list[float] = []
     quotes: list[float] = []
-    for _ in range(PAIRS):
-        fresh.append(_handshake(client, port, encode_sni(os.urandom(32), "localhost")))
-        plain.append(_handshake(client, port, "localhost"))
-        quotes.append(_quote(issuer))
-    pairs = list(zip(fresh, plain, quotes, strict=True))
-    ratio, low, high = _spread([(a - q) / b for a, b, q in pairs])
-    raw, raw_low, raw_high = _spread([a / b for a, b, _ in pairs])
+    cases: dict[str, Callable[[], float]] = {
+        "fresh": lambda: _handshake(client, port, encode_sni(os.urandom(32), "localhost")),
+        "plain": lambda: _handshake(client, port, "localhost"),
+        "quote": lambda: _quote(issuer),
+    }
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for index in range(PAIRS):
+        for name in cases if index % 2 == 0 else reversed(cases):
+            times[name].append(cases[name]())
+    fresh, plain, quotes = times["fresh"], times["plain"], times["quote"]
+    print(f"rounds: {PAIRS} (ABC CBA ...)")
+    harness.time_line("plain handshake (static certificate)", plain)
+    harness.time_line("per-connection handshake (quote included)", fresh)
+    harness.time_line("quote generation (configfs-tsm, synthetic PKI)", quotes)
+    harness.report(
+        "server.per_connection_with_quote_vs_plain", harness.ratios(fresh, plain), "none"
+    )
     quote_ms = statistics.median(quotes) * 1e3
-    print(f"rounds: {PAIRS} (ABC ABC ...)")
-    print(
-        f"plain handshake (static certificate)           {statistics.median(plain) * 1e3:7.3f} ms"
-    )
-    print(
-        f"per-connection handshake (quote included)      {statistics.median(fresh) * 1e3:7.3f} ms"
-    )
-    print(f"quote generation (configfs-tsm, synthetic PKI) {quote_ms:7.3f} ms")
-    print(f"per-connection vs plain, quote included: {raw:.2f} ({raw_low:.2f}{DASH}{raw_high:.2f})")
-    print(
-        f"server.per_connection_vs_plain: {ratio:.2f} ({low:.2f}{DASH}{high:.2f}) target <=2.0 "
-        f"(+ quote generation {quote_ms:.2f} ms)"
+    harness.report(
+        "server.per_connection_vs_plain",
+        [(a - q) / b for a, b, q in zip(fresh, plain, quotes, strict=True)],
+        f"<=2.0 (+ quote generation {quote_ms:.2f} ms)",
     )
 
 
@@ -197,17 +193,19 @@ def _end_to_end(client: ssl.SSLContext, port: int, pki: DcapTestPki, directory: 
     )
     atls_client = ATLSContext.for_validator(validator)
     logging.getLogger("atls").setLevel(logging.ERROR)  # each result warns of the test root
-    ratios = [
-        _handshake(atls_client, port, "127.0.0.1") / _handshake(client, port, "localhost")
-        for _ in range(PAIRS // 4)
-    ]
-    ratio, low, high = _spread(ratios)
-    print(
-        f"aTLS client end to end (appraisal included) vs plain: {ratio:.2f} ({low:.2f}{DASH}{high:.2f})"
-    )
+    ratios = []
+    for index in range(PAIRS // 4):
+        if index % 2 == 0:
+            atls = _handshake(atls_client, port, "127.0.0.1")
+            ratios.append(atls / _handshake(client, port, "localhost"))
+        else:
+            plain = _handshake(client, port, "localhost")
+            ratios.append(_handshake(atls_client, port, "127.0.0.1") / plain)
+    harness.report("server.atls_client_end_to_end_vs_plain", ratios, "none")
 
 
 def main() -> None:
+    harness.header("server: per-connection freshness vs a static certificate")
     pki = DcapTestPki.generate(seed=b"bench server issuance")
     issuer = ConfigfsTsmIssuer({"root": "report"}, fs=MemoryConfigfsTsm(pki))
     certificates = AttestedCertificates(issuer, hostnames=("localhost",), **_constructor_settings())

@@ -9,8 +9,8 @@ parsing the report, the certificate pool, the cached chain links, the report's E
 TCB/hwID matching, recording every field, the common policy and the result.  "bare" is one
 ``cryptography`` ECDSA P-384/SHA-384 verification of the same report with the VCEK's key and the
 DER-encoded signature in hand.
-The two run interleaved in rounds; the line printed is the median of the per-round ratios with
-their 10th-90th percentiles.  Finishes in a few seconds.
+The two run interleaved in rounds, in a shuffled order each round; the line printed is the
+median of the per-round ratios with their 10th-90th percentiles.  Finishes in a few seconds.
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import harness
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -64,23 +62,12 @@ def inputs() -> tuple[bytes, dict[str, Any], dt.datetime, bytes, str]:
     return world.report(), settings, world.now, world.vcek.certificate, "synthetic (test root)"
 
 
-def batch(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    for _ in range(PER_ROUND):
-        fn()
-    return (time.perf_counter() - start) / PER_ROUND
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
-
-
 def main() -> None:
     # Offline appraisals end in "warning" (the binding is unchecked), which the core logs at
     # WARNING once per appraisal; a live, affirmed appraisal logs at INFO.  Measure the
     # appraisal, not a logging handler writing to stderr.
     logging.getLogger("atls").setLevel(logging.ERROR)
+    harness.header("snp.report appraisal vs a bare ECDSA P-384 verification")
     report, settings, at, vcek_der, label = inputs()
     parsed = parse_report(report)
     key = parse_certificate(vcek_der).public_key
@@ -102,27 +89,16 @@ def main() -> None:
 
     first = appraisal()
     assert first.accepted, first.to_json()  # type: ignore[attr-defined]
-    for _ in range(50):
-        bare()
-        appraisal()
-    ratios: list[float] = []
-    bare_times: list[float] = []
-    ours: list[float] = []
-    for _ in range(ROUNDS):
-        b = batch(bare)
-        a = batch(appraisal)
-        bare_times.append(b)
-        ours.append(a)
-        ratios.append(a / b)
-    ratio = statistics.median(ratios)
-    print(
-        f"input: {label}; bare ECDSA P-384 {statistics.median(bare_times) * 1e6:.0f} us, "
-        f"snp.report appraisal {statistics.median(ours) * 1e6:.0f} us (medians of {ROUNDS} "
-        f"rounds x {PER_ROUND})"
+    times = harness.interleave(
+        {"bare": bare, "appraisal": appraisal}, rounds=ROUNDS, per_round=PER_ROUND, warm_up=50
     )
-    print(
-        f"snp.appraisal_vs_bare_ecdsa: {ratio:.2f} "
-        f"({percentile(ratios, 0.1):.2f}\u2013{percentile(ratios, 0.9):.2f}) target <1.5"
+    print(f"input: {label}; {ROUNDS} rounds x {PER_ROUND} calls, elapsed per call:")
+    harness.time_line("bare ECDSA P-384 verification", times.wall["bare"], unit="us")
+    harness.time_line("snp.report appraisal", times.wall["appraisal"], unit="us")
+    harness.report(
+        "snp.appraisal_vs_bare_ecdsa",
+        harness.ratios(times.wall["appraisal"], times.wall["bare"]),
+        "<1.5",
     )
 
 
