@@ -262,3 +262,15 @@ def test_the_app_compose_pin_is_the_hash_of_the_text_given() -> None:
     assert dstack._configured_compose_hash(other) == hashlib.sha256(other.encode()).digest()
     with pytest.raises(ATLSError):
         dstack._configured_compose_hash({"runner": "docker-compose"})
+
+
+def test_the_challenge_body_is_what_json_dumps_writes() -> None:
+    from atls_core import binding
+
+    validator = dstack.DstackValidator.challenge_validator(
+        {"collateral_file": "unused.json", "cache_dir": "none"}
+    )
+    for nonce in (bytes(32), b"\xff" * 32, os.urandom(32)):
+        report_data = binding.report_data_for("challenge-v1", spki_der=b"", nonce=nonce)
+        expected = {"report_data_hex": report_data.hex(), "nonce": nonce.hex()}
+        assert validator.challenge(nonce).body == json.dumps(expected).encode()

@@ -313,7 +313,9 @@ class DstackValidator(ValidatorBase):
             headers={"Content-Type": "application/json"},
             # secureai servers read report_data_hex; atls servers (ChallengeEndpoint)
             # recompute it from the nonce.  Either way the quote must carry it.
-            body=json.dumps({"report_data_hex": report_data.hex(), "nonce": nonce.hex()}).encode(),
+            # json.dumps's text of {"report_data_hex": ..., "nonce": ...}, written directly.
+            body=b'{"report_data_hex": "%s", "nonce": "%s"}'
+            % (report_data.hex().encode(), nonce.hex().encode()),
         )
 
     def evidence_from_challenge(self, response: ChallengeResponse) -> Evidence:
