@@ -20,8 +20,7 @@ response.  The TLS layer drives it over a blocking socket or a memory-BIO
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from atls_core.errors import MalformedEvidence
@@ -134,13 +133,14 @@ class ResponseReader:
 
         self._h11 = h11
         self._max_body = max_body_bytes
+        self._connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
         # The request itself travels elsewhere (encode_request); h11 only needs its method
         # to know the response framing (HEAD answers have no body).
         method = request_method.upper()
-        self._stand_in = _stand_in_request(method)  # refuses a method that is not a token
+        request, end = _stand_in_request(method)
+        self._connection.send(request)
+        self._connection.send(end)
         self._head_only = method == "HEAD"
-        self._plain_framing = method not in ("HEAD", "CONNECT")
-        self._h11_connection: h11.Connection | None = None  # built when h11 has to read
         self._received = bytearray()  # kept until the head is parsed, for _check_head
         self._response: h11.Response | None = None
         self._body = bytearray()
@@ -150,18 +150,6 @@ class ResponseReader:
     def complete(self) -> bool:
         return self._done is not None
 
-    @property
-    def _connection(self) -> h11.Connection:
-        connection = self._h11_connection
-        if connection is None:
-            h11 = self._h11
-            connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
-            request, end = self._stand_in
-            connection.send(request)
-            connection.send(end)
-            self._h11_connection = connection
-        return connection
-
     def feed(self, data: bytes) -> ChallengeResponse | None:
         if self._done is not None:
             if data:
@@ -169,10 +157,6 @@ class ResponseReader:
             return self._done
         if not data:  # h11 reads b"" as end of stream; that is eof()'s job
             return None
-        if self._h11_connection is None and self._plain_framing:  # the first bytes
-            self._done = _whole_answer(data, self._max_body)
-            if self._done is not None:
-                return self._done
         if self._response is None:
             self._received += data
         self._connection.receive_data(data)
@@ -244,77 +228,14 @@ class ResponseReader:
         if self._connection.trailing_data[0]:
             raise _refuse("the server sent bytes after the challenge response")
         assert self._response is not None
+        headers: dict[str, str] = {}
+        for name, value in self._response.headers:
+            key, text = name.decode("latin-1"), value.decode("latin-1").strip()
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
         self._done = ChallengeResponse(
-            status=self._response.status_code,
-            headers=_header_map(self._response.headers),
-            body=bytes(self._body),
+            status=self._response.status_code, headers=headers, body=bytes(self._body)
         )
         return self._done
-
-
-def _header_map(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Lower-case names to values; a repeated name's values joined with ", "."""
-    headers: dict[str, str] = {}
-    for name, value in fields:
-        key, text = name.decode("latin-1"), value.decode("latin-1").strip()
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    return headers
-
-
-def _tokens(value: bytes) -> list[bytes]:
-    return [token.strip().lower() for token in value.split(b",")]
-
-
-# What h11 reads a status line and a header line as (RFC 9112's grammar, as h11 writes it).
-_STATUS_LINE = re.compile(rb"HTTP/1\.1 ([0-9]{3})(?: (?:[ \t]|[^\x00\s])*)?")
-_FIELD_LINE = re.compile(
-    rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*"
-)
-_CONTENT_LENGTH_DIGITS = 20
-"""h11's bound on a Content-Length's digits."""
-
-
-def _whole_answer(data: bytes, max_body: int) -> ChallengeResponse | None:
-    """The answer, when ``data`` is all of it in the plainest form; else None, for h11.
-
-    Nearly every challenge answer arrives whole in one read: HTTP/1.1, a final status with
-    a body, a valid head with one Content-Length and no Transfer-Encoding, the body and
-    nothing after it.  That form is read here, to the same response h11 would give, without
-    h11's state machine (which cost a challenge about as much as parsing the evidence).
-    Anything else -- an error to report, a head or body still incomplete, chunks, a status
-    without a body -- returns None and h11 reads the bytes from the start, as before.
-    """
-    end = data.find(b"\r\n\r\n")
-    if end < 0 or end + 4 > MAX_HEADER_BYTES:
-        return None
-    head = data[:end]
-    if b"\n" in head.replace(b"\r\n", b""):  # a bare LF: h11 would split lines elsewhere
-        return None
-    lines = head.split(b"\r\n")
-    status = _STATUS_LINE.fullmatch(lines[0])
-    if status is None:
-        return None
-    code = int(status[1])
-    if not 200 <= code <= 599 or code in (204, 304):
-        return None
-    fields: list[tuple[bytes, bytes]] = []
-    length = -1
-    for line in lines[1:]:
-        field = _FIELD_LINE.fullmatch(line)
-        if field is None:  # obs-fold, an illegal name or value: h11 and _check_head decide
-            return None
-        name, value = field[1].lower(), field[2]
-        if name == b"content-length":
-            if length >= 0 or not value.isdigit() or len(value) > _CONTENT_LENGTH_DIGITS:
-                return None
-            length = int(value)
-        elif name == b"transfer-encoding" or (name == b"connection" and b"close" in _tokens(value)):
-            return None
-        fields.append((name, value))
-    body = data[end + 4 :]
-    if length < 0 or length > max_body or len(body) != length:
-        return None
-    return ChallengeResponse(status=code, headers=_header_map(fields), body=body)
 
 
 def exchange(
