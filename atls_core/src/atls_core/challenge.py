@@ -4,10 +4,7 @@ A challenge-style validator describes a request (:class:`ChallengeRequest`)
 and parses the answer (:class:`ChallengeResponse`); this module is the
 generic, sans-I/O part in between.  The HTTP/1.1 framing is h11's, which
 refuses malformed input by design (bad chunk sizes, conflicting lengths,
-illegal header lines, over-long heads, a body cut short); an answer that
-arrives whole in its plainest form (one Content-Length, nothing after the
-body) is read to the same response without h11's state machine, and
-everything else goes to h11 from its first byte.  On top of it a few
+illegal header lines, over-long heads, a body cut short); on top of it a few
 things h11 tolerates are refused here, because the same connection must
 afterwards carry the application's HTTP and an ambiguous answer is a
 request-smuggling risk: folded header lines, bare LF line ends, a repeated
