@@ -100,6 +100,23 @@ def _check_head(head: bytes) -> None:
             raise _refuse("challenge response has an invalid Content-Length")
 
 
+@functools.lru_cache(maxsize=16)
+def _stand_in_request(method: str) -> tuple[h11.Request, h11.EndOfMessage]:
+    """The h11 events a reader sends for ``method``: built and validated once per method
+    (h11's events are immutable), not on every connection."""
+    import h11
+
+    try:
+        request = h11.Request(
+            method=method, target="/", headers=[("Host", "x"), ("Content-Length", "0")]
+        )
+    except (h11.LocalProtocolError, UnicodeEncodeError):
+        raise _refuse(
+            "challenge request method is not an HTTP token", "challenge.request"
+        ) from None
+    return request, h11.EndOfMessage()
+
+
 class ResponseReader:
     """Incremental HTTP/1.1 response parser with bounds, on h11.
 
@@ -117,17 +134,9 @@ class ResponseReader:
         # The request itself travels elsewhere (encode_request); h11 only needs its method
         # to know the response framing (HEAD answers have no body).
         method = request_method.upper()
-        try:
-            self._connection.send(
-                h11.Request(
-                    method=method, target="/", headers=[("Host", "x"), ("Content-Length", "0")]
-                )
-            )
-        except (h11.LocalProtocolError, UnicodeEncodeError):
-            raise _refuse(
-                "challenge request method is not an HTTP token", "challenge.request"
-            ) from None
-        self._connection.send(h11.EndOfMessage())
+        request, end = _stand_in_request(method)
+        self._connection.send(request)
+        self._connection.send(end)
         self._head_only = method == "HEAD"
         self._received = bytearray()  # kept until the head is parsed, for _check_head
         self._response: h11.Response | None = None

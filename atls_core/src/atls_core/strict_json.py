@@ -24,16 +24,31 @@ class RepeatedName(ValueError):
 
 
 def unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``json.loads``'s ``object_pairs_hook``: the object, or :class:`RepeatedName`."""
-    members: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in members:
-            raise RepeatedName(name)
-        members[name] = value
+    """``json.loads``'s ``object_pairs_hook``: the object, or :class:`RepeatedName`.
+
+    Built in C and compared by size (a repeated name makes the dict smaller): the hook
+    runs for every object of every document read per connection, and a Python loop
+    over every member was most of what strict parsing cost above ``json.loads``.
+    """
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        for name, _value in pairs:
+            if name in seen:
+                raise RepeatedName(name)
+            seen.add(name)
     return members
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=unique_names)
+"""One decoder for every call: ``json.loads`` with a hook builds a new one each time."""
 
 
 def loads(text: str | bytes) -> Any:
     """``json.loads`` refusing repeated names; catch :class:`RepeatedName` before
     ``ValueError`` to say which name."""
-    return json.loads(text, object_pairs_hook=unique_names)
+    if isinstance(text, (bytes, bytearray)):  # as json.loads reads bytes
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    elif text.startswith("\ufeff"):  # as json.loads: a BOM in text is a mistake
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _DECODER.decode(text)

@@ -43,6 +43,7 @@ equals its hash, and the report data is bound as above (see
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -187,6 +188,18 @@ def _app_compose_document(document: Any) -> bytes:
     )
 
 
+def _configured_compose_hash(document: Any) -> bytes:
+    """The compose hash ``policy.app_compose`` pins; hashed once per document text."""
+    if isinstance(document, (str, bytes)):
+        return _compose_hash_of_text(document)
+    return compose_hash(_app_compose_document(document))  # refused, or bytes-like: hashed
+
+
+@functools.lru_cache(maxsize=16)
+def _compose_hash_of_text(document: str | bytes) -> bytes:
+    return compose_hash(_app_compose_document(document))
+
+
 def expected_mr_config_id(compose: bytes) -> bytes:
     """MRCONFIGID of a dstack TD that binds its compose hash: 0x01 || hash || zeros."""
     if len(compose) != 32:
@@ -195,6 +208,7 @@ def expected_mr_config_id(compose: bytes) -> bytes:
 
 
 def _hex_values(policy: Policy, name: str, size: int) -> frozenset[bytes] | None:
+    """An allow-list option's values; parsed once per list content, not per appraisal."""
     raw = policy.option(name)
     if raw is None:
         return None
@@ -202,8 +216,17 @@ def _hex_values(policy: Policy, name: str, size: int) -> frozenset[bytes] | None
         raise ConfigurationError(
             f"policy.{name} must be a list of hex strings", check="config.policy"
         )
+    items = tuple(raw)  # the content, not the list: a list changed later is parsed again
+    try:
+        return _parsed_hex_values(name, size, items)
+    except TypeError:  # an unhashable item, refused by the parser itself
+        return _parsed_hex_values.__wrapped__(name, size, items)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_hex_values(name: str, size: int, items: tuple[Any, ...]) -> frozenset[bytes]:
     values = set()
-    for item in raw:
+    for item in items:
         text = item.strip().lower() if isinstance(item, str) else None
         if text is not None and text.startswith("0x"):
             text = text[2:]
@@ -290,7 +313,9 @@ class DstackValidator(ValidatorBase):
             headers={"Content-Type": "application/json"},
             # secureai servers read report_data_hex; atls servers (ChallengeEndpoint)
             # recompute it from the nonce.  Either way the quote must carry it.
-            body=json.dumps({"report_data_hex": report_data.hex(), "nonce": nonce.hex()}).encode(),
+            # json.dumps's text of {"report_data_hex": ..., "nonce": ...}, written directly.
+            body=b'{"report_data_hex": "%s", "nonce": "%s"}'
+            % (report_data.hex().encode(), nonce.hex().encode()),
         )
 
     def evidence_from_challenge(self, response: ChallengeResponse) -> Evidence:
@@ -460,25 +485,28 @@ class DstackValidator(ValidatorBase):
         boot_chain: Sequence[str] = _BOOT_CHAIN,
         measured_by: str = "the event log",
     ) -> None:
+        # A check that passes records nothing: the details of a refusal are built only then.
         document = policy.option("app_compose")
         if document is not None:
-            wanted = compose_hash(_app_compose_document(document))
-            appraisal.require(
-                "dstack.compose_hash",
-                facts.compose_hash is not None and hmac.compare_digest(wanted, facts.compose_hash),
-                "the application is not the configured app_compose",
-                expected=wanted.hex(),
-                actual=facts.compose_hash.hex() if facts.compose_hash else None,
-            )
+            wanted = _configured_compose_hash(document)
+            measured = facts.compose_hash
+            if measured is None or not hmac.compare_digest(wanted, measured):
+                appraisal.require(
+                    "dstack.compose_hash",
+                    False,
+                    "the application is not the configured app_compose",
+                    expected=wanted.hex(),
+                    actual=measured.hex() if measured else None,
+                )
         for (option, size, check), value in zip(
             _ALLOW_LISTS, (facts.compose_hash, facts.app_id, facts.os_image_hash), strict=True
         ):
             allowed = _hex_values(policy, option, size)
-            if allowed is None:
+            if allowed is None or (value is not None and value in allowed):
                 continue
             appraisal.require(
                 check,
-                value is not None and value in allowed,
+                False,
                 f"not in policy.{option}"
                 if value is not None
                 else f"{measured_by} measures no {check.split('.')[1]}",

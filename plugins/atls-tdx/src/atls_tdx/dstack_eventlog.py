@@ -66,10 +66,12 @@ __all__ = [
 ]
 
 RUNTIME_EVENT_TYPE = 0x08000001
+_RUNTIME_V1_HEAD = RUNTIME_EVENT_TYPE.to_bytes(4, "little") + b":"
 RTMR_COUNT = 4
 ALL_RTMRS = (0, 1, 2, 3)
 DIGEST_SIZE = 48
 MAX_EVENTS = 4096
+_U32 = 1 << 32
 EVENT_LOG_VERSIONS = (1, 2)
 """Runtime-event digest rules: 1 = binary concatenation, 2 = canonical JSON."""
 ACPI_DATA_EVENT_TYPE = 10
@@ -151,9 +153,12 @@ def runtime_event_digest(event_type: int, name: str, payload: bytes, *, version:
     canonical JSON always names 0x08000001.
     """
     if version == 1:
-        return hashlib.sha384(
-            event_type.to_bytes(4, "little") + b":" + name.encode() + b":" + payload
-        ).digest()
+        head = (
+            _RUNTIME_V1_HEAD
+            if event_type == RUNTIME_EVENT_TYPE
+            else event_type.to_bytes(4, "little") + b":"
+        )
+        return hashlib.sha384(b"".join((head, name.encode(), b":", payload))).digest()
     return hashlib.sha384(runtime_event_preimage(name, payload, version=version)).digest()
 
 
@@ -186,9 +191,11 @@ class Event:
 
     def check_supplied(self, index: int) -> bytes:
         """The measured digest, after refusing a supplied digest or pre-image that lies."""
-        digest = self.measured_digest
-        if not self.is_runtime:
-            return digest
+        if self.event_type != RUNTIME_EVENT_TYPE:
+            return self.digest
+        digest = runtime_event_digest(
+            self.event_type, self.name, self.payload, version=self.version
+        )
         if self.digest and not hmac.compare_digest(digest, self.digest):
             raise UntrustedChain(
                 f"runtime event {index} ({self.name!r}): the digest does not match its "
@@ -254,18 +261,37 @@ def parse_event_log(source: bytes | str | Sequence[Any]) -> tuple[Event, ...]:
     return tuple(_parse_event(entry, index) for index, entry in enumerate(source))
 
 
+_ABSENT: Any = object()
+
+
 def _parse_event(entry: Any, index: int) -> Event:
-    if not isinstance(entry, Mapping):
+    """One entry; the common shape (JSON types, plain ASCII name) is read inline, since
+    this runs for every event of every connection, and anything else goes through the
+    field readers, which refuse it by name."""
+    if type(entry) is not dict and not isinstance(entry, Mapping):
         raise _malformed(f"event {index} is not an object")
-    name = entry.get("event", "")
-    if not isinstance(name, str):
-        raise _malformed(f"event {index}: 'event' must be a string")
-    try:
-        name.encode()
-    except UnicodeEncodeError:
-        raise _malformed(f"event {index}: 'event' is not encodable as UTF-8") from None
-    event_type = _int_field(entry, "event_type", index, 1 << 32)
-    digest = _hex_field(entry, "digest", index) if "digest" in entry else b""
+    get = entry.get
+    name = get("event", "")
+    if type(name) is not str or not name.isascii():
+        if not isinstance(name, str):
+            raise _malformed(f"event {index}: 'event' must be a string")
+        try:
+            name.encode()
+        except UnicodeEncodeError:
+            raise _malformed(f"event {index}: 'event' is not encodable as UTF-8") from None
+    event_type = get("event_type")
+    if type(event_type) is not int or not 0 <= event_type < _U32:
+        event_type = _int_field(entry, "event_type", index, _U32)
+    digest_hex = get("digest", _ABSENT)
+    if digest_hex is _ABSENT:
+        digest = b""
+    elif type(digest_hex) is str:
+        try:
+            digest = bytes.fromhex(digest_hex)
+        except ValueError:
+            raise _malformed(f"event {index}: 'digest' is not hex") from None
+    else:
+        digest = _hex_field(entry, "digest", index)
     runtime = event_type == RUNTIME_EVENT_TYPE
     if len(digest) != DIGEST_SIZE and not (runtime and not digest):
         raise _malformed(
@@ -274,7 +300,7 @@ def _parse_event(entry: Any, index: int) -> Event:
             expected=DIGEST_SIZE,
             actual=len(digest),
         )
-    version = entry.get("version")
+    version = get("version")
     if version is None:
         version = 1
     elif isinstance(version, bool) or version not in EVENT_LOG_VERSIONS:
@@ -282,13 +308,24 @@ def _parse_event(entry: Any, index: int) -> Event:
             f"event {index}: 'version' must be one of {list(EVENT_LOG_VERSIONS)}",
             actual=version,
         )
-    preimage = None if entry.get("preimage") is None else _hex_field(entry, "preimage", index)
+    preimage = None if get("preimage") is None else _hex_field(entry, "preimage", index)
+    imr = get("imr")
+    if type(imr) is not int or not 0 <= imr < RTMR_COUNT:
+        imr = _int_field(entry, "imr", index, RTMR_COUNT)
+    payload_hex = get("event_payload")
+    if type(payload_hex) is str:
+        try:
+            payload = bytes.fromhex(payload_hex)
+        except ValueError:
+            raise _malformed(f"event {index}: 'event_payload' is not hex") from None
+    else:
+        payload = _hex_field(entry, "event_payload", index)
     return Event(
-        imr=_int_field(entry, "imr", index, RTMR_COUNT),
+        imr=imr,
         event_type=event_type,
         digest=digest,
         name=name,
-        payload=_hex_field(entry, "event_payload", index),
+        payload=payload,
         version=version,
         preimage=preimage,
     )

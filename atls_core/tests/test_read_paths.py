@@ -1,0 +1,79 @@
+"""Per-connection readers keep their meaning on their short paths.
+
+strict JSON compares a built object's size with its member count and names a repeated name
+only then, with one shared decoder; a challenge reader takes h11's stand-in request for its
+method from a table built once per method.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from atls_core import strict_json
+from atls_core.challenge import ResponseReader
+from atls_core.errors import MalformedEvidence
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ('{"a": 1, "b": 2, "a": 1}', "a"),
+        ('{"a": 1, "b": 2, "b": 3, "a": 4}', "b"),  # the first name seen twice is named
+        ('[{"ok": 1}, {"x": {"deep": [{"y": 1, "y": 1}]}}]', "y"),
+        ('{"": 1, "": 2}', ""),
+        ('{"\\u00e9": 1, "\u00e9": 2}', "\u00e9"),  # escaped and raw spell one name
+    ],
+)
+def test_a_repeated_name_is_found_wherever_it_is(text: str, name: str) -> None:
+    for given in (text, text.encode(), text.encode("utf-16")):
+        with pytest.raises(strict_json.RepeatedName) as info:
+            strict_json.loads(given)
+        assert info.value.name == name
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        '{"a": {"a": {"a": 1}}, "b": [{"a": 1}, {"a": 2}]}',  # one name per object
+        b'{"x": 1}',
+        '{"x": 1}'.encode("utf-16-le"),
+        bytearray(b'[1, "2", null]'),
+        "[]",
+    ],
+)
+def test_documents_without_repeated_names_read_as_json_reads_them(given: str | bytes) -> None:
+    assert strict_json.loads(given) == json.loads(given)
+
+
+@pytest.mark.parametrize("given", ["\ufeff{}", "{} x", "", b"\xff", "[1,]", '{"a" 1}'])
+def test_what_json_refuses_is_refused_alike(given: str | bytes) -> None:
+    with pytest.raises(ValueError) as expected:
+        json.loads(given)
+    with pytest.raises(ValueError) as actual:
+        strict_json.loads(given)
+    assert type(actual.value) is type(expected.value)
+    assert str(actual.value) == str(expected.value)
+
+
+_HEAD_LENGTH = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+
+
+def test_each_reader_frames_the_answer_by_its_own_method() -> None:
+    for _ in range(2):  # the second round takes every stand-in from the table
+        head = ResponseReader(max_body_bytes=8, request_method="HEAD").feed(_HEAD_LENGTH)
+        assert head is not None
+        assert head.body == b""  # a HEAD answer has no body, whatever its length says
+        post = ResponseReader(max_body_bytes=8, request_method="post")
+        assert post.feed(_HEAD_LENGTH) is None  # a POST answer's five bytes are still due
+        done = post.feed(b"hello")
+        assert done is not None
+        assert done.body == b"hello"
+
+
+def test_a_method_that_is_not_a_token_is_refused_every_time() -> None:
+    for _ in range(2):  # a refusal is not remembered as an answer
+        with pytest.raises(MalformedEvidence) as info:
+            ResponseReader(max_body_bytes=1, request_method="GE T")
+        assert info.value.check == "challenge.request"
