@@ -12,6 +12,7 @@ import hashlib
 import string
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 import attrs
 
@@ -82,16 +83,38 @@ class Evidence:
     def digest(self) -> str:
         """SHA-256 over the evidence and its endorsements, hex."""
         data = self.data
-        h = hashlib.sha256(self.media_type.encode() + len(data).to_bytes(8, "big"))
-        h.update(data)
-        if not self.endorsements:  # most evidence: skip sorting nothing
-            return h.hexdigest()
+        if not self.endorsements and type(data) is bytes:  # most evidence: no endorsements
+            key = (self.media_type, data)
+            known = _DIGESTS.get(key)
+            if known is not None:
+                return known
+            digest = _digest(self.media_type, data).hexdigest()
+            if len(data) <= _DIGEST_KEPT:
+                if len(_DIGESTS) >= _DIGEST_MEMO_SIZE:
+                    _DIGESTS.clear()
+                _DIGESTS[key] = digest
+            return digest
+        h = _digest(self.media_type, data)
         for name in sorted(self.endorsements):
             value = self.endorsements[name]
             h.update(name.encode() + b"\0")
             h.update(len(value).to_bytes(8, "big"))
             h.update(value)
         return h.hexdigest()
+
+
+def _digest(media_type: str, data: bytes) -> Any:
+    h = hashlib.sha256(media_type.encode() + len(data).to_bytes(8, "big"))
+    h.update(data)
+    return h
+
+
+_DIGEST_MEMO_SIZE = 16
+_DIGEST_KEPT = 16384
+_DIGESTS: dict[tuple[str, bytes], str] = {}
+"""Digests of evidence seen lately, by its exact bytes (at most 16 of up to 16 KiB each): a
+static certificate's evidence is the same bytes object on every connection (the certificate
+is read once), so the lookup hashes nothing and skips SHA-256 over the whole quote."""
 
 
 _HEX_DIGITS = frozenset(string.hexdigits)
