@@ -12,7 +12,6 @@ import hashlib
 import string
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
 
 import attrs
 
@@ -83,30 +82,28 @@ class Evidence:
     def digest(self) -> str:
         """SHA-256 over the evidence and its endorsements, hex."""
         data = self.data
-        if not self.endorsements and type(data) is bytes:  # most evidence: no endorsements
-            key = (self.media_type, data)
-            known = _DIGESTS.get(key)
-            if known is not None:
-                return known
-            digest = _digest(self.media_type, data).hexdigest()
+        if self.endorsements or type(data) is not bytes:
+            return _digest(self.media_type, data, self.endorsements)
+        key = (self.media_type, data)  # most evidence: no endorsements
+        known = _DIGESTS.get(key)
+        if known is None:
+            known = _digest(self.media_type, data, self.endorsements)
             if len(data) <= _DIGEST_KEPT:
                 if len(_DIGESTS) >= _DIGEST_MEMO_SIZE:
                     _DIGESTS.clear()
-                _DIGESTS[key] = digest
-            return digest
-        h = _digest(self.media_type, data)
-        for name in sorted(self.endorsements):
-            value = self.endorsements[name]
-            h.update(name.encode() + b"\0")
-            h.update(len(value).to_bytes(8, "big"))
-            h.update(value)
-        return h.hexdigest()
+                _DIGESTS[key] = known
+        return known
 
 
-def _digest(media_type: str, data: bytes) -> Any:
+def _digest(media_type: str, data: bytes, endorsements: Mapping[str, bytes]) -> str:
     h = hashlib.sha256(media_type.encode() + len(data).to_bytes(8, "big"))
     h.update(data)
-    return h
+    for name in sorted(endorsements):
+        value = endorsements[name]
+        h.update(name.encode() + b"\0")
+        h.update(len(value).to_bytes(8, "big"))
+        h.update(value)
+    return h.hexdigest()
 
 
 _DIGEST_MEMO_SIZE = 16

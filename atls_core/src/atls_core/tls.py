@@ -569,10 +569,10 @@ class ATLSContext(ssl.SSLContext):
             raise ATLSVerificationError(error, host=host) from error
         return _Plan(host, rule, selected, nonce, sni, transport)
 
-    def _run(self, state: _State, step: Callable[[], Any]) -> Any:
+    def _run(self, state: _State, step: Callable[..., Any], *args: Any) -> Any:
         """Run one appraisal step; any failure becomes a recorded verification error."""
         try:
-            return step()
+            return step(*args)
         except ssl.SSLWantReadError:
             raise
         except ATLSVerificationError as error:
@@ -595,7 +595,7 @@ class ATLSContext(ssl.SSLContext):
             raise failure from exc
 
     def _finish(self, state: _State, der: bytes, chain: list[bytes], response: Any) -> None:
-        state.result = self._run(state, lambda: self._appraise(state.plan, der, chain, response))
+        state.result = self._run(state, self._appraise, state.plan, der, chain, response)
         state.phase = _State.DONE
 
     def _roots(self) -> list[Any]:

@@ -179,7 +179,10 @@ class DcapVerifier:
             if key is None and isinstance(source, FileSource):
                 collateral = source.fetch(quote)
             elif key is not None and not isinstance(source, FileSource):
-                collateral = self.cache.get(key, now=now, fetch=lambda: source.fetch(quote, key))
+                known_key = key
+                collateral = self.cache.get(
+                    key, now=now, fetch=lambda: source.fetch(quote, known_key)
+                )
             else:  # pragma: no cover - a verifier's source never changes kind
                 collateral = None
             if collateral is known.collateral and self._same_verdict(quote, collateral, now, known):
