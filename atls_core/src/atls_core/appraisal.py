@@ -352,25 +352,8 @@ class Appraisal:
             )
         self._measurements[name] = text
 
-    def measure_many(self, values: Mapping[str, bytes | str]) -> None:
-        """:meth:`measure` each of ``values``, in order: one call for a report's worth."""
-        if self._measurement_names.issuperset(values):
-            measurements = self._measurements
-            for name, value in values.items():
-                if type(value) is bytes:
-                    measurements[name] = value.hex()
-                else:
-                    self.measure(name, value)
-            return
-        for name, value in values.items():
-            self.measure(name, value)  # raises at the first undeclared name
-
     def claim(self, name: str, value: Any) -> None:
         self._claims[name] = value
-
-    def claim_many(self, values: Mapping[str, Any]) -> None:
-        """:meth:`claim` each of ``values``, in order (a claim made before keeps its place)."""
-        self._claims.update(values)
 
     def hand_over(
         self, evidence: Evidence, *, validator: str, settings: Mapping[str, Any] | None = None

@@ -82,36 +82,16 @@ class Evidence:
     def digest(self) -> str:
         """SHA-256 over the evidence and its endorsements, hex."""
         data = self.data
-        if self.endorsements or type(data) is not bytes:
-            return _digest(self.media_type, data, self.endorsements)
-        key = (self.media_type, data)  # most evidence: no endorsements
-        known = _DIGESTS.get(key)
-        if known is None:
-            known = _digest(self.media_type, data, self.endorsements)
-            if len(data) <= _DIGEST_KEPT:
-                if len(_DIGESTS) >= _DIGEST_MEMO_SIZE:
-                    _DIGESTS.clear()
-                _DIGESTS[key] = known
-        return known
-
-
-def _digest(media_type: str, data: bytes, endorsements: Mapping[str, bytes]) -> str:
-    h = hashlib.sha256(media_type.encode() + len(data).to_bytes(8, "big"))
-    h.update(data)
-    for name in sorted(endorsements):
-        value = endorsements[name]
-        h.update(name.encode() + b"\0")
-        h.update(len(value).to_bytes(8, "big"))
-        h.update(value)
-    return h.hexdigest()
-
-
-_DIGEST_MEMO_SIZE = 16
-_DIGEST_KEPT = 16384
-_DIGESTS: dict[tuple[str, bytes], str] = {}
-"""Digests of evidence seen lately, by its exact bytes (at most 16 of up to 16 KiB each): a
-static certificate's evidence is the same bytes object on every connection (the certificate
-is read once), so the lookup hashes nothing and skips SHA-256 over the whole quote."""
+        h = hashlib.sha256(self.media_type.encode() + len(data).to_bytes(8, "big"))
+        h.update(data)
+        if not self.endorsements:  # most evidence: skip sorting nothing
+            return h.hexdigest()
+        for name in sorted(self.endorsements):
+            value = self.endorsements[name]
+            h.update(name.encode() + b"\0")
+            h.update(len(value).to_bytes(8, "big"))
+            h.update(value)
+        return h.hexdigest()
 
 
 _HEX_DIGITS = frozenset(string.hexdigits)

@@ -243,39 +243,11 @@ class VerifiedQuote:
     collateral_source: str
     """``pcs``, ``pccs:<url>`` or ``file:<path>``."""
     tcb_evaluation_data_number: int | None = None
-    _recorded: tuple[Mapping[str, bytes], Mapping[str, Any]] = attrs.field(
-        init=False,
-        eq=False,
-        repr=False,
-        default=attrs.Factory(lambda self: _split(self), takes_self=True),
-    )
-    """What :func:`record_quote` records, measurements and claims in the report's order,
-    worked out once: a verifier serves one object for every appraisal of the same quote."""
 
     @property
     def measurements(self) -> dict[str, bytes]:
         names = TDX_MEASUREMENTS if self.tee_type == "tdx" else SGX_MEASUREMENTS
         return {n: v for n in names if isinstance(v := self.fields.get(n), bytes)}
-
-
-def _split(
-    verified: VerifiedQuote,
-) -> tuple[Mapping[str, bytes], Mapping[str, Any]]:
-    """A verified quote's fields as measurements and claims (bytes as hex), in order."""
-    names = _TDX_MEASURED if verified.tee_type == "tdx" else _SGX_MEASURED
-    measured: dict[str, bytes] = {}
-    claimed: dict[str, Any] = {}
-    for name, value in verified.fields.items():  # in the report's order
-        if isinstance(value, int):  # SGX's numbers: claims, whatever their name
-            claimed[name] = value
-        elif name in names:
-            measured[name] = value
-        else:
-            claimed[name] = value.hex()
-    claimed["fmspc"] = verified.fmspc
-    claimed["quote_version"] = verified.quote_version
-    claimed["collateral_source"] = verified.collateral_source
-    return MappingProxyType(measured), MappingProxyType(claimed)
 
 
 def record_quote(appraisal: Appraisal, verified: VerifiedQuote) -> None:
@@ -288,7 +260,21 @@ def record_quote(appraisal: Appraisal, verified: VerifiedQuote) -> None:
         date=verified.tcb_date,
         evaluation_data_number=verified.tcb_evaluation_data_number,
     )
-    measured, claimed = verified._recorded
-    appraisal.measure_many(measured)
-    appraisal.claim_many(claimed)
+    names = _TDX_MEASURED if verified.tee_type == "tdx" else _SGX_MEASURED
+    measure, claim = appraisal.measure, appraisal.claim
+    for name, value in verified.fields.items():  # in the report's order
+        if type(value) is bytes:  # all but SGX's numbers: the same choice, tested first
+            if name in names:
+                measure(name, value)
+            else:
+                claim(name, value.hex())
+        elif isinstance(value, int):
+            claim(name, value)
+        elif name in names:
+            measure(name, value)
+        else:
+            claim(name, value.hex())
+    appraisal.claim("fmspc", verified.fmspc)
+    appraisal.claim("quote_version", verified.quote_version)
+    appraisal.claim("collateral_source", verified.collateral_source)
     appraisal.valid_until(verified.collateral_expires_at, "collateral next update")

@@ -34,7 +34,7 @@ import itertools
 import json
 import struct
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from atls_core.errors import ATLSError, CollateralUnavailable, MalformedEvidence, UntrustedChain
 from atls_dcap.cache import CollateralCache
@@ -51,10 +51,6 @@ _KEY_MEMO_SIZE = 1024
 _FACTS_MEMO_SIZE = 256
 _CHAIN_KEPT = 8192
 """Bytes of PCK chain the chain table may hold (a PCK, its CA and the root: about 4 KiB)."""
-_KNOWN_SIZE = 64
-_KNOWN_KEPT = 12288
-"""Bytes of quote the known-quote memo may hold: a quote with a chain of a real size (about
-5 KiB for TDX); a longer, padded one is verified the long way every time."""
 
 
 def _unix(now: dt.datetime) -> int:
@@ -78,16 +74,6 @@ _BODY_SIZE = {(3, 0x00): 384, (4, 0x00): 384, (4, 0x81): 584}
 """Report body bytes by (version, TEE type): an SGX report, a TD report 1.0."""
 _V5_BODY_SIZE = {1: 384, 2: 584, 3: 648}
 """v5 body sizes by body type: SGX report, TD report 1.0, TD report 1.5."""
-
-
-class _Known(NamedTuple):
-    """A quote verified before, byte for byte: what verifying it again only re-checks."""
-
-    collateral: Collateral
-    """The collateral it verified under: the memo serves only that same object."""
-    key: CollateralKey | None
-    """Its collateral's cache key (``None`` for a collateral file)."""
-    verified: VerifiedQuote
 
 
 def _format_error(reason: str, **details: Any) -> MalformedEvidence:
@@ -153,7 +139,6 @@ class DcapVerifier:
         self.cache = cache if cache is not None else CollateralCache(settings.cache_dir)
         self._key_memo: dict[tuple[bool, int | bytes], CollateralKey] = {}
         self._chains: dict[bytes, int] = {}
-        self._known: dict[bytes, _Known] = {}
         self._source_name = settings.source_name  # redacted once, recorded in every result
         root = settings.root_ca_der
         # A test root's collateral must never be served to a verifier trusting Intel's root.
@@ -164,76 +149,18 @@ class DcapVerifier:
     # -- public API ---------------------------------------------------------------
 
     def verify(self, quote: bytes, *, now: dt.datetime) -> VerifiedQuote:
-        """Fetch collateral through the cache (blocking; safe inside a running loop) and verify.
-
-        A quote verified before (the same bytes: a static certificate's, seen on every
-        connection) under the same collateral object is verified again by dcap-qvl, at
-        ``now``, and must get the same verdict; what follows from its bytes and that
-        collateral alone (format, parse, fields, TCB facts) is taken from the memo.
-        """
+        """Fetch collateral through the cache (blocking; safe inside a running loop) and verify."""
         quote = bytes(quote)
-        known = self._known.get(quote)
-        source = self.source
-        if known is not None:
-            key = known.key
-            if key is None and isinstance(source, FileSource):
-                collateral = source.fetch(quote)
-            elif key is not None and not isinstance(source, FileSource):
-                known_key = key
-                collateral = self.cache.get(
-                    key, now=now, fetch=lambda: source.fetch(quote, known_key)
-                )
-            else:  # pragma: no cover - a verifier's source never changes kind
-                collateral = None
-            if collateral is known.collateral and self._same_verdict(quote, collateral, now, known):
-                if key is not None:
-                    self.cache.note_verified(key, collateral)  # refuses a rollback
-                return known.verified
         check_quote_end(quote)
+        source = self.source
         if isinstance(source, FileSource):
             collateral = source.fetch(quote)  # parsed once, re-read when the file changes
-            verified = self._verify(quote, collateral, now, self._source_name)
-            self._remember(quote, collateral, None, verified)
-            return verified
+            return self._verify(quote, collateral, now, self._source_name)
         parsed, chain, key = self._parsed_key(quote)
         collateral = self.cache.get(key, now=now, fetch=lambda: source.fetch(quote, key))
         verified = self._verify(quote, collateral, now, self._source_name, parsed=(parsed, chain))
         self.cache.note_verified(key, collateral)  # refuses a rollback
-        self._remember(quote, collateral, key, verified)
         return verified
-
-    def _same_verdict(
-        self, quote: bytes, collateral: Collateral, now: dt.datetime, known: _Known
-    ) -> bool:
-        """dcap-qvl verifies a known quote at ``now`` and gives the verdict it gave before.
-
-        False on any refusal or other verdict: the caller then verifies the long way,
-        which raises what a quote never seen before would.
-        """
-        try:
-            report = self._bare_verify(quote, collateral, _unix(now))
-        except ValueError:
-            return False
-        verified = known.verified
-        found = report.advisory_ids
-        advisories = tuple(str(a).upper() for a in found) if found else ()
-        return report.status == verified.tcb_status and advisories == verified.advisory_ids
-
-    def _remember(
-        self,
-        quote: bytes,
-        collateral: Collateral,
-        key: CollateralKey | None,
-        verified: VerifiedQuote,
-    ) -> None:
-        """Keep a verified quote for :meth:`verify` (bounded; a debug quote's verdict is
-        atls' own evaluation, so it always takes the long way)."""
-        if verified.debug or len(quote) > _KNOWN_KEPT:
-            return
-        known = self._known
-        if len(known) >= _KNOWN_SIZE:
-            known.clear()
-        known[quote] = _Known(collateral, key, verified)
 
     def verify_with_collateral(
         self, quote: bytes, collateral_json: str | bytes, *, now: dt.datetime
