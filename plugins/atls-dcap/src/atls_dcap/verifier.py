@@ -76,27 +76,6 @@ _V5_BODY_SIZE = {1: 384, 2: 584, 3: 648}
 """v5 body sizes by body type: SGX report, TD report 1.0, TD report 1.5."""
 
 
-_REPORT_DATA_AT = {384: 320, 584: 520, 648: 520}
-"""Where the 64 bytes of report data start in a report body, by body size (SGX, TD 1.0, 1.5)."""
-_TEMPLATES_SIZE = 64
-
-
-def _report_data_span(quote: bytes) -> tuple[int, int] | None:
-    """Start and end of the quote's report body (``None``: a layout not known here)."""
-    if len(quote) < _HEADER_SIZE + _V5_BODY.size:
-        return None
-    version, _key_type, tee_type = _HEADER.unpack_from(quote)
-    start = _HEADER_SIZE
-    if version == 5:
-        _body_type, body_size = _V5_BODY.unpack_from(quote, _HEADER_SIZE)
-        start += _V5_BODY.size
-    else:
-        body_size = _BODY_SIZE.get((version, tee_type), -1)
-    if body_size not in _REPORT_DATA_AT or start + body_size > len(quote):
-        return None
-    return start, start + body_size
-
-
 def _format_error(reason: str, **details: Any) -> MalformedEvidence:
     return MalformedEvidence(reason, check="dcap.quote_format", **details)
 
@@ -160,7 +139,6 @@ class DcapVerifier:
         self.cache = cache if cache is not None else CollateralCache(settings.cache_dir)
         self._key_memo: dict[tuple[bool, int | bytes], CollateralKey] = {}
         self._chains: dict[bytes, int] = {}
-        self._templates: dict[bytes, tuple[str, int, dict[str, bytes | int]]] = {}
         self._source_name = settings.source_name  # redacted once, recorded in every result
         root = settings.root_ca_der
         # A test root's collateral must never be served to a verifier trusting Intel's root.
@@ -299,7 +277,7 @@ class DcapVerifier:
             chain = None if pem is None else self._chain_id(pem)
         else:
             quote_parse, chain = parsed
-        tee_type, version, fields = self._report_fields(quote_parse, quote)
+        tee_type, version, fields = report_fields(quote_parse, quote)
         facts = self._tcb_facts(quote, chain, collateral, now_secs, fields)
         if (facts.status, facts.advisory_ids) != (status, advisories):
             raise UntrustedChain(
@@ -308,40 +286,6 @@ class DcapVerifier:
                 actual=f"{status} {advisories} / {facts.status} {facts.advisory_ids}",
             )
         return _verified_quote(tee_type, version, fields, facts, source)
-
-    def _report_fields(
-        self, quote_parse: Any, quote: bytes
-    ) -> tuple[str, int, dict[str, bytes | int]]:
-        """:func:`report_fields`, but a report whose bytes other than its report data were
-        read before (a server's quotes differ in report data and signature only) takes the
-        fields dcap-qvl read from those bytes, and its own report data from dcap-qvl.
-
-        The memo is keyed on the quote's header and report body with the report data cut
-        out, at the offset where dcap-qvl's own report data was found to lie: every other
-        field is a function of that key.  At most ``_TEMPLATES_SIZE`` reports are kept.
-        """
-        span = _report_data_span(quote)
-        if span is None:
-            return report_fields(quote_parse, quote)
-        start, end = span
-        cut = start + _REPORT_DATA_AT[end - start]
-        key = quote[:cut] + quote[cut + 64 : end]
-        template = self._templates.get(key)
-        if template is None:
-            tee_type, version, fields = report_fields(quote_parse, quote)
-            if fields["report_data"] == quote[cut : cut + 64]:  # the cut is the report data
-                templates = self._templates
-                if len(templates) >= _TEMPLATES_SIZE:
-                    templates.clear()
-                templates[key] = (tee_type, version, dict(fields))
-            return tee_type, version, fields
-        report_data = quote_parse.report.report_data
-        if type(report_data) is not bytes or report_data != quote[cut : cut + 64]:
-            return report_fields(quote_parse, quote)  # not where it was: the long way
-        tee_type, version, known = template
-        fields = dict(known)  # report data keeps its place in the report's order
-        fields["report_data"] = report_data
-        return tee_type, version, fields
 
     def _bare_verify(self, quote: bytes, collateral: Collateral, now_secs: int) -> Any:
         """dcap-qvl's one-shot verification: the fast path, and its errors keep their causes."""
