@@ -13,7 +13,10 @@ TLS 1.2 minimum), not from the system trust store.
   tickets and close alike);
 * TDX through the real dcap-qvl (synthetic DCAP PKI, collateral file), appraisal cache off:
   aTLS vs a plain handshake plus one bare ``dcap_qvl.verify_with_root_ca`` of the same quote
-  with collateral parsed once;
+  with collateral parsed once; two more cases split the difference: the plain handshake with
+  atls_dcap's ``DcapVerifier.verify`` in place of the bare verification, and with the whole
+  ``tdx.dcap`` appraisal of the connection's certificate and key (what ``ATLSContext`` runs,
+  outside its TLS layer), each between the handshake and the byte exchanged;
 * dstack challenge (``tdx.dstack-challenge`` against a guest agent emulation): aTLS vs a
   plain handshake to the same server; the server's quote generation, timed in the same
   round through the same kind of agent, is subtracted, as the target is "x plus quote
@@ -47,13 +50,16 @@ import dcap_qvl
 import harness
 from plain_tls import plain_context
 
+from atls_core.binding import BindingContext
 from atls_core.certificate import PeerCertificate
 from atls_core.challenge import exchange as challenge_exchange
+from atls_core.clock import SystemClock
 from atls_core.policy import Policy
 from atls_core.selection import select_validator
 from atls_core.server import AttestedCertificates, ChallengeEndpoint, mint_certificate
 from atls_core.testing.loopback import HTTPSServer, SimulatedTEE
 from atls_core.tls import AppraisalCache, ATLSContext
+from atls_dcap import DcapSettings, DcapVerifier
 from atls_dcap.testing.pki import DcapTestPki
 from atls_dcap.testing.quotes import DEFAULT_MRTD, make_tdx_quote
 from atls_tdx.issuers import ConfigfsTsmIssuer, DstackAgentIssuer
@@ -206,14 +212,46 @@ def tdx_without_cache(pki: DcapTestPki, directory: Path) -> None:
     port, stop = in_child(lambda: echo_server(static.server_context()))
     plain = plain_context()
     atls = ATLSContext.for_validator(selected, cache=AppraisalCache(max_entries=0))
+    verifier = DcapVerifier(
+        DcapSettings.for_validator(
+            {"collateral_file": str(directory / "collateral.json"), "root_ca": pki.root_ca_der}
+            | {"allow_custom_root": True, "cache_dir": "none"}
+        )
+    )
+    clock = SystemClock()
 
     def plain_and_verify() -> None:
         exchange(plain, port)
         bare_verify()
 
+    def plain_then(step: Callable[[bytes], object]) -> Callable[[], None]:
+        """A plain handshake, ``step`` on the server's certificate, then the byte exchange."""
+
+        def run() -> None:
+            with connect(port) as raw, plain.wrap_socket(raw, server_hostname=HOST) as tls:
+                step(tls.getpeercert(binary_form=True) or b"")
+                tls.sendall(b"x")
+                tls.recv(1)
+
+        return run
+
+    def appraisal(der: bytes) -> None:
+        """What ATLSContext runs on a certificate, outside its TLS layer (a fresh nonce)."""
+        certificate = PeerCertificate.from_der(der)
+        evidence = selected.validator.evidence_from_certificate(certificate)
+        binding = BindingContext(
+            spki_der=certificate.spki_der, nonce=os.urandom(32), certificate_der=der
+        )
+        selected.appraise(evidence, binding=binding, clock=clock).raise_for_status()
+
     try:
         times = harness.interleave(
-            {"plain_verify": plain_and_verify, "atls": lambda: exchange(atls, port)},
+            {
+                "plain_verify": plain_and_verify,
+                "atls": lambda: exchange(atls, port),
+                "verifier": plain_then(lambda _der: verifier.verify(quote, now=clock.now())),
+                "appraisal": plain_then(appraisal),
+            },
             rounds=ROUNDS,
             per_round=PER_ROUND,
         )
@@ -221,8 +259,16 @@ def tdx_without_cache(pki: DcapTestPki, directory: Path) -> None:
         stop()
     print("static TDX certificate, real dcap-qvl, no appraisal cache:")
     harness.time_line("plain TLS + bare dcap_qvl verify", times.wall["plain_verify"])
+    harness.time_line("plain TLS + DcapVerifier.verify", times.wall["verifier"])
+    harness.time_line("plain TLS + tdx.dcap appraisal (no TLS layer)", times.wall["appraisal"])
     harness.time_line("aTLS tdx.dcap", times.wall["atls"])
     report_pair("tls.tdx_no_cache_vs_plain_plus_verify", times, "atls", "plain_verify", "<=1.10")
+    # Where the difference goes: atls_dcap's verifier, then the whole appraisal; what is left
+    # to the line above is ATLSContext's TLS layer (plan, nonce in SNI, state, peer certificate).
+    for name, case in (("verifier", "verifier"), ("appraisal_no_tls_layer", "appraisal")):
+        report_pair(
+            f"tls.tdx_split.{name}_vs_plain_plus_verify", times, case, "plain_verify", "none"
+        )
 
 
 def dstack_challenge(pki: DcapTestPki, directory: Path) -> None:

@@ -47,6 +47,11 @@ class AppraisalCache:
         self._lock = threading.Lock()
         self.hits = 0
 
+    @property
+    def enabled(self) -> bool:
+        """Whether anything is ever stored (``max_entries`` above zero)."""
+        return self._max > 0
+
     def get(
         self, rule: str, cert_digest: str, clock: Clock, *, selected: AppraiserLike
     ) -> AttestationResult | None:

@@ -569,10 +569,10 @@ class ATLSContext(ssl.SSLContext):
             raise ATLSVerificationError(error, host=host) from error
         return _Plan(host, rule, selected, nonce, sni, transport)
 
-    def _run(self, state: _State, step: Callable[[], Any]) -> Any:
+    def _run(self, state: _State, step: Callable[..., Any], *args: Any) -> Any:
         """Run one appraisal step; any failure becomes a recorded verification error."""
         try:
-            return step()
+            return step(*args)
         except ssl.SSLWantReadError:
             raise
         except ATLSVerificationError as error:
@@ -595,7 +595,7 @@ class ATLSContext(ssl.SSLContext):
             raise failure from exc
 
     def _finish(self, state: _State, der: bytes, chain: list[bytes], response: Any) -> None:
-        state.result = self._run(state, lambda: self._appraise(state.plan, der, chain, response))
+        state.result = self._run(state, self._appraise, state.plan, der, chain, response)
         state.phase = _State.DONE
 
     def _roots(self) -> list[Any]:
@@ -612,8 +612,10 @@ class ATLSContext(ssl.SSLContext):
         if plan.selected.pki:
             verify_pki(chain, plan.host, self._roots(), self._clock)
         validator = plan.selected.validator
-        cache_key = hashlib.sha256(der).hexdigest()
-        if plan.transport is Transport.CERTIFICATE:
+        # A cache that stores nothing needs no key: SHA-256 of a certificate of some KiB.
+        cached_transport = plan.transport is Transport.CERTIFICATE and self.cache.enabled
+        cache_key = hashlib.sha256(der).hexdigest() if cached_transport else ""
+        if cached_transport:
             # Before parsing: a hit is a byte-identical certificate, parsed when it was stored.
             cached = self.cache.get(plan.rule, cache_key, self._clock, selected=plan.selected)
             if cached is not None:
@@ -649,7 +651,7 @@ class ATLSContext(ssl.SSLContext):
                 expected=binding.key_digest,
                 actual=result.binding.key_digest,
             )
-        if plan.transport is Transport.CERTIFICATE:
+        if cached_transport:
             self.cache.put(plan.rule, cache_key, result, plan.selected)
         return result
 
