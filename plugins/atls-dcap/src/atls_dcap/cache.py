@@ -25,8 +25,9 @@ from pathlib import Path
 
 import attrs
 
-from atls_core.errors import ATLSError, UntrustedChain
+from atls_core.errors import ATLSError
 from atls_core.fetch import SingleFlight
+from atls_core.rollback import NewestSeen
 from atls_dcap.collateral import Collateral
 
 __all__ = ["CollateralCache", "CollateralKey"]
@@ -56,6 +57,11 @@ class _Stats:
     fetches: int = 0
 
 
+def _older_evaluation(numbers: tuple[int, int], newest: tuple[int, int]) -> bool:
+    """Either number lower: TCB info and QE identity are rated anew independently."""
+    return numbers[0] < newest[0] or numbers[1] < newest[1]
+
+
 class CollateralCache:
     """Thread-safe collateral cache (see module doc).  ``directory=None``: memory only."""
 
@@ -65,9 +71,15 @@ class CollateralCache:
         self._memory: OrderedDict[CollateralKey, Collateral] = OrderedDict()
         self._lock = threading.Lock()
         self._flights: SingleFlight[CollateralKey, Collateral] = SingleFlight()
-        self._newest: dict[CollateralKey, tuple[Collateral, tuple[int, int]]] = {}
-        """Per key, the last collateral that verified and the highest evaluation numbers seen
-        verify: fetched collateral older than those is a rollback."""
+        self._evaluations: NewestSeen[CollateralKey, tuple[int, int]] = NewestSeen(
+            what="collateral's TCB evaluation (tcbEvaluationDataNumber of TCB info, QE identity)",
+            check="collateral.rollback",
+            max_keys=_MAX_MEMORY_ENTRIES,
+            older=_older_evaluation,
+        )
+        """Per key, the evaluation numbers of collateral that verified: older is a rollback."""
+        self._noted: dict[CollateralKey, Collateral] = {}
+        """Per key, the collateral noted last: every cached appraisal notes the same object."""
 
     def get(
         self, key: CollateralKey, *, now: dt.datetime, fetch: Callable[[], Collateral]
@@ -110,23 +122,13 @@ class CollateralCache:
         update, that rates an out-of-date platform up to date.  Noted only once verified,
         so forged collateral cannot raise the bar and make genuine answers refused.
         """
-        newest = self._newest.get(key)
-        if newest is not None and newest[0] is collateral:  # every cached appraisal
+        if self._noted.get(key) is collateral:
             return
-        numbers = collateral.evaluation_numbers
+        self._evaluations.note(key, collateral.evaluation_numbers)
         with self._lock:
-            newest = self._newest.get(key)
-            if newest is not None and (numbers[0] < newest[1][0] or numbers[1] < newest[1][1]):
-                raise UntrustedChain(
-                    "the collateral's TCB evaluation is older than collateral already "
-                    "verified (a replayed answer)",
-                    check="collateral.rollback",
-                    expected=f"tcbEvaluationDataNumber (TCB info, QE identity) >= {newest[1]}",
-                    actual=numbers,
-                )
-            self._newest[key] = (collateral, numbers)
-            while len(self._newest) > _MAX_MEMORY_ENTRIES:
-                del self._newest[next(iter(self._newest))]
+            if len(self._noted) >= _MAX_MEMORY_ENTRIES:
+                self._noted.clear()
+            self._noted[key] = collateral
 
     def clear_memory(self) -> None:
         with self._lock:
