@@ -15,6 +15,9 @@ connection is a full appraisal (no cache can answer a nonce).  Each connection: 
    simulated TEE cannot do without (attrs, which atls' records are made of, and
    cryptography's Ed25519, which checks the evidence signature), and the top-level packages
    the aTLS client loads beyond the plain one.
+   Then, as detail only (no ratio): the RSS a floor client process gains importing, in turn,
+   what the aTLS client loads beyond it (hashlib, datetime, logging, pluggy, atls' modules)
+   and building its context, so the gap to the floor can be read off by part.
 2. Soak: one aTLS client makes ``--connections`` connections; both processes' RSS and open
    file descriptors (/proc/<pid>/fd) are sampled every 1/20 of the run; then a plain client
    makes as many, for the RSS ratio.
@@ -97,6 +100,37 @@ def client(kind: str, port: int, connections: int, every: int, settings: dict[st
             if done == connections:
                 sample["packages"] = sorted({name.partition(".")[0] for name in sys.modules})
             print(json.dumps(sample), flush=True)
+
+
+def _importing(*modules: str) -> Callable[[dict[str, Any]], object]:
+    return lambda _settings: [__import__(module) for module in modules]
+
+
+IMPORT_STEPS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
+    ("hashlib", _importing("hashlib")),
+    ("datetime", _importing("datetime")),
+    ("logging", _importing("logging")),
+    ("pluggy", _importing("pluggy")),
+    (
+        "atls modules",
+        _importing(
+            "atls_core.tls", "atls_core.selection", "atls_core.policy", "atls_core.registry"
+        ),
+    ),
+    ("the context (plugin loaded)", atls_context),
+)
+"""What the aTLS client process has beyond the floor, in the order a part is charged."""
+
+
+def import_costs(settings: dict[str, Any]) -> None:
+    """In a floor client process: the RSS each of IMPORT_STEPS adds (KiB), as JSON."""
+    floor_context()
+    costs = []
+    for label, step in IMPORT_STEPS:
+        before = rss_kib()
+        step(settings)
+        costs.append([label, rss_kib() - before])
+    print(json.dumps(costs), flush=True)
 
 
 # --- the server process -----------------------------------------------------------------
@@ -202,8 +236,20 @@ def client_memory(port: int, settings: dict[str, Any], pairs: int) -> None:
         print(f"  {kind:<6} {median / 1024:7.1f} MiB ({low / 1024:.1f}-{high / 1024:.1f})")
     extra = sorted(set(packages["atls"]) - set(packages["plain"]) - {"bench_soak"})
     print(f"  packages the aTLS client loads beyond the plain one: {' '.join(extra)}")
+    costs = _import_costs(settings)
+    shown = ", ".join(f"{label} +{kib / 1024:.2f}" for label, kib in costs)
+    print(f"  RSS a floor client process gains (MiB, before any connection): {shown}")
     harness.report("soak.client_rss_after_1000_vs_plain", ratios, "<=1.5")
     harness.report("soak.client_rss_floor_vs_plain", floor_ratios, "none")
+
+
+def _import_costs(settings: dict[str, Any]) -> list[tuple[str, int]]:
+    import subprocess
+
+    command = [sys.executable, os.path.abspath(__file__), "--import-costs", json.dumps(settings)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    return [(str(label), int(kib)) for label, kib in json.loads(done.stdout)]
 
 
 def soak(server_pid: int, port: int, settings: dict[str, Any], connections: int) -> None:
@@ -262,7 +308,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--client"]:  # KIND PORT CONNECTIONS EVERY SETTINGS (run_client)
+    if sys.argv[1:2] == ["--import-costs"]:  # SETTINGS (_import_costs)
+        import_costs(json.loads(sys.argv[2]))
+    elif sys.argv[1:2] == ["--client"]:  # KIND PORT CONNECTIONS EVERY SETTINGS (run_client)
         kind, port, count, every, settings = sys.argv[2:7]
         client(kind, int(port), int(count), int(every), json.loads(settings))
     else:

@@ -27,6 +27,7 @@ from types import MappingProxyType
 import attrs
 
 from atls_core.errors import BindingMismatch, ConfigurationError
+from atls_core.interfaces import SNI_FORMS
 
 __all__ = [
     "NONCE_SIZE",
@@ -416,14 +417,7 @@ def check_certificate_digest(
         )
 
 
-# --- the nonce in SNI --------------------------------------------------------
-
-
-SNI_FORMS = ("atls-label", "base64-line")
-"""How a client's nonce can travel in the server name (``ValidatorSpec.sni_form``).
-
-``atls-label`` is atls's own; ``base64-line`` exists only because servers written
-for opaque-systems' atls-python read nothing else."""
+# --- the nonce in SNI (the forms: atls_core.interfaces.SNI_FORMS) ------------
 
 
 def encode_sni(nonce: bytes, host: str, *, form: str = "atls-label") -> str:

@@ -88,9 +88,10 @@ class Distribution:
         """The metadata's RFC 822 header (the body, a long description, is never read)."""
         if self._headers is None:
             text = self._read("METADATA") or self._read("PKG-INFO") or ""
+            head = text.partition("\n\n")[0]  # the body (often a whole README) is never split
             headers: dict[str, list[str]] = {}
             values: list[str] | None = None
-            for line in text.splitlines():
+            for line in head.splitlines():
                 if not line:
                     break
                 if line[0] in " \t":  # a folded line continues the previous value

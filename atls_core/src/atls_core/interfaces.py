@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
-from atls_core.binding import SNI_FORMS
 from atls_core.errors import ConfigurationError, MalformedEvidence, did_you_mean
 from atls_core.evidence import Evidence, Transport
 from atls_core.lazy import lazy_exports
@@ -38,6 +37,8 @@ if TYPE_CHECKING:
     from atls_core.result import AttestationResult
 
 __all__ = [
+    "BINDING_SCHEME_NAMES",
+    "SNI_FORMS",
     "ChallengeRequest",
     "ChallengeResponse",
     "CliOption",
@@ -56,6 +57,25 @@ __all__ = [
 
 Settings = Mapping[str, Any]
 """Validator/issuer settings from configuration (``[hosts."x".settings]``)."""
+
+BINDING_SCHEME_NAMES = (
+    "atls-v1",
+    "challenge-v1",
+    "dstack-ratls-cert",
+    "gramine-legacy",
+    "gramine-tcg",
+    "azure-aci",
+    "maa-held-data",
+)
+"""The binding schemes a spec may name, as :data:`atls_core.binding.SCHEMES` computes them.
+
+The names are the contract the registry checks every spec against, so listing plugins
+need not import the computations (hashing, JSON); a test holds both to the same names."""
+
+SNI_FORMS = ("atls-label", "base64-line")
+"""How a client's nonce can travel in the server name (:attr:`ValidatorSpec.sni_form`;
+:mod:`atls_core.binding` encodes them).  ``atls-label`` is atls's own; ``base64-line``
+exists only because servers written for opaque-systems' atls-python read nothing else."""
 
 # Built on first use: `atls plugins` imports this module for the specs and needs none of them.
 __getattr__, __dir__ = lazy_exports(
@@ -134,7 +154,7 @@ class ValidatorSpec:
     """``<plugin>.<name>``: the prefix is the plugin's entry-point name."""
     media_types: tuple[str, ...] = attrs.field(converter=_tuple)
     binding_schemes: tuple[str, ...] = attrs.field(converter=_tuple)
-    """Names in :data:`atls_core.binding.SCHEMES` this validator's report data may use;
+    """Names in :data:`BINDING_SCHEME_NAMES` this validator's report data may use;
     the first is the default.  The core refuses a binding with any other scheme."""
     transport: Transport
     tee_type: str
@@ -174,7 +194,7 @@ class ValidatorSpec:
     """A test validator: refused unless configuration allows insecure validators."""
     sni_form: str = attrs.field(default="atls-label")
     """How a certificate-transport client sends its nonce in SNI: a name in
-    :data:`atls_core.binding.SNI_FORMS`.  Another form than the default is for
+    :data:`SNI_FORMS`.  Another form than the default is for
     servers that read only that one (a validator instance may set it from its
     settings)."""
 

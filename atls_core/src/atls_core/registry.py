@@ -23,7 +23,6 @@ import pluggy
 
 from atls_core import hookspecs, installed
 from atls_core._version import __version__ as core_version
-from atls_core.binding import SCHEMES
 from atls_core.errors import (
     ATLSError,
     ConfigurationError,
@@ -34,6 +33,7 @@ from atls_core.errors import (
     did_you_mean,
 )
 from atls_core.interfaces import (
+    BINDING_SCHEME_NAMES,
     CliOption,
     IssuerFactory,
     IssuerSpec,
@@ -239,12 +239,12 @@ class ValidatorRegistrar(_Registrar):
 
     def register(self, spec: ValidatorSpec, factory: ValidatorFactory) -> None:
         self._check_id(spec.id)
-        unknown = [s for s in spec.binding_schemes if s not in SCHEMES]
+        unknown = [s for s in spec.binding_schemes if s not in BINDING_SCHEME_NAMES]
         if unknown:
             raise PluginLoadError(
                 f"validator {spec.id} names an unknown binding scheme",
                 check="plugins.binding_scheme",
-                expected=sorted(SCHEMES),
+                expected=sorted(BINDING_SCHEME_NAMES),
                 actual=unknown,
             )
         _check_cli_options(spec)
@@ -307,11 +307,11 @@ class IssuerRegistrar(_Registrar):
 
     def register(self, spec: IssuerSpec, factory: IssuerFactory) -> None:
         self._check_id(spec.id)
-        if spec.binding_scheme not in SCHEMES:
+        if spec.binding_scheme not in BINDING_SCHEME_NAMES:
             raise PluginLoadError(
                 f"issuer {spec.id} names an unknown binding scheme",
                 check="plugins.binding_scheme",
-                expected=sorted(SCHEMES),
+                expected=sorted(BINDING_SCHEME_NAMES),
                 actual=spec.binding_scheme,
             )
         self._sink.append((spec, factory))
