@@ -9,7 +9,6 @@ from __future__ import annotations
 import binascii
 import enum
 import hashlib
-import string
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -94,7 +93,7 @@ class Evidence:
         return h.hexdigest()
 
 
-_HEX_DIGITS = frozenset(string.hexdigits)
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")  # string.hexdigits, without importing it
 
 
 def bytes_from_hex_text(data: bytes, *, odd_digits: str | None = None) -> bytes | None:
