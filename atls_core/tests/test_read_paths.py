@@ -57,6 +57,18 @@ def test_what_json_refuses_is_refused_alike(given: str | bytes) -> None:
     assert str(actual.value) == str(expected.value)
 
 
+@pytest.mark.parametrize("given", [None, 3, memoryview(b"{}"), ["{}"]])
+def test_what_json_does_not_read_at_all_is_refused_alike(given: object) -> None:
+    # json.loads names a caller's wrong type with TypeError; a bare AttributeError from
+    # the bytes-to-text step would escape callers that catch what json.loads raises.
+    with pytest.raises(TypeError) as expected:
+        json.loads(given)  # type: ignore[arg-type]
+    with pytest.raises(TypeError) as actual:
+        strict_json.loads(given)  # type: ignore[arg-type]
+    assert type(actual.value) is type(expected.value)
+    assert str(actual.value) == str(expected.value)
+
+
 _HEAD_LENGTH = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
 
 
