@@ -47,8 +47,13 @@ _DECODER = json.JSONDecoder(object_pairs_hook=unique_names)
 def loads(text: str | bytes) -> Any:
     """``json.loads`` refusing repeated names; catch :class:`RepeatedName` before
     ``ValueError`` to say which name."""
-    if isinstance(text, (bytes, bytearray)):  # as json.loads reads bytes
+    if isinstance(text, str):
+        if text.startswith("\ufeff"):  # as json.loads: a BOM in text is a mistake
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    elif isinstance(text, (bytes, bytearray)):  # as json.loads reads bytes
         text = text.decode(json.detect_encoding(text), "surrogatepass")
-    elif text.startswith("\ufeff"):  # as json.loads: a BOM in text is a mistake
-        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    else:  # as json.loads: another type is a caller's mistake, named as such
+        raise TypeError(
+            "the JSON object must be str, bytes or bytearray, not " + type(text).__name__
+        )
     return _DECODER.decode(text)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from typing import Any
 
 import pytest
 
 from atls_core.errors import ATLSError, UntrustedChain
+from atls_core.rollback import NewestSeen
+from atls_dcap.cache import CollateralCache, CollateralKey
+from atls_dcap.collateral import Collateral
 from atls_dcap.settings import DcapSettings
 from atls_dcap.testing.pccs import FakePcs
 from atls_dcap.testing.pki import DcapTestPki
@@ -70,3 +74,33 @@ def test_collateral_that_did_not_verify_does_not_raise_the_bar(pki: DcapTestPki)
         pcs.set_collateral(_collateral(pki, 18))
         verifier.cache.clear_memory()
         assert verifier.verify(quote, now=NOW).tcb_evaluation_data_number == 18
+
+
+def test_collateral_noted_while_a_newer_one_is_noted_does_not_skip_the_check(
+    pki: DcapTestPki,
+) -> None:
+    """The object a cached appraisal may skip the check for is always the one that set the
+    bar, however two appraisals' notes interleave: an older one noted last would otherwise
+    pass unchecked on every later appraisal that reuses it."""
+    older = Collateral.from_json(_collateral(pki, 17))
+    newer = Collateral.from_json(_collateral(pki, 18))
+    key = CollateralKey(source="pccs", fmspc="00" * 6, ca="platform", tee="tdx")
+    cache = CollateralCache(None)
+    threads: list[threading.Thread] = []
+
+    class Interleaved(NewestSeen[CollateralKey, tuple[int, int]]):
+        def note(self, noted: CollateralKey, mark: tuple[int, int]) -> None:
+            super().note(noted, mark)
+            if mark == older.evaluation_numbers and not threads:
+                # Another appraisal notes the newer collateral right after this one's check.
+                threads.append(threading.Thread(target=cache.note_verified, args=(key, newer)))
+                threads[0].start()
+                threads[0].join(0.5)  # done, or waiting for this note to finish first
+
+    cache._evaluations = Interleaved(what="collateral", check="collateral.rollback")
+    cache.note_verified(key, older)
+    threads[0].join()
+    with pytest.raises(UntrustedChain) as info:
+        cache.note_verified(key, older)  # as a cached appraisal would, with the same object
+    assert info.value.check == "collateral.rollback"
+    cache.note_verified(key, newer)

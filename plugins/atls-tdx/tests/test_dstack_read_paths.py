@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from atls_core.errors import ATLSError, MalformedEvidence
 from atls_core.evidence import EvidenceSource, Transport
@@ -192,6 +194,32 @@ def test_entries_that_are_mappings_but_not_dicts_are_read() -> None:
         assert _outcome(_parsed, entry) == _outcome(_reference, entry)
 
 
+_FIELD_VALUES = st.one_of(
+    st.sampled_from(range(-1, RTMR_COUNT + 2)),  # the edges of imr and version, evenly
+    st.sampled_from([RUNTIME_EVENT_TYPE, 13, (1 << 32) - 1, 1 << 32, 1 << 70, -(1 << 70)]),
+    st.sampled_from([True, False, None, 1.0, 2.0, float("inf"), _Number.THREE, _Number.RUNTIME]),
+    st.text(alphabet="0123456789abcdefABCDEF xX\t\n\u0663\udc80\u00e9", max_size=100),
+    st.sampled_from(["ab" * 48, "AB" * 48, "ab " * 48, "0x" + "ab" * 48, "", "cd" * 32]),
+    st.sampled_from([b"ab" * 48, bytearray(b"ab"), ["ab"], {}, _Name("ab" * 48), _Name("x")]),
+)
+
+
+_FIELDS = ["imr", "event_type", "digest", "event", "event_payload", "version", "preimage"]
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from([_BOOT, _RUNTIME, {}]),
+    st.dictionaries(st.sampled_from(_FIELDS), _FIELD_VALUES, max_size=2),
+    st.sets(st.sampled_from(_FIELDS), max_size=1),
+)
+def test_any_entry_is_read_as_the_general_checks_read_it(
+    base: dict[str, Any], change: dict[str, Any], drop: set[str]
+) -> None:
+    entry = {k: v for k, v in {**base, **change}.items() if k not in drop}
+    assert _outcome(_parsed, entry) == _outcome(_reference, entry)
+
+
 # --- the quote in a challenge answer ------------------------------------------------------
 
 _QUOTE = os.urandom(1000)
@@ -241,6 +269,27 @@ def test_an_allow_list_changed_after_use_is_read_again() -> None:
     listed.append(second)  # the policy holds the list itself, not a copy of its items
     read = dstack._hex_values(policy, "allowed_compose_hashes", 32)
     assert read == frozenset({bytes.fromhex(first), bytes.fromhex(second)})
+
+
+def test_two_policies_with_different_lists_each_read_their_own() -> None:
+    # The parsed lists are kept by content: a list, its name and its size make the key, so
+    # neither another validator's list nor the same text under another option is served.
+    first, second = hashlib.sha256(b"a").hexdigest(), hashlib.sha256(b"b").hexdigest()
+    one = Policy(options={"allowed_compose_hashes": [first], "allowed_app_ids": [second[:40]]})
+    two = Policy(options={"allowed_compose_hashes": [second.upper()]})
+    for _ in range(2):
+        assert dstack._hex_values(one, "allowed_compose_hashes", 32) == frozenset(
+            {bytes.fromhex(first)}
+        )
+        assert dstack._hex_values(two, "allowed_compose_hashes", 32) == frozenset(
+            {bytes.fromhex(second)}
+        )
+        assert dstack._hex_values(one, "allowed_app_ids", 20) == frozenset(
+            {bytes.fromhex(second[:40])}
+        )
+        assert dstack._hex_values(two, "allowed_app_ids", 20) is None
+        with pytest.raises(ATLSError):  # the same text under a 20-byte option: too long
+            dstack._hex_values(Policy(options={"allowed_app_ids": [first]}), "allowed_app_ids", 20)
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,8 @@ class CollateralCache:
         )
         """Per key, the evaluation numbers of collateral that verified: older is a rollback."""
         self._noted: dict[CollateralKey, Collateral] = {}
-        """Per key, the collateral noted last: every cached appraisal notes the same object."""
+        """Per key, collateral whose numbers are the bar (written with it, under ``_lock``):
+        every cached appraisal notes the same object and skips the check."""
 
     def get(
         self, key: CollateralKey, *, now: dt.datetime, fetch: Callable[[], Collateral]
@@ -124,8 +125,8 @@ class CollateralCache:
         """
         if self._noted.get(key) is collateral:
             return
-        self._evaluations.note(key, collateral.evaluation_numbers)
-        with self._lock:
+        with self._lock:  # the bar and the object that may skip it change together
+            self._evaluations.note(key, collateral.evaluation_numbers)
             if len(self._noted) >= _MAX_MEMORY_ENTRIES:
                 self._noted.clear()
             self._noted[key] = collateral

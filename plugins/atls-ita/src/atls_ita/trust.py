@@ -273,8 +273,8 @@ class CrlCache:
         Whoever answers that fetch can also replay a genuine older CRL, still before its
         next update, from before a revocation: refused.
         """
-        self._newest.note(url, crl.last_update_utc)
-        with self._lock:
+        with self._lock:  # the bar and the CRL kept change together: never an older one kept
+            self._newest.note(url, crl.last_update_utc)
             self._crls.pop(url, None)
             self._crls[url] = crl
             while len(self._crls) > _MAX_CRLS:
