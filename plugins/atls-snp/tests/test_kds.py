@@ -318,3 +318,30 @@ def test_a_crl_that_did_not_verify_raises_no_bar(milan: SyntheticSnp, kds: FakeK
     assert info.value.check == "snp.crl.signature"
     kds.crl = milan.pki.crl()  # the genuine CRL, issued before the forged date
     assert client.appraise(milan.chain()).accepted
+
+
+def test_a_cached_crl_older_than_one_seen_since_is_fetched_again(milan: SyntheticSnp) -> None:
+    # Two validators share the process's cache through two mirrors; one mirror lags. Its
+    # cached CRL, older than the one the other validator saw since, is refused once and then
+    # fetched again, not refused until its cache lifetime ends.
+    older, newer = milan.issued - dt.timedelta(days=2), milan.issued
+    shared = KdsCache()
+    with FakeKds(milan.pki) as lagging, FakeKds(milan.pki) as current:
+        lagging.crl = milan.pki.crl(this_update=older)
+        current.crl = milan.pki.crl(this_update=newer)
+        clients = []
+        for service in (lagging, current):
+            client = Client(milan, service)
+            client.validator = SnpReportValidator(
+                milan.settings(kds="auto", kds_url=service.url), kds_cache=shared
+            )
+            clients.append(client)
+        behind, ahead = clients
+        assert behind.appraise(milan.chain()).accepted  # the older CRL, cached
+        assert ahead.appraise(milan.chain()).accepted  # the newer CRL raises the bar
+        with pytest.raises(UntrustedChain) as info:
+            behind.appraise(milan.chain())
+        assert info.value.check == "snp.crl.rollback"
+        lagging.crl = current.crl  # the mirror catches up
+        assert behind.appraise(milan.chain()).accepted
+        assert lagging.requests[CRL] == 2

@@ -160,6 +160,13 @@ class KdsCache:
             while len(self._entries) > _MAX_ENTRIES:
                 self._entries.popitem(last=False)
 
+    def forget(self, answer: Answer) -> None:
+        """Drop ``answer`` if it is still the one cached for its URL (found out of date)."""
+        with self._lock:
+            entry = self._entries.get(answer.url)
+            if entry is not None and entry.fetched == answer.fetched:
+                del self._entries[answer.url]
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -242,9 +242,15 @@ class SnpReportValidator(ValidatorBase):
         answer = self._kds.crl(chain.product, chain.signing_key, lifetime=_crl_lifetime)
         crl = parse_crl(answer.body)
         require_signed(crl, chain.ark)
-        self._kds.cache.crl_issued.note(
-            (chain.ark.digest, chain.signing_key.value), crl.this_update
-        )
+        try:
+            self._kds.cache.crl_issued.note(
+                (chain.ark.digest, chain.signing_key.value), crl.this_update
+            )
+        except UntrustedChain:
+            # A cached CRL older than one seen since (another mirror's, a later fetch): the
+            # next appraisal fetches again instead of being refused until this one expires.
+            self._kds.cache.forget(answer)
+            raise
         self._kds.keep(answer)  # signed by the ARK: good to share, even if it revokes
         return check_revocation(
             crl, intermediate=chain.intermediate, now=appraisal.now, source="kds"
