@@ -221,6 +221,17 @@ def _malformed(message: str, **kw: Any) -> MalformedEvidence:
     return MalformedEvidence(message, check="dstack.event_log", **kw)
 
 
+def _hex_member(entry: Mapping[str, Any], value: Any, name: str, index: int) -> bytes:
+    """``value`` (``entry[name]``) as bytes: a plain hex string read here, else the field
+    reader's checks and messages."""
+    if type(value) is str:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            raise _malformed(f"event {index}: {name!r} is not hex") from None
+    return _hex_field(entry, name, index)
+
+
 def _hex_field(entry: Mapping[str, Any], key: str, index: int) -> bytes:
     value = entry.get(key)
     if not isinstance(value, str):
@@ -283,15 +294,7 @@ def _parse_event(entry: Any, index: int) -> Event:
     if type(event_type) is not int or not 0 <= event_type < _U32:
         event_type = _int_field(entry, "event_type", index, _U32)
     digest_hex = get("digest", _ABSENT)
-    if digest_hex is _ABSENT:
-        digest = b""
-    elif type(digest_hex) is str:
-        try:
-            digest = bytes.fromhex(digest_hex)
-        except ValueError:
-            raise _malformed(f"event {index}: 'digest' is not hex") from None
-    else:
-        digest = _hex_field(entry, "digest", index)
+    digest = b"" if digest_hex is _ABSENT else _hex_member(entry, digest_hex, "digest", index)
     runtime = event_type == RUNTIME_EVENT_TYPE
     if len(digest) != DIGEST_SIZE and not (runtime and not digest):
         raise _malformed(
@@ -312,14 +315,7 @@ def _parse_event(entry: Any, index: int) -> Event:
     imr = get("imr")
     if type(imr) is not int or not 0 <= imr < RTMR_COUNT:
         imr = _int_field(entry, "imr", index, RTMR_COUNT)
-    payload_hex = get("event_payload")
-    if type(payload_hex) is str:
-        try:
-            payload = bytes.fromhex(payload_hex)
-        except ValueError:
-            raise _malformed(f"event {index}: 'event_payload' is not hex") from None
-    else:
-        payload = _hex_field(entry, "event_payload", index)
+    payload = _hex_member(entry, get("event_payload"), "event_payload", index)
     return Event(
         imr=imr,
         event_type=event_type,
