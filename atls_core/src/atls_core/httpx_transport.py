@@ -52,8 +52,8 @@ Proxy environment variables are not read.
 
 A pooled connection takes no new request once its result has expired
 (``ATLSContext.expired``): the next request is appraised on a new one.  An
-HTTP/2 connection (``http2=True``) still finishes the
-requests it carries, and closes once idle.
+HTTP/2 connection (``http2=True``) still finishes the requests it carries,
+and closes once idle.
 
 The asynchronous transport appraises on a worker thread: appraisal may fetch
 collateral or keys (seconds of blocking I/O, up to the fetch deadline), which

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from atls_core.errors import ConfigurationError
+from atls_core.errors import ConfigurationError, UntrustedChain
 from atls_core.fetch import SingleFlight, fetch
 from atls_core.rollback import NewestSeen
 from atls_snp.report import TcbVersion
@@ -217,6 +217,23 @@ class KdsClient:
     def keep(self, answer: Answer) -> None:
         """``answer`` verified: share it with later appraisals (see :meth:`KdsCache.keep`)."""
         self.cache.keep(answer)
+
+    def keep_crl(
+        self, answer: Answer, *, ark: bytes, signing: SigningKey, issued: dt.datetime
+    ) -> None:
+        """``answer``, a CRL the ARK (digest ``ark``) signed, issued at ``issued``: refused if
+        older than one that verified before (:attr:`KdsCache.crl_issued`), else kept.
+
+        A refused answer from the cache (another mirror's, fetched before a newer one was
+        seen) is dropped, so the next appraisal fetches again instead of being refused until
+        it expires.
+        """
+        try:
+            self.cache.crl_issued.note((ark, signing.value), issued)
+        except UntrustedChain:
+            self.cache.forget(answer)
+            raise
+        self.cache.keep(answer)  # signed by the ARK: good to share, even if it revokes
 
     def cert_chain(self, product: Product, signing: SigningKey) -> Answer:
         """The ASK (or ASVK) and ARK of ``product``, PEM."""

@@ -4,7 +4,8 @@
 configured files', and -- with ``kds = "auto"`` -- what AMD's key distribution
 service has for what is still missing), verifies the chain to a pinned ARK and
 the report signature (:mod:`atls_snp.chain`), checks the ASK/ASVK against the
-ARK's CRL (what the service answered is cached only once it verified), records every field and applies the SEV-SNP options
+ARK's CRL (what the service answered is cached only once it verified), records
+every field and applies the SEV-SNP options
 (:mod:`atls_snp.judge`), and returns the report data for the core to bind
 (``atls-v1``: SHA-512 over the nonce and the TLS key).
 
@@ -242,16 +243,9 @@ class SnpReportValidator(ValidatorBase):
         answer = self._kds.crl(chain.product, chain.signing_key, lifetime=_crl_lifetime)
         crl = parse_crl(answer.body)
         require_signed(crl, chain.ark)
-        try:
-            self._kds.cache.crl_issued.note(
-                (chain.ark.digest, chain.signing_key.value), crl.this_update
-            )
-        except UntrustedChain:
-            # A cached CRL older than one seen since (another mirror's, a later fetch): the
-            # next appraisal fetches again instead of being refused until this one expires.
-            self._kds.cache.forget(answer)
-            raise
-        self._kds.keep(answer)  # signed by the ARK: good to share, even if it revokes
+        self._kds.keep_crl(
+            answer, ark=chain.ark.digest, signing=chain.signing_key, issued=crl.this_update
+        )
         return check_revocation(
             crl, intermediate=chain.intermediate, now=appraisal.now, source="kds"
         )
